@@ -1,0 +1,147 @@
+"""The one appliance interface that runbooks, facts and apply talk to.
+
+Transports (REST over httpx, SSH over paramiko) implement ``Appliance``;
+nothing above this layer imports httpx or paramiko. A change to cluster
+settings is expressed as a sequence of ``Write`` records: the planner computes
+them (pure), the dry run prints them, and apply hands exactly those to the
+transport, which maps each one to a REST call or a CLI command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from exops.models import (
+    MAX_PEERS,
+    AddressMapping,
+    Alarm,
+    Certificate,
+    ClusterSettings,
+    ClusterStatus,
+    Frozen,
+    IpVersion,
+    SystemInfo,
+    TlsMode,
+)
+
+
+class Field(StrEnum):
+    PEER_ADDRESS = "peer_address"  # index = slot 1..6
+    PRIMARY = "primary"  # value = slot 1..6
+    CLUSTER_NAME = "cluster_name"
+    TLS_MODE = "tls_mode"
+    IP_VERSION = "ip_version"
+    MAPPING_MODE = "mapping_mode"  # value "On" | "Off"
+    MAPPING_NAME = "mapping_name"  # index = row 1..6
+    MAPPING_ADDRESS = "mapping_address"  # index = row 1..6
+
+
+class Write(Frozen):
+    """One committed field change on one appliance."""
+
+    field: Field
+    value: str | int
+    index: int | None = None
+
+    def describe(self) -> str:
+        where = f" {self.index}" if self.index is not None else ""
+        return f"{self.field.value}{where} = {self.value!r}"
+
+
+class Command(StrEnum):
+    FORCE_CONFIG_UPDATE = "ForceConfigUpdate"
+    FORCE_SYSTEM_KEY_UPDATE = "ForceSystemKeyUpdate"
+
+
+@runtime_checkable
+class Appliance(Protocol):
+    """What exops can do with one peer, whatever the transport."""
+
+    host: str
+
+    def read_settings(self) -> ClusterSettings: ...
+    def read_system(self) -> SystemInfo: ...
+    def read_status(self) -> ClusterStatus: ...
+    def read_alarms(self) -> tuple[Alarm, ...]: ...
+    def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:
+        """The server certificate and the subject CNs of the trusted CAs."""
+        ...
+    def read_log(self, lines: int = 500) -> list[str]: ...
+    def write(self, writes: Sequence[Write]) -> None: ...
+    def restart(self) -> None: ...
+    def command(self, command: Command) -> str: ...
+    def probe(self) -> float:
+        """Round-trip time in ms of one cheap authenticated request."""
+        ...
+    def close(self) -> None: ...
+
+
+def _mapping_rows(settings: ClusterSettings) -> list[tuple[str, str]]:
+    rows = [(m.name, m.address) for m in settings.mapping]
+    rows += [("", "")] * (MAX_PEERS - len(rows))
+    return rows[:MAX_PEERS]
+
+
+def settings_writes(before: ClusterSettings, after: ClusterSettings) -> tuple[Write, ...]:
+    """The minimal writes turning ``before`` into ``after``, in a safe order.
+
+    Non-empty peer addresses are written before any slot is cleared, so that
+    no intermediate state of the appliance has every slot empty (the
+    factory-reset hazard) unless ``after`` itself is empty. Cluster-wide
+    settings come first, the primary last (it must point at a filled slot).
+    """
+    writes: list[Write] = []
+    if before.cluster_name != after.cluster_name:
+        writes.append(Write(field=Field.CLUSTER_NAME, value=after.cluster_name))
+    if before.ip_version != after.ip_version:
+        writes.append(Write(field=Field.IP_VERSION, value=after.ip_version.value))
+    if before.tls_mode != after.tls_mode:
+        writes.append(Write(field=Field.TLS_MODE, value=after.tls_mode.value))
+    for i, ((bn, ba), (an, aa)) in enumerate(
+        zip(_mapping_rows(before), _mapping_rows(after), strict=True), start=1
+    ):
+        if bn != an:
+            writes.append(Write(field=Field.MAPPING_NAME, index=i, value=an))
+        if ba != aa:
+            writes.append(Write(field=Field.MAPPING_ADDRESS, index=i, value=aa))
+    if before.mapping_enabled != after.mapping_enabled:
+        writes.append(
+            Write(field=Field.MAPPING_MODE, value="On" if after.mapping_enabled else "Off")
+        )
+    fills, clears = [], []
+    for slot, (b, a) in enumerate(zip(before.peers, after.peers, strict=True), start=1):
+        if b != a:
+            (fills if a else clears).append(Write(field=Field.PEER_ADDRESS, index=slot, value=a))
+    writes += fills + clears
+    if before.primary != after.primary:
+        writes.append(Write(field=Field.PRIMARY, value=after.primary))
+    return tuple(writes)
+
+
+def apply_writes(settings: ClusterSettings, writes: Sequence[Write]) -> ClusterSettings:
+    """Predict the settings after ``writes`` (pure; mirrors the appliance)."""
+    peers = list(settings.peers)
+    rows = _mapping_rows(settings)
+    data = settings.model_dump()
+    for w in writes:
+        if w.field is Field.PEER_ADDRESS and w.index:
+            peers[w.index - 1] = str(w.value)
+        elif w.field is Field.PRIMARY:
+            data["primary"] = int(w.value)
+        elif w.field is Field.CLUSTER_NAME:
+            data["cluster_name"] = str(w.value)
+        elif w.field is Field.TLS_MODE:
+            data["tls_mode"] = TlsMode(str(w.value))
+        elif w.field is Field.IP_VERSION:
+            data["ip_version"] = IpVersion(str(w.value))
+        elif w.field is Field.MAPPING_MODE:
+            data["mapping_enabled"] = w.value == "On"
+        elif w.field is Field.MAPPING_NAME and w.index:
+            rows[w.index - 1] = (str(w.value), rows[w.index - 1][1])
+        elif w.field is Field.MAPPING_ADDRESS and w.index:
+            rows[w.index - 1] = (rows[w.index - 1][0], str(w.value))
+    data["peers"] = tuple(peers)
+    data["mapping"] = tuple(AddressMapping(name=n, address=a) for n, a in rows if n or a)
+    return ClusterSettings.model_validate(data)

@@ -1,0 +1,80 @@
+"""The exception tree of exops.
+
+Library exceptions (httpx, paramiko, yaml, pydantic) are translated at the
+boundary into one of these, raised ``from`` the original, carrying the host and
+the operation so the CLI can print one clear line. Messages never hold secrets.
+"""
+
+from __future__ import annotations
+
+
+class ExopsError(Exception):
+    """Base of every error exops reports to the operator."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, host: str | None = None, operation: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.host = host
+        self.operation = operation
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (self.host, self.operation) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class UsageError(ExopsError):
+    """Bad flags, unknown cluster or peer, bad parameter values."""
+
+    exit_code = 2
+
+
+class InventoryError(UsageError):
+    """The inventory is malformed; the message names file and key."""
+
+
+class RunbookFileError(UsageError):
+    """A runbook file is malformed; the message names file:line."""
+
+
+class TransportError(ExopsError):
+    """The appliance could not be reached or did not answer in time."""
+
+
+class AuthError(TransportError):
+    """Credentials were refused."""
+
+
+class TlsError(TransportError):
+    """The HTTPS certificate or SSH host key could not be verified."""
+
+
+class TimeoutError_(TransportError):
+    """An operation or a wait ran out of time."""
+
+
+class ApplianceError(ExopsError):
+    """The appliance answered, but with an error or a garbled answer."""
+
+
+class PreconditionError(ExopsError):
+    """A preflight check or a safety rule refused the run."""
+
+    exit_code = 3
+
+
+class LockedError(ExopsError):
+    """Another run holds the cluster lock."""
+
+    exit_code = 4
+
+
+class StalePlanError(ExopsError):
+    """A saved plan no longer matches the cluster it was computed from."""
+
+    exit_code = 3
+
+
+class DivergenceError(ExopsError):
+    """During apply, the appliance differs from what the plan predicted."""

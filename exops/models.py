@@ -1,0 +1,240 @@
+"""Typed, immutable facts about appliances and clusters.
+
+These models are what the transports produce and what checks, planning and
+status consume. Slots and the configuration primary are numbered from 1, as
+on the appliance's web page (the CDB's 0-based indices are converted in the
+transport). An unreachable peer or a garbled answer is data here
+(``PeerFacts.error``), never an exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PEERS = 6
+EMPTY_SLOTS: tuple[str, ...] = ("",) * MAX_PEERS
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TlsMode(StrEnum):
+    PERMISSIVE = "Permissive"
+    ENFORCE = "Enforce"
+
+
+class IpVersion(StrEnum):
+    IPV4 = "IPv4"
+    IPV6 = "IPv6"
+
+
+class Role(StrEnum):
+    EXPRESSWAY_C = "Expressway-C"
+    EXPRESSWAY_E = "Expressway-E"
+    VCS = "VCS"
+
+
+class PeerState(StrEnum):
+    """A peer's state as another peer (or itself) sees it."""
+
+    ACTIVE = "Active"
+    UNKNOWN = "Unknown"
+    FAILED = "Failed"
+
+
+class AddressMapping(Frozen):
+    name: str
+    address: str
+
+
+class ClusterSettings(Frozen):
+    """The clustering page of one peer: what exops reads and writes."""
+
+    peers: tuple[str, ...] = EMPTY_SLOTS
+    primary: int = 0  # 1..6; 0 = unset
+    cluster_name: str = ""
+    ip_version: IpVersion = IpVersion.IPV4
+    tls_mode: TlsMode = TlsMode.PERMISSIVE
+    mapping_enabled: bool = False
+    mapping: tuple[AddressMapping, ...] = ()
+
+    @property
+    def listed(self) -> tuple[str, ...]:
+        """The non-empty peer addresses in slot order."""
+        return tuple(a for a in self.peers if a)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when every peer slot is empty (the factory-reset hazard)."""
+        return not any(self.peers)
+
+    def slot_of(self, address: str) -> int | None:
+        """1-based slot holding ``address`` (case-insensitive), or None."""
+        for i, a in enumerate(self.peers, start=1):
+            if a and a.lower() == address.lower():
+                return i
+        return None
+
+    @property
+    def primary_address(self) -> str | None:
+        if 1 <= self.primary <= MAX_PEERS:
+            return self.peers[self.primary - 1] or None
+        return None
+
+
+class Alarm(Frozen):
+    id: str
+    title: str = ""
+    status: str = "raised"  # raised | lowered
+    severity: str = "warning"
+    uuid: str = ""
+    parameters: str = ""
+    first_raised: str = ""
+    last_raised: str = ""
+
+    @property
+    def raised(self) -> bool:
+        return self.status == "raised"
+
+
+class OptionKey(Frozen):
+    key: str
+    description: str
+    count: int | None = None
+
+
+class Certificate(Frozen):
+    subject_cn: str | None
+    sans: tuple[str, ...]
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    self_signed: bool
+    fingerprint_sha256: str
+
+    def names(self) -> tuple[str, ...]:
+        """Every name the certificate vouches for (SANs, else CN), lower case."""
+        names = [n.lower() for n in self.sans]
+        if self.subject_cn and not names:
+            names.append(self.subject_cn.lower())
+        return tuple(names)
+
+    def valid_at(self, when: datetime) -> bool:
+        return self.not_before <= when <= self.not_after
+
+
+class SystemInfo(Frozen):
+    name: str
+    version: str
+    role: Role
+    platform: str  # small | medium | large | appliance model
+    hardware: str = ""
+    serial: str = ""
+    uptime_s: int | None = None
+    lan1: str | None = None
+    lan2: str | None = None
+    hostname: str = ""
+    domain: str = ""
+    dns_servers: tuple[str, ...] = ()
+    ntp_servers: tuple[str, ...] = ()
+    h323_enabled: bool = True
+    option_keys: tuple[OptionKey, ...] = ()
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.hostname}.{self.domain}" if self.domain else self.hostname
+
+
+class PeerStatusEntry(Frozen):
+    slot: int
+    address: str
+    state: PeerState
+    local: bool = False
+
+
+class ClusterStatus(Frozen):
+    """Live clustering status as one peer reports it."""
+
+    local_slot: int = 0
+    database: str = ""  # Active when healthy
+    replication: str = ""  # Synchronised when healthy
+    last_sync: str = ""
+    next_sync: str = ""
+    factory_reset_pending: bool = False
+    peers: tuple[PeerStatusEntry, ...] = ()
+
+
+RESTART_REQUIRED = "20007"
+
+
+class PeerFacts(Frozen):
+    """Everything exops knows about one peer at one moment."""
+
+    host: str  # inventory name
+    address: str  # the address the cluster lists it under
+    reachable: bool
+    error: str | None = None
+    transport: str = ""
+    settings: ClusterSettings | None = None
+    system: SystemInfo | None = None
+    status: ClusterStatus | None = None
+    alarms: tuple[Alarm, ...] = ()
+    certificate: Certificate | None = None
+    trust_store: tuple[str, ...] = ()  # subject CNs of trusted CAs
+    rtt_ms: float | None = None
+    gathered_at: datetime | None = None
+
+    @property
+    def raised_alarms(self) -> tuple[Alarm, ...]:
+        return tuple(a for a in self.alarms if a.raised)
+
+    def has_alarm(self, alarm_id: str) -> bool:
+        return any(a.id == alarm_id for a in self.raised_alarms)
+
+    @property
+    def restart_pending(self) -> bool:
+        """Read from the appliance (alarm 20007), never kept in memory."""
+        return self.has_alarm(RESTART_REQUIRED)
+
+
+class ClusterFacts(Frozen):
+    """All peers of one cluster, gathered together."""
+
+    cluster: str
+    peers: tuple[PeerFacts, ...]
+    gathered_at: datetime
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def peer(self, host: str) -> PeerFacts:
+        for p in self.peers:
+            if p.host == host:
+                return p
+        raise KeyError(host)
+
+    def by_address(self, address: str) -> PeerFacts | None:
+        for p in self.peers:
+            if p.address.lower() == address.lower():
+                return p
+        return None
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def ip_family(value: str) -> IpVersion | None:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    return IpVersion.IPV4 if ip.version == 4 else IpVersion.IPV6
