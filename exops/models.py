@@ -177,8 +177,9 @@ class PeerFacts(Frozen):
     """Everything exops knows about one peer at one moment."""
 
     host: str  # inventory name
-    address: str  # the address the cluster lists it under
-    reachable: bool
+    address: str  # the address the cluster lists it under (inventory data.address)
+    fqdn: str = ""  # inventory data.fqdn
+    reachable: bool = False
     error: str | None = None
     transport: str = ""
     settings: ClusterSettings | None = None

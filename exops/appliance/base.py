@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from pydantic import SecretStr
+
 from exops.models import (
     MAX_PEERS,
     AddressMapping,
@@ -48,6 +50,28 @@ class Write(Frozen):
     def describe(self) -> str:
         where = f" {self.index}" if self.index is not None else ""
         return f"{self.field.value}{where} = {self.value!r}"
+
+
+class ConnectionTarget(Frozen):
+    """How to reach one peer: built from the inventory, handed to a transport.
+
+    The password is a ``SecretStr`` so it never shows in reprs, logs or dumps.
+    """
+
+    host: str  # inventory name, used in every error message
+    hostname: str  # management address (IP or DNS name) to connect to
+    port: int = 443  # HTTPS
+    ssh_port: int = 22
+    username: str = "admin"
+    password: SecretStr = SecretStr("")
+    transport: str = "auto"  # rest | ssh | auto
+    verify_tls: bool = True
+    ca_bundle: str | None = None  # PEM file; None = system trust store
+    known_hosts: str | None = None  # None = ~/.ssh/known_hosts
+    accept_new_host_keys: bool = False
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0
+    retries: int = 2  # for idempotent reads only
 
 
 class Command(StrEnum):
