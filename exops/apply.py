@@ -1,0 +1,292 @@
+"""Apply: execute a plan's actions, re-read after each, stop on divergence.
+
+Apply is thin on purpose. It executes exactly the plan's actions, in order,
+through the appliance interface, and after each one re-reads the appliance
+to prove the predicted state holds. When reality differs from the prediction
+it stops with a report (step, peer, expected, found, what to do) and marks
+every later action "not reached"; a plain re-run plans again from the real
+state and finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from exops.appliance.base import Appliance
+from exops.errors import DivergenceError, ExopsError, TransportError
+from exops.models import ClusterFacts, ClusterSettings
+from exops.plan import Action, ActionKind, Plan
+from exops.waits import Waiter
+
+Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
+
+
+class Cluster(Protocol):
+    """What apply needs of a session: appliances and fresh facts."""
+
+    def appliance(self, host: str) -> Appliance: ...
+    def gather(self, cluster: str, hosts: list[str] | None = None) -> ClusterFacts: ...
+
+
+class Events(Protocol):
+    def emit(self, event: str, **fields: Any) -> None: ...
+
+
+@dataclass
+class Outcome:
+    action: Action
+    status: str  # ok | changed | failed | skipped
+    started: datetime
+    duration_s: float = 0.0
+    detail: str = ""
+    error: str | None = None
+    advice: str | None = None
+
+
+@dataclass
+class ApplyOptions:
+    restart_timeout: float
+    settle_timeout: float
+    backup_dir: Path
+    run_id: str = ""
+
+
+@dataclass
+class Applied:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == "failed" for o in self.outcomes)
+
+    @property
+    def changed(self) -> bool:
+        return any(o.status == "changed" for o in self.outcomes)
+
+
+ADVICE = {
+    ActionKind.CONFIGURE: "re-run the same command: exops plans again from the real state",
+    ActionKind.RESTART: (
+        "check the peer's console; once it answers again, re-run the same command "
+        "(a pending restart is read from the appliance, alarm 20007)"
+    ),
+    ActionKind.WAIT: "run `exops status` to see what is still unhealthy, then re-run",
+    ActionKind.VERIFY: "run `exops status` to see what differs, then re-run",
+    ActionKind.COMMAND: "re-run the same command; see `exops status` for the alarms",
+    ActionKind.BACKUP: "check the backup directory is writable, then re-run",
+}
+
+
+class Executor:
+    def __init__(
+        self,
+        cluster: Cluster,
+        plan: Plan,
+        *,
+        conditions: dict[str, Condition],
+        waiter: Waiter,
+        events: Events,
+        options: ApplyOptions,
+    ):
+        self.cluster = cluster
+        self.plan = plan
+        self.conditions = conditions
+        self.waiter = waiter
+        self.events = events
+        self.options = options
+
+    def run(self) -> Applied:
+        applied = Applied()
+        for index, action in enumerate(self.plan.actions):
+            outcome = self._one(action)
+            applied.outcomes.append(outcome)
+            if outcome.status == "failed":
+                for rest in self.plan.actions[index + 1 :]:
+                    applied.outcomes.append(
+                        Outcome(rest, "skipped", datetime.now(UTC), detail="not reached")
+                    )
+                break
+        return applied
+
+    def _one(self, action: Action) -> Outcome:
+        started = datetime.now(UTC)
+        t0 = self.waiter.clock()
+        common = {
+            "action": action.id,
+            "step": action.step,
+            "kind": action.kind.value,
+            "host": action.host,
+        }
+        self.events.emit("step_started", **common)
+        try:
+            status, detail = self._dispatch(action)
+        except ExopsError as exc:
+            duration = self.waiter.clock() - t0
+            advice = ADVICE.get(action.kind)
+            self.events.emit("failed", **common, error=str(exc), advice=advice, duration_s=duration)
+            return Outcome(action, "failed", started, duration, error=str(exc), advice=advice)
+        duration = self.waiter.clock() - t0
+        self.events.emit(status, **common, detail=detail, duration_s=round(duration, 3))
+        return Outcome(action, status, started, duration, detail=detail)
+
+    def _dispatch(self, action: Action) -> tuple[str, str]:
+        handler = {
+            ActionKind.BACKUP: self._backup,
+            ActionKind.CONFIGURE: self._configure,
+            ActionKind.RESTART: self._restart,
+            ActionKind.WAIT: self._wait,
+            ActionKind.VERIFY: self._wait,
+            ActionKind.COMMAND: self._command,
+        }[action.kind]
+        return handler(action)
+
+    def _host(self, action: Action) -> str:
+        if not action.host:
+            raise DivergenceError(f"{action.kind.value} action {action.id} names no peer")
+        return action.host
+
+    # -- kinds ---------------------------------------------------------------
+    def _backup(self, action: Action) -> tuple[str, str]:
+        host = self._host(action)
+        app = self.cluster.appliance(host)
+        settings = app.read_settings()
+        path = write_backup(
+            self.options.backup_dir, self.plan.cluster, host, settings, self.options.run_id
+        )
+        return "ok", f"cluster settings saved to {path}"
+
+    def _configure(self, action: Action) -> tuple[str, str]:
+        host = self._host(action)
+        app = self.cluster.appliance(host)
+        current = app.read_settings()
+        if action.after is not None and current == action.after:
+            return "ok", "already as planned"
+        if action.before is not None and current != action.before:
+            raise DivergenceError(
+                f"step {action.id} '{action.step}': settings changed since planning; "
+                f"expected {describe_diff(action.before, current)}",
+                host=host,
+                operation="configure",
+            )
+        app.write(action.writes)
+        found = app.read_settings()
+        if action.after is not None and found != action.after:
+            raise DivergenceError(
+                f"step {action.id} '{action.step}': after writing, expected "
+                f"{describe_diff(found, action.after)}",
+                host=host,
+                operation="configure",
+            )
+        return "changed", "; ".join(w.describe() for w in action.writes)
+
+    def _restart(self, action: Action) -> tuple[str, str]:
+        host = self._host(action)
+        app = self.cluster.appliance(host)
+        try:
+            uptime_before = app.read_system().uptime_s
+        except ExopsError:
+            uptime_before = None
+        app.restart()
+        self.events.emit("restarting", host=host, action=action.id)
+        state = {"down": False}
+
+        def back() -> tuple[bool, str]:
+            try:
+                uptime = app.read_system().uptime_s
+            except TransportError:
+                state["down"] = True
+                return False, "not answering (restarting)"
+            if state["down"]:
+                return True, "answering again"
+            if uptime is not None and uptime_before is not None and uptime < uptime_before:
+                return True, f"answering again (uptime {uptime} s)"
+            return False, "still up, restart not begun"
+
+        timeout = min(
+            action.timeout_s or self.options.restart_timeout, self.options.restart_timeout
+        )
+        waited = self.waiter.until(
+            f"{host} to restart and answer", back, timeout=timeout, host=host
+        )
+
+        def settled() -> tuple[bool, str]:
+            facts = self.cluster.gather(self.plan.cluster, hosts=[host])
+            peer = facts.peer(host)
+            if not peer.reachable:
+                return False, peer.error or "unreachable"
+            if peer.restart_pending:
+                return False, "restart still pending (alarm 20007)"
+            return True, "restart done"
+
+        self.waiter.until(
+            f"{host} to clear 'restart required'", settled, timeout=timeout, host=host
+        )
+        return "changed", f"restarted; back after {waited:.1f} s"
+
+    def _wait(self, action: Action) -> tuple[str, str]:
+        if not action.condition or action.condition not in self.conditions:
+            raise DivergenceError(f"unknown condition {action.condition!r} in step {action.id}")
+        predicate = self.conditions[action.condition]
+        hosts = None
+
+        def check() -> tuple[bool, str]:
+            facts = self.cluster.gather(self.plan.cluster, hosts=hosts)
+            return predicate(facts, action)
+
+        timeout = action.timeout_s or self.options.settle_timeout
+        what = f"{action.condition} ({action.step})"
+        waited = self.waiter.until(what, check, timeout=timeout, host=action.host)
+        return "ok", f"{action.condition} after {waited:.1f} s"
+
+    def _command(self, action: Action) -> tuple[str, str]:
+        host = self._host(action)
+        if action.command is None:
+            raise DivergenceError(f"command action {action.id} names no command", host=host)
+        answer = self.cluster.appliance(host).command(action.command)
+        return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def describe_diff(expected: ClusterSettings, found: ClusterSettings) -> str:
+    """'field: expected X, found Y' for every field that differs."""
+    a, b = expected.model_dump(mode="json"), found.model_dump(mode="json")
+    parts = [f"{k} {a[k]!r}, found {b[k]!r}" for k in a if a[k] != b[k]]
+    return "; ".join(parts) or "no difference"
+
+
+def write_backup(
+    backup_dir: Path, cluster: str, host: str, settings: ClusterSettings, run_id: str
+) -> Path:
+    """Save one peer's cluster settings as JSON; returns the file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = backup_dir / cluster / host
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stamp}.json"
+    doc = {
+        "cluster": cluster,
+        "host": host,
+        "taken_at": stamp,
+        "run_id": run_id,
+        "settings": settings.model_dump(mode="json"),
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def latest_backup(backup_dir: Path, cluster: str, host: str) -> Path | None:
+    folder = backup_dir / cluster / host
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return files[-1] if files else None
+
+
+def read_backup(path: Path) -> ClusterSettings:
+    """Raises: ExopsError when the file is not an exops backup."""
+    try:
+        doc = json.loads(path.read_text())
+        return ClusterSettings.model_validate(doc["settings"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ExopsError(f"{path}: not a readable exops backup ({exc})") from exc

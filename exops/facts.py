@@ -1,0 +1,75 @@
+"""Gather facts: read every peer of a cluster in parallel into ``ClusterFacts``.
+
+Each read is separate, so a peer that answers some questions and garbles
+others still yields what it answered; the first error is kept on the peer
+(``PeerFacts.error``) and the peer counts as unreachable only when it could
+not be reached or authenticated at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from exops.appliance.base import Appliance
+from exops.errors import ApplianceError, TransportError
+from exops.inventory import PeerSpec
+from exops.models import ClusterFacts, PeerFacts
+
+# Facts fields and the appliance call that fills each, in reading order.
+# The probe comes first: it also proves reachability and authentication.
+_READS: tuple[tuple[str, Callable[[Appliance], Any]], ...] = (
+    ("rtt_ms", lambda a: a.probe()),
+    ("settings", lambda a: a.read_settings()),
+    ("status", lambda a: a.read_status()),
+    ("alarms", lambda a: a.read_alarms()),
+    ("system", lambda a: a.read_system()),
+    ("certificate", lambda a: a.read_certificate()),
+)
+
+
+def read_peer_facts(
+    appliance: Appliance | None, spec: PeerSpec, *, open_error: str | None = None
+) -> PeerFacts:
+    """Read one peer. Never raises for appliance or transport trouble."""
+    base: dict[str, Any] = {"host": spec.name, "address": spec.address, "fqdn": spec.fqdn}
+    now = datetime.now(UTC)
+    if appliance is None:
+        return PeerFacts(
+            **base, reachable=False, error=open_error or "not connected", gathered_at=now
+        )
+    values: dict[str, Any] = {}
+    error: str | None = None
+    for name, read in _READS:
+        try:
+            values[name] = read(appliance)
+        except TransportError as exc:
+            # Unreachable, timed out, refused credentials or TLS: stop reading.
+            return PeerFacts(**base, reachable=False, error=str(exc), gathered_at=now)
+        except ApplianceError as exc:
+            error = error or str(exc)
+        except Exception as exc:  # an unmapped surprise on one peer is still data
+            error = error or f"{name}: unexpected {type(exc).__name__}: {exc}"
+    cert = values.pop("certificate", None)
+    if cert is not None:
+        values["certificate"], values["trust_store"] = cert
+    return PeerFacts(
+        **base,
+        reachable=True,
+        error=error,
+        transport=str(getattr(appliance, "transport_name", "")),
+        gathered_at=now,
+        **values,
+    )
+
+
+def cluster_facts(
+    cluster: str, peers: list[PeerFacts], params: dict[str, Any] | None = None
+) -> ClusterFacts:
+    return ClusterFacts(
+        cluster=cluster,
+        peers=tuple(peers),
+        gathered_at=datetime.now(UTC),
+        params=params or {},
+    )

@@ -1,0 +1,218 @@
+"""Cluster status: a verdict, the per-peer rows and the capacity note (pure).
+
+``summarize(facts) -> ClusterReport`` is what ``exops status`` prints as a
+table and as JSON (schema ``exops.status/1``, documented in the README).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import StrEnum
+
+from exops.models import ClusterFacts, Frozen, PeerFacts, PeerState
+
+SCHEMA = "exops.status/1"
+CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
+REPLICATION_ALARMS = frozenset({"20101", "20102", "20103", "20104", "20105", "20110"})
+COMMUNICATION_ALARMS = frozenset({"20004", "20006"})
+FACTORY_RESET_ALARM = "20107"
+
+
+class Verdict(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    BROKEN = "broken"
+    UNCLUSTERED = "unclustered"
+
+
+class PeerRow(Frozen):
+    slot: int | None
+    host: str
+    address: str
+    reachable: bool
+    is_primary: bool
+    primary_seen: int | None  # the slot this peer names as primary
+    state: str | None  # as the primary sees it (Active / Unknown / Failed)
+    database: str | None
+    replication: str | None
+    tls_mode: str | None
+    alarms: tuple[str, ...]
+    restart_pending: bool
+    factory_reset_pending: bool
+    version: str | None
+    role: str | None
+    platform: str | None
+    transport: str
+    error: str | None
+
+
+class Capacity(Frozen):
+    members: int
+    factor: int
+    note: str
+
+
+class ClusterReport(Frozen):
+    cluster: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    primary_host: str | None
+    primary_slot: int | None
+    tls_mode: str | None
+    capacity: Capacity
+    peers: tuple[PeerRow, ...]
+
+
+def consensus_settings_peer(facts: ClusterFacts) -> PeerFacts | None:
+    """The reachable peer whose view of the primary the most peers share.
+
+    Prefers the peer that names itself primary; ``None`` when no reachable
+    peer lists any address.
+    """
+    views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
+    if not views:
+        return None
+    votes = Counter(p.settings.primary_address for p in views if p.settings)
+    primary_address, _ = votes.most_common(1)[0]
+    if primary_address is None:
+        return views[0]
+    for p in views:
+        if p.settings and _designates(p, primary_address):
+            return p
+    return next(p for p in views if p.settings and p.settings.primary_address == primary_address)
+
+
+def _designates(peer: PeerFacts, address: str) -> bool:
+    return address.lower() in {peer.address.lower(), peer.fqdn.lower()} - {""}
+
+
+def capacity(members: list[PeerFacts]) -> Capacity:
+    n = len(members)
+    small = any(p.system and p.system.platform.lower() == "small" for p in members)
+    if n <= 1:
+        return Capacity(members=n, factor=1, note="single peer: no resilience")
+    if small:
+        return Capacity(
+            members=n, factor=1, note="small VMs: a cluster gives redundancy, no capacity"
+        )
+    factor = min(n, CAPACITY_PEERS)
+    note = f"capacity x{factor}"
+    if n > CAPACITY_PEERS:
+        note += f"; peers {CAPACITY_PEERS + 1}-{n} add resilience only"
+    return Capacity(members=n, factor=factor, note=note)
+
+
+def summarize(facts: ClusterFacts) -> ClusterReport:
+    ref = consensus_settings_peer(facts)
+    ref_settings = ref.settings if ref else None
+    listed = ref_settings.listed if ref_settings else ()
+    primary_addr = ref_settings.primary_address if ref_settings else None
+    primary = next((p for p in facts.peers if primary_addr and _designates(p, primary_addr)), None)
+    seen_by_primary = {}
+    if primary and primary.status:
+        seen_by_primary = {e.address.lower(): e.state.value for e in primary.status.peers}
+    rows = []
+    for p in facts.peers:
+        slot = _slot(listed, p)
+        rows.append(
+            PeerRow(
+                slot=slot,
+                host=p.host,
+                address=p.address,
+                reachable=p.reachable,
+                is_primary=primary is not None and p.host == primary.host,
+                primary_seen=p.settings.primary if p.settings and p.settings.primary else None,
+                state=_state_of(p, seen_by_primary),
+                database=p.status.database if p.status else None,
+                replication=p.status.replication if p.status else None,
+                tls_mode=p.settings.tls_mode.value if p.settings else None,
+                alarms=tuple(sorted({a.id for a in p.raised_alarms})),
+                restart_pending=p.restart_pending,
+                factory_reset_pending=_reset_pending(p),
+                version=p.system.version if p.system else None,
+                role=p.system.role.value if p.system else None,
+                platform=p.system.platform if p.system else None,
+                transport=p.transport,
+                error=p.error,
+            )
+        )
+    rows.sort(key=lambda r: (r.slot is None, r.slot or 0, r.host))
+    members = [p for p in facts.peers if _slot(listed, p) is not None]
+    verdict, reasons = _verdict(facts, rows, listed, primary)
+    return ClusterReport(
+        cluster=facts.cluster,
+        verdict=verdict,
+        reasons=tuple(reasons),
+        primary_host=primary.host if primary else None,
+        primary_slot=ref_settings.primary if ref_settings and ref_settings.primary else None,
+        tls_mode=ref_settings.tls_mode.value if ref_settings else None,
+        capacity=capacity(members),
+        peers=tuple(rows),
+    )
+
+
+def _slot(listed: tuple[str, ...], peer: PeerFacts) -> int | None:
+    for i, a in enumerate(listed, start=1):
+        if _designates(peer, a):
+            return i
+    return None
+
+
+def _state_of(peer: PeerFacts, seen: dict[str, str]) -> str | None:
+    for key in (peer.address.lower(), peer.fqdn.lower()):
+        if key and key in seen:
+            return seen[key]
+    return None
+
+
+def _reset_pending(peer: PeerFacts) -> bool:
+    by_status = bool(peer.status and peer.status.factory_reset_pending)
+    return by_status or peer.has_alarm(FACTORY_RESET_ALARM)
+
+
+def _verdict(
+    facts: ClusterFacts, rows: list[PeerRow], listed: tuple[str, ...], primary: PeerFacts | None
+) -> tuple[Verdict, list[str]]:
+    broken: list[str] = []
+    degraded: list[str] = []
+    if not listed:
+        unreachable = [r.host for r in rows if not r.reachable]
+        if unreachable:
+            return Verdict.BROKEN, [f"unreachable: {', '.join(unreachable)}"]
+        return Verdict.UNCLUSTERED, ["no peer lists any cluster peer address"]
+    members = [r for r in rows if r.slot is not None]
+    if primary is None:
+        broken.append("no reachable configuration primary")
+    elif not primary.reachable:
+        broken.append(f"configuration primary {primary.host} is unreachable")
+    for r in rows:
+        if r.factory_reset_pending:
+            broken.append(
+                f"{r.host}: every peer slot is empty; it will factory reset at its next restart"
+            )
+    views = {r.primary_seen for r in members if r.reachable and r.primary_seen}
+    if len(views) > 1:
+        broken.append(f"peers disagree on the configuration primary (slots {sorted(views)})")
+    for r in members:
+        degraded += _member_problems(r)
+    if broken:
+        return Verdict.BROKEN, broken + degraded
+    if degraded:
+        return Verdict.DEGRADED, degraded
+    return Verdict.HEALTHY, [f"{len(members)} peers active, no alarms"]
+
+
+def _member_problems(r: PeerRow) -> list[str]:
+    if not r.reachable:
+        return [f"{r.host} unreachable"]
+    problems = []
+    if r.state and r.state != PeerState.ACTIVE.value:
+        problems.append(f"{r.host} is {r.state} as seen by the primary")
+    if r.database and r.database != "Active":
+        problems.append(f"{r.host} database {r.database}")
+    if r.restart_pending:
+        problems.append(f"{r.host} restart pending (alarm 20007)")
+    other = [a for a in r.alarms if a != "20007"]
+    if other:
+        problems.append(f"{r.host} alarms {', '.join(other)}")
+    return problems
