@@ -1,0 +1,73 @@
+"""Options shared by many commands, declared once (Typer ``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Inventory = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory", "-i", help="Inventory directory [env EXOPS_INVENTORY].", show_default=False
+    ),
+]
+CaBundle = Annotated[
+    str | None,
+    typer.Option("--ca-bundle", help="PEM file of CAs to trust for HTTPS [env EXOPS_CA_BUNDLE]."),
+]
+Insecure = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Do NOT verify HTTPS certificates (dangerous; prints a warning) [env EXOPS_INSECURE].",
+    ),
+]
+Transport = Annotated[
+    str | None,
+    typer.Option(
+        "--transport", help="rest | ssh | auto: override the inventory [env EXOPS_TRANSPORT]."
+    ),
+]
+AcceptHostKeys = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-host-keys",
+        help="Trust and record SSH host keys not yet in known_hosts "
+        "[env EXOPS_ACCEPT_NEW_HOST_KEYS].",
+    ),
+]
+Clusters = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cluster", "-c", help="Cluster (inventory group); repeat for several. Default: all."
+    ),
+]
+Cluster = Annotated[str, typer.Option("--cluster", "-c", help="Cluster (inventory group).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan; change nothing.")]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask before restarts (unattended runs).")
+]
+Events = Annotated[
+    str | None,
+    typer.Option("--events", help="Write line-delimited JSON events to FILE, or - for stdout."),
+]
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout", help="Seconds to wait for another run's cluster lock [default 0]."
+    ),
+]
+Format = Annotated[
+    str, typer.Option("--format", "-f", help="Plan output: text | md | html | json.")
+]
+DetailedExit = Annotated[
+    bool,
+    typer.Option(
+        "--detailed-exitcode",
+        help="Exit 0 when nothing would change, 5 when changes are pending.",
+    ),
+]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Also write the plan to this file.")]
