@@ -179,6 +179,7 @@ class PeerFacts(Frozen):
     host: str  # inventory name
     address: str  # the address the cluster lists it under (inventory data.address)
     fqdn: str = ""  # inventory data.fqdn
+    fqdn_addresses: tuple[str, ...] = ()  # what exops resolves fqdn to (hosts file, DNS)
     reachable: bool = False
     error: str | None = None
     transport: str = ""

@@ -16,6 +16,7 @@ from exops.errors import ExopsError
 from exops.facts import cluster_facts, read_peer_facts
 from exops.inventory import ClusterSpec, Inventory, PeerSpec, connection_target
 from exops.models import ClusterFacts, PeerFacts
+from exops.resolve import resolve
 from exops.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,8 +100,13 @@ class Session:
         try:
             app = self.appliance(host)
         except ExopsError as exc:
-            return read_peer_facts(None, spec, open_error=str(exc))
-        return read_peer_facts(app, spec)
+            facts = read_peer_facts(None, spec, open_error=str(exc))
+        else:
+            facts = read_peer_facts(app, spec)
+        if spec.fqdn:
+            resolved = resolve(spec.fqdn, hosts_file=self.settings.hosts_file)
+            facts = facts.model_copy(update={"fqdn_addresses": resolved})
+        return facts
 
     def gather(self, cluster: str, hosts: list[str] | None = None) -> ClusterFacts:
         """Facts of every peer of one cluster (or the given subset), in parallel."""

@@ -1,0 +1,3 @@
+from exops.cli.app import main
+
+main()
