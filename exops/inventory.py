@@ -44,7 +44,9 @@ def is_fqdn(value: str) -> bool:
     if not value or len(value) > 253 or _is_ip(value):
         return False
     labels = value.rstrip(".").split(".")
-    return len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
+    if len(labels) < 2 or labels[-1].isdigit():  # a numeric TLD is a mistyped IP
+        return False
+    return all(_LABEL.match(label) for label in labels)
 
 
 def _is_ip(value: str) -> bool:
