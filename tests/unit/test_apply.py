@@ -1,0 +1,254 @@
+"""The executor: exact writes, divergence stops, restart detection, waits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from exops.appliance.base import Command, Write, apply_writes, settings_writes
+from exops.apply import ApplyOptions, Executor, read_backup
+from exops.errors import TransportError
+from exops.models import (
+    EMPTY_SLOTS,
+    Alarm,
+    ClusterFacts,
+    ClusterSettings,
+    ClusterStatus,
+    PeerFacts,
+    Role,
+    SystemInfo,
+)
+from exops.plan import Action, ActionKind, Plan
+from exops.waits import Waiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeCancel:
+    """Stands in for threading.Event: waiting advances the fake clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def wait(self, seconds: float) -> bool:
+        self.clock.now += seconds
+        return False
+
+
+class FakeAppliance:
+    host = "p1"
+
+    def __init__(
+        self, clock: FakeClock, settings: ClusterSettings, restart_s: float = 30.0
+    ) -> None:
+        self.clock = clock
+        self.settings = settings
+        self.restart_s = restart_s
+        self.down_until = -1.0
+        self.boot_at = -1000.0
+        self.writes: list[Write] = []
+        self.pending = False
+
+    def _up(self) -> None:
+        if self.clock.now < self.down_until:
+            raise TransportError("connection refused", host=self.host, operation="read")
+
+    def read_settings(self) -> ClusterSettings:
+        self._up()
+        return self.settings
+
+    def read_system(self) -> SystemInfo:
+        self._up()
+        return SystemInfo(
+            name="p1",
+            version="X15.2.1",
+            role=Role.EXPRESSWAY_C,
+            platform="medium",
+            uptime_s=int(self.clock.now - self.boot_at),
+        )
+
+    def write(self, writes: Sequence[Write]) -> None:
+        self._up()
+        self.writes += writes
+        self.settings = apply_writes(self.settings, writes)
+        self.pending = True
+
+    def restart(self) -> None:
+        self._up()
+        self.down_until = self.clock.now + self.restart_s
+        self.boot_at = self.down_until
+        self.pending = False
+
+    def command(self, command: Command) -> str:
+        return "OK"
+
+
+class FakeCluster:
+    def __init__(self, app: FakeAppliance) -> None:
+        self.app = app
+
+    def appliance(self, host: str) -> FakeAppliance:
+        return self.app
+
+    def gather(self, cluster: str, hosts: list[str] | None = None) -> ClusterFacts:
+        try:
+            settings = self.app.read_settings()
+        except TransportError as exc:
+            peer = PeerFacts(host="p1", address="10.0.0.11", reachable=False, error=str(exc))
+        else:
+            alarms = (Alarm(id="20007"),) if self.app.pending else ()
+            peer = PeerFacts(
+                host="p1",
+                address="10.0.0.11",
+                reachable=True,
+                settings=settings,
+                alarms=alarms,
+                status=ClusterStatus(database="Active"),
+            )
+        return ClusterFacts(cluster="c1", peers=(peer,), gathered_at=datetime.now(UTC))
+
+
+BEFORE = ClusterSettings()
+AFTER = ClusterSettings(
+    peers=("10.0.0.11", *EMPTY_SLOTS[1:]), primary=1, cluster_name="c1.example.com"
+)
+
+
+def make_plan(*actions: Action) -> Plan:
+    return Plan(
+        runbook="test",
+        cluster="c1",
+        params={},
+        created_at=datetime.now(UTC),
+        exops_version="0",
+        facts_digest="x",
+        basis={},
+        actions=actions,
+    )
+
+
+def executor(
+    tmp_path: Path, app: FakeAppliance, plan: Plan, clock: FakeClock, conditions=None
+) -> Executor:
+    events: list[tuple[str, dict[str, object]]] = []
+
+    class Sink:
+        def emit(self, event: str, **fields: object) -> None:
+            events.append((event, fields))
+
+    ex = Executor(
+        FakeCluster(app),
+        plan,
+        conditions=conditions or {},
+        waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
+        events=Sink(),
+        options=ApplyOptions(restart_timeout=600, settle_timeout=600, backup_dir=tmp_path),
+    )
+    ex.events_seen = events  # type: ignore[attr-defined]
+    return ex
+
+
+def configure() -> Action:
+    return Action(
+        id="1",
+        step="configure",
+        kind=ActionKind.CONFIGURE,
+        host="p1",
+        writes=settings_writes(BEFORE, AFTER),
+        before=BEFORE,
+        after=AFTER,
+    )
+
+
+def test_configure_writes_exactly_the_plan(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, BEFORE)
+    result = executor(tmp_path, app, make_plan(configure()), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"]
+    assert tuple(app.writes) == settings_writes(BEFORE, AFTER)
+    assert app.settings == AFTER
+
+
+def test_configure_already_done_writes_nothing(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    result = executor(tmp_path, app, make_plan(configure()), clock).run()
+    assert [o.status for o in result.outcomes] == ["ok"]
+    assert app.writes == []
+
+
+def test_divergence_stops_and_skips_the_rest(tmp_path: Path) -> None:
+    clock = FakeClock()
+    other = ClusterSettings(peers=("10.0.0.99", *EMPTY_SLOTS[1:]), primary=1)
+    app = FakeAppliance(clock, other)
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(tmp_path, app, make_plan(configure(), restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["failed", "skipped"]
+    assert "settings changed since planning" in (result.outcomes[0].error or "")
+    assert "10.0.0.99" in (result.outcomes[0].error or "")
+    assert result.outcomes[0].advice
+    assert app.writes == [] and app.down_until < 0
+
+
+def test_restart_waits_until_back_and_pending_cleared(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER, restart_s=300)
+    app.pending = True
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(tmp_path, app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"]
+    # Noticed within 5 % of the wait (tight, bounded polling), never before it came back.
+    assert 300 <= clock.now <= 300 * 1.06
+
+
+def test_restart_that_never_returns_times_out(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER, restart_s=10_000)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1", timeout_s=120)
+    result = executor(tmp_path, app, make_plan(restart), clock).run()
+    assert result.failed
+    assert "gave up waiting for p1 to restart" in (result.outcomes[0].error or "")
+
+
+def test_wait_uses_registered_condition(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    calls = []
+
+    def settled(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+        calls.append(clock.now)
+        return clock.now >= 20, "still settling"
+
+    wait = Action(id="1", step="settle", kind=ActionKind.WAIT, condition="settled", timeout_s=100)
+    result = executor(tmp_path, app, make_plan(wait), clock, {"settled": settled}).run()
+    assert [o.status for o in result.outcomes] == ["ok"]
+    assert len(calls) > 3
+
+
+def test_backup_is_readable(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    backup = Action(id="0", step="backup", kind=ActionKind.BACKUP, host="p1")
+    result = executor(tmp_path, app, make_plan(backup), clock).run()
+    assert result.outcomes[0].status == "ok"
+    files = list((tmp_path / "c1" / "p1").glob("*.json"))
+    assert len(files) == 1
+    assert read_backup(files[0]) == AFTER
+
+
+@pytest.mark.parametrize("elapsed", [0.0, 1.0, 60.0, 3600.0])
+def test_poll_interval_bounds(elapsed: float) -> None:
+    from exops.waits import poll_interval
+
+    interval = poll_interval(elapsed, 5.0)
+    assert 0.05 <= interval <= 5.0
+    assert interval <= max(0.05, elapsed * 0.05)
