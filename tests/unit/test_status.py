@@ -1,0 +1,120 @@
+"""Status verdicts and capacity notes from plain facts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exops.models import (
+    EMPTY_SLOTS,
+    Alarm,
+    ClusterFacts,
+    ClusterSettings,
+    ClusterStatus,
+    PeerFacts,
+    PeerState,
+    PeerStatusEntry,
+    Role,
+    SystemInfo,
+)
+from exops.status import Verdict, summarize
+
+ADDR = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14", "10.0.0.15", "10.0.0.16"]
+
+
+def peer(
+    i: int,
+    n: int,
+    *,
+    primary: int = 1,
+    reachable: bool = True,
+    alarms: tuple[str, ...] = (),
+    platform: str = "medium",
+    states: dict[int, PeerState] | None = None,
+    listed: int | None = None,
+) -> PeerFacts:
+    count = n if listed is None else listed
+    slots = tuple(ADDR[:count]) + EMPTY_SLOTS[count:]
+    settings = ClusterSettings(peers=slots, primary=primary if count else 0)
+    entries = tuple(
+        PeerStatusEntry(
+            slot=k + 1,
+            address=ADDR[k],
+            state=(states or {}).get(k + 1, PeerState.ACTIVE),
+            local=k == i,
+        )
+        for k in range(count)
+    )
+    return PeerFacts(
+        host=f"p{i + 1}",
+        address=ADDR[i],
+        reachable=reachable,
+        error=None if reachable else "connection refused",
+        settings=settings if reachable else None,
+        status=ClusterStatus(
+            local_slot=i + 1, database="Active", replication="Synchronised", peers=entries
+        )
+        if reachable
+        else None,
+        alarms=tuple(Alarm(id=a) for a in alarms),
+        system=SystemInfo(
+            name=f"p{i + 1}", version="X15.2.1", role=Role.EXPRESSWAY_C, platform=platform
+        ),
+    )
+
+
+def cluster(*peers: PeerFacts) -> ClusterFacts:
+    return ClusterFacts(cluster="c1", peers=peers, gathered_at=datetime.now(UTC))
+
+
+def test_healthy_three_peers() -> None:
+    r = summarize(cluster(*(peer(i, 3) for i in range(3))))
+    assert r.verdict is Verdict.HEALTHY
+    assert r.primary_host == "p1" and r.primary_slot == 1
+    assert [(p.slot, p.host, p.is_primary) for p in r.peers] == [
+        (1, "p1", True),
+        (2, "p2", False),
+        (3, "p3", False),
+    ]
+    assert r.capacity.factor == 3
+
+
+def test_unclustered() -> None:
+    r = summarize(cluster(*(peer(i, 4, listed=0) for i in range(4))))
+    assert r.verdict is Verdict.UNCLUSTERED
+
+
+def test_degraded_subordinate_down_and_alarm() -> None:
+    r = summarize(
+        cluster(
+            peer(0, 3, alarms=("20004",), states={3: PeerState.FAILED}),
+            peer(1, 3),
+            peer(2, 3, reachable=False),
+        )
+    )
+    assert r.verdict is Verdict.DEGRADED
+    text = "; ".join(r.reasons)
+    assert "p3 unreachable" in text and "p1 alarms 20004" in text
+
+
+def test_broken_when_primary_down_or_views_disagree() -> None:
+    r = summarize(cluster(peer(0, 3, reachable=False), peer(1, 3), peer(2, 3)))
+    assert r.verdict is Verdict.BROKEN
+    assert "configuration primary p1 is unreachable" in r.reasons[0]
+    r = summarize(cluster(peer(0, 3), peer(1, 3), peer(2, 3, primary=2)))
+    assert r.verdict is Verdict.BROKEN
+    assert any("disagree" in x for x in r.reasons)
+
+
+def test_restart_pending_is_degraded() -> None:
+    r = summarize(cluster(peer(0, 2), peer(1, 2, alarms=("20007",))))
+    assert r.verdict is Verdict.DEGRADED
+    assert r.peers[1].restart_pending
+
+
+def test_capacity_notes() -> None:
+    six = summarize(cluster(*(peer(i, 6) for i in range(6))))
+    assert six.capacity.factor == 4
+    assert "peers 5-6 add resilience only" in six.capacity.note
+    small = summarize(cluster(*(peer(i, 3, platform="small") for i in range(3))))
+    assert small.capacity.factor == 1
+    assert "redundancy" in small.capacity.note
