@@ -322,5 +322,106 @@ def apply_plan(
     raise typer.Exit(execute.apply_saved(env, plan_file, opts))
 
 
+# -- safety and records ------------------------------------------------------
+
+
+@app.command()
+def restore(
+    cluster: o.Cluster,
+    peer: Annotated[str, typer.Option("--peer", "-p", help="The peer to restore.")],
+    backup: Annotated[
+        Path | None, typer.Option("--backup", help="Backup file (default: the newest).")
+    ] = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    json_out: o.Json = False,
+    events: o.Events = None,
+    fmt: o.Format = "text",
+    lock_timeout: o.LockTimeout = None,
+    inventory: o.Inventory = None,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    transport: o.Transport = None,
+    accept_new_host_keys: o.AcceptHostKeys = False,
+) -> None:
+    """Put a peer's cluster settings back from a backup exops took before changing it."""
+    from exops.cli import execute, read
+
+    env = read.Env.build(
+        inventory=inventory,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        transport=transport,
+        accept_new_host_keys=accept_new_host_keys,
+    )
+    opts = execute.RunOptions(
+        dry_run=dry_run,
+        yes=yes,
+        json_out=json_out,
+        events=events,
+        fmt=fmt,
+        lock_timeout=lock_timeout,
+    )
+    raise typer.Exit(execute.restore(env, cluster, peer, backup, opts))
+
+
+@app.command()
+def unlock(
+    cluster: Annotated[str, typer.Argument(help="The cluster whose lock to remove.")],
+) -> None:
+    """Remove a cluster lock left by a run that died (shows who held it)."""
+    from exops.cli import records
+
+    raise typer.Exit(records.unlock(cluster))
+
+
+@app.command()
+def history(
+    cluster: o.Clusters = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many runs.")] = 20,
+    json_out: o.Json = False,
+) -> None:
+    """List past runs from the journal."""
+    from exops.cli import records
+
+    raise typer.Exit(records.history(cluster, limit, json_out=json_out))
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.")],
+    json_out: o.Json = False,
+    fmt: o.Format = "text",
+) -> None:
+    """Show one run: its plan and every step's outcome."""
+    from exops.cli import records
+
+    raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt))
+
+
+@logs_app.command("analyze")
+def logs_analyze(
+    files: Annotated[list[Path] | None, typer.Argument(help="Log files (default: fetch).")] = None,
+    cluster: o.Clusters = None,
+    lines: Annotated[int, typer.Option("--lines", help="Lines to fetch per peer.")] = 2000,
+    json_out: o.Json = False,
+    inventory: o.Inventory = None,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+) -> None:
+    """Timeline and verdict per peer from Expressway logs (files, or fetched from peers)."""
+    from exops.cli import records
+
+    raise typer.Exit(
+        records.logs_analyze(
+            files or [],
+            cluster,
+            lines,
+            json_out=json_out,
+            conn={"inventory": inventory, "ca_bundle": ca_bundle, "insecure": insecure},
+        )
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

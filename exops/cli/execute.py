@@ -359,3 +359,78 @@ def _mapping_pairs(pairs: list[str]) -> dict[str, str]:
             )
         mapping[name.lower()] = ip
     return mapping
+
+
+def restore_plan(env: Env, cluster: str, host: str, backup: Path | None) -> Plan:
+    """A plan that puts one peer's cluster settings back from a backup.
+
+    Raises:
+        UsageError: no backup found; PreconditionError: the backup is empty.
+    """
+    from exops.appliance.base import settings_writes
+    from exops.apply import latest_backup, read_backup
+    from exops.plan import Action, ActionKind, Skipped, digest
+
+    env.inventory.cluster(cluster).peer(host)
+    path = backup or latest_backup(env.settings.backup_dir, cluster, host)
+    if path is None:
+        raise UsageError(f"no backup of {host} in {env.settings.backup_dir / cluster / host}")
+    wanted = read_backup(path)
+    if wanted.is_empty:
+        raise PreconditionError(
+            f"{path}: this backup has every peer slot empty; restoring it would "
+            f"factory reset {host} at its next restart"
+        )
+    with env.session([cluster]) as session:
+        facts = session.gather(cluster, hosts=[host])
+    peer = facts.peer(host)
+    if not peer.reachable or peer.settings is None:
+        raise PreconditionError(
+            f"{host} is unreachable: {peer.error}", host=host, operation="restore"
+        )
+    current = peer.settings
+    writes = settings_writes(current, wanted)
+    basis = {host: {"settings": current.model_dump(mode="json")}}
+    actions: tuple[Action, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    if writes:
+        actions = (
+            Action(id="1", step="back up current settings", kind=ActionKind.BACKUP, host=host),
+            Action(
+                id="2",
+                step=f"restore settings from {path.name}",
+                kind=ActionKind.CONFIGURE,
+                host=host,
+                writes=writes,
+                before=current,
+                after=wanted,
+                reason=f"restore from {path}",
+            ),
+        )
+    else:
+        skipped = (Skipped(step="restore", host=host, reason="already as in the backup"),)
+    return Plan(
+        runbook="restore",
+        cluster=cluster,
+        params={"peer": host, "backup": str(path)},
+        created_at=_now(),
+        exops_version=__version__,
+        facts_digest=digest(basis),
+        basis=basis,
+        actions=actions,
+        skipped=skipped,
+        warnings=("a restart may be needed afterwards: see `exops status` (alarm 20007)",),
+    )
+
+
+def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOptions) -> int:
+    if opts.dry_run:
+        plan = restore_plan(env, cluster, host, backup)
+        show_plan(plan, opts)
+        return _plan_exit(plan, opts)
+    with _locked(env, cluster, "restore", opts):
+        plan = restore_plan(env, cluster, host, backup)
+        show_plan(plan, opts)
+        if not plan.has_changes:
+            return int(ExitCode.OK)
+        return _apply(env, plan, opts)

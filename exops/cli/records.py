@@ -1,0 +1,119 @@
+"""``exops unlock``, ``history``, ``show`` and ``logs analyze``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from exops.cli.read import Env, stderr, stdout
+from exops.exitcodes import ExitCode
+from exops.settings import load_settings
+
+
+def unlock(cluster: str) -> int:
+    from exops.lock import force_unlock
+
+    settings = load_settings()
+    holder = force_unlock(cluster, lock_dir=settings.lock_dir)
+    if holder is None:
+        stderr().print(f"cluster {cluster} was not locked")
+    else:
+        stderr().print(f"removed the lock on {cluster} held by {holder}")
+    return int(ExitCode.OK)
+
+
+def history(clusters: list[str] | None, limit: int, *, json_out: bool) -> int:
+    from exops.journal import Journal
+
+    journal = Journal(load_settings().journal_path)
+    runs: list[dict[str, Any]] = []
+    for cluster in clusters or [None]:  # type: ignore[list-item]
+        runs += journal.list_runs(cluster=cluster, limit=limit)
+    if json_out:
+        sys.stdout.write(
+            json.dumps({"schema": "exops.history/1", "runs": runs}, indent=2, default=str) + "\n"
+        )
+        return int(ExitCode.OK)
+    table = Table(title="exops runs", title_justify="left")
+    for col in ("run", "started", "cluster", "runbook", "status", "exit", "user"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(
+            str(r.get("run_id")),
+            str(r.get("started")),
+            str(r.get("cluster")),
+            str(r.get("runbook")),
+            str(r.get("status")),
+            str(r.get("exit_code")),
+            f"{r.get('user')}@{r.get('host')}",
+        )
+    stdout().print(table)
+    return int(ExitCode.OK)
+
+
+def show(run_id: str, *, json_out: bool, fmt: str) -> int:
+    from exops.errors import UsageError
+    from exops.journal import Journal
+
+    run = Journal(load_settings().journal_path).get_run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id!r} in the journal (see `exops history`)")
+    if json_out:
+        sys.stdout.write(json.dumps(run, indent=2, default=str) + "\n")
+        return int(ExitCode.OK)
+    console = stdout()
+    console.print(
+        f"run {run_id}: {run.get('runbook')} on {run.get('cluster')} - {run.get('status')}"
+    )
+    table = Table(title="steps", title_justify="left")
+    for col in ("#", "action", "host", "kind", "status", "seconds", "detail"):
+        table.add_column(col)
+    for s in run.get("steps", []):
+        table.add_row(
+            str(s.get("seq")),
+            str(s.get("action_id")),
+            str(s.get("host") or "-"),
+            str(s.get("kind")),
+            str(s.get("status")),
+            f"{float(s.get('duration_s') or 0):.1f}",
+            str(s.get("detail") or ""),
+        )
+    console.print(table)
+    return int(ExitCode.OK)
+
+
+def logs_analyze(
+    files: list[Path],
+    clusters: list[str] | None,
+    lines: int,
+    *,
+    json_out: bool,
+    conn: dict[str, Any],
+) -> int:
+    from exops.errors import UsageError
+    from exops.logs import analyze, parse_lines, render_analysis
+
+    text: list[str] = []
+    if files:
+        for path in files:
+            try:
+                text += path.read_text(errors="replace").splitlines()
+            except OSError as exc:
+                raise UsageError(f"{path}: cannot read ({exc.strerror})") from exc
+    else:
+        env = Env.build(**conn)
+        with env.session(clusters) as session:
+            hosts = list(session.specs)
+            fetched = session.run_each(hosts, lambda h: session.appliance(h).read_log(lines))
+        for host, value in fetched.items():
+            if isinstance(value, Exception):
+                stderr().print(f"[yellow]{host}: could not fetch logs: {value}[/]")
+            else:
+                text += value
+    analysis = analyze(parse_lines(text))
+    sys.stdout.write(render_analysis(analysis, "json" if json_out else "text"))
+    return int(ExitCode.OK)
