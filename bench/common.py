@@ -1,0 +1,133 @@
+"""Shared bench helpers: start a lab, run a command, measure wall/CPU/peak memory."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+@dataclass
+class Measure:
+    label: str
+    wall_s: float
+    cpu_s: float
+    peak_mib: float
+    exit_code: int
+
+    def line(self) -> str:
+        return (
+            f"{self.label:<34} wall {self.wall_s:8.2f} s   cpu {self.cpu_s:8.2f} s   "
+            f"peak {self.peak_mib:7.1f} MiB   exit {self.exit_code}"
+        )
+
+
+def machine() -> str:
+    return (
+        f"{platform.node()} {platform.machine()} {os.cpu_count()} cores "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = shlex.split(value)[0] if value.strip() else ""
+    return env
+
+
+@contextmanager
+def lab(
+    state_dir: Path,
+    *,
+    clusters: int,
+    peers: int,
+    time_scale: float,
+    preset: str,
+    subnet: str = "127.90",
+) -> Iterator[dict[str, str]]:
+    """Start a mock lab and yield the environment exops needs for it."""
+    base = [PY, "-m", "mock_server"]
+    subprocess.call([*base, "down", "--state-dir", str(state_dir)], stderr=subprocess.DEVNULL)
+    subprocess.check_call(
+        [
+            *base,
+            "up",
+            "--clusters",
+            str(clusters),
+            "--peers",
+            str(peers),
+            "--time-scale",
+            str(time_scale),
+            "--preset",
+            preset,
+            "--state-dir",
+            str(state_dir),
+            "--subnet",
+            subnet,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        env = {
+            **os.environ,
+            **read_env(state_dir / "lab.env"),
+            "EXOPS_STATE_DIR": str(state_dir / "exops"),
+        }
+        yield env
+    finally:
+        subprocess.call([*base, "down", "--state-dir", str(state_dir)], stdout=subprocess.DEVNULL)
+
+
+def measure(label: str, argv: list[str], env: dict[str, str], *, quiet: bool = True) -> Measure:
+    """Run a command; sample the RSS of its whole process tree for the peak."""
+    start = time.perf_counter()
+    proc = psutil.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.DEVNULL if quiet else None,
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                procs = [proc, *proc.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in procs if p.is_running())
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    before = os.times()
+    code = proc.wait()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return Measure(label, wall, cpu, peak / 2**20, code)
