@@ -36,8 +36,8 @@ PLAYBOOK = """\
         ca_path: "{{ lookup('env', 'EXOPS_CA_BUNDLE') }}"
         validate_certs: true
         return_content: true
-      loop: %s
-""" % (list(READS),)
+      loop: READS_PLACEHOLDER
+""".replace("READS_PLACEHOLDER", str(list(READS)))
 
 
 def ansible_files(inventory: Path, work: Path) -> tuple[Path, Path]:
