@@ -134,7 +134,8 @@ def settings_writes(before: ClusterSettings, after: ClusterSettings) -> tuple[Wr
         writes.append(
             Write(field=Field.MAPPING_MODE, value="On" if after.mapping_enabled else "Off")
         )
-    fills, clears = [], []
+    fills: list[Write] = []
+    clears: list[Write] = []
     for slot, (b, a) in enumerate(zip(before.peers, after.peers, strict=True), start=1):
         if b != a:
             (fills if a else clears).append(Write(field=Field.PEER_ADDRESS, index=slot, value=a))
