@@ -1,0 +1,268 @@
+"""Serve a lab: build the peers, start every listener, the control API and the tick."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import yaml
+from aiohttp import web
+
+from mock_server import ssh as ssh_front
+from mock_server.certs import LabCA
+from mock_server.lab import Lab, Peer, empty_settings
+from mock_server.rest import make_app
+
+LICENCE_KEYS = {
+    "Expressway-C": [
+        ("Rich Media Sessions", 10),
+        ("Room System Registration", 5),
+        ("Desktop System Registration", 5),
+    ],
+    "Expressway-E": [("Rich Media Sessions", 10), ("Advanced Networking", None)],
+    "VCS": [("Traversal Calls", 10), ("Non-Traversal Calls", 50)],
+}
+COMMON_KEYS = [("H323-SIP Interworking Gateway", None), ("Microsoft Interoperability", None)]
+
+
+def option_keys(role: str, cluster: int) -> list[dict[str, Any]]:
+    keys = [
+        {"Key": f"116341{cluster:02d}{i:02d}-1-AB12", "Description": d, "Count": c}
+        for i, (d, c) in enumerate(COMMON_KEYS)
+    ]
+    keys += [
+        {"Key": f"116342{cluster:02d}{i:02d}-1-CD34", "Description": d, "Count": c}
+        for i, (d, c) in enumerate(LICENCE_KEYS.get(role, []))
+    ]
+    return keys
+
+
+class Listeners:
+    """Opens and closes one peer's HTTPS and SSH listeners (restarts, faults)."""
+
+    def __init__(self, lab: Lab, https_port: int, ssh_port: int, state: Path) -> None:
+        self.lab, self.https_port, self.ssh_port = lab, https_port, ssh_port
+        self.runners: dict[str, web.AppRunner] = {}
+        self.ssh: dict[str, asyncssh.SSHAcceptor] = {}
+        self.conns: dict[str, set[asyncssh.SSHServerConnection]] = {}
+        self.host_keys: dict[str, asyncssh.SSHKey] = {}
+        self.ssl: dict[str, ssl.SSLContext] = {}
+        self.state = state
+        pub = state / "id_ed25519.pub"
+        self.authorized = asyncssh.import_authorized_keys(pub.read_text()) if pub.exists() else None
+        self.pending: set[asyncio.Task[Any]] = set()
+
+    def context(self, peer: Peer) -> ssl.SSLContext:
+        assert peer.cert is not None
+        folder = self.state / "peers" / peer.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "cert.pem").write_bytes(peer.cert.cert_pem)
+        key = folder / "key.pem"
+        key.write_bytes(peer.cert.key_pem)
+        key.chmod(0o600)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(folder / "cert.pem", key)
+        return ctx
+
+    async def open(self, peer: Peer) -> None:
+        if peer.name not in self.ssl:
+            self.ssl[peer.name] = self.context(peer)
+        runner = web.AppRunner(
+            make_app(self.lab, peer), access_log=None, handle_signals=False, shutdown_timeout=0.1
+        )
+        await runner.setup()
+        site = web.TCPSite(
+            runner,
+            peer.ip,
+            self.https_port,
+            ssl_context=self.ssl[peer.name],
+            reuse_address=True,
+            backlog=128,
+        )
+        await site.start()
+        self.runners[peer.name] = runner
+        conns = self.conns.setdefault(peer.name, set())
+        self.ssh[peer.name] = await ssh_front.start(
+            self.lab, peer, self.ssh_port, self.host_keys[peer.name], self.authorized, conns
+        )
+
+    async def close(self, peer: Peer) -> None:
+        acceptor = self.ssh.pop(peer.name, None)
+        if acceptor is not None:
+            acceptor.close()
+        for conn in list(self.conns.get(peer.name, ())):
+            conn.abort()
+        runner = self.runners.pop(peer.name, None)
+        if runner is not None:
+            await runner.cleanup()
+
+    def schedule(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    def down(self, peer: Peer) -> None:
+        self.schedule(self.close(peer))
+
+    def up(self, peer: Peer) -> None:
+        async def reopen() -> None:
+            while self.pending - {asyncio.current_task()}:
+                await asyncio.sleep(0.01)
+            if peer.name not in self.runners:
+                await self.open(peer)
+
+        self.schedule(reopen())
+
+    def new_cert(self, peer: Peer) -> None:
+        self.ssl[peer.name] = self.context(peer)
+
+
+def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
+    lab = Lab(time_scale=cfg["time_scale"], password=password, ca=ca)
+    subnet = cfg["subnet"]
+    overrides: dict[str, dict[str, Any]] = cfg.get("spec") or {}
+    for c in range(1, cfg["clusters"] + 1):
+        for k in range(1, cfg["peers"] + 1):
+            name = f"c{c}-p{k}"
+            o = overrides.get(name, {})
+            role = o.get("role", overrides.get("all", {}).get("role", "Expressway-C"))
+            peer = Peer(
+                name=name,
+                cluster=c,
+                index=k,
+                ip=f"{subnet}.{c}.{10 + k}",
+                fqdn=f"{name}.lab.example.com",
+                role=role,
+                version=o.get("version", "X15.2.1"),
+                platform=o.get("platform", "medium"),
+                h323=o.get("h323", True),
+                cdb_rest=o.get("cdb_rest", True),
+                cert_mode=o.get("cert", "ok"),
+                lan2=o.get(
+                    "lan2",
+                    f"192.0.2.{c * 10 + k}"
+                    if role == "Expressway-E" and o.get("dual_nic")
+                    else None,
+                ),
+                option_keys=o.get("option_keys", option_keys(role, c)),
+            )
+            lab.add(peer)
+    if cfg.get("preset") == "formed":
+        for c in range(1, cfg["clusters"] + 1):
+            members = [p for p in lab.peers.values() if p.cluster == c]
+            for p in members:
+                s = empty_settings()
+                for i, m in enumerate(members):
+                    s["peers"][i] = m.ip
+                s["master"] = 1
+                s["name"] = f"c{c}.lab.example.com"
+                p.saved, p.active = s, json.loads(json.dumps(s))
+                p.listed_since = {m.ip: 0.0 for m in members}
+                p.last_sync = time.time()
+    return lab
+
+
+def write_files(
+    state: Path,
+    cfg: dict[str, Any],
+    lab: Lab,
+    password: str,
+    control_url: str,
+    keys: dict[str, asyncssh.SSHKey],
+) -> None:
+    inv = state / "inventory"
+    inv.mkdir(parents=True, exist_ok=True)
+    hosts: dict[str, Any] = {}
+    groups: dict[str, Any] = {}
+    for p in lab.peers.values():
+        hosts[p.name] = {
+            "hostname": p.ip,
+            "port": cfg["https_port"],
+            "groups": [f"c{p.cluster}"],
+            "data": {
+                "address": p.ip,
+                "fqdn": p.fqdn,
+                "role": p.role,
+                "ssh_port": cfg["ssh_port"],
+                "slot": p.index,
+            },
+        }
+        groups[f"c{p.cluster}"] = {
+            "data": {
+                "cluster_name": f"c{p.cluster}.lab.example.com",
+                "transport": cfg.get("transport", "auto"),
+            }
+        }
+    (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    (inv / "groups.yaml").write_text(yaml.safe_dump(groups, sort_keys=False))
+    (inv / "defaults.yaml").write_text(yaml.safe_dump({"username": "admin"}))
+    (state / "ca.pem").write_bytes(lab.ca.pem)
+    (state / "hosts").write_text("".join(f"{p.ip} {p.fqdn}\n" for p in lab.peers.values()))
+    (state / "known_hosts").write_text(
+        "".join(
+            f"[{p.ip}]:{cfg['ssh_port']} {keys[p.name].export_public_key().decode().strip()}\n"
+            for p in lab.peers.values()
+        )
+    )
+    env = {
+        "EXOPS_INVENTORY": str(inv),
+        "EXOPS_PASSWORD": password,
+        "EXOPS_CA_BUNDLE": str(state / "ca.pem"),
+        "EXOPS_KNOWN_HOSTS": str(state / "known_hosts"),
+        "EXOPS_HOSTS_FILE": str(state / "hosts"),
+        "EXOPS_LAB_CONTROL": control_url,
+    }
+    lab_env = state / "lab.env"
+    lab_env.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    lab_env.chmod(0o600)
+    (state / "control.url").write_text(control_url + "\n")
+
+
+async def serve(cfg: dict[str, Any], state: Path) -> None:
+    from mock_server.control import make_control_app
+
+    started = time.monotonic()
+    password = secrets.token_urlsafe(18)
+    ca = LabCA()
+    lab = build_lab(cfg, password, ca)
+    if not (state / "id_ed25519").exists():
+        user_key = asyncssh.generate_private_key("ssh-ed25519")
+        user_key.write_private_key(str(state / "id_ed25519"))
+        (state / "id_ed25519").chmod(0o600)
+        user_key.write_public_key(str(state / "id_ed25519.pub"))
+    listeners = Listeners(lab, cfg["https_port"], cfg["ssh_port"], state)
+    for p in lab.peers.values():
+        listeners.host_keys[p.name] = asyncssh.generate_private_key("ssh-ed25519")
+    lab.on_down, lab.on_up, lab.on_cert = listeners.down, listeners.up, listeners.new_cert
+    await asyncio.gather(*(listeners.open(p) for p in lab.peers.values()))
+    control = web.AppRunner(
+        make_control_app(lab, listeners, started), access_log=None, handle_signals=False
+    )
+    await control.setup()
+    site = web.TCPSite(control, "127.0.0.1", cfg.get("control_port", 0))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    write_files(state, cfg, lab, password, f"http://127.0.0.1:{port}", listeners.host_keys)
+    lab.listeners_up_s = time.monotonic() - started  # type: ignore[attr-defined]
+    (state / "ready").write_text(json.dumps({"pid": os.getpid(), "seconds": lab.listeners_up_s}))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tick = max(min(lab.interval / 8, 1.0), 0.02)
+    while not stop.is_set():
+        lab.tick(time.time())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=tick)
+    for p in list(lab.peers.values()):
+        await listeners.close(p)
+    await control.cleanup()
