@@ -25,7 +25,9 @@ VERDICT_STYLE = {
 
 
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # Not a terminal (a log, a pipe, CI): wide enough that tables never elide.
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def stderr() -> Console:

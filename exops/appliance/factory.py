@@ -1,0 +1,102 @@
+"""Pick the transport for each operation: REST where the real API has it, SSH otherwise.
+
+``transport: rest`` uses REST for everything it has (commands still go over
+SSH: REST has no form for them); ``ssh`` uses the CLI for everything it has
+(certificates and logs still come from REST); ``auto`` uses the cluster
+database REST when it is switched on and falls back to the CLI when it is off
+(the X14.2+ default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exops.appliance.base import Appliance, Command, ConnectionTarget, Write
+from exops.appliance.rest import RestAppliance
+from exops.appliance.ssh import SshAppliance
+from exops.errors import UsageError
+from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
+
+
+class RoutedAppliance:
+    """One peer; each operation goes to the transport that serves it."""
+
+    def __init__(
+        self,
+        target: ConnectionTarget,
+        *,
+        rest: RestAppliance | None = None,
+        ssh: SshAppliance | None = None,
+    ):
+        if target.transport not in ("rest", "ssh", "auto"):
+            raise UsageError(
+                f"{target.host}: transport {target.transport!r} is not rest, ssh or auto"
+            )
+        self.target = target
+        self.host = target.host
+        self.rest = rest or RestAppliance(target)
+        self.ssh = ssh or SshAppliance(target, rest=self.rest)
+
+    def _cluster(self) -> Appliance:
+        """The transport for cluster settings, status and alarms."""
+        if self.target.transport == "ssh":
+            return self.ssh
+        if self.target.transport == "rest" or self.rest.cdb_available():
+            return self.rest
+        return self.ssh
+
+    @property
+    def transport_name(self) -> str:
+        if self.target.transport == "ssh":
+            return "ssh"
+        if self.target.transport == "rest":
+            return "rest"
+        return "rest" if self.rest._cdb is not False else "rest+ssh"
+
+    def read_settings(self) -> ClusterSettings:
+        return self._cluster().read_settings()
+
+    def read_status(self) -> ClusterStatus:
+        return self._cluster().read_status()
+
+    def read_alarms(self) -> tuple[Alarm, ...]:
+        return self._cluster().read_alarms()
+
+    def read_system(self) -> SystemInfo:
+        if self.target.transport == "ssh":
+            return self.ssh.read_system()
+        system = self.rest.read_system()
+        if self._cluster() is self.ssh:  # H.323 mode has no REST form without the CDB
+            system = system.model_copy(update={"h323_enabled": self.ssh.read_h323()})
+        return system
+
+    def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:
+        return self.rest.read_certificate()
+
+    def read_log(self, lines: int = 500) -> list[str]:
+        return self.rest.read_log(lines)
+
+    def write(self, writes: Sequence[Write]) -> None:
+        self._cluster().write(writes)
+
+    def restart(self) -> None:
+        if self.target.transport == "ssh":
+            self.ssh.restart()
+        else:
+            self.rest.restart()
+            self.ssh.close()
+
+    def command(self, command: Command) -> str:
+        return self.ssh.command(command)
+
+    def probe(self) -> float:
+        return self.ssh.probe() if self.target.transport == "ssh" else self.rest.probe()
+
+    def close(self) -> None:
+        self.rest.close()
+        self.ssh.close()
+
+
+def open_appliance(target: ConnectionTarget) -> RoutedAppliance:
+    """The appliance interface for one peer (no connection is opened yet)."""
+    return RoutedAppliance(target)

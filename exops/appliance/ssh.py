@@ -1,0 +1,298 @@
+"""The appliance over its SSH admin shell (paramiko), one command at a time.
+
+An interactive shell (``invoke_shell``) is opened once per peer and each
+command's answer is read up to its final ``OK`` or ``ERROR`` line, within a
+deadline. Host keys are checked against known_hosts; an unknown key is
+accepted (and recorded) only when the operator opted in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import paramiko
+
+from exops.appliance import xapi
+from exops.appliance.base import Command, ConnectionTarget, Write
+from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, MAX_ANSWER_BYTES
+from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
+from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
+
+
+class ShellSession(Protocol):
+    def send(self, command: str) -> str:
+        """The answer to one command, up to and including its OK/ERROR line."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _AcceptAndRecord(paramiko.MissingHostKeyPolicy):
+    """Trust a new host key and write it to the known_hosts file (explicit opt-in only)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class ParamikoShell:
+    """A ``ShellSession`` over paramiko."""
+
+    def __init__(self, target: ConnectionTarget):
+        self.target = target
+        self.host = target.host
+        self._client: paramiko.SSHClient | None = None
+        self._chan: paramiko.Channel | None = None
+
+    def _known_hosts(self) -> Path:
+        return Path(self.target.known_hosts or Path.home() / ".ssh" / "known_hosts").expanduser()
+
+    def _connect(self) -> paramiko.Channel:
+        t = self.target
+        client = paramiko.SSHClient()
+        known = self._known_hosts()
+        if known.exists():
+            client.load_host_keys(str(known))
+        client.set_missing_host_key_policy(
+            _AcceptAndRecord(known) if t.accept_new_host_keys else paramiko.RejectPolicy()
+        )
+        op = "ssh connect"
+        try:
+            client.connect(
+                t.hostname,
+                port=t.ssh_port,
+                username=t.username,
+                password=t.password.get_secret_value(),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=t.connect_timeout_s,
+                banner_timeout=t.connect_timeout_s,
+                auth_timeout=t.connect_timeout_s,
+            )
+        except paramiko.AuthenticationException as exc:
+            raise AuthError("SSH credentials refused", host=self.host, operation=op) from exc
+        except paramiko.BadHostKeyException as exc:
+            raise TlsError(
+                f"SSH host key does not match {known}: possible impersonation",
+                host=self.host,
+                operation=op,
+            ) from exc
+        except paramiko.SSHException as exc:
+            if "known_hosts" in str(exc):
+                raise TlsError(
+                    f"SSH host key unknown (not in {known}); verify it, add it, or pass "
+                    "--accept-new-host-keys",
+                    host=self.host,
+                    operation=op,
+                ) from exc
+            raise TransportError(f"SSH failed: {exc}", host=self.host, operation=op) from exc
+        except TimeoutError as exc:
+            raise TimeoutError_("SSH connection timed out", host=self.host, operation=op) from exc
+        except OSError as exc:
+            raise TransportError(
+                f"cannot connect over SSH ({exc.strerror or exc})", host=self.host, operation=op
+            ) from exc
+        self._client = client
+        chan = client.invoke_shell(width=250, height=1000)
+        chan.settimeout(0.2)
+        self._chan = chan
+        self._read_answer(chan, "login banner")
+        return chan
+
+    def _read_answer(self, chan: paramiko.Channel, command: str) -> str:
+        deadline = time.monotonic() + self.target.read_timeout_s
+        buf = b""
+        while True:
+            text = buf.decode("utf-8", "replace").replace("\r\n", "\n")
+            tail = [ln for ln in text.split("\n") if ln.strip()]
+            if text.endswith("\n") and tail and END_LINE.match(tail[-1]):
+                return text
+            if len(buf) > MAX_ANSWER_BYTES:
+                raise ApplianceError(
+                    f"answer to '{command}' is too large", host=self.host, operation=command
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError_(
+                    f"no complete answer to '{command}' within {self.target.read_timeout_s:.0f} s",
+                    host=self.host,
+                    operation=command,
+                )
+            try:
+                chunk = chan.recv(65536)
+            except TimeoutError:
+                continue
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                raise TransportError(
+                    f"SSH session lost during '{command}'", host=self.host, operation=command
+                ) from exc
+            if not chunk:
+                raise TransportError(
+                    f"SSH session closed during '{command}'", host=self.host, operation=command
+                )
+            buf += chunk
+
+    def send(self, command: str) -> str:
+        chan = self._chan if self._chan is not None and not self._chan.closed else self._connect()
+        try:
+            chan.sendall((command + "\n").encode())
+        except (OSError, paramiko.SSHException) as exc:
+            self.close()
+            raise TransportError(
+                f"SSH session lost sending '{command}'", host=self.host, operation=command
+            ) from exc
+        try:
+            return self._read_answer(chan, command)
+        except TransportError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+        self._chan = None
+
+
+class SshAppliance:
+    """``Appliance`` over the admin CLI; certificates and logs come from REST."""
+
+    transport_name = "ssh"
+
+    def __init__(
+        self,
+        target: ConnectionTarget,
+        *,
+        shell_factory: Callable[[ConnectionTarget], ShellSession] | None = None,
+        rest: object | None = None,
+    ):
+        self.target = target
+        self.host = target.host
+        self._factory = shell_factory or ParamikoShell
+        self._shell: ShellSession | None = None
+        self.rest = rest
+
+    def _send(self, command: str, *, read: bool = True) -> str:
+        """One command; a read is retried once on a fresh session if the old one died."""
+        for attempt in (0, 1):
+            if self._shell is None:
+                self._shell = self._factory(self.target)
+            try:
+                return self._shell.send(command)
+            except TransportError:
+                self._shell = None
+                if not read or attempt == 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _ask(self, command: str) -> str:
+        answer = self._send(command)
+        return answer
+
+    def _config(self, command: str) -> dict[str, str]:
+        try:
+            return xapi.parse_config(self._ask(command), command)
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation=command) from exc
+
+    def _status(self, command: str) -> list[tuple[str, xapi.Tree]]:
+        try:
+            return xapi.parse_status(self._ask(command), command)
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation=command) from exc
+
+    def _single(self, command: str) -> xapi.Tree:
+        blocks = self._status(command)
+        if len(blocks) != 1:
+            raise ApplianceError(
+                f"expected one block, got {len(blocks)}", host=self.host, operation=command
+            )
+        return blocks[0][1]
+
+    def read_settings(self) -> ClusterSettings:
+        try:
+            return xapi.settings_from_config(self._config(CLI.read_alternates))
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read settings") from exc
+
+    def read_status(self) -> ClusterStatus:
+        return xapi.status_from_tree(self._single(CLI.status_alternates))
+
+    def read_alarms(self) -> tuple[Alarm, ...]:
+        answer = self._ask(CLI.status_alarms)
+        blocks = xapi.parse_status(answer, CLI.status_alarms)
+        return xapi.alarms_from_blocks(blocks)
+
+    def read_h323(self) -> bool:
+        return self._config(CLI.read_h323).get("H323 Mode", "On") == "On"
+
+    def read_system(self) -> SystemInfo:
+        unit = self._single(CLI.status_system)
+        keys = self._single(CLI.status_option_keys)
+        try:
+            return xapi.system_from_cli(
+                unit,
+                self._config(CLI.read_h323),
+                self._config(CLI.read_dns),
+                self._config(CLI.read_ntp),
+                keys,
+            )
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read system") from exc
+
+    def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:
+        if self.rest is None:
+            raise ApplianceError(
+                "certificates have no CLI form", host=self.host, operation="read certificate"
+            )
+        return self.rest.read_certificate()  # type: ignore[attr-defined, no-any-return]
+
+    def read_log(self, lines: int = 500) -> list[str]:
+        if self.rest is None:
+            raise ApplianceError("logs have no CLI form", host=self.host, operation="read log")
+        return self.rest.read_log(lines)  # type: ignore[attr-defined, no-any-return]
+
+    def write(self, writes: Sequence[Write]) -> None:
+        for w in writes:
+            line = xapi.format_write(w)
+            answer = self._send(line, read=False)
+            if answer.rstrip().endswith("ERROR"):
+                raise ApplianceError(
+                    f"'{line}' refused: {xapi.error_reason(answer)}",
+                    host=self.host,
+                    operation=f"write {w.describe()}",
+                )
+
+    def restart(self) -> None:
+        self._send(CLI.boot, read=False)
+        if self._shell is not None:
+            self._shell.close()
+        self._shell = None
+
+    def command(self, command: Command) -> str:
+        line = CLI_COMMANDS[command]
+        answer = self._send(line, read=False)
+        if answer.rstrip().endswith("ERROR"):
+            raise ApplianceError(
+                f"'{line}' refused: {xapi.error_reason(answer)}", host=self.host, operation=line
+            )
+        return answer.strip()
+
+    def probe(self) -> float:
+        start = time.perf_counter()
+        self._config(CLI.read_h323)
+        return (time.perf_counter() - start) * 1000.0
+
+    def close(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+        self._shell = None
