@@ -351,11 +351,10 @@ class RestAppliance:
                 else f"{CDB.prefix}{table}/{field}"
             )
             body = {"value": json.dumps(value)}
-            self._call(
-                f"write {w.describe()}",
-                lambda p=path, b=body: self.client.post(p, data=b, headers=dict([CSRF_HEADER])),
-                retry=False,
-            )
+            self._call(f"write {w.describe()}", self._poster(path, body), retry=False)
+
+    def _poster(self, path: str, body: dict[str, str]) -> Callable[[], httpx.Response]:
+        return lambda: self.client.post(path, data=body, headers=dict([CSRF_HEADER]))
 
     def restart(self) -> None:
         self._call(

@@ -1,0 +1,182 @@
+"""The cluster as runbook expressions see it: members, primary, helpers (pure, read-only).
+
+``ClusterView`` is built once from the gathered facts at the start of planning
+(the cluster as it *is*); per-target values come from the planner's predicted
+state (``target``). Jinja expressions in runbook files call these helpers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
+
+
+class ClusterView:
+    def __init__(self, facts: ClusterFacts):
+        self.facts = facts
+        self.hosts = [p.host for p in facts.peers]
+        self._ref = _reference(facts)
+        self.settings: ClusterSettings = (
+            self._ref.settings if self._ref and self._ref.settings else ClusterSettings()
+        )
+
+    # -- identity -------------------------------------------------------------
+    def peer(self, host: str) -> PeerFacts:
+        return self.facts.peer(host)
+
+    def address(self, host: str) -> str:
+        return self.peer(host).address
+
+    def fqdn(self, host: str) -> str:
+        return self.peer(host).fqdn
+
+    def host_of(self, address: str) -> str | None:
+        """The inventory host an address designates (its address or FQDN)."""
+        a = address.lower()
+        for p in self.facts.peers:
+            if a and a in {p.address.lower(), p.fqdn.lower()} - {""}:
+                return p.host
+        return None
+
+    # -- membership (as the reference peer lists it) ----------------------------
+    @property
+    def clustered(self) -> bool:
+        return not self.settings.is_empty
+
+    @property
+    def primary_slot(self) -> int:
+        return self.settings.primary
+
+    @property
+    def primary(self) -> str | None:
+        addr = self.settings.primary_address
+        return self.host_of(addr) if addr else None
+
+    @property
+    def members(self) -> list[str]:
+        """Hosts listed in the cluster, in slot order (unknown addresses skipped)."""
+        out = []
+        for a in self.settings.peers:
+            host = self.host_of(a) if a else None
+            if host:
+                out.append(host)
+        return out
+
+    @property
+    def subordinates(self) -> list[str]:
+        return [h for h in self.members if h != self.primary]
+
+    @property
+    def size(self) -> int:
+        return len(self.settings.listed)
+
+    def slot_of(self, host: str) -> int | None:
+        p = self.peer(host)
+        for i, a in enumerate(self.settings.peers, start=1):
+            if a and a.lower() in {p.address.lower(), p.fqdn.lower()} - {""}:
+                return i
+        return None
+
+    def listed(self, host: str) -> bool:
+        return self.slot_of(host) is not None
+
+    def host_at(self, slot: int) -> str | None:
+        a = self.settings.peers[slot - 1] if 1 <= slot <= MAX_PEERS else ""
+        return self.host_of(a) if a else None
+
+    @property
+    def slots(self) -> list[int]:
+        return [i for i, a in enumerate(self.settings.peers, start=1) if a]
+
+    @property
+    def first_host(self) -> str:
+        """The inventory's first peer (slot order): the default future primary."""
+        return self.hosts[0]
+
+    # -- list helpers for `settings:` values -------------------------------------
+    def peers_with(self, host: str) -> list[str]:
+        """The cluster's peer list with ``host`` in the first empty slot (unchanged if listed)."""
+        peers = list(self.settings.peers)
+        if self.listed(host):
+            return peers
+        for i, a in enumerate(peers):
+            if not a:
+                peers[i] = self.address(host)
+                return peers
+        return peers  # full: the size check refuses the plan
+
+    def peers_without(self, host: str) -> list[str]:
+        """The list without ``host``, compacted (no gaps, same order)."""
+        p = self.peer(host)
+        names = {p.address.lower(), p.fqdn.lower()} - {""}
+        kept = [a for a in self.settings.peers if a and a.lower() not in names]
+        return kept + [""] * (MAX_PEERS - len(kept))
+
+    def primary_slot_without(self, host: str) -> int:
+        """The primary's slot number once ``host`` is removed and the list compacted."""
+        primary = self.primary
+        if primary is None:
+            return 0
+        kept = [a for a in self.peers_without(host) if a]
+        for i, a in enumerate(kept, start=1):
+            if self.host_of(a) == primary:
+                return i
+        return 0
+
+    def own_only(self, host: str) -> list[str]:
+        """A one-peer list naming only ``host`` (create-cluster)."""
+        return [self.address(host)] + [""] * (MAX_PEERS - 1)
+
+    def replace_slot(self, peers: Any, slot: int, address: str) -> list[str]:
+        out = list(peers)
+        out[slot - 1] = address
+        return out
+
+    def fqdn_for_slot(self, slot: int) -> str:
+        host = self.host_at(slot)
+        if not host or not self.fqdn(host):
+            return self.settings.peers[slot - 1]
+        return self.fqdn(host)
+
+    def mapping_from_inventory(self) -> list[tuple[str, str]]:
+        """One (FQDN, IP) pair per member, from the inventory."""
+        pairs = []
+        for h in self.members:
+            system = self.peer(h).system
+            lan1 = system.lan1 if system and system.lan1 else None
+            if self.fqdn(h):
+                pairs.append((self.fqdn(h), lan1 or self.address(h)))
+        return pairs
+
+    def others(self, *exclude: str | None) -> list[str]:
+        return [h for h in self.members if h not in exclude]
+
+    def booted_after(self, host: str, since: str | None) -> bool:
+        """True when ``host`` restarted after ``since`` (ISO time): --resume support."""
+        from datetime import datetime, timedelta
+
+        p = self.peer(host)
+        if not since or not p.system or p.system.uptime_s is None or not p.gathered_at:
+            return False
+        boot = p.gathered_at - timedelta(seconds=p.system.uptime_s)
+        return boot > datetime.fromisoformat(since)
+
+
+def _reference(facts: ClusterFacts) -> PeerFacts | None:
+    """The peer whose settings stand for the cluster: the agreed primary.
+
+    Among reachable peers listing any address, take the primary address most
+    of them name, and prefer the peer that it designates; this works when the
+    primary itself is down (switch-primary).
+    """
+    views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
+    if not views:
+        return None
+    votes = Counter(p.settings.primary_address for p in views if p.settings)
+    wanted, _ = votes.most_common(1)[0]
+    for p in views:
+        if wanted and wanted.lower() in {p.address.lower(), p.fqdn.lower()} - {""}:
+            return p
+    return next(p for p in views if p.settings and p.settings.primary_address == wanted)
