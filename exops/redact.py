@@ -1,0 +1,107 @@
+"""Mask secrets before anything is persisted or printed.
+
+The journal, the event stream and reports outlive the run and are shared with
+other people, so every value that reaches them passes through here first.
+Redaction errs on the side of masking: a masked harmless value costs a line of
+context, a leaked password costs a credential rotation on every peer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, SecretBytes, SecretStr
+
+MASK = "********"
+
+# Key names are normalised to snake_case first (``SharedSecret`` ->
+# ``shared_secret``, ``api-key`` -> ``api_key``) so one pattern covers the
+# appliance's CamelCase, YAML's snake_case and HTTP's kebab-case. The word must
+# stand alone between underscores: ``password_file`` and ``admin_token`` are
+# secrets, ``option_keys`` and ``tokenizer`` are not.
+SECRET_KEY = re.compile(
+    r"(^|_)(password|passwd|pwd|passphrase|secret|token|api_?key|private_?key|"
+    r"secret_?key|access_?key|authorization|credentials?)($|_)"
+)
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _quoted_mask(match: re.Match[str]) -> str:
+    value = match.group(2)
+    quote = value[0] if value[:1] in "\"'" else ""
+    return f"{match.group(1)}{quote}{MASK}{quote}"
+
+
+def _auth_mask(match: re.Match[str]) -> str:
+    scheme = f"{match.group(2)} " if match.group(2) else ""
+    return f"{match.group(1)}{scheme}{MASK}"
+
+
+_Replacement = str | Callable[[re.Match[str]], str]
+
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
+    # Authorization: Basic dXNlcjpwYXNz / Authorization: Bearer eyJ...
+    (
+        re.compile(
+            r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)"
+            r"(?:(basic|bearer|digest|token)\s+)?[^\s\"',;]+"
+        ),
+        _auth_mask,
+    ),
+    # A bare bearer token or basic credential anywhere else.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    # password=..., "password": "...", api_key: ..., SharedSecret=...
+    (
+        re.compile(
+            r"(?i)([\w.-]*(?:password|passwd|pwd|passphrase|secret|token|api_?key|private_?key"
+            r"|access_?key)[\w-]*[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"')}\]]+)"
+        ),
+        _quoted_mask,
+    ),
+    # Credentials in a URL: https://admin:hunter2@host/
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + MASK + "@"),
+)
+
+
+def is_secret_key(name: object) -> bool:
+    """True when a mapping key names a secret (see ``SECRET_KEY``)."""
+    text = _CAMEL.sub("_", str(name)).lower().replace("-", "_").replace(" ", "_")
+    return SECRET_KEY.search(text) is not None
+
+
+def redact_text(text: str) -> str:
+    """``text`` with credentials that look like ``key=value`` or auth headers masked."""
+    for pattern, replacement in _TEXT_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(obj: Any) -> Any:
+    """A deep copy of ``obj`` with secret values replaced by ``MASK``.
+
+    Masks values under secret-looking keys, pydantic ``SecretStr``/``SecretBytes``
+    anywhere, and credentials inside strings. Pydantic models become their JSON
+    dump (the form they are persisted in). Other scalars are returned as they are.
+    """
+    if isinstance(obj, SecretStr | SecretBytes):
+        return MASK
+    if isinstance(obj, str):
+        return redact_text(obj)
+    if isinstance(obj, BaseModel):
+        return redact(obj.model_dump(mode="json"))
+    if isinstance(obj, Mapping):
+        return {key: _redact_item(key, value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        items = [redact(v) for v in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
+    return obj
+
+
+def _redact_item(key: object, value: Any) -> Any:
+    # None and booleans carry no secret ("password_set: true" stays useful).
+    if is_secret_key(key) and value is not None and not isinstance(value, bool):
+        return MASK
+    return redact(value)
