@@ -1,0 +1,191 @@
+"""The cluster lock: contention between real processes, stale takeover, unlock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exops.errors import LockedError, UsageError
+from exops.lock import acquire, force_unlock, lock_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Holds the lock, says so, then releases after HOLD seconds or when stdin closes.
+HOLDER = """
+import sys, time
+from pathlib import Path
+from exops.lock import acquire
+lock_dir, hold = Path(sys.argv[1]), float(sys.argv[2])
+with acquire("c1", runbook="add-peer", timeout_s=0, lock_dir=lock_dir):
+    print("held", flush=True)
+    if hold > 0:
+        time.sleep(hold)
+    else:
+        sys.stdin.read()
+"""
+
+
+def _spawn(lock_dir: Path, hold: float = 0.0) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock_dir), str(hold)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _finish(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.communicate(input="", timeout=5)
+    else:
+        proc.communicate(timeout=5)
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = _spawn(tmp_path)
+    try:
+        yield proc
+    finally:
+        _finish(proc)
+
+
+def test_second_process_is_refused_at_once_naming_the_holder(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    t0 = time.monotonic()
+    with (
+        pytest.raises(LockedError) as info,
+        acquire("c1", runbook="remove-peer", timeout_s=0, lock_dir=tmp_path),
+    ):
+        pytest.fail("acquired a held lock")
+    assert time.monotonic() - t0 < 0.5
+    message = str(info.value)
+    assert message.startswith("cluster c1 is locked by ")
+    assert f"pid {holder.pid} (add-peer) since " in message
+    assert "--lock-timeout" in message and "`exops unlock c1`" in message
+    assert "\n" not in message
+    assert info.value.exit_code == 4
+
+
+def test_waiting_longer_than_the_hold_succeeds(tmp_path: Path) -> None:
+    proc = _spawn(tmp_path, hold=0.4)
+    try:
+        t0 = time.monotonic()
+        with acquire("c1", runbook="remove-peer", timeout_s=5, lock_dir=tmp_path) as held:
+            waited = time.monotonic() - t0
+            assert held.holder["pid"] == os.getpid()
+            recorded = json.loads(lock_path("c1", tmp_path).read_text())
+            assert recorded["runbook"] == "remove-peer"
+        assert 0.1 < waited < 2
+        assert held.took_over is None  # the holder exited cleanly
+    finally:
+        _finish(proc)
+
+
+def test_waiting_shorter_than_the_hold_fails(tmp_path: Path, holder: subprocess.Popen[str]) -> None:
+    t0 = time.monotonic()
+    with (
+        pytest.raises(LockedError, match=r"waited 0\.3 s"),
+        acquire("c1", runbook="x", timeout_s=0.3, lock_dir=tmp_path),
+    ):
+        pass
+    assert 0.3 <= time.monotonic() - t0 < 1.5
+
+
+def test_a_killed_holder_leaves_a_stale_lock_that_is_taken_over(tmp_path: Path) -> None:
+    proc = _spawn(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    _finish(proc)
+    left = json.loads(lock_path("c1", tmp_path).read_text())
+    assert left["pid"] == proc.pid  # the file survived the crash, the flock did not
+
+    with acquire("c1", runbook="add-peer", timeout_s=0, lock_dir=tmp_path) as held:
+        assert held.took_over is not None
+        assert held.took_over["pid"] == proc.pid
+        assert json.loads(held.path.read_text())["pid"] == os.getpid()
+    assert not held.path.exists()
+
+
+def test_stale_file_from_a_dead_pid_is_taken_over(tmp_path: Path) -> None:
+    stale = {"user": "bob", "host": "jump", "pid": 999999, "started": "x", "runbook": "upgrade"}
+    lock_path("c1", tmp_path).write_text(json.dumps(stale))
+    with acquire("c1", runbook="add-peer", timeout_s=0, lock_dir=tmp_path) as held:
+        assert held.took_over == stale
+
+
+def test_release_on_error_and_reacquire(tmp_path: Path) -> None:
+    with (
+        pytest.raises(RuntimeError),
+        acquire("c1", runbook="x", timeout_s=0, lock_dir=tmp_path),
+    ):
+        raise RuntimeError("boom")
+    assert not lock_path("c1", tmp_path).exists()
+    with acquire("c1", runbook="x", timeout_s=0, lock_dir=tmp_path):
+        pass
+
+
+def test_one_process_cannot_take_the_same_lock_twice(tmp_path: Path) -> None:
+    with acquire("c1", runbook="x", timeout_s=0, lock_dir=tmp_path):
+        with (
+            pytest.raises(LockedError, match=f"pid {os.getpid()} "),
+            acquire("c1", runbook="y", timeout_s=0, lock_dir=tmp_path),
+        ):
+            pass
+        # other clusters are independent
+        with acquire("c2", runbook="y", timeout_s=0, lock_dir=tmp_path):
+            pass
+
+
+def test_force_unlock_describes_a_live_holder_and_frees_the_cluster(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    described = force_unlock("c1", lock_dir=tmp_path)
+    assert described is not None
+    assert f"pid {holder.pid} (add-peer) since " in described
+    assert "stale" not in described
+    with acquire("c1", runbook="restore", timeout_s=0, lock_dir=tmp_path) as held:
+        _finish(holder)  # the old holder releases: it must not remove our file
+        assert json.loads(held.path.read_text())["runbook"] == "restore"
+
+
+def test_force_unlock_of_a_stale_lock_says_so(tmp_path: Path) -> None:
+    proc = _spawn(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    _finish(proc)
+    described = force_unlock("c1", lock_dir=tmp_path)
+    assert described is not None and f"pid {proc.pid}" in described and "stale" in described
+    assert not lock_path("c1", tmp_path).exists()
+
+
+def test_force_unlock_without_a_lock(tmp_path: Path) -> None:
+    assert force_unlock("c1", lock_dir=tmp_path) is None
+    assert force_unlock("c1", lock_dir=tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "c 1", "x" * 200])
+def test_unsafe_cluster_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UsageError), acquire(name, runbook="x", timeout_s=0, lock_dir=tmp_path):
+        pass
+    with pytest.raises(UsageError):
+        force_unlock(name, lock_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lock_dir_is_created(tmp_path: Path) -> None:
+    lock_dir = tmp_path / "state" / "locks"
+    with acquire("c1", runbook="x", timeout_s=0, lock_dir=lock_dir) as held:
+        assert held.path.parent == lock_dir
