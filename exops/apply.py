@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from exops.appliance.base import Appliance
+from exops.appliance.base import Appliance, settings_writes
 from exops.errors import DivergenceError, ExopsError, TransportError
 from exops.models import ClusterFacts, ClusterSettings
 from exops.plan import Action, ActionKind, Plan
@@ -127,7 +127,7 @@ class Executor:
             status, detail = self._dispatch(action)
         except ExopsError as exc:
             duration = self.waiter.clock() - t0
-            advice = ADVICE.get(action.kind)
+            advice = action.advice or ADVICE.get(action.kind)
             self.events.emit("failed", **common, error=str(exc), advice=advice, duration_s=duration)
             return Outcome(action, "failed", started, duration, error=str(exc), advice=advice)
         duration = self.waiter.clock() - t0
@@ -166,14 +166,18 @@ class Executor:
         current = app.read_settings()
         if action.after is not None and current == action.after:
             return "ok", "already as planned"
+        writes = action.writes
         if action.before is not None and current != action.before:
-            raise DivergenceError(
-                f"step {action.id} '{action.step}': settings changed since planning; "
-                f"expected {describe_diff(action.before, current)}",
-                host=host,
-                operation="configure",
-            )
-        app.write(action.writes)
+            if action.after is None or not _progressed(action.before, current, action.after):
+                raise DivergenceError(
+                    f"step {action.id} '{action.step}': settings changed since planning; "
+                    f"expected {describe_diff(action.before, current)}",
+                    host=host,
+                    operation="configure",
+                )
+            # Replication already brought some planned values: write only the rest.
+            writes = settings_writes(current, action.after)
+        app.write(writes)
         found = app.read_settings()
         if action.after is not None and found != action.after:
             raise DivergenceError(
@@ -182,7 +186,7 @@ class Executor:
                 host=host,
                 operation="configure",
             )
-        return "changed", "; ".join(w.describe() for w in action.writes)
+        return "changed", "; ".join(w.describe() for w in writes)
 
     def _restart(self, action: Action) -> tuple[str, str]:
         host = self._host(action)
@@ -249,6 +253,12 @@ class Executor:
             raise DivergenceError(f"command action {action.id} names no command", host=host)
         answer = self.cluster.appliance(host).command(action.command)
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def _progressed(before: ClusterSettings, current: ClusterSettings, after: ClusterSettings) -> bool:
+    """Every field that moved since planning moved to its planned value."""
+    b, c, a = (s.model_dump(mode="json") for s in (before, current, after))
+    return all(c[k] == a[k] for k in c if c[k] != b[k])
 
 
 def describe_diff(expected: ClusterSettings, found: ClusterSettings) -> str:

@@ -65,6 +65,7 @@ class Action(Frozen):
     expected_downtime_s: float | None = None
     expected_alarms: tuple[str, ...] = ()  # transient alarm ids that must not fail the run
     reason: str = ""  # why this action is needed (e.g. "restart pending (alarm 20007)")
+    advice: str | None = None  # what the operator should do if this action fails
 
     @property
     def changes_appliance(self) -> bool:

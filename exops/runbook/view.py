@@ -150,6 +150,21 @@ class ClusterView:
                 pairs.append((self.fqdn(h), lan1 or self.address(h)))
         return pairs
 
+    @property
+    def reachable_members(self) -> list[str]:
+        return [h for h in self.members if self.peer(h).reachable]
+
+    @property
+    def out_of_sync(self) -> list[str]:
+        """Subordinates raising a replication-error alarm (repair-replication targets)."""
+        from exops.status import REPLICATION_ALARMS
+
+        return [
+            h
+            for h in self.subordinates
+            if {a.id for a in self.peer(h).raised_alarms} & REPLICATION_ALARMS
+        ]
+
     def others(self, *exclude: str | None) -> list[str]:
         return [h for h in self.members if h not in exclude]
 

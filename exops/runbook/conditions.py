@@ -1,0 +1,124 @@
+"""Conditions that wait and verify steps poll: pure functions of fresh facts.
+
+Each takes the facts just gathered and the action (its ``condition_args``)
+and answers ``(holds, what was seen)``; the text is what the progress display
+and a timeout error show, so it names the peer and the value that is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from exops.models import ClusterFacts, PeerFacts, PeerState
+from exops.plan import Action
+from exops.status import COMMUNICATION_ALARMS, REPLICATION_ALARMS
+
+Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
+
+
+def _hosts(facts: ClusterFacts, action: Action) -> list[PeerFacts]:
+    hosts = action.condition_args.get("hosts")
+    if hosts is None and action.host:
+        hosts = [action.host]
+    if hosts is None:
+        return list(facts.peers)
+    return [facts.peer(h) for h in hosts]
+
+
+def _health_problem(p: PeerFacts, ignore: frozenset[str] = frozenset()) -> str | None:
+    if not p.reachable:
+        return f"{p.host} unreachable ({p.error})"
+    if p.status is None:
+        return f"{p.host} reports no cluster status"
+    if p.status.database != "Active":
+        return f"{p.host} database {p.status.database or 'unknown'}"
+    bad = [e for e in p.status.peers if e.state is not PeerState.ACTIVE]
+    if bad:
+        return f"{p.host} sees " + ", ".join(f"{e.address} {e.state.value}" for e in bad)
+    alarms = sorted(
+        {a.id for a in p.raised_alarms} & (COMMUNICATION_ALARMS | REPLICATION_ALARMS) - ignore
+    )
+    if alarms:
+        return f"{p.host} alarms {', '.join(alarms)}"
+    return None
+
+
+def cluster_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+    """Every listed peer answers, database Active, all peers Active, no cluster alarm."""
+    problems = [x for p in _hosts(facts, action) if (x := _health_problem(p))]
+    if problems:
+        return False, "; ".join(problems)
+    return True, "cluster healthy"
+
+
+def peer_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+    """One peer (the action's) answers and sees its cluster healthy, restart done."""
+    problems = []
+    for p in _hosts(facts, action):
+        problem = _health_problem(p)
+        if problem is None and p.restart_pending:
+            problem = f"{p.host} restart pending (alarm 20007)"
+        if problem:
+            problems.append(problem)
+    return (not problems), "; ".join(problems) or "healthy"
+
+
+def replicated(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+    """Every given peer's saved settings show the given values (replication landed)."""
+    want: dict[str, Any] = action.condition_args.get("settings", {})
+    behind = []
+    for p in _hosts(facts, action):
+        if p.settings is None:
+            behind.append(f"{p.host} unreadable ({p.error})")
+            continue
+        got = p.settings.model_dump(mode="json")
+        wrong = [k for k, v in want.items() if got.get(k) != v]
+        if wrong:
+            behind.append(f"{p.host} {', '.join(f'{k}={got.get(k)!r}' for k in wrong)}")
+    if behind:
+        return False, "not yet replicated: " + "; ".join(behind)
+    return True, "replicated to every peer"
+
+
+def primary_agreed(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+    """Every reachable given peer names the same primary address, the wanted one."""
+    wanted = str(action.condition_args.get("address", "")).lower()
+    wrong = []
+    for p in _hosts(facts, action):
+        if not p.reachable or p.settings is None:
+            continue
+        got = (p.settings.primary_address or "").lower()
+        if got != wanted:
+            wrong.append(f"{p.host} names {got or 'no primary'}")
+    if wrong:
+        return False, "; ".join(wrong)
+    return True, f"every reachable peer names {wanted}"
+
+
+def in_sync(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+    """No replication-error alarm on the given peers."""
+    bad = []
+    for p in _hosts(facts, action):
+        if not p.reachable:
+            bad.append(f"{p.host} unreachable")
+            continue
+        alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+        if alarms:
+            bad.append(f"{p.host} alarms {', '.join(alarms)}")
+    return (not bad), "; ".join(bad) or "in sync"
+
+
+def reachable(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+    down = [f"{p.host} ({p.error})" for p in _hosts(facts, action) if not p.reachable]
+    return (not down), ("unreachable: " + ", ".join(down)) if down else "every peer answers"
+
+
+CONDITIONS: dict[str, Condition] = {
+    "cluster_healthy": cluster_healthy,
+    "peer_healthy": peer_healthy,
+    "replicated": replicated,
+    "primary_agreed": primary_agreed,
+    "in_sync": in_sync,
+    "reachable": reachable,
+}

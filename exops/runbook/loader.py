@@ -1,0 +1,180 @@
+"""Load a runbook (a shipped name or a file) and refuse a malformed one with file:line.
+
+Everything that can be checked without facts is checked here, before any
+appliance is contacted: YAML syntax, the schema, every Jinja2 expression's
+syntax, and the names of checks, conditions and commands.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import TemplateSyntaxError
+from pydantic import ValidationError
+
+from exops.errors import RunbookFileError, UsageError
+from exops.runbook.expr import ENV, is_template
+from exops.runbook.schema import TARGET_KEYWORDS, Runbook, Step
+
+Loc = tuple[str | int, ...]
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """Safe YAML where only true/false are booleans (YAML 1.2): ``on:`` stays a key."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def bundled() -> list[str]:
+    """Names of the runbooks shipped with exops."""
+    root = importlib.resources.files("exops.runbooks")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_runbook(ref: str) -> Runbook:
+    """A runbook by shipped name (``add-peer``) or by path (``./mine.yaml``).
+
+    Raises:
+        UsageError: unknown name or unreadable file.
+        RunbookFileError: the file is malformed (message starts with file:line).
+    """
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in ref:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{ref}: cannot read runbook file ({exc.strerror})") from exc
+        return parse_runbook(text, str(path))
+    resource = importlib.resources.files("exops.runbooks") / f"{ref}.yaml"
+    if not resource.is_file():
+        raise UsageError(f"unknown runbook {ref!r}; shipped: {', '.join(bundled())}")
+    return parse_runbook(resource.read_text(encoding="utf-8"), f"runbooks/{ref}.yaml")
+
+
+def parse_runbook(text: str, source: str) -> Runbook:
+    try:
+        node = yaml.compose(text, Loader=_Yaml12Loader)
+        data = yaml.load(text, Loader=_Yaml12Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RunbookFileError(f"{source}:{line}: YAML: {problem}") from exc
+    lines = _line_table(node) if node is not None else {}
+    if not isinstance(data, dict):
+        raise RunbookFileError(f"{source}:1: a runbook is a mapping with name and steps")
+    try:
+        runbook = Runbook.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc if p not in ("function-after[_one_kind()]",))
+        msg = err["msg"].removeprefix("Value error, ")
+        raise RunbookFileError(
+            f"{source}:{_line_for(lines, loc)}: {where or 'runbook'}: {msg}"
+        ) from exc
+    _check_names_and_expressions(runbook, data, lines, source)
+    return runbook
+
+
+def _line_table(node: yaml.Node) -> dict[Loc, int]:
+    """Map every path (keys and list indices) in the document to its 1-based line."""
+    table: dict[Loc, int] = {}
+
+    def walk(n: yaml.Node, loc: Loc) -> None:
+        table[loc] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = k.value
+                table[(*loc, key)] = k.start_mark.line + 1
+                walk(v, (*loc, key))
+                table[(*loc, key)] = k.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, (*loc, i))
+
+    walk(node, ())
+    return table
+
+
+def _line_for(lines: dict[Loc, int], loc: Loc) -> int:
+    clean = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+    while clean:
+        if clean in lines:
+            return lines[clean]
+        clean = clean[:-1]
+    return 1
+
+
+def _check_names_and_expressions(
+    runbook: Runbook, data: dict[str, Any], lines: dict[Loc, int], source: str
+) -> None:
+    from exops.checks import CHECKS
+    from exops.runbook.conditions import CONDITIONS
+
+    def fail(loc: Loc, message: str) -> None:
+        raise RunbookFileError(f"{source}:{_line_for(lines, loc)}: {message}")
+
+    for i, name in enumerate(runbook.preflight):
+        if name not in CHECKS:
+            fail(("preflight", i), f"unknown check {name!r} (known: {', '.join(CHECKS)})")
+    for loc, step in _walk_steps(runbook.steps, ("steps",)):
+        for spec_name in ("wait", "verify"):
+            spec = getattr(step, spec_name)
+            if spec is not None and spec.condition not in CONDITIONS:
+                fail(
+                    (*loc, spec_name, "condition"),
+                    f"unknown condition {spec.condition!r} (known: {', '.join(CONDITIONS)})",
+                )
+        if step.restart and step.restart.gate and step.restart.gate not in CONDITIONS:
+            fail((*loc, "restart", "gate"), f"unknown condition {step.restart.gate!r}")
+    _check_expressions(data, fail)
+
+
+EXPRESSION_KEYS = ("when", "foreach", "on", "preflight_new_peer", "unless_booted_after")
+
+
+def _check_expressions(data: dict[str, Any], fail: Callable[[Loc, str], None]) -> None:
+    """Parse every expression and template (syntax only; values need facts)."""
+    for loc, text in _strings(data, ()):
+        bare = bool(loc) and loc[-1] in EXPRESSION_KEYS
+        if (bare and loc[-1] == "on" and text in TARGET_KEYWORDS) or not (
+            bare or is_template(text)
+        ):
+            continue
+        try:
+            ENV.parse(text if is_template(text) else "{{ " + text + " }}")
+        except TemplateSyntaxError as exc:
+            fail(loc, f"{'.'.join(map(str, loc))}: expression error: {exc.message}")
+
+
+def _walk_steps(steps: tuple[Step, ...], loc: Loc) -> Iterator[tuple[Loc, Step]]:
+    for i, step in enumerate(steps):
+        yield (*loc, i), step
+        if step.steps:
+            yield from _walk_steps(step.steps, (*loc, i, "steps"))
+
+
+def _strings(data: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if isinstance(data, str):
+        yield loc, data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from _strings(v, (*loc, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _strings(v, (*loc, i))
