@@ -1,0 +1,246 @@
+"""The mock's SSH admin shell over real sockets (OpenSSH, sshpass), per docs/contract.md 4."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from labkit import Rest, cli, config_values, port_open, require, ssh, status_values, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def lab(lab_factory: Any) -> Any:
+    require("ssh")
+    return lab_factory(peers=3, time_scale=0.01, preset="formed")
+
+
+@pytest.fixture
+def rest(lab: Any) -> Iterator[Rest]:
+    client = Rest(lab)
+    yield client
+    client.close()
+
+
+def test_key_login_each_peer_own_host_key_and_banner(lab: Any) -> None:
+    for name in lab.peers:
+        proc = ssh(lab, name, "xStatus SystemUnit")
+        assert proc.returncode == 0, proc.stderr
+        assert "TANDBERG Video Communication Server X15.2.1" in proc.stdout + proc.stderr
+        unit = status_values(proc.stdout.split("*s SystemUnit: /", 1)[1])
+        assert unit["Name"] == name
+        assert unit["ExpresswaySeries"] == "True"
+        assert unit["Software Version"] == "X15.2.1"
+        assert proc.stdout.rstrip().endswith("OK")
+    # known_hosts pins one key per [ip]:port; another peer's key does not pass.
+    lines = (lab.state_dir / "known_hosts").read_text().splitlines()
+    assert len({line.split()[2] for line in lines}) == 3
+    swapped = lab.state_dir / "known_hosts_swapped"
+    keys = [line.split(" ", 1)[1] for line in lines]
+    swapped.write_text(
+        "".join(f"{line.split()[0]} {keys[(i + 1) % 3]}\n" for i, line in enumerate(lines))
+    )
+    proc = _ssh_with_known_hosts(lab, "c1-p1", swapped)
+    assert proc.returncode == 255
+    assert "host key" in proc.stderr.lower() or "REMOTE HOST IDENTIFICATION" in proc.stderr
+
+
+def _ssh_with_known_hosts(lab: Any, peer: str, known: Any) -> Any:
+    import subprocess
+
+    return subprocess.run(
+        [
+            "ssh",
+            "-T",
+            "-F",
+            "/dev/null",
+            "-p",
+            str(lab.ssh_port),
+            "-i",
+            str(lab.state_dir / "id_ed25519"),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            f"admin@{lab.peers[peer]}",
+            "xStatus SystemUnit",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+
+
+def _refused(proc: Any) -> None:
+    # sshpass exits 5 on a refused password; ssh itself 255 once out of attempts.
+    assert proc.returncode in (5, 255), (proc.returncode, proc.stderr)
+    assert proc.returncode == 5 or "Permission denied" in proc.stderr, proc.stderr
+    assert "xConfiguration" not in proc.stdout
+
+
+def test_password_login_and_wrong_password_rejected(lab: Any) -> None:
+    require("sshpass")
+    ok = ssh(lab, "c1-p2", "xConfiguration H323", password=lab.password)
+    assert ok.returncode == 0, ok.stderr
+    assert '*c xConfiguration H323 Mode: "On"' in ok.stdout
+    bad = ssh(lab, "c1-p2", "xConfiguration H323", password="wrong-password")
+    _refused(bad)
+    # The ssh_auth_reject fault refuses the right password and the key, until cleared.
+    fid = lab.control.inject("ssh_auth_reject", peer="c1-p2")
+    _refused(ssh(lab, "c1-p2", "xConfiguration H323", password=lab.password))
+    _refused(ssh(lab, "c1-p2", "xConfiguration H323"))
+    assert ssh(lab, "c1-p1", "xConfiguration H323").returncode == 0
+    lab.control.clear(fid)
+    assert ssh(lab, "c1-p2", "xConfiguration H323").returncode == 0
+
+
+def test_rest_write_is_read_back_over_ssh_and_back(lab: Any, rest: Rest) -> None:
+    rest.write("c1-p1", "configuration/cluster/cluster_name", "via-rest.example.com")
+    rest.write("c1-p1", "configuration/clusteraddressmapping/index/1/name", "c1-p2.example.com")
+    rest.write("c1-p1", "configuration/alternates/index/4/ip_address", "192.0.2.99")
+    values = config_values(cli(lab, "c1-p1", "xConfiguration Alternates"))
+    assert values["Alternates Cluster Name"] == "via-rest.example.com"
+    assert values["Alternates Cluster AddressMapping 2 Name"] == "c1-p2.example.com"
+    assert values["Alternates Peer 5 Address"] == "192.0.2.99"
+    assert values["Alternates Peer 1 Address"] == lab.peers["c1-p1"]
+    assert values["Alternates ConfigurationMaster"] == "1"
+    assert len([k for k in values if k.startswith("Alternates Peer ")]) == 6
+    # And the other way: CLI writes are what REST reads.
+    out = cli(
+        lab,
+        "c1-p1",
+        'xConfiguration Alternates Cluster Name: "via-ssh.example.com"',
+        "xConfiguration Alternates Cluster AddressMapping Mode: On",
+        'xConfiguration Alternates Peer 5 Address: ""',
+        "xConfiguration H323 Mode: Off",
+    )
+    assert out.splitlines()[-4:] == ["OK"] * 4, out
+    cluster = rest.record("c1-p1", "configuration/cluster")
+    assert cluster["cluster_name"] == "via-ssh.example.com"
+    assert cluster["address_mapping"] == "On"
+    assert rest.table("c1-p1", "configuration/alternates")[4]["ip_address"] == ""
+    assert rest.record("c1-p1", "configuration/h323") == {"mode": "Off"}
+    assert "20106" in rest.raised("c1-p1")  # H.323 must be On in a cluster
+
+
+def test_cli_errors_use_the_result_block(lab: Any, rest: Rest) -> None:
+    out = cli(
+        lab,
+        "c1-p1",
+        "xConfiguration Alternates Cluster TLSVerify Mode: Strict",
+        "xConfiguration Alternates Peer 2 Address: 10.0.0.12",
+        "xConfiguration Alternates Nonsense: 1",
+        "xCommand Teleport",
+    )
+    assert out.count("*r Result (status=Error):") == 4
+    assert out.splitlines().count("ERROR") == 4
+    assert 'XPath: "/Configuration/Alternates/Cluster/TLSVerify/Mode"' in out
+    assert 'Reason: "Unknown command"' in out
+    # Nothing changed.
+    assert rest.table("c1-p1", "configuration/alternates")[1]["ip_address"] == lab.peers["c1-p2"]
+    assert rest.record("c1-p1", "configuration/cluster")["tls_verify"] == "Permissive"
+
+
+def test_xstatus_alternates_and_alarm_framing(lab: Any) -> None:
+    out = cli(lab, "c1-p3", "xStatus Alternates")
+    assert out.split("OK\n", 1)[1].startswith("*s Alternates: /\n")  # after the greeting
+    assert "*s/end\n\nOK\n" in out
+    status = status_values(out)
+    assert status["LocalPeer"] == "3"
+    assert status["ConfigurationMaster"] == "1"
+    assert status["Database"] == "Active"
+    assert status["FactoryResetPending"] == "False"
+    for i, ip in enumerate(lab.peers.values(), 1):
+        assert status[f"Peer {i} Address"] == ip
+        assert status[f"Peer {i} Status"] == "Active"
+    # No alarm: just OK. With 20007 raised: one *s Alarm block.
+    assert "*s Alarm" not in cli(lab, "c1-p3", "xStatus Alarm")
+    out = cli(
+        lab,
+        "c1-p3",
+        "xConfiguration Alternates Cluster IpVersion: IPv6",
+        "xStatus Alarm",
+    )
+    assert "*s Alarm 1: /" in out
+    assert 'Id: "20007"' in out
+    assert 'Status: "raised"' in out
+
+
+def test_force_config_update_only_on_a_subordinate(lab: Any, rest: Rest) -> None:
+    out = cli(lab, "c1-p1", "xCommand ForceConfigUpdate")
+    assert 'Reason: "This command must be run on a subordinate peer"' in out
+    assert out.rstrip().endswith("ERROR")
+    # A subordinate drifts (its own name), ForceConfigUpdate pulls the primary's at once.
+    lab.control.inject("replication_error", peer="c1-p2")
+    wait_for(lambda: "20101" in rest.raised("c1-p2"), "20101 on c1-p2", timeout=5)
+    rest.write("c1-p2", "configuration/cluster/cluster_name", "drift.example.com")
+    out = cli(lab, "c1-p2", "xCommand ForceConfigUpdate")
+    assert out.rstrip().endswith("ERROR")  # the fault still blocks it
+    lab.control.clear()
+    out = cli(lab, "c1-p2", "xCommand ForceConfigUpdate")
+    assert out.rstrip().endswith("OK"), out
+    assert rest.record("c1-p2", "configuration/cluster")["cluster_name"] == "c1.lab.example.com"
+    assert "20101" not in rest.raised("c1-p2")
+
+
+def test_boot_over_ssh_closes_both_listeners_then_they_return(lab: Any, rest: Rest) -> None:
+    ip = lab.peers["c1-p3"]
+    before = rest.get("c1-p3", "/api/provisioning/sysinfo").json()["UptimeSeconds"]
+    proc = ssh(lab, "c1-p3", "xCommand Boot", "xStatus SystemUnit")
+    assert proc.stdout.rstrip().endswith("OK")
+    assert "*s SystemUnit" not in proc.stdout  # the session closed after Boot
+    wait_for(
+        lambda: not port_open(ip, lab.https_port) and not port_open(ip, lab.ssh_port),
+        "c1-p3 to go down",
+        timeout=3,
+        every=0.02,
+    )
+    wait_for(
+        lambda: port_open(ip, lab.https_port) and port_open(ip, lab.ssh_port),
+        "c1-p3 to come back",
+        timeout=10,
+    )
+    after = rest.get("c1-p3", "/api/provisioning/sysinfo").json()["UptimeSeconds"]
+    assert after < before
+    assert "System Restart" in lab.control.logs("c1-p3")
+
+
+def test_ssh_faults_slow_and_unreachable(lab: Any) -> None:
+    import time
+
+    fid = lab.control.inject("slow", peer="c1-p2", iface="ssh", seconds=1.0)
+    started = time.monotonic()
+    assert "H323 Mode" in cli(lab, "c1-p2", "xConfiguration H323")
+    assert time.monotonic() - started >= 1.0
+    lab.control.clear(fid)
+    fid = lab.control.inject("unreachable", peer="c1-p2")
+    wait_for(lambda: not port_open(lab.peers["c1-p2"], lab.ssh_port), "ssh closed", timeout=3)
+    assert ssh(lab, "c1-p2", "xConfiguration H323").returncode == 255
+    lab.control.clear(fid)
+    wait_for(lambda: port_open(lab.peers["c1-p2"], lab.ssh_port), "ssh open", timeout=5)
+    assert ssh(lab, "c1-p2", "xConfiguration H323").returncode == 0
+
+
+def test_request_log_records_cli_writes(lab: Any) -> None:
+    since = max((q["seq"] for q in lab.control.requests()), default=0)
+    cli(
+        lab,
+        "c1-p3",
+        "xConfiguration Alternates",
+        'xConfiguration Alternates Cluster Name: "cli-log.example.com"',
+        "xConfiguration Alternates Cluster IpVersion: IPv5",
+    )
+    log = [q for q in lab.control.requests(since) if q["path"] != "exit"]
+    assert [(q["iface"], q["method"], q["write"], q["status"]) for q in log] == [
+        ("ssh", "CLI", False, "OK"),
+        ("ssh", "CLI", True, "OK"),
+        ("ssh", "CLI", False, "ERROR"),
+    ]
+    assert log[1]["path"] == 'xConfiguration Alternates Cluster Name: "cli-log.example.com"'
