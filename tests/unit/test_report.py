@@ -1,0 +1,283 @@
+"""Plan and run reports against golden files (``EXOPS_UPDATE_GOLDEN=1`` rewrites them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exops.appliance.base import Field, Write
+from exops.models import ClusterSettings, TlsMode
+from exops.plan import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped
+from exops.report import render_plan, render_run
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+# Read at import: the autouse fixture in conftest.py clears EXOPS_* before each test.
+UPDATE = os.environ.get("EXOPS_UPDATE_GOLDEN") == "1"
+SECRET = "hunter2-Sup3r"
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:\d{2})?")
+
+P1, P2, P3 = "10.0.0.11", "10.0.0.12", "10.0.0.13"
+
+
+def clean(text: str) -> str:
+    """Mask timestamps; fail on any secret (the cleaner proves none leaks)."""
+    assert SECRET not in text, "a secret leaked into a report"
+    return _STAMP.sub("<TIMESTAMP>", text)
+
+
+def check_golden(name: str, text: str) -> None:
+    cleaned = clean(text)
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        if not UPDATE:
+            pytest.fail(f"{path} is missing: run with EXOPS_UPDATE_GOLDEN=1 to create it")
+        path.write_text(cleaned)
+    assert cleaned == path.read_text(), f"{name} differs from its golden file"
+
+
+def _settings(*peers: str, primary: int = 1) -> ClusterSettings:
+    slots = (*peers, *("",) * (6 - len(peers)))
+    return ClusterSettings(peers=slots, primary=primary, cluster_name="c1.example.com")
+
+
+def add_peer_plan(**overrides: Any) -> Plan:
+    """A realistic add-peer plan: c1-p3 joins a two-peer cluster in slot 3."""
+    two = _settings(P1, P2)
+    three = _settings(P1, P2, P3)
+    fields: dict[str, Any] = dict(
+        runbook="add-peer",
+        cluster="c1",
+        params={"peer": "c1-p3", "admin_password": SECRET},
+        created_at=datetime(2025, 3, 4, 10, 15, 0, tzinfo=UTC),
+        exops_version="0.1.0",
+        facts_digest="3f9c2a1b7d4e5f60",
+        basis={
+            "c1-p1": {"address": P1, "settings": two.model_dump(mode="json")},
+            "c1-p2": {"address": P2, "settings": three.model_dump(mode="json")},
+            "c1-p3": {"address": P3, "settings": ClusterSettings().model_dump(mode="json")},
+        },
+        preflight=(
+            CheckResult(
+                name="size",
+                outcome=CheckOutcome.PASS,
+                summary="3 peers after the change (at most 6)",
+                evidence={"c1-p1": "2 listed", "c1-p2": "3 listed"},
+            ),
+            CheckResult(
+                name="latency",
+                outcome=CheckOutcome.WARN,
+                summary="c1-p3 round trip 65 ms is close to the 80 ms limit",
+                evidence={"c1-p1": "4 ms", "c1-p2": "5 ms", "c1-p3": "65 ms"},
+            ),
+            CheckResult(
+                name="software version",
+                outcome=CheckOutcome.PASS,
+                summary="every peer runs X14.3.1",
+                evidence={"c1-p1": "X14.3.1", "c1-p2": "X14.3.1", "c1-p3": "X14.3.1"},
+            ),
+        ),
+        actions=(
+            Action(id="1", step="back up settings", kind=ActionKind.BACKUP, host="c1-p1"),
+            Action(
+                id="2",
+                step="add the new peer on the primary",
+                kind=ActionKind.CONFIGURE,
+                host="c1-p1",
+                writes=(Write(field=Field.PEER_ADDRESS, index=3, value=P3),),
+                before=two,
+                after=three,
+                reason="slot 3 is the first empty slot",
+            ),
+            Action(id="3", step="back up settings", kind=ActionKind.BACKUP, host="c1-p3"),
+            Action(
+                id="4",
+                step="configure the new peer",
+                kind=ActionKind.CONFIGURE,
+                host="c1-p3",
+                writes=(
+                    Write(field=Field.CLUSTER_NAME, value="c1.example.com"),
+                    Write(field=Field.PEER_ADDRESS, index=1, value=P1),
+                    Write(field=Field.PEER_ADDRESS, index=2, value=P2),
+                    Write(field=Field.PEER_ADDRESS, index=3, value=P3),
+                    Write(field=Field.PRIMARY, value=1),
+                ),
+                before=ClusterSettings(),
+                after=three,
+                expected_alarms=("20004",),
+            ),
+            Action(
+                id="5",
+                step="restart the new peer",
+                kind=ActionKind.RESTART,
+                host="c1-p3",
+                expected_downtime_s=240,
+                expected_alarms=("20004", "20006", "20007"),
+                reason="restart pending (alarm 20007)",
+            ),
+            Action(
+                id="6",
+                step="wait for the cluster to settle",
+                kind=ActionKind.WAIT,
+                condition="cluster_healthy",
+                timeout_s=600,
+                expected_alarms=("20004", "20006"),
+            ),
+        ),
+        skipped=(
+            Skipped(step="add the new peer", host="c1-p2", reason="slot 3 already holds 10.0.0.13"),
+        ),
+        warnings=("c1-p3: latency 65 ms is close to the 80 ms limit",),
+    )
+    fields.update(overrides)
+    return Plan(**fields)
+
+
+def run_record() -> dict[str, Any]:
+    plan = add_peer_plan()
+    steps = []
+    statuses = ["ok", "changed", "ok", "changed", "changed", "ok"]
+    for seq, (action, status) in enumerate(zip(plan.actions, statuses, strict=True), start=1):
+        steps.append(
+            {
+                "seq": seq,
+                "action_id": action.id,
+                "step": action.step,
+                "kind": action.kind.value,
+                "host": action.host,
+                "status": status,
+                "started": f"2025-03-04T10:{16 + seq:02d}:00+00:00",
+                "duration_s": 1.5 * seq,
+                "detail": "saved to backups/c1/c1-p1" if seq == 1 else "",
+                "error": None,
+                "advice": None,
+            }
+        )
+    return {
+        "run_id": "a1b2c3d4e5f6",
+        "started": "2025-03-04T10:16:00+00:00",
+        "finished": "2025-03-04T10:31:00+00:00",
+        "cluster": "c1",
+        "runbook": "add-peer",
+        "status": "ok",
+        "exit_code": 0,
+        "user": "ops",
+        "host": "jump1",
+        "params": {"peer": "c1-p3", "password": SECRET},
+        "plan": json.loads(plan.to_json()),
+        "steps": steps,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("md", "plan.md"), ("html", "plan.html"), ("text", "plan.txt")]
+)
+def test_plan_golden(fmt: str, name: str) -> None:
+    check_golden(name, render_plan(add_peer_plan(), fmt))
+
+
+def test_run_golden() -> None:
+    check_golden("run.md", render_run(run_record(), "md"))
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "html", "json"])
+def test_run_other_formats_render_without_secret(fmt: str) -> None:
+    out = render_run(run_record(), fmt)
+    assert SECRET not in out
+    assert "a1b2c3d4e5f6" in out
+
+
+def test_text_plan_lines() -> None:
+    text = render_plan(add_peer_plan(), "text")
+    assert re.search(r"\n  1  backup +c1-p1 +back up settings\n", text)
+    assert re.search(r"\n  5  restart +c1-p3 +restart the new peer\n +- why: restart pending", text)
+    assert "peer_address 3 = '10.0.0.13'" in text
+    assert "expected downtime 4 min" in text
+    assert "until cluster_healthy (timeout 10 min)" in text
+    assert "expected transient alarms: 20004, 20006, 20007" in text
+    assert "ok: add the new peer on c1-p2: slot 3 already holds 10.0.0.13" in text
+    assert "WARN  latency" in text
+    assert "admin_password=********" in text
+    assert text.rstrip().endswith("Plan: 2 to change, 1 restart, 1 already in place.")
+
+
+def test_json_is_the_plan() -> None:
+    plan = add_peer_plan()
+    assert Plan.from_json(render_plan(plan, "json")) == plan
+
+
+def test_no_change_plan() -> None:
+    plan = add_peer_plan(actions=(), preflight=(), warnings=())
+    text = render_plan(plan, "text")
+    assert text.rstrip().endswith("No changes. The cluster matches the runbook.")
+    md = render_plan(plan, "md")
+    assert "No peer is restarted." in md
+    assert "Nothing to roll back" in md
+
+
+def test_refused_plan_shows_reason() -> None:
+    plan = add_peer_plan(actions=(), refused="the cluster already has 6 peers")
+    for fmt in ("text", "md", "html"):
+        assert "the cluster already has 6 peers" in render_plan(plan, fmt)
+
+
+def test_risks_are_derived() -> None:
+    six = _settings(P1, P2, P3, "10.0.0.14", "10.0.0.15", "10.0.0.16")
+    enforce = six.model_copy(update={"tls_mode": TlsMode.ENFORCE})
+    plan = add_peer_plan(
+        actions=(
+            Action(
+                id="1",
+                step="enforce",
+                kind=ActionKind.CONFIGURE,
+                host="c1-p1",
+                writes=(Write(field=Field.TLS_MODE, value="Enforce"),),
+                before=six,
+                after=enforce,
+            ),
+            Action(
+                id="2",
+                step="decommission",
+                kind=ActionKind.CONFIGURE,
+                host="c1-p2",
+                before=six,
+                after=ClusterSettings(),
+            ),
+            Action(id="3", step="restart", kind=ActionKind.RESTART, host="c1-p1"),
+        )
+    )
+    md = render_plan(plan, "md")
+    assert "restart of the configuration primary c1-p1" in md
+    assert "factory reset hazard on c1-p2" in md
+    assert "TLS verification mode goes to Enforce on c1-p1" in md
+    assert "a cluster of 6 peers" in md
+    assert "exops restore -c c1 --peer c1-p2" in md
+    assert "exops restore -c c1 --peer c1-p1" in md
+    assert "| TLS verification mode | `Permissive` | `Enforce` |" in md
+
+
+def test_html_escapes_values() -> None:
+    plan = add_peer_plan(warnings=("<script>alert(1)</script>",))
+    html = render_plan(plan, "html")
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown report format"):
+        render_plan(add_peer_plan(), "pdf")
+
+
+def test_md_cells_escape_pipes() -> None:
+    plan = add_peer_plan(
+        skipped=(),
+        warnings=(),
+        preflight=(CheckResult(name="a|b", outcome=CheckOutcome.FAIL, summary="x | y"),),
+    )
+    md = render_plan(plan, "md")
+    assert "| a\\|b | **FAIL** | x \\| y |" in md
