@@ -53,16 +53,20 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     ),
     # A bare bearer token or basic credential anywhere else.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
-    # password=..., "password": "...", api_key: ..., SharedSecret=...
+    # password=..., "password": "...", api_key: ..., SharedSecret=... (only the value is
+    # consumed: a leading [\w]* for "admin_password" would backtrack quadratically)
     (
         re.compile(
-            r"(?i)([\w.-]*(?:password|passwd|pwd|passphrase|secret|token|api_?key|private_?key"
-            r"|access_?key)[\w-]*[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"')}\]]+)"
+            r"(?i)((?:password|passwd|pwd|passphrase|secret|token|api_?key|private_?key"
+            r"|access_?key)[\w-]{0,64}[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"')}\]]+)"
         ),
         _quoted_mask,
     ),
     # Credentials in a URL: https://admin:hunter2@host/
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + MASK + "@"),
+    (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,15}://[^/\s:@]{1,128}:)[^/\s@]{1,256}@"),
+        r"\1" + MASK + "@",
+    ),
 )
 
 

@@ -122,3 +122,14 @@ def test_redact_text_leaves_ordinary_text_alone(text: str) -> None:
 def test_redact_text_is_idempotent() -> None:
     once = redact_text("password=hunter2 Authorization: Bearer abcdefghij")
     assert redact_text(once) == once
+
+
+def test_redact_text_is_linear_on_long_lines() -> None:
+    import time
+
+    long_word = "x" * 50_000
+    t0 = time.perf_counter()
+    assert redact_text(long_word) == long_word
+    assert redact_text(f"{long_word} password={long_word}") == f"{long_word} password={MASK}"
+    assert redact_text("https://" + "a" * 50_000) == "https://" + "a" * 50_000
+    assert time.perf_counter() - t0 < 0.5
