@@ -8,7 +8,6 @@ looks secret are masked here, before any template sees them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,17 +16,14 @@ from pydantic import SecretBytes, SecretStr
 
 from exops.models import MAX_PEERS, ClusterSettings, TlsMode
 from exops.plan import Action, ActionKind, CheckOutcome, Plan
+from exops.redact import MASK, is_secret_key
 
-MASK = "********"
-_SECRET_NAME = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|credential|api[_-]?key|private[_-]?key|auth", re.I
-)
 CAPACITY_PEERS = 4  # peers beyond the 4th add resilience, not capacity
 
 
 def is_secret_name(name: str) -> bool:
-    """True when a parameter name looks like it holds a secret."""
-    return bool(_SECRET_NAME.search(name))
+    """True when a parameter name looks like it holds a secret (``exops.redact``'s rule)."""
+    return is_secret_key(name)
 
 
 def mask_secrets(value: Any, name: str = "") -> Any:
