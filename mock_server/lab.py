@@ -22,7 +22,7 @@ from typing import Any
 from mock_server.certs import Issued, LabCA, self_signed
 
 REPLICATION_S = 120.0
-RESTART_S = 300.0
+RESTART_S = 240.0  # docs/contract.md section 5
 MAX_PEERS = 6
 
 ALARMS: dict[str, tuple[str, str, str]] = {

@@ -60,6 +60,7 @@ class Listeners:
         pub = state / "id_ed25519.pub"
         self.authorized = asyncssh.import_authorized_keys(pub.read_text()) if pub.exists() else None
         self.pending: set[asyncio.Task[Any]] = set()
+        self.closing: dict[str, asyncio.Task[Any]] = {}
 
     def context(self, peer: Peer) -> ssl.SSLContext:
         assert peer.cert is not None
@@ -105,18 +106,23 @@ class Listeners:
         if runner is not None:
             await runner.cleanup()
 
-    def schedule(self, coro: Any) -> None:
+    def schedule(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
+        return task
 
     def down(self, peer: Peer) -> None:
-        self.schedule(self.close(peer))
+        self.closing[peer.name] = self.schedule(self.close(peer))
 
     def up(self, peer: Peer) -> None:
         async def reopen() -> None:
-            while self.pending - {asyncio.current_task()}:
-                await asyncio.sleep(0.01)
+            # Wait for this peer's own close only: waiting for every pending task
+            # deadlocked when two peers came back in the same tick (each reopen
+            # waited for the other's).
+            closing = self.closing.pop(peer.name, None)
+            if closing is not None and not closing.done():
+                await asyncio.wait({closing})
             if peer.name not in self.runners:
                 await self.open(peer)
 

@@ -243,9 +243,13 @@ def test_request_log_records_rest_writes(lab: Any, rest: Rest) -> None:
     since = max((q["seq"] for q in lab.control.requests()), default=0)
     rest.get("c1-p2", "/api/provisioning/sysinfo")
     rest.write("c1-p2", "configuration/cluster/cluster_name", "logged.example.com")
-    Rest(lab, password="bad").post(
-        "c1-p2", "/api/management/configuration/cluster/cluster_name", data={"value": '"x"'}
-    )
+    bad = Rest(lab, password="bad")
+    try:
+        bad.post(
+            "c1-p2", "/api/management/configuration/cluster/cluster_name", data={"value": '"x"'}
+        )
+    finally:
+        bad.close()
     log = lab.control.requests(since)
     assert [(q["method"], q["status"], q["write"]) for q in log] == [
         ("GET", 200, False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,8 +50,6 @@ def test_key_login_each_peer_own_host_key_and_banner(lab: Any) -> None:
 
 
 def _ssh_with_known_hosts(lab: Any, peer: str, known: Any) -> Any:
-    import subprocess
-
     return subprocess.run(
         [
             "ssh",
@@ -193,6 +193,7 @@ def test_force_config_update_only_on_a_subordinate(lab: Any, rest: Rest) -> None
 def test_boot_over_ssh_closes_both_listeners_then_they_return(lab: Any, rest: Rest) -> None:
     ip = lab.peers["c1-p3"]
     before = rest.get("c1-p3", "/api/provisioning/sysinfo").json()["UptimeSeconds"]
+    started = time.monotonic()
     proc = ssh(lab, "c1-p3", "xCommand Boot", "xStatus SystemUnit")
     assert proc.stdout.rstrip().endswith("OK")
     assert "*s SystemUnit" not in proc.stdout  # the session closed after Boot
@@ -207,14 +208,19 @@ def test_boot_over_ssh_closes_both_listeners_then_they_return(lab: Any, rest: Re
         "c1-p3 to come back",
         timeout=10,
     )
+    booted = time.monotonic()
     after = rest.get("c1-p3", "/api/provisioning/sysinfo").json()["UptimeSeconds"]
-    assert after < before
+    metrics = lab.control.metrics()
+    (restart,) = [r for r in metrics["restarts"] if r["peer"] == "c1-p3"]
+    assert restart["downtime_s"] >= 0.9 * metrics["restart_downtime_s"]
+    # Uptime (simulated seconds) restarts from the boot: without a restart it would
+    # have grown by at least the whole downtime.
+    assert after < before + (time.monotonic() - started) / metrics["time_scale"] - 100
+    assert after <= (time.monotonic() - booted) / metrics["time_scale"] + 20
     assert "System Restart" in lab.control.logs("c1-p3")
 
 
 def test_ssh_faults_slow_and_unreachable(lab: Any) -> None:
-    import time
-
     fid = lab.control.inject("slow", peer="c1-p2", iface="ssh", seconds=1.0)
     started = time.monotonic()
     assert "H323 Mode" in cli(lab, "c1-p2", "xConfiguration H323")
