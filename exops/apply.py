@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exops.appliance.base import Appliance, settings_writes
-from exops.errors import DivergenceError, ExopsError, TransportError
+from exops.errors import DivergenceError, ExopsError, TlsError, TransportError
 from exops.models import ClusterFacts, ClusterSettings
 from exops.plan import Action, ActionKind, Plan
 from exops.waits import Waiter
@@ -202,6 +202,12 @@ class Executor:
         def back() -> tuple[bool, str]:
             try:
                 uptime = app.read_system().uptime_s
+            except TlsError:
+                if action.decommission and state["down"]:
+                    # A factory reset removes the server certificate (X12.6+).
+                    return True, "answering with a new certificate (factory reset, as planned)"
+                state["down"] = True
+                return False, "not answering (restarting)"
             except TransportError:
                 state["down"] = True
                 return False, "not answering (restarting)"
@@ -227,6 +233,8 @@ class Executor:
                 return False, "restart still pending (alarm 20007)"
             return True, "restart done"
 
+        if action.decommission:
+            return "changed", f"restarted and decommissioned; back after {waited:.1f} s"
         self.waiter.until(
             f"{host} to clear 'restart required'", settled, timeout=timeout, host=host
         )

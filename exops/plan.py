@@ -66,6 +66,7 @@ class Action(Frozen):
     expected_alarms: tuple[str, ...] = ()  # transient alarm ids that must not fail the run
     reason: str = ""  # why this action is needed (e.g. "restart pending (alarm 20007)")
     advice: str | None = None  # what the operator should do if this action fails
+    decommission: bool = False  # restart: the peer comes back factory reset, on purpose
 
     @property
     def changes_appliance(self) -> bool:

@@ -199,9 +199,6 @@ class _Planner:
                 )
             for host in self._targets(step, name, context):
                 ctx = {**context, "target": host, "current": self.state[host].saved}
-                if step.when is not None and not self._eval(step.when, ctx, name):
-                    self.draft.skipped.append(Skipped(step=name, host=host, reason="not needed"))
-                    continue
                 self._one(step, name, host, ctx)
 
     def _block(self, step: Step, context: dict[str, Any], prefix: str) -> None:
@@ -223,6 +220,9 @@ class _Planner:
                 self.draft.warnings.append(f"step '{name}' skips {reason}")
                 return
             raise Refused(f"step '{name}' needs {reason}")
+        if step.when is not None and not self._eval(step.when, ctx, name):
+            self.draft.skipped.append(Skipped(step=name, host=host, reason="not needed"))
+            return
         if step.configure is not None:
             self._configure(step, name, host, ctx)
         elif step.restart is not None:
@@ -307,6 +307,7 @@ class _Planner:
             expected_alarms=TRANSIENT_ALARMS,
             reason=reason,
             advice=step.advice,
+            decommission=bool(step.decommission and peer.saved and peer.saved.is_empty),
         )
         peer.in_force = peer.saved
         peer.pending = False
