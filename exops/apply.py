@@ -250,7 +250,8 @@ class Executor:
             facts = self.cluster.gather(self.plan.cluster, hosts=hosts)
             return predicate(facts, action)
 
-        timeout = action.timeout_s or self.options.settle_timeout
+        # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).
+        timeout = min(action.timeout_s or self.options.settle_timeout, self.options.settle_timeout)
         what = f"{action.condition} ({action.step})"
         waited = self.waiter.until(what, check, timeout=timeout, host=action.host)
         return "ok", f"{action.condition} after {waited:.1f} s"

@@ -34,7 +34,8 @@ def main() -> None:
     from exops.errors import ExopsError
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code.
+        code = app(standalone_mode=False)
     except ExopsError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -52,6 +53,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(exc: Exception) -> None:

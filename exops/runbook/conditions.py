@@ -45,11 +45,31 @@ def _health_problem(p: PeerFacts, ignore: frozenset[str] = frozenset()) -> str |
 
 
 def cluster_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
-    """Every listed peer answers, database Active, all peers Active, no cluster alarm."""
-    problems = [x for p in _hosts(facts, action) if (x := _health_problem(p))]
+    """Every listed peer answers, database Active, all peers Active, no cluster alarm.
+
+    With ``allow_unreachable`` (switch-primary with the old primary down) the
+    peers exops cannot reach are left out, and so are the remaining peers'
+    complaints about them (their state, 20004/20006, the database status).
+    """
+    hosts = _hosts(facts, action)
+    if action.condition_args.get("allow_unreachable"):
+        down = [p for p in hosts if not p.reachable]
+        hosts = [p for p in hosts if p.reachable]
+        if down:
+            problems = [x for p in hosts if (x := _replication_problem(p))]
+            names = ", ".join(p.host for p in down)
+            if problems:
+                return False, "; ".join(problems)
+            return True, f"healthy apart from {names} (unreachable)"
+    problems = [x for p in hosts if (x := _health_problem(p))]
     if problems:
         return False, "; ".join(problems)
     return True, "cluster healthy"
+
+
+def _replication_problem(p: PeerFacts) -> str | None:
+    alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+    return f"{p.host} alarms {', '.join(alarms)}" if alarms else None
 
 
 def peer_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
