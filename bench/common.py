@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ class Measure:
     cpu_s: float
     peak_mib: float
     exit_code: int
+    requests: int = 0
 
     def line(self) -> str:
         return (
@@ -131,3 +134,15 @@ def measure(label: str, argv: list[str], env: dict[str, str], *, quiet: bool = T
         after.children_system - before.children_system
     )
     return Measure(label, wall, cpu, peak / 2**20, code)
+
+
+def lab_metrics(env: dict[str, str]) -> dict:
+    """The mock's /metrics: request count, restarts and their downtime, waits."""
+    with urllib.request.urlopen(env["EXOPS_LAB_CONTROL"] + "/metrics", timeout=30) as r:
+        return json.load(r)
+
+
+def exops_argv(*args: str) -> list[str]:
+    """The installed `exops` entry point (or `python -m exops` without one)."""
+    exe = Path(PY).parent / "exops"
+    return [str(exe), *args] if exe.exists() else [PY, "-m", "exops", *args]
