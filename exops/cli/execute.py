@@ -185,7 +185,7 @@ def _apply(env: Env, plan: Plan, opts: RunOptions) -> int:
         runbook=plan.runbook,
         params=plan.params,
         plan=json.loads(plan.to_json()),
-        user=os.environ.get("USER", "?"),
+        user=_user(),
         host=socket.gethostname(),
     )
     with _events_stream(opts) as stream:
@@ -221,6 +221,15 @@ def _apply(env: Env, plan: Plan, opts: RunOptions) -> int:
     journal.finish_run(journal_id, "failed" if applied.failed else "ok", int(code))
     _print_recap(plan, applied, opts, run_id)
     return int(code)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER", "?")
 
 
 class _EventReporter:

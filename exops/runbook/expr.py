@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import StrictUndefined, UndefinedError
+from jinja2 import StrictUndefined, Undefined, UndefinedError
 from jinja2.nativetypes import NativeEnvironment
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -44,7 +44,10 @@ def render(value: Any, context: dict[str, Any]) -> Any:
         if not is_template(value):
             return value
         try:
-            return ENV.from_string(value).render(context)
+            result = ENV.from_string(value).render(context)
+            if isinstance(result, Undefined):  # a lone undefined name renders natively
+                result._fail_with_undefined_error()
+            return result
         except UndefinedError as exc:
             raise ExpressionError(f"{value!r}: {exc.message}") from exc
         except Exception as exc:

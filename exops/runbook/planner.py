@@ -238,7 +238,7 @@ class _Planner:
     def _configure(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:
         peer = self.state[host]
         assert step.configure is not None and peer.saved is not None
-        values = render(step.configure, ctx)
+        values = self._render(step.configure, ctx, name)
         try:
             wanted = desired_settings(peer.saved, values)
         except ValueError as exc:
@@ -312,7 +312,7 @@ class _Planner:
         peer.in_force = peer.saved
         peer.pending = False
         if spec.gate:
-            args = to_jsonable_python(render(dict(spec.gate_args), ctx))
+            args = to_jsonable_python(self._render(dict(spec.gate_args), ctx, name))
             args.setdefault("hosts", self._members() if spec.gate != "peer_healthy" else [host])
             self.draft.add(
                 step=f"{name}: {spec.gate}",
@@ -353,7 +353,7 @@ class _Planner:
         assert spec is not None
         if not self.draft.changed and not spec.always:
             return  # nothing changed before it: nothing to wait for
-        args = to_jsonable_python(render(dict(spec.args), ctx))
+        args = to_jsonable_python(self._render(dict(spec.args), ctx, name))
         if "hosts" not in args:
             args["hosts"] = [host] if host else self._members()
         self.draft.add(
@@ -413,7 +413,7 @@ class _Planner:
             return [h for h in self._members() if h != self._primary()]
         if on == "all":
             return list(self.view.hosts)
-        value = self._eval(on, ctx, name)
+        value = on if on in self.state else self._eval(on, ctx, name)
         hosts = [value] if isinstance(value, str) else list(value or [])
         for h in hosts:
             if h not in self.state:
@@ -422,6 +422,12 @@ class _Planner:
                     f"(peers: {', '.join(self.view.hosts)})"
                 )
         return hosts
+
+    def _render(self, value: Any, context: dict[str, Any], where: str) -> Any:
+        try:
+            return render(value, context)
+        except ExpressionError as exc:
+            raise RunbookFileError(f"{self.runbook.source}: step '{where}': {exc}") from exc
 
     def _eval(self, text: str, context: dict[str, Any], where: str) -> Any:
         try:
@@ -505,7 +511,10 @@ def coerce_params(runbook: Runbook, given: dict[str, Any], view: ClusterView) ->
     for name, spec in runbook.params.items():
         value = given.get(name)
         if value is None and spec.default is not None:
-            value = render(spec.default, {**context, **out})
+            try:
+                value = render(spec.default, {**context, **out})
+            except ExpressionError as exc:
+                raise RunbookFileError(f"{runbook.source}: params.{name}.default: {exc}") from exc
         if value is None:
             if spec.required:
                 raise UsageError(f"runbook {runbook.name}: parameter {name!r} is required")

@@ -1,0 +1,319 @@
+"""The planner is pure: plans from plain facts, no appliance, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exops.appliance.base import Field
+from exops.errors import RunbookFileError, UsageError
+from exops.models import (
+    EMPTY_SLOTS,
+    Alarm,
+    Certificate,
+    ClusterFacts,
+    ClusterSettings,
+    ClusterStatus,
+    PeerFacts,
+    PeerState,
+    PeerStatusEntry,
+    Role,
+    SystemInfo,
+    TlsMode,
+)
+from exops.plan import ActionKind, Plan
+from exops.runbook.loader import load_runbook, parse_runbook
+from exops.runbook.planner import plan_runbook
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ADDR = [f"10.0.0.{11 + i}" for i in range(7)]
+FQDN = [f"exp{i + 1}.example.com" for i in range(7)]
+
+
+def peer(
+    i: int,
+    listed: list[int],
+    *,
+    primary: int = 1,
+    reachable: bool = True,
+    alarms: tuple[str, ...] = (),
+    role: Role = Role.EXPRESSWAY_C,
+    version: str = "X15.2.1",
+    h323: bool = True,
+    tls: TlsMode = TlsMode.PERMISSIVE,
+    by_fqdn: bool = False,
+    uptime_s: int = 86400,
+) -> PeerFacts:
+    """Peer i (0-based) of a cluster whose slots list peers ``listed`` (0-based)."""
+    names = FQDN if by_fqdn else ADDR
+    slots = tuple(names[k] for k in listed) + EMPTY_SLOTS[len(listed) :]
+    settings = ClusterSettings(peers=slots, primary=primary if listed else 0, tls_mode=tls)
+    entries = tuple(
+        PeerStatusEntry(slot=n + 1, address=names[k], state=PeerState.ACTIVE, local=k == i)
+        for n, k in enumerate(listed)
+    )
+    cert = Certificate(
+        subject_cn=FQDN[i],
+        sans=(FQDN[i],),
+        issuer="Lab CA",
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=300),
+        self_signed=False,
+        fingerprint_sha256="00",
+    )
+    return PeerFacts(
+        host=f"p{i + 1}",
+        address=ADDR[i],
+        fqdn=FQDN[i],
+        fqdn_addresses=(ADDR[i],),
+        reachable=reachable,
+        error=None if reachable else "connection refused",
+        settings=settings if reachable else None,
+        status=ClusterStatus(
+            local_slot=(listed.index(i) + 1) if i in listed else 0,
+            database="Active" if listed else "Inactive",
+            replication="Synchronised",
+            peers=entries,
+        )
+        if reachable
+        else None,
+        alarms=tuple(Alarm(id=a) for a in alarms),
+        system=SystemInfo(
+            name=f"p{i + 1}",
+            version=version,
+            role=role,
+            platform="medium",
+            lan1=ADDR[i],
+            dns_servers=("10.0.0.2",),
+            ntp_servers=("10.0.0.3",),
+            h323_enabled=h323,
+            uptime_s=uptime_s,
+            hostname=f"exp{i + 1}",
+            domain="example.com",
+        )
+        if reachable
+        else None,
+        certificate=cert if reachable else None,
+        trust_store=("Lab CA",),
+        rtt_ms=1.0,
+        gathered_at=NOW,
+    )
+
+
+def cluster(*peers: PeerFacts) -> ClusterFacts:
+    return ClusterFacts(cluster="c1", peers=peers, gathered_at=NOW)
+
+
+def plan(runbook: str, facts: ClusterFacts, **params: Any) -> Plan:
+    return plan_runbook(load_runbook(runbook), facts, params, now=NOW, exops_version="test")
+
+
+def changes(p: Plan) -> list[tuple[str | None, str]]:
+    return [(a.host, a.kind.value) for a in p.actions if a.changes_appliance]
+
+
+def test_add_peer_orders_primary_subordinates_new_peer_then_restart() -> None:
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, []))
+    p = plan("add-peer", facts, peer="p3")
+    assert p.refused is None
+    assert changes(p) == [
+        ("p1", "configure"),
+        ("p2", "configure"),
+        ("p3", "configure"),
+        ("p3", "restart"),
+    ]
+    first = p.actions[1]
+    assert first.writes[0].field is Field.PEER_ADDRESS and first.writes[0].index == 3
+    assert first.writes[0].value == ADDR[2]
+    new = next(a for a in p.actions if a.host == "p3" and a.kind is ActionKind.CONFIGURE)
+    assert new.after is not None and new.after.peers[:3] == tuple(ADDR[:3])
+    assert new.after.primary == 1
+    # a backup of each peer precedes its first change
+    kinds = [(a.host, a.kind) for a in p.actions]
+    for host in ("p1", "p2", "p3"):
+        assert kinds.index((host, ActionKind.BACKUP)) < kinds.index((host, ActionKind.CONFIGURE))
+    assert p.actions[-2].condition == "cluster_healthy"
+
+
+def test_add_peer_again_is_an_empty_plan() -> None:
+    facts = cluster(*(peer(i, [0, 1, 2]) for i in range(3)))
+    p = plan("add-peer", facts, peer="p3")
+    assert p.actions == () and not p.has_changes
+    assert {s.reason for s in p.skipped} >= {"already as wanted", "no restart pending"}
+
+
+def test_a_pending_restart_read_from_the_appliance_is_finished() -> None:
+    """A run that failed before its restart: the restart is planned from alarm 20007."""
+    facts = cluster(peer(0, [0, 1, 2]), peer(1, [0, 1, 2]), peer(2, [0, 1, 2], alarms=("20007",)))
+    p = plan("add-peer", facts, peer="p3")
+    assert changes(p) == [("p3", "restart")]
+    assert "20007" in p.actions[0].reason
+
+
+def test_seventh_peer_is_refused() -> None:
+    six = list(range(6))
+    facts = cluster(*(peer(i, six) for i in range(6)), peer(6, []))
+    p = plan("add-peer", facts, peer="p7")
+    assert p.refused and "6 peers" in p.refused
+    assert p.actions == ()
+
+
+@pytest.mark.parametrize(
+    ("override", "check"),
+    [
+        ({"role": Role.EXPRESSWAY_E}, "role"),
+        ({"version": "X14.3.0"}, "version"),
+        ({"h323": False}, "h323"),
+    ],
+)
+def test_add_peer_preflight_refuses_with_evidence(override: dict[str, Any], check: str) -> None:
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, [], **override))
+    p = plan("add-peer", facts, peer="p3")
+    assert p.refused and check in p.refused
+    failed = [c for c in p.preflight if c.outcome.value == "fail"]
+    assert [c.name for c in failed] == [check]
+    assert "p3" in failed[0].evidence
+
+
+def test_enforce_tls_predicts_replication_and_restarts_primary_first() -> None:
+    facts = cluster(*(peer(i, [0, 1, 2], by_fqdn=True) for i in range(3)))
+    p = plan("enforce-tls", facts)
+    assert p.refused is None, p.refused
+    assert changes(p) == [
+        ("p1", "configure"),
+        ("p1", "restart"),
+        ("p2", "restart"),
+        ("p3", "restart"),
+    ]
+    again = cluster(*(peer(i, [0, 1, 2], by_fqdn=True, tls=TlsMode.ENFORCE) for i in range(3)))
+    assert plan("enforce-tls", again).actions == ()
+
+
+def test_enforce_tls_refused_when_peers_are_listed_by_ip() -> None:
+    facts = cluster(*(peer(i, [0, 1, 2]) for i in range(3)))
+    p = plan("enforce-tls", facts)
+    assert p.refused and "tls_names" in p.refused
+
+
+def test_remove_peer_refuses_the_primary_and_decommissions_the_leaver() -> None:
+    facts = cluster(*(peer(i, [0, 1, 2]) for i in range(3)))
+    assert "switch-primary" in (plan("remove-peer", facts, peer="p1").refused or "")
+    p = plan("remove-peer", facts, peer="p2")
+    assert changes(p) == [
+        ("p1", "configure"),
+        ("p3", "configure"),
+        ("p2", "configure"),
+        ("p2", "restart"),
+    ]
+    leaver = next(a for a in p.actions if a.host == "p2" and a.kind is ActionKind.CONFIGURE)
+    assert leaver.after is not None and leaver.after.is_empty
+    restart = next(a for a in p.actions if a.kind is ActionKind.RESTART)
+    assert restart.decommission
+    p1 = next(a for a in p.actions if a.host == "p1" and a.kind is ActionKind.CONFIGURE)
+    assert p1.after is not None and p1.after.peers[:3] == (ADDR[0], ADDR[2], "")
+
+
+def test_remove_peer_moves_the_primary_slot_when_compacting() -> None:
+    facts = cluster(*(peer(i, [0, 1, 2], primary=3) for i in range(3)))
+    p = plan("remove-peer", facts, peer="p2")
+    p3 = next(a for a in p.actions if a.host == "p3" and a.kind is ActionKind.CONFIGURE)
+    assert p3.after is not None and p3.after.primary == 2
+    # the slot is filled before the primary moves, never an empty list mid-way
+    assert [w.field for w in p3.writes][-1] is Field.PRIMARY
+
+
+def test_emptying_a_list_without_decommission_is_refused(tmp_path: Path) -> None:
+    text = """
+name: wipe
+steps:
+  - name: clear p2
+    on: p2
+    configure: {peers: []}
+"""
+    runbook = parse_runbook(text, "wipe.yaml")
+    facts = cluster(*(peer(i, [0, 1, 2]) for i in range(3)))
+    p = plan_runbook(runbook, facts, {}, now=NOW, exops_version="t")
+    assert p.refused and "factory reset" in p.refused and p.actions == ()
+
+
+def test_restarting_a_peer_found_with_an_empty_list_is_refused_with_the_undo() -> None:
+    facts = cluster(peer(0, [0, 1]), peer(1, [], alarms=("20107",)))
+    p = plan("restart", facts)
+    assert p.refused and "factory_reset" in p.refused and "exops restore" in p.refused
+
+
+def test_switch_primary_with_old_primary_down_skips_it_with_a_warning() -> None:
+    facts = cluster(peer(0, [0, 1, 2], reachable=False), peer(1, [0, 1, 2]), peer(2, [0, 1, 2]))
+    p = plan("switch-primary", facts, peer="p2")
+    assert p.refused is None
+    assert changes(p) == [("p2", "configure"), ("p3", "configure")]
+    assert any("p1 is unreachable" in w for w in p.warnings)
+    assert all(a.after is None or a.after.primary == 2 for a in p.actions)
+
+
+def test_convert_fqdn_goes_slot_by_slot() -> None:
+    facts = cluster(*(peer(i, [0, 1]) for i in range(2)))
+    p = plan("convert-fqdn", facts)
+    assert changes(p) == [
+        ("p1", "configure"),
+        ("p2", "configure"),
+        ("p1", "restart"),
+        ("p1", "configure"),
+        ("p2", "configure"),
+        ("p2", "restart"),
+    ]
+    last = [a for a in p.actions if a.kind is ActionKind.CONFIGURE][-1]
+    assert last.after is not None and last.after.peers[:2] == tuple(FQDN[:2])
+    converted = cluster(*(peer(i, [0, 1], by_fqdn=True) for i in range(2)))
+    assert plan("convert-fqdn", converted).actions == ()
+
+
+def test_repair_replication_targets_out_of_sync_subordinates_only() -> None:
+    facts = cluster(peer(0, [0, 1, 2]), peer(1, [0, 1, 2], alarms=("20101",)), peer(2, [0, 1, 2]))
+    p = plan("repair-replication", facts)
+    assert changes(p) == [("p2", "command")]
+    assert p.actions[-1].advice and "re-upgrade" in p.actions[-1].advice
+
+
+def test_restart_resume_skips_peers_booted_since() -> None:
+    facts = cluster(
+        peer(0, [0, 1], uptime_s=60),  # booted a minute ago
+        peer(1, [0, 1], uptime_s=86400),
+    )
+    since = (NOW - timedelta(minutes=10)).isoformat()
+    p = plan("restart", facts, since=since)
+    assert changes(p) == [("p2", "restart")]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"peer": "p9"}, "'p9' is not a peer"),
+        ({}, "'peer' is required"),
+        ({"peer": "p3", "colour": "red"}, "unknown parameter 'colour'"),
+    ],
+)
+def test_bad_parameters_are_usage_errors(params: dict[str, Any], message: str) -> None:
+    facts = cluster(peer(0, [0]), peer(1, []), peer(2, []))
+    with pytest.raises(UsageError, match=message):
+        plan("add-peer", facts, **params)
+
+
+def test_an_expression_error_names_the_file_and_step() -> None:
+    runbook = parse_runbook(
+        "name: x\nsteps:\n  - name: s\n    on: primary\n    configure: {primary: '{{ nope }}'}\n",
+        "mine.yaml",
+    )
+    facts = cluster(peer(0, [0]))
+    with pytest.raises(RunbookFileError, match=r"mine.yaml: step 's'.*nope"):
+        plan_runbook(runbook, facts, {}, now=NOW, exops_version="t")
+
+
+def test_plan_digest_changes_with_the_facts() -> None:
+    a = plan("add-peer", cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, [])), peer="p3")
+    b = plan("add-peer", cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, [0])), peer="p3")
+    assert a.facts_digest != b.facts_digest
+    assert Plan.from_json(a.to_json()) == a
