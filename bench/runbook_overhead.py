@@ -1,0 +1,178 @@
+"""Benchmark 2: runbook overhead, exops wall time / the mandatory waits the lab imposed.
+
+    .venv/bin/python bench/runbook_overhead.py [--time-scale 0.01] [--runs 1]
+        [--only restart|add-peer]
+
+On a mock lab at a compressed time scale:
+
+- restart: a formed 6-peer cluster, `exops restart -c c1 --yes` (ordered,
+  primary first, each restart health-gated);
+- add-peer: an unclustered 6-peer lab; set up with `exops create-cluster` and
+  `exops add-peer` of peers 2..5 (not timed), then `exops add-peer -c c1
+  --peer c1-p6 --yes` is timed.
+
+Mandatory waits = the sum, over the restarts the timed run caused, of each
+restart's downtime as the mock's `GET /metrics` reports it (boot minus
+restart request). Replication intervals are not added: the mock replicates a
+rebooted peer on its first tick after boot and marks a newly listed peer
+Unknown (not Failed) for one interval, neither of which the runbooks must
+sit out beyond the restart (see bench/README.md). The breakdown shows where
+the rest of the wall time went, from the lab's request log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import Measure, exops_argv, lab, lab_metrics, machine, measure
+
+
+def lab_requests(env: dict[str, str], since: int) -> list[dict]:
+    url = f"{env['EXOPS_LAB_CONTROL']}/requests?since={since}"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+def last_seq(env: dict[str, str]) -> int:
+    return lab_metrics(env)["requests"]
+
+
+def timed_run(label: str, argv: list[str], env: dict[str, str]) -> dict:
+    """Run one timed exops command; return wall, mandatory waits and a breakdown."""
+    before = lab_metrics(env)
+    seq0 = before["requests"]
+    t_start = time.time()
+    result: Measure = measure(label, argv, env)
+    t_end = time.time()
+    after = lab_metrics(env)
+    restarts = after["restarts"][len(before["restarts"]) :]
+    mandatory = sum(r["downtime_s"] for r in restarts)
+    reqs = lab_requests(env, seq0)
+    writes = [q for q in reqs if "restart" in q["path"] and q["method"] != "GET"]
+    # A breakdown: start-up (process start to its first request), the gaps
+    # between each boot and the next restart request (detection + health gate),
+    # and the tail (last boot to exit).
+    phases: list[tuple[str, float]] = []
+    if reqs:
+        phases.append(("start-up: process start -> first request", reqs[0]["ts"] - t_start))
+    cursor = reqs[0]["ts"] if reqs else t_start
+    for w, r in zip(writes, restarts, strict=False):
+        phases.append((f"reads/plan/gate before restart of {w['peer']}", w["ts"] - cursor))
+        phases.append((f"  {w['peer']} down (mandatory)", r["downtime_s"]))
+        cursor = w["ts"] + r["downtime_s"]
+    if reqs:
+        phases.append(("after the last boot: gate/verify -> last request", reqs[-1]["ts"] - cursor))
+        phases.append(("last request -> process exit", t_end - reqs[-1]["ts"]))
+    return {
+        "measure": result,
+        "mandatory": mandatory,
+        "nominal": after["restart_downtime_s"] * len(restarts),
+        "restarts": len(restarts),
+        "requests": len(reqs),
+        "phases": phases,
+    }
+
+
+def must(argv: list[str], env: dict[str, str]) -> None:
+    m = measure(" ".join(argv[-5:]), argv, env)
+    if m.exit_code != 0:
+        raise SystemExit(f"setup step failed (exit {m.exit_code}): {' '.join(argv)}")
+
+
+def report(name: str, runs: list[dict]) -> None:
+    print(f"\n== {name}")
+    for i, run in enumerate(runs, 1):
+        m = run["measure"]
+        ratio = m.wall_s / run["mandatory"] if run["mandatory"] else float("nan")
+        print(
+            f"run {i}: exops wall {m.wall_s:6.2f} s  cpu {m.cpu_s:5.2f} s  "
+            f"peak {m.peak_mib:5.1f} MiB  exit {m.exit_code}  | {run['restarts']} restarts, "
+            f"mandatory {run['mandatory']:6.2f} s (nominal {run['nominal']:.2f} s)  "
+            f"requests {run['requests']}  | wall / mandatory {ratio:.3f}x"
+        )
+        if m.exit_code != 0:
+            print(f"WARNING: exit {m.exit_code}: this run is not comparable")
+    best = min(runs, key=lambda r: r["measure"].wall_s / max(r["mandatory"], 1e-9))
+    ratios = [r["measure"].wall_s / max(r["mandatory"], 1e-9) for r in runs]
+    print(
+        f"{name}: exops wall / mandatory waits: best {min(ratios):.3f}x, "
+        f"median {statistics.median(ratios):.3f}x (target <= 1.10x)"
+    )
+    print("breakdown of the best run (s):")
+    for label, seconds in best["phases"]:
+        print(f"  {seconds:7.3f}  {label}")
+    overhead = best["measure"].wall_s - best["mandatory"]
+    print(f"  {overhead:7.3f}  = overhead beyond the mandatory waits")
+
+
+def bench_restart(work: Path, args: argparse.Namespace) -> list[dict]:
+    runs = []
+    with lab(
+        work / "restart",
+        clusters=1,
+        peers=6,
+        time_scale=args.time_scale,
+        preset="formed",
+        subnet="127.92",
+    ) as env:
+        for _ in range(args.runs):
+            argv = exops_argv("restart", "-c", "c1", "--yes")
+            runs.append(timed_run("exops restart -c c1 --yes", argv, env))
+    return runs
+
+
+def bench_add_peer(work: Path, args: argparse.Namespace) -> list[dict]:
+    runs = []
+    for i in range(args.runs):
+        with lab(
+            work / f"add-peer-{i}",
+            clusters=1,
+            peers=6,
+            time_scale=args.time_scale,
+            preset="unclustered",
+            subnet="127.93",
+        ) as env:
+            must(exops_argv("create-cluster", "-c", "c1", "--yes"), env)
+            for n in range(2, 6):
+                must(exops_argv("add-peer", "-c", "c1", "--peer", f"c1-p{n}", "--yes"), env)
+            argv = exops_argv("add-peer", "-c", "c1", "--peer", "c1-p6", "--yes")
+            runs.append(timed_run("exops add-peer -c c1 --peer c1-p6", argv, env))
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", choices=("restart", "add-peer"))
+    args = parser.parse_args()
+    print(
+        f"runbook overhead: time scale {args.time_scale} "
+        f"(restart downtime {240 * args.time_scale:.2f} s, "
+        f"replication interval {120 * args.time_scale:.2f} s)"
+    )
+    print(f"machine: {machine()}")
+    work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
+    try:
+        if args.only in (None, "restart"):
+            report("ordered restart, 6-peer cluster", bench_restart(work, args))
+        if args.only in (None, "add-peer"):
+            report("add-peer (6th peer)", bench_add_peer(work, args))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
