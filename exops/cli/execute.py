@@ -91,10 +91,16 @@ def run(env: Env, runbook_ref: str, cluster: str, params: dict[str, Any], opts: 
         return plan_only(env, runbook_ref, cluster, params, opts)
     with _locked(env, cluster, runbook_ref, opts):
         plan = make_plan(env, runbook_ref, cluster, params)
-        show_plan(plan, opts)
+        if opts.json_out:  # one JSON document on stdout: the run's result, plan inside
+            if opts.out:
+                opts.out.write_text(plan.to_json())
+        else:
+            show_plan(plan, opts)
         if plan.refused or not plan.has_changes:
             if not plan.refused:
                 stderr().print("nothing to change: the cluster already matches the runbook")
+            if opts.json_out:
+                _write_json(_run_doc(plan, None, ""))
             return _plan_exit(plan, RunOptions())
         _confirm(plan, opts)
         return _apply(env, plan, opts)
@@ -275,30 +281,7 @@ def _print_recap(plan: Plan, applied: Any, opts: RunOptions, run_id: str) -> Non
         recap.setdefault(host, {"ok": 0, "changed": 0, "failed": 0, "skipped": 0})
         recap[host][o.status] = recap[host].get(o.status, 0) + 1
     if opts.json_out:
-        doc = {
-            "schema": "exops.run/1",
-            "run_id": run_id,
-            "cluster": plan.cluster,
-            "runbook": plan.runbook,
-            "failed": applied.failed,
-            "changed": applied.changed,
-            "recap": recap,
-            "outcomes": [
-                {
-                    "action": o.action.id,
-                    "step": o.action.step,
-                    "kind": o.action.kind.value,
-                    "host": o.action.host,
-                    "status": o.status,
-                    "duration_s": round(o.duration_s, 3),
-                    "detail": o.detail,
-                    "error": o.error,
-                    "advice": o.advice,
-                }
-                for o in applied.outcomes
-            ],
-        }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        _write_json(_run_doc(plan, applied, run_id, recap))
         return
     console = stdout()
     for o in applied.outcomes:
@@ -315,6 +298,42 @@ def _print_recap(plan: Plan, applied: Any, opts: RunOptions, run_id: str) -> Non
         parts = " ".join(f"{k}={v}" for k, v in counts.items())
         colour = "red" if counts.get("failed") else ("yellow" if counts.get("changed") else "green")
         console.print(f"[{colour}]{host:<24}[/] : {parts}")
+
+
+def _run_doc(
+    plan: Plan, applied: Any, run_id: str, recap: dict[str, dict[str, int]] | None = None
+) -> dict[str, Any]:
+    """The --json result of a run (schema exops.run/1); ``applied`` None: nothing applied."""
+    outcomes = applied.outcomes if applied is not None else []
+    return {
+        "schema": "exops.run/1",
+        "run_id": run_id or None,
+        "cluster": plan.cluster,
+        "runbook": plan.runbook,
+        "refused": plan.refused,
+        "failed": bool(applied and applied.failed),
+        "changed": bool(applied and applied.changed),
+        "recap": recap or {},
+        "outcomes": [
+            {
+                "action": o.action.id,
+                "step": o.action.step,
+                "kind": o.action.kind.value,
+                "host": o.action.host,
+                "status": o.status,
+                "duration_s": round(o.duration_s, 3),
+                "detail": o.detail,
+                "error": o.error,
+                "advice": o.advice,
+            }
+            for o in outcomes
+        ],
+        "plan": json.loads(plan.to_json()),
+    }
+
+
+def _write_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -65,6 +65,11 @@ def show(run_id: str, *, json_out: bool, fmt: str) -> int:
     if json_out:
         sys.stdout.write(json.dumps(run, indent=2, default=str) + "\n")
         return int(ExitCode.OK)
+    if fmt in ("md", "html"):
+        from exops.report import render_run
+
+        sys.stdout.write(render_run(run, fmt))
+        return int(ExitCode.OK)
     console = stdout()
     console.print(
         f"run {run_id}: {run.get('runbook')} on {run.get('cluster')} - {run.get('status')}"
