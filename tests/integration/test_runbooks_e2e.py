@@ -57,8 +57,9 @@ def alarms(lab: Any, peer: str) -> set[str]:
     return set(lab.control.peer_state(peer)["alarms"])  # raised alarm ids
 
 
-def test_build_a_cluster_from_scratch(fresh_lab: Any, tmp_path: Path) -> None:
-    lab, cli = fresh_lab, cli_for(fresh_lab, tmp_path)
+@pytest.mark.parametrize("transport", ["rest", "ssh"])
+def test_build_a_cluster_from_scratch(fresh_lab: Any, tmp_path: Path, transport: str) -> None:
+    lab, cli = fresh_lab, cli_for(fresh_lab, tmp_path, EXOPS_TRANSPORT=transport)
     run_exact(cli, lab, "create-cluster", "-c", "c1")
     for peer in ("c1-p2", "c1-p3"):
         run_exact(cli, lab, "add-peer", "-c", "c1", "--peer", peer)
@@ -73,8 +74,9 @@ def test_build_a_cluster_from_scratch(fresh_lab: Any, tmp_path: Path) -> None:
     assert_second_run_idle(cli, lab, "create-cluster", "-c", "c1")
 
 
-def test_convert_fqdn_then_enforce_tls(formed_lab: Any, tmp_path: Path) -> None:
-    lab, cli = formed_lab, cli_for(formed_lab, tmp_path)
+@pytest.mark.parametrize("transport", ["rest", "ssh"])
+def test_convert_fqdn_then_enforce_tls(formed_lab: Any, tmp_path: Path, transport: str) -> None:
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, EXOPS_TRANSPORT=transport)
     refused = cli.json("enforce-tls", "-c", "c1", "--dry-run", expect=3)
     assert "tls_names" in refused["refused"]
     run_exact(cli, lab, "convert-fqdn", "-c", "c1")
