@@ -188,7 +188,8 @@ def _verdict(
     for r in rows:
         if r.factory_reset_pending:
             broken.append(
-                f"{r.host}: every peer slot is empty; it will factory reset at its next restart"
+                f"{r.host}: every peer slot is empty; it will factory reset at its next "
+                f"restart. Undo first: exops restore -c {facts.cluster} --peer {r.host}"
             )
     views = {r.primary_seen for r in members if r.reachable and r.primary_seen}
     if len(views) > 1:

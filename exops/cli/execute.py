@@ -24,6 +24,7 @@ from exops import __version__
 from exops.cli.read import Env, stderr, stdout
 from exops.errors import PreconditionError, StalePlanError, UsageError
 from exops.exitcodes import ExitCode
+from exops.models import ClusterSettings
 from exops.plan import Plan
 
 
@@ -396,25 +397,21 @@ def restore_plan(env: Env, cluster: str, host: str, backup: Path | None) -> Plan
         UsageError: no backup found; PreconditionError: the backup is empty.
     """
     from exops.appliance.base import settings_writes
-    from exops.apply import latest_backup, read_backup
     from exops.plan import Action, ActionKind, Skipped, digest
 
     env.inventory.cluster(cluster).peer(host)
-    path = backup or latest_backup(env.settings.backup_dir, cluster, host)
-    if path is None:
-        raise UsageError(f"no backup of {host} in {env.settings.backup_dir / cluster / host}")
-    wanted = read_backup(path)
-    if wanted.is_empty:
-        raise PreconditionError(
-            f"{path}: this backup has every peer slot empty; restoring it would "
-            f"factory reset {host} at its next restart"
-        )
     with env.session([cluster]) as session:
-        facts = session.gather(cluster, hosts=[host])
+        facts = session.gather(cluster)
     peer = facts.peer(host)
     if not peer.reachable or peer.settings is None:
         raise PreconditionError(
             f"{host} is unreachable: {peer.error}", host=host, operation="restore"
+        )
+    wanted, source = _restore_source(env, facts, host, backup)
+    if wanted.is_empty:
+        raise PreconditionError(
+            f"{source}: it has every peer slot empty; restoring it would "
+            f"factory reset {host} at its next restart"
         )
     current = peer.settings
     writes = settings_writes(current, wanted)
@@ -426,13 +423,13 @@ def restore_plan(env: Env, cluster: str, host: str, backup: Path | None) -> Plan
             Action(id="1", step="back up current settings", kind=ActionKind.BACKUP, host=host),
             Action(
                 id="2",
-                step=f"restore settings from {path.name}",
+                step=f"restore settings from {source}",
                 kind=ActionKind.CONFIGURE,
                 host=host,
                 writes=writes,
                 before=current,
                 after=wanted,
-                reason=f"restore from {path}",
+                reason=f"restore from {source}",
             ),
         )
     else:
@@ -440,7 +437,7 @@ def restore_plan(env: Env, cluster: str, host: str, backup: Path | None) -> Plan
     return Plan(
         runbook="restore",
         cluster=cluster,
-        params={"peer": host, "backup": str(path)},
+        params={"peer": host, "backup": str(backup) if backup else None, "source": source},
         created_at=_now(),
         exops_version=__version__,
         facts_digest=digest(basis),
@@ -449,6 +446,30 @@ def restore_plan(env: Env, cluster: str, host: str, backup: Path | None) -> Plan
         skipped=skipped,
         warnings=("a restart may be needed afterwards: see `exops status` (alarm 20007)",),
     )
+
+
+def _restore_source(
+    env: Env, facts: Any, host: str, backup: Path | None
+) -> tuple[ClusterSettings, str]:
+    """What to put back: an explicit backup; for a peer found with an empty list
+    that the cluster still lists, the cluster's own list (the undo of domain
+    3.9); otherwise the latest backup exops took of it."""
+    from exops.apply import latest_backup, read_backup
+    from exops.runbook.view import ClusterView
+
+    if backup is not None:
+        return read_backup(backup), str(backup)
+    current = facts.peer(host).settings
+    view = ClusterView(facts)
+    if current.is_empty and view.listed(host) and view.primary and view.primary != host:
+        wanted = current.model_copy(
+            update={"peers": view.settings.peers, "primary": view.settings.primary}
+        )
+        return wanted, f"the cluster's list on {view.primary}"
+    path = latest_backup(env.settings.backup_dir, facts.cluster, host)
+    if path is None:
+        raise UsageError(f"no backup of {host} in {env.settings.backup_dir / facts.cluster / host}")
+    return read_backup(path), str(path)
 
 
 def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOptions) -> int:
