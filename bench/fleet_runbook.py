@@ -1,0 +1,153 @@
+"""Benchmark 3: fleet runbook, ordered restart of N clusters at once vs one cluster alone.
+
+    .venv/bin/python bench/fleet_runbook.py [--clusters 50] [--sizes 10] [--time-scale 0.01]
+
+Starts one lab of --clusters formed 6-peer clusters at a compressed time
+scale. Then, on that same lab: `exops restart -c c1 --yes` alone, and, for
+each size N (--sizes, then --clusters), N concurrent processes
+`exops restart -c cK --yes` (K = 1..N), all sharing one EXOPS_STATE_DIR (the
+lock is per cluster, as an operator's machine would run them). Prints the
+wall from launch to the last exit, the total CPU and the peak RSS of all the
+processes together, and the ratio fleet wall / single-cluster wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import exops_argv, lab, lab_metrics, machine
+
+
+def run_many(argvs: list[list[str]], env: dict[str, str]) -> dict:
+    """Start every command at once; wall to the last exit, CPU, peak RSS of the tree."""
+    before = os.times()
+    start = time.perf_counter()
+    procs = [
+        psutil.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for argv in argvs
+    ]
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            total = 0
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                    total += sum(c.memory_info().rss for c in p.children(recursive=True))
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    walls, codes, errors = [], [], []
+    pending = dict(enumerate(procs))
+    ends: dict[int, float] = {}
+    while pending:
+        for i, p in list(pending.items()):
+            if p.poll() is not None:
+                ends[i] = time.perf_counter() - start
+                del pending[i]
+        time.sleep(0.01)
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    after = os.times()
+    for i, p in enumerate(procs):
+        walls.append(ends[i])
+        codes.append(p.returncode)
+        if p.returncode != 0:
+            errors.append((argvs[i][-3], p.stderr.read().decode(errors="replace")[-400:]))
+        p.stderr.close()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return {
+        "n": len(argvs),
+        "wall": wall,
+        "walls": walls,
+        "cpu": cpu,
+        "peak_mib": peak / 2**20,
+        "failed": sum(c != 0 for c in codes),
+        "errors": errors,
+    }
+
+
+def line(label: str, r: dict) -> str:
+    w = r["walls"]
+    return (
+        f"{label:<26} wall {r['wall']:7.2f} s  (per process min {min(w):.2f} / median "
+        f"{statistics.median(w):.2f} / max {max(w):.2f})  cpu {r['cpu']:7.2f} s  "
+        f"peak {r['peak_mib']:7.1f} MiB  failed {r['failed']}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--clusters", type=int, default=50)
+    parser.add_argument("--peers", type=int, default=6)
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument(
+        "--sizes",
+        default="10",
+        help="smaller fleet sizes to run too, comma-separated ('' for none)",
+    )
+    args = parser.parse_args()
+    sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()} | {args.clusters})
+    sizes = [n for n in sizes if n <= args.clusters]
+    print(
+        f"fleet runbook: ordered restart, {args.clusters} clusters x {args.peers} peers, "
+        f"time scale {args.time_scale} (restart downtime {240 * args.time_scale:.2f} s)"
+    )
+    print(f"machine: {machine()}")
+    work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
+    results = []
+    with lab(
+        work / "lab",
+        clusters=args.clusters,
+        peers=args.peers,
+        time_scale=args.time_scale,
+        preset="formed",
+        subnet="127.94",
+    ) as env:
+        mandatory = lab_metrics(env)["restart_downtime_s"] * args.peers
+        single = run_many([exops_argv("restart", "-c", "c1", "--yes")], env)
+        results.append(("1 cluster alone", single))
+        print(line("1 cluster alone", single), flush=True)
+        for n in sizes:
+            argvs = [exops_argv("restart", "-c", f"c{k}", "--yes") for k in range(1, n + 1)]
+            r = run_many(argvs, env)
+            results.append((f"{n} clusters at once", r))
+            print(line(f"{n} clusters at once", r), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"mandatory waits per cluster (nominal): {mandatory:.2f} s")
+    for label, r in results:
+        note = f"fleet / single wall {r['wall'] / single['wall']:.2f}x (target <= 1.2x)"
+        if r is single:
+            note = "single"
+        print(f"{label:<26} {note};  wall / mandatory {r['wall'] / mandatory:.2f}x")
+        for cluster, err in r["errors"][:3]:
+            print(f"   {cluster} failed: {err.strip().splitlines()[-1] if err.strip() else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
