@@ -167,3 +167,14 @@ def test_repair_replication(formed_lab: Any, tmp_path: Path) -> None:
     ]
     assert "20101" not in alarms(lab, "c1-p3")
     assert_second_run_idle(cli, lab, "repair-replication", "-c", "c1")
+
+
+def test_the_readme_example_runbook_runs(formed_lab: Any, tmp_path: Path) -> None:
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path)
+    example = Path(__file__).parents[2] / "docs" / "examples" / "set-cluster-name.yaml"
+    args = ("run", str(example), "-c", "c1", "-P", "value=core.example.com")
+    plan = run_exact(cli, lab, *args)
+    assert [a["host"] for a in plan["actions"] if a["kind"] == "configure"] == ["c1-p1"]
+    for peer in lab.peers:  # replicated by the mock, not written by exops
+        assert saved(lab, peer)["name"] == "core.example.com"
+    assert_second_run_idle(cli, lab, *args)
