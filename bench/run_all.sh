@@ -1,0 +1,12 @@
+#!/bin/sh
+# Run every benchmark one after the other (never in parallel: 2 shared cores),
+# printing each one's figures; tee into OUT_DIR (default /tmp/exops-bench-out).
+set -u
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+OUT=${OUT_DIR:-/tmp/exops-bench-out}
+mkdir -p "$OUT"
+$PY bench/startup.py | tee "$OUT/startup.txt"
+$PY bench/runbook_overhead.py | tee "$OUT/runbook_overhead.txt"
+$PY bench/fleet_runbook.py | tee "$OUT/fleet_runbook.txt"
+$PY bench/fleet_status.py | tee "$OUT/fleet_status.txt"
