@@ -196,11 +196,11 @@ def status_from_tree(tree: Tree) -> ClusterStatus:
                         local=str(key.split()[1]) == str(tree.get("LocalPeer", "")),
                     )
                 )
-            except ValueError as exc:
+            except (ValueError, IndexError) as exc:
                 raise ApplianceError(f"xStatus Alternates: bad peer entry {key}: {exc}") from exc
     try:
         local = int(tree.get("LocalPeer", 0) or 0)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise ApplianceError("xStatus Alternates: LocalPeer is not a number") from exc
     return ClusterStatus(
         local_slot=local,
@@ -256,7 +256,7 @@ def system_from_cli(
                 OptionKey(
                     key=str(node.get("Key", "")),
                     description=str(node.get("Description", "")),
-                    count=int(count) if str(count).isdigit() else None,
+                    count=int(count) if str(count).isdecimal() else None,
                 )
             )
     uptime = str(unit.get("Uptime", ""))
@@ -267,7 +267,7 @@ def system_from_cli(
         platform=str(hardware.get("PlatformSize", "")) if isinstance(hardware, dict) else "",
         hardware=str(hardware.get("Type", "")) if isinstance(hardware, dict) else "",
         serial=str(hardware.get("SerialNumber", "")) if isinstance(hardware, dict) else "",
-        uptime_s=int(uptime) if uptime.isdigit() else None,
+        uptime_s=int(uptime) if uptime.isdecimal() else None,
         hostname=dns.get("IP DNS Hostname", ""),
         domain=dns.get("IP DNS Domain Name", ""),
         dns_servers=tuple(v for k, v in sorted(dns.items()) if k.startswith("IP DNS Server") and v),
