@@ -37,10 +37,13 @@ class Events(Protocol):
     def emit(self, event: str, **fields: Any) -> None: ...
 
 
+FAILED_STATUSES = frozenset({"failed", "unreachable"})
+
+
 @dataclass
 class Outcome:
     action: Action
-    status: str  # ok | changed | failed | skipped
+    status: str  # ok | changed | failed | unreachable | skipped
     started: datetime
     duration_s: float = 0.0
     detail: str = ""
@@ -62,7 +65,7 @@ class Applied:
 
     @property
     def failed(self) -> bool:
-        return any(o.status == "failed" for o in self.outcomes)
+        return any(o.status in FAILED_STATUSES for o in self.outcomes)
 
     @property
     def changed(self) -> bool:
@@ -92,7 +95,9 @@ class Executor:
         waiter: Waiter,
         events: Events,
         options: ApplyOptions,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ):
+        self.on_outcome = on_outcome or (lambda _: None)
         self.cluster = cluster
         self.plan = plan
         self.conditions = conditions
@@ -105,11 +110,12 @@ class Executor:
         for index, action in enumerate(self.plan.actions):
             outcome = self._one(action)
             applied.outcomes.append(outcome)
-            if outcome.status == "failed":
+            self.on_outcome(outcome)  # journalled at once: a crash loses no finished step
+            if outcome.status in FAILED_STATUSES:
                 for rest in self.plan.actions[index + 1 :]:
-                    applied.outcomes.append(
-                        Outcome(rest, "skipped", datetime.now(UTC), detail="not reached")
-                    )
+                    skipped = Outcome(rest, "skipped", datetime.now(UTC), detail="not reached")
+                    applied.outcomes.append(skipped)
+                    self.on_outcome(skipped)
                 break
         return applied
 
@@ -128,8 +134,17 @@ class Executor:
         except ExopsError as exc:
             duration = self.waiter.clock() - t0
             advice = action.advice or ADVICE.get(action.kind)
-            self.events.emit("failed", **common, error=str(exc), advice=advice, duration_s=duration)
-            return Outcome(action, "failed", started, duration, error=str(exc), advice=advice)
+            # Ansible's distinction: the peer could not be reached at all.
+            status = "unreachable" if isinstance(exc, TransportError) else "failed"
+            self.events.emit(
+                "failed",
+                **common,
+                status=status,
+                error=str(exc),
+                advice=advice,
+                duration_s=round(duration, 3),
+            )
+            return Outcome(action, status, started, duration, error=str(exc), advice=advice)
         duration = self.waiter.clock() - t0
         self.events.emit(status, **common, detail=detail, duration_s=round(duration, 3))
         return Outcome(action, status, started, duration, detail=detail)

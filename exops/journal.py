@@ -217,11 +217,13 @@ class Journal:
         return run
 
     def last_failed_run(self, cluster: str, runbook: str) -> dict[str, Any] | None:
-        """The most recent ``failed`` run of ``runbook`` on ``cluster`` (for ``--resume``)."""
+        """The most recent run of ``runbook`` on ``cluster`` that did not finish well
+        (failed, interrupted, or still marked running after a crash): ``--resume``."""
         with self._connect() as conn:
             row = conn.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE cluster = ? AND runbook = ?"
-                " AND status = 'failed' ORDER BY started DESC, id DESC LIMIT 1",
+                " AND status IN ('failed', 'interrupted', 'running')"
+                " ORDER BY started DESC, id DESC LIMIT 1",
                 (cluster, runbook),
             ).fetchone()
         return None if row is None else _run(row)

@@ -195,35 +195,41 @@ def _apply(env: Env, plan: Plan, opts: RunOptions) -> int:
         user=_user(),
         host=socket.gethostname(),
     )
-    with _events_stream(opts) as stream:
-        sinks: list[Any] = (
-            [JsonLinesSink(stream, run_id=run_id, cluster=plan.cluster)] if stream else []
-        )
-        if not sys.stderr.isatty() and stream is not sys.stderr:
-            reporter = _EventReporter(sinks)
-        else:
-            reporter = None
-        events = MultiSink(sinks) if sinks else NullSink()
-        with env.session([plan.cluster]) as session, _progress(reporter) as rep:
-            waiter = Waiter(rep, max_poll=env.settings.max_poll_interval, cancel=threading.Event())
-            executor = Executor(
-                session,
-                plan,
-                conditions=CONDITIONS,
-                waiter=waiter,
-                events=events,
-                options=ApplyOptions(
-                    restart_timeout=env.settings.restart_timeout,
-                    settle_timeout=env.settings.settle_timeout,
-                    backup_dir=env.settings.backup_dir,
-                    run_id=run_id,
-                ),
+    try:
+        with _events_stream(opts) as stream:
+            sinks: list[Any] = (
+                [JsonLinesSink(stream, run_id=run_id, cluster=plan.cluster)] if stream else []
             )
-            events.emit("run_started", runbook=plan.runbook, actions=len(plan.actions))
-            applied = executor.run()
-            events.emit("done", failed=applied.failed, changed=applied.changed)
-    for outcome in applied.outcomes:
-        journal.record_outcome(journal_id, outcome)
+            if not sys.stderr.isatty() and stream is not sys.stderr:
+                reporter = _EventReporter(sinks)
+            else:
+                reporter = None
+            events = MultiSink(sinks) if sinks else NullSink()
+            with env.session([plan.cluster]) as session, _progress(reporter) as rep:
+                waiter = Waiter(
+                    rep, max_poll=env.settings.max_poll_interval, cancel=threading.Event()
+                )
+                executor = Executor(
+                    session,
+                    plan,
+                    conditions=CONDITIONS,
+                    waiter=waiter,
+                    events=events,
+                    options=ApplyOptions(
+                        restart_timeout=env.settings.restart_timeout,
+                        settle_timeout=env.settings.settle_timeout,
+                        backup_dir=env.settings.backup_dir,
+                        run_id=run_id,
+                    ),
+                    on_outcome=lambda o: journal.record_outcome(journal_id, o),
+                )
+                events.emit("run_started", runbook=plan.runbook, actions=len(plan.actions))
+                applied = executor.run()
+                events.emit("done", failed=applied.failed, changed=applied.changed)
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) or a bug: the journal says so, then it propagates.
+        journal.finish_run(journal_id, "interrupted", int(ExitCode.INTERRUPTED))
+        raise
     code = ExitCode.FAILED if applied.failed else ExitCode.OK
     journal.finish_run(journal_id, "failed" if applied.failed else "ok", int(code))
     _print_recap(plan, applied, opts, run_id)
@@ -279,16 +285,16 @@ def _print_recap(plan: Plan, applied: Any, opts: RunOptions, run_id: str) -> Non
     recap: dict[str, dict[str, int]] = {}
     for o in applied.outcomes:
         host = o.action.host or "(cluster)"
-        recap.setdefault(host, {"ok": 0, "changed": 0, "failed": 0, "skipped": 0})
+        recap.setdefault(host, {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0})
         recap[host][o.status] = recap[host].get(o.status, 0) + 1
     if opts.json_out:
         _write_json(_run_doc(plan, applied, run_id, recap))
         return
     console = stdout()
     for o in applied.outcomes:
-        if o.status == "failed":
+        if o.status in ("failed", "unreachable"):
             console.print(
-                f"[red]FAILED[/] step {o.action.id} '{o.action.step}' "
+                f"[red]{o.status.upper()}[/] step {o.action.id} '{o.action.step}' "
                 f"on {o.action.host or 'cluster'}"
             )
             console.print(f"  {o.error}")
@@ -297,7 +303,11 @@ def _print_recap(plan: Plan, applied: Any, opts: RunOptions, run_id: str) -> Non
     console.print(f"\nPLAY RECAP (run {run_id}) " + "*" * 40)
     for host, counts in sorted(recap.items()):
         parts = " ".join(f"{k}={v}" for k, v in counts.items())
-        colour = "red" if counts.get("failed") else ("yellow" if counts.get("changed") else "green")
+        colour = (
+            "red"
+            if counts.get("failed") or counts.get("unreachable")
+            else ("yellow" if counts.get("changed") else "green")
+        )
         console.print(f"[{colour}]{host:<24}[/] : {parts}")
 
 
