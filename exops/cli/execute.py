@@ -200,10 +200,11 @@ def _apply(env: Env, plan: Plan, opts: RunOptions) -> int:
             sinks: list[Any] = (
                 [JsonLinesSink(stream, run_id=run_id, cluster=plan.cluster)] if stream else []
             )
-            if not sys.stderr.isatty() and stream is not sys.stderr:
-                reporter = _EventReporter(sinks)
-            else:
-                reporter = None
+            reporter = None
+            if not sys.stderr.isatty():
+                # No terminal: wait progress as JSON lines (to --events, else stderr).
+                progress = sinks or [JsonLinesSink(sys.stderr, run_id=run_id, cluster=plan.cluster)]
+                reporter = _EventReporter(progress)
             events = MultiSink(sinks) if sinks else NullSink()
             with env.session([plan.cluster]) as session, _progress(reporter) as rep:
                 waiter = Waiter(
@@ -246,27 +247,33 @@ def _user() -> str:
 
 
 class _EventReporter:
-    """Wait progress as structured events (when stderr is not a terminal)."""
+    """Wait progress as structured events (when stderr is not a terminal).
+
+    One ``waiting`` event when what is seen changes (e.g. "not answering" ->
+    "answering again"), else at most one per 1% of the timeout (>= 1 s), and
+    one ``waited`` event at the end: enough for a scheduler to see life
+    without flooding a log shipper.
+    """
 
     def __init__(self, sinks: list[Any]):
         self.sinks = sinks
-        self._last: dict[str, float] = {}
+        self._last: dict[str, tuple[float, str]] = {}
 
     def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
-        last = self._last.get(what, -1e9)
-        if elapsed - last >= max(1.0, timeout / 100):
-            self._last[what] = elapsed
-            for s in self.sinks:
-                s.emit(
-                    "waiting",
-                    what=what,
-                    detail=detail,
-                    elapsed_s=round(elapsed, 1),
-                    timeout_s=timeout,
-                )
+        last_time, last_detail = self._last.get(what, (-1e9, ""))
+        if detail != last_detail or elapsed - last_time >= max(1.0, timeout / 100):
+            self._last[what] = (elapsed, detail)
+            self._emit(
+                "waiting", what=what, detail=detail, elapsed_s=round(elapsed, 1), timeout_s=timeout
+            )
 
     def finished(self, what: str, elapsed: float) -> None:
         self._last.pop(what, None)
+        self._emit("waited", what=what, elapsed_s=round(elapsed, 1))
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        for s in self.sinks:
+            s.emit(event, **fields)
 
 
 @contextmanager
