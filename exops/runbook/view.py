@@ -7,7 +7,6 @@ state (``target``). Jinja expressions in runbook files call these helpers.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
@@ -182,16 +181,9 @@ class ClusterView:
 def _reference(facts: ClusterFacts) -> PeerFacts | None:
     """The peer whose settings stand for the cluster: the agreed primary.
 
-    Among reachable peers listing any address, take the primary address most
-    of them name, and prefer the peer that it designates; this works when the
-    primary itself is down (switch-primary).
+    The same consensus ``exops status`` uses: it works when the primary
+    itself is down (switch-primary).
     """
-    views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
-    if not views:
-        return None
-    votes = Counter(p.settings.primary_address for p in views if p.settings)
-    wanted, _ = votes.most_common(1)[0]
-    for p in views:
-        if wanted and wanted.lower() in {p.address.lower(), p.fqdn.lower()} - {""}:
-            return p
-    return next(p for p in views if p.settings and p.settings.primary_address == wanted)
+    from exops.status import consensus_settings_peer
+
+    return consensus_settings_peer(facts)
