@@ -170,7 +170,11 @@ class RestAppliance:
             )
         records = data[0]["records"]
         if not all(isinstance(r, dict) for r in records):
-            raise ApplianceError(f"malformed records from {CDB.prefix}{table}", host=self.host)
+            raise ApplianceError(
+                f"malformed records from {CDB.prefix}{table}",
+                host=self.host,
+                operation=f"read {table}",
+            )
         return records
 
     def _one(self, table: str) -> dict[str, Any]:
@@ -205,7 +209,9 @@ class RestAppliance:
             mapping_rows = sorted(self._records(CDB.mapping), key=lambda r: int(r["index"]))
             if len(peers) != MAX_PEERS:
                 raise ApplianceError(
-                    f"expected {MAX_PEERS} peer slots, got {len(peers)}", host=self.host
+                    f"expected {MAX_PEERS} peer slots, got {len(peers)}",
+                    host=self.host,
+                    operation="read settings",
                 )
             return ClusterSettings(
                 peers=peers,
@@ -312,6 +318,8 @@ class RestAppliance:
                     for k in keys
                 ),
             )
+        except ApplianceError as exc:  # role_of: an unknown product type
+            raise ApplianceError(exc.message, host=self.host, operation="read system") from exc
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ApplianceError(
                 f"system information answer is malformed ({exc!r})",
@@ -325,8 +333,11 @@ class RestAppliance:
     def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:
         leaf = self._get(REST.server_cert, "read certificate").text
         roots = self._get(REST.trust_store, "read trust store").text
-        cert = parse_certificate(leaf) if leaf.strip() else None
-        return cert, trust_store_names(roots)
+        try:
+            cert = parse_certificate(leaf) if leaf.strip() else None
+            return cert, trust_store_names(roots)
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read certificate") from exc
 
     def read_log(self, lines: int = 500) -> list[str]:
         return self._get(f"{REST.eventlog}?lines={int(lines)}", "read log").text.splitlines()
