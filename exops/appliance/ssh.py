@@ -225,12 +225,18 @@ class SshAppliance:
             raise ApplianceError(exc.message, host=self.host, operation="read settings") from exc
 
     def read_status(self) -> ClusterStatus:
-        return xapi.status_from_tree(self._single(CLI.status_alternates))
+        tree = self._single(CLI.status_alternates)
+        try:
+            return xapi.status_from_tree(tree)
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read status") from exc
 
     def read_alarms(self) -> tuple[Alarm, ...]:
-        answer = self._ask(CLI.status_alarms)
-        blocks = xapi.parse_status(answer, CLI.status_alarms)
-        return xapi.alarms_from_blocks(blocks)
+        blocks = self._status(CLI.status_alarms)
+        try:
+            return xapi.alarms_from_blocks(blocks)
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read alarms") from exc
 
     def read_h323(self) -> bool:
         return self._config(CLI.read_h323).get("H323 Mode", "On") == "On"
@@ -263,7 +269,12 @@ class SshAppliance:
 
     def write(self, writes: Sequence[Write]) -> None:
         for w in writes:
-            line = xapi.format_write(w)
+            try:
+                line = xapi.format_write(w)
+            except ApplianceError as exc:
+                raise ApplianceError(
+                    exc.message, host=self.host, operation=f"write {w.describe()}"
+                ) from exc
             answer = self._send(line, read=False)
             if answer.rstrip().endswith("ERROR"):
                 raise ApplianceError(

@@ -1,0 +1,891 @@
+"""SshAppliance over a scripted fake shell, ParamikoShell over a scripted fake channel.
+
+No sockets: ``FakeShell`` implements the small ``ShellSession`` interface that
+SshAppliance talks to, and ``FakeChannel`` stands in for the paramiko channel
+under ParamikoShell (answers in chunks, a dropped line, silence). The routing
+of RoutedAppliance (rest / ssh / auto) is checked here too, with REST over
+``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paramiko
+import pytest
+from pydantic import SecretStr
+
+from exops.appliance import ssh as ssh_mod
+from exops.appliance.base import Command, ConnectionTarget, Field, Write
+from exops.appliance.factory import RoutedAppliance
+from exops.appliance.knowledge import CDB, MAX_ANSWER_BYTES, REST
+from exops.appliance.rest import RestAppliance
+from exops.appliance.ssh import ParamikoShell, SshAppliance
+from exops.errors import (
+    ApplianceError,
+    AuthError,
+    ExopsError,
+    TimeoutError_,
+    TlsError,
+    TransportError,
+    UsageError,
+)
+from exops.models import IpVersion, PeerState, Role, TlsMode
+
+HOST = "exp-c-2"
+PASSWORD = "ssh-Pa55word!"
+TARGET = ConnectionTarget(
+    host=HOST,
+    hostname="10.0.0.12",
+    ssh_port=8022,
+    password=SecretStr(PASSWORD),
+    transport="ssh",
+    read_timeout_s=5.0,
+)
+
+
+def _q(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _config(prefix: str, items: list[tuple[str, str]]) -> str:
+    return "".join(f"*c xConfiguration {prefix} {k}: {_q(v)}\n" for k, v in items) + "OK\n"
+
+
+def _error(reason: str, xpath: str = "") -> str:
+    return (
+        f"*r Result (status=Error):\n    Reason: {_q(reason)}\n    XPath: {_q(xpath)}\n"
+        "*r/end\nERROR\n"
+    )
+
+
+ALTERNATES = _config(
+    "Alternates",
+    [("ConfigurationMaster", "1")]
+    + [
+        (f"Peer {i} Address", a)
+        for i, a in enumerate(["10.0.0.11", "10.0.0.12", "", "", "", ""], 1)
+    ]
+    + [
+        ("Cluster Name", "exp-c.example.com"),
+        ("Cluster TLSVerify Mode", "Permissive"),
+        ("Cluster IpVersion", "IPv4"),
+        ("Cluster AddressMapping Mode", "Off"),
+    ]
+    + [(f"Cluster AddressMapping {i} {f}", "") for i in range(1, 7) for f in ("Name", "Address")],
+)
+STATUS = """\
+*s Alternates: /
+  LocalPeer: "2"
+  ConfigurationMaster: "1"
+  Database: "Active"
+  Replication: "Synchronised"
+  LastSync: "2026-11-25T04:00:00Z"
+  NextSync: "2026-11-25T04:02:00Z"
+  FactoryResetPending: "False"
+  Peer 1:
+    Address: "10.0.0.11"
+    Status: "Active"
+  Peer 2:
+    Address: "10.0.0.12"
+    Status: "Active"
+*s/end
+
+OK
+"""
+ALARMS = """\
+*s Alarm 1: /
+  Id: "20007"
+  Uuid: "9c1e"
+  Status: "raised"
+  Severity: "warning"
+  Title: "Restart required"
+  Parameters: ""
+  FirstRaised: "2026-11-25T04:00:00Z"
+  LastRaised: "2026-11-25T04:00:00Z"
+*s/end
+
+OK
+"""
+SYSTEM_UNIT = """\
+*s SystemUnit: /
+  Name: "exp-e-2"
+  Product: "TANDBERG VCS"
+  ProductType: "Expressway-E"
+  ExpresswaySeries: "True"
+  Software:
+    Version: "X15.2.1"
+  Hardware:
+    Type: "VM"
+    PlatformSize: "large"
+    SerialNumber: "0B2C3D4E"
+  Uptime: "99"
+*s/end
+
+OK
+"""
+OPTION_KEYS = """\
+*s OptionKeys: /
+  Key 1:
+    Key: "116341E1-1-CCCC"
+    Description: "Traversal Calls"
+    Count: "20"
+*s/end
+
+OK
+"""
+ANSWERS: dict[str, str] = {
+    "xConfiguration Alternates": ALTERNATES,
+    "xStatus Alternates": STATUS,
+    "xStatus Alarm": ALARMS,
+    "xStatus SystemUnit": SYSTEM_UNIT,
+    "xStatus OptionKeys": OPTION_KEYS,
+    "xConfiguration H323": _config("H323", [("Mode", "On")]),
+    "xConfiguration IP DNS": _config(
+        "IP DNS",
+        [
+            ("Hostname", "exp-e-2"),
+            ("Domain Name", "example.com"),
+            ("Server 1 Address", "192.0.2.53"),
+        ]
+        + [(f"Server {i} Address", "") for i in range(2, 6)],
+    ),
+    "xConfiguration NTP": _config(
+        "NTP", [("Server 1 Address", "192.0.2.123"), ("Server 2 Address", "192.0.2.124")]
+    ),
+    "xCommand Boot": "OK\n",
+    "xCommand ForceConfigUpdate": "OK\n",
+    "xCommand ForceSystemKeyUpdate": "OK\n",
+}
+
+Answer = str | Exception | Callable[[str], str]
+
+
+class FakeShell:
+    """A scripted ``ShellSession``: one answer (or failure) per command."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.closed = False
+
+    def send(self, command: str) -> str:
+        assert not self.closed, "command sent on a closed session"
+        self.lab.sent.append(command)
+        queue = self.lab.script.get(command)
+        item: Answer
+        if queue:
+            item = queue.pop(0)
+        elif command.startswith("xConfiguration ") and ": " in command:
+            item = "OK\n"  # a write
+        else:
+            item = self.lab.answers.get(command, _error("Unknown command", command))
+        if isinstance(item, Exception):
+            raise item
+        return item(command) if callable(item) else item
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Lab:
+    """The fake peer behind every FakeShell the factory opens."""
+
+    def __init__(self) -> None:
+        self.answers = dict(ANSWERS)
+        self.script: dict[str, list[Answer]] = {}
+        self.sent: list[str] = []
+        self.shells: list[FakeShell] = []
+
+    def factory(self, target: ConnectionTarget) -> FakeShell:
+        assert target is TARGET or target.host == HOST
+        shell = FakeShell(self)
+        self.shells.append(shell)
+        return shell
+
+    def on(self, command: str, *items: Answer) -> None:
+        self.script[command] = list(items)
+
+
+def _dropped(command: str = "xStatus Alternates") -> TransportError:
+    return TransportError(f"SSH session closed during '{command}'", host=HOST, operation=command)
+
+
+@pytest.fixture
+def lab() -> Lab:
+    return Lab()
+
+
+@pytest.fixture
+def appliance(lab: Lab) -> Iterator[SshAppliance]:
+    a = SshAppliance(TARGET, shell_factory=lab.factory)
+    yield a
+    a.close()
+
+
+def assert_clean(exc: ExopsError, operation: str | None = None) -> None:
+    assert exc.host == HOST
+    assert exc.operation
+    if operation is not None:
+        assert exc.operation == operation
+    assert str(exc).startswith(f"{HOST} {exc.operation}: ")
+    seen: BaseException | None = exc
+    while seen is not None:
+        assert PASSWORD not in repr(seen)
+        seen = seen.__cause__ or seen.__context__
+
+
+# -- reads ---------------------------------------------------------------------------
+
+
+def test_reads_share_one_session(appliance: SshAppliance, lab: Lab) -> None:
+    s = appliance.read_settings()
+    assert s.peers == ("10.0.0.11", "10.0.0.12", "", "", "", "")
+    assert (s.primary, s.cluster_name) == (1, "exp-c.example.com")
+    assert (s.tls_mode, s.ip_version, s.mapping_enabled, s.mapping) == (
+        TlsMode.PERMISSIVE,
+        IpVersion.IPV4,
+        False,
+        (),
+    )
+    st = appliance.read_status()
+    assert st.local_slot == 2
+    assert [(e.slot, e.state, e.local) for e in st.peers] == [
+        (1, PeerState.ACTIVE, False),
+        (2, PeerState.ACTIVE, True),
+    ]
+    (alarm,) = appliance.read_alarms()
+    assert (alarm.id, alarm.raised, alarm.title) == ("20007", True, "Restart required")
+    assert appliance.read_h323() is True
+    assert appliance.probe() >= 0.0
+    assert len(lab.shells) == 1
+    assert lab.sent == [
+        "xConfiguration Alternates",
+        "xStatus Alternates",
+        "xStatus Alarm",
+        "xConfiguration H323",
+        "xConfiguration H323",
+    ]
+
+
+def test_read_system_asks_five_questions(appliance: SshAppliance, lab: Lab) -> None:
+    info = appliance.read_system()
+    assert (info.name, info.version, info.role, info.platform) == (
+        "exp-e-2",
+        "X15.2.1",
+        Role.EXPRESSWAY_E,
+        "large",
+    )
+    assert info.uptime_s == 99
+    assert info.fqdn == "exp-e-2.example.com"
+    assert info.dns_servers == ("192.0.2.53",)
+    assert info.ntp_servers == ("192.0.2.123", "192.0.2.124")
+    assert info.h323_enabled is True
+    assert [(k.description, k.count) for k in info.option_keys] == [("Traversal Calls", 20)]
+    assert sorted(lab.sent) == sorted(
+        [
+            "xStatus SystemUnit",
+            "xStatus OptionKeys",
+            "xConfiguration H323",
+            "xConfiguration IP DNS",
+            "xConfiguration NTP",
+        ]
+    )
+
+
+def test_no_alarms(appliance: SshAppliance, lab: Lab) -> None:
+    lab.answers["xStatus Alarm"] = "OK\n"
+    assert appliance.read_alarms() == ()
+
+
+def test_h323_off(appliance: SshAppliance, lab: Lab) -> None:
+    lab.answers["xConfiguration H323"] = _config("H323", [("Mode", "Off")])
+    assert appliance.read_h323() is False
+
+
+def test_certificates_and_logs_need_rest(appliance: SshAppliance) -> None:
+    with pytest.raises(ApplianceError, match="no CLI form") as info:
+        appliance.read_certificate()
+    assert_clean(info.value, "read certificate")
+    with pytest.raises(ApplianceError, match="no CLI form") as info:
+        appliance.read_log()
+    assert_clean(info.value, "read log")
+
+
+def test_certificates_and_logs_delegate_to_rest(lab: Lab) -> None:
+    class Rest:
+        def read_certificate(self) -> tuple[None, tuple[str, ...]]:
+            return None, ("exops lab CA",)
+
+        def read_log(self, lines: int = 500) -> list[str]:
+            return [f"{lines} lines"]
+
+    a = SshAppliance(TARGET, shell_factory=lab.factory, rest=Rest())
+    assert a.read_certificate() == (None, ("exops lab CA",))
+    assert a.read_log(7) == ["7 lines"]
+    assert lab.shells == []  # no SSH session for either
+
+
+# -- writes and commands ------------------------------------------------------------------
+
+
+def test_one_line_per_write_with_quoting(appliance: SshAppliance, lab: Lab) -> None:
+    appliance.write(
+        [
+            Write(field=Field.CLUSTER_NAME, value='exp "c" \\ example'),
+            Write(field=Field.TLS_MODE, value="Enforce"),
+            Write(field=Field.IP_VERSION, value="IPv4"),
+            Write(field=Field.MAPPING_NAME, index=1, value="exp-e-1.example.com"),
+            Write(field=Field.MAPPING_ADDRESS, index=1, value="192.0.2.11"),
+            Write(field=Field.MAPPING_MODE, value="On"),
+            Write(field=Field.PEER_ADDRESS, index=3, value="10.0.0.13"),
+            Write(field=Field.PEER_ADDRESS, index=2, value=""),
+            Write(field=Field.PRIMARY, value=3),
+        ]
+    )
+    assert lab.sent == [
+        'xConfiguration Alternates Cluster Name: "exp \\"c\\" \\\\ example"',
+        "xConfiguration Alternates Cluster TLSVerify Mode: Enforce",
+        "xConfiguration Alternates Cluster IpVersion: IPv4",
+        'xConfiguration Alternates Cluster AddressMapping 1 Name: "exp-e-1.example.com"',
+        'xConfiguration Alternates Cluster AddressMapping 1 Address: "192.0.2.11"',
+        "xConfiguration Alternates Cluster AddressMapping Mode: On",
+        'xConfiguration Alternates Peer 3 Address: "10.0.0.13"',
+        'xConfiguration Alternates Peer 2 Address: ""',
+        "xConfiguration Alternates ConfigurationMaster: 3",
+    ]
+
+
+def test_refused_write_raises_with_the_reason_and_stops(appliance: SshAppliance, lab: Lab) -> None:
+    line = 'xConfiguration Alternates Peer 2 Address: "10.0.0.99"'
+    lab.on(line, _error("Invalid value", "/Configuration/Alternates/Peer[2]/Address"))
+    with pytest.raises(ApplianceError, match="refused: Invalid value") as info:
+        appliance.write(
+            [
+                Write(field=Field.PEER_ADDRESS, index=2, value="10.0.0.99"),
+                Write(field=Field.PRIMARY, value=2),
+            ]
+        )
+    assert_clean(info.value, "write peer_address 2 = '10.0.0.99'")
+    assert line in str(info.value)
+    assert lab.sent == [line]
+
+
+def test_a_value_that_could_inject_a_command_is_refused_before_sending(
+    appliance: SshAppliance, lab: Lab
+) -> None:
+    with pytest.raises(ApplianceError, match="control characters") as info:
+        appliance.write([Write(field=Field.CLUSTER_NAME, value="x\nxCommand Boot")])
+    assert_clean(info.value)
+    assert lab.sent == []
+
+
+def test_writes_are_not_retried_on_a_dropped_session(appliance: SshAppliance, lab: Lab) -> None:
+    line = "xConfiguration Alternates ConfigurationMaster: 2"
+    lab.on(line, _dropped(line), "OK\n")
+    with pytest.raises(TransportError):
+        appliance.write([Write(field=Field.PRIMARY, value=2)])
+    assert lab.sent == [line]
+    # The dead session is dropped: the next command opens a fresh one.
+    appliance.read_h323()
+    assert len(lab.shells) == 2
+
+
+def test_restart_sends_boot_and_drops_the_session(appliance: SshAppliance, lab: Lab) -> None:
+    appliance.read_h323()
+    appliance.restart()
+    assert lab.sent[-1] == "xCommand Boot"
+    assert lab.shells[0].closed
+    appliance.read_h323()
+    assert len(lab.shells) == 2  # after the restart, a new session
+
+
+def test_restart_is_not_retried(appliance: SshAppliance, lab: Lab) -> None:
+    lab.on("xCommand Boot", _dropped("xCommand Boot"), "OK\n")
+    with pytest.raises(TransportError):
+        appliance.restart()
+    assert lab.sent == ["xCommand Boot"]
+
+
+def test_command_ok_and_error_block(appliance: SshAppliance, lab: Lab) -> None:
+    assert appliance.command(Command.FORCE_SYSTEM_KEY_UPDATE) == "OK"
+    lab.on(
+        "xCommand ForceConfigUpdate",
+        _error("This command must be run on a subordinate peer", "/Command/ForceConfigUpdate"),
+    )
+    with pytest.raises(ApplianceError, match="must be run on a subordinate peer") as info:
+        appliance.command(Command.FORCE_CONFIG_UPDATE)
+    assert_clean(info.value, "xCommand ForceConfigUpdate")
+    assert lab.sent == ["xCommand ForceSystemKeyUpdate", "xCommand ForceConfigUpdate"]
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+def test_a_read_is_retried_once_on_a_fresh_session(appliance: SshAppliance, lab: Lab) -> None:
+    lab.on("xStatus Alternates", _dropped())
+    assert appliance.read_status().local_slot == 2
+    assert len(lab.shells) == 2
+    assert lab.sent == ["xStatus Alternates", "xStatus Alternates"]
+
+
+def test_a_read_dropped_twice_is_a_transport_error(appliance: SshAppliance, lab: Lab) -> None:
+    lab.on("xStatus Alternates", _dropped(), _dropped())
+    with pytest.raises(TransportError, match="closed during") as info:
+        appliance.read_status()
+    assert_clean(info.value, "xStatus Alternates")
+    assert len(lab.shells) == 2
+
+
+def test_auth_errors_are_not_retried_blindly(appliance: SshAppliance, lab: Lab) -> None:
+    """An AuthError is a TransportError: the read is tried once more, then it surfaces."""
+    refused = AuthError("SSH credentials refused", host=HOST, operation="ssh connect")
+    lab.on("xConfiguration Alternates", refused, refused)
+    with pytest.raises(AuthError) as info:
+        appliance.read_settings()
+    assert_clean(info.value, "ssh connect")
+
+
+def test_error_block_answer_to_a_read(appliance: SshAppliance, lab: Lab) -> None:
+    lab.answers["xStatus Alternates"] = _error("Unknown command", "xStatus Alternates")
+    with pytest.raises(ApplianceError, match="failed: Unknown command") as info:
+        appliance.read_status()
+    assert_clean(info.value, "xStatus Alternates")
+
+
+ALL_READS: dict[str, tuple[str, Callable[[SshAppliance], Any]]] = {
+    "settings": ("xConfiguration Alternates", lambda a: a.read_settings()),
+    "status": ("xStatus Alternates", lambda a: a.read_status()),
+    "alarms": ("xStatus Alarm", lambda a: a.read_alarms()),
+    "system": ("xStatus SystemUnit", lambda a: a.read_system()),
+    "option keys": ("xStatus OptionKeys", lambda a: a.read_system()),
+    "dns": ("xConfiguration IP DNS", lambda a: a.read_system()),
+    "h323": ("xConfiguration H323", lambda a: a.read_h323()),
+}
+
+GARBLE: dict[str, Callable[[str], str]] = {
+    "truncated": lambda ans: ans[: len(ans) // 2] + "\nOK\n",
+    "no end": lambda ans: ans.replace("OK\n", ""),
+    "noise": lambda ans: "\x1b[2J% Welcome to the jungle\n" + ans,
+    "wrong framing": lambda ans: ans.replace("*c ", "*s ").replace("*s/end", ""),
+    "empty": lambda ans: "",
+}
+
+
+@pytest.mark.parametrize("garble", GARBLE.values(), ids=GARBLE.keys())
+@pytest.mark.parametrize("read", ALL_READS.values(), ids=ALL_READS.keys())
+def test_garbled_answers_are_appliance_errors_with_host_and_operation(
+    appliance: SshAppliance,
+    lab: Lab,
+    read: tuple[str, Callable[[SshAppliance], Any]],
+    garble: Callable[[str], str],
+) -> None:
+    command, call = read
+    lab.answers[command] = garble(lab.answers[command])
+    with pytest.raises(ApplianceError) as info:
+        call(appliance)
+    assert_clean(info.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "answer", "call", "message"),
+    [
+        (
+            "xStatus Alternates",
+            STATUS.replace('Status: "Active"', 'Status: "Sleeping"', 1),
+            lambda a: a.read_status(),
+            "bad peer entry",
+        ),
+        (
+            "xStatus Alternates",
+            STATUS.replace('LocalPeer: "2"', 'LocalPeer: "two"'),
+            lambda a: a.read_status(),
+            "LocalPeer is not a number",
+        ),
+        (
+            "xStatus Alternates",
+            STATUS.replace("\nOK\n", "") * 2 + "\nOK\n",
+            lambda a: a.read_status(),
+            "expected one block, got 2",
+        ),
+        (
+            "xStatus Alarm",
+            ALARMS.replace('  Id: "20007"\n', ""),
+            lambda a: a.read_alarms(),
+            "Alarm",
+        ),
+        (
+            "xStatus SystemUnit",
+            SYSTEM_UNIT.replace("Expressway-E", "Toaster"),
+            lambda a: a.read_system(),
+            "unknown product type",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES.replace('"Permissive"', '"Enforcing"'),
+            lambda a: a.read_settings(),
+            "invalid value",
+        ),
+        (
+            "xConfiguration Alternates",
+            "\n".join(ALTERNATES.splitlines()[:4]) + "\nOK\n",
+            lambda a: a.read_settings(),
+            "has no 'Peer 4 Address'",
+        ),
+    ],
+    ids=["state", "local peer", "two blocks", "alarm id", "product", "tls", "partial"],
+)
+def test_odd_values_are_appliance_errors(
+    appliance: SshAppliance,
+    lab: Lab,
+    command: str,
+    answer: str,
+    call: Callable[[SshAppliance], Any],
+    message: str,
+) -> None:
+    lab.answers[command] = answer
+    with pytest.raises(ApplianceError, match=message) as info:
+        call(appliance)
+    assert_clean(info.value)
+
+
+# -- ParamikoShell over a scripted channel -------------------------------------------------
+
+
+class FakeChannel:
+    """Stands in for paramiko.Channel: answers arrive in scripted chunks."""
+
+    def __init__(self, replies: dict[str, list[bytes | Exception]] | None = None):
+        self.replies = replies or {}
+        self.pending: list[bytes | Exception] = []
+        self.sent: list[bytes] = []
+        self.closed = False
+        self.timeout: float | None = None
+
+    def settimeout(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def sendall(self, data: bytes) -> None:
+        if self.closed:
+            raise OSError("Socket is closed")
+        self.sent.append(data)
+        self.pending += self.replies.get(data.decode().rstrip("\n"), [])
+
+    def recv(self, size: int) -> bytes:
+        if not self.pending:
+            raise TimeoutError  # what a paramiko channel with a timeout raises
+        item = self.pending.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        if item == b"":
+            self.closed = True
+        return item
+
+
+def _shell(chan: FakeChannel, **target: Any) -> ParamikoShell:
+    shell = ParamikoShell(TARGET.model_copy(update=target))
+    shell._chan = chan  # type: ignore[assignment]
+    return shell
+
+
+def test_shell_reads_an_answer_in_pieces() -> None:
+    text = STATUS.replace("\n", "\r\n").encode()
+    chunks: list[bytes | Exception] = [text[i : i + 7] for i in range(0, len(text), 7)]
+    chan = FakeChannel({"xStatus Alternates": chunks})
+    answer = _shell(chan).send("xStatus Alternates")
+    assert answer == STATUS
+    assert chan.sent == [b"xStatus Alternates\n"]
+
+
+def test_shell_reassembles_utf8_split_across_chunks() -> None:
+    body = '*c xConfiguration Alternates Cluster Name: "Zürich-Ωmega"\nOK\n'.encode()
+    cut = body.index("ü".encode()) + 1  # in the middle of a two-byte character
+    chan = FakeChannel({"xConfiguration Alternates": [body[:cut], body[cut:]]})
+    answer = _shell(chan).send("xConfiguration Alternates")
+    assert "Zürich-Ωmega" in answer
+
+
+def test_shell_waits_for_the_final_line_not_an_ok_inside() -> None:
+    """'OK' only ends an answer as a whole line at the end, after a newline."""
+    chan = FakeChannel(
+        {
+            "xCommand ForceConfigUpdate": [
+                b'*r Result (status=Error):\n    Reason: "OK',
+                b'"\n*r/end\nERR',
+                b"OR\n",
+            ]
+        }
+    )
+    answer = _shell(chan).send("xCommand ForceConfigUpdate")
+    assert answer.endswith("*r/end\nERROR\n")
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (b"", "closed during"),
+        (EOFError(), "lost during"),
+        (OSError("Connection reset by peer"), "lost during"),
+        (paramiko.SSHException("channel closed"), "lost during"),
+    ],
+    ids=["eof", "EOFError", "reset", "ssh"],
+)
+def test_a_channel_dropped_mid_answer_is_a_transport_error(
+    tail: bytes | Exception, message: str
+) -> None:
+    chan = FakeChannel({"xStatus Alternates": [b"*s Alternates: /\n  LocalPeer: ", tail]})
+    shell = _shell(chan)
+    with pytest.raises(TransportError, match=message) as info:
+        shell.send("xStatus Alternates")
+    assert type(info.value) is TransportError
+    assert_clean(info.value, "xStatus Alternates")
+    assert shell._chan is None  # forgotten: the next send reconnects
+
+
+def test_a_send_on_a_dead_socket_is_a_transport_error() -> None:
+    chan = FakeChannel()
+    chan.closed = False
+    shell = _shell(chan)
+
+    def broken(data: bytes) -> None:
+        raise OSError("Broken pipe")
+
+    chan.sendall = broken  # type: ignore[method-assign]
+    with pytest.raises(TransportError, match="lost sending") as info:
+        shell.send("xStatus Alarm")
+    assert_clean(info.value, "xStatus Alarm")
+    assert shell._chan is None
+
+
+def test_silence_is_a_timeout() -> None:
+    chan = FakeChannel({"xStatus Alternates": [b"*s Alternates: /\n"]})
+    with pytest.raises(TimeoutError_, match="no complete answer") as info:
+        _shell(chan, read_timeout_s=0.03).send("xStatus Alternates")
+    assert_clean(info.value, "xStatus Alternates")
+
+
+def test_an_endless_answer_is_refused() -> None:
+    chan = FakeChannel({"xStatus Alarm": [b"x" * (MAX_ANSWER_BYTES + 1)]})
+    with pytest.raises(ApplianceError, match="too large") as info:
+        _shell(chan).send("xStatus Alarm")
+    assert_clean(info.value, "xStatus Alarm")
+
+
+def test_appliance_over_paramiko_shell_survives_one_drop() -> None:
+    """A dropped channel mid-answer: SshAppliance retries the read on a new session."""
+    channels = iter(
+        [
+            FakeChannel({"xStatus Alternates": [b"*s Alternates: /\n", b""]}),
+            FakeChannel({"xStatus Alternates": [STATUS.encode()]}),
+        ]
+    )
+    a = SshAppliance(TARGET, shell_factory=lambda t: _shell(next(channels)))
+    assert a.read_status().local_slot == 2
+    # Both sessions drop mid-answer: a TransportError names host and command.
+    drop: list[bytes | Exception] = [b"*s Alternates: /\n", b""]
+    channels = iter([FakeChannel({"xStatus Alternates": list(drop)}) for _ in range(2)])
+    a = SshAppliance(TARGET, shell_factory=lambda t: _shell(next(channels)))
+    with pytest.raises(TransportError, match="closed during 'xStatus Alternates'") as info:
+        a.read_status()
+    assert_clean(info.value, "xStatus Alternates")
+
+
+# -- ParamikoShell connecting (paramiko's SSHClient patched: no sockets) -------------------
+
+
+@pytest.fixture
+def known_hosts(tmp_path: Path) -> Path:
+    return tmp_path / "ssh" / "known_hosts"
+
+
+def _patch_connect(
+    monkeypatch: pytest.MonkeyPatch, outcome: Exception | None, chan: FakeChannel | None = None
+) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+
+    def connect(self: paramiko.SSHClient, hostname: str, **kwargs: Any) -> None:
+        calls.append({"hostname": hostname, "policy": self._policy, **kwargs})
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(paramiko.SSHClient, "connect", connect)
+    monkeypatch.setattr(paramiko.SSHClient, "invoke_shell", lambda self, **kw: chan)
+    return calls
+
+
+def test_connect_reads_the_banner_then_answers(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path
+) -> None:
+    chan = FakeChannel({"xConfiguration H323": [b'*c xConfiguration H323 Mode: "On"\nOK\n']})
+    chan.pending = [b"TANDBERG Video Communication Server X15.2.1\n", b"SW Release Date: x\nOK\n"]
+    calls = _patch_connect(monkeypatch, None, chan)
+    shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
+    assert shell.send("xConfiguration H323").endswith("OK\n")
+    (call,) = calls
+    assert (call["hostname"], call["port"], call["username"]) == ("10.0.0.12", 8022, "admin")
+    assert call["password"] == PASSWORD  # handed to paramiko, and nowhere else
+    assert call["look_for_keys"] is False and call["allow_agent"] is False
+    assert isinstance(call["policy"], paramiko.RejectPolicy)  # no opt-in: unknown keys refused
+    assert chan.timeout is not None
+    shell.close()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "error", "message"),
+    [
+        (
+            paramiko.AuthenticationException("Authentication failed."),
+            AuthError,
+            "credentials refused",
+        ),
+        (
+            paramiko.BadHostKeyException(
+                "10.0.0.12", paramiko.ECDSAKey.generate(), paramiko.ECDSAKey.generate()
+            ),
+            TlsError,
+            "possible impersonation",
+        ),
+        (
+            paramiko.SSHException("Server '[10.0.0.12]:8022' not found in known_hosts"),
+            TlsError,
+            "--accept-new-host-keys",
+        ),
+        (paramiko.SSHException("Error reading SSH protocol banner"), TransportError, "SSH failed"),
+        (TimeoutError("timed out"), TimeoutError_, "timed out"),
+        (ConnectionRefusedError(111, "Connection refused"), TransportError, "Connection refused"),
+    ],
+    ids=["auth", "bad-key", "unknown-key", "banner", "timeout", "refused"],
+)
+def test_connect_errors_are_mapped(
+    monkeypatch: pytest.MonkeyPatch,
+    known_hosts: Path,
+    outcome: Exception,
+    error: type[ExopsError],
+    message: str,
+) -> None:
+    _patch_connect(monkeypatch, outcome)
+    shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
+    with pytest.raises(error, match=message) as info:
+        shell.send("xStatus Alternates")
+    assert type(info.value) is error
+    assert_clean(info.value, "ssh connect")
+
+
+def test_accepting_a_new_host_key_is_opt_in_and_recorded(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path
+) -> None:
+    chan = FakeChannel()
+    chan.pending = [b"OK\n"]
+    calls = _patch_connect(monkeypatch, None, chan)
+    target = TARGET.model_copy(
+        update={"known_hosts": str(known_hosts), "accept_new_host_keys": True}
+    )
+    ParamikoShell(target)._connect()
+    policy = calls[0]["policy"]
+    assert isinstance(policy, ssh_mod._AcceptAndRecord)
+    key = paramiko.ECDSAKey.generate()
+    client = paramiko.SSHClient()
+    policy.missing_host_key(client, "[10.0.0.12]:8022", key)
+    assert client.get_host_keys().lookup("[10.0.0.12]:8022") is not None
+    line = known_hosts.read_text()
+    assert line == f"[10.0.0.12]:8022 {key.get_name()} {key.get_base64()}\n"
+
+
+# -- routing: RoutedAppliance -----------------------------------------------------------------
+
+
+def _rest(target: ConnectionTarget, cdb: bool, seen: list[str]) -> RestAppliance:
+    def router(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        path = request.url.path
+        if path.startswith(CDB.prefix):
+            if not cdb:
+                return httpx.Response(404, json={"Message": "CDB REST API access is disabled"})
+            if path.endswith(CDB.alternates):
+                recs = [{"index": i, "ip_address": ""} for i in range(6)]
+            elif path.endswith(CDB.mapping):
+                recs = []
+            elif path.endswith(CDB.h323):
+                recs = [{"mode": "On"}]
+            else:
+                recs = [{"master_idx": -1, "cluster_name": "rest"}]
+            return httpx.Response(200, json=[{"records": recs}])
+        if path == REST.sysinfo:
+            return httpx.Response(
+                200, json={"SystemName": "rest", "Version": "X15.2.1", "ProductType": "VCS"}
+            )
+        if path in (REST.dns,):
+            return httpx.Response(200, json={})
+        if path in (REST.server_cert, REST.trust_store, REST.eventlog):
+            return httpx.Response(200, text="")
+        return httpx.Response(200, json=[])
+
+    client = httpx.Client(transport=httpx.MockTransport(router), base_url="https://10.0.0.12")
+    return RestAppliance(target, client=client, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    ("transport", "cdb", "cluster_over", "name", "h323"),
+    [
+        ("ssh", True, "ssh", "ssh", False),  # H.323 from the CLI
+        ("rest", False, "rest", "rest", True),  # no CDB, pinned to REST: the default On
+        ("auto", True, "rest", "rest", True),  # H.323 from the CDB
+        ("auto", False, "ssh", "rest+ssh", False),  # CDB off: H.323 from the CLI
+    ],
+)
+def test_routing(
+    lab: Lab, transport: str, cdb: bool, cluster_over: str, name: str, h323: bool
+) -> None:
+    lab.answers["xConfiguration H323"] = _config("H323", [("Mode", "Off")])
+    target = TARGET.model_copy(update={"transport": transport})
+    seen: list[str] = []
+    rest = _rest(target, cdb, seen)
+    ssh = SshAppliance(target, shell_factory=lab.factory, rest=rest)
+    routed = RoutedAppliance(target, rest=rest, ssh=ssh)
+    if cluster_over == "rest" and not cdb:
+        with pytest.raises(ApplianceError, match="HTTP 404"):
+            routed.read_settings()
+    else:
+        settings = routed.read_settings()
+        assert (settings.cluster_name == "rest") is (cluster_over == "rest")
+        assert ("xConfiguration Alternates" in lab.sent) is (cluster_over == "ssh")
+    system = routed.read_system()
+    assert system.name == ("exp-e-2" if transport == "ssh" else "rest")
+    assert system.h323_enabled is h323
+    assert routed.transport_name == name
+    # Certificates and logs always over REST; commands always over SSH.
+    assert routed.read_certificate() == (None, ())
+    assert routed.read_log() == []
+    assert routed.command(Command.FORCE_SYSTEM_KEY_UPDATE) == "OK"
+    assert lab.sent[-1] == "xCommand ForceSystemKeyUpdate"
+    routed.close()
+
+
+def test_restart_routing(lab: Lab) -> None:
+    seen: list[str] = []
+    target = TARGET.model_copy(update={"transport": "auto"})
+    rest = _rest(target, True, seen)
+    routed = RoutedAppliance(
+        target, rest=rest, ssh=SshAppliance(target, shell_factory=lab.factory, rest=rest)
+    )
+    routed.command(Command.FORCE_SYSTEM_KEY_UPDATE)
+    routed.restart()
+    assert seen == [f"POST {REST.restart}"]
+    assert lab.shells[0].closed  # the SSH session dies with the peer: dropped at once
+    routed.close()
+    ssh_target = TARGET.model_copy(update={"transport": "ssh"})
+    rest = _rest(ssh_target, True, seen)
+    routed = RoutedAppliance(
+        ssh_target, rest=rest, ssh=SshAppliance(ssh_target, shell_factory=lab.factory, rest=rest)
+    )
+    routed.restart()
+    assert lab.sent[-1] == "xCommand Boot"
+    assert seen == [f"POST {REST.restart}"]  # nothing new over REST
+    routed.close()
+
+
+def test_unknown_transport_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="transport 'telnet'"):
+        RoutedAppliance(TARGET.model_copy(update={"transport": "telnet"}))
