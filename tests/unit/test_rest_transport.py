@@ -478,8 +478,11 @@ def test_csrf_refusal_is_reported(appliance: RestAppliance, peer: FakePeer) -> N
     assert_clean(info.value, "restart")
 
 
-def test_restart_posts_with_csrf_and_reconnects(appliance: RestAppliance, peer: FakePeer) -> None:
-    old = appliance.client
+def test_restart_posts_with_csrf_and_reconnects(peer: FakePeer) -> None:
+    # verify_tls off only to skip loading the system CA store for the new client.
+    target = TARGET.model_copy(update={"verify_tls": False})
+    old = httpx.Client(transport=httpx.MockTransport(peer), base_url=BASE, auth=("admin", PASSWORD))
+    appliance = RestAppliance(target, client=old, sleep=lambda s: None)
     appliance.restart()
     (request,) = peer.requests
     assert (request.method, request.url.path) == ("POST", REST.restart)
@@ -488,6 +491,7 @@ def test_restart_posts_with_csrf_and_reconnects(appliance: RestAppliance, peer: 
     assert appliance.client is not old  # the next request starts on a fresh connection
     assert str(appliance.client.base_url).rstrip("/") == BASE
     assert appliance.client.auth is old.auth
+    appliance.close()
 
 
 def test_commands_have_no_rest_form(appliance: RestAppliance) -> None:

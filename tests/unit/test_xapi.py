@@ -467,7 +467,7 @@ cluster_settings = st.builds(
 )
 
 
-@settings(max_examples=50)
+@settings(max_examples=30, deadline=None)
 @given(cluster_settings)
 @example(ClusterSettings(cluster_name='\\"', peers=('"', "\\", "", "", "", "")))
 def test_settings_print_parse_round_trip(s: ClusterSettings) -> None:
@@ -475,7 +475,7 @@ def test_settings_print_parse_round_trip(s: ClusterSettings) -> None:
     assert xapi.settings_from_config(xapi.parse_config(printed, "xConfiguration Alternates")) == s
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cluster_settings, cluster_settings)
 def test_write_lines_reach_the_target_through_the_cli(
     before: ClusterSettings, after: ClusterSettings
@@ -642,7 +642,7 @@ garbage = st.one_of(
 )
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(garbage)
 @example('*s Alternates: /\n  Peer :\n    Address: "x"\n*s/end\nOK')
 @example('*s Alternates: /\n  LocalPeer:\n    Deep: "1"\n*s/end\nOK')
