@@ -439,13 +439,16 @@ def test_a_read_dropped_twice_is_a_transport_error(appliance: SshAppliance, lab:
     assert len(lab.shells) == 2
 
 
-def test_auth_errors_are_not_retried_blindly(appliance: SshAppliance, lab: Lab) -> None:
+def test_auth_error_on_a_read_is_tried_once_more_then_surfaces(
+    appliance: SshAppliance, lab: Lab
+) -> None:
     """An AuthError is a TransportError: the read is tried once more, then it surfaces."""
     refused = AuthError("SSH credentials refused", host=HOST, operation="ssh connect")
     lab.on("xConfiguration Alternates", refused, refused)
     with pytest.raises(AuthError) as info:
         appliance.read_settings()
     assert_clean(info.value, "ssh connect")
+    assert len(lab.shells) == 2  # two logins with the refused credentials
 
 
 def test_error_block_answer_to_a_read(appliance: SshAppliance, lab: Lab) -> None:
