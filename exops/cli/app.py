@@ -346,8 +346,8 @@ def restore(
     transport: o.Transport = None,
     accept_new_host_keys: o.AcceptHostKeys = False,
 ) -> None:
-    """Put a peer's cluster settings back from a backup exops took before changing it."""
-    from exops.cli import execute, read
+    """Put a peer's cluster settings back (a backup, or the cluster's own list)."""
+    from exops.cli import execute, read, restore
 
     env = read.Env.build(
         inventory=inventory,
@@ -364,7 +364,7 @@ def restore(
         fmt=fmt,
         lock_timeout=lock_timeout,
     )
-    raise typer.Exit(execute.restore(env, cluster, peer, backup, opts))
+    raise typer.Exit(restore.restore(env, cluster, peer, backup, opts))
 
 
 @app.command()

@@ -24,7 +24,6 @@ from exops import __version__
 from exops.cli.read import Env, stderr, stdout
 from exops.errors import PreconditionError, StalePlanError, UsageError
 from exops.exitcodes import ExitCode
-from exops.models import ClusterSettings
 from exops.plan import Plan
 
 
@@ -40,7 +39,7 @@ class RunOptions:
     detailed_exitcode: bool = False
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -53,7 +52,7 @@ def make_plan(env: Env, runbook_ref: str, cluster: str, params: dict[str, Any]) 
     runbook = load_runbook(runbook_ref)
     with env.session([cluster]) as session:
         facts = session.gather(cluster)
-    return plan_runbook(runbook, facts, params, now=_now(), exops_version=__version__)
+    return plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
 
 
 def show_plan(plan: Plan, opts: RunOptions) -> None:
@@ -74,10 +73,10 @@ def plan_only(
 ) -> int:
     plan = make_plan(env, runbook_ref, cluster, params)
     show_plan(plan, opts)
-    return _plan_exit(plan, opts)
+    return plan_exit_code(plan, opts)
 
 
-def _plan_exit(plan: Plan, opts: RunOptions) -> int:
+def plan_exit_code(plan: Plan, opts: RunOptions) -> int:
     if plan.refused:
         stderr().print(f"[red]refused:[/] {plan.refused}")
         return int(ExitCode.REFUSED)
@@ -90,7 +89,7 @@ def run(env: Env, runbook_ref: str, cluster: str, params: dict[str, Any], opts: 
     """Plan and (unless --dry-run) apply one runbook on one cluster."""
     if opts.dry_run:
         return plan_only(env, runbook_ref, cluster, params, opts)
-    with _locked(env, cluster, runbook_ref, opts):
+    with cluster_lock(env, cluster, runbook_ref, opts):
         plan = make_plan(env, runbook_ref, cluster, params)
         if opts.json_out:  # one JSON document on stdout: the run's result, plan inside
             if opts.out:
@@ -102,9 +101,9 @@ def run(env: Env, runbook_ref: str, cluster: str, params: dict[str, Any], opts: 
                 stderr().print("nothing to change: the cluster already matches the runbook")
             if opts.json_out:
                 _write_json(_run_doc(plan, None, ""))
-            return _plan_exit(plan, RunOptions())
+            return plan_exit_code(plan, RunOptions())
         _confirm(plan, opts)
-        return _apply(env, plan, opts)
+        return apply_plan(env, plan, opts)
 
 
 def apply_saved(env: Env, path: Path, opts: RunOptions) -> int:
@@ -114,7 +113,7 @@ def apply_saved(env: Env, path: Path, opts: RunOptions) -> int:
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable exops plan ({str(exc).splitlines()[0]})") from exc
     env.inventory.cluster(saved.cluster)
-    with _locked(env, saved.cluster, saved.runbook, opts):
+    with cluster_lock(env, saved.cluster, saved.runbook, opts):
         fresh = make_plan(env, saved.runbook, saved.cluster, dict(saved.params))
         changed = stale_reasons(saved, fresh)
         if changed:
@@ -127,7 +126,7 @@ def apply_saved(env: Env, path: Path, opts: RunOptions) -> int:
         if not saved.has_changes:
             stderr().print("nothing to change: the saved plan has no changes")
             return int(ExitCode.OK)
-        return _apply(env, saved, opts)
+        return apply_plan(env, saved, opts)
 
 
 def stale_reasons(saved: Plan, fresh: Plan) -> list[str]:
@@ -161,7 +160,7 @@ def _confirm(plan: Plan, opts: RunOptions) -> None:
 
 
 @contextmanager
-def _locked(env: Env, cluster: str, runbook: str, opts: RunOptions) -> Iterator[None]:
+def cluster_lock(env: Env, cluster: str, runbook: str, opts: RunOptions) -> Iterator[None]:
     from exops.lock import acquire
 
     timeout = opts.lock_timeout if opts.lock_timeout is not None else env.settings.lock_timeout
@@ -177,7 +176,7 @@ def _events_stream(opts: RunOptions) -> Any:
     return nullcontext(None)
 
 
-def _apply(env: Env, plan: Plan, opts: RunOptions) -> int:
+def apply_plan(env: Env, plan: Plan, opts: RunOptions) -> int:
     from exops.apply import ApplyOptions, Executor
     from exops.events import JsonLinesSink, MultiSink, NullSink
     from exops.journal import Journal
@@ -405,98 +404,3 @@ def _mapping_pairs(pairs: list[str]) -> dict[str, str]:
             )
         mapping[name.lower()] = ip
     return mapping
-
-
-def restore_plan(env: Env, cluster: str, host: str, backup: Path | None) -> Plan:
-    """A plan that puts one peer's cluster settings back from a backup.
-
-    Raises:
-        UsageError: no backup found; PreconditionError: the backup is empty.
-    """
-    from exops.appliance.base import settings_writes
-    from exops.plan import Action, ActionKind, Skipped, digest
-
-    env.inventory.cluster(cluster).peer(host)
-    with env.session([cluster]) as session:
-        facts = session.gather(cluster)
-    peer = facts.peer(host)
-    if not peer.reachable or peer.settings is None:
-        raise PreconditionError(
-            f"{host} is unreachable: {peer.error}", host=host, operation="restore"
-        )
-    wanted, source = _restore_source(env, facts, host, backup)
-    if wanted.is_empty:
-        raise PreconditionError(
-            f"{source}: it has every peer slot empty; restoring it would "
-            f"factory reset {host} at its next restart"
-        )
-    current = peer.settings
-    writes = settings_writes(current, wanted)
-    basis = {host: {"settings": current.model_dump(mode="json")}}
-    actions: tuple[Action, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-    if writes:
-        actions = (
-            Action(id="1", step="back up current settings", kind=ActionKind.BACKUP, host=host),
-            Action(
-                id="2",
-                step=f"restore settings from {source}",
-                kind=ActionKind.CONFIGURE,
-                host=host,
-                writes=writes,
-                before=current,
-                after=wanted,
-                reason=f"restore from {source}",
-            ),
-        )
-    else:
-        skipped = (Skipped(step="restore", host=host, reason="already as in the backup"),)
-    return Plan(
-        runbook="restore",
-        cluster=cluster,
-        params={"peer": host, "backup": str(backup) if backup else None, "source": source},
-        created_at=_now(),
-        exops_version=__version__,
-        facts_digest=digest(basis),
-        basis=basis,
-        actions=actions,
-        skipped=skipped,
-        warnings=("a restart may be needed afterwards: see `exops status` (alarm 20007)",),
-    )
-
-
-def _restore_source(
-    env: Env, facts: Any, host: str, backup: Path | None
-) -> tuple[ClusterSettings, str]:
-    """What to put back: an explicit backup; for a peer found with an empty list
-    that the cluster still lists, the cluster's own list (the undo of domain
-    3.9); otherwise the latest backup exops took of it."""
-    from exops.apply import latest_backup, read_backup
-    from exops.runbook.view import ClusterView
-
-    if backup is not None:
-        return read_backup(backup), str(backup)
-    current = facts.peer(host).settings
-    view = ClusterView(facts)
-    if current.is_empty and view.listed(host) and view.primary and view.primary != host:
-        wanted = current.model_copy(
-            update={"peers": view.settings.peers, "primary": view.settings.primary}
-        )
-        return wanted, f"the cluster's list on {view.primary}"
-    path = latest_backup(env.settings.backup_dir, facts.cluster, host)
-    if path is None:
-        raise UsageError(f"no backup of {host} in {env.settings.backup_dir / facts.cluster / host}")
-    return read_backup(path), str(path)
-
-
-def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOptions) -> int:
-    if opts.dry_run:
-        plan = restore_plan(env, cluster, host, backup)
-        show_plan(plan, opts)
-        return _plan_exit(plan, opts)
-    with _locked(env, cluster, "restore", opts):
-        plan = restore_plan(env, cluster, host, backup)
-        show_plan(plan, opts)
-        if not plan.has_changes:
-            return int(ExitCode.OK)
-        return _apply(env, plan, opts)
