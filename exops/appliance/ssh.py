@@ -102,8 +102,22 @@ class ParamikoShell:
             raise TransportError(
                 f"cannot connect over SSH ({exc.strerror or exc})", host=self.host, operation=op
             ) from exc
+        except EOFError as exc:  # the peer closed the connection (e.g. it is restarting)
+            client.close()
+            raise TransportError(
+                "SSH connection closed by the peer", host=self.host, operation=op
+            ) from exc
         self._client = client
-        chan = client.invoke_shell(width=250, height=1000)
+        try:
+            chan = client.invoke_shell(width=250, height=1000)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            # paramiko re-raises what ended its transport: EOFError when the peer hung up.
+            self.close()
+            raise TransportError(
+                f"SSH shell could not be opened ({type(exc).__name__})",
+                host=self.host,
+                operation=op,
+            ) from exc
         chan.settimeout(0.2)
         self._chan = chan
         self._read_answer(chan, "login banner")
