@@ -128,9 +128,29 @@ def start_lab(
     transport: str = "auto",
     subnet: str | None = None,
 ) -> RunningLab:
-    """Start a lab process and wait until every listener is up."""
+    """Start a lab process and wait until every listener is up.
+
+    Without an explicit ``subnet``, a subnet whose addresses another process
+    already uses (another pytest session on the same machine) is skipped.
+    """
+    if subnet is None:
+        for attempt in range(10):
+            try:
+                return start_lab(
+                    state_dir / f"try{attempt}" if attempt else state_dir,
+                    clusters=clusters,
+                    peers=peers,
+                    time_scale=time_scale,
+                    preset=preset,
+                    spec=spec,
+                    transport=transport,
+                    subnet=next(_SUBNETS),
+                )
+            except RuntimeError as exc:
+                if "address already in use" not in str(exc) or attempt == 9:
+                    raise
+    assert subnet is not None
     state_dir.mkdir(parents=True, exist_ok=True)
-    subnet = subnet or next(_SUBNETS)
     argv = [
         sys.executable,
         "-m",
