@@ -240,7 +240,7 @@ def load_inventory(directory: Path, settings: Settings) -> Inventory:
         members[peer.cluster].append(peer)
     clusters = {}
     for group, peers in members.items():
-        _check_cluster(doc, group, peers)
+        _check_cluster(doc, group, peers, groups[group]["data"].get("ip_version"))
         ordered = sorted(peers, key=lambda p: (p.slot or MAX_PEERS + 1, p.name))
         data = groups[group]["data"]
         clusters[group] = ClusterSpec(group, str(data["cluster_name"]), tuple(ordered), data)
@@ -310,10 +310,33 @@ def _peer(
     )
 
 
-def _check_cluster(doc: _Located, group: str, peers: list[PeerSpec]) -> None:
+def _check_cluster(
+    doc: _Located, group: str, peers: list[PeerSpec], ip_version: Any = None
+) -> None:
     addresses: dict[str, str] = {}
     slots: dict[int, str] = {}
+    families: dict[str, str] = {}  # "IPv4"/"IPv6" -> first peer listed by such an address
     for p in peers:
+        if _is_ip(p.address):
+            family = f"IPv{ipaddress.ip_address(p.address).version}"
+            if ip_version and family.lower() != str(ip_version).lower():
+                raise doc.fail(
+                    f"{p.address} is an {family} address but cluster {group} has "
+                    f"ip_version {ip_version}",
+                    p.name,
+                    "data",
+                    "address",
+                )
+            other = next((f"{n} ({f})" for f, n in families.items() if f != family), None)
+            if other:
+                raise doc.fail(
+                    f"{p.address} is an {family} address but {other} is not; "
+                    "a cluster uses one IP version",
+                    p.name,
+                    "data",
+                    "address",
+                )
+            families.setdefault(family, p.name)
         other = addresses.get(p.address.lower())
         if other:
             raise doc.fail(
