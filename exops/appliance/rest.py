@@ -26,7 +26,14 @@ from exops.appliance.knowledge import (
     TLS_FROM_CDB,
     TLS_TO_CDB,
 )
-from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
+from exops.errors import (
+    ApplianceError,
+    AuthError,
+    TimeoutError_,
+    TlsError,
+    TransportError,
+    UsageError,
+)
 from exops.models import (
     MAX_PEERS,
     AddressMapping,
@@ -48,12 +55,16 @@ T = TypeVar("T")
 def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
     if not target.verify_tls:
         return False
-    ctx = (
-        ssl.create_default_context(cafile=target.ca_bundle)
-        if target.ca_bundle
-        else ssl.create_default_context()
-    )
-    return ctx
+    if not target.ca_bundle:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=target.ca_bundle)
+    except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(
+            f"CA bundle {target.ca_bundle} (--ca-bundle / EXOPS_CA_BUNDLE): cannot be used "
+            f"({reason})"
+        ) from exc
 
 
 class RestAppliance:
