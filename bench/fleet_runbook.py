@@ -119,7 +119,7 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument(
         "--sizes",
-        default="10",
+        default="5,10",
         help="smaller fleet sizes to run too, comma-separated ('' for none)",
     )
     args = parser.parse_args()

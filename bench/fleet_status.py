@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,12 +56,15 @@ def ansible_files(inventory: Path, work: Path) -> tuple[Path, Path]:
     return inv, play
 
 
-def timed(label: str, argv: list[str], env: dict[str, str]) -> Measure:
-    """Measure one contender and count the requests the lab answered for it."""
+def timed(
+    label: str, argv: list[str], env: dict[str, str], mock: psutil.Process
+) -> tuple[Measure, float]:
+    """Measure one contender; count the requests and the CPU the lab spent on it."""
     before = lab_metrics(env)["requests"]
+    cpu = sum(mock.cpu_times()[:2])
     result = measure(label, argv, env)
     result.requests = lab_metrics(env)["requests"] - before
-    return result
+    return result, sum(mock.cpu_times()[:2]) - cpu
 
 
 def main() -> int:
@@ -84,12 +88,21 @@ def main() -> int:
         work / "lab", clusters=args.clusters, peers=args.peers, time_scale=1.0, preset="formed"
     ) as env:
         floor_argv = [PY, str(ROOT / "bench" / "floor_status.py")]
-        exops, floor = [], []
+        mock = psutil.Process(int((work / "lab" / "pid").read_text()))
+        exops_runs, floor_runs = [], []
         # Interleaved, best of --runs: the machine is shared and noisy.
         for _ in range(args.runs):
-            exops.append(timed("exops status --json", exops_argv("status", "--json"), env))
-            floor.append(timed("floor (asyncio httpx)", floor_argv, env))
-        results = [min(exops, key=lambda m: m.wall_s), min(floor, key=lambda m: m.wall_s)]
+            argv = exops_argv("status", "--json")
+            exops_runs.append(timed("exops status --json", argv, env, mock))
+            floor_runs.append(timed("floor (asyncio httpx)", floor_argv, env, mock))
+        best = [
+            min(exops_runs, key=lambda r: r[0].wall_s),
+            min(floor_runs, key=lambda r: r[0].wall_s),
+        ]
+        exops = [m for m, _ in exops_runs]
+        floor = [m for m, _ in floor_runs]
+        lab_cpu = [c for _, c in best]
+        results = [m for m, _ in best]
         playbook = shutil.which("ansible-playbook") or str(Path(PY).parent / "ansible-playbook")
         if not args.skip_ansible and Path(playbook).exists():
             inv, play = ansible_files(Path(env["EXOPS_INVENTORY"]), work)
@@ -99,11 +112,16 @@ def main() -> int:
                 "ANSIBLE_LOCALHOST_WARNING": "False",
             }
             argv = [playbook, "-i", str(inv), "-f", "50", str(play)]
-            results.append(timed("ansible-playbook uri (forks 50)", argv, env_a))
+            m, c = timed("ansible-playbook uri (forks 50)", argv, env_a, mock)
+            results.append(m)
+            lab_cpu.append(c)
         elif not args.skip_ansible:
             print("ansible-playbook not found: pip install '.[bench]'")
-    for r in results:
-        print(f"{r.line()}   requests {r.requests} ({r.requests / peers:.1f}/peer)")
+    for r, c in zip(results, lab_cpu, strict=True):
+        print(
+            f"{r.line()}   requests {r.requests} ({r.requests / peers:.1f}/peer)   "
+            f"lab's own cpu {c:.2f} s"
+        )
     for r in results:
         if r.exit_code != 0:
             print(f"WARNING: {r.label} exited {r.exit_code}: its figures are not comparable")
