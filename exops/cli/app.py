@@ -47,11 +47,12 @@ def main() -> None:
         print("exops: aborted", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # typer may vendor click (typer._click): recognise its exceptions by shape.
+        message = getattr(exc, "format_message", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(message) and isinstance(code, int):
+            print(f"exops: error: {message()} (see --help)", file=sys.stderr)
+            sys.exit(code)
         raise
     sys.exit(code if isinstance(code, int) else 0)
 

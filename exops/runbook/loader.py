@@ -25,7 +25,20 @@ Loc = tuple[str | int, ...]
 
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """Safe YAML where only true/false are booleans (YAML 1.2): ``on:`` stays a key."""
+    """Safe YAML where only true/false are booleans (YAML 1.2): ``on:`` stays a key,
+    and a key given twice in one mapping is an error (a copy-paste never silently
+    drops the first ``configure:``)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
@@ -72,6 +85,9 @@ def parse_runbook(text: str, source: str) -> Runbook:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
+        if line > max(len(text.splitlines()), 1):  # '<stream end>': point at the opening
+            context = getattr(exc, "context_mark", None)
+            line = context.line + 1 if context is not None else len(text.splitlines())
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RunbookFileError(f"{source}:{line}: YAML: {problem}") from exc
     lines = _line_table(node) if node is not None else {}

@@ -140,13 +140,14 @@ class _Planner:
         refused: str | None = None
         preflight: tuple[CheckResult, ...] = ()
         try:
-            self._refusals()
+            self._readable()
             preflight = self._preflight()
             failed = [c for c in preflight if c.outcome is CheckOutcome.FAIL]
             if failed:
                 raise Refused(
                     "preflight failed: " + "; ".join(f"{c.name}: {c.summary}" for c in failed)
                 )
+            self._refusals()
             self._steps(self.runbook.steps, self.base_context, prefix="")
         except Refused as exc:
             refused = str(exc)
@@ -165,6 +166,13 @@ class _Planner:
             warnings=tuple(dict.fromkeys(d.warnings)),
             refused=refused,
         )
+
+    def _readable(self) -> None:
+        """A cluster exops cannot read at all is not an empty cluster."""
+        if not any(p.reachable for p in self.state.values()):
+            first = self.facts.peers[0] if self.facts.peers else None
+            detail = f": {first.host}: {first.error}" if first else ""
+            raise Refused(f"no peer of cluster {self.facts.cluster} could be read{detail}")
 
     def _refusals(self) -> None:
         for rule in self.runbook.refuse:

@@ -166,13 +166,6 @@ def test_malformed_runbook_names_file_and_line(text: str, line: int, fragment: s
     assert info.value.exit_code == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "exops/runbook/loader.py parse_runbook reports problem_mark, which for '<stream end>' "
-        "is the line after the last; context_mark (where the '[' opened) is in the file"
-    ),
-)
 def test_unclosed_flow_sequence_at_end_of_file_points_inside_the_file() -> None:
     """PyYAML marks '<stream end>' on the line after the last; the file has 4 lines."""
     text = "name: x\nsteps:\n  - name: a\n    on: [primary\n"
@@ -197,13 +190,6 @@ DUPLICATES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "exops/runbook/loader.py: _Yaml12Loader keeps the last of duplicate keys silently, so a "
-        "copy-pasted second 'configure:' or 'steps:' drops the first without a word"
-    ),
-)
 @pytest.mark.parametrize(
     ("text", "line"), [d[1:] for d in DUPLICATES], ids=[d[0] for d in DUPLICATES]
 )
