@@ -207,7 +207,7 @@ class Executor:
         host = self._host(action)
         app = self.cluster.appliance(host)
         try:
-            uptime_before = app.read_system().uptime_s
+            uptime_before = app.read_uptime()
         except ExopsError:
             uptime_before = None
         app.restart()
@@ -216,7 +216,7 @@ class Executor:
 
         def back() -> tuple[bool, str]:
             try:
-                uptime = app.read_system().uptime_s
+                uptime = app.read_uptime()  # one cheap read, never retried: a tight poll
             except TlsError:
                 if action.decommission and state["down"]:
                     # A factory reset removes the server certificate (X12.6+).

@@ -62,6 +62,11 @@ class RoutedAppliance:
     def read_alarms(self) -> tuple[Alarm, ...]:
         return self._cluster().read_alarms()
 
+    def read_uptime(self) -> int | None:
+        if self.target.transport == "ssh":
+            return self.ssh.read_uptime()
+        return self.rest.read_uptime()
+
     def read_system(self) -> SystemInfo:
         if self.target.transport == "ssh":
             return self.ssh.read_system()

@@ -293,6 +293,18 @@ class RestAppliance:
                 "alarm record without an id", host=self.host, operation="read alarms"
             ) from exc
 
+    def read_uptime(self) -> int | None:
+        response = self._call("read uptime", lambda: self.client.get(REST.sysinfo), retry=False)
+        try:
+            uptime = response.json().get("UptimeSeconds")
+        except (ValueError, AttributeError) as exc:
+            raise ApplianceError(
+                f"answer of {REST.sysinfo} is not a JSON object",
+                host=self.host,
+                operation="read uptime",
+            ) from exc
+        return int(uptime) if str(uptime).isdecimal() else None
+
     def read_system(self) -> SystemInfo:
         info = self._json(REST.sysinfo, "read sysinfo")
         dns = self._json(REST.dns, "read dns")

@@ -255,6 +255,10 @@ class SshAppliance:
     def read_h323(self) -> bool:
         return self._config(CLI.read_h323).get("H323 Mode", "On") == "On"
 
+    def read_uptime(self) -> int | None:
+        uptime = str(self._single(CLI.status_system).get("Uptime", ""))
+        return int(uptime) if uptime.isdecimal() else None
+
     def read_system(self) -> SystemInfo:
         unit = self._single(CLI.status_system)
         keys = self._single(CLI.status_option_keys)

@@ -76,6 +76,10 @@ class FakeAppliance:
             uptime_s=int(self.clock.now - self.boot_at),
         )
 
+    def read_uptime(self) -> int | None:
+        self._up()
+        return int(self.clock.now - self.boot_at)
+
     def write(self, writes: Sequence[Write]) -> None:
         self._up()
         self.writes += writes
