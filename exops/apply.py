@@ -30,7 +30,9 @@ class Cluster(Protocol):
     """What apply needs of a session: appliances and fresh facts."""
 
     def appliance(self, host: str) -> Appliance: ...
-    def gather(self, cluster: str, hosts: list[str] | None = None) -> ClusterFacts: ...
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts: ...
 
 
 class Events(Protocol):
@@ -240,7 +242,7 @@ class Executor:
         )
 
         def settled() -> tuple[bool, str]:
-            facts = self.cluster.gather(self.plan.cluster, hosts=[host])
+            facts = self.cluster.gather(self.plan.cluster, hosts=[host], light=True)
             peer = facts.peer(host)
             if not peer.reachable:
                 return False, peer.error or "unreachable"
@@ -259,10 +261,11 @@ class Executor:
         if not action.condition or action.condition not in self.conditions:
             raise DivergenceError(f"unknown condition {action.condition!r} in step {action.id}")
         predicate = self.conditions[action.condition]
-        hosts = None
+        wanted = action.condition_args.get("hosts")
+        hosts = list(wanted) if wanted else ([action.host] if action.host else None)
 
         def check() -> tuple[bool, str]:
-            facts = self.cluster.gather(self.plan.cluster, hosts=hosts)
+            facts = self.cluster.gather(self.plan.cluster, hosts=hosts, light=True)
             return predicate(facts, action)
 
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).

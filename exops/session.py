@@ -95,25 +95,30 @@ class Session:
         return out
 
     # -- facts -------------------------------------------------------------
-    def gather_peer(self, host: str) -> PeerFacts:
+    def gather_peer(self, host: str, *, light: bool = False) -> PeerFacts:
         spec = self.specs[host]
         try:
             app = self.appliance(host)
         except ExopsError as exc:
             facts = read_peer_facts(None, spec, open_error=str(exc))
         else:
-            facts = read_peer_facts(app, spec)
-        if spec.fqdn:
+            facts = read_peer_facts(app, spec, light=light)
+        if spec.fqdn and not light:
             resolved = resolve(spec.fqdn, hosts_file=self.settings.hosts_file)
             facts = facts.model_copy(update={"fqdn_addresses": resolved})
         return facts
 
-    def gather(self, cluster: str, hosts: list[str] | None = None) -> ClusterFacts:
-        """Facts of every peer of one cluster (or the given subset), in parallel."""
-        return self.gather_many([cluster], hosts=hosts)[cluster]
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts:
+        """Facts of every peer of one cluster (or the given subset), in parallel.
+
+        ``light``: only what waits and verifies poll (see ``facts.LIGHT_READS``).
+        """
+        return self.gather_many([cluster], hosts=hosts, light=light)[cluster]
 
     def gather_many(
-        self, clusters: list[str], hosts: list[str] | None = None
+        self, clusters: list[str], hosts: list[str] | None = None, *, light: bool = False
     ) -> dict[str, ClusterFacts]:
         wanted = [
             p.name
@@ -121,7 +126,7 @@ class Session:
             for p in self.clusters[c].peers
             if hosts is None or p.name in hosts
         ]
-        results = self.run_each(wanted, self.gather_peer)
+        results = self.run_each(wanted, lambda h: self.gather_peer(h, light=light))
         out = {}
         for c in clusters:
             peers = [results[p.name] for p in self.clusters[c].peers if p.name in results]

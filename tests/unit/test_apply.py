@@ -103,7 +103,9 @@ class FakeCluster:
     def appliance(self, host: str) -> FakeAppliance:
         return self.app
 
-    def gather(self, cluster: str, hosts: list[str] | None = None) -> ClusterFacts:
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts:
         try:
             settings = self.app.read_settings()
         except TransportError as exc:
