@@ -10,12 +10,15 @@ database REST when it is switched on and falls back to the CLI when it is off
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from exops.appliance.base import Appliance, Command, ConnectionTarget, Write
 from exops.appliance.rest import RestAppliance
-from exops.appliance.ssh import SshAppliance
 from exops.errors import UsageError
 from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
+
+if TYPE_CHECKING:
+    from exops.appliance.ssh import SshAppliance
 
 
 class RoutedAppliance:
@@ -35,7 +38,16 @@ class RoutedAppliance:
         self.target = target
         self.host = target.host
         self.rest = rest or RestAppliance(target)
-        self.ssh = ssh or SshAppliance(target, rest=self.rest)
+        self._ssh = ssh
+
+    @property
+    def ssh(self) -> SshAppliance:
+        """The CLI transport, built on first use (paramiko is imported only then)."""
+        if self._ssh is None:
+            from exops.appliance.ssh import SshAppliance
+
+            self._ssh = SshAppliance(self.target, rest=self.rest)
+        return self._ssh
 
     def _cluster(self) -> Appliance:
         """The transport for cluster settings, status and alarms."""
@@ -71,7 +83,7 @@ class RoutedAppliance:
         if self.target.transport == "ssh":
             return self.ssh.read_system()
         system = self.rest.read_system()
-        if self._cluster() is self.ssh:  # H.323 mode has no REST form without the CDB
+        if self._cluster() is not self.rest:  # H.323 mode has no REST form without the CDB
             system = system.model_copy(update={"h323_enabled": self.ssh.read_h323()})
         return system
 
@@ -89,7 +101,8 @@ class RoutedAppliance:
             self.ssh.restart()
         else:
             self.rest.restart()
-            self.ssh.close()
+            if self._ssh is not None:  # its session dies with the reboot
+                self._ssh.close()
 
     def command(self, command: Command) -> str:
         return self.ssh.command(command)
@@ -99,7 +112,8 @@ class RoutedAppliance:
 
     def close(self) -> None:
         self.rest.close()
-        self.ssh.close()
+        if self._ssh is not None:
+            self._ssh.close()
 
 
 def open_appliance(target: ConnectionTarget) -> RoutedAppliance:
