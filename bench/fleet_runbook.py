@@ -6,7 +6,9 @@ Starts one lab of --clusters formed 6-peer clusters at a compressed time
 scale. Then, on that same lab: `exops restart -c c1 --yes` alone, and, for
 each size N (--sizes, then --clusters), N concurrent processes
 `exops restart -c cK --yes` (K = 1..N), all sharing one EXOPS_STATE_DIR (the
-lock is per cluster, as an operator's machine would run them). Prints the
+lock is per cluster, as an operator's machine would run them), and the same N
+clusters in ONE process (`exops restart -c c1 -c c2 ... --yes`, the fleet
+mode: one thread per cluster, start-up paid once). Prints the
 wall from launch to the last exit, the total CPU and the peak RSS of all the
 processes together, and the ratio fleet wall / single-cluster wall.
 """
@@ -148,8 +150,12 @@ def main() -> int:
         for n in sizes:
             argvs = [exops_argv("restart", "-c", f"c{k}", "--yes") for k in range(1, n + 1)]
             r = run_many(argvs, env, mock)
-            results.append((f"{n} clusters at once", r))
-            print(line(f"{n} clusters at once", r), flush=True)
+            results.append((f"{n} clusters, {n} procs", r))
+            print(line(f"{n} clusters, {n} procs", r), flush=True)
+            fleet = [x for k in range(1, n + 1) for x in ("-c", f"c{k}")]
+            r = run_many([exops_argv("restart", *fleet, "--yes")], env, mock)
+            results.append((f"{n} clusters, 1 proc", r))
+            print(line(f"{n} clusters, 1 proc", r), flush=True)
     shutil.rmtree(work, ignore_errors=True)
     print(f"mandatory waits per cluster (nominal): {mandatory:.2f} s")
     for label, r in results:

@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -109,7 +110,7 @@ class Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._wal(conn)
             with self._write(conn):
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
@@ -229,6 +230,20 @@ class Journal:
         return None if row is None else _run(row)
 
     # -- plumbing -------------------------------------------------------------
+    @staticmethod
+    def _wal(conn: sqlite3.Connection) -> None:
+        """Switch to WAL once; the switch ignores the busy timeout, so concurrent
+        first uses (a fleet run, parallel jobs) retry briefly instead of failing."""
+        for attempt in range(100):
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.05)
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:

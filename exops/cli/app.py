@@ -239,12 +239,24 @@ def _make_runbook_command(name: str, help_text: str, own: list[inspect.Parameter
 
         env = read.Env.build(**{k: kwargs.pop(k) for k in _CONN_KEYS})  # type: ignore[arg-type]
         opts = execute.RunOptions(**{k: kwargs.pop(k) for k in _RUN_KEYS})  # type: ignore[arg-type]
-        cluster = str(kwargs.pop("cluster"))
-        params = execute.runbook_params(name, kwargs, env, cluster)
-        raise typer.Exit(execute.run(env, name, cluster, params, opts))
+        clusters = [str(c) for c in kwargs.pop("cluster")]  # type: ignore[attr-defined]
+        if len(clusters) == 1:
+            params = execute.runbook_params(name, kwargs, env, clusters[0])
+            raise typer.Exit(execute.run(env, name, clusters[0], params, opts))
+        from exops.cli.fleet import run_fleet
+
+        def params_for(cluster: str) -> dict[str, object]:
+            return execute.runbook_params(name, dict(kwargs), env, cluster)
+
+        raise typer.Exit(run_fleet(env, name, clusters, params_for, opts))
 
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [_p("cluster", o.Cluster, inspect.Parameter.empty), *own, *_RUN_OPTIONS, *_CONN_OPTIONS]
+        [
+            _p("cluster", o.RunClusters, inspect.Parameter.empty),
+            *own,
+            *_RUN_OPTIONS,
+            *_CONN_OPTIONS,
+        ]
     )
     command.__doc__ = help_text
     command.__name__ = name.replace("-", "_")

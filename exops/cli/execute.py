@@ -37,6 +37,7 @@ class RunOptions:
     out: Path | None = None
     lock_timeout: float | None = None
     detailed_exitcode: bool = False
+    fleet: bool = False  # one of several clusters run at once: no progress on stderr
 
 
 def utc_now() -> datetime:
@@ -202,7 +203,11 @@ def apply_plan(env: Env, plan: Plan, opts: RunOptions) -> int:
             reporter = None
             if not sys.stderr.isatty():
                 # No terminal: wait progress as JSON lines (to --events, else stderr).
-                progress = sinks or [JsonLinesSink(sys.stderr, run_id=run_id, cluster=plan.cluster)]
+                progress = sinks or (
+                    []
+                    if opts.fleet
+                    else [JsonLinesSink(sys.stderr, run_id=run_id, cluster=plan.cluster)]
+                )
                 reporter = _EventReporter(progress)
             events = MultiSink(sinks) if sinks else NullSink()
             with env.session([plan.cluster]) as session, _progress(reporter) as rep:

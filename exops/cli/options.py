@@ -45,6 +45,15 @@ Clusters = Annotated[
     ),
 ]
 Cluster = Annotated[str, typer.Option("--cluster", "-c", help="Cluster (inventory group).")]
+RunClusters = Annotated[
+    list[str],
+    typer.Option(
+        "--cluster",
+        "-c",
+        help="Cluster (inventory group); repeat to run on several clusters at once "
+        "(each locked, planned, applied and journalled on its own; needs --yes or --dry-run).",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan; change nothing.")]
 Yes = Annotated[
