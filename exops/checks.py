@@ -293,8 +293,14 @@ def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | No
     bad = []
     for p in view.facts.peers:
         pending = (p.status is not None and p.status.factory_reset_pending) or p.has_alarm("20107")
+        # Listed by the cluster but with an empty list of its own: the hazard,
+        # unless it is the peer being added (not configured yet, never clustered).
         emptied = (
-            p.settings is not None and p.settings.is_empty and view.listed(p.host) and view.size > 1
+            p.settings is not None
+            and p.settings.is_empty
+            and view.listed(p.host)
+            and view.size > 1
+            and p.host != new
         )
         if pending or emptied:
             bad.append(p.host)

@@ -303,20 +303,8 @@ def on_host(action: dict[str, Any], default: str) -> str:
 
 # -- each step of add-peer: the step's peer goes unreachable ---------------------
 
-FACTORY_RESET_FALSE_ALARM = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "exops/checks.py check_factory_reset counts the peer being added (already listed "
-        "by the members, its own list still empty because step 6 has not configured it) "
-        "as 'factory reset pending', so the re-run is refused with exit 3 and advice to "
-        "'exops restore' a peer that was never clustered"
-    ),
-)
-# 9 actions: 3 x (backup, configure), restart, wait, verify. A failure after
-# c1-p3 is listed (step 2) and before it is configured (step 6) hits the bug above.
-ADD_PEER_STEPS = [
-    pytest.param(n, marks=FACTORY_RESET_FALSE_ALARM) if 3 <= n <= 6 else n for n in range(1, 10)
-]
+# 9 actions: 3 x (backup, configure), restart, wait, verify.
+ADD_PEER_STEPS = list(range(1, 10))
 
 
 @pytest.mark.parametrize("n", ADD_PEER_STEPS)
