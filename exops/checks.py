@@ -283,9 +283,16 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
         )
         if p.status.database != "Active" or states - {PeerState.ACTIVE} or alarms:
             bad.append(p.host)
-    return _result(
-        "cluster_health", not bad, f"not healthy: {', '.join(bad)}" if bad else "healthy", evidence
-    )
+    out_of_sync = [
+        p.host for p in scope if {a.id for a in p.raised_alarms} & REPLICATION_ALARMS
+    ]
+    summary = f"not healthy: {', '.join(bad)}" if bad else "healthy"
+    if out_of_sync:  # domain doc section 4: the remedy exops offers
+        summary += (
+            f"; replication alarms on {', '.join(out_of_sync)}: "
+            f"run exops repair-replication -c {view.facts.cluster} first"
+        )
+    return _result("cluster_health", not bad, summary, evidence)
 
 
 def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:

@@ -42,7 +42,7 @@ def main() -> None:
         print("exops: interrupted", file=sys.stderr)
         sys.exit(130)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except typer.Abort:
         print("exops: aborted", file=sys.stderr)
         sys.exit(1)
@@ -54,7 +54,10 @@ def main() -> None:
             print(f"exops: error: {message()} (see --help)", file=sys.stderr)
             sys.exit(code)
         raise
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if code == 130:  # Ctrl-C inside a command: typer turns it into exit 130, silently
+        print("exops: interrupted", file=sys.stderr)
+    sys.exit(code)
 
 
 def _fail(exc: Exception) -> None:

@@ -97,12 +97,15 @@ def run(env: Env, runbook_ref: str, cluster: str, params: dict[str, Any], opts: 
                 opts.out.write_text(plan.to_json())
         else:
             show_plan(plan, opts)
-        if plan.refused or not plan.has_changes:
+        if plan.refused or not plan.actions:
             if not plan.refused:
                 stderr().print("nothing to change: the cluster already matches the runbook")
             if opts.json_out:
                 _write_json(_run_doc(plan, None, ""))
             return plan_exit_code(plan, RunOptions())
+        if not plan.has_changes:  # only read-only checks (verify steps marked always)
+            stderr().print("nothing to change; checking that the cluster is as it should be")
+            return apply_plan(env, plan, opts)
         _confirm(plan, opts)
         return apply_plan(env, plan, opts)
 
@@ -238,6 +241,14 @@ def apply_plan(env: Env, plan: Plan, opts: RunOptions) -> int:
     code = ExitCode.FAILED if applied.failed else ExitCode.OK
     journal.finish_run(journal_id, "failed" if applied.failed else "ok", int(code))
     _print_recap(plan, applied, opts, run_id)
+    failed = next((o for o in applied.outcomes if o.status in ("failed", "unreachable")), None)
+    if failed is not None:  # one line on stderr too: what cron mails and schedulers log
+        stderr().print(
+            f"exops: error: step {failed.action.id} '{failed.action.step}' {failed.status} "
+            f"on {failed.action.host or 'the cluster'}: {failed.error}",
+            soft_wrap=True,
+            markup=False,
+        )
     return int(code)
 
 
