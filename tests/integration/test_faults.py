@@ -338,7 +338,7 @@ def test_add_peer_peer_unreachable_at_step(lab_factory: Any, tmp_path: Path, n: 
 
 # -- each step of enforce-tls: the step's peer answers 500 -------------------------
 
-ENFORCE_STEPS = range(1, 11)  # backup, configure, wait, (restart, gate) x 3, verify
+ENFORCE_STEPS = range(1, 12)  # backup, configure, wait, (restart, gate) x 3, verify x 2
 
 
 @pytest.mark.parametrize("n", ENFORCE_STEPS)
@@ -353,7 +353,7 @@ def test_enforce_tls_http_500_at_step(lab_factory: Any, tmp_path: Path, n: int) 
         faults.append(lab.control.inject("http_error", peer=target[0], status=500))
 
     result = run_with_fault(lab, cli, tmp_path, scenario.args, n, inject)
-    assert len(result.plan["actions"]) == 10, [a["step"] for a in result.plan["actions"]]
+    assert len(result.plan["actions"]) == 11, [a["step"] for a in result.plan["actions"]]
     assert_clean_stop(result, n, (target[0],))
     assert_not_corrupted(lab, before)
     lab.control.clear(faults[0])
