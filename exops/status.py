@@ -72,14 +72,29 @@ def consensus_settings_peer(facts: ClusterFacts) -> PeerFacts | None:
     views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
     if not views:
         return None
-    votes = Counter(p.settings.primary_address for p in views if p.settings)
-    primary_address, _ = votes.most_common(1)[0]
-    if primary_address is None:
+    votes = Counter(
+        addr.lower() for p in views if p.settings and (addr := p.settings.primary_address)
+    )
+    if not votes:
         return views[0]
+
+    def names_itself(addr: str) -> bool:
+        return any(
+            _designates(p, addr) and (p.settings.primary_address or "").lower() == addr
+            for p in views
+            if p.settings
+        )
+
+    # The address most peers name; on a tie, one whose peer agrees it is primary.
+    primary_address = max(votes, key=lambda a: (votes[a], names_itself(a)))
     for p in views:
         if p.settings and _designates(p, primary_address):
             return p
-    return next(p for p in views if p.settings and p.settings.primary_address == primary_address)
+    return next(
+        p
+        for p in views
+        if p.settings and (p.settings.primary_address or "").lower() == primary_address
+    )
 
 
 def _designates(peer: PeerFacts, address: str) -> bool:
