@@ -297,6 +297,7 @@ class Lab:
             "restart_hang",
             "ssh_auth_reject",
             "replication_error",
+            "garbage",
         }
         kind = spec.get("kind")
         if kind not in kinds:

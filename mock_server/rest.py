@@ -69,6 +69,18 @@ def make_app(lab: Lab, peer: Peer) -> web.Application:
     return app
 
 
+def _garbage(mode: str, body: Any) -> web.Response:
+    """A 200 whose body is not what the API promises (fault ``garbage``)."""
+    original = bytes(body or b"")
+    if mode == "truncated":
+        data = original[: max(len(original) // 2, 1)]
+    elif mode == "oversized":
+        data = b"[" + b" " * (5 * 1024 * 1024) + b"]"
+    else:  # junk
+        data = b"<html><body>Service Unavailable</body></html>\x00\xff"
+    return web.Response(status=200, body=data, content_type="application/json")
+
+
 def _middleware(lab: Lab, peer: Peer) -> Any:
     expected = "Basic " + base64.b64encode(f"admin:{lab.password}".encode()).decode()
 
@@ -108,6 +120,16 @@ def _middleware(lab: Lab, peer: Peer) -> Any:
                 return _error(403, "CSRF header missing")
             response = await handler(request)
             status = response.status
+            garbage = lab.fault_for("garbage", peer.name, "rest")
+            if (
+                garbage
+                and not write
+                and path.startswith(garbage.get("path_prefix", "/api/"))
+                and isinstance(response, web.Response)
+            ):
+                lab.use_fault(garbage)
+                status = "garbage"
+                return _garbage(str(garbage.get("mode", "junk")), response.body)
             return response
         except web.HTTPException as exc:
             status = exc.status

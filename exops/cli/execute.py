@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from exops import __version__
 from exops.cli.read import Env, stderr, stdout
 from exops.errors import PreconditionError, StalePlanError, UsageError
@@ -79,7 +81,7 @@ def plan_only(
 
 def plan_exit_code(plan: Plan, opts: RunOptions) -> int:
     if plan.refused:
-        stderr().print(f"[red]refused:[/] {plan.refused}")
+        stderr().print(f"[red]refused:[/] {escape(plan.refused)}")
         return int(ExitCode.REFUSED)
     if opts.detailed_exitcode and plan.has_changes:
         return int(ExitCode.CHANGES_PENDING)
@@ -319,9 +321,9 @@ def _print_recap(plan: Plan, applied: Any, opts: RunOptions, run_id: str) -> Non
                 f"[red]{o.status.upper()}[/] step {o.action.id} '{o.action.step}' "
                 f"on {o.action.host or 'cluster'}"
             )
-            console.print(f"  {o.error}")
+            console.print(f"  {escape(o.error or '')}")
             if o.advice:
-                console.print(f"  what to do: {o.advice}")
+                console.print(f"  what to do: {escape(o.advice)}")
     console.print(f"\nPLAY RECAP (run {run_id}) " + "*" * 40)
     for host, counts in sorted(recap.items()):
         parts = " ".join(f"{k}={v}" for k, v in counts.items())

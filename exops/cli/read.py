@@ -31,7 +31,8 @@ def stdout() -> Console:
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    # One message, one line (never wrapped): cron mails, log shippers and grep.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass

@@ -449,6 +449,17 @@ CASES = [
         ("c1-p2",),
         env={"__fault__": "http_error"},
     ),
+    # garbled answers with a 200 (fault "garbage": junk, truncated, oversized)
+    *(
+        Case(
+            f"appliance-{mode}-answer",
+            ("add-peer", "-c", "c1", "--peer", "c1-p3", "--yes"),
+            3,
+            ("c1-p2",),
+            env={"__fault__": "garbage", "__mode__": mode},
+        )
+        for mode in ("junk", "truncated", "oversized")
+    ),
 ]
 
 CLICK_BUG = (
@@ -510,6 +521,8 @@ def test_bad_input_is_refused_and_changes_nothing(lab: Any, tmp_path: Path, case
     fault = None
     if case.env.get("__fault__") == "http_error":
         fault = lab.control.inject("http_error", peer="c1-p2", status=500)
+    elif case.env.get("__fault__") == "garbage":
+        fault = lab.control.inject("garbage", peer="c1-p2", mode=case.env["__mode__"])
     seq = last_seq(lab)
     try:
         proc = cli(*args, expect=case.code, timeout=120)
