@@ -16,3 +16,17 @@ def _clean_exops_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("EXOPS_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "120")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault matrix's size and outcome (issue 7 asks for it)."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "xfailed", "xpassed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if "test_faults.py" in nodeid and getattr(report, "when", "call") == "call":
+                counts[outcome] = counts.get(outcome, 0) + 1
+    if counts:
+        total = sum(counts.values())
+        detail = ", ".join(f"{n} {k}" for k, n in counts.items())
+        terminalreporter.write_line(f"fault matrix: {total} cells ({detail})")
