@@ -83,7 +83,7 @@ class RoutedAppliance:
         if self.target.transport == "ssh":
             return self.ssh.read_system()
         system = self.rest.read_system()
-        if self._cluster() is not self.rest:  # H.323 mode has no REST form without the CDB
+        if not self.rest.cdb_available():  # H.323 mode has no REST form without the CDB
             system = system.model_copy(update={"h323_enabled": self.ssh.read_h323()})
         return system
 

@@ -196,12 +196,16 @@ class SshAppliance:
         self.rest = rest
 
     def _send(self, command: str, *, read: bool = True) -> str:
-        """One command; a read is retried once on a fresh session if the old one died."""
+        """One command; a read is retried once on a fresh session if the old one died
+        (never after refused credentials)."""
         for attempt in (0, 1):
             if self._shell is None:
                 self._shell = self._factory(self.target)
             try:
                 return self._shell.send(command)
+            except AuthError:
+                self._shell = None
+                raise  # never log in again with refused credentials (account lockout)
             except TransportError:
                 self._shell = None
                 if not read or attempt == 1:

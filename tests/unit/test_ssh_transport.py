@@ -439,16 +439,14 @@ def test_a_read_dropped_twice_is_a_transport_error(appliance: SshAppliance, lab:
     assert len(lab.shells) == 2
 
 
-def test_auth_error_on_a_read_is_tried_once_more_then_surfaces(
-    appliance: SshAppliance, lab: Lab
-) -> None:
-    """An AuthError is a TransportError: the read is tried once more, then it surfaces."""
+def test_auth_error_on_a_read_is_not_retried(appliance: SshAppliance, lab: Lab) -> None:
+    """Refused credentials are never tried again (an account lockout risk)."""
     refused = AuthError("SSH credentials refused", host=HOST, operation="ssh connect")
     lab.on("xConfiguration Alternates", refused, refused)
     with pytest.raises(AuthError) as info:
         appliance.read_settings()
     assert_clean(info.value, "ssh connect")
-    assert len(lab.shells) == 2  # two logins with the refused credentials
+    assert len(lab.shells) == 1  # one login with the refused credentials
 
 
 def test_error_block_answer_to_a_read(appliance: SshAppliance, lab: Lab) -> None:
@@ -833,7 +831,7 @@ def _rest(target: ConnectionTarget, cdb: bool, seen: list[str]) -> RestAppliance
     ("transport", "cdb", "cluster_over", "name", "h323"),
     [
         ("ssh", True, "ssh", "ssh", False),  # H.323 from the CLI
-        ("rest", False, "rest", "rest", True),  # no CDB, pinned to REST: the default On
+        ("rest", False, "rest", "rest", False),  # no CDB, pinned to REST: H.323 read over SSH
         ("auto", True, "rest", "rest", True),  # H.323 from the CDB
         ("auto", False, "ssh", "rest+ssh", False),  # CDB off: H.323 from the CLI
     ],
