@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 from pathlib import Path
@@ -131,3 +132,16 @@ def test_check_reports_failures_with_evidence(lab_factory: Any, tmp_path: Path) 
     assert checks["version"]["evidence"]["c1-p4"] == "X14.3.2"
     assert checks["tls_names"]["outcome"] == "fail" and "c1-p3" in checks["tls_names"]["summary"]
     assert checks["role"]["outcome"] == "pass"
+
+
+def test_logs_analyze_fetched_from_the_peers(formed_lab: Any, tmp_path: Path) -> None:
+    cli = cli_for(formed_lab, tmp_path)
+    cli("restart", "-c", "c1", "--peer", "c1-p2", "--yes")
+    doc = cli.json("logs", "analyze", "-c", "c1")
+    assert doc["schema"] == "exops.logs/1"
+    peers = {p["host"]: p for p in doc["peers"]}
+    assert set(peers) == {"c1-p1", "c1-p2", "c1-p3"}
+    kinds = [e["kind"] for e in peers["c1-p2"]["timeline"]]
+    assert "restart" in kinds and "sync_complete" in kinds
+    assert peers["c1-p1"]["role"] == "primary"
+    assert formed_lab.password not in json.dumps(doc)
