@@ -40,6 +40,7 @@ class RunOptions:
     lock_timeout: float | None = None
     detailed_exitcode: bool = False
     fleet: bool = False  # one of several clusters run at once: no progress on stderr
+    cancel: threading.Event | None = None  # set by a fleet run on Ctrl-C: waits stop
 
 
 def utc_now() -> datetime:
@@ -217,7 +218,9 @@ def apply_plan(env: Env, plan: Plan, opts: RunOptions) -> int:
             events = MultiSink(sinks) if sinks else NullSink()
             with env.session([plan.cluster]) as session, _progress(reporter) as rep:
                 waiter = Waiter(
-                    rep, max_poll=env.settings.max_poll_interval, cancel=threading.Event()
+                    rep,
+                    max_poll=env.settings.max_poll_interval,
+                    cancel=opts.cancel or threading.Event(),
                 )
                 executor = Executor(
                     session,

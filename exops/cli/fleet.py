@@ -92,10 +92,11 @@ def run_fleet(
         raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
     params = {c: params_for(c) for c in clusters}  # bad input fails before any thread starts
     results: dict[str, tuple[int, str, str]] = {}
+    cancel = threading.Event()
     with _routed() as (out, err), ThreadPoolExecutor(max_workers=len(clusters)) as pool:
-        one = _one_cluster(env, runbook, params, replace(opts, fleet=True), out, err)
+        one = _one_cluster(env, runbook, params, replace(opts, fleet=True, cancel=cancel), out, err)
         futures = {pool.submit(one, c): c for c in clusters}
-        for done in as_completed(futures):
+        for done in _completed(futures, cancel):
             cluster = futures[done]
             results[cluster] = done.result()
             code, text_out, text_err = results[cluster]
@@ -114,6 +115,16 @@ def run_fleet(
     summary = ", ".join(f"{c}={results[c][0]}" for c in clusters)
     stderr().print(f"fleet: {len(clusters)} clusters; exit codes {summary}")
     return int(next(s for s in SEVERITY if s in codes) if codes else ExitCode.OK)
+
+
+def _completed(futures: dict[Any, str], cancel: threading.Event) -> Iterator[Any]:
+    """Futures as they finish; on Ctrl-C every cluster's wait stops at its next poll
+    (each run is then journalled as interrupted and its lock released)."""
+    try:
+        yield from as_completed(futures)
+    except KeyboardInterrupt:
+        cancel.set()
+        yield from as_completed(futures)
 
 
 def _one_cluster(

@@ -40,3 +40,35 @@ def test_fleet_restart_each_cluster_on_its_own(lab_factory: Any, tmp_path: Path)
     assert restarted.index("c2-p1") < restarted.index("c2-p2")
     history = cli.json("history")["runs"]
     assert sorted(r["cluster"] for r in history) == ["c1", "c2"]
+
+
+def test_fleet_ctrl_c_stops_every_cluster_cleanly(lab_factory: Any, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lab = lab_factory(clusters=2, peers=2, time_scale=0.05, preset="formed")  # 12 s restarts
+    cli = cli_for(lab, tmp_path)
+    events = tmp_path / "events.jsonl"
+    argv = ["restart", "-c", "c1", "-c", "c2", "--yes", "--events", str(events)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exops", *argv],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (events.exists() and events.read_text().count('"restarting"') >= 2):
+        assert time.monotonic() < deadline, "the restarts never began"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    runs = cli.json("history")["runs"]
+    assert sorted((r["cluster"], r["status"]) for r in runs) == [
+        ("c1", "interrupted"),
+        ("c2", "interrupted"),
+    ]
+    assert not list((tmp_path / "exops-state" / "locks").glob("*.lock"))  # both released
