@@ -283,9 +283,7 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
         )
         if p.status.database != "Active" or states - {PeerState.ACTIVE} or alarms:
             bad.append(p.host)
-    out_of_sync = [
-        p.host for p in scope if {a.id for a in p.raised_alarms} & REPLICATION_ALARMS
-    ]
+    out_of_sync = [p.host for p in scope if {a.id for a in p.raised_alarms} & REPLICATION_ALARMS]
     summary = f"not healthy: {', '.join(bad)}" if bad else "healthy"
     if out_of_sync:  # domain doc section 4: the remedy exops offers
         summary += (
