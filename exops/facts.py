@@ -2,8 +2,9 @@
 
 Each read is separate, so a peer that answers some questions and garbles
 others still yields what it answered; the first error is kept on the peer
-(``PeerFacts.error``) and the peer counts as unreachable only when it could
-not be reached or authenticated at all.
+(``PeerFacts.error``). A transport failure (unreachable, timeout, refused
+credentials, TLS) on any read marks the peer unreachable and stops reading
+it: a peer that stops answering half-way is not one to plan changes on.
 """
 
 from __future__ import annotations
