@@ -31,8 +31,14 @@ app.add_typer(logs_app, name="logs")
 
 def main() -> None:
     """Console entry point: map exops errors to one line and an exit code."""
+    import signal
+
     from exops.errors import ExopsError
 
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # systemd stop / kill: end like Ctrl-C (journal, locks)
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         # Without standalone mode click returns a command's typer.Exit code.
         code = app(standalone_mode=False)

@@ -72,3 +72,32 @@ def test_fleet_ctrl_c_stops_every_cluster_cleanly(lab_factory: Any, tmp_path: Pa
         ("c2", "interrupted"),
     ]
     assert not list((tmp_path / "exops-state" / "locks").glob("*.lock"))  # both released
+
+
+def test_sigterm_ends_a_run_like_ctrl_c(lab_factory: Any, tmp_path: Path) -> None:
+    """systemd stop sends SIGTERM: the run is journalled interrupted and the lock freed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lab = lab_factory(clusters=1, peers=2, time_scale=0.05, preset="formed")
+    cli = cli_for(lab, tmp_path)
+    events = tmp_path / "events.jsonl"
+    argv = ["restart", "-c", "c1", "--yes", "--events", str(events)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exops", *argv],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (events.exists() and '"restarting"' in events.read_text()):
+        assert time.monotonic() < deadline, "the restart never began"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert [r["status"] for r in cli.json("history")["runs"]] == ["interrupted"]
+    assert not list((tmp_path / "exops-state" / "locks").glob("*.lock"))
