@@ -79,6 +79,7 @@ class Skipped(Frozen):
     step: str
     host: str | None
     reason: str
+    in_place: bool = True  # False: skipped without being done (an unreachable peer)
 
 
 class Plan(Frozen):

@@ -31,6 +31,9 @@ def plan_text(v: PlanView) -> str:
     if v.skipped:
         out += ["", "Already in place"]
         out += [f"  ok: {step} on {host}: {reason}" for step, host, reason in v.skipped]
+    if v.not_done:
+        out += ["", "Skipped, NOT done"]
+        out += [f"  skip: {step} on {host}: {reason}" for step, host, reason in v.not_done]
     if v.risks:
         out += ["", "Risks"]
         out += [f"  ! {r.title}: {r.detail}" for r in v.risks]

@@ -120,7 +120,8 @@ class PlanView:
     params: tuple[tuple[str, str], ...]
     preflight: tuple[CheckView, ...]
     actions: tuple[ActionView, ...]
-    skipped: tuple[tuple[str, str, str], ...]  # step, host, reason
+    skipped: tuple[tuple[str, str, str], ...]  # step, host, reason: already in place
+    not_done: tuple[tuple[str, str, str], ...]  # skipped without being done (unreachable)
     warnings: tuple[str, ...]
     peer_changes: tuple[PeerChange, ...]
     restarts: tuple[RestartView, ...]
@@ -370,7 +371,12 @@ def plan_view(plan: Plan) -> PlanView:
             )
             for a in plan.actions
         ),
-        skipped=tuple((s.step, s.host or "(cluster)", s.reason) for s in plan.skipped),
+        skipped=tuple(
+            (s.step, s.host or "(cluster)", s.reason) for s in plan.skipped if s.in_place
+        ),
+        not_done=tuple(
+            (s.step, s.host or "(cluster)", s.reason) for s in plan.skipped if not s.in_place
+        ),
         warnings=plan.warnings,
         peer_changes=_peer_changes(plan),
         restarts=restarts,
@@ -379,9 +385,11 @@ def plan_view(plan: Plan) -> PlanView:
         rollbacks=_rollbacks(plan),
         to_change=to_change,
         restart_count=len(restarts),
-        in_place=len(plan.skipped),
+        in_place=sum(1 for s in plan.skipped if s.in_place),
         has_changes=plan.has_changes,
-        summary=_summary(plan, to_change, len(restarts), len(plan.skipped)),
+        summary=_summary(
+            plan, to_change, len(restarts), sum(1 for s in plan.skipped if s.in_place)
+        ),
         counts=counts,
     )
 

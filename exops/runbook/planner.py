@@ -224,7 +224,9 @@ class _Planner:
         if not peer.reachable and step.kind != "wait":
             reason = f"{host} is unreachable ({self.facts.peer(host).error})"
             if step.reachable_only:
-                self.draft.skipped.append(Skipped(step=name, host=host, reason=reason))
+                self.draft.skipped.append(
+                    Skipped(step=name, host=host, reason=reason, in_place=False)
+                )
                 self.draft.warnings.append(f"step '{name}' skips {reason}")
                 return
             raise Refused(f"step '{name}' needs {reason}")
