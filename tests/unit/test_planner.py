@@ -254,6 +254,12 @@ def test_switch_primary_with_old_primary_down_skips_it_with_a_warning() -> None:
     assert changes(p) == [("p2", "configure"), ("p3", "configure")]
     assert any("p1 is unreachable" in w for w in p.warnings)
     assert all(a.after is None or a.after.primary == 2 for a in p.actions)
+    # not done is not "already in place": the review says so
+    assert [(s.host, s.in_place) for s in p.skipped if s.host == "p1"] == [("p1", False)]
+    from exops.report import render_plan
+
+    text = render_plan(p, "text")
+    assert "Skipped, NOT done" in text and "0 already in place" in text
 
 
 def test_convert_fqdn_goes_slot_by_slot() -> None:
