@@ -406,8 +406,16 @@ class _Planner:
             if (peer.saved.primary_address or "").lower() != (address or "").lower():
                 continue
             update = {f: getattr(source, f) for f in REPLICATED_FIELDS}
+            before = peer.saved
             peer.saved = peer.saved.model_copy(update=update)
             peer.pending = peer.restart_needed()
+            moved = [f for f in REPLICATED_FIELDS if getattr(before, f) != getattr(peer.saved, f)]
+            if moved:  # a change review must see what replication will do, not only writes
+                self.draft.warnings.append(
+                    f"{host}: replication from {primary} will change "
+                    + ", ".join(f"{f} to {_shown(getattr(peer.saved, f))}" for f in moved)
+                    + ("; a restart is then pending (alarm 20007)" if peer.pending else "")
+                )
 
     # -- expressions and targets -------------------------------------------------------
     def _targets(self, step: Step, name: str, ctx: dict[str, Any]) -> list[str]:
@@ -486,6 +494,12 @@ def desired_settings(current: ClusterSettings, values: dict[str, Any]) -> Cluste
     except Exception as exc:  # pydantic ValidationError -> one line
         first = str(exc).splitlines()
         raise ValueError(" ".join(first[1:3]) if len(first) > 2 else str(exc)) from exc
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return f"{len(value)} row(s)"
+    return str(value)
 
 
 def _reason(before: ClusterSettings, after: ClusterSettings) -> str:

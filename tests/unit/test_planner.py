@@ -190,6 +190,8 @@ def test_enforce_tls_predicts_replication_and_restarts_primary_first() -> None:
         ("p2", "restart"),
         ("p3", "restart"),
     ]
+    # the review shows what replication will do on the peers exops does not write
+    assert [w.split(":")[0] for w in p.warnings if "replication from p1" in w] == ["p2", "p3"]
     again = cluster(*(peer(i, [0, 1, 2], by_fqdn=True, tls=TlsMode.ENFORCE) for i in range(3)))
     assert changes(plan("enforce-tls", again)) == []
 
