@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+
+from mock_server.client import start_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -47,15 +48,6 @@ def machine() -> str:
     )
 
 
-def read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key.strip()] = shlex.split(value)[0] if value.strip() else ""
-    return env
-
-
 @contextmanager
 def lab(
     state_dir: Path,
@@ -67,36 +59,21 @@ def lab(
     subnet: str = "127.90",
 ) -> Iterator[dict[str, str]]:
     """Start a mock lab and yield the environment exops needs for it."""
-    base = [PY, "-m", "mock_server"]
-    subprocess.call([*base, "down", "--state-dir", str(state_dir)], stderr=subprocess.DEVNULL)
-    subprocess.check_call(
-        [
-            *base,
-            "up",
-            "--clusters",
-            str(clusters),
-            "--peers",
-            str(peers),
-            "--time-scale",
-            str(time_scale),
-            "--preset",
-            preset,
-            "--state-dir",
-            str(state_dir),
-            "--subnet",
-            subnet,
-        ],
-        stdout=subprocess.DEVNULL,
+    subprocess.call(
+        [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)], stderr=subprocess.DEVNULL
+    )
+    running = start_lab(
+        state_dir,
+        subnet=subnet,
+        clusters=clusters,
+        peers=peers,
+        time_scale=time_scale,
+        preset=preset,
     )
     try:
-        env = {
-            **os.environ,
-            **read_env(state_dir / "lab.env"),
-            "EXOPS_STATE_DIR": str(state_dir / "exops"),
-        }
-        yield env
+        yield {**os.environ, **running.env, "EXOPS_STATE_DIR": str(state_dir / "exops")}
     finally:
-        subprocess.call([*base, "down", "--state-dir", str(state_dir)], stdout=subprocess.DEVNULL)
+        running.stop()
 
 
 def measure(label: str, argv: list[str], env: dict[str, str], *, quiet: bool = True) -> Measure:

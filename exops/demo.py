@@ -20,16 +20,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from mock_server.client import read_lab_env
+
 console = Console(highlight=False)
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            env[key.strip()] = shlex.split(value)[0] if value.strip() else ""
-    return env
 
 
 def _exops(args: list[str], env: dict[str, str], *, check: bool = True) -> int:
@@ -66,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             str(state),
         ]
     )
-    env = {**os.environ, **_read_env(state / "lab.env"), "EXOPS_STATE_DIR": str(state / "exops")}
+    env = {**os.environ, **read_lab_env(state / "lab.env"), "EXOPS_STATE_DIR": str(state / "exops")}
     started = time.monotonic()
     try:
         _exops(["status"], env)
