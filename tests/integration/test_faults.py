@@ -372,7 +372,7 @@ class Case:
     blame: tuple[str, ...]
     env: dict[str, str]
     remedy: tuple[str, ...] = ()  # a documented command to run before the re-run
-    drain: float = 0.0  # seconds for requests the mock still holds (slow) to land
+    drain: str | None = None  # a peer whose held (slow) restart request must land first
 
 
 def _fault(kind: str, **spec: Any) -> Callable[[Any, dict[str, Any]], Callable[[], None]]:
@@ -422,7 +422,7 @@ CASES = [
         ("c1-p3",),
         {},
         # exops gave up on the restart request, but the peer still gets it and restarts.
-        drain=3.0,
+        drain="c1-p3",
     ),
     # add-peer step 7 over SSH: restart the new peer; the connection drops mid-command
     Case("ssh_drop", add_peer_lab, 7, _fault("drop", peer="c1-p3", iface="ssh"), ("c1-p3",), SSH),
@@ -451,6 +451,19 @@ CASES = [
 ]
 
 
+def _restart_landed(lab: Any, peer: str) -> None:
+    """Wait until the mock has answered the restart request it held, and the peer is back."""
+
+    def check() -> tuple[bool, str]:
+        landed = any(
+            r["peer"] == peer and "restart" in r["path"] for r in lab.control.requests(since=0)
+        )
+        running = lab.control.peer_state(peer)["running"]
+        return landed and running, f"{peer}: restart landed {landed}, running {running}"
+
+    eventually(check, timeout=15.0)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_fault_kind(lab_factory: Any, tmp_path: Path, case: Case) -> None:
     lab, cli, scenario = case.lab(lab_factory, tmp_path, **case.env)
@@ -464,7 +477,8 @@ def test_fault_kind(lab_factory: Any, tmp_path: Path, case: Case) -> None:
     assert_clean_stop(result, case.n, case.blame)
     assert_not_corrupted(lab, before)
     clear[0]()
-    time.sleep(case.drain)
+    if case.drain:
+        _restart_landed(lab, case.drain)
     if case.remedy:
         cli(*case.remedy)
     rerun_reaches_end_state(lab, cli, scenario)
