@@ -89,7 +89,7 @@ def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> Ch
 
 
 def check_role(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    return _same("role", scope, lambda p: p.system.role.value if p.system else None, "role")
+    return _same("role", scope, lambda p: p.system.role.value if p.system and p.system.role else None, "role")
 
 
 def check_version(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
@@ -109,7 +109,11 @@ def check_platform(view: ClusterView, scope: list[PeerFacts], new: str | None) -
 
 def check_h323(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence = {
-        p.host: ("On" if p.system.h323_enabled else "Off") if p.system else _unreachable(p)
+        p.host: (
+            {True: "On", False: "Off", None: "unknown"}[p.system.h323_enabled]
+            if p.system
+            else _unreachable(p)
+        )
         for p in scope
     }
     off = [h for h, v in evidence.items() if v != "On"]

@@ -130,10 +130,14 @@ class Certificate(Frozen):
 
 
 class SystemInfo(Frozen):
+    """What a peer says of itself. ``None`` means *unknown*: not offered by this
+    version, missing from the answer, or not parsable. A check fed ``None`` never
+    passes (facts fail closed); the transport records why in ``PeerFacts.unknown``."""
+
     name: str
-    version: str
-    role: Role
-    platform: str  # small | medium | large | appliance model
+    version: str | None
+    role: Role | None
+    platform: str | None  # small | medium | large | appliance model; None = unknown
     hardware: str = ""
     serial: str = ""
     uptime_s: int | None = None
@@ -143,7 +147,7 @@ class SystemInfo(Frozen):
     domain: str = ""
     dns_servers: tuple[str, ...] = ()
     ntp_servers: tuple[str, ...] = ()
-    h323_enabled: bool = True
+    h323_enabled: bool | None = None
     option_keys: tuple[OptionKey, ...] = ()
 
     @property
@@ -191,6 +195,9 @@ class PeerFacts(Frozen):
     trust_store: tuple[str, ...] = ()  # subject CNs of trusted CAs
     rtt_ms: float | None = None
     gathered_at: datetime | None = None
+    # Facts exops could not read or parse on a reachable peer: "system.role" ->
+    # why (the raw answer's first line where there was one). Never guessed.
+    unknown: dict[str, str] = Field(default_factory=dict)
 
     @property
     def raised_alarms(self) -> tuple[Alarm, ...]:

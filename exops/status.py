@@ -103,7 +103,7 @@ def _designates(peer: PeerFacts, address: str) -> bool:
 
 def capacity(members: list[PeerFacts]) -> Capacity:
     n = len(members)
-    small = any(p.system and p.system.platform.lower() == "small" for p in members)
+    small = any(p.system and (p.system.platform or "").lower() == "small" for p in members)
     if n <= 1:
         return Capacity(members=n, factor=1, note="single peer: no resilience")
     if small:
@@ -145,7 +145,7 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 restart_pending=p.restart_pending,
                 factory_reset_pending=_reset_pending(p),
                 version=p.system.version if p.system else None,
-                role=p.system.role.value if p.system else None,
+                role=p.system.role.value if p.system and p.system.role else None,
                 platform=p.system.platform if p.system else None,
                 transport=p.transport,
                 error=p.error,
