@@ -89,7 +89,9 @@ def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> Ch
 
 
 def check_role(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    return _same("role", scope, lambda p: p.system.role.value if p.system and p.system.role else None, "role")
+    return _same(
+        "role", scope, lambda p: p.system.role.value if p.system and p.system.role else None, "role"
+    )
 
 
 def check_version(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
