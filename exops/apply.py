@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exops.appliance.base import Appliance, settings_writes
-from exops.errors import DivergenceError, ExopsError, TlsError, TransportError
+from exops.errors import (
+    DivergenceError,
+    ExopsError,
+    PreconditionError,
+    TimeoutError_,
+    TlsError,
+    TransportError,
+)
 from exops.models import ClusterFacts, ClusterSettings
 from exops.plan import Action, ActionKind, Plan
+from exops.results import FAILED_STATUSES, StepResult, StepStatus
 from exops.waits import Waiter
 
 Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
@@ -39,18 +47,7 @@ class Events(Protocol):
     def emit(self, event: str, **fields: Any) -> None: ...
 
 
-FAILED_STATUSES = frozenset({"failed", "unreachable"})
-
-
-@dataclass
-class Outcome:
-    action: Action
-    status: str  # ok | changed | failed | unreachable | skipped
-    started: datetime
-    duration_s: float = 0.0
-    detail: str = ""
-    error: str | None = None
-    advice: str | None = None
+Outcome = StepResult  # the executor's name for one step's result
 
 
 @dataclass
@@ -71,7 +68,7 @@ class Applied:
 
     @property
     def changed(self) -> bool:
-        return any(o.status == "changed" for o in self.outcomes)
+        return any(o.status is StepStatus.CHANGED for o in self.outcomes)
 
 
 ADVICE = {
@@ -115,7 +112,9 @@ class Executor:
             self.on_outcome(outcome)  # journalled at once: a crash loses no finished step
             if outcome.status in FAILED_STATUSES:
                 for rest in self.plan.actions[index + 1 :]:
-                    skipped = Outcome(rest, "skipped", datetime.now(UTC), detail="not reached")
+                    skipped = Outcome(
+                        rest, StepStatus.SKIPPED, datetime.now(UTC), detail="not reached"
+                    )
                     applied.outcomes.append(skipped)
                     self.on_outcome(skipped)
                 break
@@ -136,20 +135,27 @@ class Executor:
         except ExopsError as exc:
             duration = self.waiter.clock() - t0
             advice = action.advice or ADVICE.get(action.kind)
-            # Ansible's distinction: the peer could not be reached at all.
-            status = "unreachable" if isinstance(exc, TransportError) else "failed"
+            kind = _failure_status(action, exc)
             self.events.emit(
                 "failed",
                 **common,
-                status=status,
+                status=kind.value,
                 error=str(exc),
                 advice=advice,
                 duration_s=round(duration, 3),
             )
-            return Outcome(action, status, started, duration, error=str(exc), advice=advice)
+            return Outcome(
+                action,
+                kind,
+                started,
+                duration,
+                error=str(exc),
+                advice=advice,
+                refused=isinstance(exc, PreconditionError),
+            )
         duration = self.waiter.clock() - t0
         self.events.emit(status, **common, detail=detail, duration_s=round(duration, 3))
-        return Outcome(action, status, started, duration, detail=detail)
+        return Outcome(action, StepStatus(status), started, duration, detail=detail)
 
     def _dispatch(self, action: Action) -> tuple[str, str]:
         handler = {
@@ -280,6 +286,15 @@ class Executor:
             raise DivergenceError(f"command action {action.id} names no command", host=host)
         answer = self.cluster.appliance(host).command(action.command)
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def _failure_status(action: Action, exc: ExopsError) -> StepStatus:
+    """Ansible's distinction: a peer that could not be reached at all is
+    ``unreachable``; a wait or verify that ran out of time is a failure (a
+    timeout), not an unreachable peer."""
+    if isinstance(exc, TimeoutError_) and action.kind in (ActionKind.WAIT, ActionKind.VERIFY):
+        return StepStatus.FAILED
+    return StepStatus.UNREACHABLE if isinstance(exc, TransportError) else StepStatus.FAILED
 
 
 def _progressed(before: ClusterSettings, current: ClusterSettings, after: ClusterSettings) -> bool:

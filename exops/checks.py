@@ -11,13 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from exops.appliance.knowledge import PER_PEER_LICENCES
-from exops.models import MAX_PEERS, ClusterFacts, PeerFacts, PeerState, Role, is_ip
+from exops.health import CLUSTER_ALARMS, out_of_sync, peer_problems
+from exops.models import MAX_PEERS, ClusterFacts, PeerFacts, Role, is_ip
 from exops.plan import CheckOutcome, CheckResult
 from exops.runbook.view import ClusterView
 
 MAX_RTT_MS = 80.0
-COMMUNICATION_ALARMS = {"20004", "20006"}
-REPLICATION_ALARMS = {"20101", "20102", "20103", "20104", "20105", "20110"}
 
 Check = Callable[[ClusterView, list[PeerFacts], str | None], CheckResult]
 
@@ -275,25 +274,25 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
     evidence: dict[str, str] = {}
     bad = []
     for p in scope:
-        if not p.reachable or p.status is None:
-            evidence[p.host] = _unreachable(p) if not p.reachable else "no status"
+        problems = peer_problems(p)  # exops.health: the one definition
+        if p.status is None or (problems and not p.reachable):
+            evidence[p.host] = problems[0] if problems else "no status"
             bad.append(p.host)
             continue
         states = {e.state for e in p.status.peers}
-        alarms = sorted(
-            {a.id for a in p.raised_alarms} & (COMMUNICATION_ALARMS | REPLICATION_ALARMS)
-        )
+        alarms = sorted({a.id for a in p.raised_alarms} & CLUSTER_ALARMS)
         evidence[p.host] = (
             f"database {p.status.database}; peers {','.join(sorted(s.value for s in states))}"
             + (f"; alarms {','.join(alarms)}" if alarms else "")
+            + (f"; {problems[0]}" if problems and "garbled" in problems[0] else "")
         )
-        if p.status.database != "Active" or states - {PeerState.ACTIVE} or alarms:
+        if problems:
             bad.append(p.host)
-    out_of_sync = [p.host for p in scope if {a.id for a in p.raised_alarms} & REPLICATION_ALARMS]
+    unsynced = [p.host for p in scope if out_of_sync(p)]
     summary = f"not healthy: {', '.join(bad)}" if bad else "healthy"
-    if out_of_sync:  # domain doc section 4: the remedy exops offers
+    if unsynced:  # domain doc section 4: the remedy exops offers
         summary += (
-            f"; replication alarms on {', '.join(out_of_sync)}: "
+            f"; replication alarms on {', '.join(unsynced)}: "
             f"run exops repair-replication -c {view.facts.cluster} first"
         )
     return _result("cluster_health", not bad, summary, evidence)

@@ -20,9 +20,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
-from mock_server.client import read_lab_env
-
 console = Console(highlight=False)
+
+
+def read_lab_env(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of the lab's documented ``lab.env`` (exops never imports the mock)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            env[key.removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return env
 
 
 def _exops(args: list[str], env: dict[str, str], *, check: bool = True) -> int:

@@ -15,7 +15,12 @@ Event names emitted by exops (``exops.apply`` and ``exops.cli.execute``):
 - ``failed``: ``error``, ``advice``, ``duration_s``
 - ``waiting``: wait progress: ``what``, ``detail``, ``elapsed_s``, ``timeout_s``
 - ``restarting``: ``host``, ``action``
-- ``done``: ``failed``, ``changed`` (booleans for the whole run)
+- ``waited``: a wait ended: ``what``, ``elapsed_s``
+- ``unreachable``: a step's peer could not be reached
+- ``done``: the run's ``status``, ``exit_code``, ``failed``, ``changed``, ``unreached``
+- ``interrupted``: the last event of a run stopped by Ctrl-C or SIGTERM
+
+Every event also carries ``schema`` (``exops.event/1``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ EVENTS = (
     "failed",
     "waiting",
     "restarting",
+    "waited",
+    "unreachable",
     "done",
+    "interrupted",
 )
 
 
@@ -57,11 +65,13 @@ class JsonLinesSink:
     aborting a run that may be half way through a restart.
     """
 
-    def __init__(self, stream: TextIO, *, run_id: str, cluster: str):
+    def __init__(
+        self, stream: TextIO, *, run_id: str, cluster: str, lock: threading.Lock | None = None
+    ):
         self.stream = stream
         self.run_id = run_id
         self.cluster = cluster
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()  # shared when several runs write one stream
         self._broken = False
 
     def emit(self, event: str, **fields: Any) -> None:

@@ -16,4 +16,6 @@ class ExitCode(IntEnum):
     """Another run holds the cluster lock."""
     CHANGES_PENDING = 5
     """With --detailed-exitcode: the plan has changes."""
+    PARTIAL = 6
+    """Done where possible, but a member was unreachable and skipped: re-run when it answers."""
     INTERRUPTED = 130

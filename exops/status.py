@@ -6,16 +6,29 @@ table and as JSON (schema ``exops.status/1``, documented in the README).
 
 from __future__ import annotations
 
-from collections import Counter
 from enum import StrEnum
 
+from exops.health import (
+    COMMUNICATION_ALARMS,
+    FACTORY_RESET_ALARM,
+    REPLICATION_ALARMS,
+    RESTART_REQUIRED,
+    consensus_settings_peer,
+    peer_problems,
+)
+from exops.health import designates as _designates
 from exops.models import ClusterFacts, Frozen, PeerFacts, PeerState
 
 SCHEMA = "exops.status/1"
 CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
-REPLICATION_ALARMS = frozenset({"20101", "20102", "20103", "20104", "20105", "20110"})
-COMMUNICATION_ALARMS = frozenset({"20004", "20006"})
-FACTORY_RESET_ALARM = "20107"
+__all__ = [
+    "COMMUNICATION_ALARMS",
+    "REPLICATION_ALARMS",
+    "ClusterReport",
+    "Verdict",
+    "consensus_settings_peer",
+    "summarize",
+]
 
 
 class Verdict(StrEnum):
@@ -61,44 +74,6 @@ class ClusterReport(Frozen):
     tls_mode: str | None
     capacity: Capacity
     peers: tuple[PeerRow, ...]
-
-
-def consensus_settings_peer(facts: ClusterFacts) -> PeerFacts | None:
-    """The reachable peer whose view of the primary the most peers share.
-
-    Prefers the peer that names itself primary; ``None`` when no reachable
-    peer lists any address.
-    """
-    views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
-    if not views:
-        return None
-    votes = Counter(
-        addr.lower() for p in views if p.settings and (addr := p.settings.primary_address)
-    )
-    if not votes:
-        return views[0]
-
-    def names_itself(addr: str) -> bool:
-        return any(
-            _designates(p, addr) and (p.settings.primary_address or "").lower() == addr
-            for p in views
-            if p.settings
-        )
-
-    # The address most peers name; on a tie, one whose peer agrees it is primary.
-    primary_address = max(votes, key=lambda a: (votes[a], names_itself(a)))
-    for p in views:
-        if p.settings and _designates(p, primary_address):
-            return p
-    return next(
-        p
-        for p in views
-        if p.settings and (p.settings.primary_address or "").lower() == primary_address
-    )
-
-
-def _designates(peer: PeerFacts, address: str) -> bool:
-    return address.lower() in {peer.address.lower(), peer.fqdn.lower()} - {""}
 
 
 def capacity(members: list[PeerFacts]) -> Capacity:
@@ -209,8 +184,9 @@ def _verdict(
     views = {r.primary_seen for r in members if r.reachable and r.primary_seen}
     if len(views) > 1:
         broken.append(f"peers disagree on the configuration primary (slots {sorted(views)})")
+    by_host = {p.host: p for p in facts.peers}
     for r in members:
-        degraded += _member_problems(r)
+        degraded += _member_problems(r, by_host[r.host])
     if broken:
         return Verdict.BROKEN, broken + degraded
     if degraded:
@@ -218,17 +194,18 @@ def _verdict(
     return Verdict.HEALTHY, [f"{len(members)} peers active, no alarms"]
 
 
-def _member_problems(r: PeerRow) -> list[str]:
-    if not r.reachable:
-        return [f"{r.host} unreachable"]
-    problems = []
+def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:
+    """exops.health's problems, plus what status also reports: the peer's state as
+    the primary sees it, a pending restart, and every other raised alarm."""
+    problems = peer_problems(peer)
+    if not peer.reachable or (problems[:1] and "could not be read" in problems[0]):
+        return problems
     if r.state and r.state != PeerState.ACTIVE.value:
         problems.append(f"{r.host} is {r.state} as seen by the primary")
-    if r.database and r.database != "Active":
-        problems.append(f"{r.host} database {r.database}")
     if r.restart_pending:
-        problems.append(f"{r.host} restart pending (alarm 20007)")
-    other = [a for a in r.alarms if a != "20007"]
+        problems.append(f"{r.host} restart pending (alarm {RESTART_REQUIRED})")
+    shown = {a for p in problems if " alarms " in p for a in p.split(" alarms ")[1].split(", ")}
+    other = [a for a in r.alarms if a != RESTART_REQUIRED and a not in shown]
     if other:
         problems.append(f"{r.host} alarms {', '.join(other)}")
     return problems

@@ -1,9 +1,11 @@
-"""The ``exops`` command line: parse, build objects, hand off, print.
+"""The ``exops`` command line: parse, build objects, hand off, render.
 
 Heavy modules (Nornir, httpx, paramiko, pydantic models) are imported inside
 the commands so that ``exops --help`` stays instant. An ``ExopsError``
 becomes one clear line on stderr and its exit code; only real bugs show a
-traceback.
+traceback. Each runbook command is generated from the runbook file's own
+``params`` (exops/runbook/catalog.py): its options and help are declared
+once, in the YAML.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,12 +23,16 @@ app = typer.Typer(
     name="exops",
     help="Idempotent, dry-run-first runbooks for Cisco Expressway / VCS clusters.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 logs_app = typer.Typer(help="Expressway log analysis.", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
+state_app = typer.Typer(help="The state store (journal, locks, backups).", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def main() -> None:
@@ -53,7 +59,7 @@ def main() -> None:
         print("exops: aborted", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        # typer may vendor click (typer._click): recognise its exceptions by shape.
+        # typer vendors click (typer._click): recognise its exceptions by shape.
         message = getattr(exc, "format_message", None)
         code = getattr(exc, "exit_code", None)
         if callable(message) and isinstance(code, int):
@@ -74,6 +80,38 @@ def _fail(exc: Exception) -> None:
     sys.exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from exops import __version__
+
+        print(f"exops {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Idempotent, dry-run-first runbooks for Cisco Expressway / VCS clusters."""
+
+
+def _env(**conn: Any) -> Any:
+    """Settings and inventory from the connection flags; warns loudly about --insecure."""
+    from exops.cli.display import console
+    from exops.env import Env
+
+    env = Env.build(**conn)
+    if env.settings.insecure:
+        console(stderr=True).print(
+            "[bold red]WARNING:[/] HTTPS certificate verification is OFF (--insecure): "
+            "anyone on the path can impersonate the appliances and read the admin password."
+        )
+    return env
+
+
 # -- read side --------------------------------------------------------------
 
 
@@ -86,25 +124,30 @@ def status(
     insecure: o.Insecure = False,
     transport: o.Transport = None,
     accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
 ) -> None:
     """Show each cluster's peers, primary, replication, alarms and a verdict."""
     from exops.cli import read
 
-    env = read.Env.build(
+    env = _env(
         inventory=inventory,
         ca_bundle=ca_bundle,
         insecure=insecure,
         transport=transport,
         accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
     )
     raise typer.Exit(read.status(env, cluster, json_out=json_out))
 
 
 @app.command()
 def check(
-    cluster: o.Cluster,
+    cluster: o.Clusters = None,
     peer: Annotated[
-        str | None, typer.Option("--peer", help="Check the prerequisites for adding this peer.")
+        str | None,
+        typer.Option(
+            "--peer", "-p", help="Check the prerequisites for adding this peer.", metavar="PEER"
+        ),
     ] = None,
     json_out: o.Json = False,
     inventory: o.Inventory = None,
@@ -112,39 +155,31 @@ def check(
     insecure: o.Insecure = False,
     transport: o.Transport = None,
     accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
 ) -> None:
     """Run the clustering prerequisites (domain checks) with evidence per peer."""
     from exops.cli import read
 
-    env = read.Env.build(
+    env = _env(
         inventory=inventory,
         ca_bundle=ca_bundle,
         insecure=insecure,
         transport=transport,
         accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
     )
     raise typer.Exit(read.check(env, cluster, peer, json_out=json_out))
 
 
 # -- runbooks ---------------------------------------------------------------
-# Every runbook command shares the run and connection options; each adds its
-# own parameters. The commands are built from this table so the shared
-# options are declared once.
+# Every runbook command shares the run and connection options (declared once
+# here); its own options come from the runbook file's params.
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 
 
 def _p(name: str, annotation: object, default: object = None) -> inspect.Parameter:
     return inspect.Parameter(name, _KW, annotation=annotation, default=default)
-
-
-def _peer_opt(help_text: str, required: bool = False) -> inspect.Parameter:
-    ann = (
-        Annotated[str, typer.Option("--peer", "-p", help=help_text)]
-        if required
-        else Annotated[str | None, typer.Option("--peer", "-p", help=help_text)]
-    )
-    return _p("peer", ann, inspect.Parameter.empty if required else None)
 
 
 _RUN_OPTIONS = [
@@ -156,6 +191,13 @@ _RUN_OPTIONS = [
     _p("out", o.Out, None),
     _p("lock_timeout", o.LockTimeout, None),
     _p("detailed_exitcode", o.DetailedExit, False),
+    _p("verbose", o.Verbose, False),
+]
+_PLAN_OPTIONS = [
+    _p("json_out", o.Json, False),
+    _p("fmt", o.Format, "text"),
+    _p("out", o.Out, None),
+    _p("detailed_exitcode", o.DetailedExit, False),
 ]
 _CONN_OPTIONS = [
     _p("inventory", o.Inventory, None),
@@ -163,187 +205,340 @@ _CONN_OPTIONS = [
     _p("insecure", o.Insecure, False),
     _p("transport", o.Transport, None),
     _p("accept_new_host_keys", o.AcceptHostKeys, False),
+    _p("read_timeout", o.ReadTimeout, None),
+    _p("restart_timeout", o.RestartTimeout, None),
+    _p("settle_timeout", o.SettleTimeout, None),
 ]
 _CONN_KEYS = [p.name for p in _CONN_OPTIONS]
 _RUN_KEYS = [p.name for p in _RUN_OPTIONS]
+_PLAN_KEYS = [p.name for p in _PLAN_OPTIONS]
+_METAVARS = {"peer": "PEER", "time": "TIME", "int": "N", "mapping": "FQDN=IP", "str": "TEXT"}
 
-RUNBOOK_COMMANDS: dict[str, tuple[str, list[inspect.Parameter]]] = {
-    "create-cluster": (
-        "Form a one-peer cluster on the future primary, then restart it (domain 3.1).",
-        [
-            _peer_opt("The future primary (default: the inventory's slot 1)."),
-            _p(
-                "tls_mode",
-                Annotated[str | None, typer.Option("--tls-mode", help="Permissive or Enforce.")],
-            ),
-        ],
-    ),
-    "add-peer": (
-        "Add a peer: list it on every member, configure it, restart it (domain 3.2).",
-        [_peer_opt("The peer to add.", required=True)],
-    ),
-    "remove-peer": (
-        "Remove a peer, compact the lists, decommission it (domain 3.3).",
-        [_peer_opt("The peer to remove (not the primary).", required=True)],
-    ),
-    "enforce-tls": (
-        "Set TLS verification to Enforce and restart every peer in order (domain 3.4).",
-        [],
-    ),
-    "switch-primary": (
-        "Make another peer the configuration primary; works with the old one down (3.5).",
-        [_peer_opt("The new configuration primary.", required=True)],
-    ),
-    "convert-fqdn": (
-        "Convert peer addresses from IP to FQDN, slot by slot (domain 3.6).",
-        [],
-    ),
-    "address-mapping": (
-        "Turn cluster address mapping on (FQDN -> IP per peer) or off (domain 3.7).",
-        [
-            _p(
-                "enable",
-                Annotated[bool, typer.Option("--enable/--disable", help="Mapping on or off.")],
-                True,
-            ),
-            _p(
-                "mapping",
-                Annotated[
-                    list[str] | None,
-                    typer.Option(
-                        "--map",
-                        help="FQDN=IP pair; repeat. Default: each member's inventory fqdn=address.",
-                    ),
-                ],
-            ),
-        ],
-    ),
-    "restart": (
-        "Ordered restart: primary first, each health-gated; or one peer (domain 3.8).",
-        [
-            _peer_opt("Restart only this peer."),
+
+def _param_option(meta: Any) -> inspect.Parameter:
+    """The Typer option of one runbook parameter (exops.runbook.catalog.ParamMeta)."""
+    flag = meta.flag or "--" + meta.name.replace("_", "-")
+    names = [flag]
+    if meta.type == "peer":
+        names.append("-p")
+    help_text = meta.help + (f" One of: {', '.join(meta.choices)}." if meta.choices else "")
+    if meta.type == "bool":
+        default = bool(meta.default) if meta.default is not None else False
+        return _p(meta.name, Annotated[bool, typer.Option(*names, help=help_text)], default)
+    metavar = "|".join(meta.choices) if meta.choices else _METAVARS.get(meta.type, "TEXT")
+    if meta.type == "mapping":
+        option = typer.Option(*names, help=help_text + " Repeat for several.", metavar=metavar)
+        return _p(meta.name, Annotated[list[str] | None, option], None)
+    if meta.required:
+        option = typer.Option(*names, help=help_text, metavar=metavar)
+        return _p(meta.name, Annotated[str, option], inspect.Parameter.empty)
+    default_note = f" [default: {meta.default}]" if meta.default not in (None, "") else ""
+    option = typer.Option(*names, help=help_text + default_note, metavar=metavar)
+    return _p(meta.name, Annotated[str | None, option], None)
+
+
+def _split(kwargs: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    return {k: kwargs.pop(k) for k in keys if k in kwargs}
+
+
+def _make_runbook_command(meta: Any) -> None:
+    visible = [p for p in meta.params if not p.hidden]
+
+    def command(**kwargs: Any) -> None:
+        from exops.cli import runs
+
+        env = _env(**_split(kwargs, _CONN_KEYS))
+        opts = runs.RunOptions(**_split(kwargs, _RUN_KEYS))
+        clusters = [str(c) for c in kwargs.pop("cluster")]
+        resume = bool(kwargs.pop("resume", False))
+
+        def params_for(cluster: str) -> dict[str, Any]:
+            return cli_params(meta, dict(kwargs), env, cluster)
+
+        if len(clusters) == 1:
+            code = runs.run_one(
+                env, meta.name, clusters[0], params_for(clusters[0]), opts, resume=resume
+            )
+        else:
+            code = runs.run_fleet(env, meta.name, clusters, params_for, opts, resume=resume)
+        raise typer.Exit(code)
+
+    own = [_param_option(p) for p in visible]
+    if meta.resumable:
+        own.append(
             _p(
                 "resume",
                 Annotated[
                     bool,
                     typer.Option(
                         "--resume",
-                        help="Skip peers already restarted since the last failed restart run.",
+                        help="Skip peers already restarted since the last failed run began.",
                     ),
                 ],
                 False,
-            ),
-        ],
-    ),
-    "repair-replication": (
-        "ForceConfigUpdate on out-of-sync subordinates, then verify (domain 4).",
-        [_peer_opt("Only this subordinate.")],
-    ),
-}
-
-
-def _make_runbook_command(name: str, help_text: str, own: list[inspect.Parameter]) -> None:
-    def command(**kwargs: object) -> None:
-        from exops.cli import execute, read
-
-        env = read.Env.build(**{k: kwargs.pop(k) for k in _CONN_KEYS})  # type: ignore[arg-type]
-        opts = execute.RunOptions(**{k: kwargs.pop(k) for k in _RUN_KEYS})  # type: ignore[arg-type]
-        clusters = [str(c) for c in kwargs.pop("cluster")]  # type: ignore[attr-defined]
-        if len(clusters) == 1:
-            params = execute.runbook_params(name, kwargs, env, clusters[0])
-            raise typer.Exit(execute.run(env, name, clusters[0], params, opts))
-        from exops.cli.fleet import run_fleet
-
-        def params_for(cluster: str) -> dict[str, object]:
-            return execute.runbook_params(name, dict(kwargs), env, cluster)
-
-        raise typer.Exit(run_fleet(env, name, clusters, params_for, opts))
-
+            )
+        )
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            _p("cluster", o.RunClusters, inspect.Parameter.empty),
-            *own,
-            *_RUN_OPTIONS,
-            *_CONN_OPTIONS,
-        ]
+        [_p("cluster", o.RunClusters, inspect.Parameter.empty), *own, *_RUN_OPTIONS, *_CONN_OPTIONS]
     )
-    command.__doc__ = help_text
-    command.__name__ = name.replace("-", "_")
-    app.command(name)(command)
+    command.__doc__ = meta.description
+    command.__name__ = meta.name.replace("-", "_")
+    app.command(meta.name)(command)
 
 
-for _name, (_help, _own) in RUNBOOK_COMMANDS.items():
-    _make_runbook_command(_name, _help, _own)
+def cli_params(meta: Any, given: dict[str, Any], env: Any, cluster: str) -> dict[str, Any]:
+    """A runbook command's own flags as runbook parameters (typed by the runbook).
+
+    Raises:
+        UsageError: an unknown peer or a malformed ``FQDN=IP`` pair.
+    """
+    spec = env.inventory.cluster(cluster)
+    types = {p.name: p for p in meta.params}
+    params: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None or name not in types:
+            continue
+        kind = types[name].type
+        if kind == "peer":
+            spec.peer(str(value))
+        if kind == "mapping":
+            params[name] = _mapping_pairs(types[name].flag or f"--{name}", list(value))
+        else:
+            params[name] = value
+    return params
 
 
-def _generic(kind: str) -> None:
-    """`exops run FILE` and `exops plan RUNBOOK`: any runbook with --param k=v."""
+def _mapping_pairs(flag: str, pairs: list[str]) -> dict[str, str]:
+    from exops.errors import UsageError
+    from exops.inventory import is_address, is_fqdn
 
-    def command(**kwargs: object) -> None:
-        from exops.cli import execute, read
-
-        env = read.Env.build(**{k: kwargs.pop(k) for k in _CONN_KEYS})  # type: ignore[arg-type]
-        opts = execute.RunOptions(**{k: kwargs.pop(k) for k in _RUN_KEYS})  # type: ignore[arg-type]
-        params = execute.parse_params(kwargs.pop("param") or [])  # type: ignore[arg-type]
-        ref, cluster = str(kwargs.pop("runbook")), str(kwargs.pop("cluster"))
-        if kind == "plan":
-            raise typer.Exit(execute.plan_only(env, ref, cluster, params, opts))
-        raise typer.Exit(execute.run(env, ref, cluster, params, opts))
-
-    own = [
-        _p(
-            "runbook",
-            Annotated[str, typer.Argument(help="A shipped runbook name or a runbook file.")],
-            inspect.Parameter.empty,
-        ),
-        _p("cluster", o.Cluster, inspect.Parameter.empty),
-        _p(
-            "param",
-            Annotated[
-                list[str] | None,
-                typer.Option("--param", "-P", help="Runbook parameter NAME=VALUE; repeat."),
-            ],
-        ),
-    ]
-    command.__signature__ = inspect.Signature([*own, *_RUN_OPTIONS, *_CONN_OPTIONS])  # type: ignore[attr-defined]
-    command.__doc__ = (
-        "Plan a runbook and print or save the plan (no change is made)."
-        if kind == "plan"
-        else "Run any runbook (a shipped name or your own file)."
-    )
-    command.__name__ = f"{kind}_command"
-    app.command(kind)(command)
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, ip = pair.partition("=")
+        if not sep or not is_fqdn(name) or not is_address(ip) or is_fqdn(ip):
+            raise UsageError(
+                f"{flag} {pair!r}: expected FQDN=IP, e.g. exp-e-1.example.com=192.0.2.11"
+            )
+        mapping[name.lower()] = ip
+    return mapping
 
 
-_generic("run")
-_generic("plan")
+def _register_runbooks() -> None:
+    from exops.runbook.catalog import shipped
+
+    for meta in shipped().values():
+        _make_runbook_command(meta)
 
 
-@app.command("apply")
-def apply_plan(
-    plan_file: Annotated[Path, typer.Argument(help="A plan saved with `exops plan --out`.")],
+_register_runbooks()
+
+
+def extra_params(meta: Any, args: list[str], env: Any, cluster: str) -> dict[str, Any]:
+    """``--name value`` flags after ``exops plan/run RUNBOOK``, typed by the runbook.
+
+    Raises:
+        UsageError: a flag the runbook does not declare, or a missing value.
+    """
+    from exops.errors import UsageError
+
+    by_flag: dict[str, tuple[Any, Any]] = {}
+    for p in meta.params:
+        if p.hidden:
+            continue
+        flags = (p.flag or "--" + p.name.replace("_", "-")).split("/")
+        if p.type == "bool":
+            by_flag[flags[0]] = (p, True)
+            by_flag[flags[1] if len(flags) > 1 else "--no-" + flags[0][2:]] = (p, False)
+        else:
+            by_flag[flags[0]] = (p, None)
+            if p.type == "peer":
+                by_flag["-p"] = (p, None)
+    given: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        token, _, inline = args[i].partition("=")
+        if token not in by_flag:
+            known = ", ".join(sorted(f for f in by_flag if f.startswith("--"))) or "none"
+            raise UsageError(f"{args[i]}: not a parameter of runbook {meta.name} (known: {known})")
+        p, fixed = by_flag[token]
+        if fixed is not None:
+            given[p.name] = fixed
+            i += 1
+            continue
+        if inline:
+            value = inline
+        elif i + 1 < len(args):
+            i += 1
+            value = args[i]
+        else:
+            raise UsageError(f"{token}: needs a value")
+        given[p.name] = [*given.get(p.name, []), value] if p.type == "mapping" else value
+        i += 1
+    return cli_params(meta, given, env, cluster)
+
+
+def _file_meta(ref: str) -> Any:
+    from exops.runbook.catalog import meta_from, shipped
+
+    if ref in shipped():
+        return shipped()[ref]
+    from exops.runbook.loader import load_runbook
+
+    runbook = load_runbook(ref)
+    data = {
+        "description": runbook.description,
+        "params": {n: s.model_dump() for n, s in runbook.params.items()},
+    }
+    return meta_from(data, runbook.name)
+
+
+def _generic_params(
+    ref: str, pairs: list[str] | None, extra: list[str], env: Any, cluster: str
+) -> dict[str, Any]:
+    from exops.cli.params import parse_params
+
+    params = parse_params(pairs or [])
+    if extra:
+        params.update(extra_params(_file_meta(ref), extra, env, cluster))
+    return params
+
+
+_RUNBOOK_ARG = Annotated[
+    str, typer.Argument(help="A shipped runbook name or a runbook file.", metavar="RUNBOOK")
+]
+_PARAM_OPT = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-P",
+        help="Runbook parameter NAME=VALUE; repeat. The runbook's own flags work too "
+        "(e.g. --peer P).",
+        metavar="NAME=VALUE",
+    ),
+]
+
+
+@app.command("run", context_settings=EXTRA_ARGS)
+def run_command(
+    ctx: typer.Context,
+    runbook: _RUNBOOK_ARG,
+    cluster: o.Cluster,
+    param: _PARAM_OPT = None,
+    dry_run: o.DryRun = False,
     yes: o.Yes = False,
     json_out: o.Json = False,
     events: o.Events = None,
+    fmt: o.Format = "text",
+    out: o.Out = None,
     lock_timeout: o.LockTimeout = None,
+    detailed_exitcode: o.DetailedExit = False,
+    verbose: o.Verbose = False,
     inventory: o.Inventory = None,
     ca_bundle: o.CaBundle = None,
     insecure: o.Insecure = False,
     transport: o.Transport = None,
     accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
+    restart_timeout: o.RestartTimeout = None,
+    settle_timeout: o.SettleTimeout = None,
 ) -> None:
-    """Apply exactly a saved plan; refused when the cluster changed since."""
-    from exops.cli import execute, read
+    """Run any runbook (a shipped name or your own file)."""
+    from exops.cli import runs
 
-    env = read.Env.build(
+    env = _env(
         inventory=inventory,
         ca_bundle=ca_bundle,
         insecure=insecure,
         transport=transport,
         accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
+        restart_timeout=restart_timeout,
+        settle_timeout=settle_timeout,
     )
-    opts = execute.RunOptions(yes=True, json_out=json_out, events=events, lock_timeout=lock_timeout)
-    raise typer.Exit(execute.apply_saved(env, plan_file, opts))
+    opts = runs.RunOptions(
+        dry_run=dry_run,
+        yes=yes,
+        json_out=json_out,
+        events=events,
+        fmt=fmt,
+        out=out,
+        lock_timeout=lock_timeout,
+        detailed_exitcode=detailed_exitcode,
+        verbose=verbose,
+    )
+    params = _generic_params(runbook, param, list(ctx.args), env, cluster)
+    raise typer.Exit(runs.run_one(env, runbook, cluster, params, opts))
+
+
+@app.command("plan", context_settings=EXTRA_ARGS)
+def plan_command(
+    ctx: typer.Context,
+    runbook: _RUNBOOK_ARG,
+    cluster: o.Cluster,
+    param: _PARAM_OPT = None,
+    json_out: o.Json = False,
+    fmt: o.Format = "text",
+    out: o.Out = None,
+    detailed_exitcode: o.DetailedExit = False,
+    inventory: o.Inventory = None,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    transport: o.Transport = None,
+    accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
+) -> None:
+    """Plan a runbook and print or save the plan (no change is made)."""
+    from exops.cli import runs
+
+    env = _env(
+        inventory=inventory,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        transport=transport,
+        accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
+    )
+    opts = runs.RunOptions(json_out=json_out, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode)
+    params = _generic_params(runbook, param, list(ctx.args), env, cluster)
+    raise typer.Exit(runs.plan_one(env, runbook, cluster, params, opts))
+
+
+@app.command("apply")
+def apply_command(
+    plan_file: Annotated[
+        Path, typer.Argument(help="A plan saved with `exops plan --out`.", metavar="PLAN")
+    ],
+    yes: o.Yes = False,
+    json_out: o.Json = False,
+    events: o.Events = None,
+    lock_timeout: o.LockTimeout = None,
+    verbose: o.Verbose = False,
+    inventory: o.Inventory = None,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    transport: o.Transport = None,
+    accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
+    restart_timeout: o.RestartTimeout = None,
+    settle_timeout: o.SettleTimeout = None,
+) -> None:
+    """Apply exactly a saved plan, after planning again: refused when anything changed."""
+    from exops.cli import runs
+
+    env = _env(
+        inventory=inventory,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        transport=transport,
+        accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
+        restart_timeout=restart_timeout,
+        settle_timeout=settle_timeout,
+    )
+    opts = runs.RunOptions(
+        yes=yes, json_out=json_out, events=events, lock_timeout=lock_timeout, verbose=verbose
+    )
+    raise typer.Exit(runs.apply_saved(env, plan_file, opts))
 
 
 # -- safety and records ------------------------------------------------------
@@ -352,9 +547,10 @@ def apply_plan(
 @app.command()
 def restore(
     cluster: o.Cluster,
-    peer: Annotated[str, typer.Option("--peer", "-p", help="The peer to restore.")],
+    peer: Annotated[str, typer.Option("--peer", "-p", help="The peer to restore.", metavar="PEER")],
     backup: Annotated[
-        Path | None, typer.Option("--backup", help="Backup file (default: the newest).")
+        Path | None,
+        typer.Option("--backup", help="Backup file (default: the newest).", metavar="FILE"),
     ] = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
@@ -368,17 +564,18 @@ def restore(
     transport: o.Transport = None,
     accept_new_host_keys: o.AcceptHostKeys = False,
 ) -> None:
-    """Put a peer's cluster settings back (a backup, or the cluster's own list)."""
-    from exops.cli import execute, read, restore
+    """Put a peer's peer list back (a backup, or the cluster's own list); never a
+    cluster-wide setting, never a primary the cluster does not agree on."""
+    from exops.cli import runs
 
-    env = read.Env.build(
+    env = _env(
         inventory=inventory,
         ca_bundle=ca_bundle,
         insecure=insecure,
         transport=transport,
         accept_new_host_keys=accept_new_host_keys,
     )
-    opts = execute.RunOptions(
+    opts = runs.RunOptions(
         dry_run=dry_run,
         yes=yes,
         json_out=json_out,
@@ -386,12 +583,14 @@ def restore(
         fmt=fmt,
         lock_timeout=lock_timeout,
     )
-    raise typer.Exit(restore.restore(env, cluster, peer, backup, opts))
+    raise typer.Exit(runs.restore(env, cluster, peer, backup, opts))
 
 
 @app.command()
 def unlock(
-    cluster: Annotated[str, typer.Argument(help="The cluster whose lock to remove.")],
+    cluster: Annotated[
+        str, typer.Argument(help="The cluster whose lock to remove.", metavar="CLUSTER")
+    ],
 ) -> None:
     """Remove a cluster lock left by a run that died (shows who held it)."""
     from exops.cli import records
@@ -402,7 +601,7 @@ def unlock(
 @app.command()
 def history(
     cluster: o.Clusters = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many runs.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="How many runs.", metavar="N")] = 20,
     json_out: o.Json = False,
 ) -> None:
     """List past runs from the journal."""
@@ -413,7 +612,7 @@ def history(
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.")],
+    run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.", metavar="RUN")],
     json_out: o.Json = False,
     fmt: o.Format = "text",
 ) -> None:
@@ -423,11 +622,23 @@ def show(
     raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt))
 
 
+@app.command("config")
+def config_command(json_out: o.Json = False) -> None:
+    """Show the effective settings and where each came from (flag, env, file, default)."""
+    from exops.cli import config
+
+    raise typer.Exit(config.show(json_out=json_out))
+
+
 @logs_app.command("analyze")
 def logs_analyze(
-    files: Annotated[list[Path] | None, typer.Argument(help="Log files (default: fetch).")] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Log files (default: fetch).", metavar="FILE")
+    ] = None,
     cluster: o.Clusters = None,
-    lines: Annotated[int, typer.Option("--lines", help="Lines to fetch per peer.")] = 2000,
+    lines: Annotated[
+        int, typer.Option("--lines", help="Lines to fetch per peer.", metavar="N")
+    ] = 2000,
     json_out: o.Json = False,
     inventory: o.Inventory = None,
     ca_bundle: o.CaBundle = None,

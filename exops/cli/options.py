@@ -10,12 +10,20 @@ import typer
 Inventory = Annotated[
     Path | None,
     typer.Option(
-        "--inventory", "-i", help="Inventory directory [env EXOPS_INVENTORY].", show_default=False
+        "--inventory",
+        "-i",
+        help="Inventory directory [env EXOPS_INVENTORY].",
+        show_default=False,
+        metavar="DIR",
     ),
 ]
 CaBundle = Annotated[
     str | None,
-    typer.Option("--ca-bundle", help="PEM file of CAs to trust for HTTPS [env EXOPS_CA_BUNDLE]."),
+    typer.Option(
+        "--ca-bundle",
+        help="PEM file of CAs to trust for HTTPS [env EXOPS_CA_BUNDLE].",
+        metavar="FILE",
+    ),
 ]
 Insecure = Annotated[
     bool,
@@ -27,7 +35,9 @@ Insecure = Annotated[
 Transport = Annotated[
     str | None,
     typer.Option(
-        "--transport", help="rest | ssh | auto: override the inventory [env EXOPS_TRANSPORT]."
+        "--transport",
+        help="rest | ssh | auto: override the inventory [env EXOPS_TRANSPORT].",
+        metavar="rest|ssh|auto",
     ),
 ]
 AcceptHostKeys = Annotated[
@@ -41,10 +51,15 @@ AcceptHostKeys = Annotated[
 Clusters = Annotated[
     list[str] | None,
     typer.Option(
-        "--cluster", "-c", help="Cluster (inventory group); repeat for several. Default: all."
+        "--cluster",
+        "-c",
+        help="Cluster (inventory group); repeat for several. Default: all.",
+        metavar="CLUSTER",
     ),
 ]
-Cluster = Annotated[str, typer.Option("--cluster", "-c", help="Cluster (inventory group).")]
+Cluster = Annotated[
+    str, typer.Option("--cluster", "-c", help="Cluster (inventory group).", metavar="CLUSTER")
+]
 RunClusters = Annotated[
     list[str],
     typer.Option(
@@ -52,6 +67,7 @@ RunClusters = Annotated[
         "-c",
         help="Cluster (inventory group); repeat to run on several clusters at once "
         "(each locked, planned, applied and journalled on its own; needs --yes or --dry-run).",
+        metavar="CLUSTER",
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
@@ -61,16 +77,24 @@ Yes = Annotated[
 ]
 Events = Annotated[
     str | None,
-    typer.Option("--events", help="Write line-delimited JSON events to FILE, or - for stdout."),
+    typer.Option(
+        "--events",
+        help="Write line-delimited JSON events to FILE, or - for stdout (then human output "
+        "goes to stderr).",
+        metavar="FILE|-",
+    ),
 ]
 LockTimeout = Annotated[
     float | None,
     typer.Option(
-        "--lock-timeout", help="Seconds to wait for another run's cluster lock [default 0]."
+        "--lock-timeout",
+        help="Seconds to wait for another run's cluster lock [default 0].",
+        metavar="SECONDS",
     ),
 ]
 Format = Annotated[
-    str, typer.Option("--format", "-f", help="Plan output: text | md | html | json.")
+    str,
+    typer.Option("--format", "-f", help="Plan output: text | md | html | json.", metavar="FORMAT"),
 ]
 DetailedExit = Annotated[
     bool,
@@ -79,4 +103,34 @@ DetailedExit = Annotated[
         help="Exit 0 when nothing would change, 5 when changes are pending.",
     ),
 ]
-Out = Annotated[Path | None, typer.Option("--out", "-o", help="Also write the plan to this file.")]
+Out = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Also write the plan to this file.", metavar="FILE"),
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Print the full plan before a real run.")
+]
+RestartTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--restart-timeout",
+        help="Seconds a peer may take to restart [env EXOPS_RESTART_TIMEOUT].",
+        metavar="SECONDS",
+    ),
+]
+SettleTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--settle-timeout",
+        help="Seconds a health wait may take at most [env EXOPS_SETTLE_TIMEOUT].",
+        metavar="SECONDS",
+    ),
+]
+ReadTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--read-timeout",
+        help="Seconds to wait for one answer [env EXOPS_READ_TIMEOUT].",
+        metavar="SECONDS",
+    ),
+]

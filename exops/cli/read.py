@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from exops.inventory import Inventory, load_inventory
-from exops.session import Session
-from exops.settings import Settings, load_settings
+from exops.cli.display import console
+from exops.env import Env
+from exops.plan import CheckOutcome, CheckResult
 from exops.status import SCHEMA, ClusterReport, Verdict, summarize
+
+__all__ = ["Env", "check", "status", "stderr", "stdout"]
 
 VERDICT_STYLE = {
     Verdict.HEALTHY: "green",
@@ -25,59 +24,11 @@ VERDICT_STYLE = {
 
 
 def stdout() -> Console:
-    # Not a terminal (a log, a pipe, CI): wide enough that tables never elide.
-    width = None if sys.stdout.isatty() else 200
-    return Console(highlight=False, soft_wrap=False, width=width)
+    return console()
 
 
 def stderr() -> Console:
-    # One message, one line (never wrapped): cron mails, log shippers and grep.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@dataclass
-class Env:
-    settings: Settings
-    inventory: Inventory
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        inventory: Path | None = None,
-        ca_bundle: str | None = None,
-        insecure: bool = False,
-        transport: str | None = None,
-        accept_new_host_keys: bool = False,
-        **extra: Any,
-    ) -> Env:
-        """Resolve settings (flag > env > file > default) and load the inventory.
-
-        Raises:
-            UsageError: a bad setting; InventoryError: a bad inventory.
-        """
-        flags = {
-            "inventory": inventory,
-            "ca_bundle": ca_bundle,
-            "insecure": True if insecure else None,
-            "transport": transport,
-            "accept_new_host_keys": True if accept_new_host_keys else None,
-            **extra,
-        }
-        settings = load_settings(flags)
-        if settings.transport and settings.transport not in ("rest", "ssh", "auto"):
-            from exops.errors import UsageError
-
-            raise UsageError(f"--transport: {settings.transport!r} is not one of rest, ssh, auto")
-        if settings.insecure:
-            stderr().print(
-                "[bold red]WARNING:[/] HTTPS certificate verification is OFF (--insecure): "
-                "anyone on the path can impersonate the appliances and read the admin password."
-            )
-        return cls(settings=settings, inventory=load_inventory(settings.inventory, settings))
-
-    def session(self, clusters: list[str] | None) -> Session:
-        return Session(self.inventory, self.settings, self.inventory.select(clusters))
+    return console(stderr=True)
 
 
 def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
@@ -129,37 +80,48 @@ def print_report(console: Console, r: ClusterReport) -> None:
     console.print()
 
 
-def check(env: Env, cluster: str, new_peer: str | None, *, json_out: bool) -> int:
-    """Run the prerequisite checks; exit 3 when any fails."""
+def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
+    """Run the prerequisite checks on each cluster; exit 3 when any fails."""
     from exops.checks import run_checks
+    from exops.errors import UsageError
     from exops.exitcodes import ExitCode
     from exops.plan import CheckOutcome
 
-    spec = env.inventory.cluster(cluster)
+    names = [c.name for c in env.inventory.select(clusters)]
     if new_peer:
-        spec.peer(new_peer)
-    with env.session([cluster]) as session:
-        facts = session.gather(cluster)
-    results = run_checks(facts, None, new_peer=new_peer)
+        owners = [n for n in names if new_peer in {p.name for p in env.inventory.cluster(n).peers}]
+        if not owners:
+            if len(names) == 1:
+                env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
+            raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
+        names = owners
+    with env.session(names) as session:
+        gathered = session.gather_many(names)
+    results = {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
+    failed = any(c.outcome is CheckOutcome.FAIL for rs in results.values() for c in rs)
     if json_out:
-        doc = {
-            "schema": "exops.check/1",
-            "cluster": cluster,
-            "new_peer": new_peer,
-            "checks": [c.model_dump(mode="json") for c in results],
-        }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        docs = [
+            {
+                "schema": "exops.check/1",
+                "cluster": n,
+                "new_peer": new_peer,
+                "checks": [c.model_dump(mode="json") for c in rs],
+            }
+            for n, rs in results.items()
+        ]
+        sys.stdout.write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n")
     else:
-        console = stdout()
-        table = Table(title=f"prerequisites for cluster {cluster}", title_justify="left")
-        table.add_column("check")
-        table.add_column("result")
-        table.add_column("summary")
-        table.add_column("evidence")
-        colour = {CheckOutcome.PASS: "green", CheckOutcome.WARN: "yellow", CheckOutcome.FAIL: "red"}
-        for c in results:
-            evidence = "\n".join(f"{h}: {v}" for h, v in c.evidence.items())
-            table.add_row(c.name, f"[{colour[c.outcome]}]{c.outcome.value}[/]", c.summary, evidence)
-        console.print(table)
-    failed = any(c.outcome is CheckOutcome.FAIL for c in results)
+        for n, rs in results.items():
+            _print_checks(n, rs)
     return int(ExitCode.REFUSED) if failed else int(ExitCode.OK)
+
+
+def _print_checks(cluster: str, results: tuple[CheckResult, ...]) -> None:
+    table = Table(title=f"prerequisites for cluster {cluster}", title_justify="left")
+    for col in ("check", "result", "summary", "evidence"):
+        table.add_column(col)
+    colour = {CheckOutcome.PASS: "green", CheckOutcome.WARN: "yellow", CheckOutcome.FAIL: "red"}
+    for c in results:
+        evidence = "\n".join(f"{h}: {v}" for h, v in c.evidence.items())
+        table.add_row(c.name, f"[{colour[c.outcome]}]{c.outcome.value}[/]", c.summary, evidence)
+    stdout().print(table)

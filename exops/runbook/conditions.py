@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from exops.models import ClusterFacts, PeerFacts, PeerState
+from exops.health import (
+    REPLICATION_ALARMS,
+    peer_problems,
+    replication_problems,
+    settled_problems,
+)
+from exops.models import ClusterFacts, PeerFacts
 from exops.plan import Action
-from exops.status import COMMUNICATION_ALARMS, REPLICATION_ALARMS
 
 Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
 
@@ -24,24 +29,6 @@ def _hosts(facts: ClusterFacts, action: Action) -> list[PeerFacts]:
     if hosts is None:
         return list(facts.peers)
     return [facts.peer(h) for h in hosts]
-
-
-def _health_problem(p: PeerFacts, ignore: frozenset[str] = frozenset()) -> str | None:
-    if not p.reachable:
-        return f"{p.host} unreachable ({p.error})"
-    if p.status is None:
-        return f"{p.host} reports no cluster status"
-    if p.status.database != "Active":
-        return f"{p.host} database {p.status.database or 'unknown'}"
-    bad = [e for e in p.status.peers if e.state is not PeerState.ACTIVE]
-    if bad:
-        return f"{p.host} sees " + ", ".join(f"{e.address} {e.state.value}" for e in bad)
-    alarms = sorted(
-        {a.id for a in p.raised_alarms} & (COMMUNICATION_ALARMS | REPLICATION_ALARMS) - ignore
-    )
-    if alarms:
-        return f"{p.host} alarms {', '.join(alarms)}"
-    return None
 
 
 def cluster_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
@@ -56,31 +43,20 @@ def cluster_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
         down = [p for p in hosts if not p.reachable]
         hosts = [p for p in hosts if p.reachable]
         if down:
-            problems = [x for p in hosts if (x := _replication_problem(p))]
+            problems = [x for p in hosts for x in replication_problems(p)]
             names = ", ".join(p.host for p in down)
             if problems:
                 return False, "; ".join(problems)
             return True, f"healthy apart from {names} (unreachable)"
-    problems = [x for p in hosts if (x := _health_problem(p))]
+    problems = [x for p in hosts for x in peer_problems(p)]
     if problems:
         return False, "; ".join(problems)
     return True, "cluster healthy"
 
 
-def _replication_problem(p: PeerFacts) -> str | None:
-    alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
-    return f"{p.host} alarms {', '.join(alarms)}" if alarms else None
-
-
 def peer_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
     """One peer (the action's) answers and sees its cluster healthy, restart done."""
-    problems = []
-    for p in _hosts(facts, action):
-        problem = _health_problem(p)
-        if problem is None and p.restart_pending:
-            problem = f"{p.host} restart pending (alarm 20007)"
-        if problem:
-            problems.append(problem)
+    problems = [x for p in _hosts(facts, action) for x in settled_problems(p)]
     return (not problems), "; ".join(problems) or "healthy"
 
 

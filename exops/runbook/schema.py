@@ -49,11 +49,20 @@ class Strict(BaseModel):
 
 
 class ParamSpec(Strict):
+    """One runbook parameter; its runbook command gets an option from it.
+
+    ``flag`` overrides the option's spelling (``--enable/--disable`` for a bool,
+    ``--map`` for a mapping given as repeated ``FQDN=IP``); ``hidden`` keeps a
+    parameter off the command line (``since`` is set by ``--resume``).
+    """
+
     type: Literal["str", "bool", "int", "peer", "mapping", "time", "choice"] = "str"
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    flag: str | None = None
+    hidden: bool = False
 
 
 class Refusal(Strict):

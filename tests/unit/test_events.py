@@ -150,5 +150,8 @@ def test_documented_event_names() -> None:
         "failed",
         "waiting",
         "restarting",
+        "waited",
+        "unreachable",
         "done",
+        "interrupted",
     }

@@ -1,0 +1,183 @@
+"""What a person sees while a run goes and after it: observers and renderers.
+
+- ``TerminalDisplay``: in a terminal, a live spinner for the step in progress
+  and one persistent line per finished step (Ansible's task lines); without a
+  terminal, short human lines (never raw JSON).
+- ``render_summary`` / ``render_recap``: the plan summary shown before the
+  confirmation, and the recap after the run.
+
+Human text goes to ``human`` (stdout, or stderr when stdout carries JSON).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from exops.plan import Action, ActionKind, Plan
+from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.run.observers import Observer, RunInfo
+
+STATUS_STYLE = {
+    StepStatus.OK: "green",
+    StepStatus.CHANGED: "yellow",
+    StepStatus.SKIPPED: "cyan",
+    StepStatus.FAILED: "red",
+    StepStatus.UNREACHABLE: "red",
+}
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that never wraps a message and, off a terminal, never elides a table."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr, width=width)
+
+
+def fmt_s(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def step_line(result: StepResult) -> str:
+    """``changed: [c1-p2] list c1-p4 on the primary (0.3s)``: one finished step."""
+    host = result.action.host or "cluster"
+    style = STATUS_STYLE[result.status]
+    text = (
+        f"[{style}]{result.status.value}[/]: [{escape(host)}] {escape(result.action.step)} "
+        f"({fmt_s(result.duration_s)})"
+    )
+    if result.status is StepStatus.SKIPPED and result.detail:
+        text += f" [dim]{escape(result.detail)}[/]"
+    return text
+
+
+class TerminalDisplay(Observer):
+    """Progress for a person: live in a terminal, plain lines otherwise."""
+
+    def __init__(self, out: Console, *, live: bool | None = None, quiet_skips: bool = True):
+        self.out = out
+        self.live = out.is_terminal if live is None else live
+        self.quiet_skips = quiet_skips
+        self._progress: Any = None
+        self._task: Any = None
+        self._last_plain: dict[str, float] = {}
+
+    # -- live spinner for the step in progress ----------------------------------
+    def _start_live(self, text: str) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._stop_live()
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[detail]}"),
+            console=self.out,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(text, detail="")
+
+    def _stop_live(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self._progress = self._task = None
+
+    def step_started(self, run: RunInfo, action: Action) -> None:
+        if self.live:
+            host = f"[{action.host}] " if action.host else ""
+            self._start_live(escape(f"{host}{action.step}"))
+
+    def waiting(self, run: RunInfo, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        if self.live and self._progress is not None:
+            self._progress.update(self._task, detail=escape(detail[:70]))
+            return
+        # Plain: one line when what is seen changes, else at most every 30 s.
+        now = time.monotonic()
+        key = f"{what}|{detail}"
+        if key not in self._last_plain or now - self._last_plain[key] >= 30:
+            self._last_plain[key] = now
+            self.out.print(
+                f"  waiting for {escape(what)}: {escape(detail)} "
+                f"({fmt_s(elapsed)} of {fmt_s(timeout)})",
+                soft_wrap=True,
+            )
+
+    def step_finished(self, run: RunInfo, result: StepResult) -> None:
+        self._stop_live()
+        if self.quiet_skips and result.status is StepStatus.SKIPPED:
+            return
+        self.out.print(step_line(result), soft_wrap=True)
+
+    def run_finished(self, run: RunInfo, result: RunResult) -> None:
+        self._stop_live()
+
+
+def render_summary(plan: Plan) -> str:
+    """A short plan summary (counts, restarts, the longest wait): shown before asking."""
+    changes = [a for a in plan.actions if a.kind is ActionKind.CONFIGURE]
+    peers = sorted({a.host for a in changes if a.host})
+    restarts = [a.host or "?" for a in plan.restarts]
+    waits = [a for a in plan.actions if a.kind in (ActionKind.WAIT, ActionKind.VERIFY)]
+    longest = max((a.timeout_s or 0 for a in waits), default=0)
+    lines = [
+        f"plan: {plan.runbook} on {plan.cluster}: {len(plan.actions)} actions; "
+        f"{len(changes)} configuration change{'s' if len(changes) != 1 else ''}"
+        + (f" on {', '.join(peers)}" if peers else "")
+        + (f"; restarts {', '.join(restarts)} (one at a time)" if restarts else "; no restart")
+        + (f"; longest wait up to {fmt_s(longest)}" if longest else "")
+    ]
+    lines += [f"warning: {w}" for w in plan.warnings]
+    lines.append("(the full plan: --dry-run, or -v)")
+    return "\n".join(lines)
+
+
+def render_recap(result: RunResult) -> list[str]:
+    """The failure details and the recap table, as rich markup lines."""
+    lines: list[str] = []
+    for s in result.steps:
+        if s.failed:
+            lines.append(
+                f"[red]{s.status.value.upper()}[/] step {escape(s.action.id)} "
+                f"'{escape(s.action.step)}' on {escape(s.action.host or 'cluster')}"
+            )
+            lines.append(f"  {escape(s.error or '')}")
+            if s.advice:
+                lines.append(f"  what to do: {escape(s.advice)}")
+    for host in result.unreached:
+        lines.append(
+            f"[red]UNREACHABLE[/] {escape(host)}: skipped, NOT done; re-run when it answers"
+        )
+    title = f"PLAY RECAP (run {result.run_id})" if result.run_id else "PLAY RECAP"
+    lines.append(f"\n{title} " + "*" * 40)
+    for host, counts in sorted(result.recap().items()):
+        parts = " ".join(f"{k}={v}" for k, v in counts.items())
+        colour = (
+            "red"
+            if counts["failed"] or counts["unreachable"]
+            else ("yellow" if counts["changed"] else "green")
+        )
+        lines.append(f"[{colour}]{escape(host):<24}[/] : {parts}")
+    lines.append(outcome_line(result))
+    return lines
+
+
+def outcome_line(result: RunResult) -> str:
+    """One closing sentence: what happened, in words."""
+    texts = {
+        RunStatus.OK: "[green]done[/]: the cluster reads as the runbook wants",
+        RunStatus.NOTHING_TO_CHANGE: "[green]nothing to change[/]: the cluster already matches",
+        RunStatus.PARTIAL: f"[yellow]{escape(result.message)}[/]",
+        RunStatus.FAILED: "[red]failed[/]: re-run the same command once the cause is fixed",
+        RunStatus.REFUSED: f"[red]{escape(result.message or 'refused')}[/]",
+        RunStatus.INTERRUPTED: "[yellow]interrupted[/]: re-run the same command to finish",
+        RunStatus.PLANNED: "planned; nothing was changed",
+    }
+    return f"{texts[result.status]} (exit {result.exit_code})"

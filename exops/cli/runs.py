@@ -1,0 +1,391 @@
+"""Runbook commands: build a runner with the right observers, render its result.
+
+Output streams: human text goes to stdout, or to stderr whenever stdout
+carries JSON (``--json``, ``--events -``), so ``... --events - | jq .`` and
+``... --json | jq .`` always parse. A dry run prints the full plan; a real
+run prints a short summary (the full plan with ``-v``), a line per finished
+step, the recap, and on failure one line on stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from exops.cli.display import TerminalDisplay, console, render_recap, render_summary
+from exops.env import Env
+from exops.errors import ExopsError, UsageError
+from exops.exitcodes import ExitCode
+from exops.plan import Plan
+from exops.results import RunResult, RunStatus
+from exops.run.observers import EventsObserver, Observer, RunInfo
+from exops.run.runner import Runner
+
+# When clusters end differently, the fleet's exit code reports the most serious.
+SEVERITY = (
+    ExitCode.INTERRUPTED,
+    ExitCode.FAILED,
+    ExitCode.LOCKED,
+    ExitCode.USAGE,
+    ExitCode.REFUSED,
+    ExitCode.PARTIAL,
+    ExitCode.CHANGES_PENDING,
+    ExitCode.OK,
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    yes: bool = False
+    json_out: bool = False
+    events: str | None = None
+    fmt: str = "text"
+    out: Path | None = None
+    lock_timeout: float | None = None
+    detailed_exitcode: bool = False
+    verbose: bool = False
+
+    @property
+    def stdout_is_json(self) -> bool:
+        return self.json_out or self.events == "-"
+
+
+def human(opts: RunOptions) -> Console:
+    return console(stderr=opts.stdout_is_json)
+
+
+def err() -> Console:
+    return console(stderr=True)
+
+
+def check_format(opts: RunOptions) -> None:
+    if opts.fmt not in ("text", "md", "html", "json"):
+        raise UsageError(f"--format: {opts.fmt!r} is not one of text, md, html, json")
+
+
+def show_plan(plan: Plan, opts: RunOptions, out: TextIO | None = None) -> None:
+    """The full plan (dry run, ``exops plan``, ``-v``), and ``--out`` saved."""
+    from exops.report import render_plan
+
+    fmt = "json" if opts.json_out else opts.fmt
+    text = render_plan(plan, fmt)
+    if opts.out:
+        out_fmt = "json" if opts.out.suffix == ".json" else fmt
+        try:
+            opts.out.write_text(render_plan(plan, out_fmt) if out_fmt != fmt else text)
+        except OSError as exc:
+            raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
+    stream = out or sys.stdout
+    stream.write(text if text.endswith("\n") else text + "\n")
+
+
+class _Summary(Observer):
+    """Prints the plan summary (or the full plan with -v) once, before the first step."""
+
+    def __init__(self, out: Console, opts: RunOptions, shown: set[str]):
+        self.out, self.opts, self.shown = out, opts, shown
+
+    def run_started(self, run: RunInfo) -> None:
+        if "plan" in self.shown:  # already shown before the confirmation
+            return
+        self.shown.add("plan")
+        _print_plan_briefly(self.out, run.plan, self.opts)
+
+
+def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions) -> None:
+    if opts.verbose and not opts.json_out:
+        buffer = io.StringIO()
+        show_plan(plan, replace(opts, out=None), buffer)
+        out.print(buffer.getvalue(), markup=False, highlight=False, end="")
+    else:
+        out.print(escape(render_summary(plan)), soft_wrap=True)
+
+
+def _confirm(out: Console, opts: RunOptions, shown: set[str]) -> Callable[[Plan], bool] | None:
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(plan: Plan) -> bool:
+        import typer
+
+        _print_plan_briefly(out, plan, opts)
+        shown.add("plan")
+        restarts = ", ".join(a.host or "?" for a in plan.restarts)
+        return bool(typer.confirm(f"Restart {restarts} as planned?", default=False))
+
+    return ask
+
+
+def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]) -> list[Observer]:
+    observers: list[Observer] = []
+    if not opts.json_out:
+        observers.append(_Summary(out, opts, shown))
+    observers.append(TerminalDisplay(out))
+    if opts.events == "-":
+        observers.append(EventsObserver(sys.stdout))
+    elif opts.events:
+        try:
+            stream = stack.enter_context(open(opts.events, "a", encoding="utf-8"))  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"--events {opts.events}: cannot open ({exc.strerror})") from exc
+        observers.append(EventsObserver(stream))
+    return observers
+
+
+def run_one(
+    env: Env,
+    ref: str,
+    cluster: str,
+    params: dict[str, Any],
+    opts: RunOptions,
+    *,
+    resume: bool = False,
+) -> int:
+    """One runbook on one cluster from the command line; returns the exit code."""
+    check_format(opts)
+    out = human(opts)
+    if opts.dry_run:
+        result = Runner(env).plan(ref, cluster, params)
+        return _planned(result, opts, out)
+    shown: set[str] = set()
+    with ExitStack() as stack:
+        runner = Runner(
+            env,
+            observers=_observers(opts, out, stack, shown),
+            confirm=_confirm(out, opts, shown),
+        )
+        result = runner.run(
+            ref, cluster, params, yes=opts.yes, lock_timeout=opts.lock_timeout, resume=resume
+        )
+    return finish(result, opts, out)
+
+
+def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
+    check_format(opts)
+    return _planned(Runner(env).plan(ref, cluster, params), opts, human(opts))
+
+
+def _planned(result: RunResult, opts: RunOptions, out: Console) -> int:
+    assert result.plan is not None
+    show_plan(result.plan, opts)
+    if result.status is RunStatus.REFUSED:
+        err().print(f"[red]refused:[/] {escape(result.plan.refused or '')}", soft_wrap=True)
+        return result.exit_code
+    if opts.detailed_exitcode and result.plan.has_changes:
+        return int(ExitCode.CHANGES_PENDING)
+    return int(ExitCode.OK)
+
+
+def apply_saved(env: Env, path: Path, opts: RunOptions) -> int:
+    out = human(opts)
+    shown: set[str] = set()
+    with ExitStack() as stack:
+        runner = Runner(
+            env,
+            observers=_observers(opts, out, stack, shown),
+            confirm=_confirm(out, opts, shown),
+        )
+        result = runner.apply_saved(path, yes=opts.yes, lock_timeout=opts.lock_timeout)
+    return finish(result, opts, out)
+
+
+def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOptions) -> int:
+    check_format(opts)
+    out = human(opts)
+    if opts.dry_run:
+        result = Runner(env).restore(cluster, host, backup, dry_run=True)
+        return _planned(result, opts, out)
+    shown: set[str] = set()
+    with ExitStack() as stack:
+        runner = Runner(
+            env,
+            observers=_observers(opts, out, stack, shown),
+            confirm=_confirm(out, opts, shown),
+        )
+        result = runner.restore(cluster, host, backup, yes=opts.yes, lock_timeout=opts.lock_timeout)
+    return finish(result, opts, out)
+
+
+def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
+    """Render a finished run: JSON document or recap; one stderr line on failure."""
+    if opts.out and result.plan is not None and not opts.dry_run:
+        try:
+            opts.out.write_text(result.plan.to_json())
+        except OSError as exc:
+            raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
+    if opts.json_out:
+        sys.stdout.write(json.dumps(result.to_doc(), indent=2, default=str) + "\n")
+    elif result.status is RunStatus.REFUSED and not result.steps:
+        pass  # said once, below
+    elif result.status is RunStatus.NOTHING_TO_CHANGE:
+        out.print("nothing to change: the cluster already matches the runbook")
+    else:
+        for line in render_recap(result):
+            out.print(line, soft_wrap=True)
+    if result.status in (RunStatus.FAILED, RunStatus.REFUSED, RunStatus.PARTIAL):
+        # One line on stderr: what cron mails and schedulers log.
+        err().print(f"exops: error: {escape(result.message)}", soft_wrap=True, markup=True)
+    if result.status is RunStatus.INTERRUPTED:
+        raise KeyboardInterrupt
+    return result.exit_code
+
+
+# -- fleet: one runbook on several clusters, in one process ------------------------
+
+
+@dataclass
+class _FleetRun:
+    code: int
+    result: RunResult | None
+    text: str
+    problems: str
+
+
+def run_fleet(
+    env: Env,
+    ref: str,
+    clusters: list[str],
+    params_for: Callable[[str], dict[str, Any]],
+    opts: RunOptions,
+    *,
+    resume: bool = False,
+) -> int:
+    """Run ``ref`` on every cluster concurrently; results are rendered as they finish.
+
+    Each cluster has its own runner (lock, session, plan, journal entry) and its
+    own buffered display, printed whole when the cluster finishes; the worst
+    exit code wins.
+
+    Raises:
+        UsageError: a cluster is named twice or unknown, or restarts without --yes.
+    """
+    _check_fleet(env, clusters, opts)
+    params = {c: params_for(c) for c in clusters}  # bad input fails before any thread starts
+    cancel = threading.Event()
+    lock = threading.Lock()
+    results: dict[str, _FleetRun] = {}
+    with ExitStack() as stack:
+        events = _events_stream(opts, stack)
+
+        def work(cluster: str) -> _FleetRun:
+            return _fleet_one(
+                env, ref, cluster, params[cluster], opts, events, lock, cancel, resume
+            )
+
+        with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
+            futures = {pool.submit(work, c): c for c in clusters}
+            for done in _completed(futures, cancel):
+                cluster = futures[done]
+                one = results[cluster] = done.result()
+                if not opts.json_out:
+                    target = sys.stderr if opts.stdout_is_json else sys.stdout
+                    target.write(f"\n=== cluster {cluster}: exit {one.code} ===\n{one.text}")
+                    target.flush()
+                sys.stderr.write(one.problems)
+    if opts.json_out:
+        runs = [
+            {
+                "cluster": c,
+                "exit_code": r.code,
+                "result": r.result.to_doc() if r.result is not None else None,
+                "error": r.problems.strip() or None,
+            }
+            for c in clusters
+            for r in [results[c]]
+        ]
+        doc = {"schema": "exops.fleet/2", "runbook": ref, "runs": runs}
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    codes = [results[c].code for c in clusters]
+    summary = ", ".join(f"{c}={results[c].code}" for c in clusters)
+    err().print(f"fleet: {len(clusters)} clusters; exit codes {summary}", soft_wrap=True)
+    if cancel.is_set():
+        raise KeyboardInterrupt
+    return int(next(s for s in SEVERITY if s in codes) if codes else ExitCode.OK)
+
+
+def _check_fleet(env: Env, clusters: list[str], opts: RunOptions) -> None:
+    if len(set(clusters)) != len(clusters):
+        raise UsageError("--cluster: a cluster is named twice")
+    for c in clusters:
+        env.inventory.cluster(c)
+    if not (opts.yes or opts.dry_run):
+        raise UsageError(
+            f"{len(clusters)} clusters: pass --yes to run unattended, or --dry-run to see the plans"
+        )
+    if opts.out is not None:
+        raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
+    check_format(opts)
+
+
+def _events_stream(opts: RunOptions, stack: ExitStack) -> TextIO | None:
+    if opts.events == "-":
+        return sys.stdout
+    if not opts.events:
+        return None
+    try:
+        return stack.enter_context(open(opts.events, "a", encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--events {opts.events}: cannot open ({exc.strerror})") from exc
+
+
+def _fleet_one(
+    env: Env,
+    ref: str,
+    cluster: str,
+    params: dict[str, Any],
+    opts: RunOptions,
+    events: TextIO | None,
+    lock: threading.Lock,
+    cancel: threading.Event,
+    resume: bool,
+) -> _FleetRun:
+    """One cluster of a fleet run, with its output held back in a buffer."""
+    text, problems = io.StringIO(), io.StringIO()
+    buffered = Console(file=text, width=200, highlight=False, soft_wrap=True)
+    observers: list[Observer] = [TerminalDisplay(buffered, live=False)]
+    if events is not None:
+        observers.append(EventsObserver(events, lock=lock))
+    runner = Runner(env, observers=observers, cancel=cancel)
+    try:
+        if opts.dry_run:
+            result = runner.plan(ref, cluster, params)
+            if result.plan is not None and not opts.json_out:
+                show_plan(result.plan, replace(opts, out=None), text)
+        else:
+            result = runner.run(
+                ref, cluster, params, yes=True, lock_timeout=opts.lock_timeout, resume=resume
+            )
+            if not opts.json_out:
+                for line in render_recap(result):
+                    buffered.print(line)
+    except ExopsError as exc:
+        problems.write(f"exops: error: {cluster}: {exc}\n")
+        return _FleetRun(exc.exit_code, None, text.getvalue(), problems.getvalue())
+    if result.message and result.status is not RunStatus.OK:
+        problems.write(f"exops: {cluster}: {result.message}\n")
+    code = result.exit_code
+    if opts.dry_run and opts.detailed_exitcode and result.plan and result.plan.has_changes:
+        code = int(ExitCode.CHANGES_PENDING)
+    return _FleetRun(code, result, text.getvalue(), problems.getvalue())
+
+
+def _completed(futures: dict[Future[Any], str], cancel: threading.Event) -> Iterator[Future[Any]]:
+    """Futures as they finish; on Ctrl-C every cluster's wait stops at its next poll
+    (each run is then journalled as interrupted and its lock released)."""
+    try:
+        yield from as_completed(futures)
+    except KeyboardInterrupt:
+        cancel.set()
+        yield from as_completed(futures)

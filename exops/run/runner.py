@@ -1,0 +1,375 @@
+"""The runner: one runbook on one cluster, end to end, returned as data.
+
+Data flow: inventory -> facts -> plan -> (dry run stops here) -> confirm ->
+lock -> apply -> verify -> result. One session (one set of connections) per
+run. The runner prints nothing and asks nothing itself: observers watch it
+(journal, events, display) and the caller passes ``confirm`` for restarts.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from exops import __version__
+from exops.env import Env
+from exops.errors import ExopsError, PreconditionError, StalePlanError, UsageError
+from exops.models import ClusterFacts
+from exops.plan import Action, Plan
+from exops.results import RunResult, RunStatus, StepResult, exit_code_for
+from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
+from exops.session import Session
+
+Confirm = Callable[[Plan], bool]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER", "?")
+
+
+class Runner:
+    """Runs runbooks against the clusters of one inventory.
+
+    Args:
+        env: settings and inventory.
+        observers: watch every run (display, events, fleet summary); the
+            journal observer is added by the runner itself.
+        cancel: set it to stop every wait at its next poll (fleet Ctrl-C).
+        confirm: asked before a plan that restarts peers when ``yes`` is not
+            given; None means nobody can be asked (unattended).
+    """
+
+    def __init__(
+        self,
+        env: Env,
+        *,
+        observers: Sequence[Observer] = (),
+        cancel: threading.Event | None = None,
+        confirm: Confirm | None = None,
+        sessions: Callable[[list[str]], Session] | None = None,
+    ):
+        self.env = env
+        self.observers = list(observers)
+        self.cancel = cancel or threading.Event()
+        self.confirm = confirm
+        # How a run opens its one session (tests pass a fake appliance cluster).
+        self.sessions = sessions or env.session
+
+    # -- planning ---------------------------------------------------------------
+    def gather(self, session: Session, cluster: str) -> ClusterFacts:
+        return session.gather(cluster)
+
+    def make_plan(
+        self, session: Session, runbook_ref: str, cluster: str, params: dict[str, Any]
+    ) -> Plan:
+        """Gather facts and plan (no change is made)."""
+        from exops.runbook.loader import load_runbook
+        from exops.runbook.planner import plan_runbook
+
+        runbook = load_runbook(runbook_ref)
+        facts = self.gather(session, cluster)
+        return plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
+
+    def plan(self, runbook_ref: str, cluster: str, params: dict[str, Any]) -> RunResult:
+        """A dry run: the plan, and the exit code a change review expects."""
+        self.env.inventory.cluster(cluster)
+        with self.sessions([cluster]) as session:
+            plan = self.make_plan(session, runbook_ref, cluster, params)
+        if plan.refused:
+            return _refused(plan)
+        return RunResult(
+            cluster=cluster,
+            runbook=plan.runbook,
+            status=RunStatus.PLANNED,
+            exit_code=int(exit_code_for(RunStatus.PLANNED)),
+            plan=plan,
+        )
+
+    # -- running -------------------------------------------------------------------
+    def run(
+        self,
+        runbook_ref: str,
+        cluster: str,
+        params: dict[str, Any],
+        *,
+        yes: bool = False,
+        lock_timeout: float | None = None,
+        resume: bool = False,
+    ) -> RunResult:
+        """Plan and apply ``runbook_ref`` on ``cluster`` under the cluster lock.
+
+        Raises:
+            UsageError, LockedError, RunbookFileError: bad input or a held lock
+                (nothing was changed).
+        """
+        self.env.inventory.cluster(cluster)
+        params = dict(params)
+        if resume:
+            params["since"] = self._resume_since(cluster, runbook_ref)
+        with (
+            self._lock(cluster, runbook_ref, lock_timeout),
+            self.sessions([cluster]) as session,
+        ):
+            plan = self.make_plan(session, runbook_ref, cluster, params)
+            return self._execute(session, plan, yes=yes)
+
+    def apply_saved(
+        self, path: Path, *, yes: bool = False, lock_timeout: float | None = None
+    ) -> RunResult:
+        """Apply a saved plan exactly, after planning again from fresh facts.
+
+        Raises:
+            UsageError: the file is not a readable exops plan.
+            StalePlanError: the fresh plan differs (one line per change).
+            PreconditionError: the saved plan was refused.
+        """
+        saved = _load_plan(path)
+        self.env.inventory.cluster(saved.cluster)
+        with (
+            self._lock(saved.cluster, saved.runbook, lock_timeout),
+            self.sessions([saved.cluster]) as session,
+        ):
+            fresh = self.make_plan(session, saved.runbook, saved.cluster, dict(saved.params))
+            changed = stale_reasons(saved, fresh)
+            if changed:
+                raise StalePlanError(
+                    f"{path}: the cluster changed since this plan was made "
+                    f"({'; '.join(changed)}); make a new plan"
+                )
+            if saved.refused:
+                raise PreconditionError(f"{path}: this plan was refused: {saved.refused}")
+            return self._execute(session, saved, yes=yes)
+
+    def restore(
+        self,
+        cluster: str,
+        host: str,
+        backup: Path | None,
+        *,
+        dry_run: bool = False,
+        yes: bool = False,
+        lock_timeout: float | None = None,
+    ) -> RunResult:
+        """Put one peer's cluster settings back (see ``exops.runbook.restore``)."""
+        from exops.runbook.restore import plan_restore, restore_source
+
+        self.env.inventory.cluster(cluster).peer(host)
+        lock = _null() if dry_run else self._lock(cluster, "restore", lock_timeout)
+        with lock, self.sessions([cluster]) as session:
+            facts = self.gather(session, cluster)
+            source = restore_source(facts, host, backup, self.env.settings.backup_dir)
+            plan = plan_restore(facts, host, source, now=utc_now(), exops_version=__version__)
+            if dry_run:
+                if plan.refused:
+                    return _refused(plan)
+                return RunResult(cluster, "restore", RunStatus.PLANNED, 0, plan=plan)
+            return self._execute(session, plan, yes=yes)
+
+    # -- internals -------------------------------------------------------------------
+    def _execute(self, session: Session, plan: Plan, *, yes: bool) -> RunResult:
+        if plan.refused:
+            return _refused(plan)
+        unreached = tuple(dict.fromkeys(s.host for s in plan.skipped if not s.in_place and s.host))
+        if not plan.actions:
+            status = RunStatus.PARTIAL if unreached else RunStatus.NOTHING_TO_CHANGE
+            return _finished(plan, status, [], unreached, run_id=None)
+        if plan.has_changes:
+            self._confirm(plan, yes)
+        return self._apply(session, plan, unreached)
+
+    def _confirm(self, plan: Plan, yes: bool) -> None:
+        restarts = [a.host or "?" for a in plan.restarts]
+        if not restarts or yes:
+            return
+        if self.confirm is None:
+            raise UsageError(
+                f"this plan restarts {', '.join(restarts)}; "
+                "pass --yes to confirm in an unattended run"
+            )
+        if not self.confirm(plan):
+            raise UsageError("not confirmed; nothing was changed")
+
+    def _apply(self, session: Session, plan: Plan, unreached: tuple[str, ...]) -> RunResult:
+        from exops.apply import ApplyOptions, Executor
+        from exops.journal import Journal
+        from exops.runbook.conditions import CONDITIONS
+        from exops.waits import Waiter
+
+        settings = self.env.settings
+        run = RunInfo(
+            run_id=uuid.uuid4().hex[:12], cluster=plan.cluster, runbook=plan.runbook, plan=plan
+        )
+        # The journal is opened before the first write: a state directory that
+        # cannot be used stops the run here, never half-way.
+        journal = Journal(settings.journal_path)
+        observers = Observers([JournalObserver(journal, user=current_user()), *self.observers])
+        bridge = _Bridge(observers, run)
+        executor = Executor(
+            session,
+            plan,
+            conditions=CONDITIONS,
+            waiter=Waiter(bridge, max_poll=settings.max_poll_interval, cancel=self.cancel),
+            events=bridge,
+            options=ApplyOptions(
+                restart_timeout=settings.restart_timeout,
+                settle_timeout=settings.settle_timeout,
+                backup_dir=settings.backup_dir,
+                run_id=run.run_id,
+            ),
+            on_outcome=lambda o: observers.step_finished(run, o),
+        )
+        observers.run_started(run)
+        try:
+            applied = executor.run()
+        except KeyboardInterrupt:
+            result = _finished(plan, RunStatus.INTERRUPTED, [], unreached, run_id=run.run_id)
+            result.message = "interrupted"
+            observers.run_finished(run, result)
+            return result
+        except BaseException:  # a bug: journalled as interrupted, then shown
+            result = _finished(plan, RunStatus.INTERRUPTED, [], unreached, run_id=run.run_id)
+            observers.run_finished(run, result)
+            raise
+        result = _finished(
+            plan,
+            _status_of(applied.outcomes, unreached),
+            applied.outcomes,
+            unreached,
+            run_id=run.run_id,
+        )
+        observers.run_finished(run, result)
+        return result
+
+    def _lock(self, cluster: str, runbook: str, timeout: float | None) -> Any:
+        from exops.lock import acquire
+
+        wait = timeout if timeout is not None else self.env.settings.lock_timeout
+        return acquire(
+            cluster, runbook=runbook, timeout_s=wait, lock_dir=self.env.settings.lock_dir
+        )
+
+    def _resume_since(self, cluster: str, runbook: str) -> str:
+        from exops.journal import Journal
+
+        last = Journal(self.env.settings.journal_path).last_failed_run(cluster, runbook)
+        if last is None:
+            raise UsageError(
+                f"--resume: no failed {runbook} run of cluster {cluster} in the journal"
+            )
+        return str(last["started"])
+
+
+class _Bridge:
+    """Adapts the executor's event and wait-progress calls to the observers."""
+
+    def __init__(self, observers: Observers, run: RunInfo):
+        self.observers = observers
+        self.run = run
+        self._actions: dict[str, Action] = {a.id: a for a in run.plan.actions}
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if event == "step_started":
+            action = self._actions.get(str(fields.get("action")))
+            if action is not None:
+                self.observers.step_started(self.run, action)
+        elif event == "restarting":
+            self.observers.restarting(self.run, str(fields["host"]), str(fields.get("action")))
+
+    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        self.observers.waiting(self.run, what, detail, elapsed, timeout)
+
+    def finished(self, what: str, elapsed: float) -> None:
+        self.observers.waited(self.run, what, elapsed)
+
+
+def _status_of(steps: list[StepResult], unreached: tuple[str, ...]) -> RunStatus:
+    failed = next((s for s in steps if s.failed), None)
+    if failed is not None:
+        return RunStatus.REFUSED if failed.refused else RunStatus.FAILED
+    return RunStatus.PARTIAL if unreached else RunStatus.OK
+
+
+def _finished(
+    plan: Plan,
+    status: RunStatus,
+    steps: list[StepResult],
+    unreached: tuple[str, ...],
+    *,
+    run_id: str | None,
+) -> RunResult:
+    result = RunResult(
+        cluster=plan.cluster,
+        runbook=plan.runbook,
+        status=status,
+        exit_code=exit_code_for(status),
+        plan=plan,
+        run_id=run_id,
+        steps=list(steps),
+        unreached=unreached,
+    )
+    failed = result.first_failure
+    if failed is not None:
+        result.message = (
+            f"step {failed.action.id} '{failed.action.step}' {failed.status.value} on "
+            f"{failed.action.host or 'the cluster'}: {failed.error}"
+        )
+    elif status is RunStatus.PARTIAL:
+        result.message = (
+            f"partial: {', '.join(unreached)} did not answer and "
+            f"{'was' if len(unreached) == 1 else 'were'} skipped; re-run when "
+            f"{'it answers' if len(unreached) == 1 else 'they answer'}"
+        )
+    return result
+
+
+def _refused(plan: Plan) -> RunResult:
+    return RunResult(
+        cluster=plan.cluster,
+        runbook=plan.runbook,
+        status=RunStatus.REFUSED,
+        exit_code=exit_code_for(RunStatus.REFUSED),
+        plan=plan,
+        message=f"refused: {plan.refused}",
+    )
+
+
+def _load_plan(path: Path) -> Plan:
+    try:
+        return Plan.from_json(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable exops plan ({str(exc).splitlines()[0]})") from exc
+
+
+def stale_reasons(saved: Plan, fresh: Plan) -> list[str]:
+    """What differs between the facts a saved plan was built on and now."""
+    if saved.facts_digest == fresh.facts_digest:
+        return []
+    reasons = []
+    for host in sorted(set(saved.basis) | set(fresh.basis)):
+        a, b = saved.basis.get(host, {}), fresh.basis.get(host, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                reasons.append(f"{host} {key}: was {a.get(key)!r}, now {b.get(key)!r}")
+    return reasons or ["facts digest differs"]
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield
+
+
+__all__ = ["Confirm", "ExopsError", "Runner", "stale_reasons"]

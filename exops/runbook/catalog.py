@@ -1,0 +1,76 @@
+"""The shipped runbooks' names, descriptions and parameters, read fast for the CLI.
+
+Only what the command line needs (no schema validation, no Jinja): building
+``exops --help`` must stay instant. ``loader.load_runbook`` still validates a
+runbook fully before it runs.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class ParamMeta:
+    name: str
+    type: str = "str"
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    flag: str | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class RunbookMeta:
+    name: str
+    description: str
+    params: tuple[ParamMeta, ...]
+
+    @property
+    def resumable(self) -> bool:
+        """A runbook with a ``since`` time parameter supports ``--resume``."""
+        return any(p.name == "since" and p.type == "time" for p in self.params)
+
+
+def meta_from(data: dict[str, Any], name: str) -> RunbookMeta:
+    params = []
+    for pname, raw in (data.get("params") or {}).items():
+        spec = raw if isinstance(raw, dict) else {}
+        params.append(
+            ParamMeta(
+                name=str(pname),
+                type=str(spec.get("type", "str")),
+                required=bool(spec.get("required", False)),
+                default=spec.get("default"),
+                choices=tuple(str(c) for c in spec.get("choices") or ()),
+                help=str(spec.get("help", "")),
+                flag=spec.get("flag"),
+                hidden=bool(spec.get("hidden", False)),
+            )
+        )
+    return RunbookMeta(name, str(data.get("description", "")).strip(), tuple(params))
+
+
+@cache
+def shipped() -> dict[str, RunbookMeta]:
+    """Every runbook shipped with exops, by name."""
+    root = importlib.resources.files("exops.runbooks")
+    out = {}
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            name = entry.name[:-5]
+            data = yaml.load(entry.read_text(encoding="utf-8"), Loader=_Loader)
+            out[name] = meta_from(data if isinstance(data, dict) else {}, name)
+    return out

@@ -1,0 +1,343 @@
+"""The runner on plain data: a fake appliance cluster, no sockets.
+
+The runner is the library entry point (``exops.run``): plan, confirm, lock,
+journal, apply, verify, result. These tests pin what it returns as data
+(status, exit code, per-step results), what observers see, and what it
+refuses to do, with an in-memory cluster of fake appliances.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exops.appliance.base import Command, Write, apply_writes
+from exops.env import Env
+from exops.errors import LockedError, TransportError, UsageError
+from exops.exitcodes import ExitCode
+from exops.inventory import ClusterSpec, Inventory, PeerSpec
+from exops.models import (
+    Alarm,
+    ClusterFacts,
+    ClusterSettings,
+    ClusterStatus,
+    PeerFacts,
+    PeerState,
+    PeerStatusEntry,
+    Role,
+    SystemInfo,
+)
+from exops.plan import Action, Plan
+from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.run import Observer, RunInfo, Runner
+from exops.settings import Settings
+
+ADDRS = {"p1": "10.0.0.11", "p2": "10.0.0.12", "p3": "10.0.0.13"}
+
+
+@dataclass
+class FakePeer:
+    """One appliance: settings, a restart that takes one poll, a pending restart."""
+
+    host: str
+    settings: ClusterSettings
+    reachable: bool = True
+    pending: bool = False
+    down_polls: int = 0
+    uptime: int = 10_000
+    writes: list[Write] = field(default_factory=list)
+    restarts: int = 0
+    never_back: bool = False
+    database: str = "Active"
+    db_after_restart: str | None = None
+
+    def _up(self) -> None:
+        if not self.reachable:
+            raise TransportError("connection refused", host=self.host, operation="read")
+        if self.down_polls > 0:
+            self.down_polls -= 1
+            raise TransportError("restarting", host=self.host, operation="read")
+
+    def read_settings(self) -> ClusterSettings:
+        self._up()
+        return self.settings
+
+    def read_uptime(self) -> int | None:
+        self._up()
+        return self.uptime
+
+    def write(self, writes: Sequence[Write]) -> None:
+        self._up()
+        self.writes += writes
+        self.settings = apply_writes(self.settings, writes)
+
+    def restart(self) -> None:
+        self._up()
+        self.restarts += 1
+        self.down_polls = 10**9 if self.never_back else 1
+        self.uptime = 1
+        self.pending = False
+        self.database = self.db_after_restart or self.database
+
+    def command(self, command: Command) -> str:
+        return "OK"
+
+
+class FakeSession:
+    """What the runner needs of a session: appliances and fresh facts."""
+
+    def __init__(self, peers: dict[str, FakePeer]):
+        self.peers = peers
+        self.opened = 0
+
+    def __enter__(self) -> FakeSession:
+        self.opened += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def appliance(self, host: str) -> FakePeer:
+        return self.peers[host]
+
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts:
+        out = []
+        for name, peer in self.peers.items():
+            if hosts is not None and name not in hosts:
+                continue
+            base = {"host": name, "address": ADDRS[name], "fqdn": f"{name}.example.com"}
+            try:
+                settings = peer.read_settings()
+            except TransportError as exc:
+                out.append(PeerFacts(**base, reachable=False, error=str(exc)))
+                continue
+            status = ClusterStatus(
+                database=peer.database,
+                peers=tuple(
+                    PeerStatusEntry(slot=i, address=a, state=PeerState.ACTIVE)
+                    for i, a in enumerate(settings.peers, 1)
+                    if a
+                ),
+            )
+            out.append(
+                PeerFacts(
+                    **base,
+                    reachable=True,
+                    settings=settings,
+                    status=status,
+                    alarms=(Alarm(id="20007"),) if peer.pending else (),
+                    system=SystemInfo(
+                        name=name,
+                        version="X15.2.1",
+                        role=Role.EXPRESSWAY_C,
+                        platform="medium",
+                        uptime_s=peer.uptime,
+                        h323_enabled=True,
+                    ),
+                )
+            )
+        return ClusterFacts(cluster=cluster, peers=tuple(out), gathered_at=datetime.now(UTC))
+
+
+def formed(primary: int = 1) -> ClusterSettings:
+    peers = tuple(ADDRS.values()) + ("", "", "")
+    return ClusterSettings(peers=peers, primary=primary, cluster_name="c1.example.com")
+
+
+def make_env(tmp_path: Path, **overrides: Any) -> Env:
+    specs = tuple(
+        PeerSpec(
+            name=name,
+            cluster="c1",
+            hostname=addr,
+            port=443,
+            ssh_port=22,
+            address=addr,
+            fqdn=f"{name}.example.com",
+            role=Role.EXPRESSWAY_C,
+            slot=i,
+            transport="rest",
+            username="admin",
+        )
+        for i, (name, addr) in enumerate(ADDRS.items(), 1)
+    )
+    inventory = Inventory(
+        path=tmp_path / "inventory",
+        clusters={"c1": ClusterSpec("c1", "c1.example.com", specs, {})},
+    )
+    timing = {"restart_timeout": 5.0, "settle_timeout": 5.0, "max_poll_interval": 0.05}
+    settings = Settings(state_dir=tmp_path / "state", **{**timing, **overrides})
+    return Env(settings=settings, inventory=inventory)
+
+
+class Recorder(Observer):
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.results: list[StepResult] = []
+
+    def run_started(self, run: RunInfo) -> None:
+        self.calls.append("run_started")
+
+    def step_started(self, run: RunInfo, action: Action) -> None:
+        self.calls.append(f"step_started {action.id}")
+
+    def restarting(self, run: RunInfo, host: str, action_id: str) -> None:
+        self.calls.append(f"restarting {host}")
+
+    def step_finished(self, run: RunInfo, result: StepResult) -> None:
+        self.calls.append(f"step_finished {result.action.id} {result.status.value}")
+        self.results.append(result)
+
+    def run_finished(self, run: RunInfo, result: RunResult) -> None:
+        self.calls.append(f"run_finished {result.status.value}")
+
+
+def cluster(**changes: Any) -> dict[str, FakePeer]:
+    peers = {h: FakePeer(h, formed()) for h in ADDRS}
+    for host, attrs in changes.items():
+        for k, v in attrs.items():
+            setattr(peers[host], k, v)
+    return peers
+
+
+def runner(env: Env, peers: dict[str, FakePeer], **kw: Any) -> tuple[Runner, FakeSession]:
+    session = FakeSession(peers)
+    return Runner(env, sessions=lambda clusters: session, **kw), session  # type: ignore[arg-type, return-value]
+
+
+def test_ordered_restart_returns_data_and_tells_observers_in_order(tmp_path: Path) -> None:
+    peers = cluster()
+    rec = Recorder()
+    run, session = runner(make_env(tmp_path), peers, observers=[rec])
+    result = run.run("restart", "c1", {}, yes=True)
+    assert result.status is RunStatus.OK and result.exit_code == 0
+    assert [p.restarts for p in peers.values()] == [1, 1, 1]
+    restarts = [s for s in result.steps if s.action.kind.value == "restart"]
+    assert [s.host for s in restarts] == ["p1", "p2", "p3"]  # primary first
+    assert all(s.status is StepStatus.CHANGED for s in restarts)
+    assert rec.calls[0] == "run_started" and rec.calls[-1] == "run_finished ok"
+    assert rec.calls.index("restarting p1") < rec.calls.index("restarting p2")
+    assert session.opened == 1  # one session per run
+    recap = result.recap()
+    assert recap["p1"]["changed"] == 1 and recap["p1"]["failed"] == 0
+
+
+def test_the_run_is_journalled_with_every_step(tmp_path: Path) -> None:
+    from exops.journal import Journal
+
+    env = make_env(tmp_path)
+    run, _ = runner(env, cluster())
+    result = run.run("restart", "c1", {"peer": "p2"}, yes=True)
+    stored = Journal(env.settings.journal_path).get_run(str(result.run_id))
+    assert stored is not None and stored["status"] == "ok" and stored["exit_code"] == 0
+    assert [s["status"] for s in stored["steps"]] == [s.status.value for s in result.steps]
+
+
+def test_a_dry_run_plans_and_changes_nothing(tmp_path: Path) -> None:
+    peers = cluster()
+    run, _ = runner(make_env(tmp_path), peers)
+    result = run.plan("restart", "c1", {})
+    assert result.status is RunStatus.PLANNED and result.exit_code == 0
+    assert result.plan is not None and len(result.plan.restarts) == 3
+    assert all(p.restarts == 0 and not p.writes for p in peers.values())
+
+
+def test_restarts_need_yes_or_a_confirmation(tmp_path: Path) -> None:
+    peers = cluster()
+    env = make_env(tmp_path)
+    with pytest.raises(UsageError, match="--yes"):
+        runner(env, peers)[0].run("restart", "c1", {})
+    asked: list[Plan] = []
+
+    def no(plan: Plan) -> bool:
+        asked.append(plan)
+        return False
+
+    with pytest.raises(UsageError, match="not confirmed"):
+        runner(env, peers, confirm=no)[0].run("restart", "c1", {})
+    assert len(asked) == 1 and all(p.restarts == 0 for p in peers.values())
+    assert runner(env, peers, confirm=lambda p: True)[0].run("restart", "c1", {}).exit_code == 0
+
+
+def test_a_refused_plan_changes_nothing_and_exits_3(tmp_path: Path) -> None:
+    peers = cluster(p3={"settings": ClusterSettings()})  # p3 listed but emptied: hazard
+    run, _ = runner(make_env(tmp_path), peers)
+    result = run.run("restart", "c1", {}, yes=True)
+    assert result.status is RunStatus.REFUSED and result.exit_code == int(ExitCode.REFUSED)
+    assert "factory" in result.message and not result.steps
+    assert all(p.restarts == 0 for p in peers.values())
+
+
+def test_an_unreachable_member_skipped_makes_the_run_partial(tmp_path: Path) -> None:
+    # switch-primary with the old primary down: done where possible, exit 6, not 0.
+    peers = cluster(p1={"reachable": False})
+    run, _ = runner(make_env(tmp_path), peers)
+    result = run.run("switch-primary", "c1", {"peer": "p2"}, yes=True)
+    assert result.status is RunStatus.PARTIAL and result.exit_code == int(ExitCode.PARTIAL) == 6
+    assert result.unreached == ("p1",)
+    assert result.recap()["p1"]["unreachable"] == 1
+    assert "p1" in result.message and "re-run" in result.message
+    assert peers["p2"].settings.primary == 2 and peers["p3"].settings.primary == 2
+
+
+def test_a_peer_that_never_comes_back_is_unreachable(tmp_path: Path) -> None:
+    peers = cluster(p2={"never_back": True})
+    env = make_env(tmp_path, restart_timeout=0.3)
+    result = runner(env, peers)[0].run("restart", "c1", {"peer": "p2"}, yes=True)
+    assert result.status is RunStatus.FAILED and result.exit_code == 1
+    failed = result.first_failure
+    assert failed is not None and failed.host == "p2"
+    assert failed.status is StepStatus.UNREACHABLE  # the peer never answered again
+    assert "p2" in result.message and failed.advice
+
+
+def test_a_health_wait_that_times_out_is_a_failure_not_unreachable(tmp_path: Path) -> None:
+    peers = cluster(p2={"db_after_restart": "Failed"})
+    env = make_env(tmp_path, settle_timeout=0.3)
+    result = runner(env, peers)[0].run("restart", "c1", {"peer": "p2"}, yes=True)
+    failed = result.first_failure
+    assert failed is not None and failed.action.kind.value == "wait"
+    assert failed.status is StepStatus.FAILED and "gave up waiting" in (failed.error or "")
+    assert "database Failed" in (failed.error or "")
+
+
+def test_an_interrupted_run_is_journalled_interrupted(tmp_path: Path) -> None:
+    from exops.journal import Journal
+
+    env = make_env(tmp_path)
+    cancel = threading.Event()
+    cancel.set()  # Ctrl-C arrived: every wait stops at its first poll
+    peers = cluster(p1={"down_polls": 10**9})
+    result = runner(env, peers, cancel=cancel)[0].run("restart", "c1", {"peer": "p2"}, yes=True)
+    assert result.status is RunStatus.INTERRUPTED and result.exit_code == 130
+    stored = Journal(env.settings.journal_path).get_run(str(result.run_id))
+    assert stored is not None and stored["status"] == "interrupted"
+
+
+def test_a_held_lock_refuses_with_exit_4(tmp_path: Path) -> None:
+    from exops.lock import acquire
+
+    env = make_env(tmp_path)
+    peers = cluster()
+    with (
+        acquire("c1", runbook="other", timeout_s=0, lock_dir=env.settings.lock_dir),
+        pytest.raises(LockedError) as caught,
+    ):
+        runner(env, peers)[0].run("restart", "c1", {}, yes=True)
+    assert caught.value.exit_code == 4 and all(p.restarts == 0 for p in peers.values())
+
+
+def test_result_document_has_schema_and_outcomes(tmp_path: Path) -> None:
+    result = runner(make_env(tmp_path), cluster())[0].run("restart", "c1", {"peer": "p3"}, yes=True)
+    doc = result.to_doc()
+    assert doc["schema"] == "exops.run/2" and doc["status"] == "ok" and doc["exit_code"] == 0
+    assert {o["status"] for o in doc["outcomes"]} <= {"ok", "changed"}
+    assert doc["plan"]["runbook"] == "restart"
