@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exops.appliance.base import Appliance
-from exops.errors import ApplianceError, TransportError
+from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
 from exops.inventory import PeerSpec
 from exops.models import ClusterFacts, PeerFacts
 
@@ -55,7 +55,13 @@ def read_peer_facts(
             values[name] = read(appliance)
         except TransportError as exc:
             # Unreachable, timed out, refused credentials or TLS: stop reading.
-            return PeerFacts(**base, reachable=False, error=str(exc), gathered_at=now)
+            return PeerFacts(
+                **base,
+                reachable=False,
+                error=str(exc),
+                unreachable_kind=unreachable_kind(exc),
+                gathered_at=now,
+            )
         except ApplianceError as exc:
             error = error or str(exc)
         except Exception as exc:  # an unmapped surprise on one peer is still data
@@ -71,6 +77,14 @@ def read_peer_facts(
         gathered_at=now,
         **values,
     )
+
+
+def unreachable_kind(exc: TransportError) -> str:
+    """``tls`` | ``auth`` | ``timeout`` | ``connect``: why a peer did not answer."""
+    for kind, cls in (("tls", TlsError), ("auth", AuthError), ("timeout", TimeoutError_)):
+        if isinstance(exc, cls):
+            return kind
+    return "connect"
 
 
 def cluster_facts(

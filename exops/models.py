@@ -186,6 +186,9 @@ class PeerFacts(Frozen):
     fqdn_addresses: tuple[str, ...] = ()  # what exops resolves fqdn to (hosts file, DNS)
     reachable: bool = False
     error: str | None = None
+    # Why it is unreachable: "tls" (certificate or host key not trusted), "auth",
+    # "timeout" or "connect" (refused, reset, no route); "" when reachable.
+    unreachable_kind: str = ""
     transport: str = ""
     settings: ClusterSettings | None = None
     system: SystemInfo | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from exops.exitcodes import ExitCode
 from exops.plan import Action, Plan
 
-RUN_SCHEMA = "exops.run/2"
+RUN_SCHEMA = "exops.run/1"  # fields only added since /1: status, exit_code, message, unreached
 
 
 class StepStatus(StrEnum):

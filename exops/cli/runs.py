@@ -299,13 +299,13 @@ def run_fleet(
             {
                 "cluster": c,
                 "exit_code": r.code,
-                "result": r.result.to_doc() if r.result is not None else None,
+                "result": _fleet_doc(r.result, dry_run=opts.dry_run),
                 "error": r.problems.strip() or None,
             }
             for c in clusters
             for r in [results[c]]
         ]
-        doc = {"schema": "exops.fleet/2", "runbook": ref, "runs": runs}
+        doc = {"schema": "exops.fleet/1", "runbook": ref, "runs": runs}
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     codes = [results[c].code for c in clusters]
     summary = ", ".join(f"{c}={results[c].code}" for c in clusters)
@@ -313,6 +313,16 @@ def run_fleet(
     if cancel.is_set():
         raise KeyboardInterrupt
     return int(next(s for s in SEVERITY if s in codes) if codes else ExitCode.OK)
+
+
+def _fleet_doc(result: RunResult | None, *, dry_run: bool) -> Any:
+    """A cluster's JSON in a fleet document: as the single-cluster command prints it
+    (a dry run: the plan; a run: the ``exops.run/1`` document)."""
+    if result is None:
+        return None
+    if dry_run and result.plan is not None:
+        return json.loads(result.plan.to_json())
+    return result.to_doc()
 
 
 def _check_fleet(env: Env, clusters: list[str], opts: RunOptions) -> None:

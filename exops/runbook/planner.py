@@ -223,6 +223,10 @@ class _Planner:
         peer = self.state[host]
         if not peer.reachable and step.kind != "wait":
             reason = f"{host} is unreachable ({self.facts.peer(host).error})"
+            if step.reachable_only and step.decommission and self._reset_leaver(host):
+                done = f"{host} is decommissioned: unlisted, and it answers as a reset peer does"
+                self.draft.skipped.append(Skipped(step=name, host=host, reason=done))
+                return
             if step.reachable_only:
                 self.draft.skipped.append(
                     Skipped(step=name, host=host, reason=reason, in_place=False)
@@ -243,6 +247,19 @@ class _Planner:
             self._backup(host, name)
         else:
             self._wait(step, name, host, ctx)
+
+    def _reset_leaver(self, host: str) -> bool:
+        """A leaver no member lists any more that answers with an untrusted certificate:
+        what a factory reset leaves (X12.6+ removes the server certificate), so the
+        decommission is done, not skipped."""
+        peer = self.facts.peer(host)
+        listed = any(
+            p.settings and p.settings.slot_of(a) is not None
+            for p in self.facts.peers
+            if p.host != host
+            for a in {peer.address, peer.fqdn} - {""}
+        )
+        return peer.unreachable_kind == "tls" and not listed
 
     # -- kinds ----------------------------------------------------------------------------
     def _configure(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:

@@ -148,7 +148,7 @@ class FakeSession:
 
 
 def formed(primary: int = 1) -> ClusterSettings:
-    peers = tuple(ADDRS.values()) + ("", "", "")
+    peers = (*ADDRS.values(), "", "", "")
     return ClusterSettings(peers=peers, primary=primary, cluster_name="c1.example.com")
 
 
@@ -338,6 +338,6 @@ def test_a_held_lock_refuses_with_exit_4(tmp_path: Path) -> None:
 def test_result_document_has_schema_and_outcomes(tmp_path: Path) -> None:
     result = runner(make_env(tmp_path), cluster())[0].run("restart", "c1", {"peer": "p3"}, yes=True)
     doc = result.to_doc()
-    assert doc["schema"] == "exops.run/2" and doc["status"] == "ok" and doc["exit_code"] == 0
+    assert doc["schema"] == "exops.run/1" and doc["status"] == "ok" and doc["exit_code"] == 0
     assert {o["status"] for o in doc["outcomes"]} <= {"ok", "changed"}
     assert doc["plan"]["runbook"] == "restart"
