@@ -17,7 +17,7 @@ from exops.health import (
     peer_problems,
 )
 from exops.health import designates as _designates
-from exops.models import ClusterFacts, Frozen, PeerFacts, PeerState
+from exops.models import ClusterFacts, ClusterSettings, Frozen, PeerFacts, PeerState, is_ip
 
 SCHEMA = "exops.status/1"
 CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
@@ -42,6 +42,7 @@ class PeerRow(Frozen):
     slot: int | None
     host: str
     address: str
+    listed_as: str | None  # the address the cluster lists it under (IP or FQDN)
     reachable: bool
     is_primary: bool
     primary_seen: int | None  # the slot this peer names as primary
@@ -69,6 +70,8 @@ class ClusterReport(Frozen):
     cluster: str
     verdict: Verdict
     reasons: tuple[str, ...]
+    root_cause: str  # one short sentence: the first thing to fix
+    cluster_name: str | None
     primary_host: str | None
     primary_slot: int | None
     tls_mode: str | None
@@ -109,6 +112,7 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 slot=slot,
                 host=p.host,
                 address=p.address,
+                listed_as=listed[slot - 1] if slot else None,
                 reachable=p.reachable,
                 is_primary=primary is not None and p.host == primary.host,
                 primary_seen=p.settings.primary if p.settings and p.settings.primary else None,
@@ -133,12 +137,42 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
         cluster=facts.cluster,
         verdict=verdict,
         reasons=tuple(reasons),
+        root_cause=root_cause(verdict, reasons, rows, ref_settings),
+        cluster_name=ref_settings.cluster_name or None if ref_settings else None,
         primary_host=primary.host if primary else None,
         primary_slot=ref_settings.primary if ref_settings and ref_settings.primary else None,
         tls_mode=ref_settings.tls_mode.value if ref_settings else None,
         capacity=capacity(members),
         peers=tuple(rows),
     )
+
+
+def root_cause(
+    verdict: Verdict,
+    reasons: list[str],
+    rows: list[PeerRow],
+    settings: ClusterSettings | None,
+) -> str:
+    """The first thing to fix, in one short sentence (the reasons list the rest)."""
+    if verdict is Verdict.HEALTHY:
+        return "healthy"
+    if verdict is Verdict.UNCLUSTERED:
+        return "not clustered: no peer lists any cluster peer address"
+    enforce = settings is not None and settings.tls_mode.value == "Enforce"
+    for r in rows:
+        if r.factory_reset_pending:
+            return f"{r.host} has every peer slot empty and will factory reset at its next restart"
+    for r in rows:
+        if r.slot and not r.reachable:
+            return f"{r.host} does not answer ({r.error or 'unreachable'})"
+    for r in rows:
+        if r.slot and r.error:
+            return f"{r.host} could not be read: {r.error}"
+    if enforce:
+        for r in rows:
+            if r.slot and r.listed_as and is_ip(r.listed_as) and r.state != PeerState.ACTIVE.value:
+                return f"{r.host} is listed by IP address in TLS Enforce mode"
+    return reasons[0] if reasons else verdict.value
 
 
 def _slot(listed: tuple[str, ...], peer: PeerFacts) -> int | None:

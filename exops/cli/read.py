@@ -6,6 +6,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from exops.cli.display import console
@@ -49,8 +50,9 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
 
 
 def print_report(console: Console, r: ClusterReport) -> None:
-    table = Table(title=f"cluster {r.cluster}", title_justify="left", expand=False)
-    for col in ("slot", "peer", "address", "up", "primary", "state", "database", "replication"):
+    name = f" ({r.cluster_name})" if r.cluster_name else ""
+    table = Table(title=f"cluster {r.cluster}{name}", title_justify="left", expand=False)
+    for col in ("slot", "peer", "listed as", "up", "primary", "state", "database", "replication"):
         table.add_column(col)
     for col in ("tls", "alarms", "restart", "version", "via"):
         table.add_column(col)
@@ -58,7 +60,7 @@ def print_report(console: Console, r: ClusterReport) -> None:
         table.add_row(
             str(p.slot or "-"),
             p.host,
-            p.address,
+            p.listed_as or f"[dim]{p.address} (not listed)[/]",
             "yes" if p.reachable else "[red]NO[/]",
             "*" if p.is_primary else "",
             p.state or "-",
@@ -72,7 +74,10 @@ def print_report(console: Console, r: ClusterReport) -> None:
         )
     console.print(table)
     style = VERDICT_STYLE[r.verdict]
-    console.print(f"verdict: [{style}]{r.verdict.value}[/] - {'; '.join(r.reasons)}")
+    console.print(f"verdict: [{style}]{r.verdict.value}[/] - {escape(r.root_cause)}")
+    if r.verdict is not Verdict.HEALTHY and len(r.reasons) > 1:
+        for reason in r.reasons:
+            console.print(f"  - {escape(reason)}")
     console.print(f"capacity: {r.capacity.note}")
     for p in r.peers:
         if p.error:

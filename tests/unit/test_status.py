@@ -118,3 +118,29 @@ def test_capacity_notes() -> None:
     small = summarize(cluster(*(peer(i, 3, platform="small") for i in range(3))))
     assert small.capacity.factor == 1
     assert "redundancy" in small.capacity.note
+
+
+def test_a_member_answering_garbage_is_never_healthy() -> None:
+    # The primary reads, but one of its answers was garbled: unknown never passes.
+    peers = [peer(i, 3) for i in range(3)]
+    peers[0] = peers[0].model_copy(update={"error": "read alarms: answer is not JSON"})
+    report = summarize(cluster(*peers))
+    assert report.verdict is Verdict.DEGRADED
+    assert "p1" in report.root_cause and "not JSON" in report.root_cause
+
+
+def test_the_root_cause_names_an_ip_listed_peer_in_enforce_mode() -> None:
+    from exops.models import TlsMode
+
+    states = {3: PeerState.FAILED}
+    peers = []
+    for i in range(3):
+        p = peer(i, 3, states=states)
+        assert p.settings is not None
+        enforce = p.settings.model_copy(update={"tls_mode": TlsMode.ENFORCE})
+        peers.append(p.model_copy(update={"settings": enforce}))
+    report = summarize(cluster(*peers))
+    assert report.verdict is Verdict.DEGRADED
+    assert report.root_cause == "p3 is listed by IP address in TLS Enforce mode"
+    row = next(r for r in report.peers if r.host == "p3")
+    assert row.listed_as == "10.0.0.13"
