@@ -1,17 +1,24 @@
 """The demo: a 4-peer mock lab taken from unclustered to a healthy TLS-enforced cluster.
 
 Runs the real ``exops`` command line against the bundled mock lab (real
-HTTPS with a lab CA, real SSH), showing each plan before applying it:
-create-cluster -> add-peer x3 -> convert-fqdn -> enforce-tls ->
-switch-primary -> ordered restart -> status, then a second run of add-peer
-to show that nothing changes.
+HTTPS with a lab CA, real SSH), one chapter per step: what it does and why,
+the command, and what exops printed (a plan summary, a line per finished
+step, the recap). ``--full-plans`` also shows each full dry-run plan first.
+
+exops never imports the simulator: the demo starts it through its documented
+command line (``python -m mock_server up``) and reads its documented
+``lab.env``. It picks a free loopback subnet and free ports itself (or takes
+``--subnet``, ``--https-port``, ``--ssh-port``), so it runs beside another lab.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import random
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -22,9 +29,60 @@ from rich.rule import Rule
 
 console = Console(highlight=False)
 
+CHAPTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Where we start", "Four unclustered peers: status reads each one.", ("status",)),
+    (
+        "Create the cluster",
+        "A one-peer cluster on the future primary, then its restart (domain 3.1).",
+        ("create-cluster", "-c", "c1", "--yes"),
+    ),
+    (
+        "Add c1-p2",
+        "Listed on every member, configured like the primary, restarted, health-gated.",
+        ("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes"),
+    ),
+    (
+        "Add c1-p3",
+        "The same procedure, one peer at a time.",
+        ("add-peer", "-c", "c1", "-p", "c1-p3", "--yes"),
+    ),
+    (
+        "Add c1-p4",
+        "The fourth peer: capacity x4.",
+        ("add-peer", "-c", "c1", "-p", "c1-p4", "--yes"),
+    ),
+    (
+        "Run it again",
+        "A second run plans nothing and sends no write; it still verifies.",
+        ("add-peer", "-c", "c1", "--peer", "c1-p4", "--yes"),
+    ),
+    (
+        "Peer addresses to FQDNs",
+        "Slot by slot, each slot's peer restarted before the next (domain 3.6).",
+        ("convert-fqdn", "-c", "c1", "--yes"),
+    ),
+    (
+        "Enforce TLS verification",
+        "Enforce on the primary; it spreads; ordered restarts (domain 3.4).",
+        ("enforce-tls", "-c", "c1", "--yes"),
+    ),
+    (
+        "Switch the configuration primary",
+        "c1-p2 becomes the primary; every peer points at it (domain 3.5).",
+        ("switch-primary", "-c", "c1", "--peer", "c1-p2", "--yes"),
+    ),
+    (
+        "Ordered restart",
+        "Primary first, each restart health-gated.",
+        ("restart", "-c", "c1", "--yes"),
+    ),
+    ("Where we end", "A healthy, TLS-enforced cluster of four.", ("status",)),
+    ("The journal", "Every run, step by step, for the morning after.", ("history",)),
+)
+
 
 def read_lab_env(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines of the lab's documented ``lab.env`` (exops never imports the mock)."""
+    """``KEY=value`` lines of the lab's documented ``lab.env``."""
     env = {}
     for line in path.read_text().splitlines():
         key, sep, value = line.strip().partition("=")
@@ -33,11 +91,41 @@ def read_lab_env(path: Path) -> dict[str, str]:
     return env
 
 
-def _exops(args: list[str], env: dict[str, str], *, check: bool = True) -> int:
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(address: str) -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def pick_subnet(https_port: int | None, ssh_port: int | None) -> tuple[str, int, int]:
+    """A loopback /16 whose first peer address and ports are free right now."""
+    candidates = list(range(150, 250))
+    random.shuffle(candidates)
+    for n in candidates:
+        first = f"127.{n}.1.11"
+        if not _bindable(first, 0):
+            continue
+        https = https_port or free_port(first)
+        ssh = ssh_port or free_port(first)
+        if https != ssh and _bindable(first, https) and _bindable(first, ssh):
+            return f"127.{n}", https, ssh
+    raise SystemExit("demo: no free loopback subnet found in 127.150-249; pass --subnet")
+
+
+def _exops(args: tuple[str, ...], env: dict[str, str], *, check: bool = True) -> int:
     shown = " ".join(shlex.quote(a) for a in args)
-    console.print(f"\n[bold cyan]$ exops {shown}[/]")
+    console.print(f"[bold cyan]$ exops {shown}[/]")
     code = subprocess.call([sys.executable, "-m", "exops", *args], env=env)
-    if check and code not in (0,):
+    if check and code != 0:
         console.print(f"[red]exops exited {code}[/]")
         raise SystemExit(code)
     return code
@@ -47,47 +135,44 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exops.demo", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path(".lab/demo"))
     parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument(
+        "--subnet", help="loopback /16 for the lab, e.g. 127.77 (default: a free one)"
+    )
+    parser.add_argument("--https-port", type=int, help="HTTPS port of every peer (default: free)")
+    parser.add_argument("--ssh-port", type=int, help="SSH port of every peer (default: free)")
+    parser.add_argument("--full-plans", action="store_true", help="show each full plan first")
     parser.add_argument("--keep", action="store_true", help="leave the lab running at the end")
     args = parser.parse_args(argv)
     state = args.state_dir.resolve()
-    up = [sys.executable, "-m", "mock_server"]
-    subprocess.call([*up, "down", "--state-dir", str(state)], stderr=subprocess.DEVNULL)
-    console.print(Rule("starting a mock lab: 1 cluster x 4 unclustered peers"))
-    subprocess.check_call(
-        [
-            *up,
-            "up",
-            "--clusters",
-            "1",
-            "--peers",
-            "4",
-            "--time-scale",
-            str(args.time_scale),
-            "--state-dir",
-            str(state),
-        ]
-    )
+    if args.subnet:
+        first = f"{args.subnet}.1.11"
+        subnet = args.subnet
+        https = args.https_port or free_port(first)
+        ssh = args.ssh_port or free_port(first)
+    else:
+        subnet, https, ssh = pick_subnet(args.https_port, args.ssh_port)
+    mock = [sys.executable, "-m", "mock_server"]
+    subprocess.call([*mock, "down", "--state-dir", str(state)], stderr=subprocess.DEVNULL)
+    console.print(Rule(f"a mock lab: 1 cluster x 4 unclustered peers on {subnet}.1.11-14"))
+    lab_up = [
+        *mock, "up", "--clusters", "1", "--peers", "4", "--time-scale", str(args.time_scale),
+        "--state-dir", str(state), "--subnet", subnet,
+        "--https-port", str(https), "--ssh-port", str(ssh),
+    ]  # fmt: skip
+    subprocess.check_call(lab_up)
     env = {**os.environ, **read_lab_env(state / "lab.env"), "EXOPS_STATE_DIR": str(state / "exops")}
     started = time.monotonic()
     try:
-        _exops(["status"], env)
-        _exops(["create-cluster", "-c", "c1", "--dry-run"], env)
-        _exops(["create-cluster", "-c", "c1", "--yes"], env)
-        for peer in ("c1-p2", "c1-p3", "c1-p4"):
-            _exops(["add-peer", "-c", "c1", "--peer", peer, "--dry-run"], env)
-            _exops(["add-peer", "-c", "c1", "--peer", peer, "--yes"], env)
-        console.print(Rule("re-running add-peer: nothing to change"))
-        _exops(["add-peer", "-c", "c1", "--peer", "c1-p4", "--yes"], env)
-        _exops(["convert-fqdn", "-c", "c1", "--yes"], env)
-        _exops(["enforce-tls", "-c", "c1", "--dry-run", "--format", "md"], env)
-        _exops(["enforce-tls", "-c", "c1", "--yes"], env)
-        _exops(["switch-primary", "-c", "c1", "--peer", "c1-p2", "--yes"], env)
-        _exops(["restart", "-c", "c1", "--yes"], env)
-        _exops(["status"], env)
-        _exops(["history"], env, check=False)
+        for number, (title, why, command) in enumerate(CHAPTERS, 1):
+            console.print(Rule(f"{number}. {title}"))
+            console.print(f"[italic]{why}[/]")
+            if args.full_plans and {"--yes", "-y"} & set(command):
+                _exops((*[a for a in command if a not in ("--yes", "-y")], "--dry-run"), env)
+            _exops(command, env, check=command[0] != "history")
     finally:
         if not args.keep:
-            subprocess.call([*up, "down", "--state-dir", str(state)])
+            with contextlib.suppress(OSError):
+                subprocess.call([*mock, "down", "--state-dir", str(state)])
     console.print(Rule(f"demo finished in {time.monotonic() - started:.0f} s"))
     return 0
 
