@@ -185,18 +185,23 @@ def _join(text: str) -> tuple[str, list[tuple[int, int]]]:
     cut inside that token: the next line continues it without a space, unless
     the next line starts with a timestamp of its own (a new entry).
     """
-    stream = ""
+    parts: list[str] = []
     spans: list[tuple[int, int]] = []
+    size = 0
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
-        glued = len(stream) >= 2 and stream[-1] == "-" and not stream[-2].isspace()
-        if stream and not (glued and _TS_AT_START.match(line) is None):
-            stream += " "
-        spans.append((len(stream), len(stream) + len(line)))
-        stream += line
-    return stream, spans
+        if parts:
+            last = parts[-1]
+            glued = last.endswith("-") and len(last) >= 2 and not last[-2].isspace()
+            if not glued or _TS_AT_START.match(line) is not None:
+                parts.append(" ")
+                size += 1
+        spans.append((size, size + len(line)))
+        parts.append(line)
+        size += len(line)
+    return "".join(parts), spans
 
 
 def _value_end(text: str, start: int, stop: int) -> int | None:
@@ -231,6 +236,7 @@ class _Scan:
     message: str  # free text after the header when there are no pairs
     end: int  # where the entry ends in the stream
     text: str  # the entry, one line
+    when: datetime
 
 
 def _scan(stream: str, header: re.Match[str], stop: int) -> _Scan | None:
@@ -254,8 +260,11 @@ def _scan(stream: str, header: re.Match[str], stop: int) -> _Scan | None:
         message = stream[pos:stop].strip()
         pos = stop
     stamp = re.sub(r"\s+", "", header["ts"])
+    when = _timestamp(stamp, dict(pairs))
+    if when is None:
+        return None
     text = stamp + stream[header.end("ts") : pos].rstrip()
-    return _Scan(stamp, header["host"], tuple(processes), tuple(pairs), message, pos, text)
+    return _Scan(stamp, header["host"], tuple(processes), tuple(pairs), message, pos, text, when)
 
 
 def _scan_all(text: str) -> tuple[list[_Scan], list[tuple[int, int]], list[tuple[int, int]]]:
@@ -266,7 +275,7 @@ def _scan_all(text: str) -> tuple[list[_Scan], list[tuple[int, int]], list[tuple
     used: list[tuple[int, int]] = []
     for header, stop in zip(headers, stops, strict=True):
         scan = _scan(stream, header, stop)
-        if scan is not None and _timestamp(scan.ts, dict(scan.pairs)) is not None:
+        if scan is not None:
             scans.append(scan)
             used.append((header.start(), scan.end))
     return scans, used, lines
@@ -391,19 +400,16 @@ def _summary(kind: LogKind, f: dict[str, str], peer: str | None) -> str:
     return detail or f.get("Event", "") or " ".join(f"{k}={v}" for k, v in list(f.items())[:3])
 
 
-def _event(scan: _Scan) -> LogEvent | None:
+def _event(scan: _Scan) -> LogEvent:
     first: dict[str, str] = {}
     for k, v in scan.pairs:
         first.setdefault(k, v)
-    ts = _timestamp(scan.ts, first)
-    if ts is None:
-        return None
     kind = _classify(first)
     peer = _remote(kind, scan.pairs)
     alarm = first.get("Id") if kind in (LogKind.ALARM_RAISED, LogKind.ALARM_CLEARED) else None
     detail = _summary(kind, first, peer) if scan.pairs else scan.message[:200]
     return LogEvent(
-        ts=ts,
+        ts=scan.when,
         host=scan.host,
         kind=kind,
         detail=detail,
@@ -425,10 +431,7 @@ def parse_text(text: str) -> ParsedLines:
     """Log text (a file, or a wrapped excerpt) -> events, in input order. Never raises."""
     scans, used, lines = _scan_all(text)
     events = ParsedLines()
-    for scan in scans:
-        event = _event(scan)
-        if event is not None:
-            events.append(event)
+    events.extend(_event(scan) for scan in scans)
     events.skipped = _untouched(lines, used)
     return events
 
