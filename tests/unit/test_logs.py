@@ -289,6 +289,15 @@ def test_restart_clears_restart_required() -> None:
     assert "20007" not in " ".join(b.open_alarms)
 
 
+def test_times_shown_as_logged_or_in_utc_when_offsets_differ() -> None:
+    one = '2024-03-05T10:00:00.000+01:00 vcs-a kernel: Event="System Start" Detail="up"'
+    two = '2024-03-05T04:00:01.000-05:00 vcs-b kernel: Event="System Start" Detail="up"'
+    assert "(as logged, UTC+01:00)" in render_analysis(analyze(parse_lines([one])), "text")
+    text = render_analysis(analyze(parse_lines([one, two])), "text")
+    assert "2024-03-05 09:00:00 .. 2024-03-05 09:00:01 (UTC)" in text
+    assert "2024-03-05 09:00:01.000  vcs-b  started" in text
+
+
 def test_empty_input() -> None:
     analysis = analyze(parse_text(""))
     assert analysis.peers == {} and analysis.events == 0
