@@ -1045,7 +1045,13 @@ def _block(p: PeerAnalysis, clock: Clock) -> list[str]:
     runs = sum(r.runs for r in p.sync_runs)
     failed = sum(r.failed for r in p.sync_runs)
     if runs:
-        ok = "all successful" if not failed else f"{failed} did not complete"
+        ok = (
+            f"{failed} did not complete"
+            if failed
+            else "all successful"
+            if runs > 1
+            else "successful"
+        )
         out.append(
             f"  synchronisation: {runs} run{'s' if runs != 1 else ''}, {ok}; "
             f"last completed {clock.at(p.last_sync)}"
