@@ -633,25 +633,65 @@ def config_command(json_out: o.Json = False) -> None:
 @logs_app.command("analyze")
 def logs_analyze(
     files: Annotated[
-        list[Path] | None, typer.Argument(help="Log files (default: fetch).", metavar="FILE")
+        list[Path] | None,
+        typer.Argument(
+            help="Log files or pasted excerpts, '-' for stdin (default: fetch).", metavar="FILE"
+        ),
     ] = None,
     cluster: o.Clusters = None,
     lines: Annotated[
         int, typer.Option("--lines", help="Lines to fetch per peer.", metavar="N")
     ] = 2000,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Only entries at or after this ISO time or date.", metavar="TIME"
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Only entries at or before this ISO time or date (date: whole day).",
+            metavar="TIME",
+        ),
+    ] = None,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--peer",
+            help="Only entries logged by this peer (as the log names it); repeat.",
+            metavar="PEER",
+        ),
+    ] = None,
+    problems: Annotated[
+        bool,
+        typer.Option("--problems", help="Only alarms, failures, restarts and TLS changes."),
+    ] = False,
+    summary: Annotated[
+        bool,
+        typer.Option("--summary", help="One block per peer: counts, times, open alarms, verdict."),
+    ] = False,
     json_out: o.Json = False,
     inventory: o.Inventory = None,
     ca_bundle: o.CaBundle = None,
     insecure: o.Insecure = False,
 ) -> None:
-    """Timeline and verdict per peer from Expressway logs (files, or fetched from peers)."""
-    from exops.cli import records
+    """Timeline and verdict per peer from Expressway logs (files, or fetched from peers).
 
+    Times without an offset in --since/--until are read as the log's own local time.
+    Exit 1 when some peer's log could not be fetched (the analysis is incomplete).
+    """
+    from exops.cli import logs
+
+    filters = logs.Filters(since=since, until=until, peers=tuple(peer or ()), problems=problems)
     raise typer.Exit(
-        records.logs_analyze(
+        logs.analyze_logs(
             files or [],
             cluster,
             lines,
+            filters,
+            summary=summary,
             json_out=json_out,
             conn={"inventory": inventory, "ca_bundle": ca_bundle, "insecure": insecure},
         )

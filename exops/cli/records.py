@@ -1,15 +1,14 @@
-"""``exops unlock``, ``history``, ``show`` and ``logs analyze``."""
+"""``exops unlock``, ``history`` and ``show``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from exops.cli.read import Env, stderr, stdout
+from exops.cli.read import stderr, stdout
 from exops.exitcodes import ExitCode
 from exops.settings import load_settings
 
@@ -88,37 +87,4 @@ def show(run_id: str, *, json_out: bool, fmt: str) -> int:
             str(s.get("detail") or ""),
         )
     console.print(table)
-    return int(ExitCode.OK)
-
-
-def logs_analyze(
-    files: list[Path],
-    clusters: list[str] | None,
-    lines: int,
-    *,
-    json_out: bool,
-    conn: dict[str, Any],
-) -> int:
-    from exops.errors import UsageError
-    from exops.logs import analyze, parse_lines, render_analysis
-
-    text: list[str] = []
-    if files:
-        for path in files:
-            try:
-                text += path.read_text(errors="replace").splitlines()
-            except OSError as exc:
-                raise UsageError(f"{path}: cannot read ({exc.strerror})") from exc
-    else:
-        env = Env.build(**conn)
-        with env.session(clusters) as session:
-            hosts = list(session.specs)
-            fetched = session.run_each(hosts, lambda h: session.appliance(h).read_log(lines))
-        for host, value in fetched.items():
-            if isinstance(value, Exception):
-                stderr().print(f"[yellow]{host}: could not fetch logs: {value}[/]")
-            else:
-                text += value
-    analysis = analyze(parse_lines(text))
-    sys.stdout.write(render_analysis(analysis, "json" if json_out else "text"))
     return int(ExitCode.OK)
