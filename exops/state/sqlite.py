@@ -382,6 +382,16 @@ def _write_probe_file(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _dir_error(directory: Path, what: str, exc: OSError, doing: str) -> UsageError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UsageError(f"{what} {directory} is full (no space left for a write)")
+    if exc.errno == errno.EROFS:
+        return UsageError(f"{what} {directory} is on a read-only file system")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return UsageError(f"{what} {directory} is not writable (permission denied)")
+    return UsageError(f"{what} {directory} {doing} ({exc.strerror})")
+
+
 def probe_directory(directory: Path, what: str = "state directory") -> None:
     """Create ``directory`` and prove it writable with a real write.
 
@@ -391,20 +401,13 @@ def probe_directory(directory: Path, what: str = "state directory") -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"{what} {directory} cannot be created ({exc.strerror})") from exc
+        raise _dir_error(directory, what, exc, "cannot be created") from exc
     if not directory.is_dir():
         raise UsageError(f"{what} {directory} is not a directory")
-    probe = directory / f".exops-probe-{os.getpid()}"
     try:
-        _write_probe_file(probe)
+        _write_probe_file(directory / f".exops-probe-{os.getpid()}")
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise UsageError(f"{what} {directory} is full (no space left for a write)") from exc
-        if exc.errno == errno.EROFS:
-            raise UsageError(f"{what} {directory} is on a read-only file system") from exc
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise UsageError(f"{what} {directory} is not writable (permission denied)") from exc
-        raise UsageError(f"{what} {directory} cannot be written ({exc.strerror})") from exc
+        raise _dir_error(directory, what, exc, "cannot be written") from exc
 
 
 class SqliteStore:
