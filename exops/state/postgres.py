@@ -523,20 +523,26 @@ def migrate(conn: Any, shown: str) -> int:
         version = _version(conn)
         if version == SCHEMA_VERSION:
             return version
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('exops:migrate'))")
-            version = _version(conn)  # another exops may have migrated meanwhile
-            if version > SCHEMA_VERSION:
-                raise UsageError(
-                    f"state store {shown}: schema {version} is newer than this exops "
-                    f"understands ({SCHEMA_VERSION}); upgrade exops"
-                )
-            if version == 0:
-                conn.execute("CREATE TABLE IF NOT EXISTS exops_schema (version integer NOT NULL)")
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                conn.execute(MIGRATIONS[number])
-                conn.execute("INSERT INTO exops_schema (version) VALUES (%s)", (number,))
-            return SCHEMA_VERSION
+        # A session lock taken before the transaction: the transaction then starts
+        # after the previous holder's commit with fresh catalogs (an xact lock taken
+        # inside it would leave a stale catalog snapshot: "relation already exists").
+        conn.execute("SELECT pg_advisory_lock(hashtext('exops:migrate'))")
+        try:
+            with conn.transaction():
+                version = _version(conn)  # another exops may have migrated meanwhile
+                if version > SCHEMA_VERSION:
+                    raise UsageError(
+                        f"state store {shown}: schema {version} is newer than this exops "
+                        f"understands ({SCHEMA_VERSION}); upgrade exops"
+                    )
+                if version == 0:
+                    conn.execute("CREATE TABLE exops_schema (version integer NOT NULL)")
+                for number in range(version + 1, SCHEMA_VERSION + 1):
+                    conn.execute(MIGRATIONS[number])
+                    conn.execute("INSERT INTO exops_schema (version) VALUES (%s)", (number,))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('exops:migrate'))")
+        return SCHEMA_VERSION
     except psycopg.Error as exc:
         raise UsageError(
             f"state store {shown}: cannot create or upgrade the exops tables: "
