@@ -82,8 +82,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(tmp_root: Path | None = None) -> Iterator[Server]:
-    """Start a server for the block; stopped and removed at its end.
+def running_server(tmp_root: Path | None = None, *, durable: bool = False) -> Iterator[Server]:
+    """Start a server for the block; stopped and removed at its end. ``durable``
+    keeps fsync on (the benchmark); the tests run without it.
 
     Raises:
         FileNotFoundError: no PostgreSQL server binaries on this machine.
@@ -121,8 +122,10 @@ def running_server(tmp_root: Path | None = None) -> Iterator[Server]:
     )
     options = (
         f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sock}"
-        " -c fsync=off -c full_page_writes=off -c max_connections=100"
+        " -c max_connections=100"
     )
+    if not durable:
+        options += " -c fsync=off -c full_page_writes=off"
     log = base / "server.log"
     try:
         subprocess.run(
