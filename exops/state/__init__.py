@@ -19,6 +19,7 @@ The interface (the runner calls exactly this)::
                                       plan=..., user=..., host=...)
         for each step:
             store.check_lock()            # LockLostError (exit 1): stop at this boundary
+                                          # (check_lock(cluster) checks that one lock only)
             ... do the step ...
             store.journal.record_step(jid, outcome)   # outcome.action.{id,step,kind,host},
                                                       # status, started, duration_s, detail,
@@ -26,7 +27,11 @@ The interface (the runner calls exactly this)::
         store.journal.finish_run(jid, status, exit_code)
     store.unlock(cluster, force=False)    # holder description or None;
                                           # PreconditionError (exit 3) for a live holder
-    store.journal.list_runs(cluster=None, limit=20)   # newest first, each with host and user
+    store.journal.list_runs(cluster=None, limit=20)   # newest first, each with host and user;
+                                          # a "running" run whose process died reads
+                                          # "interrupted" (SQLite: same host, pid gone;
+                                          # PostgreSQL: its lock session is gone, any host),
+                                          # so start_run must be called under store.lock
     store.journal.get_run(run_id)         # with plan and steps, or None
     store.journal.last_failed_run(cluster, runbook)   # --resume
     store.journal.restart_durations(cluster, host, limit=5)  # seconds, newest first

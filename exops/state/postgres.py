@@ -124,6 +124,13 @@ _RUN_COLUMNS = (
     'run_id, started, finished, cluster, runbook, status, exit_code, "user", host, pid, params'
 )
 _LOCK_KEY = "hashtext('exops:' || %s)"
+# A run is journalled under its cluster's lock: a ``running`` run whose lock
+# session (same cluster, host and pid) is gone died on its host, wherever that is.
+_LIVE = (
+    "CASE WHEN r.status = 'running' THEN EXISTS (SELECT 1 FROM exops_locks l"
+    " JOIN pg_stat_activity a ON a.pid = l.backend_pid WHERE l.cluster = r.cluster"
+    " AND l.host = r.host AND l.pid = r.pid) END AS live"
+)
 
 
 def safe_url(url: str) -> str:
@@ -379,14 +386,17 @@ class PostgresStore:
             "backend_pid": row["backend_pid"],
         }
 
-    def check_lock(self) -> None:
-        """Raise LockLostError when a lock session of ours has ended."""
-        for cluster, conn in list(self._held.items()):
+    def check_lock(self, cluster: str | None = None) -> None:
+        """Raise LockLostError when a lock session of ours (of ``cluster``, or any)
+        has ended."""
+        for held, conn in list(self._held.items()):
+            if cluster is not None and held != cluster:
+                continue
             try:
                 conn.execute("SELECT 1")
             except psycopg.Error as exc:
                 raise LockLostError(
-                    f"lost the lock on cluster {cluster}: the session to {self.target.shown} "
+                    f"lost the lock on cluster {held}: the session to {self.target.shown} "
                     f"ended ({' '.join(str(exc).split())[:160]}); stopping before the next step"
                 ) from exc
 
@@ -575,6 +585,8 @@ def _run_dict(row: dict[str, Any]) -> dict[str, Any]:
     }
     run["params"] = json.loads(row["params"])
     run["status"] = run_status(run["status"], row["host"], row["pid"])
+    if run["status"] == "running" and row.get("live") is False:
+        run["status"] = "interrupted"
     return run
 
 
@@ -659,7 +671,7 @@ class PostgresJournal:
         rows = self.store.run(
             "list runs",
             lambda conn: conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM exops_runs {where}"
+                f"SELECT {_RUN_COLUMNS}, {_LIVE} FROM exops_runs r {where}"
                 " ORDER BY started DESC, id DESC LIMIT %s",
                 (*args, max(0, limit)),
             ).fetchall(),
@@ -669,7 +681,8 @@ class PostgresJournal:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         def work(conn: Any) -> tuple[Any, list[Any]]:
             row = conn.execute(
-                f"SELECT id, plan, {_RUN_COLUMNS} FROM exops_runs WHERE run_id = %s", (run_id,)
+                f"SELECT id, plan, {_RUN_COLUMNS}, {_LIVE} FROM exops_runs r WHERE run_id = %s",
+                (run_id,),
             ).fetchone()
             if row is None:
                 return None, []
@@ -691,7 +704,8 @@ class PostgresJournal:
         row = self.store.run(
             "find the last failed run",
             lambda conn: conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM exops_runs WHERE cluster = %s AND runbook = %s"
+                f"SELECT {_RUN_COLUMNS}, {_LIVE} FROM exops_runs r"
+                " WHERE cluster = %s AND runbook = %s"
                 " AND status = ANY(%s) ORDER BY started DESC, id DESC LIMIT 1",
                 (cluster, runbook, list(UNFINISHED_STATUSES)),
             ).fetchone(),

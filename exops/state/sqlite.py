@@ -450,19 +450,21 @@ class SqliteStore:
 
         return unlock(cluster, lock_dir=self.lock_dir, force=force)
 
-    def check_lock(self) -> None:
+    def check_lock(self, cluster: str | None = None) -> None:
         """A flock cannot be lost, but ``exops unlock --force`` can remove our file."""
         from exops.lock import lock_path
 
-        for cluster, holder in list(self._held.items()):
-            path = lock_path(cluster, self.lock_dir)
+        for held, holder in list(self._held.items()):
+            if cluster is not None and held != cluster:
+                continue
+            path = lock_path(held, self.lock_dir)
             try:
                 recorded = json.loads(path.read_text())
             except (OSError, ValueError):
                 recorded = None
             if recorded != holder:
                 raise LockLostError(
-                    f"the lock on cluster {cluster} was removed ({path}: `exops unlock --force`?);"
+                    f"the lock on cluster {held} was removed ({path}: `exops unlock --force`?);"
                     " stopping before the next step"
                 )
 

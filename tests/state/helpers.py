@@ -10,9 +10,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 # Opens the store from the settings (env), holds a cluster lock, records a run
-# as SIM_HOST/SIM_USER when asked, says "held", then waits for stdin to close.
+# as SIM_HOST/SIM_USER when asked (SIM_GETHOSTNAME: as if on that machine), says "held", then waits for stdin to close.
 HOLDER = """
-import os, sys
+import os, socket, sys
+if os.environ.get("SIM_GETHOSTNAME"):  # this process plays another machine
+    socket.gethostname = lambda: os.environ["SIM_GETHOSTNAME"]
 from exops.settings import load_settings
 from exops.state import open_state
 cluster, runbook = sys.argv[1], sys.argv[2]
@@ -22,7 +24,8 @@ with store.lock(cluster, runbook=runbook, timeout_s=float(os.environ.get("HOLD_W
         jid = store.journal.start_run(run_id=os.environ["SIM_RUN"], cluster=cluster,
             runbook=runbook, params={}, plan={}, user=os.environ["SIM_USER"],
             host=os.environ["SIM_HOST"])
-        store.journal.finish_run(jid, "ok", 0)
+        if not os.environ.get("SIM_NOFINISH"):
+            store.journal.finish_run(jid, "ok", 0)
     print("held", flush=True)
     sys.stdin.read()
 store.close()

@@ -148,20 +148,24 @@ def test_last_failed_run_and_interrupted(store: StateStore) -> None:
     assert store.journal.last_failed_run("c1", "upgrade") is None
 
 
-def test_a_run_of_a_dead_local_process_reads_as_interrupted(store: StateStore) -> None:
+def test_an_unfinished_run_reads_running_while_its_process_holds_the_lock(
+    store: StateStore,
+) -> None:
     import socket
 
-    store.journal.start_run(
-        run_id="mine",
-        cluster="c1",
-        runbook="x",
-        params={},
-        plan={},
-        user="a",
-        host=socket.gethostname(),
-    )
-    run = store.journal.get_run("mine")
-    assert run is not None and run["status"] == "running"  # this process lives
+    with store.lock("c1", runbook="x", timeout_s=0):  # the runner journals under the lock
+        store.journal.start_run(
+            run_id="mine",
+            cluster="c1",
+            runbook="x",
+            params={},
+            plan={},
+            user="a",
+            host=socket.gethostname(),
+        )
+        run = store.journal.get_run("mine")
+        assert run is not None and run["status"] == "running"
+        assert [r["status"] for r in store.journal.list_runs()] == ["running"]
 
 
 def test_restart_durations_of_one_peer_newest_first(store: StateStore) -> None:
@@ -321,3 +325,20 @@ def test_check_lock_passes_while_held(store: StateStore) -> None:
     with store.lock("c1", runbook="x", timeout_s=0):
         store.check_lock()
     store.check_lock()
+
+
+def test_check_lock_notices_a_forced_unlock(store: StateStore) -> None:
+    """The lock removed under a running run (``unlock --force`` elsewhere): the run
+    learns it at its next step boundary."""
+    from exops.state import LockLostError
+
+    with (
+        store.lock("c1", runbook="restart", timeout_s=0),
+        store.lock("c2", runbook="restart", timeout_s=0),
+    ):
+        store.check_lock()
+        assert store.unlock("c1", force=True) is not None
+        with pytest.raises(LockLostError, match="cluster c1") as info:
+            store.check_lock()
+        assert info.value.exit_code == 1 and "\n" not in str(info.value)
+        store.check_lock("c2")  # the other cluster's run goes on

@@ -271,3 +271,36 @@ def test_locked_error_on_one_store_twice(pg_url: str, tmp_path: Path) -> None:
             pass
     finally:
         store.close()
+
+
+def test_a_run_killed_on_another_host_reads_as_interrupted(pg_url: str, tmp_path: Path) -> None:
+    """The team journal tells a dead run from a live one across hosts: its lock
+    session (same cluster, host, pid) is gone."""
+    other = operator_env(
+        tmp_path / "far",
+        pg_url,
+        SIM_GETHOSTNAME="far-box",
+        SIM_HOST="far-box",
+        SIM_USER="carol",
+        SIM_RUN="far-run",
+        SIM_NOFINISH="1",
+    )
+    proc = spawn_holder(other, "c1", "restart")
+    store = open_url(pg_url, state_dir=tmp_path)
+    try:
+        run = store.journal.get_run("far-run")
+        assert run is not None and run["status"] == "running"
+        assert store.journal.last_failed_run("c1", "restart") is not None
+        proc.send_signal(signal.SIGKILL)
+        finish(proc)
+        deadline = time.monotonic() + 20
+        while (run := store.journal.get_run("far-run")) is not None and run["status"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert run is not None and run["status"] == "interrupted"
+        assert [r["status"] for r in store.journal.list_runs()] == ["interrupted"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        finish(proc)
+        store.close()
