@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -63,6 +64,7 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _POLL_MIN_S = 0.05
 _POLL_MAX_S = 0.5
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -313,6 +315,12 @@ class PostgresStore:
                 conn.execute("SET idle_session_timeout = 0")  # a DBA's default must not end it
             self._take(conn, cluster, max(0.0, timeout_s))
             previous = self._holder(conn, cluster)
+            if previous:
+                log.warning(
+                    "cluster %s: taking over the lock record of %s (its session is gone)",
+                    cluster,
+                    describe(previous),
+                )
             holder = holder_record(cluster, runbook)
             conn.execute(
                 'INSERT INTO exops_locks (cluster, "user", host, pid, runbook, since, backend_pid)'
