@@ -231,7 +231,9 @@ class Target:
         text = " ".join(str(exc).split())
         if password:
             text = text.replace(password, "********")
-        tls = re.search(r"SSL|certificate|TLS", text)
+        tls = re.search(
+            r"SSL error|SSL SYSCALL|does not support SSL|certificate|TLS|tlsv1|sslmode", text
+        )
         kind = "TLS failure" if tls else what
         return UsageError(f"state store {self.shown}: {kind}: {text}")
 
@@ -264,8 +266,6 @@ class PostgresStore:
                 self._conn = self.target.connect()
             try:
                 return work(self._conn)
-            except psycopg.errors.UniqueViolation:
-                raise
             except psycopg.Error as exc:
                 raise ExopsError(
                     f"state store {self.target.shown}: {what}: {' '.join(str(exc).split())}"
@@ -308,7 +308,8 @@ class PostgresStore:
         """
         check_name("cluster", cluster)
         if cluster in self._held:
-            raise LockedError(locked_message(cluster, self._holder(self._conn, cluster), 0))
+            holder = self.run("read the lock", lambda conn: self._holder(conn, cluster))
+            raise LockedError(locked_message(cluster, holder, 0))
         conn = self.target.connect(keepalive=True)
         try:
             if conn.info.server_version >= 140000:
@@ -661,8 +662,8 @@ class PostgresJournal:
             try:
                 self.store.run("record a step", lambda conn: conn.execute(sql, args))
                 return
-            except psycopg.errors.UniqueViolation:
-                if attempt == 2:
+            except ExopsError as exc:
+                if attempt == 2 or not isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
                     raise
 
     def finish_run(self, journal_id: int, status: str, exit_code: int) -> None:

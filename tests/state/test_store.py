@@ -342,3 +342,59 @@ def test_check_lock_notices_a_forced_unlock(store: StateStore) -> None:
             store.check_lock()
         assert info.value.exit_code == 1 and "\n" not in str(info.value)
         store.check_lock("c2")  # the other cluster's run goes on
+
+
+def test_concurrent_writers_do_not_lose_rows(store_url: str, tmp_path: Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:  # each writer opens its own store, as a separate exops process would
+            mine = open_url(store_url, state_dir=tmp_path / "unused", lock_dir=tmp_path / "l")
+            try:
+                jid = _start(mine, f"r{n}", cluster=f"c{n}")
+                for i in range(5):
+                    mine.journal.record_step(jid, step(str(i), ActionKind.VERIFY, "ok"))
+                mine.journal.finish_run(jid, "ok", 0)
+            finally:
+                mine.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = open_url(store_url, state_dir=tmp_path / "unused", lock_dir=tmp_path / "l")
+    try:
+        assert len(store.journal.list_runs(limit=100)) == 6
+        for n in range(6):
+            run = store.journal.get_run(f"r{n}")
+            assert run is not None and [s["seq"] for s in run["steps"]] == [1, 2, 3, 4, 5]
+    finally:
+        store.close()
+
+
+def test_one_store_shared_by_threads_numbers_steps_in_order(store: StateStore) -> None:
+    """A fleet run shares one store between its cluster threads."""
+    import threading
+
+    jids = [_start(store, f"r{n}", cluster=f"c{n}") for n in range(4)]
+
+    def writer(jid: int) -> None:
+        for i in range(10):
+            store.journal.record_step(jid, step(str(i), ActionKind.VERIFY, "ok"))
+
+    threads = [threading.Thread(target=writer, args=(jid,)) for jid in jids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(4):
+        run = store.journal.get_run(f"r{n}")
+        assert run is not None and [s["action_id"] for s in run["steps"]] == [
+            str(i) for i in range(10)
+        ]
