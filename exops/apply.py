@@ -95,8 +95,11 @@ class Executor:
         events: Events,
         options: ApplyOptions,
         on_outcome: Callable[[Outcome], None] | None = None,
+        before_each: Callable[[Action], None] | None = None,
     ):
         self.on_outcome = on_outcome or (lambda _: None)
+        # Called at each step boundary (the runner checks the cluster lock is still held).
+        self.before_each = before_each or (lambda _: None)
         self.cluster = cluster
         self.plan = plan
         self.conditions = conditions
@@ -131,6 +134,7 @@ class Executor:
         }
         self.events.emit("step_started", **common)
         try:
+            self.before_each(action)
             status, detail = self._dispatch(action)
         except ExopsError as exc:
             duration = self.waiter.clock() - t0

@@ -68,7 +68,19 @@ SETTINGS: dict[str, Setting] = {
             "trust and record SSH host keys not yet in known_hosts",
         ),
         Setting("hosts_file", "EXOPS_HOSTS_FILE", str, "hosts-format file consulted before DNS"),
-        Setting("state_dir", "EXOPS_STATE_DIR", Path, "locks, journal and backups"),
+        Setting("state_dir", "EXOPS_STATE_DIR", Path, "journal and backups (SQLite store)"),
+        Setting(
+            "state_url",
+            "EXOPS_STATE_URL",
+            str,
+            "state store: unset or sqlite:///DIR (embedded), postgresql://user@host:port/db (team)",
+        ),
+        Setting(
+            "lock_dir",
+            "EXOPS_LOCK_DIR",
+            Path,
+            "cluster lock files (default /run/lock/exops, shared by every user of the host)",
+        ),
         Setting("workers", "EXOPS_WORKERS", _positive(int), "peers handled in parallel"),
         Setting("connect_timeout", "EXOPS_CONNECT_TIMEOUT", _positive(float), "seconds"),
         Setting("read_timeout", "EXOPS_READ_TIMEOUT", _positive(float), "seconds"),
@@ -100,14 +112,12 @@ class Settings:
     settle_timeout: float = 1800.0  # replication alarms clear within 10-20 min
     max_poll_interval: float = 5.0
     lock_timeout: float = 0.0
+    state_url: str | None = None  # None: the SQLite store in state_dir
+    lock_dir: Path | None = None  # None: exops.lock.resolve_lock_dir decides
 
     @property
     def journal_path(self) -> Path:
         return self.state_dir / "journal.sqlite"
-
-    @property
-    def lock_dir(self) -> Path:
-        return self.state_dir / "locks"
 
     @property
     def backup_dir(self) -> Path:

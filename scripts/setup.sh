@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Create .venv and install exops with its mock lab and test tools.
-# System packages the tests use (OpenSSH client, sshpass, headless Chromium)
-# are installed when missing and we are root (CI, lab machines).
+# System packages the tests use (OpenSSH client, sshpass, headless Chromium,
+# the PostgreSQL server for the team-mode state store tests) are installed when
+# missing and we are root (CI, lab machines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v sshpass >/dev/null || need+=(sshpass)
 command -v curl >/dev/null || need+=(curl)
+# The state-store tests start a throwaway PostgreSQL (initdb/pg_ctl from PATH or
+# /usr/lib/postgresql/<version>/bin; tests/state/pgserver.py).
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+  # Only the binaries are wanted: no default cluster started on port 5432.
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/exops-tests.conf
+  fi
+fi
 if [ "${EXOPS_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "setup: installing ${need[*]}" >&2

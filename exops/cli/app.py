@@ -208,6 +208,7 @@ _CONN_OPTIONS = [
     _p("read_timeout", o.ReadTimeout, None),
     _p("restart_timeout", o.RestartTimeout, None),
     _p("settle_timeout", o.SettleTimeout, None),
+    _p("state_url", o.StateUrl, None),
 ]
 _CONN_KEYS = [p.name for p in _CONN_OPTIONS]
 _RUN_KEYS = [p.name for p in _RUN_OPTIONS]
@@ -441,6 +442,7 @@ def run_command(
     read_timeout: o.ReadTimeout = None,
     restart_timeout: o.RestartTimeout = None,
     settle_timeout: o.SettleTimeout = None,
+    state_url: o.StateUrl = None,
 ) -> None:
     """Run any runbook (a shipped name or your own file)."""
     from exops.cli import runs
@@ -454,6 +456,7 @@ def run_command(
         read_timeout=read_timeout,
         restart_timeout=restart_timeout,
         settle_timeout=settle_timeout,
+        state_url=state_url,
     )
     opts = runs.RunOptions(
         dry_run=dry_run,
@@ -521,6 +524,7 @@ def apply_command(
     read_timeout: o.ReadTimeout = None,
     restart_timeout: o.RestartTimeout = None,
     settle_timeout: o.SettleTimeout = None,
+    state_url: o.StateUrl = None,
 ) -> None:
     """Apply exactly a saved plan, after planning again: refused when anything changed."""
     from exops.cli import runs
@@ -534,6 +538,7 @@ def apply_command(
         read_timeout=read_timeout,
         restart_timeout=restart_timeout,
         settle_timeout=settle_timeout,
+        state_url=state_url,
     )
     opts = runs.RunOptions(
         yes=yes, json_out=json_out, events=events, lock_timeout=lock_timeout, verbose=verbose
@@ -563,6 +568,7 @@ def restore(
     insecure: o.Insecure = False,
     transport: o.Transport = None,
     accept_new_host_keys: o.AcceptHostKeys = False,
+    state_url: o.StateUrl = None,
 ) -> None:
     """Put a peer's peer list back (a backup, or the cluster's own list); never a
     cluster-wide setting, never a primary the cluster does not agree on."""
@@ -574,6 +580,7 @@ def restore(
         insecure=insecure,
         transport=transport,
         accept_new_host_keys=accept_new_host_keys,
+        state_url=state_url,
     )
     opts = runs.RunOptions(
         dry_run=dry_run,
@@ -591,11 +598,19 @@ def unlock(
     cluster: Annotated[
         str, typer.Argument(help="The cluster whose lock to remove.", metavar="CLUSTER")
     ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also end a holder that is still alive (it is shown first; refused without).",
+        ),
+    ] = False,
+    state_url: o.StateUrl = None,
 ) -> None:
-    """Remove a cluster lock left by a run that died (shows who held it)."""
+    """Remove a cluster lock whose holder died; a live holder only with --force."""
     from exops.cli import records
 
-    raise typer.Exit(records.unlock(cluster))
+    raise typer.Exit(records.unlock(cluster, force=force, state_url=state_url))
 
 
 @app.command()
@@ -603,11 +618,12 @@ def history(
     cluster: o.Clusters = None,
     limit: Annotated[int, typer.Option("--limit", help="How many runs.", metavar="N")] = 20,
     json_out: o.Json = False,
+    state_url: o.StateUrl = None,
 ) -> None:
-    """List past runs from the journal."""
+    """List past runs from the journal (every host's, in team mode)."""
     from exops.cli import records
 
-    raise typer.Exit(records.history(cluster, limit, json_out=json_out))
+    raise typer.Exit(records.history(cluster, limit, json_out=json_out, state_url=state_url))
 
 
 @app.command()
@@ -615,11 +631,28 @@ def show(
     run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.", metavar="RUN")],
     json_out: o.Json = False,
     fmt: o.Format = "text",
+    state_url: o.StateUrl = None,
 ) -> None:
     """Show one run: its plan and every step's outcome."""
     from exops.cli import records
 
-    raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt))
+    raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt, state_url=state_url))
+
+
+@state_app.command("migrate")
+def state_migrate(
+    src: Annotated[
+        str, typer.Option("--from", help="The store to copy: sqlite:///DIR.", metavar="URL")
+    ],
+    dst: Annotated[
+        str,
+        typer.Option("--to", help="The team store: postgresql://USER@HOST/DB.", metavar="URL"),
+    ],
+) -> None:
+    """Copy a journal and its backups into another store (idempotent: nothing twice)."""
+    from exops.cli import records
+
+    raise typer.Exit(records.state_migrate(src, dst))
 
 
 @app.command("config")

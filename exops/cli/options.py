@@ -134,3 +134,12 @@ ReadTimeout = Annotated[
         metavar="SECONDS",
     ),
 ]
+StateUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--state-url",
+        help="Journal, locks and backups: sqlite:///DIR (default: the state directory) or "
+        "postgresql://USER@HOST/DB for a team [env EXOPS_STATE_URL].",
+        metavar="URL",
+    ),
+]

@@ -1,4 +1,4 @@
-"""``exops unlock``, ``history`` and ``show``."""
+"""``exops unlock``, ``history``, ``show`` and ``state migrate``."""
 
 from __future__ import annotations
 
@@ -13,25 +13,39 @@ from exops.exitcodes import ExitCode
 from exops.settings import load_settings
 
 
-def unlock(cluster: str) -> int:
-    from exops.lock import force_unlock
+def _settings(state_url: str | None) -> Any:
+    return load_settings({"state_url": state_url})
 
-    settings = load_settings()
-    holder = force_unlock(cluster, lock_dir=settings.lock_dir)
+
+def unlock(cluster: str, *, force: bool = False, state_url: str | None = None) -> int:
+    """Remove ``cluster``'s lock when its holder is gone; with ``force`` also a live
+    holder's (exit 3 without ``--force`` while the holder runs)."""
+    from exops.state import open_state
+
+    store = open_state(_settings(state_url))
+    try:
+        holder = store.unlock(cluster, force=force)
+    finally:
+        store.close()
     if holder is None:
-        stderr().print(f"cluster {cluster} was not locked")
+        stderr().print(f"cluster {cluster} was not locked", markup=False)
     else:
-        stderr().print(f"removed the lock on {cluster} held by {holder}")
+        stderr().print(f"removed the lock on {cluster} held by {holder}", markup=False)
     return int(ExitCode.OK)
 
 
-def history(clusters: list[str] | None, limit: int, *, json_out: bool) -> int:
-    from exops.journal import Journal
+def history(
+    clusters: list[str] | None, limit: int, *, json_out: bool, state_url: str | None = None
+) -> int:
+    from exops.state import open_state
 
-    journal = Journal(load_settings().journal_path)
-    runs: list[dict[str, Any]] = []
-    for cluster in clusters or [None]:  # type: ignore[list-item]
-        runs += journal.list_runs(cluster=cluster, limit=limit)
+    store = open_state(_settings(state_url))
+    try:
+        runs: list[dict[str, Any]] = []
+        for cluster in clusters or [None]:  # type: ignore[list-item]
+            runs += store.journal.list_runs(cluster=cluster, limit=limit)
+    finally:
+        store.close()
     if json_out:
         sys.stdout.write(
             json.dumps({"schema": "exops.history/1", "runs": runs}, indent=2, default=str) + "\n"
@@ -54,11 +68,15 @@ def history(clusters: list[str] | None, limit: int, *, json_out: bool) -> int:
     return int(ExitCode.OK)
 
 
-def show(run_id: str, *, json_out: bool, fmt: str) -> int:
+def show(run_id: str, *, json_out: bool, fmt: str, state_url: str | None = None) -> int:
     from exops.errors import UsageError
-    from exops.journal import Journal
+    from exops.state import open_state
 
-    run = Journal(load_settings().journal_path).get_run(run_id)
+    store = open_state(_settings(state_url))
+    try:
+        run = store.journal.get_run(run_id)
+    finally:
+        store.close()
     if run is None:
         raise UsageError(f"no run {run_id!r} in the journal (see `exops history`)")
     if json_out:
@@ -71,7 +89,8 @@ def show(run_id: str, *, json_out: bool, fmt: str) -> int:
         return int(ExitCode.OK)
     console = stdout()
     console.print(
-        f"run {run_id}: {run.get('runbook')} on {run.get('cluster')} - {run.get('status')}"
+        f"run {run_id}: {run.get('runbook')} on {run.get('cluster')} - {run.get('status')} "
+        f"({run.get('user')}@{run.get('host')})"
     )
     table = Table(title="steps", title_justify="left")
     for col in ("#", "action", "host", "kind", "status", "seconds", "detail"):
@@ -87,4 +106,13 @@ def show(run_id: str, *, json_out: bool, fmt: str) -> int:
             str(s.get("detail") or ""),
         )
     console.print(table)
+    return int(ExitCode.OK)
+
+
+def state_migrate(src: str, dst: str) -> int:
+    """``exops state migrate --from sqlite:///PATH --to postgresql://...``."""
+    from exops.state.migrate import migrate
+
+    done = migrate(src, dst, connect_timeout_s=load_settings().connect_timeout)
+    stderr().print(f"state migrate: {done.summary()}", markup=False)
     return int(ExitCode.OK)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -93,13 +93,19 @@ class Observers(Observer):
 
 
 class JournalObserver(Observer):
-    """Records the run and each step as it finishes (a crash loses no finished step)."""
+    """Records the run and each step as it finishes (a crash loses no finished step).
+
+    A journal write that fails once the run has begun (the database locked past
+    its busy timeout, the server gone) never aborts the run half-way through a
+    restart: the failure is kept in ``lost`` and the runner reports it.
+    """
 
     def __init__(self, journal: Any, *, user: str, host: str | None = None):
         self.journal = journal
         self.user = user
         self.host = host or socket.gethostname()
         self._id: int | None = None
+        self.lost: list[str] = []
 
     def run_started(self, run: RunInfo) -> None:
         self._id = self.journal.start_run(
@@ -114,11 +120,21 @@ class JournalObserver(Observer):
 
     def step_finished(self, run: RunInfo, result: StepResult) -> None:
         if self._id is not None:
-            self.journal.record_outcome(self._id, result)
+            self._keep(lambda: self.journal.record_step(self._id, result))
 
     def run_finished(self, run: RunInfo, result: RunResult) -> None:
         if self._id is not None:
-            self.journal.finish_run(self._id, result.status.value, result.exit_code)
+            self._keep(
+                lambda: self.journal.finish_run(self._id, result.status.value, result.exit_code)
+            )
+
+    def _keep(self, write: Callable[[], None]) -> None:
+        from exops.errors import ExopsError
+
+        try:
+            write()
+        except (ExopsError, OSError) as exc:
+            self.lost.append(str(exc).splitlines()[0])
 
 
 class EventsObserver(Observer):

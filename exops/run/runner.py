@@ -26,6 +26,7 @@ from exops.plan import Action, Plan
 from exops.results import RunResult, RunStatus, StepResult, exit_code_for
 from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
 from exops.session import Session
+from exops.state.base import StateStore
 
 Confirm = Callable[[Plan], bool]
 
@@ -118,14 +119,15 @@ class Runner:
         """
         self.env.inventory.cluster(cluster)
         params = dict(params)
-        if resume:
-            params["since"] = self._resume_since(cluster, runbook_ref)
-        with (
-            self._lock(cluster, runbook_ref, lock_timeout),
-            self.sessions([cluster]) as session,
-        ):
-            plan = self.make_plan(session, runbook_ref, cluster, params)
-            return self._execute(session, plan, yes=yes)
+        with self._store() as store:
+            if resume:
+                params["since"] = self._resume_since(store, cluster, runbook_ref)
+            with (
+                self._lock(store, cluster, runbook_ref, lock_timeout),
+                self.sessions([cluster]) as session,
+            ):
+                plan = self.make_plan(session, runbook_ref, cluster, params)
+                return self._execute(store, session, plan, yes=yes)
 
     def apply_saved(
         self, path: Path, *, yes: bool = False, lock_timeout: float | None = None
@@ -140,7 +142,8 @@ class Runner:
         saved = _load_plan(path)
         self.env.inventory.cluster(saved.cluster)
         with (
-            self._lock(saved.cluster, saved.runbook, lock_timeout),
+            self._store() as store,
+            self._lock(store, saved.cluster, saved.runbook, lock_timeout),
             self.sessions([saved.cluster]) as session,
         ):
             fresh = self.make_plan(session, saved.runbook, saved.cluster, dict(saved.params))
@@ -152,7 +155,7 @@ class Runner:
                 )
             if saved.refused:
                 raise PreconditionError(f"{path}: this plan was refused: {saved.refused}")
-            return self._execute(session, saved, yes=yes)
+            return self._execute(store, session, saved, yes=yes)
 
     def restore(
         self,
@@ -168,19 +171,20 @@ class Runner:
         from exops.runbook.restore import plan_restore, restore_source
 
         self.env.inventory.cluster(cluster).peer(host)
-        lock = _null() if dry_run else self._lock(cluster, "restore", lock_timeout)
-        with lock, self.sessions([cluster]) as session:
-            facts = self.gather(session, cluster)
-            source = restore_source(facts, host, backup, self.env.settings.backup_dir)
-            plan = plan_restore(facts, host, source, now=utc_now(), exops_version=__version__)
-            if dry_run:
-                if plan.refused:
-                    return _refused(plan)
-                return RunResult(cluster, "restore", RunStatus.PLANNED, 0, plan=plan)
-            return self._execute(session, plan, yes=yes)
+        with self._store() as store:
+            lock = _null() if dry_run else self._lock(store, cluster, "restore", lock_timeout)
+            with lock, self.sessions([cluster]) as session:
+                facts = self.gather(session, cluster)
+                source = restore_source(facts, host, backup, store.backups)
+                plan = plan_restore(facts, host, source, now=utc_now(), exops_version=__version__)
+                if dry_run:
+                    if plan.refused:
+                        return _refused(plan)
+                    return RunResult(cluster, "restore", RunStatus.PLANNED, 0, plan=plan)
+                return self._execute(store, session, plan, yes=yes)
 
     # -- internals -------------------------------------------------------------------
-    def _execute(self, session: Session, plan: Plan, *, yes: bool) -> RunResult:
+    def _execute(self, store: StateStore, session: Session, plan: Plan, *, yes: bool) -> RunResult:
         if plan.refused:
             return _refused(plan)
         unreached = tuple(dict.fromkeys(s.host for s in plan.skipped if not s.in_place and s.host))
@@ -189,7 +193,7 @@ class Runner:
             return _finished(plan, status, [], unreached, run_id=None)
         if plan.has_changes:
             self._confirm(plan, yes)
-        return self._apply(session, plan, unreached)
+        return self._apply(store, session, plan, unreached)
 
     def _confirm(self, plan: Plan, yes: bool) -> None:
         restarts = [a.host or "?" for a in plan.restarts]
@@ -203,9 +207,10 @@ class Runner:
         if not self.confirm(plan):
             raise UsageError("not confirmed; nothing was changed")
 
-    def _apply(self, session: Session, plan: Plan, unreached: tuple[str, ...]) -> RunResult:
+    def _apply(
+        self, store: StateStore, session: Session, plan: Plan, unreached: tuple[str, ...]
+    ) -> RunResult:
         from exops.apply import ApplyOptions, Executor
-        from exops.journal import Journal
         from exops.runbook.conditions import CONDITIONS
         from exops.waits import Waiter
 
@@ -213,10 +218,10 @@ class Runner:
         run = RunInfo(
             run_id=uuid.uuid4().hex[:12], cluster=plan.cluster, runbook=plan.runbook, plan=plan
         )
-        # The journal is opened before the first write: a state directory that
-        # cannot be used stops the run here, never half-way.
-        journal = Journal(settings.journal_path)
-        observers = Observers([JournalObserver(journal, user=current_user()), *self.observers])
+        # The store was opened (and probed) before anything was read: a state
+        # directory or database that cannot be used stops a run before it starts.
+        journal = JournalObserver(store.journal, user=current_user())
+        observers = Observers([journal, *self.observers])
         bridge = _Bridge(observers, run)
         executor = Executor(
             session,
@@ -231,6 +236,7 @@ class Runner:
                 run_id=run.run_id,
             ),
             on_outcome=lambda o: observers.step_finished(run, o),
+            before_each=lambda action: store.check_lock(plan.cluster),
         )
         observers.run_started(run)
         try:
@@ -254,18 +260,22 @@ class Runner:
         observers.run_finished(run, result)
         return result
 
-    def _lock(self, cluster: str, runbook: str, timeout: float | None) -> Any:
-        from exops.lock import acquire
+    @contextmanager
+    def _store(self) -> Iterator[StateStore]:
+        from exops.state import open_state
 
+        store = open_state(self.env.settings)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _lock(self, store: StateStore, cluster: str, runbook: str, timeout: float | None) -> Any:
         wait = timeout if timeout is not None else self.env.settings.lock_timeout
-        return acquire(
-            cluster, runbook=runbook, timeout_s=wait, lock_dir=self.env.settings.lock_dir
-        )
+        return store.lock(cluster, runbook=runbook, timeout_s=wait)
 
-    def _resume_since(self, cluster: str, runbook: str) -> str:
-        from exops.journal import Journal
-
-        last = Journal(self.env.settings.journal_path).last_failed_run(cluster, runbook)
+    def _resume_since(self, store: StateStore, cluster: str, runbook: str) -> str:
+        last = store.journal.last_failed_run(cluster, runbook)
         if last is None:
             raise UsageError(
                 f"--resume: no failed {runbook} run of cluster {cluster} in the journal"

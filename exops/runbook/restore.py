@@ -29,6 +29,7 @@ from exops.models import ClusterFacts, ClusterSettings
 from exops.plan import Action, ActionKind, Plan, Skipped, digest
 from exops.runbook.planner import basis_of
 from exops.runbook.view import ClusterView
+from exops.state.base import BackupStore
 
 CLUSTER_WIDE = ("cluster_name", "tls_mode", "ip_version", "mapping_enabled", "mapping")
 
@@ -41,14 +42,14 @@ class RestoreSource:
 
 
 def restore_source(
-    facts: ClusterFacts, host: str, backup: Path | None, backup_dir: Path
+    facts: ClusterFacts, host: str, backup: Path | None, backups: BackupStore
 ) -> RestoreSource:
     """What to put back on ``host``.
 
     Raises:
         UsageError: no backup of the peer exists; ExopsError: a backup is unreadable.
     """
-    from exops.apply import latest_backup, read_backup
+    from exops.apply import read_backup
 
     if backup is not None:
         return RestoreSource(read_backup(backup), str(backup), str(backup))
@@ -62,10 +63,14 @@ def restore_source(
         and view.primary != host
     ):
         return RestoreSource(view.settings, f"the cluster's list on {view.primary}")
-    path = latest_backup(backup_dir, facts.cluster, host)
-    if path is None:
-        raise UsageError(f"no backup of {host} in {backup_dir / facts.cluster / host}")
-    return RestoreSource(read_backup(path), str(path))
+    latest = backups.latest(facts.cluster, host)
+    if latest is None:
+        raise UsageError(f"no backup of {host} of cluster {facts.cluster} in the state store")
+    location, settings = latest
+    try:
+        return RestoreSource(ClusterSettings.model_validate(settings), location)
+    except ValueError as exc:
+        raise UsageError(f"{location}: not a readable exops backup ({exc})") from exc
 
 
 def plan_restore(

@@ -42,7 +42,16 @@ class Cli:
 def cli_for(lab: Any, tmp_path: Path, **extra: str) -> Cli:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXOPS_")}
     env.update(lab.env)
-    env.update({"EXOPS_STATE_DIR": str(tmp_path / "exops-state"), "COLUMNS": "200", **extra})
+    env.update(
+        {
+            "EXOPS_STATE_DIR": str(tmp_path / "exops-state"),
+            # Each test's own locks: parallel tests (and other sessions) on this host
+            # never share the system-wide lock directory.
+            "EXOPS_LOCK_DIR": str(tmp_path / "exops-state" / "locks"),
+            "COLUMNS": "200",
+            **extra,
+        }
+    )
     return Cli(env)
 
 

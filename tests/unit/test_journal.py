@@ -278,3 +278,25 @@ def test_concurrent_writers_do_not_lose_rows(tmp_path: Path) -> None:
     for n in range(6):
         run = journal.get_run(f"r{n}")
         assert run is not None and [s["seq"] for s in run["steps"]] == [1, 2, 3, 4, 5]
+
+
+def test_corrupt_or_locked_journal_is_one_usage_line(tmp_path: Path) -> None:
+    """Issue 11 item 7: a corrupt or locked journal ended in a traceback."""
+    from exops.errors import UsageError
+
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"\x13garbage" * 1000)
+    with pytest.raises(UsageError, match="not an exops journal") as info:
+        Journal(bad)
+    assert "\n" not in str(info.value) and info.value.exit_code == 2
+
+    path = tmp_path / "j.sqlite"
+    Journal(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(UsageError, match="locked by another process"):
+            Journal(path, busy_timeout_s=0.1)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()

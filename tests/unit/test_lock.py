@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exops.errors import LockedError, UsageError
-from exops.lock import acquire, force_unlock, lock_path
+from exops.errors import LockedError, PreconditionError, UsageError
+from exops.lock import acquire, force_unlock, lock_path, unlock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -189,3 +189,56 @@ def test_lock_dir_is_created(tmp_path: Path) -> None:
     lock_dir = tmp_path / "state" / "locks"
     with acquire("c1", runbook="x", timeout_s=0, lock_dir=lock_dir) as held:
         assert held.path.parent == lock_dir
+
+
+def test_unlock_refuses_a_live_holder_without_force(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    """Issue 11: `exops unlock C` silently removed the lock of a run that was alive."""
+    with pytest.raises(PreconditionError) as info:
+        unlock("c1", lock_dir=tmp_path)
+    message = str(info.value)
+    assert f"pid {holder.pid} (add-peer)" in message and "still running" in message
+    assert "--force" in message and "\n" not in message and info.value.exit_code == 3
+    assert lock_path("c1", tmp_path).exists()
+    with pytest.raises(LockedError), acquire("c1", runbook="x", timeout_s=0, lock_dir=tmp_path):
+        pass
+    described = unlock("c1", lock_dir=tmp_path, force=True)
+    assert described is not None and f"pid {holder.pid}" in described
+
+
+def test_unlock_refuses_a_recorded_holder_whose_process_lives(tmp_path: Path) -> None:
+    """No flock (e.g. the file was copied or the flock lost) but the recorded pid runs here."""
+    import socket
+
+    alive = {"user": "bob", "host": socket.gethostname(), "pid": os.getpid(), "runbook": "x"}
+    lock_path("c1", tmp_path).write_text(json.dumps(alive))
+    with pytest.raises(PreconditionError, match="still running"):
+        unlock("c1", lock_dir=tmp_path)
+    assert unlock("c1", lock_dir=tmp_path, force=True) is not None
+
+
+def test_unlock_of_a_stale_lock_needs_no_force(tmp_path: Path) -> None:
+    proc = _spawn(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    _finish(proc)
+    described = unlock("c1", lock_dir=tmp_path)
+    assert described is not None and "stale" in described
+    assert not lock_path("c1", tmp_path).exists()
+
+
+def test_lock_files_are_shared_mode_0666(tmp_path: Path) -> None:
+    with acquire("c1", runbook="x", timeout_s=0, lock_dir=tmp_path) as held:
+        assert held.path.stat().st_mode & 0o777 == 0o666
+
+
+def test_a_symlinked_lock_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    lock_path("c1", tmp_path).symlink_to(target)
+    with (
+        pytest.raises(UsageError, match="symbolic link"),
+        acquire("c1", runbook="x", timeout_s=0, lock_dir=tmp_path),
+    ):
+        pass
+    assert target.read_text() == "keep"

@@ -174,7 +174,9 @@ def make_env(tmp_path: Path, **overrides: Any) -> Env:
         clusters={"c1": ClusterSpec("c1", "c1.example.com", specs, {})},
     )
     timing = {"restart_timeout": 5.0, "settle_timeout": 5.0, "max_poll_interval": 0.05}
-    settings = Settings(state_dir=tmp_path / "state", **{**timing, **overrides})
+    settings = Settings(
+        state_dir=tmp_path / "state", lock_dir=tmp_path / "locks", **{**timing, **overrides}
+    )
     return Env(settings=settings, inventory=inventory)
 
 
