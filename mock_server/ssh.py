@@ -139,7 +139,11 @@ def system_unit_tree(lab: Lab, peer: Peer) -> Tree:
                 "Interworking": "False",
             },
         },
-        "Hardware": {"Version": peer.hardware, "SerialNumber": peer.serial},
+        # The capture names a virtual machine "VMware" (the lab's HardwareType "VM").
+        "Hardware": {
+            "Version": "VMware" if peer.hardware == "VM" else peer.hardware,
+            "SerialNumber": peer.serial,
+        },
     }
 
 
