@@ -384,3 +384,96 @@ def test_without_a_pty_lf_lines_no_echo(lab: Any) -> None:
     assert "\r" not in out
     assert "xconf h323 mode" not in out  # no echo
     assert out.endswith('*c xConfiguration H323 Mode: "On"\nOK\n')
+
+
+# -- exops's SSH transport against the mock's shell, in process --------------------------
+
+
+@pytest.fixture
+def one_peer(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """One simulated peer's real asyncssh shell on a loopback port, in this process
+    (so a test can change the peer, e.g. its welcome), and exops's target for it."""
+    import asyncio
+    import socket
+    import threading
+
+    import asyncssh
+    from pydantic import SecretStr
+
+    from exops.appliance.base import ConnectionTarget
+    from mock_server import ssh as mock_ssh
+    from mock_server.certs import LabCA
+    from mock_server.server import build_lab
+
+    cfg = {"time_scale": 0.01, "subnet": "127.253", "clusters": 1, "peers": 1, "spec": {}}
+    lab = build_lab({**cfg, "preset": "formed"}, "inproc-Pw-7", LabCA())
+    peer = lab.peers["c1-p1"]
+    with socket.socket() as s:
+        s.bind((peer.ip, 0))
+        port = s.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    conns: set[asyncssh.SSHServerConnection] = set()
+    acceptor = asyncio.run_coroutine_threadsafe(
+        mock_ssh.start(lab, peer, port, key, None, conns), loop
+    ).result(10)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{peer.ip}]:{port} {key.export_public_key().decode().strip()}\n")
+    target = ConnectionTarget(
+        host="c1-p1",
+        hostname=peer.ip,
+        ssh_port=port,
+        password=SecretStr(lab.password),
+        transport="ssh",
+        known_hosts=str(known),
+        read_timeout_s=5.0,
+    )
+    yield lab, peer, target
+
+    async def stop() -> None:
+        acceptor.close()
+        await acceptor.wait_closed()
+        for conn in list(conns):
+            conn.close()
+            await conn.wait_closed()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+@pytest.mark.parametrize("welcome", ["plain", "ok"])
+def test_exops_reads_the_mock_shell_whatever_the_welcome(
+    one_peer: tuple[Any, Any, Any], welcome: str
+) -> None:
+    from exops.appliance.ssh import ParamikoShell, SshAppliance
+    from exops.models import Role
+
+    lab, peer, target = one_peer
+    peer.ssh_welcome = welcome
+    shell = ParamikoShell(target)  # invoke_shell: a pty, so CR, echo and CRLF
+    try:
+        # The first answer is the command's own, not the welcome's OK.
+        assert shell.send("xConfiguration H323") == '*c xConfiguration H323 Mode: "On"\nOK\n'
+    finally:
+        shell.close()
+    peer.saved["ipver"] = "IPv6"  # a change that needs a restart: 20007
+    lab.evaluate(peer)
+    app = SshAppliance(target)
+    try:
+        info = app.read_system()
+        assert (info.role, info.version, info.platform, info.h323_enabled) == (
+            Role.EXPRESSWAY_C,
+            "X15.2.1",
+            None,
+            True,
+        )
+        assert (info.hardware, info.serial) == ("VMware", peer.serial)
+        assert [a.id for a in app.read_alarms()] == ["20007"]
+        assert app.read_settings().peers[0] == peer.ip
+        assert app.read_status().local_slot == 1
+    finally:
+        app.close()
