@@ -925,6 +925,18 @@ def test_a_welcome_that_never_ends_is_a_timeout(
     assert shell._chan is None
 
 
+def test_an_endless_welcome_is_refused(monkeypatch: pytest.MonkeyPatch, known_hosts: Path) -> None:
+    """The size cap holds during login too (a hostile or garbled peer)."""
+    chan = FakeChannel()
+    chan.pending = [b"TANDBERG " * (MAX_ANSWER_BYTES // 9 + 1)]
+    _patch_connect(monkeypatch, None, chan)
+    shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
+    with pytest.raises(ApplianceError, match="answer to 'login' is too large") as info:
+        shell.send("xConfiguration H323")
+    assert_clean(info.value)
+    assert shell._chan is None
+
+
 def test_a_late_answer_is_never_read_as_the_next_one() -> None:
     """After a timeout the session is dropped: its late answer cannot be taken for
     the answer to the next command."""
