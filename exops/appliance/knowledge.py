@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from exops.appliance.base import Command, Field
+from exops.models import Role
 
 CSRF_HEADER = ("X-CSRF-Header", "exops")  # CONFIRMED: needed on writes from X14.2
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # refuse larger answers (a garbled or hostile peer)
@@ -92,15 +93,28 @@ CLI_WRITES: dict[Field, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Cli:
-    read_alternates: str = "xConfiguration Alternates"  # family CONFIRMED
-    read_h323: str = "xConfiguration H323"
-    read_dns: str = "xConfiguration IP DNS"
-    read_ntp: str = "xConfiguration NTP"
-    status_alternates: str = "xStatus Alternates"  # MOCK-DEFINED node
-    status_system: str = "xStatus SystemUnit"  # CONFIRMED
-    status_alarms: str = "xStatus Alarm"  # CONFIRMED in use; form MOCK-DEFINED
+    """SSH admin shell commands, always sent in full (never abbreviated).
+
+    Marks per ../shared/domain/expressway-interface.md sections 3 and 8.
+    """
+
+    read_alternates: str = "xConfiguration Alternates"  # family CONFIRMED, leaves MOCK-DEFINED
+    read_h323: str = "xConfiguration H323"  # CONFIRMED form
+    read_dns: str = "xConfiguration IP DNS"  # MOCK-DEFINED leaves
+    read_ntp: str = "xConfiguration NTP"  # MOCK-DEFINED leaves
+    status_alternates: str = "xStatus Alternates"  # node CONFIRMED; its leaves MOCK-DEFINED
+    status_system: str = "xStatus SystemUnit"  # CONFIRMED (X8.11.3 capture)
+    status_warnings: str = "xStatus Warnings"  # CONFIRMED (X8.11.3 capture)
+    status_alarms: str = "xStatus Alarm"  # CONFIRMED in use, form UNKNOWN: fallback only
     status_option_keys: str = "xStatus OptionKeys"  # MOCK-DEFINED
     boot: str = "xCommand Boot"  # CONFIRMED
+    # After login: the welcome does not reliably end in OK (section 8), so exops
+    # sends this cheap read and discards everything up to its answer.
+    sync: str = "xConfiguration H323 Mode"  # CONFIRMED leaf
+    sync_marker: str = "*c xConfiguration H323 Mode:"
+    # Enter under a pty is CR (section 8); a cooked pty maps it to LF, so CR works
+    # either way, while LF alone may not execute in a raw shell.
+    line_end: str = "\r"
 
 
 CLI = Cli()
@@ -116,6 +130,39 @@ STATUS_OPEN = re.compile(r"^\*s (?P<node>.+?): /\s*$")
 STATUS_CLOSE = "*s/end"
 ERROR_OPEN = "*r Result (status=Error):"
 
+
+@dataclass(frozen=True)
+class SystemUnitTree:
+    """Where ``xStatus SystemUnit`` keeps each fact (CONFIRMED: X8.11.3 capture).
+
+    There is no ProductType, PlatformSize or Name: the platform size is unknown
+    over SSH (None), never guessed.
+    """
+
+    version: tuple[str, ...] = ("Software", "Version")
+    flags: tuple[str, ...] = ("Software", "Configuration")
+    hardware: tuple[str, ...] = ("Hardware", "Version")
+    serial: tuple[str, ...] = ("Hardware", "SerialNumber")
+    uptime: tuple[str, ...] = ("Uptime",)
+    expressway_flag: str = "Expressway"
+    series_flag: str = "ExpresswaySeries"
+
+
+SYSTEM_UNIT = SystemUnitTree()
+# (ExpresswaySeries, Expressway) -> role. Series False is a VCS whatever the
+# Expressway flag (in the VCS era "VCS Expressway" was the traversal side).
+# Series CONFIRMED; the C/E split by the Expressway flag INFERRED.
+ROLE_BY_FLAGS: dict[tuple[str, str | None], Role] = {
+    ("True", "True"): Role.EXPRESSWAY_E,
+    ("True", "False"): Role.EXPRESSWAY_C,
+    ("False", "True"): Role.VCS,
+    ("False", "False"): Role.VCS,
+    ("False", None): Role.VCS,
+}
+# Values that mean "no value" where a value must be: a garbled answer.
+NULL_VALUES = frozenset({"null", "(null)", "none", "nil", "undefined", "n/a"})
+VERSION = re.compile(r"^X\d+(\.\d+)*\S*$")  # X8.11.3, X15.2.1
+
 # Licence option keys allowed to differ between peers (domain doc section 2).
 PER_PEER_LICENCES = (
     "traversal calls",
@@ -124,3 +171,191 @@ PER_PEER_LICENCES = (
     "room system registration",
     "desktop system registration",
 )
+
+
+# -- Alarm catalogue (SSH/alarms helper's block) ------------------------------------
+# One row per alarm exops knows: what it means, what fixes it, which exops command
+# or runbook does, and whether it is expected while a cluster changes. Ids and type
+# UUIDs of 20004/20006/20007 are CONFIRMED (the seed's logs, domain doc section 5);
+# every other id and UUID is MOCK-DEFINED (copied from mock_server/lab.py ALARMS;
+# no public source gives them). ``xStatus Warnings`` names alarms by type UUID
+# only: ALARM_BY_UUID maps it to the id; an unknown UUID stays an alarm with the
+# UUID as its id (never dropped, never guessed).
+
+
+@dataclass(frozen=True)
+class AlarmInfo:
+    id: str
+    uuid: str  # type UUID ("" when no source gives one)
+    title: str
+    severity: str
+    meaning: str
+    remedy: str
+    fix: str  # the exops command or runbook that fixes it ("" when none does)
+    transient: bool  # expected for a while during cluster changes
+    mark: str  # CONFIRMED | MOCK-DEFINED
+    source: str
+
+
+ALARM_CATALOGUE: tuple[AlarmInfo, ...] = (
+    AlarmInfo(
+        "20004",
+        "3bca6888-f622-11df-93be-07cc953d7b99",
+        "Cluster communication failure",
+        "warning",
+        "This peer cannot reach one or more of its cluster peers.",
+        "Check the listed peers are up and reachable (TCP 4371/4372, TLS names under "
+        "Enforce); expected while a peer restarts or joins.",
+        "exops status -c {cluster}",
+        True,
+        "CONFIRMED",
+        "seed logs; domain doc section 5",
+    ),
+    AlarmInfo(
+        "20006",
+        "0f96695e-d954-4f6f-85c1-2ef1eae6f764",
+        "Cluster database communication failure",
+        "warning",
+        "The cluster database cannot replicate with one or more peers.",
+        "Check reachability and certificates; expected while a peer restarts or joins, "
+        "allow about 5 minutes before judging.",
+        "exops status -c {cluster}",
+        True,
+        "CONFIRMED",
+        "seed logs; domain doc section 5",
+    ),
+    AlarmInfo(
+        "20007",
+        "e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6",
+        "Restart required",
+        "warning",
+        "Cluster configuration changed; it takes effect at this peer's next restart.",
+        "Restart the peer (one at a time).",
+        "exops restart -c {cluster} --peer {peer}",
+        True,
+        "CONFIRMED",
+        "seed logs; Cisco TechNote 217230",
+    ),
+    AlarmInfo(
+        "20101",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020101",
+        "Cluster replication error: manual synchronization of configuration is required",
+        "error",
+        "This subordinate stopped taking the primary's configuration.",
+        "Force a configuration update from the primary on this subordinate.",
+        "exops repair-replication -c {cluster}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id/UUID: mock_server/lab.py",
+    ),
+    AlarmInfo(
+        "20102",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020102",
+        "Cluster replication error: the configuration primary ID is inconsistent",
+        "error",
+        "Peers name different configuration primaries.",
+        "Set the same configuration primary on every peer, then repair replication.",
+        "exops repair-replication -c {cluster}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id/UUID: mock_server/lab.py",
+    ),
+    AlarmInfo(
+        "20103",
+        "",
+        "Cluster replication error: this peer's configuration conflicts with the primary's",
+        "error",
+        "This subordinate's configuration conflicts with the primary's.",
+        "Force a configuration update from the primary on this subordinate.",
+        "exops repair-replication -c {cluster}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
+    ),
+    AlarmInfo(
+        "20104",
+        "",
+        "Cluster replication error: cannot find primary or subordinate configuration file",
+        "error",
+        "A configuration file needed for replication is missing.",
+        "Force a configuration update from the primary on this subordinate.",
+        "exops repair-replication -c {cluster}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
+    ),
+    AlarmInfo(
+        "20105",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020105",
+        "Cluster primary mismatch",
+        "warning",
+        "Peers disagree on which peer is the configuration primary.",
+        "Set the same configuration primary on every peer.",
+        "exops switch-primary -c {cluster}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id/UUID: mock_server/lab.py",
+    ),
+    AlarmInfo(
+        "20106",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020106",
+        "Invalid clustering configuration: H.323 mode must be turned On",
+        "warning",
+        "Clustering needs H.323 mode On (the peers use H.323 RAS between them).",
+        "Turn H.323 mode On (Configuration > Protocols > H.323) on this peer.",
+        "",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id/UUID: mock_server/lab.py",
+    ),
+    AlarmInfo(
+        "20107",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020107",
+        "Factory reset pending",
+        "critical",
+        "Every peer slot is empty: the next restart resets this peer to factory defaults.",
+        "Put the peer addresses back before any restart, unless the peer is leaving.",
+        "exops restore -c {cluster} --peer {peer}",
+        False,
+        "MOCK-DEFINED",
+        "behaviour: domain doc section 7; id/UUID: mock_server/lab.py",
+    ),
+    AlarmInfo(
+        "20108",
+        "",
+        "Expressway database failure",
+        "critical",
+        "The local database failed.",
+        "Restart the peer; if it persists, contact Cisco TAC.",
+        "exops restart -c {cluster} --peer {peer}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
+    ),
+    AlarmInfo(
+        "20109",
+        "",
+        "Failed to update key file",
+        "error",
+        "The system key could not be updated on this peer.",
+        "Run ForceSystemKeyUpdate on this peer (X14+).",
+        "",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
+    ),
+    AlarmInfo(
+        "20110",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020110",
+        "Cluster replication error: the local Expressway does not appear in the list of peers",
+        "error",
+        "This peer's own address is missing from its peer list.",
+        "Add this peer's address to its own peer list (same list on every peer).",
+        "exops add-peer -c {cluster}",
+        False,
+        "MOCK-DEFINED",
+        "text: domain doc section 5; id/UUID: mock_server/lab.py",
+    ),
+)
+ALARM_BY_ID: dict[str, AlarmInfo] = {a.id: a for a in ALARM_CATALOGUE}
+ALARM_BY_UUID: dict[str, AlarmInfo] = {a.uuid.lower(): a for a in ALARM_CATALOGUE if a.uuid}

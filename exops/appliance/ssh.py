@@ -1,13 +1,18 @@
 """The appliance over its SSH admin shell (paramiko), one command at a time.
 
-An interactive shell (``invoke_shell``) is opened once per peer and each
-command's answer is read up to its final ``OK`` or ``ERROR`` line, within a
-deadline. Host keys are checked against known_hosts; an unknown key is
+An interactive shell (``invoke_shell``, so under a pty) is opened once per
+peer. The welcome does not reliably end in ``OK``, so after login exops sends
+one cheap read (``CLI.sync``) and discards everything before its answer. Each
+command is then sent in full (never abbreviated), ended like the Enter key
+(CR), and its answer read up to its final ``OK`` or ``ERROR`` line within a
+deadline and a size cap; CRLF line ends and the echo of the command are
+removed. Host keys are checked against known_hosts; an unknown key is
 accepted (and recorded) only when the operator opted in.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +22,7 @@ import paramiko
 
 from exops.appliance import xapi
 from exops.appliance.base import Command, ConnectionTarget, Write
-from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, MAX_ANSWER_BYTES
+from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, MAX_ANSWER_BYTES
 from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
 from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
 
@@ -28,6 +33,38 @@ class ShellSession(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class UnknownHostKey(paramiko.SSHException):
+    """The server's host key is not in known_hosts (raised by ``_RejectUnknown``)."""
+
+
+class _RejectUnknown(paramiko.MissingHostKeyPolicy):
+    """Refuse a host key that known_hosts does not hold, with a dedicated exception
+    (so no error text is matched to tell this case apart)."""
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise UnknownHostKey(f"host key for {hostname} is not in known_hosts")
+
+
+_CR_LF = re.compile(r"\r+\n")
+
+
+def normalise(raw: bytes) -> str:
+    """Decoded text with CRLF (and CR CR LF, as some ptys print) turned into LF."""
+    return _CR_LF.sub("\n", raw.decode("utf-8", "replace"))
+
+
+def strip_echo(answer: str, command: str) -> str:
+    """The answer without leading blank lines and the echo of the command."""
+    lines = answer.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if lines and lines[0].strip() == command.strip():
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 class _AcceptAndRecord(paramiko.MissingHostKeyPolicy):
@@ -64,7 +101,7 @@ class ParamikoShell:
         if known.exists():
             client.load_host_keys(str(known))
         client.set_missing_host_key_policy(
-            _AcceptAndRecord(known) if t.accept_new_host_keys else paramiko.RejectPolicy()
+            _AcceptAndRecord(known) if t.accept_new_host_keys else _RejectUnknown()
         )
         op = "ssh connect"
         try:
@@ -87,14 +124,15 @@ class ParamikoShell:
                 host=self.host,
                 operation=op,
             ) from exc
+        except UnknownHostKey as exc:
+            client.close()
+            raise TlsError(
+                f"SSH host key unknown (not in {known}); verify it, add it, or pass "
+                "--accept-new-host-keys",
+                host=self.host,
+                operation=op,
+            ) from exc
         except paramiko.SSHException as exc:
-            if "known_hosts" in str(exc):
-                raise TlsError(
-                    f"SSH host key unknown (not in {known}); verify it, add it, or pass "
-                    "--accept-new-host-keys",
-                    host=self.host,
-                    operation=op,
-                ) from exc
             raise TransportError(f"SSH failed: {exc}", host=self.host, operation=op) from exc
         except TimeoutError as exc:
             raise TimeoutError_("SSH connection timed out", host=self.host, operation=op) from exc
@@ -120,16 +158,29 @@ class ParamikoShell:
             ) from exc
         chan.settimeout(0.2)
         self._chan = chan
-        self._read_answer(chan, "login banner")
+        try:
+            chan.sendall((CLI.sync + CLI.line_end).encode())
+            self._read(chan, "login", _synced)
+        except (OSError, paramiko.SSHException) as exc:
+            self.close()
+            raise TransportError(
+                "SSH session lost after login", host=self.host, operation=op
+            ) from exc
+        except (TransportError, ApplianceError):
+            self.close()
+            raise
         return chan
 
     def _read_answer(self, chan: paramiko.Channel, command: str) -> str:
+        return strip_echo(self._read(chan, command, _complete), command)
+
+    def _read(self, chan: paramiko.Channel, command: str, done: Callable[[str], bool]) -> str:
+        """Read until ``done(text)``, within the deadline and the size cap."""
         deadline = time.monotonic() + self.target.read_timeout_s
         buf = b""
         while True:
-            text = buf.decode("utf-8", "replace").replace("\r\n", "\n")
-            tail = [ln for ln in text.split("\n") if ln.strip()]
-            if text.endswith("\n") and tail and END_LINE.match(tail[-1]):
+            text = normalise(buf)
+            if done(text):
                 return text
             if len(buf) > MAX_ANSWER_BYTES:
                 raise ApplianceError(
@@ -158,7 +209,7 @@ class ParamikoShell:
     def send(self, command: str) -> str:
         chan = self._chan if self._chan is not None and not self._chan.closed else self._connect()
         try:
-            chan.sendall((command + "\n").encode())
+            chan.sendall((command + CLI.line_end).encode())
         except (OSError, paramiko.SSHException) as exc:
             self.close()
             raise TransportError(
@@ -166,8 +217,8 @@ class ParamikoShell:
             ) from exc
         try:
             return self._read_answer(chan, command)
-        except TransportError:
-            self.close()
+        except (TransportError, ApplianceError):
+            self.close()  # a late or oversized answer would be read as the next one's
             raise
 
     def close(self) -> None:
@@ -175,6 +226,21 @@ class ParamikoShell:
             self._client.close()
         self._client = None
         self._chan = None
+
+
+def _complete(text: str) -> bool:
+    """A whole answer: its last non-blank line is OK or ERROR, and a newline ends it."""
+    tail = [ln for ln in text.split("\n") if ln.strip()]
+    return text.endswith("\n") and bool(tail) and END_LINE.match(tail[-1]) is not None
+
+
+def _synced(text: str) -> bool:
+    """The answer to ``CLI.sync`` has arrived (whatever the welcome held before it)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(CLI.sync_marker) or line.startswith(ERROR_OPEN):
+            return _complete("\n".join(lines[i:]))
+    return False
 
 
 class SshAppliance:
@@ -250,14 +316,27 @@ class SshAppliance:
             raise ApplianceError(exc.message, host=self.host, operation="read status") from exc
 
     def read_alarms(self) -> tuple[Alarm, ...]:
-        blocks = self._status(CLI.status_alarms)
+        """From ``xStatus Warnings`` (the real node); ``xStatus Alarm`` only when the
+        appliance refuses that command."""
         try:
-            return xapi.alarms_from_blocks(blocks)
+            blocks = self._status(CLI.status_warnings)
+            convert = xapi.alarms_from_warnings
+        except ApplianceError as exc:
+            if not isinstance(exc.__cause__, xapi.CommandRefused):
+                raise
+            blocks = self._status(CLI.status_alarms)
+            convert = xapi.alarms_from_blocks
+        try:
+            return convert(blocks)
         except ApplianceError as exc:
             raise ApplianceError(exc.message, host=self.host, operation="read alarms") from exc
 
-    def read_h323(self) -> bool:
-        return self._config(CLI.read_h323).get("H323 Mode", "On") == "On"
+    def read_h323(self) -> bool | None:
+        """H.323 mode; None when the answer has no On/Off value (never assumed On)."""
+        try:
+            return xapi.h323_mode(self._config(CLI.read_h323))
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read h323") from exc
 
     def read_uptime(self) -> int | None:
         uptime = str(self._single(CLI.status_system).get("Uptime", ""))

@@ -10,12 +10,17 @@ from typing import Any
 
 from exops.appliance.base import Write
 from exops.appliance.knowledge import (
+    ALARM_BY_UUID,
     CLI_WRITES,
     CONFIG_LINE,
     END_LINE,
     ERROR_OPEN,
+    NULL_VALUES,
+    ROLE_BY_FLAGS,
     STATUS_CLOSE,
     STATUS_OPEN,
+    SYSTEM_UNIT,
+    VERSION,
 )
 from exops.errors import ApplianceError
 from exops.models import (
@@ -36,6 +41,10 @@ from exops.models import (
 Tree = dict[str, Any]
 
 
+class CommandRefused(ApplianceError):
+    """The appliance answered ERROR (an unknown command, a refused value)."""
+
+
 def _unescape(value: str) -> str:
     return value.replace('\\"', '"').replace("\\\\", "\\")
 
@@ -47,7 +56,7 @@ def _lines(answer: str, command: str) -> list[str]:
     if not lines or not END_LINE.match(lines[-1]):
         raise ApplianceError(f"answer to '{command}' is truncated (no final OK/ERROR line)")
     if lines[-1].strip() == "ERROR":
-        raise ApplianceError(f"'{command}' failed: {error_reason(answer)}")
+        raise CommandRefused(f"'{command}' failed: {error_reason(answer)}")
     return lines[:-1]
 
 
@@ -70,6 +79,8 @@ def parse_config(answer: str, command: str = "xConfiguration") -> dict[str, str]
         m = CONFIG_LINE.match(line.strip())
         if not m:
             raise ApplianceError(f"unexpected line in answer to '{command}': {line.strip()[:80]!r}")
+        if m.group("path") in out:
+            raise ApplianceError(f"answer to '{command}' repeats '{m.group('path')}'")
         out[m.group("path")] = _unescape(m.group("value"))
     return out
 
@@ -114,6 +125,8 @@ def _tree(body: list[str], command: str) -> Tree:
         if not stack:
             raise ApplianceError(f"bad indentation in answer to '{command}'")
         parent = stack[-1][1]
+        if key in parent:
+            raise ApplianceError(f"answer to '{command}' repeats '{key.strip()}'")
         value = value.strip()
         if value == "":
             child: Tree = {}
@@ -148,6 +161,10 @@ def format_write(write: Write) -> str:
 
 
 # -- converters --------------------------------------------------------------
+# Fail closed: a leaf exops needs and cannot find raises (settings have no
+# "unknown"); a SystemInfo fact that is missing or outside its value space is
+# None; a null-like value, a repeated or out-of-range slot, or one address in
+# two slots is a garbled answer and raises, naming the field.
 
 
 def _get(config: dict[str, str], key: str, command: str) -> str:
@@ -156,26 +173,79 @@ def _get(config: dict[str, str], key: str, command: str) -> str:
     return config[key]
 
 
+def _not_null(value: str, field: str, command: str) -> str:
+    if value.strip().lower() in NULL_VALUES:
+        raise ApplianceError(f"answer to '{command}' has a null value {value!r} for '{field}'")
+    return value
+
+
+def _check_indices(keys: list[str], family: str, command: str) -> None:
+    """Every ``<family> <n> ...`` key has 1 <= n <= MAX_PEERS."""
+    width = len(family.split())
+    for key in keys:
+        words = key.split()
+        if words[:width] != family.split() or len(words) <= width:
+            continue
+        n = words[width]
+        if not n.isdecimal():
+            continue  # e.g. 'Cluster AddressMapping Mode'
+        if not 1 <= int(n) <= MAX_PEERS:
+            raise ApplianceError(f"answer to '{command}' has an out-of-range index in '{key}'")
+
+
+def _no_duplicates(named: list[tuple[str, str]], command: str) -> None:
+    seen: dict[str, str] = {}
+    for field, value in named:
+        if not value:
+            continue
+        other = seen.setdefault(value.lower(), field)
+        if other != field:
+            raise ApplianceError(
+                f"answer to '{command}' lists {value!r} twice ('{other}' and '{field}')"
+            )
+
+
 def settings_from_config(config: dict[str, str]) -> ClusterSettings:
-    """xConfiguration Alternates -> ClusterSettings."""
+    """xConfiguration Alternates -> ClusterSettings; every leaf is required."""
     cmd = "xConfiguration Alternates"
     prefix = "Alternates "
     c = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
-    peers = tuple(_get(c, f"Peer {i} Address", cmd) for i in range(1, MAX_PEERS + 1))
+    _check_indices(list(c), "Peer", cmd)
+    _check_indices(list(c), "Cluster AddressMapping", cmd)
+    slots = [f"Peer {i} Address" for i in range(1, MAX_PEERS + 1)]
+    peers = tuple(_not_null(_get(c, k, cmd), k, cmd) for k in slots)
+    _no_duplicates(list(zip(slots, peers, strict=True)), cmd)
     mapping = []
+    names: list[tuple[str, str]] = []
     for i in range(1, MAX_PEERS + 1):
-        name = c.get(f"Cluster AddressMapping {i} Name", "")
-        addr = c.get(f"Cluster AddressMapping {i} Address", "")
+        name_key, addr_key = (
+            f"Cluster AddressMapping {i} Name",
+            f"Cluster AddressMapping {i} Address",
+        )
+        name = _not_null(_get(c, name_key, cmd), name_key, cmd)
+        addr = _not_null(_get(c, addr_key, cmd), addr_key, cmd)
+        names.append((name_key, name))
         if name or addr:
             mapping.append(AddressMapping(name=name, address=addr))
+    _no_duplicates(names, cmd)
+    master = _get(c, "ConfigurationMaster", cmd)
+    if not master.isdecimal() or not 0 <= int(master) <= MAX_PEERS:
+        raise ApplianceError(
+            f"answer to '{cmd}' has an invalid value {master!r} for 'ConfigurationMaster'"
+        )
+    mode = _get(c, "Cluster AddressMapping Mode", cmd)
+    if mode not in ("On", "Off"):
+        raise ApplianceError(
+            f"answer to '{cmd}' has an invalid value {mode!r} for 'Cluster AddressMapping Mode'"
+        )
     try:
         return ClusterSettings(
             peers=peers,
-            primary=int(_get(c, "ConfigurationMaster", cmd) or 0),
-            cluster_name=c.get("Cluster Name", ""),
-            ip_version=IpVersion(c.get("Cluster IpVersion", "IPv4")),
-            tls_mode=TlsMode(c.get("Cluster TLSVerify Mode", "Permissive")),
-            mapping_enabled=c.get("Cluster AddressMapping Mode", "Off") == "On",
+            primary=int(master),
+            cluster_name=_get(c, "Cluster Name", cmd),
+            ip_version=IpVersion(_get(c, "Cluster IpVersion", cmd)),
+            tls_mode=TlsMode(_get(c, "Cluster TLSVerify Mode", cmd)),
+            mapping_enabled=mode == "On",
             mapping=tuple(mapping),
         )
     except ValueError as exc:
@@ -184,36 +254,81 @@ def settings_from_config(config: dict[str, str]) -> ClusterSettings:
 
 def status_from_tree(tree: Tree) -> ClusterStatus:
     """xStatus Alternates -> ClusterStatus."""
+    cmd = "xStatus Alternates"
     entries = []
     for key, node in tree.items():
         if key.startswith("Peer ") and isinstance(node, dict):
             try:
+                slot = int(key.split()[1])
+                if not 1 <= slot <= MAX_PEERS:
+                    raise ValueError(f"slot {slot} out of range")
+                if "Address" not in node or "Status" not in node:
+                    raise ValueError("no Address or no Status")
                 entries.append(
                     PeerStatusEntry(
-                        slot=int(key.split()[1]),
-                        address=str(node.get("Address", "")),
-                        state=PeerState(node.get("Status", "Unknown")),
-                        local=str(key.split()[1]) == str(tree.get("LocalPeer", "")),
+                        slot=slot,
+                        address=_not_null(str(node["Address"]), f"{key} Address", cmd),
+                        state=PeerState(node["Status"]),
+                        local=str(slot) == str(tree.get("LocalPeer", "")),
                     )
                 )
             except (ValueError, IndexError) as exc:
                 raise ApplianceError(f"xStatus Alternates: bad peer entry {key}: {exc}") from exc
+    _no_duplicates([(f"Peer {e.slot}", e.address) for e in entries], cmd)
     try:
-        local = int(tree.get("LocalPeer", 0) or 0)
+        local = int(tree["LocalPeer"])
+    except KeyError as exc:
+        raise ApplianceError("xStatus Alternates: no LocalPeer") from exc
     except (ValueError, TypeError) as exc:
         raise ApplianceError("xStatus Alternates: LocalPeer is not a number") from exc
+    pending = tree.get("FactoryResetPending")
+    if pending not in ("True", "False"):
+        raise ApplianceError(f"xStatus Alternates: FactoryResetPending is {pending!r}")
     return ClusterStatus(
         local_slot=local,
         database=str(tree.get("Database", "")),
         replication=str(tree.get("Replication", "")),
         last_sync=str(tree.get("LastSync", "")),
         next_sync=str(tree.get("NextSync", "")),
-        factory_reset_pending=str(tree.get("FactoryResetPending", "False")) == "True",
+        factory_reset_pending=pending == "True",
         peers=tuple(entries),
     )
 
 
+def alarms_from_warnings(blocks: list[tuple[str, Tree]]) -> tuple[Alarm, ...]:
+    """``xStatus Warnings`` -> alarms. Each ``Warning <n>`` holds ``ID`` (the alarm's
+    type UUID), ``Reason`` and ``State``; the catalogue maps the UUID to the alarm id.
+    An unknown UUID stays an alarm whose id is the UUID (never dropped)."""
+    cmd = "xStatus Warnings"
+    out = []
+    for node, tree in blocks:
+        if node != "Warnings":
+            raise ApplianceError(f"{cmd}: unexpected block {node!r}")
+        for key, entry in tree.items():
+            words = key.split()
+            if len(words) != 2 or words[0] != "Warning" or not words[1].isdecimal():
+                raise ApplianceError(f"{cmd}: unexpected entry {key!r}")
+            if not isinstance(entry, dict) or not isinstance(entry.get("ID"), str):
+                raise ApplianceError(f"{cmd}: {key} has no ID")
+            uuid = _not_null(entry["ID"].strip(), f"{key} ID", cmd)
+            if not uuid:
+                raise ApplianceError(f"{cmd}: {key} has an empty ID")
+            info = ALARM_BY_UUID.get(uuid.lower())
+            reason = str(entry.get("Reason", ""))
+            out.append(
+                Alarm(
+                    id=info.id if info else uuid,
+                    uuid=uuid,
+                    title=reason or (info.title if info else ""),
+                    status="raised",  # listed = active, acknowledged or not
+                    severity=info.severity if info else "",
+                )
+            )
+    return tuple(out)
+
+
 def alarms_from_blocks(blocks: list[tuple[str, Tree]]) -> tuple[Alarm, ...]:
+    """``xStatus Alarm`` (fallback; MOCK-DEFINED form) -> alarms."""
     out = []
     for node, tree in blocks:
         if not node.startswith("Alarm") or "Id" not in tree:
@@ -240,14 +355,60 @@ def role_of(product_type: str) -> Role:
     raise ApplianceError(f"unknown product type {product_type!r}")
 
 
+def _leaf(tree: Tree, path: tuple[str, ...]) -> str | None:
+    node: Any = tree
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node if isinstance(node, str) else None
+
+
+def _bool_flag(value: str | None, field: str, command: str) -> str | None:
+    if value is None:
+        return None
+    _not_null(value, field, command)
+    return {"true": "True", "false": "False"}.get(value.strip().lower())
+
+
+def role_from_unit(unit: Tree) -> Role | None:
+    """Role from the SystemUnit Configuration flags; None when they are missing or
+    outside True/False (never a default)."""
+    cmd = "xStatus SystemUnit"
+    flags = SYSTEM_UNIT.flags
+    series = _bool_flag(
+        _leaf(unit, (*flags, SYSTEM_UNIT.series_flag)), SYSTEM_UNIT.series_flag, cmd
+    )
+    expressway = _bool_flag(
+        _leaf(unit, (*flags, SYSTEM_UNIT.expressway_flag)), SYSTEM_UNIT.expressway_flag, cmd
+    )
+    if series is None:
+        return None
+    return ROLE_BY_FLAGS.get((series, expressway))
+
+
+def h323_mode(config: dict[str, str]) -> bool | None:
+    """``H323 Mode`` On/Off -> True/False; None when missing or another value."""
+    value = config.get("H323 Mode")
+    if value is None:
+        return None
+    _not_null(value, "H323 Mode", "xConfiguration H323")
+    return {"On": True, "Off": False}.get(value)
+
+
 def system_from_cli(
     unit: Tree, h323: dict[str, str], dns: dict[str, str], ntp: dict[str, str], keys: Tree
 ) -> SystemInfo:
-    """xStatus SystemUnit + xConfiguration H323 / IP DNS / NTP + xStatus OptionKeys."""
-    software = unit.get("Software", {})
-    hardware = unit.get("Hardware", {})
-    if not isinstance(software, dict) or "Version" not in software:
-        raise ApplianceError("xStatus SystemUnit has no Software Version")
+    """xStatus SystemUnit (real X8.11.3 tree) + xConfiguration H323 / IP DNS / NTP +
+    xStatus OptionKeys. Version, role and H.323 mode are None when unknown; the
+    platform size is not in the tree, so it is always None over SSH."""
+    cmd = "xStatus SystemUnit"
+    version = _leaf(unit, SYSTEM_UNIT.version)
+    if version is not None:
+        _not_null(version, "Software Version", cmd)
+        version = version.strip() if VERSION.match(version.strip()) else None
+    serial = _leaf(unit, SYSTEM_UNIT.serial) or ""
+    _not_null(serial, "Hardware SerialNumber", cmd)
     option_keys = []
     for node in keys.values():
         if isinstance(node, dict):
@@ -259,20 +420,20 @@ def system_from_cli(
                     count=int(count) if str(count).isdecimal() else None,
                 )
             )
-    uptime = str(unit.get("Uptime", ""))
+    uptime = _leaf(unit, SYSTEM_UNIT.uptime) or ""
     return SystemInfo(
-        name=str(unit.get("Name", "")),
-        version=str(software["Version"]),
-        role=role_of(str(unit.get("ProductType", "VCS"))),
-        platform=str(hardware.get("PlatformSize", "")) if isinstance(hardware, dict) else "",
-        hardware=str(hardware.get("Type", "")) if isinstance(hardware, dict) else "",
-        serial=str(hardware.get("SerialNumber", "")) if isinstance(hardware, dict) else "",
+        name=dns.get("IP DNS Hostname", ""),
+        version=version,
+        role=role_from_unit(unit),
+        platform=None,
+        hardware=_leaf(unit, SYSTEM_UNIT.hardware) or "",
+        serial=serial,
         uptime_s=int(uptime) if uptime.isdecimal() else None,
         hostname=dns.get("IP DNS Hostname", ""),
         domain=dns.get("IP DNS Domain Name", ""),
         dns_servers=tuple(v for k, v in sorted(dns.items()) if k.startswith("IP DNS Server") and v),
         ntp_servers=tuple(v for k, v in sorted(ntp.items()) if k.startswith("NTP Server") and v),
-        h323_enabled=h323.get("H323 Mode", "On") == "On",
+        h323_enabled=h323_mode(h323),
         option_keys=tuple(option_keys),
     )
 

@@ -1,16 +1,24 @@
-"""The mock's SSH admin shell over real sockets (OpenSSH, sshpass), per docs/contract.md 4."""
+"""The mock's SSH admin shell over real sockets (OpenSSH, sshpass), per docs/contract.md 4.
+
+Shapes are held against the conformance fixtures in tests/fixtures/contract/cli
+(the real X8.11.3 capture), the same ones exops's parsers are tested on.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from labkit import Rest, cli, config_values, port_open, require, ssh, status_values, wait_for
 
 pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
 
 
 @pytest.fixture
@@ -32,9 +40,11 @@ def test_key_login_each_peer_own_host_key_and_banner(lab: Any) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "TANDBERG Video Communication Server X15.2.1" in proc.stdout + proc.stderr
         unit = status_values(proc.stdout.split("*s SystemUnit: /", 1)[1])
-        assert unit["Name"] == name
-        assert unit["ExpresswaySeries"] == "True"
+        assert unit["Product"] == "TANDBERG VCS"
+        assert unit["Software Configuration ExpresswaySeries"] == "True"
+        assert unit["Software Configuration Expressway"] == "False"  # Expressway-C
         assert unit["Software Version"] == "X15.2.1"
+        assert not {"Name", "ProductType", "Hardware PlatformSize"} & set(unit)
         assert proc.stdout.rstrip().endswith("OK")
     # known_hosts pins one key per [ip]:port; another peer's key does not pass.
     lines = (lab.state_dir / "known_hosts").read_text().splitlines()
@@ -150,7 +160,11 @@ def test_cli_errors_use_the_result_block(lab: Any, rest: Rest) -> None:
 
 def test_xstatus_alternates_and_alarm_framing(lab: Any) -> None:
     out = cli(lab, "c1-p3", "xStatus Alternates")
-    assert out.split("OK\n", 1)[1].startswith("*s Alternates: /\n")  # after the greeting
+    # The welcome ends in a blank line and no OK (a real box's does not reliably).
+    welcome, answer = out.split("\n\n", 1)
+    assert welcome.startswith("TANDBERG Video Communication Server X15.2.1\n")
+    assert "OK" not in welcome.splitlines()
+    assert answer.startswith("*s Alternates: /\n")
     assert "*s/end\n\nOK\n" in out
     status = status_values(out)
     assert status["LocalPeer"] == "3"
@@ -250,3 +264,216 @@ def test_request_log_records_cli_writes(lab: Any) -> None:
         ("ssh", "CLI", False, "ERROR"),
     ]
     assert log[1]["path"] == 'xConfiguration Alternates Cluster Name: "cli-log.example.com"'
+
+
+# -- shell mechanics against the conformance fixtures (checklist 27-41) ----------------
+
+
+def _fixture_shape(name: str) -> set[str]:
+    text = (FIXTURES / name).read_text()
+    return {"/".join("<n>" if w.isdecimal() else w for w in k.split()) for k in status_values(text)}
+
+
+def _shape(values: dict[str, str]) -> set[str]:
+    return {"/".join("<n>" if w.isdecimal() else w for w in k.split()) for k in values}
+
+
+def _answers(lab: Any, peer: str, *lines: str) -> list[str]:
+    """One answer per line (each up to and including its final OK/ERROR line)."""
+    _, out = cli(lab, peer, *lines).split("\n\n", 1)  # past the welcome
+    answers, current = [], ""
+    for line in out.splitlines(keepends=True):
+        current += line
+        if line.rstrip("\n") in ("OK", "ERROR"):
+            answers.append(current)
+            current = ""
+    assert current == "" and len(answers) == len(lines), out
+    return answers
+
+
+def test_abbreviations_leaves_subtrees_help_and_logs(lab: Any) -> None:
+    answers = _answers(
+        lab,
+        "c1-p2",
+        'xConfiguration Alternates Cluster Name: "abbrev.example.com"',
+        "xstat systemunit",
+        "XCONF ALTERNATES PEER 2 ADDRESS",
+        "xStatus SystemUnit Software",
+        "?",
+        "xstatus",
+        "xs clu",
+        "eventlog 3",
+        "configlog 5",
+        "xstatus al",
+    )
+    unit = status_values(answers[1])
+    assert _shape(unit) <= _fixture_shape("system_unit_x8113.txt")  # the capture's tree only
+    assert answers[2] == (
+        f'*c xConfiguration Alternates Peer 2 Address: "{lab.peers["c1-p2"]}"\nOK\n'
+    )  # just that leaf
+    software = status_values(answers[3])
+    assert set(software) == {k for k in unit if k.startswith("Software ")}
+    assert {"xConfiguration", "xStatus", "xCommand", "eventlog", "configlog"} <= set(
+        answers[4].split()
+    )
+    nodes = [ln for ln in answers[5].splitlines() if ln.startswith("*s ") and ln.endswith(": /")]
+    assert {"*s SystemUnit: /", "*s Warnings: /", "*s Alternates: /", "*s Cluster: /"} <= set(nodes)
+    assert status_values(answers[6])["Name"] == "abbrev.example.com"
+    events = answers[7].splitlines()[:-1]
+    assert 1 <= len(events) <= 3 and all("UTCTime=" in ln for ln in events)
+    assert "abbrev.example.com" in events[-1]  # the newest line last
+    changes = answers[8].splitlines()[:-1]
+    assert changes and all('Event="System Configuration Changed"' in ln for ln in changes)
+    assert "abbrev.example.com" in changes[-1]
+    assert 'Reason: "Ambiguous' in answers[9]  # Alarm or Alternates
+    assert answers[9].endswith("ERROR\n")
+
+
+def test_warnings_have_the_capture_shape(lab: Any) -> None:
+    out = cli(lab, "c1-p1", "xConfiguration Alternates Cluster IpVersion: IPv6", "xStatus Warnings")
+    block = out.split("*s Warnings: /", 1)[1]
+    assert _shape(status_values(block)) == _fixture_shape("warnings_cluster.txt")
+    assert 'ID: "e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6"' in block  # 20007's type UUID
+    assert 'Reason: "Restart required - ' in block
+    assert 'State: "Unacknowledged"' in block
+
+
+def _openssh(lab: Any, peer: str, data: bytes, *, tty: bool) -> bytes:
+    argv = [
+        "ssh",
+        "-tt" if tty else "-T",
+        "-p",
+        str(lab.ssh_port),
+        "-F",
+        "/dev/null",
+        "-i",
+        str(lab.state_dir / "id_ed25519"),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"UserKnownHostsFile={lab.state_dir / 'known_hosts'}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "LogLevel=ERROR",
+        f"admin@{lab.peers[peer]}",
+    ]
+    proc = subprocess.run(argv, input=data, capture_output=True, timeout=15, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_pty_cr_executes_echo_and_crlf_like_the_fixture(lab: Any) -> None:
+    """ssh -tt: Enter is CR; the line runs, is echoed, and output lines end in CRLF."""
+    out = _openssh(lab, "c1-p3", b"xStatus SystemUnit\rxconf h323 mode\rexit\r", tty=True)
+    session = json.loads((FIXTURES / "pty_session.json").read_text())
+    assert out.startswith(session["exchanges"][0]["received"].encode())  # welcome, no OK
+    text = out.decode()
+    assert "\r\nxStatus SystemUnit\r\n*s SystemUnit: /\r\n" in text  # echo, then answer
+    assert '\r\nxconf h323 mode\r\n*c xConfiguration H323 Mode: "On"\r\nOK\r\n' in text
+    assert "\n" not in text.replace("\r\n", "")  # every line ends in CRLF
+    # CRLF from a terminal that sends both is one line end, not an empty line plus one.
+    out = _openssh(lab, "c1-p3", b"xconf h323 mode\r\nexit\r\n", tty=True)
+    assert out.decode().count("OK\r\n") == 1
+
+
+def test_without_a_pty_lf_lines_no_echo(lab: Any) -> None:
+    out = _openssh(lab, "c1-p3", b"xconf h323 mode\nexit\n", tty=False).decode()
+    assert "\r" not in out
+    assert "xconf h323 mode" not in out  # no echo
+    assert out.endswith('*c xConfiguration H323 Mode: "On"\nOK\n')
+
+
+# -- exops's SSH transport against the mock's shell, in process --------------------------
+
+
+@pytest.fixture
+def one_peer(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """One simulated peer's real asyncssh shell on a loopback port, in this process
+    (so a test can change the peer, e.g. its welcome), and exops's target for it."""
+    import asyncio
+    import socket
+    import threading
+
+    import asyncssh
+    from pydantic import SecretStr
+
+    from exops.appliance.base import ConnectionTarget
+    from mock_server import ssh as mock_ssh
+    from mock_server.certs import LabCA
+    from mock_server.server import build_lab
+
+    cfg = {"time_scale": 0.01, "subnet": "127.253", "clusters": 1, "peers": 1, "spec": {}}
+    lab = build_lab({**cfg, "preset": "formed"}, "inproc-Pw-7", LabCA())
+    peer = lab.peers["c1-p1"]
+    with socket.socket() as s:
+        s.bind((peer.ip, 0))
+        port = s.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    conns: set[asyncssh.SSHServerConnection] = set()
+    acceptor = asyncio.run_coroutine_threadsafe(
+        mock_ssh.start(lab, peer, port, key, None, conns), loop
+    ).result(10)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{peer.ip}]:{port} {key.export_public_key().decode().strip()}\n")
+    target = ConnectionTarget(
+        host="c1-p1",
+        hostname=peer.ip,
+        ssh_port=port,
+        password=SecretStr(lab.password),
+        transport="ssh",
+        known_hosts=str(known),
+        read_timeout_s=5.0,
+    )
+    yield lab, peer, target
+
+    async def stop() -> None:
+        acceptor.close()
+        await acceptor.wait_closed()
+        for conn in list(conns):
+            conn.close()
+            await conn.wait_closed()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+@pytest.mark.parametrize("welcome", ["plain", "ok"])
+def test_exops_reads_the_mock_shell_whatever_the_welcome(
+    one_peer: tuple[Any, Any, Any], welcome: str
+) -> None:
+    from exops.appliance.ssh import ParamikoShell, SshAppliance
+    from exops.models import Role
+
+    lab, peer, target = one_peer
+    peer.ssh_welcome = welcome
+    shell = ParamikoShell(target)  # invoke_shell: a pty, so CR, echo and CRLF
+    try:
+        # The first answer is the command's own, not the welcome's OK.
+        assert shell.send("xConfiguration H323") == '*c xConfiguration H323 Mode: "On"\nOK\n'
+    finally:
+        shell.close()
+    peer.saved["ipver"] = "IPv6"  # a change that needs a restart: 20007
+    lab.evaluate(peer)
+    app = SshAppliance(target)
+    try:
+        info = app.read_system()
+        assert (info.role, info.version, info.platform, info.h323_enabled) == (
+            Role.EXPRESSWAY_C,
+            "X15.2.1",
+            None,
+            True,
+        )
+        assert (info.hardware, info.serial) == ("VMware", peer.serial)
+        assert [a.id for a in app.read_alarms()] == ["20007"]
+        assert app.read_settings().peers[0] == peer.ip
+        assert app.read_status().local_slot == 1
+    finally:
+        app.close()

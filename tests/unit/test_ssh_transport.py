@@ -96,6 +96,20 @@ STATUS = """\
 
 OK
 """
+WARNINGS = """\
+*s Warnings: /
+  Warning 3:
+    ID: "e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6"
+    Reason: "Restart required - Cluster configuration has been changed"
+    State: "Unacknowledged"
+  Warning 9:
+    ID: "11111111-2222-3333-4444-555555555555"
+    Reason: "Something new - not in the catalogue"
+    State: "Acknowledged"
+*s/end
+
+OK
+"""
 ALARMS = """\
 *s Alarm 1: /
   Id: "20007"
@@ -112,17 +126,17 @@ OK
 """
 SYSTEM_UNIT = """\
 *s SystemUnit: /
-  Name: "exp-e-2"
   Product: "TANDBERG VCS"
-  ProductType: "Expressway-E"
-  ExpresswaySeries: "True"
+  Uptime: "99"
   Software:
     Version: "X15.2.1"
+    Configuration:
+      Expressway: "True"
+      ExpresswaySeries: "True"
+      DualNetworkInterfaces: "True"
   Hardware:
-    Type: "VM"
-    PlatformSize: "large"
+    Version: "VMware"
     SerialNumber: "0B2C3D4E"
-  Uptime: "99"
 *s/end
 
 OK
@@ -140,6 +154,7 @@ OK
 ANSWERS: dict[str, str] = {
     "xConfiguration Alternates": ALTERNATES,
     "xStatus Alternates": STATUS,
+    "xStatus Warnings": WARNINGS,
     "xStatus Alarm": ALARMS,
     "xStatus SystemUnit": SYSTEM_UNIT,
     "xStatus OptionKeys": OPTION_KEYS,
@@ -256,15 +271,23 @@ def test_reads_share_one_session(appliance: SshAppliance, lab: Lab) -> None:
         (1, PeerState.ACTIVE, False),
         (2, PeerState.ACTIVE, True),
     ]
-    (alarm,) = appliance.read_alarms()
-    assert (alarm.id, alarm.raised, alarm.title) == ("20007", True, "Restart required")
+    restart, new = appliance.read_alarms()
+    assert (restart.id, restart.raised, restart.severity) == ("20007", True, "warning")
+    assert restart.title == "Restart required - Cluster configuration has been changed"
+    # An alarm type the catalogue does not know is kept, named by its UUID.
+    assert (new.id, new.uuid, new.raised) == (
+        "11111111-2222-3333-4444-555555555555",
+        "11111111-2222-3333-4444-555555555555",
+        True,
+    )
+    assert new.title == "Something new - not in the catalogue"
     assert appliance.read_h323() is True
     assert appliance.probe() >= 0.0
     assert len(lab.shells) == 1
     assert lab.sent == [
         "xConfiguration Alternates",
         "xStatus Alternates",
-        "xStatus Alarm",
+        "xStatus Warnings",
         "xConfiguration H323",
         "xConfiguration H323",
     ]
@@ -273,11 +296,12 @@ def test_reads_share_one_session(appliance: SshAppliance, lab: Lab) -> None:
 def test_read_system_asks_five_questions(appliance: SshAppliance, lab: Lab) -> None:
     info = appliance.read_system()
     assert (info.name, info.version, info.role, info.platform) == (
-        "exp-e-2",
+        "exp-e-2",  # the DNS host name: the real SystemUnit tree has no Name
         "X15.2.1",
         Role.EXPRESSWAY_E,
-        "large",
+        None,  # no platform size in the real tree: unknown over SSH, never guessed
     )
+    assert (info.hardware, info.serial) == ("VMware", "0B2C3D4E")
     assert info.uptime_s == 99
     assert info.fqdn == "exp-e-2.example.com"
     assert info.dns_servers == ("192.0.2.53",)
@@ -296,13 +320,51 @@ def test_read_system_asks_five_questions(appliance: SshAppliance, lab: Lab) -> N
 
 
 def test_no_alarms(appliance: SshAppliance, lab: Lab) -> None:
-    lab.answers["xStatus Alarm"] = "OK\n"
+    lab.answers["xStatus Warnings"] = "*s Warnings: /\n*s/end\n\nOK\n"
     assert appliance.read_alarms() == ()
+    lab.answers["xStatus Warnings"] = "OK\n"
+    assert appliance.read_alarms() == ()
+    assert "xStatus Alarm" not in lab.sent
 
 
-def test_h323_off(appliance: SshAppliance, lab: Lab) -> None:
+def test_alarms_fall_back_to_xstatus_alarm_only_when_warnings_is_refused(
+    appliance: SshAppliance, lab: Lab
+) -> None:
+    lab.answers["xStatus Warnings"] = _error("Unknown command", "xStatus Warnings")
+    (alarm,) = appliance.read_alarms()
+    assert (alarm.id, alarm.title) == ("20007", "Restart required")
+    assert lab.sent == ["xStatus Warnings", "xStatus Alarm"]
+    # A garbled Warnings answer is an error, not a reason to ask something else.
+    lab.sent.clear()
+    lab.answers["xStatus Warnings"] = WARNINGS.replace("*s/end\n", "")
+    with pytest.raises(ApplianceError, match="no '\\*s/end'") as info:
+        appliance.read_alarms()
+    assert_clean(info.value, "xStatus Warnings")
+    assert lab.sent == ["xStatus Warnings"]
+
+
+def test_h323_off_and_unknown(appliance: SshAppliance, lab: Lab) -> None:
     lab.answers["xConfiguration H323"] = _config("H323", [("Mode", "Off")])
     assert appliance.read_h323() is False
+    lab.answers["xConfiguration H323"] = "OK\n"  # no value: unknown, never assumed On
+    assert appliance.read_h323() is None
+    lab.answers["xConfiguration H323"] = _config("H323", [("Mode", "Maybe")])
+    assert appliance.read_h323() is None
+    lab.answers["xConfiguration H323"] = _config("H323", [("Mode", "null")])
+    with pytest.raises(ApplianceError, match="null value 'null' for 'H323 Mode'") as info:
+        appliance.read_h323()
+    assert_clean(info.value, "read h323")
+
+
+def test_system_facts_missing_or_odd_are_unknown(appliance: SshAppliance, lab: Lab) -> None:
+    lab.answers["xStatus SystemUnit"] = (
+        '*s SystemUnit: /\n  Software:\n    Version: "fifteen"\n'
+        '    Configuration:\n      ExpresswaySeries: "Perhaps"\n*s/end\n\nOK\n'
+    )
+    lab.answers["xConfiguration H323"] = "OK\n"
+    info = appliance.read_system()
+    assert (info.version, info.role, info.platform, info.h323_enabled) == (None, None, None, None)
+    assert (info.hardware, info.serial, info.uptime_s) == ("", "", None)
 
 
 def test_certificates_and_logs_need_rest(appliance: SshAppliance) -> None:
@@ -459,7 +521,7 @@ def test_error_block_answer_to_a_read(appliance: SshAppliance, lab: Lab) -> None
 ALL_READS: dict[str, tuple[str, Callable[[SshAppliance], Any]]] = {
     "settings": ("xConfiguration Alternates", lambda a: a.read_settings()),
     "status": ("xStatus Alternates", lambda a: a.read_status()),
-    "alarms": ("xStatus Alarm", lambda a: a.read_alarms()),
+    "alarms": ("xStatus Warnings", lambda a: a.read_alarms()),
     "system": ("xStatus SystemUnit", lambda a: a.read_system()),
     "option keys": ("xStatus OptionKeys", lambda a: a.read_system()),
     "dns": ("xConfiguration IP DNS", lambda a: a.read_system()),
@@ -512,16 +574,82 @@ def test_garbled_answers_are_appliance_errors_with_host_and_operation(
             "expected one block, got 2",
         ),
         (
-            "xStatus Alarm",
-            ALARMS.replace('  Id: "20007"\n', ""),
+            "xStatus Warnings",
+            WARNINGS.replace('    ID: "e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6"\n', ""),
             lambda a: a.read_alarms(),
-            "Alarm",
+            "Warning 3 has no ID",
+        ),
+        (
+            "xStatus Warnings",
+            WARNINGS.replace("Warning 9", "Warning 3"),
+            lambda a: a.read_alarms(),
+            "repeats 'Warning 3'",
         ),
         (
             "xStatus SystemUnit",
-            SYSTEM_UNIT.replace("Expressway-E", "Toaster"),
+            SYSTEM_UNIT.replace('ExpresswaySeries: "True"', 'ExpresswaySeries: "null"'),
             lambda a: a.read_system(),
-            "unknown product type",
+            "null value 'null' for 'ExpresswaySeries'",
+        ),
+        (
+            "xStatus SystemUnit",
+            SYSTEM_UNIT.replace('Version: "X15.2.1"', 'Version: "(null)"'),
+            lambda a: a.read_system(),
+            "null value '\\(null\\)' for 'Software Version'",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES.replace('Peer 2 Address: "10.0.0.12"', 'Peer 2 Address: "10.0.0.11"'),
+            lambda a: a.read_settings(),
+            "lists '10.0.0.11' twice \\('Peer 1 Address' and 'Peer 2 Address'\\)",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES + ALTERNATES,
+            lambda a: a.read_settings(),
+            "unexpected line",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES.replace("OK\n", '*c xConfiguration Alternates Peer 1 Address: "x"\nOK\n'),
+            lambda a: a.read_settings(),
+            "repeats 'Alternates Peer 1 Address'",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES.replace("OK\n", '*c xConfiguration Alternates Peer 7 Address: ""\nOK\n'),
+            lambda a: a.read_settings(),
+            "out-of-range index in 'Peer 7 Address'",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES.replace('ConfigurationMaster: "1"', 'ConfigurationMaster: "9"'),
+            lambda a: a.read_settings(),
+            "invalid value '9' for 'ConfigurationMaster'",
+        ),
+        (
+            "xConfiguration Alternates",
+            ALTERNATES.replace('Peer 2 Address: "10.0.0.12"', 'Peer 2 Address: "NULL"'),
+            lambda a: a.read_settings(),
+            "null value 'NULL' for 'Peer 2 Address'",
+        ),
+        (
+            "xStatus Alternates",
+            STATUS.replace("Peer 2:", "Peer 8:"),
+            lambda a: a.read_status(),
+            "bad peer entry Peer 8",
+        ),
+        (
+            "xStatus Alternates",
+            STATUS.replace('Address: "10.0.0.12"', 'Address: "10.0.0.11"'),
+            lambda a: a.read_status(),
+            "lists '10.0.0.11' twice",
+        ),
+        (
+            "xStatus Alternates",
+            STATUS.replace('  FactoryResetPending: "False"\n', ""),
+            lambda a: a.read_status(),
+            "FactoryResetPending is None",
         ),
         (
             "xConfiguration Alternates",
@@ -536,7 +664,26 @@ def test_garbled_answers_are_appliance_errors_with_host_and_operation(
             "has no 'Peer 4 Address'",
         ),
     ],
-    ids=["state", "local peer", "two blocks", "alarm id", "product", "tls", "partial"],
+    ids=[
+        "state",
+        "local peer",
+        "two blocks",
+        "warning id",
+        "warning twice",
+        "null flag",
+        "null version",
+        "duplicate address",
+        "config twice",
+        "leaf twice",
+        "slot 7",
+        "primary 9",
+        "null address",
+        "status slot 8",
+        "status duplicate",
+        "no factory flag",
+        "tls",
+        "partial",
+    ],
 )
 def test_odd_values_are_appliance_errors(
     appliance: SshAppliance,
@@ -572,7 +719,7 @@ class FakeChannel:
         if self.closed:
             raise OSError("Socket is closed")
         self.sent.append(data)
-        self.pending += self.replies.get(data.decode().rstrip("\n"), [])
+        self.pending += self.replies.get(data.decode().rstrip("\r\n"), [])
 
     def recv(self, size: int) -> bytes:
         if not self.pending:
@@ -597,7 +744,7 @@ def test_shell_reads_an_answer_in_pieces() -> None:
     chan = FakeChannel({"xStatus Alternates": chunks})
     answer = _shell(chan).send("xStatus Alternates")
     assert answer == STATUS
-    assert chan.sent == [b"xStatus Alternates\n"]
+    assert chan.sent == [b"xStatus Alternates\r"]  # full name, ended like the Enter key
 
 
 def test_shell_reassembles_utf8_split_across_chunks() -> None:
@@ -716,21 +863,93 @@ def _patch_connect(
     return calls
 
 
-def test_connect_reads_the_banner_then_answers(
-    monkeypatch: pytest.MonkeyPatch, known_hosts: Path
+SYNC = "xConfiguration H323 Mode"
+SYNC_ANSWER = b'*c xConfiguration H323 Mode: "On"\nOK\n'
+
+
+@pytest.mark.parametrize(
+    "welcome",
+    [
+        [b"TANDBERG Video Communication Server X15.2.1\n", b"SW Release Date: x\n\n"],
+        [b"TANDBERG Video Communication Server X15.2.1\nSW Release Date: x\nOK\n"],
+        [b"TANDBERG Video Communication Server X15.2.1\r\n", b"OK\r\n\r\nOK\r\n"],
+        [],
+    ],
+    ids=["no-ok", "ok", "two-oks-crlf", "silent"],
+)
+def test_connect_syncs_past_any_welcome_then_answers(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path, welcome: list[bytes]
 ) -> None:
-    chan = FakeChannel({"xConfiguration H323": [b'*c xConfiguration H323 Mode: "On"\nOK\n']})
-    chan.pending = [b"TANDBERG Video Communication Server X15.2.1\n", b"SW Release Date: x\nOK\n"]
+    """The welcome may or may not end in OK (even twice): exops sends one cheap read
+    after login and discards everything before its answer, so the next command's
+    answer is its own."""
+    chan = FakeChannel(
+        {
+            SYNC: [SYNC_ANSWER],
+            "xConfiguration H323": [b'*c xConfiguration H323 Mode: "Off"\nOK\n'],
+        }
+    )
+    chan.pending = list(welcome)
     calls = _patch_connect(monkeypatch, None, chan)
     shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
-    assert shell.send("xConfiguration H323").endswith("OK\n")
+    assert shell.send("xConfiguration H323") == '*c xConfiguration H323 Mode: "Off"\nOK\n'
+    assert chan.sent == [b"xConfiguration H323 Mode\r", b"xConfiguration H323\r"]
     (call,) = calls
     assert (call["hostname"], call["port"], call["username"]) == ("10.0.0.12", 8022, "admin")
     assert call["password"] == PASSWORD  # handed to paramiko, and nowhere else
     assert call["look_for_keys"] is False and call["allow_agent"] is False
-    assert isinstance(call["policy"], paramiko.RejectPolicy)  # no opt-in: unknown keys refused
+    assert isinstance(call["policy"], ssh_mod._RejectUnknown)  # no opt-in: unknown refused
     assert chan.timeout is not None
     shell.close()
+
+
+def test_echo_and_crlf_of_a_pty_are_removed() -> None:
+    """Under a pty the shell echoes the command and ends lines in CRLF."""
+    echoed = b"xStatus Alternates\r\n" + STATUS.replace("\n", "\r\n").encode()
+    chunks: list[bytes | Exception] = [echoed[i : i + 3] for i in range(0, len(echoed), 3)]
+    answer = _shell(FakeChannel({"xStatus Alternates": chunks})).send("xStatus Alternates")
+    assert answer == STATUS
+
+
+def test_a_welcome_that_never_ends_is_a_timeout(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path
+) -> None:
+    chan = FakeChannel()  # the sync command is never answered
+    chan.pending = [b"TANDBERG Video Communication Server X15.2.1\nOK\n"]
+    _patch_connect(monkeypatch, None, chan)
+    target = TARGET.model_copy(update={"known_hosts": str(known_hosts), "read_timeout_s": 0.05})
+    shell = ParamikoShell(target)
+    with pytest.raises(TimeoutError_, match="no complete answer to 'login'") as info:
+        shell.send("xConfiguration H323")
+    assert_clean(info.value)
+    assert shell._chan is None
+
+
+def test_an_endless_welcome_is_refused(monkeypatch: pytest.MonkeyPatch, known_hosts: Path) -> None:
+    """The size cap holds during login too (a hostile or garbled peer)."""
+    chan = FakeChannel()
+    chan.pending = [b"TANDBERG " * (MAX_ANSWER_BYTES // 9 + 1)]
+    _patch_connect(monkeypatch, None, chan)
+    shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
+    with pytest.raises(ApplianceError, match="answer to 'login' is too large") as info:
+        shell.send("xConfiguration H323")
+    assert_clean(info.value)
+    assert shell._chan is None
+
+
+def test_a_late_answer_is_never_read_as_the_next_one() -> None:
+    """After a timeout the session is dropped: its late answer cannot be taken for
+    the answer to the next command."""
+    chan = FakeChannel({"xStatus Alternates": [b"*s Alternates: /\n"]})
+    shell = _shell(chan, read_timeout_s=0.03)
+    with pytest.raises(TimeoutError_):
+        shell.send("xStatus Alternates")
+    assert shell._chan is None
+
+
+def _unknown_key(self: paramiko.SSHClient, hostname: str, **kwargs: Any) -> None:
+    """What paramiko's connect does with a host key known_hosts lacks: ask the policy."""
+    self._policy.missing_host_key(self, hostname, paramiko.ECDSAKey.generate())
 
 
 @pytest.mark.parametrize(
@@ -748,25 +967,31 @@ def test_connect_reads_the_banner_then_answers(
             TlsError,
             "possible impersonation",
         ),
+        (_unknown_key, TlsError, "--accept-new-host-keys"),
+        # No text matching: an SSH error that merely mentions known_hosts is no host
+        # key verdict (the old code called it one).
         (
             paramiko.SSHException("Server '[10.0.0.12]:8022' not found in known_hosts"),
-            TlsError,
-            "--accept-new-host-keys",
+            TransportError,
+            "SSH failed",
         ),
         (paramiko.SSHException("Error reading SSH protocol banner"), TransportError, "SSH failed"),
         (TimeoutError("timed out"), TimeoutError_, "timed out"),
         (ConnectionRefusedError(111, "Connection refused"), TransportError, "Connection refused"),
     ],
-    ids=["auth", "bad-key", "unknown-key", "banner", "timeout", "refused"],
+    ids=["auth", "bad-key", "unknown-key", "known-hosts-text", "banner", "timeout", "refused"],
 )
 def test_connect_errors_are_mapped(
     monkeypatch: pytest.MonkeyPatch,
     known_hosts: Path,
-    outcome: Exception,
+    outcome: Any,
     error: type[ExopsError],
     message: str,
 ) -> None:
-    _patch_connect(monkeypatch, outcome)
+    if isinstance(outcome, Exception):
+        _patch_connect(monkeypatch, outcome)
+    else:
+        monkeypatch.setattr(paramiko.SSHClient, "connect", outcome)
     shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
     with pytest.raises(error, match=message) as info:
         shell.send("xStatus Alternates")
@@ -777,8 +1002,7 @@ def test_connect_errors_are_mapped(
 def test_accepting_a_new_host_key_is_opt_in_and_recorded(
     monkeypatch: pytest.MonkeyPatch, known_hosts: Path
 ) -> None:
-    chan = FakeChannel()
-    chan.pending = [b"OK\n"]
+    chan = FakeChannel({SYNC: [SYNC_ANSWER]})
     calls = _patch_connect(monkeypatch, None, chan)
     target = TARGET.model_copy(
         update={"known_hosts": str(known_hosts), "accept_new_host_keys": True}

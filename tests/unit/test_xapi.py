@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from exops.appliance import xapi
 from exops.appliance.base import Field, Write, apply_writes, settings_writes
+from exops.appliance.knowledge import NULL_VALUES
 from exops.errors import ApplianceError
 from exops.models import (
     EMPTY_SLOTS,
@@ -58,7 +59,17 @@ OK
 
 UNCLUSTERED = (
     "".join(f'*c xConfiguration Alternates Peer {i} Address: ""\n' for i in range(1, 7))
-    + '*c xConfiguration Alternates ConfigurationMaster: "0"\nOK\n'
+    + '*c xConfiguration Alternates ConfigurationMaster: "0"\n'
+    + '*c xConfiguration Alternates Cluster Name: ""\n'
+    + '*c xConfiguration Alternates Cluster TLSVerify Mode: "Permissive"\n'
+    + '*c xConfiguration Alternates Cluster IpVersion: "IPv4"\n'
+    + '*c xConfiguration Alternates Cluster AddressMapping Mode: "Off"\n'
+    + "".join(
+        f'*c xConfiguration Alternates Cluster AddressMapping {i} {f}: ""\n'
+        for i in range(1, 7)
+        for f in ("Name", "Address")
+    )
+    + "OK\n"
 )
 
 STATUS_ALTERNATES = """\
@@ -111,17 +122,16 @@ OK
 
 SYSTEM_UNIT = """\
 *s SystemUnit: /
-  Name: "exp-c-1"
   Product: "TANDBERG VCS"
-  ProductType: "Expressway-C"
-  ExpresswaySeries: "True"
+  Uptime: "1234"
   Software:
     Version: "X15.2.1"
+    Configuration:
+      Expressway: "False"
+      ExpresswaySeries: "True"
   Hardware:
-    Type: "VM"
-    PlatformSize: "medium"
+    Version: "VMware"
     SerialNumber: "0A1B2C3D"
-  Uptime: "1234"
 *s/end
 
 OK
@@ -198,17 +208,34 @@ def test_alternates_config_to_settings() -> None:
     )
 
 
-def test_unclustered_peer_uses_documented_defaults() -> None:
+def test_unclustered_peer() -> None:
     s = xapi.settings_from_config(xapi.parse_config(UNCLUSTERED))
     assert s.peers == EMPTY_SLOTS
     assert s.is_empty
     assert s.primary == 0
     assert s.primary_address is None
-    # Missing optional leaves fall back: Permissive, IPv4, mapping off, no name.
     assert s.tls_mode is TlsMode.PERMISSIVE
     assert s.ip_version is IpVersion.IPV4
     assert s.mapping_enabled is False
     assert s.cluster_name == ""
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        "Cluster Name",
+        "Cluster TLSVerify Mode",
+        "Cluster IpVersion",
+        "Cluster AddressMapping Mode",
+        "Cluster AddressMapping 3 Address",
+    ],
+)
+def test_a_missing_leaf_is_an_error_never_a_default(leaf: str) -> None:
+    """Fail closed (changed: these leaves used to default to '', Permissive, IPv4, Off)."""
+    config = xapi.parse_config(UNCLUSTERED)
+    del config[f"Alternates {leaf}"]
+    with pytest.raises(ApplianceError, match=f"has no '{leaf}'"):
+        xapi.settings_from_config(config)
 
 
 def test_config_accepts_crlf_blank_lines_and_trailing_space() -> None:
@@ -235,11 +262,11 @@ def test_h323_dns_ntp_and_system_unit_to_system_info() -> None:
         xapi.parse_config(NTP),
         _one(OPTION_KEYS),
     )
-    assert info.name == "exp-c-1"
+    assert info.name == "exp-c-1"  # the DNS host name (no Name in the real tree)
     assert info.version == "X15.2.1"
     assert info.role is Role.EXPRESSWAY_C
-    assert info.platform == "medium"
-    assert info.hardware == "VM"
+    assert info.platform is None  # not in the real tree: unknown over SSH
+    assert info.hardware == "VMware"
     assert info.serial == "0A1B2C3D"
     assert info.uptime_s == 1234
     assert info.hostname == "exp-c-1"
@@ -253,14 +280,16 @@ def test_h323_dns_ntp_and_system_unit_to_system_info() -> None:
     ]
 
 
-def test_system_info_tolerates_missing_optional_parts() -> None:
+def test_system_info_missing_parts_are_unknown_never_defaults() -> None:
+    """Changed: a missing role used to read as VCS and H.323 as On."""
     unit = _one('*s SystemUnit: /\n  Software:\n    Version: "X14.3.0"\n*s/end\n\nOK\n')
     info = xapi.system_from_cli(unit, {}, {}, {}, {})
-    # Missing ProductType reads as VCS; H.323 defaults to On; uptime unknown.
-    assert info.role is Role.VCS
-    assert info.h323_enabled is True
+    assert info.version == "X14.3.0"
+    assert info.role is None
+    assert info.h323_enabled is None
     assert info.uptime_s is None
-    assert info.platform == info.hardware == info.serial == ""
+    assert info.platform is None
+    assert info.hardware == info.serial == ""
     assert info.option_keys == ()
 
 
@@ -270,6 +299,28 @@ def test_system_info_tolerates_missing_optional_parts() -> None:
 )
 def test_role_of(product: str, role: Role) -> None:
     assert xapi.role_of(product) is role
+
+
+@pytest.mark.parametrize(
+    ("series", "expressway", "role"),
+    [
+        ("True", "True", Role.EXPRESSWAY_E),
+        ("True", "False", Role.EXPRESSWAY_C),
+        ("true", "false", Role.EXPRESSWAY_C),
+        ("False", "True", Role.VCS),
+        ("False", "False", Role.VCS),
+        ("False", None, Role.VCS),
+        ("True", None, None),  # an Expressway without the C/E flag: unknown
+        (None, "True", None),
+        ("Yes", "True", None),
+    ],
+)
+def test_role_from_the_configuration_flags(
+    series: str | None, expressway: str | None, role: Role | None
+) -> None:
+    flags = {k: v for k, v in (("ExpresswaySeries", series), ("Expressway", expressway)) if v}
+    unit = {"Software": {"Version": "X15.2.1", "Configuration": flags}}
+    assert xapi.role_from_unit(unit) is role
 
 
 # -- xStatus ------------------------------------------------------------------------
@@ -322,9 +373,23 @@ def test_no_alarm_is_just_ok() -> None:
 
 def test_status_nesting_by_indentation() -> None:
     tree = _one(SYSTEM_UNIT)
-    assert tree["Software"] == {"Version": "X15.2.1"}
-    assert tree["Hardware"]["PlatformSize"] == "medium"
-    assert tree["Uptime"] == "1234"  # back at the top level after a nested node
+    assert tree["Software"] == {
+        "Version": "X15.2.1",
+        "Configuration": {"Expressway": "False", "ExpresswaySeries": "True"},
+    }
+    assert tree["Hardware"]["SerialNumber"] == "0A1B2C3D"  # back up two levels
+    assert tree["Uptime"] == "1234"
+
+
+def test_a_repeated_key_in_one_node_is_an_error() -> None:
+    answer = '*s Warnings: /\n  Warning 3:\n    ID: "a"\n  Warning 3:\n    ID: "b"\n*s/end\nOK\n'
+    with pytest.raises(ApplianceError, match="repeats 'Warning 3'"):
+        xapi.parse_status(answer, "xStatus Warnings")
+    # The same key under two different parents is fine.
+    assert _one('*s X: /\n  A:\n    ID: "1"\n  B:\n    ID: "2"\n*s/end\nOK\n') == {
+        "A": {"ID": "1"},
+        "B": {"ID": "2"},
+    }
 
 
 def test_status_values_bare_or_unterminated_quote_kept_as_text() -> None:
@@ -450,20 +515,30 @@ def _cli_print(config: dict[str, str]) -> str:
 text = st.text(
     alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"),
     max_size=20,
-)
+).filter(lambda t: t.strip().lower() not in NULL_VALUES)
+
+
+def _distinct(values: tuple[str, ...]) -> bool:
+    """A real peer list never holds one address twice (exops refuses such an answer)."""
+    filled = [v.lower() for v in values if v]
+    return len(filled) == len(set(filled))
+
+
 addresses = st.one_of(
     st.sampled_from(["", "", "10.0.0.11", "10.0.0.12", "fe80::1", "exp-c-4.example.com"]), text
 )
 row = st.builds(AddressMapping, name=text, address=text).filter(lambda m: bool(m.name or m.address))
 cluster_settings = st.builds(
     ClusterSettings,
-    peers=st.tuples(*[addresses] * 6),
+    peers=st.tuples(*[addresses] * 6).filter(_distinct),
     primary=st.integers(0, 6),
     cluster_name=text,
     ip_version=st.sampled_from(list(IpVersion)),
     tls_mode=st.sampled_from(list(TlsMode)),
     mapping_enabled=st.booleans(),
-    mapping=st.lists(row, max_size=6).map(tuple),
+    mapping=st.lists(row, max_size=6)
+    .map(tuple)
+    .filter(lambda rows: _distinct(tuple(m.name for m in rows))),
 )
 
 
@@ -583,16 +658,19 @@ def test_garbled_alarm_blocks(answer: str) -> None:
         xapi.alarms_from_blocks(xapi.parse_status(answer, "xStatus Alarm"))
 
 
-def test_system_unit_without_version_or_with_an_unknown_product() -> None:
-    with pytest.raises(ApplianceError, match="no Software Version"):
-        xapi.system_from_cli(_one('*s SystemUnit: /\n  Name: "x"\n*s/end\nOK\n'), {}, {}, {}, {})
-    with pytest.raises(ApplianceError, match="no Software Version"):
-        xapi.system_from_cli(
-            _one('*s SystemUnit: /\n  Software: "X15"\n*s/end\nOK\n'), {}, {}, {}, {}
-        )
-    unit = _one(SYSTEM_UNIT.replace("Expressway-C", "Toaster"))
-    with pytest.raises(ApplianceError, match="unknown product type 'Toaster'"):
-        xapi.system_from_cli(unit, {}, {}, {}, {})
+def test_system_unit_without_a_version_or_with_odd_values() -> None:
+    """Changed: a missing version used to raise; now the fact is unknown (None)."""
+    for unit in (
+        '*s SystemUnit: /\n  Uptime: "1"\n*s/end\nOK\n',
+        '*s SystemUnit: /\n  Software: "X15"\n*s/end\nOK\n',
+        '*s SystemUnit: /\n  Software:\n    Version: "fifteen"\n*s/end\nOK\n',
+    ):
+        assert xapi.system_from_cli(_one(unit), {}, {}, {}, {}).version is None
+    for null in ("null", "None", "(null)", "N/A"):
+        with pytest.raises(ApplianceError, match=r"null value .* for 'Software Version'"):
+            xapi.system_from_cli(_one(SYSTEM_UNIT.replace("X15.2.1", null)), {}, {}, {}, {})
+    with pytest.raises(ApplianceError, match="null value 'nil' for 'Hardware SerialNumber'"):
+        xapi.system_from_cli(_one(SYSTEM_UNIT.replace("0A1B2C3D", "nil")), {}, {}, {}, {})
 
 
 def test_system_unit_odd_numbers_fall_back_to_none() -> None:
