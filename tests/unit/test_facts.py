@@ -298,17 +298,27 @@ SSH_ANSWERS = {
         f'*c xConfiguration Alternates Peer {i} Address: "{a}"\n'
         for i, a in enumerate(["10.0.0.11", "10.0.0.12", "", "", "", ""], 1)
     )
-    + '*c xConfiguration Alternates ConfigurationMaster: "1"\nOK\n',
+    + '*c xConfiguration Alternates ConfigurationMaster: "1"\n'
+    + '*c xConfiguration Alternates Cluster Name: ""\n'
+    + '*c xConfiguration Alternates Cluster TLSVerify Mode: "Permissive"\n'
+    + '*c xConfiguration Alternates Cluster IpVersion: "IPv4"\n'
+    + '*c xConfiguration Alternates Cluster AddressMapping Mode: "Off"\n'
+    + "".join(
+        f'*c xConfiguration Alternates Cluster AddressMapping {i} {f}: ""\n'
+        for i in range(1, 7)
+        for f in ("Name", "Address")
+    )
+    + "OK\n",
     # Garbled: the answer stops after the first peer and a stray prompt follows.
     "xStatus Alternates": '*s Alternates: /\n  LocalPeer: "1"\n  Peer 1:\nadmin> \nOK\n',
-    "xStatus Alarm": (
-        '*s Alarm 1: /\n  Id: "20007"\n  Status: "raised"\n  Severity: "warning"\n'
-        '  Title: "Restart required"\n*s/end\n\nOK\n'
+    "xStatus Warnings": (
+        '*s Warnings: /\n  Warning 3:\n    ID: "e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6"\n'
+        '    Reason: "Restart required - x"\n    State: "Unacknowledged"\n*s/end\n\nOK\n'
     ),
     "xStatus SystemUnit": (
-        '*s SystemUnit: /\n  Name: "exp-c-1"\n  ProductType: "Expressway-C"\n'
-        '  Software:\n    Version: "X15.2.1"\n  Hardware:\n    PlatformSize: "small"\n'
-        "*s/end\n\nOK\n"
+        '*s SystemUnit: /\n  Software:\n    Version: "X15.2.1"\n    Configuration:\n'
+        '      Expressway: "False"\n      ExpresswaySeries: "True"\n'
+        '  Hardware:\n    Version: "VMware"\n*s/end\n\nOK\n'
     ),
     "xStatus OptionKeys": "*s OptionKeys: /\n*s/end\n\nOK\n",
     "xConfiguration IP DNS": '*c xConfiguration IP DNS Hostname: "exp-c-1"\nOK\n',
@@ -348,7 +358,8 @@ def test_garbled_cli_status_through_the_real_ssh_appliance() -> None:
     assert facts.status is None
     # Partial data: everything else was read and modelled.
     assert facts.settings is not None and facts.settings.listed == ("10.0.0.11", "10.0.0.12")
-    assert facts.system is not None and facts.system.platform == "small"
+    assert facts.system is not None and facts.system.platform is None  # not over SSH
+    assert facts.system.hardware == "VMware"
     assert facts.certificate == CERT
     assert facts.restart_pending is True
 
