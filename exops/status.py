@@ -66,6 +66,15 @@ class Capacity(Frozen):
     note: str
 
 
+class AlarmNote(Frozen):
+    """One raised alarm as status shows it: what it is and the exops command for it."""
+
+    host: str
+    id: str
+    title: str
+    fix: str  # "" when no exops command addresses it
+
+
 class ClusterReport(Frozen):
     cluster: str
     verdict: Verdict
@@ -77,6 +86,7 @@ class ClusterReport(Frozen):
     tls_mode: str | None
     capacity: Capacity
     peers: tuple[PeerRow, ...]
+    alarms: tuple[AlarmNote, ...] = ()
 
 
 def capacity(members: list[PeerFacts]) -> Capacity:
@@ -144,7 +154,22 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
         tls_mode=ref_settings.tls_mode.value if ref_settings else None,
         capacity=capacity(members),
         peers=tuple(rows),
+        alarms=alarm_notes(facts),
     )
+
+
+def alarm_notes(facts: ClusterFacts) -> tuple[AlarmNote, ...]:
+    """Every raised alarm with its title and the command that addresses it (catalogue)."""
+    from exops.appliance.knowledge import ALARM_BY_ID
+
+    notes = []
+    for p in facts.peers:
+        for a in p.raised_alarms:
+            info = ALARM_BY_ID.get(a.id)
+            title = info.title if info else (a.title or "unknown alarm")
+            fix = info.fix.format(cluster=facts.cluster, peer=p.host) if info else ""
+            notes.append(AlarmNote(host=p.host, id=a.id, title=title, fix=fix))
+    return tuple(notes)
 
 
 def root_cause(

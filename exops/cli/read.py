@@ -78,6 +78,9 @@ def print_report(console: Console, r: ClusterReport) -> None:
     if r.verdict is not Verdict.HEALTHY and len(r.reasons) > 1:
         for reason in r.reasons:
             console.print(f"  - {escape(reason)}")
+    for note in r.alarms:
+        fix = f" -> {note.fix}" if note.fix else ""
+        console.print(f"alarm {note.id} on {escape(note.host)}: {escape(note.title)}{escape(fix)}")
     console.print(f"capacity: {r.capacity.note}")
     for p in r.peers:
         if p.error:

@@ -144,3 +144,11 @@ def test_the_root_cause_names_an_ip_listed_peer_in_enforce_mode() -> None:
     assert report.root_cause == "p3 is listed by IP address in TLS Enforce mode"
     row = next(r for r in report.peers if r.host == "p3")
     assert row.listed_as == "10.0.0.13"
+
+
+def test_each_raised_alarm_has_its_title_and_the_command_for_it() -> None:
+    peers = [peer(i, 3, alarms=("20007",) if i == 1 else ()) for i in range(3)]
+    report = summarize(cluster(*peers))
+    (note,) = report.alarms
+    assert (note.host, note.id, note.title) == ("p2", "20007", "Restart required")
+    assert note.fix == "exops restart -c c1 --peer p2"
