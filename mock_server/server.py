@@ -151,7 +151,7 @@ def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
                 version=o.get("version", "X15.2.1"),
                 platform=o.get("platform", "medium"),
                 h323=o.get("h323", True),
-                cdb_rest=o.get("cdb_rest", True),
+                cdb_rest=bool(o.get("cdb_rest", cfg.get("cdb_rest", False))),
                 cert_mode=o.get("cert", "ok"),
                 lan2=o.get(
                     "lan2",
