@@ -131,6 +131,11 @@ RULE_BY_KEY = {r.key: r for r in SETTING_RULES.values()}
 # Settings keys of cluster-database fields that spread at once to connected peers.
 CLUSTER_SPREAD = frozenset(r.key for r in SETTING_RULES.values() if r.spread == "cluster")
 
+# Settings keys whose change needs a restart (peer_address: only the peer's own entry).
+RESTART_KEYS = tuple(
+    r.key for r in SETTING_RULES.values() if r.effect == "restart" and r.key != "peers"
+)
+
 REPLICATED = ("tls", "name", "map_mode", "map")  # plus h323 (a non-cluster setting)
 LIVE = ("name", "map_mode", "map")  # take effect without a restart
 TLS_TO_CDB = {"Permissive": "Permissive", "Enforce": "Enforcing"}
@@ -255,11 +260,9 @@ class Peer:
     def restart_needed(self) -> bool:
         """docs/contract.md section 6."""
         s, a = self.saved, self.active
-        return (
-            s["tls"] != a["tls"]
-            or s["ipver"] != a["ipver"]
-            or self.self_entry(s) != self.self_entry(a)
-        )
+        if any(s[k] != a[k] for k in RESTART_KEYS):
+            return True
+        return self.self_entry(s) != self.self_entry(a)  # peer_address: own entry only
 
     def uptime(self, scale: float) -> int:
         return int((time.time() - self.boot_time) / max(scale, 1e-9))

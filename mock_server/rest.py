@@ -454,6 +454,8 @@ async def _cdb_row(
     if isinstance(parsed, web.Response):
         return parsed
     table, filters = parsed
+    if table.startswith("status/"):
+        return _error(405, f"{table} is a status table (read-only)")
     selected = _select(cdb_records(lab, peer)[table], filters, table)
     if isinstance(selected, web.Response):
         return selected
