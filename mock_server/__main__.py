@@ -84,7 +84,11 @@ def up(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if (state / "ready").exists():
-            info = json.loads((state / "ready").read_text())
+            try:
+                info = json.loads((state / "ready").read_text())
+            except ValueError:  # a lab of an older version writing it in place
+                time.sleep(0.05)
+                continue
             print(
                 f"lab up: {args.clusters} x {args.peers} peers in {info['seconds']:.1f} s; "
                 f"source {state / 'lab.env'}"
