@@ -472,6 +472,7 @@ class Lab:
         index: int | None = None,
         *,
         via: str = "cli",
+        source: tuple[str, int] | None = None,
     ) -> str | None:
         """Validate and commit one setting; returns an error reason, or None when saved.
 
@@ -482,7 +483,8 @@ class Lab:
         int (the CLI front end converts its 1-based number), ``tls`` takes
         ``Permissive``/``Enforcing`` (``Enforce`` too). Nothing is coerced:
         ``None``, a bool or a number where a string is expected is refused.
-        ``via="web"`` also logs the web front end's line (REST writes).
+        ``via="web"`` also logs the web front end's line (REST writes), with
+        ``source`` (client address, port) as its Src-ip/Src-port.
         """
         typed, error = self.parse_setting(key, value, index)
         if error is not None:
@@ -491,7 +493,7 @@ class Lab:
             self.set_h323(peer, typed == "On")
             self.evaluate(peer)
             return None
-        self.save(peer, key, typed, index, via=via)
+        self.save(peer, key, typed, index, via=via, source=source)
         return None
 
     @staticmethod
@@ -541,7 +543,14 @@ class Lab:
         return typed, None
 
     def save(
-        self, peer: Peer, key: str, value: Any, index: int | None = None, *, via: str = "cli"
+        self,
+        peer: Peer,
+        key: str,
+        value: Any,
+        index: int | None = None,
+        *,
+        via: str = "cli",
+        source: tuple[str, int] | None = None,
     ) -> None:
         """Commit one validated setting on a peer and, for a cluster-database field,
         on every peer its database is connected to (at once, same timestamp)."""
@@ -558,7 +567,7 @@ class Lab:
             self._log_change(target, before, now)
             self._after_save(target, before)
         if via == "web":
-            self._log_web(peer, web_before, now)
+            self._log_web(peer, web_before, now, source or ("127.0.0.1", 0))
 
     @staticmethod
     def _store(peer: Peer, key: str, value: Any, index: int | None) -> None:
@@ -616,22 +625,25 @@ class Lab:
                 logtext.clusterdb_change(host, fqdn, "alternatesConfiguration", "- Changed", now)
             )
 
-    def _log_web(self, peer: Peer, before: dict[str, Any], now: datetime) -> None:
+    def _log_web(
+        self, peer: Peer, before: dict[str, Any], now: datetime, source: tuple[str, int]
+    ) -> None:
         """The web front end's line on the peer that took a REST write."""
         host = peer.log_host
+        src = {"src_ip": source[0], "src_port": source[1], "now": now}
         for key, fld in self._CLUSTER_FIELDS:
             if before[key] != peer.saved[key]:
                 old, new = before[key], peer.saved[key]
                 if key == "tls":
                     old, new = TLS_TO_CDB[old], TLS_TO_CDB[new]
                 peer.log.append(
-                    logtext.web_change(host, f"configuration/cluster/{fld}", old, new, now=now)
+                    logtext.web_change(host, f"configuration/cluster/{fld}", old, new, **src)
                 )
         for i, (b, a) in enumerate(zip(before["peers"], peer.saved["peers"], strict=True)):
             if b != a:
                 peer.log.append(
                     logtext.web_change(
-                        host, f"configuration/alternates/index/{i}/ip_address", b, a, now=now
+                        host, f"configuration/alternates/index/{i}/ip_address", b, a, **src
                     )
                 )
         if before["master"] != peer.saved["master"]:
@@ -641,7 +653,7 @@ class Lab:
                     "configuration/alternatesmaster/master_idx",
                     before["master"] - 1,
                     peer.saved["master"] - 1,
-                    now=now,
+                    **src,
                 )
             )
         for i, (b, a) in enumerate(zip(before["map"], peer.saved["map"], strict=True)):
@@ -653,7 +665,7 @@ class Lab:
                             f"configuration/clusteraddressmapping/index/{i}/{fld}",
                             b[j],
                             a[j],
-                            now=now,
+                            **src,
                         )
                     )
 

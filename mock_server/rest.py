@@ -503,13 +503,21 @@ async def _cdb_post(lab: Lab, peer: Peer, request: web.Request) -> web.Response:
             return _error(400, f"{name}: {_other_field(table, name, value)}")
         else:
             extra.append((name, value))
+    source = _source(request)
     for key, value in staged:
-        reason = lab.save_setting(peer, key, value, row, via="web")
+        reason = lab.save_setting(peer, key, value, row, via="web", source=source)
         if reason is not None:  # validated above; a failure here is a mock bug
             return _error(500, f"{key}: {reason}")
     for name, value in extra:
         _apply_other(peer, name, value)
     return _json(OK)
+
+
+def _source(request: web.Request) -> tuple[str, int] | None:
+    peername = request.transport.get_extra_info("peername") if request.transport else None
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return str(peername[0]), int(peername[1])
+    return None
 
 
 def _other_field(table: str, name: str, value: str) -> str | None:
@@ -542,12 +550,13 @@ async def _cdb_delete(lab: Lab, peer: Peer, request: web.Request) -> web.Respons
     if isinstance(found, web.Response):
         return found
     table, _, row = found
+    source = _source(request)
     if table == "configuration/alternates" and row is not None:
-        reason = lab.save_setting(peer, "peers", "", row, via="web")
+        reason = lab.save_setting(peer, "peers", "", row, via="web", source=source)
     elif table == "configuration/clusteraddressmapping" and row is not None:
-        reason = lab.save_setting(peer, "map_name", "", row, via="web") or lab.save_setting(
-            peer, "map_address", "", row, via="web"
-        )
+        reason = lab.save_setting(
+            peer, "map_name", "", row, via="web", source=source
+        ) or lab.save_setting(peer, "map_address", "", row, via="web", source=source)
     else:
         return _error(405, f"Records of {table} cannot be deleted")
     return _error(400, reason) if reason else _json(OK)

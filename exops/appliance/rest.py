@@ -613,7 +613,13 @@ class RestAppliance:
             try:
                 answer = self._send_once(method, path, deadline_at, data, headers)
             except httpx.HTTPError as exc:
-                error = _mapped(exc, last or self._clock() >= deadline_at)
+                spent = self._clock() >= deadline_at
+                if spent and isinstance(exc, httpx.TimeoutException):
+                    raise TimeoutError_(
+                        f"no complete answer within the {self.deadline_s:.0f} s deadline "
+                        f"({type(exc).__name__})"
+                    ) from exc
+                error = _mapped(exc, last or spent)
                 if error is not None:
                     raise error from exc
             else:

@@ -228,6 +228,9 @@ def test_tls_mode_spreads_at_once_and_raises_20007_on_every_peer(make: Any) -> N
         "configuration/cluster/tls_verify - changed from: 'Permissive' to: 'Enforcing'" in ln
         for ln in web
     )
+    assert all(
+        re.search(r'Src-ip="127\.[0-9.]+" Src-port="[1-9][0-9]*" User="admin"', ln) for ln in web
+    )
     assert not any(" web: " in ln for ln in lab.control.logs("c1-p2").splitlines())
 
 

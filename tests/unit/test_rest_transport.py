@@ -1172,3 +1172,21 @@ def test_reads_ask_for_the_local_element_only(appliance: RestAppliance, peer: Fa
     appliance.read_alarms()
     cdb = [r for r in peer.requests if r.url.path.startswith(CDB.prefix)]
     assert cdb and all(r.url.params["peer"] == "local" for r in cdb)
+
+
+def test_a_slow_answer_is_cut_at_the_deadline_not_the_read_timeout(peer: FakePeer) -> None:
+    clock = Clock()
+    appliance = _timed(peer, clock, deadline_s=3.0)
+    timeouts: list[float] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        clock.now += timeouts[-1]  # the socket waited that long
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    peer.script[REST.probe] = []
+    appliance.client._transport = httpx.MockTransport(slow)  # type: ignore[attr-defined]
+    with pytest.raises(TimeoutError_, match="within the 3 s deadline") as info:
+        appliance.probe()
+    assert_clean(info.value, "probe")
+    assert timeouts == [3.0]  # read timeout 20 s, but only 3 s were left
