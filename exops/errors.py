@@ -50,12 +50,26 @@ class TlsError(TransportError):
     """The HTTPS certificate or SSH host key could not be verified."""
 
 
-class TimeoutError_(TransportError):
-    """An operation or a wait ran out of time."""
+class TimeoutError_(TransportError, TimeoutError):
+    """An operation or a wait ran out of time (also a builtin ``TimeoutError``)."""
 
 
 class ApplianceError(ExopsError):
-    """The appliance answered, but with an error or a garbled answer."""
+    """The appliance answered, but with an error or a garbled answer.
+
+    ``status_code`` is the HTTP status of an error answer (None otherwise).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        operation: str | None = None,
+        status_code: int | None = None,
+    ):
+        super().__init__(message, host=host, operation=operation)
+        self.status_code = status_code
 
 
 class PreconditionError(ExopsError):

@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--https-port", type=int, default=8443)
         p.add_argument("--ssh-port", type=int, default=8022)
         p.add_argument("--transport", choices=("rest", "ssh", "auto"), default="auto")
+        p.add_argument(
+            "--cdb-rest",
+            choices=("on", "off"),
+            default="off",
+            help="the cluster database REST interface on every peer (off: the X14.2+ default)",
+        )
         p.add_argument("--timeout", type=float, default=60.0, help="up: seconds to wait for ready")
     down = sub.add_parser("down", help="stop a lab")
     down.add_argument("--state-dir", type=Path, required=True)
@@ -60,6 +66,7 @@ def _config(args: argparse.Namespace) -> dict[str, object]:
         "https_port": args.https_port,
         "ssh_port": args.ssh_port,
         "transport": args.transport,
+        "cdb_rest": args.cdb_rest == "on",
     }
 
 
@@ -77,7 +84,11 @@ def up(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if (state / "ready").exists():
-            info = json.loads((state / "ready").read_text())
+            try:
+                info = json.loads((state / "ready").read_text())
+            except ValueError:  # a lab of an older version writing it in place
+                time.sleep(0.05)
+                continue
             print(
                 f"lab up: {args.clusters} x {args.peers} peers in {info['seconds']:.1f} s; "
                 f"source {state / 'lab.env'}"

@@ -120,8 +120,13 @@ def start_lab(
     preset: str = "formed",
     spec: dict[str, Any] | None = None,
     transport: str = "auto",
+    cdb_rest: bool = False,
 ) -> RunningLab:
     """Start a lab process on ``subnet`` (``127.N``) and wait until every listener is up.
+
+    ``cdb_rest`` switches the cluster database REST interface on for every
+    peer (off by default, as on a real X14.2+ box); a spec's per-peer
+    ``cdb_rest`` still wins.
 
     Raises:
         RuntimeError: the lab did not start (its log attached).
@@ -146,6 +151,8 @@ def start_lab(
         subnet,
         "--transport",
         transport,
+        "--cdb-rest",
+        "on" if cdb_rest else "off",
     ]
     if spec:
         spec_file = state_dir / "spec.yaml"

@@ -10,6 +10,7 @@ interval. The REST and SSH front ends only call methods of ``Peer`` and
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import time
 import uuid
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mock_server import logtext
 from mock_server.certs import Issued, LabCA, self_signed
 
 REPLICATION_S = 120.0
@@ -74,8 +76,70 @@ ALARMS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+
+@dataclass(frozen=True)
+class SettingRule:
+    """How one cluster setting is stored, spread and put in force.
+
+    Mirrors ``exops.appliance.knowledge.SETTING_RULES`` (the mock never imports
+    exops; tests/unit/test_contract_cdb.py compares the two tables).
+    ``spread``: ``cluster`` = a cluster-database table field, lands at once on
+    every peer this peer's database is connected to (TechNote 217230: a
+    ``tls_verify`` change is logged by two peers in the same millisecond);
+    ``replicated`` = copied from the configuration primary on the ~2-minute
+    replication cycle; ``local`` = this peer only. ``effect``: ``restart`` =
+    a save raises 20007 until a restart (for ``peer_address`` only this peer's
+    own entry), ``live`` = in force at once (docs/contract.md section 6).
+    """
+
+    key: str  # the mock's settings key (Peer.saved) or "h323"
+    table: str  # CDB table
+    field: str  # CDB field
+    row_key: str | None  # the field that addresses a row (None: single-record table)
+    spread: str  # cluster | replicated | local
+    effect: str  # live | restart
+
+
+SETTING_RULES: dict[str, SettingRule] = {
+    "peer_address": SettingRule(
+        "peers", "configuration/alternates", "ip_address", "index", "local", "restart"
+    ),
+    "primary": SettingRule(
+        "master", "configuration/alternatesmaster", "master_idx", None, "local", "live"
+    ),
+    "cluster_name": SettingRule(
+        "name", "configuration/cluster", "cluster_name", None, "cluster", "live"
+    ),
+    "tls_mode": SettingRule(
+        "tls", "configuration/cluster", "tls_verify", None, "cluster", "restart"
+    ),
+    "ip_version": SettingRule(
+        "ipver", "configuration/cluster", "ip_version", None, "cluster", "restart"
+    ),
+    "mapping_mode": SettingRule(
+        "map_mode", "configuration/cluster", "address_mapping", None, "cluster", "live"
+    ),
+    "mapping_name": SettingRule(
+        "map_name", "configuration/clusteraddressmapping", "name", "index", "cluster", "live"
+    ),
+    "mapping_address": SettingRule(
+        "map_address", "configuration/clusteraddressmapping", "address", "index", "cluster", "live"
+    ),
+    "h323_mode": SettingRule("h323", "configuration/h323", "mode", None, "replicated", "live"),
+}
+RULE_BY_KEY = {r.key: r for r in SETTING_RULES.values()}
+# Settings keys of cluster-database fields that spread at once to connected peers.
+CLUSTER_SPREAD = frozenset(r.key for r in SETTING_RULES.values() if r.spread == "cluster")
+
+# Settings keys whose change needs a restart (peer_address: only the peer's own entry).
+RESTART_KEYS = tuple(
+    r.key for r in SETTING_RULES.values() if r.effect == "restart" and r.key != "peers"
+)
+
 REPLICATED = ("tls", "name", "map_mode", "map")  # plus h323 (a non-cluster setting)
 LIVE = ("name", "map_mode", "map")  # take effect without a restart
+TLS_TO_CDB = {"Permissive": "Permissive", "Enforce": "Enforcing"}
+TLS_FROM_CDB = {"Permissive": "Permissive", "Enforcing": "Enforce", "Enforce": "Enforce"}
 
 
 def empty_settings() -> dict[str, Any]:
@@ -131,7 +195,8 @@ class Peer:
     platform: str = "medium"
     hardware: str = "VM"
     h323: bool = True
-    cdb_rest: bool = True
+    cdb_rest: bool = False  # off by default from X14.2 (CONFIRMED)
+    maintenance_mode: bool = False
     cert_mode: str = "ok"
     lan2: str | None = None
     option_keys: list[dict[str, Any]] = field(default_factory=list)
@@ -195,11 +260,9 @@ class Peer:
     def restart_needed(self) -> bool:
         """docs/contract.md section 6."""
         s, a = self.saved, self.active
-        return (
-            s["tls"] != a["tls"]
-            or s["ipver"] != a["ipver"]
-            or self.self_entry(s) != self.self_entry(a)
-        )
+        if any(s[k] != a[k] for k in RESTART_KEYS):
+            return True
+        return self.self_entry(s) != self.self_entry(a)  # peer_address: own entry only
 
     def uptime(self, scale: float) -> int:
         return int((time.time() - self.boot_time) / max(scale, 1e-9))
@@ -208,12 +271,12 @@ class Peer:
         return not any(self.saved["peers"]) and any(self.active["peers"])
 
     # -- log --------------------------------------------------------------
+    @property
+    def log_host(self) -> str:
+        return self.hostname or self.name
+
     def emit(self, process: str, **kv: Any) -> None:
-        now = datetime.now(UTC)
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+00:00"
-        utc = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
-        fields = " ".join(f'{k}="{v}"' for k, v in kv.items())
-        self.log.append(f'{stamp} {self.hostname} {process}: UTCTime="{utc}" {fields}')
+        self.log.append(logtext.process_line(self.log_host, process, **kv))
 
 
 class Lab:
@@ -298,10 +361,13 @@ class Lab:
             "ssh_auth_reject",
             "replication_error",
             "garbage",
+            "cdb_unavailable",
         }
         kind = spec.get("kind")
         if kind not in kinds:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(kinds))}")
+        if kind == "cdb_unavailable" and int(spec.get("status", 503)) not in (503, 408):
+            raise ValueError("cdb_unavailable: status must be 503 or 408")
         for key in ("peer", "a", "b"):
             if key in spec and spec[key] not in self.peers:
                 raise ValueError(f"unknown peer {spec[key]!r}")
@@ -372,10 +438,139 @@ class Lab:
         back = next((a for a in y.active["peers"] if a and x.designates(a)), None)
         return back is not None and self.trusts(y, x, back)
 
+    # -- the cluster database: which peers share one --------------------------------
+    def db_group(self, peer: Peer) -> list[Peer]:
+        """The other peers ``peer``'s cluster database is connected to right now.
+
+        A peer it talks to (docs/contract.md section 6 rules), and transitively
+        the peers those talk to, in discovery order. Empty when it is alone.
+        """
+        seen = {peer.name}
+        order: list[Peer] = []
+        queue = [peer]
+        while queue:
+            x = queue.pop(0)
+            if not self.reachable(x):
+                continue
+            for addr in x.active["peers"]:
+                if not addr or x.designates(addr):
+                    continue
+                y = self.resolve(x, addr)
+                if y is None or y.name in seen or not self.talks(x, y, addr):
+                    continue
+                seen.add(y.name)
+                order.append(y)
+                queue.append(y)
+        return order
+
     # -- settings writes ---------------------------------------------------------
-    def save(self, peer: Peer, key: str, value: Any, index: int | None = None) -> None:
-        """Commit one cluster setting on a peer (a REST field write or a CLI line)."""
-        before = copy.deepcopy(peer.saved)
+    def save_setting(
+        self,
+        peer: Peer,
+        key: str,
+        value: Any,
+        index: int | None = None,
+        *,
+        via: str = "cli",
+        source: tuple[str, int] | None = None,
+    ) -> str | None:
+        """Validate and commit one setting; returns an error reason, or None when saved.
+
+        ``key`` is a settings key (``peers``, ``master``, ``name``, ``tls``,
+        ``ipver``, ``map_mode``, ``map_name``, ``map_address``) or ``h323``.
+        ``index`` is the 1-based slot/row of ``peers``/``map_*``. Values are
+        the wire's strings; ``master`` also takes the 0-based CDB index as an
+        int (the CLI front end converts its 1-based number), ``tls`` takes
+        ``Permissive``/``Enforcing`` (``Enforce`` too). Nothing is coerced:
+        ``None``, a bool or a number where a string is expected is refused.
+        ``via="web"`` also logs the web front end's line (REST writes), with
+        ``source`` (client address, port) as its Src-ip/Src-port.
+        """
+        typed, error = self.parse_setting(key, value, index)
+        if error is not None:
+            return error
+        if key == "h323":
+            self.set_h323(peer, typed == "On")
+            self.evaluate(peer)
+            return None
+        self.save(peer, key, typed, index, via=via, source=source)
+        return None
+
+    @staticmethod
+    def parse_setting(key: str, value: Any, index: int | None) -> tuple[Any, str | None]:
+        """Validate one setting's wire value: ``(stored value, None)`` or ``(None, reason)``.
+
+        Nothing is committed (a REST row write checks every field first).
+        """
+        rule = RULE_BY_KEY.get(key)
+        if rule is None:
+            return None, f"Unknown setting {key!r}"
+        if rule.row_key is not None:
+            if index is None or not 1 <= index <= MAX_PEERS:
+                return None, f"Invalid index: expected 0-{MAX_PEERS - 1}"
+        elif index is not None:
+            return None, f"{rule.table}/{rule.field} has no rows"
+        typed: Any
+        if key == "master":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                return None, "Invalid value: expected a number"
+            text = str(value)
+            if not re.fullmatch(r"-?[0-9]{1,2}", text):
+                return None, "Invalid value: expected a number"
+            idx = int(text)
+            if not -1 <= idx < MAX_PEERS:
+                return None, f"Invalid value: master_idx must be -1..{MAX_PEERS - 1}"
+            typed = idx + 1 if idx >= 0 else 0
+        elif not isinstance(value, str):
+            return None, "Invalid value: expected a string"
+        elif key in ("peers", "map_name", "map_address", "name"):
+            if len(value) > 253 or any(c.isspace() or ord(c) < 32 for c in value):
+                return None, "Invalid value"
+            typed = value
+        elif key == "tls":
+            mode = TLS_FROM_CDB.get(value)
+            if mode is None:
+                return None, "Invalid value: expected Permissive or Enforcing"
+            typed = mode
+        elif key == "ipver":
+            if value not in ("IPv4", "IPv6"):
+                return None, "Invalid value: expected IPv4 or IPv6"
+            typed = value
+        else:  # map_mode, h323
+            if value not in ("On", "Off"):
+                return None, "Invalid value: expected On or Off"
+            typed = value
+        return typed, None
+
+    def save(
+        self,
+        peer: Peer,
+        key: str,
+        value: Any,
+        index: int | None = None,
+        *,
+        via: str = "cli",
+        source: tuple[str, int] | None = None,
+    ) -> None:
+        """Commit one validated setting on a peer and, for a cluster-database field,
+        on every peer its database is connected to (at once, same timestamp)."""
+        now = datetime.now(UTC)
+        targets = [peer] + (self.db_group(peer) if key in CLUSTER_SPREAD else [])
+        web_before = copy.deepcopy(peer.saved)
+        for target in targets:
+            before = copy.deepcopy(target.saved)
+            self._store(target, key, value, index)
+            if target.saved == before:
+                continue
+            if key in REPLICATED or key.startswith("map_"):
+                target.config_rev += 1
+            self._log_change(target, before, now)
+            self._after_save(target, before)
+        if via == "web":
+            self._log_web(peer, web_before, now, source or ("127.0.0.1", 0))
+
+    @staticmethod
+    def _store(peer: Peer, key: str, value: Any, index: int | None) -> None:
         if key == "peers" and index is not None:
             peer.saved["peers"][index - 1] = value
             if value and value.lower() not in peer.listed_since:
@@ -386,9 +581,6 @@ class Lab:
             peer.saved["map"][index - 1][1] = value
         else:
             peer.saved[key] = value
-        if key in REPLICATED or key.startswith("map_"):
-            peer.config_rev += 1
-        self._after_save(peer, before)
 
     def set_h323(self, peer: Peer, on: bool) -> None:
         if peer.h323 != on:
@@ -400,31 +592,84 @@ class Lab:
                 Detail=f"xconfiguration h323 mode - changed to: {'On' if on else 'Off'}",
             )
 
-    def _after_save(self, peer: Peer, before: dict[str, Any]) -> None:
-        for key in ("tls", "master", "ipver", "name", "map_mode"):
+    _CLUSTER_FIELDS = (
+        ("name", "cluster_name"),
+        ("tls", "tls_verify"),
+        ("ipver", "ip_version"),
+        ("map_mode", "address_mapping"),
+    )
+
+    def _log_change(self, peer: Peer, before: dict[str, Any], now: datetime) -> None:
+        """The cluster database's lines for a changed table, on this peer."""
+        host, fqdn = peer.log_host, peer.fqdn
+        for key, fld in self._CLUSTER_FIELDS:
             if before[key] != peer.saved[key]:
                 old, new = before[key], peer.saved[key]
                 if key == "tls":
-                    old = "Enforcing" if old == "Enforce" else old
-                    new = "Enforcing" if new == "Enforce" else new
-                    peer.emit(
-                        "clusterdb",
-                        Event="System Configuration Changed",
-                        Detail=f"xconfiguration clusterConfiguration tls_verify - changed from: "
-                        f"{old} to: {new}",
+                    old, new = TLS_TO_CDB[old], TLS_TO_CDB[new]
+                peer.log.append(
+                    logtext.clusterdb_change(
+                        host,
+                        fqdn,
+                        "clusterConfiguration",
+                        f"{fld} - changed from: {old} to: {new}",
+                        now,
                     )
-                else:
-                    peer.emit(
-                        "httpd",
-                        Event="System Configuration Changed",
-                        Detail=f"configuration/cluster/{key} - changed from: '{old}' to: '{new}'",
-                    )
-        if before["peers"] != peer.saved["peers"]:
-            peer.emit(
-                "httpd",
-                Event="System Configuration Changed",
-                Detail=f"configuration/alternates - peers: {','.join(peer.saved['peers'])}",
+                )
+        if before["map"] != peer.saved["map"]:
+            peer.log.append(
+                logtext.clusterdb_change(host, fqdn, "clusterAddressMapping", "- Changed", now)
             )
+        if before["peers"] != peer.saved["peers"] or before["master"] != peer.saved["master"]:
+            peer.log.append(
+                logtext.clusterdb_change(host, fqdn, "alternatesConfiguration", "- Changed", now)
+            )
+
+    def _log_web(
+        self, peer: Peer, before: dict[str, Any], now: datetime, source: tuple[str, int]
+    ) -> None:
+        """The web front end's line on the peer that took a REST write."""
+        host = peer.log_host
+        src = {"src_ip": source[0], "src_port": source[1], "now": now}
+        for key, fld in self._CLUSTER_FIELDS:
+            if before[key] != peer.saved[key]:
+                old, new = before[key], peer.saved[key]
+                if key == "tls":
+                    old, new = TLS_TO_CDB[old], TLS_TO_CDB[new]
+                peer.log.append(
+                    logtext.web_change(host, f"configuration/cluster/{fld}", old, new, **src)
+                )
+        for i, (b, a) in enumerate(zip(before["peers"], peer.saved["peers"], strict=True)):
+            if b != a:
+                peer.log.append(
+                    logtext.web_change(
+                        host, f"configuration/alternates/index/{i}/ip_address", b, a, **src
+                    )
+                )
+        if before["master"] != peer.saved["master"]:
+            peer.log.append(
+                logtext.web_change(
+                    host,
+                    "configuration/alternatesmaster/master_idx",
+                    before["master"] - 1,
+                    peer.saved["master"] - 1,
+                    **src,
+                )
+            )
+        for i, (b, a) in enumerate(zip(before["map"], peer.saved["map"], strict=True)):
+            for j, fld in enumerate(("name", "address")):
+                if b[j] != a[j]:
+                    peer.log.append(
+                        logtext.web_change(
+                            host,
+                            f"configuration/clusteraddressmapping/index/{i}/{fld}",
+                            b[j],
+                            a[j],
+                            **src,
+                        )
+                    )
+
+    def _after_save(self, peer: Peer, before: dict[str, Any]) -> None:
         if peer.restart_needed():
             for key in LIVE:
                 peer.active[key] = copy.deepcopy(peer.saved[key])
@@ -513,9 +758,11 @@ class Lab:
         before = copy.deepcopy(dst.saved)
         for key in REPLICATED:
             dst.saved[key] = copy.deepcopy(src.saved[key])
-        dst.h323 = src.h323
+        if dst.h323 != src.h323:
+            self.set_h323(dst, src.h323)
         dst.config_rev = src.config_rev
         if before != dst.saved:
+            self._log_change(dst, before, datetime.now(UTC))
             self._after_save(dst, before)
 
     def replicate(self, peer: Peer, now: float) -> None:
@@ -656,25 +903,28 @@ class Lab:
                 _, severity, type_uuid = ALARMS[aid]
                 first = alarm.first_raised if alarm else now
                 peer.alarms[aid] = Alarm(aid, type_uuid, "raised", first, now, params)
-                peer.emit(
-                    "alarm",
-                    Level="WARN",
-                    Event="Alarm Raised",
-                    Id=aid,
-                    UUID=type_uuid,
-                    Severity=severity,
-                    Detail=ALARMS[aid][0],
+                peer.log.append(
+                    logtext.alarm_line(
+                        peer.log_host,
+                        raised=True,
+                        alarm_id=aid,
+                        uuid=type_uuid,
+                        severity=severity,
+                        detail=ALARMS[aid][0],
+                    )
                 )
         for aid, alarm in peer.alarms.items():
             if alarm.status == "raised" and aid not in want:
                 alarm.status = "lowered"
-                peer.emit(
-                    "alarm",
-                    Level="INFO",
-                    Event="Alarm Lowered",
-                    Id=aid,
-                    UUID=alarm.uuid,
-                    Detail=ALARMS[aid][0],
+                peer.log.append(
+                    logtext.alarm_line(
+                        peer.log_host,
+                        raised=False,
+                        alarm_id=aid,
+                        uuid=alarm.uuid,
+                        severity=ALARMS[aid][1],
+                        detail=ALARMS[aid][0],
+                    )
                 )
 
     def tick(self, now: float) -> None:

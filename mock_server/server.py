@@ -151,7 +151,7 @@ def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
                 version=o.get("version", "X15.2.1"),
                 platform=o.get("platform", "medium"),
                 h323=o.get("h323", True),
-                cdb_rest=o.get("cdb_rest", True),
+                cdb_rest=bool(o.get("cdb_rest", cfg.get("cdb_rest", False))),
                 cert_mode=o.get("cert", "ok"),
                 lan2=o.get(
                     "lan2",
@@ -259,7 +259,10 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     write_files(state, cfg, lab, password, f"http://127.0.0.1:{port}", listeners.host_keys)
     lab.listeners_up_s = time.monotonic() - started  # type: ignore[attr-defined]
-    (state / "ready").write_text(json.dumps({"pid": os.getpid(), "seconds": lab.listeners_up_s}))
+    # Atomic: `up` polls for this file and must never read it half-written.
+    ready = state / "ready.tmp"
+    ready.write_text(json.dumps({"pid": os.getpid(), "seconds": lab.listeners_up_s}))
+    ready.replace(state / "ready")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

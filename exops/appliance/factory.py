@@ -79,12 +79,25 @@ class RoutedAppliance:
             return self.ssh.read_uptime()
         return self.rest.read_uptime()
 
+    @property
+    def last_unknown(self) -> dict[str, str]:
+        """What the last ``read_system`` could not learn: ``"system.role"`` -> why.
+
+        ``facts.py`` copies it into ``PeerFacts.unknown`` (values that are None
+        in the SystemInfo just read). Empty after an SSH read (the CLI reports
+        its own gaps by raising).
+        """
+        if self.target.transport == "ssh":
+            return dict(getattr(self.ssh, "last_unknown", {}))
+        return dict(self.rest.last_unknown)
+
     def read_system(self) -> SystemInfo:
         if self.target.transport == "ssh":
             return self.ssh.read_system()
         system = self.rest.read_system()
-        if not self.rest.cdb_available():  # H.323 mode has no REST form without the CDB
+        if system.h323_enabled is None:  # H.323 mode has no REST form without the CDB
             system = system.model_copy(update={"h323_enabled": self.ssh.read_h323()})
+            self.rest.last_unknown.pop("system.h323_enabled", None)
         return system
 
     def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:

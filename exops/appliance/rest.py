@@ -1,8 +1,15 @@
 """The appliance over HTTPS: provisioning REST and the cluster database (CDB) REST.
 
 One ``httpx.Client`` per peer, reused (keep-alive) for the whole session.
-Idempotent reads are retried with a short backoff on connection trouble and
-5xx; writes never are. httpx exceptions are mapped to exops's tree here.
+Every answer is streamed in under two caps: ``MAX_ANSWER_BYTES`` (checked
+while it arrives) and an overall per-request deadline (every retry included;
+socket reads use ``ConnectionTarget.read_timeout_s``). Idempotent reads are
+retried with a short backoff on connection trouble and 5xx; a CDB answering
+503/408 ("cluster database not fully running", CONFIRMED) is retried until
+the deadline; writes never are. httpx exceptions are mapped to exops's tree
+here, and the parsers below fail closed: a value of the wrong type, a
+missing field, a bad or duplicate index makes the read an ``ApplianceError``
+naming the table and field, never a guessed value.
 """
 
 from __future__ import annotations
@@ -10,8 +17,10 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -19,16 +28,19 @@ from exops.appliance.base import Command, ConnectionTarget, Field, Write
 from exops.appliance.certs import parse_certificate, trust_store_names
 from exops.appliance.knowledge import (
     CDB,
-    CDB_WRITES,
+    CDB_NOT_RUNNING,
     CSRF_HEADER,
     MAX_ANSWER_BYTES,
+    REQUEST_DEADLINE_S,
     REST,
+    SETTING_RULES,
     TLS_FROM_CDB,
     TLS_TO_CDB,
 )
 from exops.errors import (
     ApplianceError,
     AuthError,
+    ExopsError,
     TimeoutError_,
     TlsError,
     TransportError,
@@ -45,11 +57,10 @@ from exops.models import (
     OptionKey,
     PeerState,
     PeerStatusEntry,
+    Role,
     SystemInfo,
     TlsMode,
 )
-
-T = TypeVar("T")
 
 
 def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
@@ -67,6 +78,427 @@ def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
         ) from exc
 
 
+def base_url(target: ConnectionTarget) -> str:
+    """``https://host:port``; an IPv6 literal is bracketed (RFC 3986)."""
+    host = target.hostname
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"https://{host}:{target.port}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, read in full under the size and time caps."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    reason_phrase: str = ""
+
+    @property
+    def text(self) -> str:
+        charset = "utf-8"
+        ctype = self.headers.get("content-type", "")
+        for part in ctype.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.content.decode(charset, "replace")
+        except LookupError:
+            return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+# -- pure parsers of CDB answers (tested on tests/fixtures/contract/cdb) ------------------
+
+_MISSING = object()
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _bad(where: str, name: str, value: Any, expected: str) -> ApplianceError:
+    shown = f"{value!r}" if isinstance(value, str) else _kind(value)
+    return ApplianceError(f"{where}: {name} is {shown}, expected {expected}")
+
+
+def _get(rec: Mapping[str, Any], name: str, where: str, *, required: bool = True) -> Any:
+    value = rec.get(name, _MISSING)
+    if value is _MISSING and required:
+        raise ApplianceError(f"{where}: no field {name}")
+    return value
+
+
+def _text(rec: Mapping[str, Any], name: str, where: str, default: str | None = None) -> str:
+    value = _get(rec, name, where, required=default is None)
+    if value is _MISSING:
+        assert default is not None
+        return default
+    if not isinstance(value, str):
+        raise _bad(where, name, value, "text")
+    return value
+
+
+def _integer(rec: Mapping[str, Any], name: str, where: str, lo: int, hi: int) -> int:
+    value = _get(rec, name, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(where, name, value, f"a whole number {lo}..{hi}")
+    if not lo <= value <= hi:
+        raise ApplianceError(f"{where}: {name} {value} is out of range {lo}..{hi}")
+    return value
+
+
+def _flag(rec: Mapping[str, Any], name: str, where: str, default: bool | None = None) -> bool:
+    value = _get(rec, name, where, required=default is None)
+    if value is _MISSING:
+        assert default is not None
+        return default
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):  # the CDB's lowercase booleans
+        return bool(value == "true")
+    raise _bad(where, name, value, "true or false")
+
+
+def _choice(rec: Mapping[str, Any], name: str, where: str, allowed: Mapping[str, str]) -> str:
+    value = _text(rec, name, where)
+    if value not in allowed:
+        raise ApplianceError(f"{where}: {name} {value!r} is not one of {', '.join(allowed)}")
+    return allowed[value]
+
+
+@dataclass(frozen=True)
+class CdbElement:
+    """One peer's element of a CDB answer."""
+
+    peer: str
+    num_recs: int
+    records: tuple[dict[str, Any], ...]
+
+
+def parse_cdb_answer(data: Any, table: str, *, sizeonly: bool = False) -> tuple[CdbElement, ...]:
+    """``[{"peer", "num_recs", "records"}, ...]`` (or ``[]``) -> elements, checked.
+
+    ``num_recs`` must match the records unless ``sizeonly`` (then records are empty).
+    """
+    where = f"{CDB.prefix}{table}"
+    if not isinstance(data, list):
+        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected a list of peers")
+    elements = []
+    for n, element in enumerate(data):
+        at = f"{where} element {n}"
+        if not isinstance(element, dict):
+            raise ApplianceError(f"{at}: is {_kind(element)}, expected an object")
+        peer = _text(element, "peer", at)
+        num = _integer(element, "num_recs", at, 0, 1_000_000)
+        records = _get(element, "records", at)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise ApplianceError(f"{at}: records is not a list of objects")
+        if sizeonly and records:
+            raise ApplianceError(f"{at}: a sizeonly answer carries records")
+        if not sizeonly and num != len(records):
+            raise ApplianceError(f"{at}: num_recs {num} but {len(records)} records")
+        elements.append(CdbElement(peer, num, tuple(records)))
+    return tuple(elements)
+
+
+def local_records(data: Any, table: str) -> tuple[dict[str, Any], ...]:
+    """The records of a ``?peer=local`` answer: one element, or none (``[]``)."""
+    elements = parse_cdb_answer(data, table)
+    if len(elements) > 1:
+        raise ApplianceError(
+            f"{CDB.prefix}{table}?peer=local: {len(elements)} peer elements, expected one"
+        )
+    return elements[0].records if elements else ()
+
+
+def one_record(data: Any, table: str) -> dict[str, Any]:
+    records = local_records(data, table)
+    if len(records) != 1:
+        raise ApplianceError(f"{CDB.prefix}{table}: expected one record, got {len(records)}")
+    return records[0]
+
+
+def _rows(records: Sequence[dict[str, Any]], table: str) -> dict[int, dict[str, Any]]:
+    """Records by their 0-based ``index`` (0..5), each index once."""
+    rows: dict[int, dict[str, Any]] = {}
+    for n, rec in enumerate(records):
+        idx = _integer(rec, "index", f"{CDB.prefix}{table} record {n}", 0, MAX_PEERS - 1)
+        if idx in rows:
+            raise ApplianceError(f"{CDB.prefix}{table}: index {idx} appears twice")
+        rows[idx] = rec
+    return rows
+
+
+_ON_OFF = {"On": "On", "Off": "Off"}
+_IP_VERSIONS = {v.value: v.value for v in IpVersion}
+
+
+def parse_settings(alternates: Any, master: Any, cluster: Any, mapping: Any) -> ClusterSettings:
+    """The four CDB answers (``?peer=local``) -> ``ClusterSettings`` (slots from 1)."""
+    rows = _rows(local_records(alternates, CDB.alternates), CDB.alternates)
+    if sorted(rows) != list(range(MAX_PEERS)):
+        raise ApplianceError(
+            f"{CDB.prefix}{CDB.alternates}: expected {MAX_PEERS} peer slots (index 0-5), "
+            f"got {len(rows)}"
+        )
+    peers = []
+    seen: dict[str, int] = {}
+    for idx in range(MAX_PEERS):
+        where = f"{CDB.prefix}{CDB.alternates} index {idx}"
+        address = _text(rows[idx], "ip_address", where)
+        if "cdb_address" in rows[idx]:
+            _text(rows[idx], "cdb_address", where)
+        if address:
+            if address.lower() in seen:
+                raise ApplianceError(
+                    f"{CDB.prefix}{CDB.alternates}: ip_address {address!r} is listed at "
+                    f"index {seen[address.lower()]} and {idx}"
+                )
+            seen[address.lower()] = idx
+        peers.append(address)
+    master_rec = one_record(master, CDB.master)
+    master_idx = _integer(master_rec, "master_idx", f"{CDB.prefix}{CDB.master}", -1, MAX_PEERS - 1)
+    rec = one_record(cluster, CDB.cluster)
+    where = f"{CDB.prefix}{CDB.cluster}"
+    map_rows = _rows(local_records(mapping, CDB.mapping), CDB.mapping)
+    pairs = []
+    for idx in sorted(map_rows):
+        at = f"{CDB.prefix}{CDB.mapping} index {idx}"
+        name, address = _text(map_rows[idx], "name", at), _text(map_rows[idx], "address", at)
+        if name or address:
+            pairs.append(AddressMapping(name=name, address=address))
+    return ClusterSettings(
+        peers=tuple(peers),
+        primary=master_idx + 1 if master_idx >= 0 else 0,
+        cluster_name=_text(rec, "cluster_name", where),
+        tls_mode=TlsMode(_choice(rec, "tls_verify", where, TLS_FROM_CDB)),
+        ip_version=IpVersion(_choice(rec, "ip_version", where, _IP_VERSIONS)),
+        mapping_enabled=_choice(rec, "address_mapping", where, _ON_OFF) == "On",
+        mapping=tuple(pairs),
+    )
+
+
+_STATES = {s.value: s.value for s in PeerState}
+
+
+def parse_status(database: Any, peer_status: Any) -> ClusterStatus:
+    """``status/clusterdatabase`` (MOCK-DEFINED) + ``status/clusterpeer`` -> ClusterStatus."""
+    db = one_record(database, CDB.database)
+    where = f"{CDB.prefix}{CDB.database}"
+    entries = []
+    seen: set[int] = set()
+    for n, rec in enumerate(local_records(peer_status, CDB.peer_status)):
+        at = f"{CDB.prefix}{CDB.peer_status} record {n}"
+        idx = _integer(rec, "index", at, 0, MAX_PEERS - 1)
+        if idx in seen:
+            raise ApplianceError(f"{CDB.prefix}{CDB.peer_status}: index {idx} appears twice")
+        seen.add(idx)
+        entries.append(
+            PeerStatusEntry(
+                slot=idx + 1,
+                address=_text(rec, "peer", at),
+                state=PeerState(_choice(rec, "state", at, _STATES)),
+                local=_flag(rec, "local_peer", at),
+            )
+        )
+    locals_ = [e.slot for e in entries if e.local]
+    if len(locals_) > 1:
+        raise ApplianceError(
+            f"{CDB.prefix}{CDB.peer_status}: {len(locals_)} records are local_peer"
+        )
+    return ClusterStatus(
+        local_slot=locals_[0] if locals_ else 0,
+        database=_text(db, "status", where, ""),
+        replication=_text(db, "replication", where, ""),
+        last_sync=_text(db, "last_sync", where, ""),
+        next_sync=_text(db, "next_sync", where, ""),
+        factory_reset_pending=_flag(db, "factory_reset_pending", where, False),
+        peers=tuple(entries),
+    )
+
+
+def parse_alarms(data: Any) -> tuple[Alarm, ...]:
+    alarms = []
+    for n, rec in enumerate(local_records(data, CDB.alarms)):
+        at = f"{CDB.prefix}{CDB.alarms} record {n}"
+        parameters = rec.get("parameters")
+        alarms.append(
+            Alarm(
+                id=_text(rec, "id", at),
+                status=_choice(rec, "status", at, {"raised": "raised", "lowered": "lowered"}),
+                uuid=_text(rec, "uuid", at, ""),
+                severity=_text(rec, "severity", at, ""),
+                title=_text(rec, "title", at, ""),
+                # null parameters: an alarm without any (the alarm manager logs
+                # Parameters="null"); anything but text or null is refused.
+                parameters=_text(rec, "parameters", at, "") if parameters is not None else "",
+                first_raised=_text(rec, "first_raised", at, ""),
+                last_raised=_text(rec, "last_raised", at, ""),
+            )
+        )
+    return tuple(alarms)
+
+
+def parse_h323(data: Any) -> bool:
+    rec = one_record(data, CDB.h323)
+    return _choice(rec, "mode", f"{CDB.prefix}{CDB.h323}", _ON_OFF) == "On"
+
+
+def _optional_text(obj: Mapping[str, Any], name: str, where: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad(where, name, value, "text or null")
+    return value
+
+
+def parse_system(
+    info: Any,
+    dns: Any,
+    dns_servers: Any,
+    ntp_servers: Any,
+    keys: Any,
+    h323: bool | None,
+    unknown: dict[str, str],
+) -> SystemInfo:
+    """The provisioning answers -> SystemInfo. The sysinfo body is MOCK-DEFINED.
+
+    A missing (or null) ``Version``, ``ProductType`` or ``PlatformSize``, or a
+    product type exops does not know, gives ``None`` and a reason in
+    ``unknown`` (``"system.version"`` -> why); a value of the wrong type fails.
+    """
+    where = REST.sysinfo
+    if not isinstance(info, dict):
+        raise ApplianceError(f"{where}: answer is {_kind(info)}, expected an object")
+    version = _optional_text(info, "Version", where)
+    if version is None:
+        unknown["system.version"] = f"{where} has no Version"
+    product = _optional_text(info, "ProductType", where)
+    role: Role | None = None
+    if product is None:
+        unknown["system.role"] = f"{where} has no ProductType"
+    else:
+        role = next((r for r in Role if r.value.lower() == product.strip().lower()), None)
+        if role is None:
+            unknown["system.role"] = f"{where} ProductType {product[:60]!r} is not a known role"
+    platform = _optional_text(info, "PlatformSize", where)
+    if platform is None:
+        unknown["system.platform"] = f"{where} has no PlatformSize"
+    uptime = info.get("UptimeSeconds")
+    if uptime is not None and (
+        isinstance(uptime, bool) or not isinstance(uptime, int) or uptime < 0
+    ):
+        raise _bad(where, "UptimeSeconds", uptime, "a whole number of seconds")
+    if h323 is None:
+        unknown["system.h323_enabled"] = "H.323 mode has no REST form without the CDB REST API"
+    if not isinstance(dns, dict):
+        raise ApplianceError(f"{REST.dns}: answer is {_kind(dns)}, expected an object")
+    return SystemInfo(
+        name=_text(info, "SystemName", where),
+        version=version,
+        role=role,
+        platform=platform,
+        hardware=_text(info, "HardwareType", where, ""),
+        serial=_text(info, "SerialNumber", where, ""),
+        uptime_s=uptime,
+        lan1=_optional_text(info, "Lan1Address", where),
+        lan2=_optional_text(info, "Lan2Address", where),
+        hostname=_text(dns, "SystemHostName", REST.dns, ""),
+        domain=_text(dns, "DomainName", REST.dns, ""),
+        dns_servers=_servers(dns_servers, "address", REST.dns_servers),
+        ntp_servers=_servers(ntp_servers, "Address", REST.ntp_servers),
+        h323_enabled=h323,
+        option_keys=_option_keys(keys),
+    )
+
+
+def _servers(data: Any, key: str, where: str) -> tuple[str, ...]:
+    if not isinstance(data, list):
+        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected a list")
+    out = []
+    for n, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise ApplianceError(f"{where} row {n}: is {_kind(row)}, expected an object")
+        address = _text(row, key, f"{where} row {n}", "")
+        if address:
+            out.append(address)
+    return tuple(out)
+
+
+def _option_keys(data: Any) -> tuple[OptionKey, ...]:
+    where = REST.optionkey
+    if not isinstance(data, list):
+        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected a list")
+    keys = []
+    for n, row in enumerate(data):
+        at = f"{where} row {n}"
+        if not isinstance(row, dict):
+            raise ApplianceError(f"{at}: is {_kind(row)}, expected an object")
+        count = row.get("Count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+            raise _bad(at, "Count", count, "a whole number or null")
+        keys.append(
+            OptionKey(
+                key=_text(row, "Key", at),
+                description=_text(row, "Description", at, ""),
+                count=count,
+            )
+        )
+    return tuple(keys)
+
+
+def _wire_value(w: Write) -> str:
+    """A write's value as the CDB form takes it (text; 0-based primary)."""
+    if w.field is Field.PRIMARY:
+        slot = int(w.value)
+        return str(slot - 1) if slot > 0 else "-1"
+    if w.field is Field.TLS_MODE:
+        return TLS_TO_CDB[str(w.value)]
+    if isinstance(w.value, bool):
+        return "true" if w.value else "false"
+    return str(w.value)
+
+
+def cdb_posts(writes: Sequence[Write]) -> list[tuple[str, dict[str, str], list[Write]]]:
+    """The POSTs for ``writes``: ``(path, form fields, writes)`` in the writes' order.
+
+    ``POST <table>/<keyfield>/<keyvalue>`` for a row (``index`` 0-based),
+    ``POST <table>`` for a single-record table (SETTING_RULES). Adjacent writes
+    to the same row go in one POST; the plan's order is never changed.
+    """
+    posts: list[tuple[str, dict[str, str], list[Write]]] = []
+    for w in writes:
+        rule = SETTING_RULES[w.field.value]
+        if rule.row_key is not None:
+            if w.index is None or not 1 <= w.index <= MAX_PEERS:
+                raise UsageError(f"write {w.describe()}: needs a row 1-{MAX_PEERS}")
+            path = CDB.row(rule.table, (rule.row_key, w.index - 1))
+        else:
+            path = CDB.row(rule.table)
+        if posts and posts[-1][0] == path and rule.field not in posts[-1][1]:
+            posts[-1][1][rule.field] = _wire_value(w)
+            posts[-1][2].append(w)
+        else:
+            posts.append((path, {rule.field: _wire_value(w)}, [w]))
+    return posts
+
+
 class RestAppliance:
     """``Appliance`` over HTTPS (everything except CLI-only commands)."""
 
@@ -77,334 +509,262 @@ class RestAppliance:
         target: ConnectionTarget,
         *,
         client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        deadline_s: float | None = None,
     ):
+        """``client``: use this client as is (never re-created); ``transport``:
+        build the client, and every re-created one, on this transport."""
         self.target = target
         self.host = target.host
         self._sleep = sleep
-        self.client = client or httpx.Client(
-            base_url=f"https://{target.hostname}:{target.port}",
+        self._clock = clock
+        self._transport = transport
+        self.deadline_s = float(
+            deadline_s or getattr(target, "request_deadline_s", None) or REQUEST_DEADLINE_S
+        )
+        self._owns_client = client is None
+        self.client = client if client is not None else self._new_client()
+        self._cdb: bool | None = None
+        # What the last read_system could not learn: "system.role" -> why.
+        self.last_unknown: dict[str, str] = {}
+
+    def _new_client(self) -> httpx.Client:
+        target = self.target
+        return httpx.Client(
+            base_url=base_url(target),
             auth=(target.username, target.password.get_secret_value()),
             verify=ssl_context(target),
             timeout=httpx.Timeout(target.read_timeout_s, connect=target.connect_timeout_s),
             headers={"Accept": "application/json"},
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+            transport=self._transport,
         )
-        self._cdb: bool | None = None
 
     # -- plumbing ------------------------------------------------------------
-    def _call(
-        self, operation: str, send: Callable[[], httpx.Response], *, retry: bool
-    ) -> httpx.Response:
-        attempts = 1 + (self.target.retries if retry else 0)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = send()
-            except httpx.TimeoutException as exc:
-                if last or (isinstance(exc, httpx.ConnectTimeout) and not retry):
-                    raise TimeoutError_(
-                        f"no answer within the timeout ({type(exc).__name__})",
-                        host=self.host,
-                        operation=operation,
-                    ) from exc
-            except httpx.ConnectError as exc:
-                if _is_tls_failure(exc):
-                    raise TlsError(
-                        f"HTTPS certificate not trusted ({_reason(exc)}); give the CA with "
-                        "--ca-bundle, or --insecure to skip verification",
-                        host=self.host,
-                        operation=operation,
-                    ) from exc
-                if last:
-                    raise TransportError(
-                        f"cannot connect ({_reason(exc)})", host=self.host, operation=operation
-                    ) from exc
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-                if last:
-                    raise TransportError(
-                        f"connection dropped ({_reason(exc)})", host=self.host, operation=operation
-                    ) from exc
-            except httpx.HTTPError as exc:
-                raise TransportError(
-                    f"HTTP error ({_reason(exc)})", host=self.host, operation=operation
-                ) from exc
-            else:
-                if response.status_code >= 500 and not last:
-                    pass
-                else:
-                    return self._check(response, operation)
-            self._sleep(min(0.2 * 2**attempt, 2.0))
-        raise TransportError("no answer", host=self.host, operation=operation)  # pragma: no cover
-
-    def _check(self, response: httpx.Response, operation: str) -> httpx.Response:
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise ApplianceError(
-                f"answer of {len(response.content)} bytes is too large",
-                host=self.host,
-                operation=operation,
-            )
-        if response.status_code == 401:
-            raise AuthError("credentials refused (HTTP 401)", host=self.host, operation=operation)
-        if response.status_code >= 400:
-            raise ApplianceError(
-                f"HTTP {response.status_code}: {_message(response)}",
-                host=self.host,
-                operation=operation,
-            )
-        return response
-
-    def _get(self, path: str, operation: str) -> httpx.Response:
-        return self._call(operation, lambda: self.client.get(path), retry=True)
-
-    def _json(self, path: str, operation: str) -> Any:
-        response = self._get(path, operation)
+    @contextmanager
+    def _operation(self, operation: str) -> Iterator[None]:
+        """Attach this peer and ``operation`` to any exops error raised inside."""
         try:
-            return response.json()
+            yield
+        except ExopsError as exc:
+            if exc.host is None:
+                exc.host = self.host
+            if exc.operation is None:
+                exc.operation = operation
+            raise
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        deadline_at: float,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> Answer:
+        remaining = max(deadline_at - self._clock(), 0.001)
+        timeout = httpx.Timeout(
+            min(self.target.read_timeout_s, remaining),
+            connect=min(self.target.connect_timeout_s, remaining),
+        )
+        request = self.client.build_request(
+            method, path, data=data, headers=headers, timeout=timeout
+        )
+        response = self.client.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdecimal() and int(declared) > MAX_ANSWER_BYTES:
+                raise ApplianceError(
+                    f"answer of {int(declared)} bytes is too large (limit {MAX_ANSWER_BYTES})"
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise ApplianceError(
+                        f"answer is too large (over {MAX_ANSWER_BYTES} bytes; stopped reading)"
+                    )
+                if self._clock() > deadline_at:
+                    raise TimeoutError_(
+                        f"answer still arriving after the {self.deadline_s:.0f} s deadline"
+                    )
+        finally:
+            response.close()
+        return Answer(response.status_code, response.headers, bytes(body), response.reason_phrase)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool,
+        data: Mapping[str, str] | None = None,
+        cdb: bool = False,
+    ) -> Answer:
+        """One request under the deadline; reads retried, writes never (call in ``_operation``)."""
+        headers = dict([CSRF_HEADER]) if method != "GET" else None
+        start = self._clock()
+        deadline_at = start + self.deadline_s
+        slept = 0.0
+        attempt = busy = 0
+        while True:
+            last = not retry or attempt >= self.target.retries
+            try:
+                answer = self._send_once(method, path, deadline_at, data, headers)
+            except httpx.HTTPError as exc:
+                spent = self._clock() >= deadline_at
+                if spent and isinstance(exc, httpx.TimeoutException):
+                    raise TimeoutError_(
+                        f"no complete answer within the {self.deadline_s:.0f} s deadline "
+                        f"({type(exc).__name__})"
+                    ) from exc
+                error = _mapped(exc, last or spent)
+                if error is not None:
+                    raise error from exc
+            else:
+                code = answer.status_code
+                if cdb and code in CDB_NOT_RUNNING:
+                    delay = min(0.5 * 2**busy, 5.0)
+                    if not retry or max(self._clock() - start, slept) + delay >= self.deadline_s:
+                        raise TransportError(
+                            f"cluster database not fully running (HTTP {code}: "
+                            f"{_message(answer)})"
+                            + ("" if not retry else f"; still so after {self.deadline_s:.0f} s")
+                        )
+                    busy += 1
+                    self._sleep(delay)
+                    slept += delay
+                    continue
+                if code < 500 or last:
+                    return self._check(answer)
+            delay = min(0.2 * 2**attempt, 2.0)
+            self._sleep(delay)
+            slept += delay
+            attempt += 1
+
+    @staticmethod
+    def _check(answer: Answer) -> Answer:
+        if answer.status_code == 401:
+            raise AuthError("credentials refused (HTTP 401)")
+        if answer.status_code >= 400:
+            raise ApplianceError(
+                f"HTTP {answer.status_code}: {_message(answer)}", status_code=answer.status_code
+            )
+        return answer
+
+    def _json(self, path: str, *, cdb: bool = False) -> Any:
+        answer = self._request("GET", path, retry=True, cdb=cdb)
+        try:
+            return answer.json()
         except ValueError as exc:
-            raise ApplianceError(
-                f"answer of {path} is not JSON", host=self.host, operation=operation
-            ) from exc
+            raise ApplianceError(f"answer of {path.split('?', maxsplit=1)[0]} is not JSON") from exc
 
-    def _records(self, table: str) -> list[dict[str, Any]]:
-        data = self._json(CDB.read(table), f"read {table}")
-        if (
-            not isinstance(data, list)
-            or not data
-            or not isinstance(data[0], dict)
-            or not isinstance(data[0].get("records"), list)
-        ):
-            raise ApplianceError(
-                f"expected a list of records from {CDB.prefix}{table}",
-                host=self.host,
-                operation=f"read {table}",
-            )
-        records = data[0]["records"]
-        if not all(isinstance(r, dict) for r in records):
-            raise ApplianceError(
-                f"malformed records from {CDB.prefix}{table}",
-                host=self.host,
-                operation=f"read {table}",
-            )
-        return records
-
-    def _one(self, table: str) -> dict[str, Any]:
-        records = self._records(table)
-        if len(records) != 1:
-            raise ApplianceError(
-                f"expected one record from {CDB.prefix}{table}, got {len(records)}",
-                host=self.host,
-                operation=f"read {table}",
-            )
-        return records[0]
+    def _cdb_json(self, table: str, *filters: tuple[str, str | int]) -> Any:
+        return self._json(CDB.read(table, *filters), cdb=True)
 
     def cdb_available(self) -> bool:
-        """False when the CDB REST interface is switched off (X14.2+ default)."""
+        """False when the CDB REST interface is switched off (X14.2+ default: HTTP 404)."""
         if self._cdb is None:
-            try:
-                self._records(CDB.master)
-                self._cdb = True
-            except ApplianceError as exc:
-                if "HTTP 404" not in str(exc):
-                    raise
-                self._cdb = False
+            with self._operation(f"read {CDB.master}"):
+                try:
+                    probe = CDB.read(CDB.master, sizeonly="true")
+                    self._request("GET", probe, retry=True, cdb=True)
+                    self._cdb = True
+                except ApplianceError as exc:
+                    if exc.status_code != 404:
+                        raise
+                    self._cdb = False
         return self._cdb
 
     # -- reads ------------------------------------------------------------------
     def read_settings(self) -> ClusterSettings:
-        try:
-            rows = sorted(self._records(CDB.alternates), key=lambda r: int(r["index"]))
-            peers = tuple(str(r.get("ip_address", "")) for r in rows)
-            master = int(self._one(CDB.master)["master_idx"])
-            cluster = self._one(CDB.cluster)
-            mapping_rows = sorted(self._records(CDB.mapping), key=lambda r: int(r["index"]))
-            if len(peers) != MAX_PEERS:
-                raise ApplianceError(
-                    f"expected {MAX_PEERS} peer slots, got {len(peers)}",
-                    host=self.host,
-                    operation="read settings",
-                )
-            return ClusterSettings(
-                peers=peers,
-                primary=master + 1 if master >= 0 else 0,
-                cluster_name=str(cluster.get("cluster_name", "")),
-                tls_mode=TlsMode(TLS_FROM_CDB[str(cluster.get("tls_verify", "Permissive"))]),
-                ip_version=IpVersion(str(cluster.get("ip_version", "IPv4"))),
-                mapping_enabled=cluster.get("address_mapping") == "On",
-                mapping=tuple(
-                    AddressMapping(name=str(r["name"]), address=str(r["address"]))
-                    for r in mapping_rows
-                    if r.get("name") or r.get("address")
-                ),
+        with self._operation("read settings"):
+            return parse_settings(
+                self._cdb_json(CDB.alternates),
+                self._cdb_json(CDB.master),
+                self._cdb_json(CDB.cluster),
+                self._cdb_json(CDB.mapping),
             )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ApplianceError(
-                f"cluster settings answer is malformed ({exc!r})",
-                host=self.host,
-                operation="read settings",
-            ) from exc
 
     def read_status(self) -> ClusterStatus:
-        try:
-            db = self._one(CDB.database)
-            entries = tuple(
-                PeerStatusEntry(
-                    slot=int(r["index"]) + 1,
-                    address=str(r["peer"]),
-                    state=PeerState(str(r["state"])),
-                    local=bool(r.get("local_peer")),
-                )
-                for r in self._records(CDB.peer_status)
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ApplianceError(
-                f"cluster status answer is malformed ({exc!r})",
-                host=self.host,
-                operation="read status",
-            ) from exc
-        local = next((e.slot for e in entries if e.local), 0)
-        return ClusterStatus(
-            local_slot=local,
-            database=str(db.get("status", "")),
-            replication=str(db.get("replication", "")),
-            last_sync=str(db.get("last_sync", "")),
-            next_sync=str(db.get("next_sync", "")),
-            factory_reset_pending=bool(db.get("factory_reset_pending", False)),
-            peers=entries,
-        )
+        with self._operation("read status"):
+            return parse_status(self._cdb_json(CDB.database), self._cdb_json(CDB.peer_status))
 
     def read_alarms(self) -> tuple[Alarm, ...]:
-        try:
-            return tuple(
-                Alarm(
-                    id=str(r["id"]),
-                    uuid=str(r.get("uuid", "")),
-                    status=str(r.get("status", "raised")),
-                    severity=str(r.get("severity", "")),
-                    title=str(r.get("title", "")),
-                    parameters=str(r.get("parameters", "")),
-                    first_raised=str(r.get("first_raised", "")),
-                    last_raised=str(r.get("last_raised", "")),
-                )
-                for r in self._records(CDB.alarms)
-            )
-        except KeyError as exc:
-            raise ApplianceError(
-                "alarm record without an id", host=self.host, operation="read alarms"
-            ) from exc
+        with self._operation("read alarms"):
+            return parse_alarms(self._cdb_json(CDB.alarms))
 
     def read_uptime(self) -> int | None:
-        response = self._call("read uptime", lambda: self.client.get(REST.sysinfo), retry=False)
-        try:
-            uptime = response.json().get("UptimeSeconds")
-        except (ValueError, AttributeError) as exc:
-            raise ApplianceError(
-                f"answer of {REST.sysinfo} is not a JSON object",
-                host=self.host,
-                operation="read uptime",
-            ) from exc
-        return int(uptime) if str(uptime).isdecimal() else None
+        with self._operation("read uptime"):
+            answer = self._request("GET", REST.sysinfo, retry=False)
+            try:
+                info = answer.json()
+            except ValueError as exc:
+                raise ApplianceError(f"answer of {REST.sysinfo} is not JSON") from exc
+            if not isinstance(info, dict):
+                raise ApplianceError(f"answer of {REST.sysinfo} is not a JSON object")
+            uptime = info.get("UptimeSeconds")
+            if isinstance(uptime, bool) or not isinstance(uptime, int) or uptime < 0:
+                return None
+            return uptime
 
     def read_system(self) -> SystemInfo:
-        info = self._json(REST.sysinfo, "read sysinfo")
-        dns = self._json(REST.dns, "read dns")
-        dns_servers = self._json(REST.dns_servers, "read dns servers")
-        ntp_servers = self._json(REST.ntp_servers, "read ntp servers")
-        keys = self._json(REST.optionkey, "read option keys")
-        h323 = self._one(CDB.h323) if self.cdb_available() else None
-        try:
-            from exops.appliance.xapi import role_of
-
-            return SystemInfo(
-                name=str(info["SystemName"]),
-                version=str(info["Version"]),
-                role=role_of(str(info["ProductType"])),
-                platform=str(info.get("PlatformSize", "")),
-                hardware=str(info.get("HardwareType", "")),
-                serial=str(info.get("SerialNumber", "")),
-                uptime_s=int(info["UptimeSeconds"])
-                if info.get("UptimeSeconds") is not None
-                else None,
-                lan1=info.get("Lan1Address"),
-                lan2=info.get("Lan2Address"),
-                hostname=str(dns.get("SystemHostName", "")),
-                domain=str(dns.get("DomainName", "")),
-                dns_servers=tuple(str(d["address"]) for d in dns_servers if d.get("address")),
-                ntp_servers=tuple(str(n["Address"]) for n in ntp_servers if n.get("Address")),
-                h323_enabled=(h323 or {}).get("mode", "On") == "On",
-                option_keys=tuple(
-                    OptionKey(
-                        key=str(k["Key"]),
-                        description=str(k.get("Description", "")),
-                        count=k.get("Count"),
-                    )
-                    for k in keys
-                ),
-            )
-        except ApplianceError as exc:  # role_of: an unknown product type
-            raise ApplianceError(exc.message, host=self.host, operation="read system") from exc
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise ApplianceError(
-                f"system information answer is malformed ({exc!r})",
-                host=self.host,
-                operation="read system",
-            ) from exc
+        unknown: dict[str, str] = {}
+        answers = []
+        for path, what in (
+            (REST.sysinfo, "sysinfo"),
+            (REST.dns, "dns"),
+            (REST.dns_servers, "dns servers"),
+            (REST.ntp_servers, "ntp servers"),
+            (REST.optionkey, "option keys"),
+        ):
+            with self._operation(f"read {what}"):
+                answers.append(self._json(path))
+        h323 = self.read_h323() if self.cdb_available() else None
+        info, dns, dns_servers, ntp_servers, keys = answers
+        with self._operation("read system"):
+            system = parse_system(info, dns, dns_servers, ntp_servers, keys, h323, unknown)
+        self.last_unknown = unknown
+        return system
 
     def read_h323(self) -> bool:
-        return self._one(CDB.h323).get("mode", "On") == "On"
+        with self._operation("read h323"):
+            return parse_h323(self._cdb_json(CDB.h323))
 
     def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:
-        leaf = self._get(REST.server_cert, "read certificate").text
-        roots = self._get(REST.trust_store, "read trust store").text
-        try:
+        with self._operation("read certificate"):
+            leaf = self._request("GET", REST.server_cert, retry=True).text
+            roots = self._request("GET", REST.trust_store, retry=True).text
             cert = parse_certificate(leaf) if leaf.strip() else None
             return cert, trust_store_names(roots)
-        except ApplianceError as exc:
-            raise ApplianceError(exc.message, host=self.host, operation="read certificate") from exc
 
     def read_log(self, lines: int = 500) -> list[str]:
-        return self._get(f"{REST.eventlog}?lines={int(lines)}", "read log").text.splitlines()
+        with self._operation("read log"):
+            path = f"{REST.eventlog}?lines={int(lines)}"
+            return self._request("GET", path, retry=True).text.splitlines()
 
     def probe(self) -> float:
         start = time.perf_counter()
-        self._get(REST.probe, "probe")
+        with self._operation("probe"):
+            self._request("GET", REST.probe, retry=True)
         return (time.perf_counter() - start) * 1000.0
 
     # -- writes -------------------------------------------------------------------
     def write(self, writes: Sequence[Write]) -> None:
-        for w in writes:
-            table, field, indexed = CDB_WRITES[w.field]
-            value: Any = w.value
-            if w.field is Field.PRIMARY:
-                value = int(w.value) - 1 if int(w.value) > 0 else -1
-            elif w.field is Field.TLS_MODE:
-                value = TLS_TO_CDB[str(w.value)]
-            path = (
-                f"{CDB.prefix}{table}/index/{int(w.index or 0) - 1}/{field}"
-                if indexed
-                else f"{CDB.prefix}{table}/{field}"
-            )
-            body = {"value": json.dumps(value)}
-            self._call(f"write {w.describe()}", self._poster(path, body), retry=False)
-
-    def _poster(self, path: str, body: dict[str, str]) -> Callable[[], httpx.Response]:
-        return lambda: self.client.post(path, data=body, headers=dict([CSRF_HEADER]))
+        """One POST per row (adjacent writes of a row together); stops at the first error."""
+        for path, form, group in cdb_posts(writes):
+            with self._operation("write " + ", ".join(w.describe() for w in group)):
+                self._request("POST", path, retry=False, data=form, cdb=True)
 
     def restart(self) -> None:
-        self._call(
-            "restart",
-            lambda: self.client.post(REST.restart, headers=dict([CSRF_HEADER])),
-            retry=False,
-        )
-        # The peer drops every connection: start the next request on a fresh one.
-        self.client.close()
-        self.client = httpx.Client(
-            base_url=str(self.client.base_url),
-            auth=self.client.auth,
-            verify=ssl_context(self.target),
-            timeout=self.client.timeout,
-            headers={"Accept": "application/json"},
-        )
+        with self._operation("restart"):
+            self._request("POST", REST.restart, retry=False)
+        if self._owns_client:
+            # The peer drops every connection: start the next request on a fresh
+            # client (same transport, same settings).
+            self.client.close()
+            self.client = self._new_client()
 
     def command(self, command: Command) -> str:
         raise ApplianceError(
@@ -413,6 +773,24 @@ class RestAppliance:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _mapped(exc: httpx.HTTPError, last: bool) -> ExopsError | None:
+    """The exops error for an httpx failure, or None when a read may try again."""
+    if isinstance(exc, httpx.TimeoutException):
+        if not last:
+            return None
+        return TimeoutError_(f"no answer within the timeout ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        if _is_tls_failure(exc):
+            return TlsError(
+                f"HTTPS certificate not trusted ({_reason(exc)}); give the CA with "
+                "--ca-bundle, or --insecure to skip verification"
+            )
+        return TransportError(f"cannot connect ({_reason(exc)})") if last else None
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return TransportError(f"connection dropped ({_reason(exc)})") if last else None
+    return TransportError(f"HTTP error ({_reason(exc)})")
 
 
 def _is_tls_failure(exc: Exception) -> bool:
@@ -429,11 +807,11 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0][:200]
 
 
-def _message(response: httpx.Response) -> str:
+def _message(answer: Answer) -> str:
     try:
-        data = response.json()
+        data = answer.json()
         if isinstance(data, dict) and "Message" in data:
             return str(data["Message"])[:200]
     except ValueError:
         pass
-    return response.text.strip()[:200] or response.reason_phrase
+    return answer.text.strip()[:200] or answer.reason_phrase

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ def make(lab_factory: Any) -> Iterator[Callable[..., tuple[Any, Rest]]]:
 
     def start(**kwargs: Any) -> tuple[Any, Rest]:
         kwargs.setdefault("time_scale", SCALE)
+        kwargs.setdefault("cdb_rest", True)
         lab = lab_factory(**kwargs)
         clients.append(Rest(lab))
         return lab, clients[-1]
@@ -27,6 +29,16 @@ def make(lab_factory: Any) -> Iterator[Callable[..., tuple[Any, Rest]]]:
     yield start
     for client in clients:
         client.close()
+
+
+def write(rest: Rest, peer: str, row: str, **fields: Any) -> None:
+    """POST /api/management/<row> with <field>=<value> form pairs (the CDB write form)."""
+    form = {
+        k: ("true" if v is True else "false" if v is False else str(v)) for k, v in fields.items()
+    }
+    r = rest.post(peer, f"/api/management/{row}", data=form)
+    assert r.status_code == 200, (peer, row, r.status_code, r.text)
+    assert r.json() == {"Message": "The operation was successful"}
 
 
 def _states(rest: Rest, peer: str) -> dict[str, str]:
@@ -71,10 +83,10 @@ def test_saving_a_cluster_of_one_raises_20007_until_restart(make: Any) -> None:
     ip = lab.peers["c1-p1"]
     assert rest.raised("c1-p1") == set()
     assert rest.record("c1-p1", "status/clusterdatabase")["replication"] == "Not clustered"
-    rest.write("c1-p1", "configuration/alternatesmaster/master_idx", 0)
-    rest.write("c1-p1", "configuration/cluster/cluster_name", "one.lab.example.com")
+    write(rest, "c1-p1", "configuration/alternatesmaster", master_idx=0)
+    write(rest, "c1-p1", "configuration/cluster", cluster_name="one.lab.example.com")
     assert rest.raised("c1-p1") == set()  # primary and name need no restart
-    rest.write("c1-p1", "configuration/alternates/index/0/ip_address", ip)
+    write(rest, "c1-p1", "configuration/alternates/index/0", ip_address=ip)
     assert "20007" in rest.raised("c1-p1")
     assert "20007" in cli(lab, "c1-p1", "xStatus Alarm")
     # Saved (what reads show) vs in force (what clustering uses).
@@ -82,9 +94,9 @@ def test_saving_a_cluster_of_one_raises_20007_until_restart(make: Any) -> None:
     assert rest.table("c1-p1", "status/clusterpeer") == []
     assert rest.record("c1-p1", "status/clusterdatabase")["status"] == "Inactive"
     # Undo (save back what is in force) lowers it; redo raises it again.
-    rest.write("c1-p1", "configuration/alternates/index/0/ip_address", "")
+    write(rest, "c1-p1", "configuration/alternates/index/0", ip_address="")
     assert "20007" not in rest.raised("c1-p1")
-    rest.write("c1-p1", "configuration/alternates/index/0/ip_address", ip)
+    write(rest, "c1-p1", "configuration/alternates/index/0", ip_address=ip)
     assert "20007" in rest.raised("c1-p1")
     time.sleep(2 * _interval(lab))
     assert "20007" in rest.raised("c1-p1"), "20007 must stay until the restart"
@@ -106,7 +118,7 @@ def test_listed_but_not_joined_peer_shows_unknown_then_failed(make: Any) -> None
     require("ssh")
     lab, rest = make(clusters=2, peers=1, preset="formed", time_scale=0.01)
     newcomer = lab.peers["c2-p1"]
-    rest.write("c1-p1", "configuration/alternates/index/1/ip_address", newcomer)
+    write(rest, "c1-p1", "configuration/alternates/index/1", ip_address=newcomer)
     assert _states(rest, "c1-p1") == {lab.peers["c1-p1"]: "Active", newcomer: "Unknown"}
     assert "20007" not in rest.raised("c1-p1")  # another peer's slot needs no restart
     assert status_values(cli(lab, "c1-p1", "xStatus Alternates"))["Peer 2 Status"] == "Unknown"
@@ -121,75 +133,124 @@ def test_listed_but_not_joined_peer_shows_unknown_then_failed(make: Any) -> None
     assert _states(rest, "c2-p1") == {newcomer: "Active"}
 
 
-def test_replication_primary_to_subordinates(make: Any) -> None:
+def test_cluster_tables_spread_at_once_the_rest_replicates(make: Any) -> None:
+    """Cluster-database fields land on every connected peer at once (TechNote 217230);
+    H.323 mode comes from the primary on the replication cycle; peer lists stay local."""
     require("ssh")
     lab, rest = make(peers=3, preset="formed")
     interval = _interval(lab)
-    rest.write("c1-p1", "configuration/cluster/cluster_name", "renamed.lab.example.com")
-    rest.write("c1-p1", "configuration/cluster/address_mapping", "On")
-    rest.write("c1-p1", "configuration/clusteraddressmapping/index/0/name", lab.fqdns["c1-p1"])
-    rest.write("c1-p1", "configuration/clusteraddressmapping/index/0/address", lab.peers["c1-p1"])
-    rest.write("c1-p1", "configuration/h323/mode", "Off")
-    # Not replicated: peer lists (per peer).
-    rest.write("c1-p1", "configuration/alternates/index/5/ip_address", "192.0.2.66")
-    for sub in ("c1-p2", "c1-p3"):
-        wait_for(
-            lambda sub=sub: (
-                rest.record(sub, "configuration/cluster")["cluster_name"]
-                == "renamed.lab.example.com"
-            ),
-            f"the new cluster name on {sub}",
-            timeout=4 * interval + 1,
-        )
+    write(rest, "c1-p1", "configuration/cluster", cluster_name="renamed.lab.example.com")
+    write(rest, "c1-p1", "configuration/cluster", address_mapping="On")
+    write(
+        rest,
+        "c1-p1",
+        "configuration/clusteraddressmapping/index/0",
+        name=lab.fqdns["c1-p1"],
+        address=lab.peers["c1-p1"],
+    )
+    write(rest, "c1-p1", "configuration/h323", mode="Off")
+    # Not spread and not replicated: peer lists (per peer).
+    write(rest, "c1-p1", "configuration/alternates/index/5", ip_address="192.0.2.66")
+    for sub in ("c1-p2", "c1-p3"):  # no wait: the same database
         cluster = rest.record(sub, "configuration/cluster")
+        assert cluster["cluster_name"] == "renamed.lab.example.com"
         assert cluster["address_mapping"] == "On"
         assert rest.table(sub, "configuration/clusteraddressmapping")[0] == {
             "index": 0,
             "name": lab.fqdns["c1-p1"],
             "address": lab.peers["c1-p1"],
         }
-        assert rest.record(sub, "configuration/h323") == {"mode": "Off"}
-        assert "20106" in rest.raised(sub)
         assert "20007" not in rest.raised(sub)  # name and mapping apply at once
+    for sub in ("c1-p2", "c1-p3"):
+        wait_for(
+            lambda sub=sub: rest.record(sub, "configuration/h323") == {"mode": "Off"},
+            f"H.323 Off replicated to {sub}",
+            timeout=4 * interval + 1,
+        )
+        assert "20106" in rest.raised(sub)
     values = config_values(cli(lab, "c1-p3", "xConfiguration Alternates"))
     assert values["Alternates Cluster Name"] == "renamed.lab.example.com"
     assert values["Alternates Cluster AddressMapping 1 Name"] == lab.fqdns["c1-p1"]
     time.sleep(2 * interval)
     assert rest.table("c1-p2", "configuration/alternates")[5]["ip_address"] == ""
     assert rest.table("c1-p1", "configuration/alternates")[5]["ip_address"] == "192.0.2.66"
-    # A subordinate's own edit of a replicated field is overwritten by the primary's.
-    rest.write("c1-p2", "configuration/cluster/cluster_name", "local-edit.example.com")
+    # A subordinate's own edit of a replicated (non-database) field is overwritten...
+    write(rest, "c1-p2", "configuration/h323", mode="On")
     wait_for(
-        lambda: (
-            rest.record("c1-p2", "configuration/cluster")["cluster_name"]
-            == "renamed.lab.example.com"
-        ),
-        "the primary's name to win on c1-p2",
+        lambda: rest.record("c1-p2", "configuration/h323") == {"mode": "Off"},
+        "the primary's H.323 mode to win on c1-p2",
         timeout=4 * interval + 1,
     )
-    # ... but the primary never takes a subordinate's value.
-    assert rest.record("c1-p1", "configuration/cluster")["cluster_name"] == (
-        "renamed.lab.example.com"
-    )
+    assert rest.record("c1-p1", "configuration/h323") == {"mode": "Off"}
+    # ... while a cluster-database field written on a subordinate is the cluster's at once.
+    write(rest, "c1-p2", "configuration/cluster", cluster_name="from-p2.example.com")
+    for peer in lab.peers:
+        assert rest.record(peer, "configuration/cluster")["cluster_name"] == "from-p2.example.com"
     assert "Synchronisation completed successfully" in lab.control.logs("c1-p2")
 
 
-def test_tls_mode_replicates_and_raises_20007_on_every_peer(make: Any) -> None:
+def test_tls_mode_spreads_at_once_and_raises_20007_on_every_peer(make: Any) -> None:
     lab, rest = make(peers=3, preset="formed")
-    rest.write("c1-p1", "configuration/cluster/tls_verify", "Enforcing")
-    assert "20007" in rest.raised("c1-p1")
-    for sub in ("c1-p2", "c1-p3"):
-        wait_for(
-            lambda sub=sub: (
-                rest.record(sub, "configuration/cluster")["tls_verify"] == "Enforcing"
-                and "20007" in rest.raised(sub)
-            ),
-            f"Enforcing and 20007 on {sub}",
-            timeout=4 * _interval(lab) + 1,
-        )
+    write(rest, "c1-p1", "configuration/cluster", tls_verify="Enforcing")
+    for peer in lab.peers:  # no replication wait
+        assert rest.record(peer, "configuration/cluster")["tls_verify"] == "Enforcing"
+        assert "20007" in rest.raised(peer)
     # In force nothing changed yet: the cluster still works.
     assert set(_states(rest, "c1-p2").values()) == {"Active"}
     assert lab.control.peer_state("c1-p2")["active"]["tls"] == "Permissive"
+    # Each peer's database logs the change, all with the same timestamp (TechNote 217230),
+    # in the real form; the peer that took the REST write also logs the web line.
+    changed = 'Detail="xconfiguration clusterConfiguration tls_verify - changed from: Permissive to: Enforcing"'
+    stamps = set()
+    for peer in lab.peers:
+        (line,) = [ln for ln in lab.control.logs(peer).splitlines() if changed in ln]
+        host = peer  # the lab's hostnames are the peer names
+        assert re.fullmatch(
+            rf'\S+ {host} UTCTime="[^"]+" Event="System Configuration Changed" '
+            rf'Node="clusterdb@{re.escape(lab.fqdns[peer])}" PID="<0\.345\.0>" {re.escape(changed)}',
+            line,
+        ), line
+        stamps.add(line.split()[0])
+        raised = [
+            ln
+            for ln in lab.control.logs(peer).splitlines()
+            if 'Event="Alarm Raised" Id="20007"' in ln
+        ]
+        assert raised and re.fullmatch(
+            rf'\S+ {host} management: Level="WARN" Event="Alarm Raised" Id="20007" '
+            r'UUID="e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6" Severity="warning" '
+            r'Detail="Restart required: [^"]+" UTCTime="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"',
+            raised[-1],
+        ), raised[-1]
+    assert len(stamps) == 1
+    web = [ln for ln in lab.control.logs("c1-p1").splitlines() if " web: " in ln]
+    assert any(
+        "configuration/cluster/tls_verify - changed from: 'Permissive' to: 'Enforcing'" in ln
+        for ln in web
+    )
+    assert all(
+        re.search(r'Src-ip="127\.[0-9.]+" Src-port="[1-9][0-9]*" User="admin"', ln) for ln in web
+    )
+    assert not any(" web: " in ln for ln in lab.control.logs("c1-p2").splitlines())
+
+
+def test_a_peer_outside_the_database_gets_the_change_by_replication(make: Any) -> None:
+    """A partitioned subordinate misses the at-once spread; the replication cycle brings it."""
+    lab, rest = make(peers=3, preset="formed")
+    fid = lab.control.inject("partition", a="c1-p1", b="c1-p3")
+    lab.control.inject("partition", a="c1-p2", b="c1-p3")
+    write(rest, "c1-p1", "configuration/cluster", cluster_name="split.example.com")
+    assert rest.record("c1-p2", "configuration/cluster")["cluster_name"] == "split.example.com"
+    assert rest.record("c1-p3", "configuration/cluster")["cluster_name"] == "c1.lab.example.com"
+    lab.control.clear(fid)
+    lab.control.clear()
+    wait_for(
+        lambda: (
+            rest.record("c1-p3", "configuration/cluster")["cluster_name"] == "split.example.com"
+        ),
+        "replication to c1-p3 after the partition heals",
+        timeout=4 * _interval(lab) + 1,
+    )
 
 
 def _enforce_on_fqdns(lab: Any, rest: Rest) -> None:
@@ -197,8 +258,8 @@ def _enforce_on_fqdns(lab: Any, rest: Rest) -> None:
     names = list(lab.peers)
     for peer in names:
         for i, other in enumerate(names):
-            rest.write(peer, f"configuration/alternates/index/{i}/ip_address", lab.fqdns[other])
-        rest.write(peer, "configuration/cluster/tls_verify", "Enforcing")
+            write(rest, peer, f"configuration/alternates/index/{i}", ip_address=lab.fqdns[other])
+        write(rest, peer, "configuration/cluster", tls_verify="Enforcing")
         assert "20007" in rest.raised(peer)
     _restart_and_wait(lab, rest, *names)
     for peer in names:
@@ -217,7 +278,7 @@ def test_enforce_blocks_replication_to_a_peer_with_a_bad_cert(make: Any) -> None
     interval = _interval(lab)
     _enforce_on_fqdns(lab, rest)
     lab.control.patch_peer("c1-p3", cert="missing_san")
-    rest.write("c1-p1", "configuration/cluster/cluster_name", "enforced.lab.example.com")
+    write(rest, "c1-p1", "configuration/cluster", cluster_name="enforced.lab.example.com")
     wait_for(
         lambda: (
             rest.record("c1-p2", "configuration/cluster")["cluster_name"]
@@ -251,7 +312,7 @@ def test_enforce_with_ip_addresses_never_forms(make: Any) -> None:
     """Under Enforce a peer address must be a DNS name in the peer's cert; IPs are not."""
     lab, rest = make(peers=2, preset="formed")
     for peer in lab.peers:
-        rest.write(peer, "configuration/cluster/tls_verify", "Enforcing")
+        write(rest, peer, "configuration/cluster", tls_verify="Enforcing")
     _restart_and_wait(lab, rest, *lab.peers)
     wait_for(
         lambda: _states(rest, "c1-p1")[lab.peers["c1-p2"]] == "Failed",
@@ -302,10 +363,10 @@ def test_putting_the_addresses_back_cancels_the_factory_reset(make: Any) -> None
     lab, rest = make(peers=2, preset="formed")
     ips = list(lab.peers.values())
     for i in range(2):
-        rest.write("c1-p2", f"configuration/alternates/index/{i}/ip_address", "")
+        write(rest, "c1-p2", f"configuration/alternates/index/{i}", ip_address="")
     assert "20107" in rest.raised("c1-p2")
     for i, ip in enumerate(ips):
-        rest.write("c1-p2", f"configuration/alternates/index/{i}/ip_address", ip)
+        write(rest, "c1-p2", f"configuration/alternates/index/{i}", ip_address=ip)
     assert not {"20107", "20007"} & rest.raised("c1-p2")
     _restart_and_wait(lab, rest, "c1-p2")
     assert rest.get("c1-p2", "/api/v1/provisioning/common/dns/dnsserver").json() != []

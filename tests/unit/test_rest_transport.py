@@ -9,7 +9,6 @@ errors carrying host and operation (and never the password).
 from __future__ import annotations
 
 import copy
-import json
 import ssl
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,8 +24,8 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from exops.appliance.base import Command, ConnectionTarget, Field, Write
-from exops.appliance.knowledge import CDB, MAX_ANSWER_BYTES, REST
-from exops.appliance.rest import RestAppliance
+from exops.appliance.knowledge import CDB, MAX_ANSWER_BYTES, REST, SETTING_RULES
+from exops.appliance.rest import RestAppliance, cdb_posts
 from exops.errors import (
     ApplianceError,
     AuthError,
@@ -34,6 +33,7 @@ from exops.errors import (
     TimeoutError_,
     TlsError,
     TransportError,
+    UsageError,
 )
 from exops.models import AddressMapping, IpVersion, PeerState, Role, TlsMode
 
@@ -251,7 +251,16 @@ def test_read_settings_maps_cdb_indices_to_slots(appliance: RestAppliance) -> No
 def test_read_settings_of_an_unclustered_peer(appliance: RestAppliance, peer: FakePeer) -> None:
     peer.cdb[CDB.alternates] = _many([{"index": i, "ip_address": ""} for i in range(6)])
     peer.cdb[CDB.master] = _many([{"master_idx": -1}])
-    peer.cdb[CDB.cluster] = _many([{"cluster_name": ""}])
+    peer.cdb[CDB.cluster] = _many(
+        [
+            {
+                "cluster_name": "",
+                "tls_verify": "Permissive",
+                "ip_version": "IPv4",
+                "address_mapping": "Off",
+            }
+        ]
+    )
     s = appliance.read_settings()
     assert s.is_empty
     assert s.primary == 0
@@ -306,7 +315,8 @@ def test_cdb_off_is_detected_once_and_system_still_reads(
     assert appliance.cdb_available() is False
     assert peer.count(CDB.prefix + CDB.master) == 1  # cached
     info = appliance.read_system()
-    assert info.h323_enabled is True  # no CDB: the router asks SSH for H.323
+    assert info.h323_enabled is None  # no CDB: unknown here (the router asks SSH)
+    assert "system.h323_enabled" in appliance.last_unknown
     assert peer.count(CDB.prefix + CDB.h323) == 0
 
 
@@ -386,79 +396,133 @@ def test_garbled_pem_is_an_appliance_error(
 
 
 @pytest.mark.parametrize(
-    ("write", "path", "value"),
+    ("write", "path", "form"),
     [
         (
             Write(field=Field.PEER_ADDRESS, index=2, value="10.0.0.12"),
-            "configuration/alternates/index/1/ip_address",
-            '"10.0.0.12"',
+            "configuration/alternates/index/1",
+            {"ip_address": "10.0.0.12"},
         ),
         (
             Write(field=Field.PEER_ADDRESS, index=6, value=""),
-            "configuration/alternates/index/5/ip_address",
-            '""',
+            "configuration/alternates/index/5",
+            {"ip_address": ""},
         ),
-        (Write(field=Field.PRIMARY, value=2), "configuration/alternatesmaster/master_idx", "1"),
-        (Write(field=Field.PRIMARY, value=0), "configuration/alternatesmaster/master_idx", "-1"),
+        (
+            Write(field=Field.PRIMARY, value=2),
+            "configuration/alternatesmaster",
+            {"master_idx": "1"},
+        ),
+        (
+            Write(field=Field.PRIMARY, value=0),
+            "configuration/alternatesmaster",
+            {"master_idx": "-1"},
+        ),
         (
             Write(field=Field.TLS_MODE, value="Enforce"),
-            "configuration/cluster/tls_verify",
-            '"Enforcing"',
+            "configuration/cluster",
+            {"tls_verify": "Enforcing"},
         ),
         (
             Write(field=Field.TLS_MODE, value="Permissive"),
-            "configuration/cluster/tls_verify",
-            '"Permissive"',
+            "configuration/cluster",
+            {"tls_verify": "Permissive"},
         ),
-        (Write(field=Field.IP_VERSION, value="IPv6"), "configuration/cluster/ip_version", '"IPv6"'),
+        (
+            Write(field=Field.IP_VERSION, value="IPv6"),
+            "configuration/cluster",
+            {"ip_version": "IPv6"},
+        ),
         (
             Write(field=Field.MAPPING_MODE, value="On"),
-            "configuration/cluster/address_mapping",
-            '"On"',
+            "configuration/cluster",
+            {"address_mapping": "On"},
         ),
         (
-            Write(field=Field.CLUSTER_NAME, value='exp "c"'),
-            "configuration/cluster/cluster_name",
-            '"exp \\"c\\""',
+            Write(field=Field.CLUSTER_NAME, value='exp "c"&x=1'),
+            "configuration/cluster",
+            {"cluster_name": 'exp "c"&x=1'},
         ),
         (
             Write(field=Field.MAPPING_NAME, index=1, value="exp-e-1.example.com"),
-            "configuration/clusteraddressmapping/index/0/name",
-            '"exp-e-1.example.com"',
+            "configuration/clusteraddressmapping/index/0",
+            {"name": "exp-e-1.example.com"},
         ),
         (
             Write(field=Field.MAPPING_ADDRESS, index=3, value="192.0.2.13"),
-            "configuration/clusteraddressmapping/index/2/address",
-            '"192.0.2.13"',
+            "configuration/clusteraddressmapping/index/2",
+            {"address": "192.0.2.13"},
         ),
     ],
 )
-def test_write_posts_the_documented_form_with_csrf(
-    appliance: RestAppliance, peer: FakePeer, write: Write, path: str, value: str
+def test_write_posts_the_row_form_with_csrf(
+    appliance: RestAppliance, peer: FakePeer, write: Write, path: str, form: dict[str, str]
 ) -> None:
+    """POST <table>[/<keyfield>/<keyvalue>] with <field>=<value> pairs (interface doc 8)."""
     appliance.write([write])
     (request,) = peer.requests
     assert request.method == "POST"
     assert request.url.path == CDB.prefix + path
+    assert request.url.query == b""
     assert request.headers["X-CSRF-Header"] == "exops"
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    form = parse_qs(request.content.decode(), keep_blank_values=True)
-    assert form == {"value": [value]}
-    assert json.loads(form["value"][0]) is not None
+    sent = parse_qs(request.content.decode(), keep_blank_values=True)
+    assert sent == {k: [v] for k, v in form.items()}
 
 
-def test_writes_go_one_post_each_in_order(appliance: RestAppliance, peer: FakePeer) -> None:
+def test_writes_go_one_post_per_row_in_order(appliance: RestAppliance, peer: FakePeer) -> None:
     appliance.write(
         [
+            Write(field=Field.CLUSTER_NAME, value="c.example.com"),
+            Write(field=Field.TLS_MODE, value="Enforce"),
+            Write(field=Field.MAPPING_NAME, index=1, value="e1.example.com"),
+            Write(field=Field.MAPPING_ADDRESS, index=1, value="192.0.2.11"),
+            Write(field=Field.MAPPING_MODE, value="On"),
             Write(field=Field.PEER_ADDRESS, index=4, value="10.0.0.14"),
             Write(field=Field.PRIMARY, value=4),
         ]
     )
-    assert [r.url.path.rsplit("/", 1)[-1] for r in peer.requests] == ["ip_address", "master_idx"]
+    sent = [
+        (r.url.path[len(CDB.prefix) :], parse_qs(r.content.decode(), keep_blank_values=True))
+        for r in peer.requests
+    ]
+    # Adjacent writes of one row share a POST; the plan's order is kept (mapping
+    # mode after the rows), so the cluster row is posted twice here.
+    assert sent == [
+        (
+            "configuration/cluster",
+            {"cluster_name": ["c.example.com"], "tls_verify": ["Enforcing"]},
+        ),
+        (
+            "configuration/clusteraddressmapping/index/0",
+            {"name": ["e1.example.com"], "address": ["192.0.2.11"]},
+        ),
+        ("configuration/cluster", {"address_mapping": ["On"]}),
+        ("configuration/alternates/index/3", {"ip_address": ["10.0.0.14"]}),
+        ("configuration/alternatesmaster", {"master_idx": ["3"]}),
+    ]
+
+
+def test_every_setting_write_follows_the_rule_table() -> None:
+    """The REST writes are driven from SETTING_RULES: table, field and row key."""
+    for fld in Field:
+        rule = SETTING_RULES[fld.value]
+        index = 2 if rule.row_key else None
+        value: str | int = (
+            1 if fld is Field.PRIMARY else ("Enforce" if fld is Field.TLS_MODE else "On")
+        )
+        ((path, form, _),) = cdb_posts([Write(field=fld, index=index, value=value)])
+        expected = CDB.prefix + rule.table + (f"/{rule.row_key}/1" if rule.row_key else "")
+        assert (path, list(form)) == (expected, [rule.field])
+
+
+def test_row_write_without_an_index_is_refused() -> None:
+    with pytest.raises(UsageError, match="needs a row"):
+        cdb_posts([Write(field=Field.PEER_ADDRESS, value="10.0.0.1")])
 
 
 def test_refused_write_stops_and_names_the_write(appliance: RestAppliance, peer: FakePeer) -> None:
-    target = CDB.prefix + "configuration/alternates/index/1/ip_address"
+    target = CDB.prefix + "configuration/alternates/index/1"
     peer.on(target, httpx.Response(400, json={"Message": "Invalid value"}))
     with pytest.raises(ApplianceError, match="HTTP 400: Invalid value") as info:
         appliance.write(
@@ -468,6 +532,7 @@ def test_refused_write_stops_and_names_the_write(appliance: RestAppliance, peer:
             ]
         )
     assert_clean(info.value, "write peer_address 2 = 'bad value'")
+    assert info.value.status_code == 400
     assert len(peer.requests) == 1  # the second write was not sent
 
 
@@ -478,19 +543,41 @@ def test_csrf_refusal_is_reported(appliance: RestAppliance, peer: FakePeer) -> N
     assert_clean(info.value, "restart")
 
 
-def test_restart_posts_with_csrf_and_reconnects(peer: FakePeer) -> None:
-    # verify_tls off only to skip loading the system CA store for the new client.
-    target = TARGET.model_copy(update={"verify_tls": False})
-    old = httpx.Client(transport=httpx.MockTransport(peer), base_url=BASE, auth=("admin", PASSWORD))
-    appliance = RestAppliance(target, client=old, sleep=lambda s: None)
+def test_restart_posts_with_csrf_and_keeps_an_injected_client(
+    appliance: RestAppliance, peer: FakePeer
+) -> None:
+    old = appliance.client
     appliance.restart()
     (request,) = peer.requests
     assert (request.method, request.url.path) == ("POST", REST.restart)
     assert request.headers["X-CSRF-Header"] == "exops"
+    # The caller's client (and its transport) stays in use after the restart.
+    assert appliance.client is old and not old.is_closed
+    appliance.probe()
+    assert peer.requests[-1].url.path == REST.probe
+
+
+def test_restart_recreates_its_own_client_on_the_same_transport(peer: FakePeer) -> None:
+    """Regression: restart() built a bare httpx.Client and dropped the transport."""
+    target = TARGET.model_copy(update={"verify_tls": False})
+    appliance = RestAppliance(target, transport=httpx.MockTransport(peer), sleep=lambda s: None)
+    old = appliance.client
+    appliance.restart()
     assert old.is_closed
     assert appliance.client is not old  # the next request starts on a fresh connection
     assert str(appliance.client.base_url).rstrip("/") == BASE
-    assert appliance.client.auth is old.auth
+    appliance.probe()  # still answered by the same (mock) transport
+    assert [r.url.path for r in peer.requests] == [REST.restart, REST.probe]
+    assert peer.requests[-1].headers["Authorization"].startswith("Basic ")
+    appliance.close()
+
+
+def test_ipv6_management_address_is_bracketed(peer: FakePeer) -> None:
+    target = TARGET.model_copy(update={"hostname": "2001:db8::11", "verify_tls": False})
+    appliance = RestAppliance(target, transport=httpx.MockTransport(peer))
+    assert str(appliance.client.base_url).rstrip("/") == "https://[2001:db8::11]:8443"
+    appliance.probe()
+    assert peer.requests[-1].url.host == "2001:db8::11"
     appliance.close()
 
 
@@ -598,7 +685,7 @@ def test_post_is_never_retried(
     sleeps: list[float],
     trouble: httpx.Response | Exception,
 ) -> None:
-    path = CDB.prefix + "configuration/alternatesmaster/master_idx"
+    path = CDB.prefix + "configuration/alternatesmaster"
     peer.on(path, trouble, httpx.Response(200, json=OK))
     with pytest.raises(ExopsError) as info:
         appliance.write([Write(field=Field.PRIMARY, value=1)])
@@ -732,6 +819,7 @@ GARBLED_SETTINGS: dict[str, Mutate] = {
     ),
     "object not list": _set_cdb(CDB.alternates, {"records": []}),
     "empty list": _set_cdb(CDB.alternates, []),
+    "empty list for the primary": _set_cdb(CDB.master, []),
     "no records key": _set_cdb(CDB.alternates, [{"peer": "10.0.0.11"}]),
     "records not list": _set_cdb(CDB.alternates, [{"records": "none"}]),
     "record not object": _set_cdb(CDB.alternates, _many(["10.0.0.11"])),  # type: ignore[list-item]
@@ -747,6 +835,38 @@ GARBLED_SETTINGS: dict[str, Mutate] = {
     "unknown tls mode": _edit_record(CDB.cluster, 0, tls_verify="Strict"),
     "unknown ip version": _edit_record(CDB.cluster, 0, ip_version="IPv5"),
     "mapping row without name": _edit_record(CDB.mapping, 0, name=KeyError),
+    "ip_address null": _edit_record(CDB.alternates, 3, ip_address=None),
+    "ip_address a number": _edit_record(CDB.alternates, 3, ip_address=10),
+    "index float": _edit_record(CDB.alternates, 0, index=5.0),
+    "index negative": _edit_record(CDB.alternates, 0, index=-1),
+    "index out of range": _edit_record(CDB.alternates, 0, index=6),
+    "index a boolean": _edit_record(CDB.alternates, 0, index=True),
+    "duplicate index": _edit_record(CDB.alternates, 0, index=4),
+    "duplicate address": _edit_record(CDB.alternates, 1, ip_address="10.0.0.13"),
+    "duplicate address other case": _set_cdb(
+        CDB.alternates,
+        _many(
+            [{"index": 0, "ip_address": "exp-c-1.Example.com"}]
+            + [{"index": 1, "ip_address": "EXP-C-1.example.com"}]
+            + [{"index": i, "ip_address": ""} for i in range(2, 6)]
+        ),
+    ),
+    "master_idx float": _edit_record(CDB.master, 0, master_idx=1.0),
+    "master_idx out of range": _edit_record(CDB.master, 0, master_idx=6),
+    "master_idx text digit": _edit_record(CDB.master, 0, master_idx="1"),
+    "cluster_name null": _edit_record(CDB.cluster, 0, cluster_name=None),
+    "cluster_name a number": _edit_record(CDB.cluster, 0, cluster_name=7),
+    "tls_verify missing": _edit_record(CDB.cluster, 0, tls_verify=KeyError),
+    "address_mapping a boolean": _edit_record(CDB.cluster, 0, address_mapping=True),
+    "mapping address null": _edit_record(CDB.mapping, 0, address=None),
+    "mapping duplicate index": _edit_record(CDB.mapping, 1, index=0),
+    "num_recs mismatch": _set_cdb(
+        CDB.master, [{"peer": "10.0.0.11", "num_recs": 2, "records": [{"master_idx": 0}]}]
+    ),
+    "two peer elements for peer=local": _set_cdb(CDB.master, _many([{"master_idx": 0}]) * 2),
+    "peer not text": _set_cdb(
+        CDB.master, [{"peer": 5, "num_recs": 1, "records": [{"master_idx": 0}]}]
+    ),
 }
 
 
@@ -763,6 +883,13 @@ def test_garbled_settings_are_appliance_errors(
 
 GARBLED_STATUS: dict[str, Mutate] = {
     "no database record": _set_cdb(CDB.database, _many([])),
+    "local_peer text": _edit_record(CDB.peer_status, 0, local_peer="yes"),
+    "local_peer null": _edit_record(CDB.peer_status, 0, local_peer=None),
+    "two local peers": _edit_record(CDB.peer_status, 1, local_peer=True),
+    "duplicate index": _edit_record(CDB.peer_status, 1, index=0),
+    "peer null": _edit_record(CDB.peer_status, 0, peer=None),
+    "status a number": _edit_record(CDB.database, 0, status=1),
+    "factory_reset_pending text": _edit_record(CDB.database, 0, factory_reset_pending="no"),
     "unknown state": _edit_record(CDB.peer_status, 1, state="Sleeping"),
     "no peer": _edit_record(CDB.peer_status, 0, peer=KeyError),
     "index text": _edit_record(CDB.peer_status, 0, index="x"),
@@ -793,10 +920,22 @@ def test_status_partial_database_record_uses_defaults(
     "mutate",
     [
         _edit_record(CDB.alarms, 0, id=KeyError),
+        _edit_record(CDB.alarms, 0, id=20007),
+        _edit_record(CDB.alarms, 0, status="maybe"),
+        _edit_record(CDB.alarms, 0, status=KeyError),
+        _edit_record(CDB.alarms, 0, title=None),
         _set_cdb(CDB.alarms, {"alarms": []}),
         _raw(CDB.prefix + CDB.alarms, b"\xff\xfe garbage"),
     ],
-    ids=["no id", "not a list", "binary"],
+    ids=[
+        "no id",
+        "id a number",
+        "unknown status",
+        "no status",
+        "title null",
+        "not a list",
+        "binary",
+    ],
 )
 def test_garbled_alarms(appliance: RestAppliance, peer: FakePeer, mutate: Mutate) -> None:
     mutate(peer)
@@ -817,10 +956,15 @@ def _sysinfo(**changes: Any) -> Mutate:
 
 
 GARBLED_SYSTEM: dict[str, Mutate] = {
-    "no version": _sysinfo(Version=KeyError),
-    "no product type": _sysinfo(ProductType=KeyError),
-    "unknown product type": _sysinfo(ProductType="Toaster"),
+    "no name": _sysinfo(SystemName=KeyError),
+    "version a number": _sysinfo(Version=15),
+    "product type a number": _sysinfo(ProductType=3),
+    "platform a list": _sysinfo(PlatformSize=["medium"]),
     "uptime text": _sysinfo(UptimeSeconds="a while"),
+    "uptime float": _sysinfo(UptimeSeconds=12.5),
+    "uptime negative": _sysinfo(UptimeSeconds=-1),
+    "lan1 a number": _sysinfo(Lan1Address=10),
+    "hostname null": _set_json(REST.dns, {"SystemHostName": None}),
     "sysinfo a list": _set_json(REST.sysinfo, [1, 2]),
     "sysinfo not json": _raw(REST.sysinfo, b"Service temporarily unavailable"),
     "dns a list": _set_json(REST.dns, ["exp-c-1"]),
@@ -848,5 +992,201 @@ def test_system_partial_answer_uses_defaults(appliance: RestAppliance, peer: Fak
     peer.json[REST.dns_servers] = []
     peer.json[REST.optionkey] = []
     info = appliance.read_system()
-    assert (info.role, info.platform, info.uptime_s, info.lan1) == (Role.VCS, "", None, None)
+    assert (info.role, info.uptime_s, info.lan1) == (Role.VCS, None, None)
     assert (info.hostname, info.dns_servers, info.option_keys) == ("", (), ())
+    assert info.platform is None  # unknown, never a default
+    assert appliance.last_unknown == {"system.platform": f"{REST.sysinfo} has no PlatformSize"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fact"),
+    [
+        (_sysinfo(Version=KeyError), "system.version"),
+        (_sysinfo(Version=None), "system.version"),
+        (_sysinfo(ProductType=KeyError), "system.role"),
+        (_sysinfo(ProductType="Toaster"), "system.role"),
+        (_sysinfo(PlatformSize=KeyError), "system.platform"),
+    ],
+    ids=["no version", "null version", "no product type", "unknown product type", "no platform"],
+)
+def test_missing_system_facts_are_unknown_not_defaulted(
+    appliance: RestAppliance, peer: FakePeer, mutate: Mutate, fact: str
+) -> None:
+    mutate(peer)
+    info = appliance.read_system()
+    assert getattr(info, fact.split(".")[1]) is None
+    assert list(appliance.last_unknown) == [fact]
+    assert REST.sysinfo in appliance.last_unknown[fact]
+    # A full answer afterwards clears what was unknown.
+    peer.json = copy.deepcopy(PROVISIONING)
+    appliance.read_system()
+    assert appliance.last_unknown == {}
+
+
+# -- the cluster database not running, long answers, big answers -----------------------------
+
+
+class Clock:
+    """A monotonic clock that only moves when the appliance sleeps or a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _timed(peer: FakePeer, clock: Clock, deadline_s: float | None = None) -> RestAppliance:
+    client = httpx.Client(
+        transport=httpx.MockTransport(peer), base_url=BASE, auth=("admin", PASSWORD)
+    )
+    return RestAppliance(
+        TARGET, client=client, sleep=clock.sleep, clock=clock, deadline_s=deadline_s
+    )
+
+
+@pytest.mark.parametrize("status", [503, 408])
+def test_cdb_not_running_is_retried_beyond_the_retry_count(peer: FakePeer, status: int) -> None:
+    clock = Clock()
+    appliance = _timed(peer, clock)
+    busy = httpx.Response(status, json={"Message": "busy"})
+    peer.on(CDB.prefix + CDB.alarms, busy, busy, busy, busy)
+    assert [a.id for a in appliance.read_alarms()] == ["20007", "20101"]
+    assert peer.count(CDB.prefix + CDB.alarms) == 5  # more than 1 + retries (2)
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_cdb_not_running_until_the_deadline_is_a_transport_error(peer: FakePeer) -> None:
+    clock = Clock()
+    appliance = _timed(peer, clock, deadline_s=20.0)
+    peer.on(CDB.prefix + CDB.peer_status, *[httpx.Response(503, json={"Message": "x"})] * 50)
+    peer.cdb[CDB.database] = _many([{"status": "Active"}])
+    with pytest.raises(TransportError, match="cluster database not fully running") as info:
+        appliance.read_status()
+    assert type(info.value) is TransportError  # not a garbled answer (ApplianceError)
+    assert "HTTP 503" in str(info.value)
+    assert_clean(info.value, "read status")
+    assert sum(clock.sleeps) < 20.0
+    assert peer.count(CDB.prefix + CDB.peer_status) < 50
+
+
+def test_cdb_write_on_503_is_reported_and_not_retried(peer: FakePeer) -> None:
+    clock = Clock()
+    appliance = _timed(peer, clock)
+    path = CDB.prefix + CDB.cluster
+    peer.on(path, httpx.Response(408, json={"Message": "timeout"}), httpx.Response(200, json=OK))
+    with pytest.raises(TransportError, match=r"not fully running \(HTTP 408") as info:
+        appliance.write([Write(field=Field.CLUSTER_NAME, value="x.example.com")])
+    assert_clean(info.value, "write cluster_name = 'x.example.com'")
+    assert peer.count(path, "POST") == 1
+    assert clock.sleeps == []
+
+
+def test_a_provisioning_503_is_not_a_cdb_outage(appliance: RestAppliance, peer: FakePeer) -> None:
+    peer.on(REST.probe, *[httpx.Response(503, json={"Message": "busy"})] * 3)
+    with pytest.raises(ApplianceError, match="HTTP 503: busy") as info:
+        appliance.probe()
+    assert info.value.status_code == 503
+
+
+def test_cdb_off_is_told_by_the_status_code(appliance: RestAppliance, peer: FakePeer) -> None:
+    """Regression: the probe matched the text "HTTP 404" in the error message."""
+    peer.on(CDB.prefix + CDB.master, httpx.Response(404, text="gone"))
+    assert appliance.cdb_available() is False
+    probe = peer.requests[-1]
+    assert probe.url.params["peer"] == "local"
+    assert probe.url.params["sizeonly"] == "true"
+
+
+def test_cdb_probe_message_mentioning_404_is_not_off(
+    appliance: RestAppliance, peer: FakePeer
+) -> None:
+    peer.on(CDB.prefix + CDB.master, *[httpx.Response(500, json={"Message": "HTTP 404"})] * 3)
+    with pytest.raises(ApplianceError) as info:
+        appliance.cdb_available()
+    assert info.value.status_code == 500
+
+
+def test_answer_size_is_capped_while_it_streams(peer: FakePeer) -> None:
+    sent = [0]
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            sent[0] += 65536
+            yield b" " * 65536
+
+    peer.on(REST.probe, httpx.Response(200, content=endless()))
+    clock = Clock()
+    appliance = _timed(peer, clock)
+    with pytest.raises(ApplianceError, match="too large") as info:
+        appliance.probe()
+    assert_clean(info.value, "probe")
+    assert sent[0] <= MAX_ANSWER_BYTES + 2 * 65536  # stopped reading at the cap
+
+
+def test_declared_oversize_is_refused_before_reading(
+    appliance: RestAppliance, peer: FakePeer
+) -> None:
+    peer.on(
+        REST.probe,
+        httpx.Response(
+            200, content=iter([b"[]"]), headers={"Content-Length": str(MAX_ANSWER_BYTES + 1)}
+        ),
+    )
+    with pytest.raises(ApplianceError, match="too large"):
+        appliance.probe()
+
+
+def test_a_dripping_answer_stops_at_the_overall_deadline(peer: FakePeer) -> None:
+    clock = Clock()
+    sent = [0]
+
+    def drip() -> Iterator[bytes]:
+        while True:  # one byte a second, each read well within the read timeout
+            clock.now += 1.0
+            sent[0] += 1
+            yield b" "
+
+    peer.on(CDB.prefix + CDB.alarms, httpx.Response(200, content=drip()))
+    appliance = _timed(peer, clock, deadline_s=30.0)
+    with pytest.raises(TimeoutError_, match="30 s deadline") as info:
+        appliance.read_alarms()
+    assert isinstance(info.value, TimeoutError)  # also the builtin
+    assert_clean(info.value, "read alarms")
+    assert sent[0] <= 31
+    assert peer.count(CDB.prefix + CDB.alarms) == 1  # the deadline is spent: no retry
+
+
+def test_default_deadline_is_cisco_s_180_seconds(appliance: RestAppliance) -> None:
+    assert appliance.deadline_s == 180.0
+
+
+def test_reads_ask_for_the_local_element_only(appliance: RestAppliance, peer: FakePeer) -> None:
+    appliance.read_settings()
+    appliance.read_status()
+    appliance.read_alarms()
+    cdb = [r for r in peer.requests if r.url.path.startswith(CDB.prefix)]
+    assert cdb and all(r.url.params["peer"] == "local" for r in cdb)
+
+
+def test_a_slow_answer_is_cut_at_the_deadline_not_the_read_timeout(peer: FakePeer) -> None:
+    clock = Clock()
+    appliance = _timed(peer, clock, deadline_s=3.0)
+    timeouts: list[float] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        clock.now += timeouts[-1]  # the socket waited that long
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    peer.script[REST.probe] = []
+    appliance.client._transport = httpx.MockTransport(slow)  # type: ignore[attr-defined]
+    with pytest.raises(TimeoutError_, match="within the 3 s deadline") as info:
+        appliance.probe()
+    assert_clean(info.value, "probe")
+    assert timeouts == [3.0]  # read timeout 20 s, but only 3 s were left
