@@ -16,7 +16,7 @@ from typing import Any
 from exops.appliance.base import Appliance
 from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
 from exops.inventory import PeerSpec
-from exops.models import ClusterFacts, PeerFacts
+from exops.models import ClusterFacts, PeerFacts, SystemInfo
 
 # Facts fields and the appliance call that fills each, in reading order.
 # The probe comes first: it also proves reachability and authentication.
@@ -73,10 +73,27 @@ def read_peer_facts(
         **base,
         reachable=True,
         error=error,
+        unknown=unknown_fields(appliance, values.get("system")),
         transport=str(getattr(appliance, "transport_name", "")),
         gathered_at=now,
         **values,
     )
+
+
+SYSTEM_FIELDS = ("version", "role", "platform", "h323_enabled")
+
+
+def unknown_fields(appliance: Appliance, system: SystemInfo | None) -> dict[str, str]:
+    """Every system fact the peer did not give, with why (never a guessed default)."""
+    if system is None:
+        return {}
+    said = dict(getattr(appliance, "last_unknown", {}) or {})
+    out = {}
+    for name in SYSTEM_FIELDS:
+        if getattr(system, name) is None:
+            key = f"system.{name}"
+            out[key] = said.get(key, "not offered by this appliance or transport")
+    return out
 
 
 def unreachable_kind(exc: TransportError) -> str:

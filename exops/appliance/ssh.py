@@ -161,14 +161,14 @@ class ParamikoShell:
         try:
             chan.sendall((CLI.sync + CLI.line_end).encode())
             self._read(chan, "login", _synced)
+        except (TransportError, ApplianceError):  # first: TimeoutError_ is an OSError too
+            self.close()
+            raise
         except (OSError, paramiko.SSHException) as exc:
             self.close()
             raise TransportError(
                 "SSH session lost after login", host=self.host, operation=op
             ) from exc
-        except (TransportError, ApplianceError):
-            self.close()
-            raise
         return chan
 
     def _read_answer(self, chan: paramiko.Channel, command: str) -> str:

@@ -53,7 +53,9 @@ def wait_alarm(lab: Any, peer: str, alarm: str, timeout: float = 20) -> None:
 def test_status_matches_the_true_state_healthy_and_degraded(
     lab_factory: Any, tmp_path: Path, transport: str
 ) -> None:
-    lab = lab_factory(clusters=2, peers=3, time_scale=0.004, preset="formed")
+    lab = lab_factory(
+        clusters=2, peers=3, time_scale=0.004, preset="formed", cdb_rest=transport == "rest"
+    )
     cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport)
     doc = cli.json("status")
     assert doc["schema"] == "exops.status/1"
@@ -78,9 +80,11 @@ def test_status_matches_the_true_state_healthy_and_degraded(
 
 
 def test_status_reports_a_pending_factory_reset_with_the_undo(
-    formed_lab: Any, tmp_path: Path
+    lab_factory: Any, tmp_path: Path
 ) -> None:
-    lab, cli = formed_lab, cli_for(formed_lab, tmp_path)
+    # The CDB REST interface on: the hazard is made out of band with the real write form.
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    cli = cli_for(lab, tmp_path)
     cli("run", "tests/integration/runbooks/wipe-p2.yaml", "-c", "c1", "--yes", expect=3)
     # make the hazard out of band (as a careless manual edit would)
     import httpx
@@ -96,8 +100,8 @@ def test_status_reports_a_pending_factory_reset_with_the_undo(
     ) as client:
         for slot in range(3):
             r = client.post(
-                f"{CDB.prefix}{CDB.alternates}/index/{slot}/ip_address",
-                data={"value": '""'},
+                f"{CDB.prefix}{CDB.alternates}/index/{slot}",
+                data={"ip_address": ""},
                 headers=dict([CSRF_HEADER]),
             )
             assert r.status_code < 300, r.text

@@ -6,7 +6,6 @@ would, so these tests check the mock itself (docs/contract.md), not exops.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import ssl
@@ -89,8 +88,12 @@ class Rest:
         return rec
 
     def write(self, peer: str, path: str, value: Any) -> None:
-        """POST /api/management/<path> value=<json>; asserts the success answer."""
-        r = self.post(peer, f"/api/management/{path}", data={"value": json.dumps(value)})
+        """Write one field: ``path`` is ``<table>[/<keyfield>/<keyvalue>]/<field>``, sent as
+        the real CDB form ``POST /api/management/<table>[/<key>/<value>]`` with the
+        form body ``<field>=<value>`` (booleans lowercase); asserts the success answer."""
+        row, _, field = path.rpartition("/")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        r = self.post(peer, f"/api/management/{row}", data={field: text})
         assert r.status_code == 200, (peer, path, r.status_code, r.text)
         assert r.json() == {"Message": "The operation was successful"}
 

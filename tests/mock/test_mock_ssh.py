@@ -24,7 +24,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
 @pytest.fixture
 def lab(lab_factory: Any) -> Any:
     require("ssh")
-    return lab_factory(peers=3, time_scale=0.01, preset="formed")
+    return lab_factory(peers=3, time_scale=0.01, preset="formed", cdb_rest=True)
 
 
 @pytest.fixture
@@ -191,16 +191,18 @@ def test_force_config_update_only_on_a_subordinate(lab: Any, rest: Rest) -> None
     out = cli(lab, "c1-p1", "xCommand ForceConfigUpdate")
     assert 'Reason: "This command must be run on a subordinate peer"' in out
     assert out.rstrip().endswith("ERROR")
-    # A subordinate drifts (its own name), ForceConfigUpdate pulls the primary's at once.
+    # A subordinate drifts (its own H.323 mode: the cluster name is a cluster-database
+    # field that spreads at once), ForceConfigUpdate pulls the primary's at once.
     lab.control.inject("replication_error", peer="c1-p2")
     wait_for(lambda: "20101" in rest.raised("c1-p2"), "20101 on c1-p2", timeout=5)
-    rest.write("c1-p2", "configuration/cluster/cluster_name", "drift.example.com")
+    rest.write("c1-p2", "configuration/h323/mode", "Off")
+    assert rest.record("c1-p2", "configuration/h323")["mode"] == "Off"
     out = cli(lab, "c1-p2", "xCommand ForceConfigUpdate")
     assert out.rstrip().endswith("ERROR")  # the fault still blocks it
     lab.control.clear()
     out = cli(lab, "c1-p2", "xCommand ForceConfigUpdate")
     assert out.rstrip().endswith("OK"), out
-    assert rest.record("c1-p2", "configuration/cluster")["cluster_name"] == "c1.lab.example.com"
+    assert rest.record("c1-p2", "configuration/h323")["mode"] == "On"
     assert "20101" not in rest.raised("c1-p2")
 
 

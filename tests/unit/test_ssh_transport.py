@@ -1029,14 +1029,25 @@ def _rest(target: ConnectionTarget, cdb: bool, seen: list[str]) -> RestAppliance
             if not cdb:
                 return httpx.Response(404, json={"Message": "CDB REST API access is disabled"})
             if path.endswith(CDB.alternates):
-                recs = [{"index": i, "ip_address": ""} for i in range(6)]
+                recs = [{"index": i, "ip_address": "", "cdb_address": ""} for i in range(6)]
             elif path.endswith(CDB.mapping):
                 recs = []
             elif path.endswith(CDB.h323):
                 recs = [{"mode": "On"}]
+            elif path.endswith(CDB.master):
+                recs = [{"master_idx": -1}]
             else:
-                recs = [{"master_idx": -1, "cluster_name": "rest"}]
-            return httpx.Response(200, json=[{"records": recs}])
+                recs = [
+                    {
+                        "cluster_name": "rest",
+                        "tls_verify": "Permissive",
+                        "ip_version": "IPv4",
+                        "address_mapping": "Off",
+                    }
+                ]
+            return httpx.Response(
+                200, json=[{"peer": "10.0.0.12", "num_recs": len(recs), "records": recs}]
+            )
         if path == REST.sysinfo:
             return httpx.Response(
                 200, json={"SystemName": "rest", "Version": "X15.2.1", "ProductType": "VCS"}
