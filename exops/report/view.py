@@ -175,7 +175,10 @@ def _action_details(a: Action) -> tuple[str, ...]:
     if a.command is not None:
         out.append(f"xCommand {a.command.value}")
     if a.kind is ActionKind.RESTART:
-        out.append(f"expected downtime {fmt_duration(a.expected_downtime_s)}")
+        basis = (
+            "measured in the journal" if "downtime measured" in a.reason else "first-time default"
+        )
+        out.append(f"expected downtime {fmt_duration(a.expected_downtime_s)} ({basis})")
     if a.condition:
         verb = "until" if a.kind is ActionKind.WAIT else "check"
         args = ", ".join(f"{k}={v}" for k, v in sorted(mask_secrets(a.condition_args).items()))

@@ -22,7 +22,7 @@ from exops import __version__
 from exops.env import Env
 from exops.errors import ExopsError, PreconditionError, StalePlanError, UsageError
 from exops.models import ClusterFacts
-from exops.plan import Action, Plan
+from exops.plan import Action, ActionKind, Plan
 from exops.results import RunResult, RunStatus, StepResult, exit_code_for
 from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
 from exops.session import Session
@@ -90,6 +90,7 @@ class Runner:
         self.env.inventory.cluster(cluster)
         with self.sessions([cluster]) as session:
             plan = self.make_plan(session, runbook_ref, cluster, params)
+        plan = self._measured_downtime(plan, None)
         if plan.refused:
             return _refused(plan)
         return RunResult(
@@ -127,6 +128,7 @@ class Runner:
                 self.sessions([cluster]) as session,
             ):
                 plan = self.make_plan(session, runbook_ref, cluster, params)
+                plan = self._measured_downtime(plan, store)
                 return self._execute(store, session, plan, yes=yes)
 
     def apply_saved(
@@ -259,6 +261,33 @@ class Runner:
         )
         observers.run_finished(run, result)
         return result
+
+    def _measured_downtime(self, plan: Plan, store: StateStore | None) -> Plan:
+        """Each restart's expected downtime from the peer's past restarts in the
+        journal (median), when there are any; the nominal figure is the default."""
+        if not plan.restarts:
+            return plan
+        if store is None:
+            try:
+                with self._store() as opened:
+                    return self._measured_downtime(plan, opened)
+            except ExopsError:  # a dry run never needs the store
+                return plan
+        actions = []
+        for a in plan.actions:
+            past = (
+                store.journal.restart_durations(plan.cluster, a.host)
+                if a.kind is ActionKind.RESTART and a.host
+                else []
+            )
+            if past:
+                median = sorted(past)[len(past) // 2]
+                note = f"; downtime measured: median of {len(past)} past restarts"
+                update = {"expected_downtime_s": median, "reason": a.reason + note}
+                actions.append(a.model_copy(update=update))
+            else:
+                actions.append(a)
+        return plan.model_copy(update={"actions": tuple(actions)})
 
     @contextmanager
     def _store(self) -> Iterator[StateStore]:

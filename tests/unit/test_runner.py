@@ -343,3 +343,17 @@ def test_result_document_has_schema_and_outcomes(tmp_path: Path) -> None:
     assert doc["schema"] == "exops.run/1" and doc["status"] == "ok" and doc["exit_code"] == 0
     assert {o["status"] for o in doc["outcomes"]} <= {"ok", "changed"}
     assert doc["plan"]["runbook"] == "restart"
+
+
+def test_expected_downtime_comes_from_the_peers_measured_restarts(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    first = runner(env, cluster())[0].plan("restart", "c1", {"peer": "p2"})
+    assert first.plan is not None
+    (nominal,) = first.plan.restarts
+    assert nominal.expected_downtime_s == 300.0 and "measured" not in nominal.reason
+    runner(env, cluster())[0].run("restart", "c1", {"peer": "p2"}, yes=True)
+    again = runner(env, cluster())[0].plan("restart", "c1", {"peer": "p2"})
+    assert again.plan is not None
+    (measured,) = again.plan.restarts
+    assert measured.expected_downtime_s is not None and measured.expected_downtime_s < 300.0
+    assert "downtime measured: median of 1 past restarts" in measured.reason
