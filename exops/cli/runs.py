@@ -228,7 +228,7 @@ def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     if opts.json_out:
         sys.stdout.write(json.dumps(result.to_doc(), indent=2, default=str) + "\n")
     elif result.status is RunStatus.REFUSED and not result.steps:
-        pass  # said once, below
+        _print_refusal_evidence(out, result)  # the reason itself: once, on stderr below
     elif result.status is RunStatus.NOTHING_TO_CHANGE:
         out.print("nothing to change: the cluster already matches the runbook")
     else:
@@ -240,6 +240,20 @@ def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     if result.status is RunStatus.INTERRUPTED:
         raise KeyboardInterrupt
     return result.exit_code
+
+
+def _print_refusal_evidence(out: Console, result: RunResult) -> None:
+    """The failed preflight checks with what each saw per peer: why it refused."""
+    from exops.plan import CheckOutcome
+
+    if result.plan is None:
+        return
+    for check in result.plan.preflight:
+        if check.outcome is CheckOutcome.PASS:
+            continue
+        out.print(f"preflight {check.name}: {check.outcome.value}: {escape(check.summary)}")
+        for host, seen in check.evidence.items():
+            out.print(f"  {escape(host)}: {escape(seen)}", soft_wrap=True)
 
 
 # -- fleet: one runbook on several clusters, in one process ------------------------

@@ -126,15 +126,15 @@ def test_check_reports_failures_with_evidence(lab_factory: Any, tmp_path: Path) 
         preset="formed",
         spec={"c1-p4": {"version": "X14.3.2"}},
     )
-    # H.323 off on the peer being added: it is not clustered yet, so no replication
-    # run can overwrite the setup before exops reads it (deterministic under load;
-    # on a member, the primary's next replication would switch it back On).
-    lab.control.patch_peer("c1-p4", h323=False)
+    # H.323 off on the primary: replication copies the primary's configuration to the
+    # others, so the primary's own value is the one no replication run can overwrite
+    # before exops reads it (deterministic under load; a subordinate's would be).
+    lab.control.patch_peer("c1-p1", h323=False)
     lab.control.patch_peer("c1-p3", cert="missing_san")
     cli = cli_for(lab, tmp_path)
     doc = cli.json("check", "-c", "c1", "--peer", "c1-p4", expect=3)
     checks = {c["name"]: c for c in doc["checks"]}
-    assert checks["h323"]["outcome"] == "fail" and checks["h323"]["evidence"]["c1-p4"] == "Off"
+    assert checks["h323"]["outcome"] == "fail" and checks["h323"]["evidence"]["c1-p1"] == "Off"
     assert checks["version"]["outcome"] == "fail"
     assert checks["version"]["evidence"]["c1-p4"] == "X14.3.2"
     assert checks["tls_names"]["outcome"] == "fail" and "c1-p3" in checks["tls_names"]["summary"]
