@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,68 +113,9 @@ def _env(**conn: Any) -> Any:
     return env
 
 
-# -- read side --------------------------------------------------------------
-
-
-@app.command()
-def status(
-    cluster: o.Clusters = None,
-    json_out: o.Json = False,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-) -> None:
-    """Show each cluster's peers, primary, replication, alarms and a verdict."""
-    from exops.cli import read
-
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-    )
-    raise typer.Exit(read.status(env, cluster, json_out=json_out))
-
-
-@app.command()
-def check(
-    cluster: o.Clusters = None,
-    peer: Annotated[
-        str | None,
-        typer.Option(
-            "--peer", "-p", help="Check the prerequisites for adding this peer.", metavar="PEER"
-        ),
-    ] = None,
-    json_out: o.Json = False,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-) -> None:
-    """Run the clustering prerequisites (domain checks) with evidence per peer."""
-    from exops.cli import read
-
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-    )
-    raise typer.Exit(read.check(env, cluster, peer, json_out=json_out))
-
-
-# -- runbooks ---------------------------------------------------------------
-# Every runbook command shares the run and connection options (declared once
-# here); its own options come from the runbook file's params.
+# -- shared options ------------------------------------------------------------
+# Declared once; each command takes the groups it needs (``_command`` appends
+# them to the command's own parameters and turns them into an Env / RunOptions).
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 
@@ -182,6 +124,20 @@ def _p(name: str, annotation: object, default: object = None) -> inspect.Paramet
     return inspect.Parameter(name, _KW, annotation=annotation, default=default)
 
 
+_READ_CONN = [
+    _p("inventory", o.Inventory, None),
+    _p("ca_bundle", o.CaBundle, None),
+    _p("insecure", o.Insecure, False),
+    _p("transport", o.Transport, None),
+    _p("accept_new_host_keys", o.AcceptHostKeys, False),
+    _p("read_timeout", o.ReadTimeout, None),
+]
+_CONN_OPTIONS = [
+    *_READ_CONN,
+    _p("restart_timeout", o.RestartTimeout, None),
+    _p("settle_timeout", o.SettleTimeout, None),
+    _p("state_url", o.StateUrl, None),
+]
 _RUN_OPTIONS = [
     _p("dry_run", o.DryRun, False),
     _p("yes", o.Yes, False),
@@ -199,21 +155,87 @@ _PLAN_OPTIONS = [
     _p("out", o.Out, None),
     _p("detailed_exitcode", o.DetailedExit, False),
 ]
-_CONN_OPTIONS = [
-    _p("inventory", o.Inventory, None),
-    _p("ca_bundle", o.CaBundle, None),
-    _p("insecure", o.Insecure, False),
-    _p("transport", o.Transport, None),
-    _p("accept_new_host_keys", o.AcceptHostKeys, False),
-    _p("read_timeout", o.ReadTimeout, None),
-    _p("restart_timeout", o.RestartTimeout, None),
-    _p("settle_timeout", o.SettleTimeout, None),
-    _p("state_url", o.StateUrl, None),
+_APPLY_OPTIONS = [
+    p for p in _RUN_OPTIONS if p.name in ("yes", "json_out", "events", "lock_timeout", "verbose")
 ]
-_CONN_KEYS = [p.name for p in _CONN_OPTIONS]
-_RUN_KEYS = [p.name for p in _RUN_OPTIONS]
-_PLAN_KEYS = [p.name for p in _PLAN_OPTIONS]
+_RESTORE_OPTIONS = [
+    p for p in _RUN_OPTIONS if p.name in ("dry_run", "yes", "json_out", "events", "fmt")
+] + [_p("lock_timeout", o.LockTimeout, None)]
 _METAVARS = {"peer": "PEER", "time": "TIME", "int": "N", "mapping": "FQDN=IP", "str": "TEXT"}
+
+
+def _split(kwargs: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    return {k: kwargs.pop(k) for k in keys if k in kwargs}
+
+
+def _command(
+    name: str,
+    *,
+    conn: list[inspect.Parameter],
+    run: list[inspect.Parameter] | None = None,
+    extra_args: bool = False,
+    app_: typer.Typer = app,
+) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Register ``fn(env, [opts,] **own) -> exit code`` as a command whose options are
+    its own parameters plus the shared groups: ``conn`` becomes ``env`` (settings +
+    inventory), ``run`` becomes ``opts`` (exops.cli.runs.RunOptions)."""
+
+    def decorate(fn: Callable[..., int]) -> Callable[..., int]:
+        own = [
+            p.replace(kind=_KW)
+            for p in inspect.signature(fn, eval_str=True).parameters.values()
+            if p.name not in ("env", "opts")
+        ]
+
+        def command(**kwargs: Any) -> None:
+            env = _env(**_split(kwargs, [p.name for p in conn]))
+            if run is not None:
+                from exops.cli.runs import RunOptions
+
+                kwargs["opts"] = RunOptions(**_split(kwargs, [p.name for p in run]))
+            raise typer.Exit(fn(env=env, **kwargs))
+
+        command.__signature__ = inspect.Signature([*own, *(run or []), *conn])  # type: ignore[attr-defined]
+        command.__doc__ = fn.__doc__
+        command.__name__ = fn.__name__
+        settings = EXTRA_ARGS if extra_args else None
+        app_.command(name, context_settings=settings)(command)
+        return fn
+
+    return decorate
+
+
+# -- read side --------------------------------------------------------------
+
+
+@_command("status", conn=_READ_CONN)
+def status(env: Any, cluster: o.Clusters = None, json_out: o.Json = False) -> int:
+    """Show each cluster's peers, primary, replication, alarms and a verdict."""
+    from exops.cli import read
+
+    return read.status(env, cluster, json_out=json_out)
+
+
+@_command("check", conn=_READ_CONN)
+def check(
+    env: Any,
+    cluster: o.Clusters = None,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            "--peer", "-p", help="Check the prerequisites for adding this peer.", metavar="PEER"
+        ),
+    ] = None,
+    json_out: o.Json = False,
+) -> int:
+    """Run the clustering prerequisites (domain checks) with evidence per peer."""
+    from exops.cli import read
+
+    return read.check(env, cluster, peer, json_out=json_out)
+
+
+# -- runbooks ---------------------------------------------------------------
+# Each runbook command's own options come from the runbook file's params.
 
 
 def _param_option(meta: Any) -> inspect.Parameter:
@@ -238,18 +260,14 @@ def _param_option(meta: Any) -> inspect.Parameter:
     return _p(meta.name, Annotated[str | None, option], None)
 
 
-def _split(kwargs: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    return {k: kwargs.pop(k) for k in keys if k in kwargs}
-
-
 def _make_runbook_command(meta: Any) -> None:
     visible = [p for p in meta.params if not p.hidden]
 
     def command(**kwargs: Any) -> None:
         from exops.cli import runs
 
-        env = _env(**_split(kwargs, _CONN_KEYS))
-        opts = runs.RunOptions(**_split(kwargs, _RUN_KEYS))
+        env = _env(**_split(kwargs, [p.name for p in _CONN_OPTIONS]))
+        opts = runs.RunOptions(**_split(kwargs, [p.name for p in _RUN_OPTIONS]))
         clusters = [str(c) for c in kwargs.pop("cluster")]
         resume = bool(kwargs.pop("resume", False))
 
@@ -419,178 +437,71 @@ _PARAM_OPT = Annotated[
 ]
 
 
-@app.command("run", context_settings=EXTRA_ARGS)
+@_command("run", conn=_CONN_OPTIONS, run=_RUN_OPTIONS, extra_args=True)
 def run_command(
+    env: Any,
+    opts: Any,
     ctx: typer.Context,
     runbook: _RUNBOOK_ARG,
     cluster: o.Cluster,
     param: _PARAM_OPT = None,
-    dry_run: o.DryRun = False,
-    yes: o.Yes = False,
-    json_out: o.Json = False,
-    events: o.Events = None,
-    fmt: o.Format = "text",
-    out: o.Out = None,
-    lock_timeout: o.LockTimeout = None,
-    detailed_exitcode: o.DetailedExit = False,
-    verbose: o.Verbose = False,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-    restart_timeout: o.RestartTimeout = None,
-    settle_timeout: o.SettleTimeout = None,
-    state_url: o.StateUrl = None,
-) -> None:
+) -> int:
     """Run any runbook (a shipped name or your own file)."""
     from exops.cli import runs
 
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-        restart_timeout=restart_timeout,
-        settle_timeout=settle_timeout,
-        state_url=state_url,
-    )
-    opts = runs.RunOptions(
-        dry_run=dry_run,
-        yes=yes,
-        json_out=json_out,
-        events=events,
-        fmt=fmt,
-        out=out,
-        lock_timeout=lock_timeout,
-        detailed_exitcode=detailed_exitcode,
-        verbose=verbose,
-    )
     params = _generic_params(runbook, param, list(ctx.args), env, cluster)
-    raise typer.Exit(runs.run_one(env, runbook, cluster, params, opts))
+    return runs.run_one(env, runbook, cluster, params, opts)
 
 
-@app.command("plan", context_settings=EXTRA_ARGS)
+@_command("plan", conn=_READ_CONN, run=_PLAN_OPTIONS, extra_args=True)
 def plan_command(
+    env: Any,
+    opts: Any,
     ctx: typer.Context,
     runbook: _RUNBOOK_ARG,
     cluster: o.Cluster,
     param: _PARAM_OPT = None,
-    json_out: o.Json = False,
-    fmt: o.Format = "text",
-    out: o.Out = None,
-    detailed_exitcode: o.DetailedExit = False,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-) -> None:
+) -> int:
     """Plan a runbook and print or save the plan (no change is made)."""
     from exops.cli import runs
 
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-    )
-    opts = runs.RunOptions(json_out=json_out, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode)
     params = _generic_params(runbook, param, list(ctx.args), env, cluster)
-    raise typer.Exit(runs.plan_one(env, runbook, cluster, params, opts))
+    return runs.plan_one(env, runbook, cluster, params, opts)
 
 
-@app.command("apply")
+@_command("apply", conn=_CONN_OPTIONS, run=_APPLY_OPTIONS)
 def apply_command(
+    env: Any,
+    opts: Any,
     plan_file: Annotated[
         Path, typer.Argument(help="A plan saved with `exops plan --out`.", metavar="PLAN")
     ],
-    yes: o.Yes = False,
-    json_out: o.Json = False,
-    events: o.Events = None,
-    lock_timeout: o.LockTimeout = None,
-    verbose: o.Verbose = False,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-    restart_timeout: o.RestartTimeout = None,
-    settle_timeout: o.SettleTimeout = None,
-    state_url: o.StateUrl = None,
-) -> None:
+) -> int:
     """Apply exactly a saved plan, after planning again: refused when anything changed."""
     from exops.cli import runs
 
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-        restart_timeout=restart_timeout,
-        settle_timeout=settle_timeout,
-        state_url=state_url,
-    )
-    opts = runs.RunOptions(
-        yes=yes, json_out=json_out, events=events, lock_timeout=lock_timeout, verbose=verbose
-    )
-    raise typer.Exit(runs.apply_saved(env, plan_file, opts))
+    return runs.apply_saved(env, plan_file, opts)
 
 
 # -- safety and records ------------------------------------------------------
 
 
-@app.command()
+@_command("restore", conn=_CONN_OPTIONS, run=_RESTORE_OPTIONS)
 def restore(
+    env: Any,
+    opts: Any,
     cluster: o.Cluster,
     peer: Annotated[str, typer.Option("--peer", "-p", help="The peer to restore.", metavar="PEER")],
     backup: Annotated[
         Path | None,
         typer.Option("--backup", help="Backup file (default: the newest).", metavar="FILE"),
     ] = None,
-    dry_run: o.DryRun = False,
-    yes: o.Yes = False,
-    json_out: o.Json = False,
-    events: o.Events = None,
-    fmt: o.Format = "text",
-    lock_timeout: o.LockTimeout = None,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    state_url: o.StateUrl = None,
-) -> None:
+) -> int:
     """Put a peer's peer list back (a backup, or the cluster's own list); never a
     cluster-wide setting, never a primary the cluster does not agree on."""
     from exops.cli import runs
 
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        state_url=state_url,
-    )
-    opts = runs.RunOptions(
-        dry_run=dry_run,
-        yes=yes,
-        json_out=json_out,
-        events=events,
-        fmt=fmt,
-        lock_timeout=lock_timeout,
-    )
-    raise typer.Exit(runs.restore(env, cluster, peer, backup, opts))
+    return runs.restore(env, cluster, peer, backup, opts)
 
 
 @app.command()

@@ -144,6 +144,21 @@ def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]
     return observers
 
 
+def _interactive(env: Env, opts: RunOptions, act: Callable[[Runner], RunResult]) -> int:
+    """Run ``act`` with a runner that shows progress, may ask before restarts, and
+    writes events; render its result; return the exit code."""
+    out = human(opts)
+    shown: set[str] = set()
+    with ExitStack() as stack:
+        runner = Runner(
+            env,
+            observers=_observers(opts, out, stack, shown),
+            confirm=_confirm(out, opts, shown),
+        )
+        result = act(runner)
+    return finish(result, opts, out)
+
+
 def run_one(
     env: Env,
     ref: str,
@@ -155,29 +170,23 @@ def run_one(
 ) -> int:
     """One runbook on one cluster from the command line; returns the exit code."""
     check_format(opts)
-    out = human(opts)
     if opts.dry_run:
-        result = Runner(env).plan(ref, cluster, params)
-        return _planned(result, opts, out)
-    shown: set[str] = set()
-    with ExitStack() as stack:
-        runner = Runner(
-            env,
-            observers=_observers(opts, out, stack, shown),
-            confirm=_confirm(out, opts, shown),
-        )
-        result = runner.run(
+        return _planned(Runner(env).plan(ref, cluster, params), opts)
+    return _interactive(
+        env,
+        opts,
+        lambda r: r.run(
             ref, cluster, params, yes=opts.yes, lock_timeout=opts.lock_timeout, resume=resume
-        )
-    return finish(result, opts, out)
+        ),
+    )
 
 
 def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
     check_format(opts)
-    return _planned(Runner(env).plan(ref, cluster, params), opts, human(opts))
+    return _planned(Runner(env).plan(ref, cluster, params), opts)
 
 
-def _planned(result: RunResult, opts: RunOptions, out: Console) -> int:
+def _planned(result: RunResult, opts: RunOptions) -> int:
     assert result.plan is not None
     show_plan(result.plan, opts)
     if result.status is RunStatus.REFUSED:
@@ -189,33 +198,20 @@ def _planned(result: RunResult, opts: RunOptions, out: Console) -> int:
 
 
 def apply_saved(env: Env, path: Path, opts: RunOptions) -> int:
-    out = human(opts)
-    shown: set[str] = set()
-    with ExitStack() as stack:
-        runner = Runner(
-            env,
-            observers=_observers(opts, out, stack, shown),
-            confirm=_confirm(out, opts, shown),
-        )
-        result = runner.apply_saved(path, yes=opts.yes, lock_timeout=opts.lock_timeout)
-    return finish(result, opts, out)
+    return _interactive(
+        env, opts, lambda r: r.apply_saved(path, yes=opts.yes, lock_timeout=opts.lock_timeout)
+    )
 
 
 def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOptions) -> int:
     check_format(opts)
-    out = human(opts)
     if opts.dry_run:
-        result = Runner(env).restore(cluster, host, backup, dry_run=True)
-        return _planned(result, opts, out)
-    shown: set[str] = set()
-    with ExitStack() as stack:
-        runner = Runner(
-            env,
-            observers=_observers(opts, out, stack, shown),
-            confirm=_confirm(out, opts, shown),
-        )
-        result = runner.restore(cluster, host, backup, yes=opts.yes, lock_timeout=opts.lock_timeout)
-    return finish(result, opts, out)
+        return _planned(Runner(env).restore(cluster, host, backup, dry_run=True), opts)
+    return _interactive(
+        env,
+        opts,
+        lambda r: r.restore(cluster, host, backup, yes=opts.yes, lock_timeout=opts.lock_timeout),
+    )
 
 
 def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
