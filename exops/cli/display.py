@@ -50,8 +50,8 @@ def step_line(result: StepResult) -> str:
     host = result.action.host or "cluster"
     style = STATUS_STYLE[result.status]
     text = (
-        f"[{style}]{result.status.value}[/]: [{escape(host)}] {escape(result.action.step)} "
-        f"({fmt_s(result.duration_s)})"
+        f"[{style}]{result.status.value}[/]: {escape(f'[{host}]')} "
+        f"{escape(result.action.step)} ({fmt_s(result.duration_s)})"
     )
     if result.status is StepStatus.SKIPPED and result.detail:
         text += f" [dim]{escape(result.detail)}[/]"
@@ -93,7 +93,7 @@ class TerminalDisplay(Observer):
     def step_started(self, run: RunInfo, action: Action) -> None:
         if self.live:
             host = f"[{action.host}] " if action.host else ""
-            self._start_live(escape(f"{host}{action.step}"))
+            self._start_live(escape(f"{host}{action.step}"))  # escape: [host] is no markup
 
     def waiting(self, run: RunInfo, what: str, detail: str, elapsed: float, timeout: float) -> None:
         if self.live and self._progress is not None:
