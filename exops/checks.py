@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from exops.appliance.knowledge import PER_PEER_LICENCES
 from exops.health import CLUSTER_ALARMS, out_of_sync, peer_problems
-from exops.models import MAX_PEERS, ClusterFacts, PeerFacts, Role, is_ip
+from exops.models import MAX_PEERS, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.plan import CheckOutcome, CheckResult
 from exops.runbook.view import ClusterView
 
@@ -32,8 +32,37 @@ def _unreachable(p: PeerFacts) -> str:
     return f"unreachable: {p.error or 'no answer'}"
 
 
+def _outcome(
+    name: str, outcome: CheckOutcome, summary: str, evidence: dict[str, str]
+) -> CheckResult:
+    return CheckResult(name=name, outcome=outcome, summary=summary, evidence=evidence)
+
+
+def _why_unknown(p: PeerFacts, field: str) -> str:
+    """The evidence for a fact exops could not read: never a guessed value."""
+    if not p.reachable:
+        return _unreachable(p)
+    if p.system is None:
+        return f"unknown: system information could not be read ({p.error or 'no answer'})"
+    return f"unknown: {p.unknown.get(f'system.{field}', 'not read')}"
+
+
+def _unknown(name: str, what: str, hosts: list[str], evidence: dict[str, str]) -> CheckResult:
+    """A fact a check needs is unknown on some peer: the check says so, never passes."""
+    return _outcome(
+        name,
+        CheckOutcome.UNKNOWN,
+        f"unknown: the {what} of {', '.join(hosts)} could not be read",
+        evidence,
+    )
+
+
 def _same(
-    name: str, scope: list[PeerFacts], value: Callable[[PeerFacts], str | None], what: str
+    name: str,
+    scope: list[PeerFacts],
+    value: Callable[[PeerFacts], str | None],
+    what: str,
+    field: str,
 ) -> CheckResult:
     evidence: dict[str, str] = {}
     seen = set()
@@ -41,13 +70,13 @@ def _same(
     for p in scope:
         v = value(p) if p.reachable and p.system else None
         if v is None:
-            evidence[p.host] = _unreachable(p) if not p.reachable else "unknown"
+            evidence[p.host] = _why_unknown(p, field)
             missing.append(p.host)
         else:
             evidence[p.host] = v
             seen.add(v)
     if missing:
-        return _result(name, False, f"cannot read the {what} of {', '.join(missing)}", evidence)
+        return _unknown(name, what, missing, evidence)
     if len(seen) > 1:
         return _result(name, False, f"peers differ in {what}: {', '.join(sorted(seen))}", evidence)
     return _result(name, True, f"every peer has the same {what}", evidence)
@@ -89,34 +118,65 @@ def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> Ch
 
 def check_role(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     return _same(
-        "role", scope, lambda p: p.system.role.value if p.system and p.system.role else None, "role"
+        "role",
+        scope,
+        lambda p: p.system.role.value if p.system and p.system.role else None,
+        "role",
+        "role",
     )
 
 
 def check_version(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     return _same(
-        "version", scope, lambda p: p.system.version if p.system else None, "software version"
+        "version",
+        scope,
+        lambda p: p.system.version if p.system else None,
+        "software version",
+        "version",
     )
 
 
 def check_platform(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    return _same(
+    """Equivalent VM size on every peer. Where the size cannot be read (the CLI does not
+    show it) but the hardware can, the hardware is compared and the size is left to a
+    manual check (warn, never pass); with neither, the check is unknown."""
+    result = _same(
+        "platform", scope, lambda p: p.system.platform if p.system else None, "VM size", "platform"
+    )
+    if result.outcome is not CheckOutcome.UNKNOWN:
+        return result
+    by_hardware = _same(
         "platform",
         scope,
-        lambda p: (p.system.platform or p.system.hardware) if p.system else None,
-        "platform / VM size",
+        lambda p: p.system.hardware or None if p.system else None,
+        "hardware",
+        "platform",
+    )
+    if by_hardware.outcome is not CheckOutcome.PASS:
+        return result
+    return _outcome(
+        "platform",
+        CheckOutcome.WARN,
+        "manual check: the VM size cannot be read here; every peer runs the same hardware "
+        f"({next(iter(by_hardware.evidence.values()))}): confirm the VM sizes match",
+        {h: f"hardware {v}; VM size unknown" for h, v in by_hardware.evidence.items()},
     )
 
 
 def check_h323(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence = {
         p.host: (
-            {True: "On", False: "Off", None: "unknown"}[p.system.h323_enabled]
-            if p.system
-            else _unreachable(p)
+            "On"
+            if p.system and p.system.h323_enabled
+            else "Off"
+            if p.system and p.system.h323_enabled is False
+            else _why_unknown(p, "h323_enabled")
         )
         for p in scope
     }
+    unknown = [h for h, v in evidence.items() if v not in ("On", "Off")]
+    if unknown:
+        return _unknown("h323", "H.323 mode", unknown, evidence)
     off = [h for h, v in evidence.items() if v != "On"]
     return _result(
         "h323",
@@ -186,9 +246,24 @@ def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | Non
 def check_e_nic(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence: dict[str, str] = {}
     bad = []
+    unknown = [p.host for p in scope if p.system is None or p.system.role is None]
+    if unknown:
+        evidence = {p.host: _why_unknown(p, "role") for p in scope if p.host in unknown}
+        return _unknown("e_nic", "role", unknown, evidence)
+    edges = [p for p in scope if p.system and p.system.role is Role.EXPRESSWAY_E]
+    if not edges:
+        evidence = {
+            p.host: f"{p.system.role.value if p.system and p.system.role else '?'}" for p in scope
+        }
+        return _outcome(
+            "e_nic",
+            CheckOutcome.NOT_APPLICABLE,
+            "not applicable: no Expressway-E peer (the NIC rule is for Expressway-E)",
+            evidence,
+        )
     for p in scope:
         if p.system is None or p.system.role is not Role.EXPRESSWAY_E:
-            evidence[p.host] = "not an Expressway-E" if p.system else _unreachable(p)
+            evidence[p.host] = "not an Expressway-E"
             continue
         lan1, lan2 = p.system.lan1, p.system.lan2
         target = (
@@ -252,22 +327,73 @@ def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) 
 
 
 def check_latency(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    """exops cannot measure peer-to-peer RTT; it bounds it by the sum of its own RTTs."""
+    """What exops can measure: its own round trip to each peer. It cannot see the
+    round trip between two peers (the 80 ms rule), so it says so, bounds it by the sum
+    of its two largest round trips, and never fails: a loaded operator machine or a
+    slow jump host inflates its own figures, not the peers'."""
     evidence = {
         p.host: f"{p.rtt_ms:.1f} ms from exops" if p.rtt_ms is not None else _unreachable(p)
         for p in scope
     }
+    cannot = "exops cannot measure the round trip between two peers"
     rtts = sorted((p.rtt_ms for p in scope if p.rtt_ms is not None), reverse=True)
     if len(rtts) < len(scope):
-        return _result("latency", False, "round trip unknown for some peers", evidence, warn=True)
+        return _result(
+            "latency", False, f"manual check: {cannot}; some peers did not answer", evidence,
+            warn=True,
+        )  # fmt: skip
     bound = sum(rtts[:2]) if len(rtts) >= 2 else (rtts[0] if rtts else 0.0)
     summary = (
-        f"peer-to-peer round trip bounded by {bound:.1f} ms (sum of the two largest exops round "
-        f"trips; limit {MAX_RTT_MS:.0f} ms)"
+        f"{cannot}; from here it is at most {bound:.1f} ms (the two largest exops round "
+        f"trips added; limit {MAX_RTT_MS:.0f} ms)"
     )
     if bound <= MAX_RTT_MS:
         return _result("latency", True, summary, evidence)
-    return _result("latency", False, summary + ": measure between the peers", evidence, warn=True)
+    return _result(
+        "latency", False, f"manual check: {summary}: measure between the peers", evidence,
+        warn=True,
+    )  # fmt: skip
+
+
+def check_no_nat(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """No address translation between peers: the address each peer is listed under is
+    one of its own interfaces (LAN1/LAN2), where the appliance shows them; otherwise a
+    manual check (warn)."""
+    evidence: dict[str, str] = {}
+    bad, blind = [], []
+    for p in scope:
+        slot = view.slot_of(p.host)
+        listed = view.settings.peers[slot - 1] if slot else p.address
+        own = [a for a in ((p.system.lan1, p.system.lan2) if p.system else ()) if a]
+        if not own:
+            evidence[p.host] = f"listed as {listed}; its own LAN addresses cannot be read here"
+            blind.append(p.host)
+            continue
+        targets = (listed,) if is_ip(listed) else p.fqdn_addresses
+        if not targets:
+            evidence[p.host] = f"listed as {listed}, which does not resolve here"
+            blind.append(p.host)
+        elif set(targets) & set(own):
+            evidence[p.host] = f"listed as {listed}; LAN {', '.join(own)}"
+        else:
+            evidence[p.host] = f"listed as {listed} ({', '.join(targets)}); LAN {', '.join(own)}"
+            bad.append(p.host)
+    if bad:
+        return _result(
+            "no_nat",
+            False,
+            f"listed under an address that is not its own (NAT between peers?): {', '.join(bad)}",
+            evidence,
+        )
+    if blind:
+        return _result(
+            "no_nat",
+            False,
+            f"manual check: confirm no address translation between peers ({', '.join(blind)})",
+            evidence,
+            warn=True,
+        )
+    return _result("no_nat", True, "every peer is listed under its own LAN address", evidence)
 
 
 def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
@@ -374,6 +500,7 @@ CHECKS: dict[str, Check] = {
     "cluster_health": check_cluster_health,
     "factory_reset": check_factory_reset,
     "fqdn_resolves": check_fqdn_resolves,
+    "no_nat": check_no_nat,
 }
 PREREQUISITES = (
     "reachable",
@@ -385,6 +512,7 @@ PREREQUISITES = (
     "option_keys",
     "base_network",
     "e_nic",
+    "no_nat",
     "latency",
     "factory_reset",
 )
@@ -400,8 +528,25 @@ def scope_of(view: ClusterView, new_peer: str | None) -> list[PeerFacts]:
 def run_checks(
     facts: ClusterFacts, names: list[str] | tuple[str, ...] | None, *, new_peer: str | None = None
 ) -> tuple[CheckResult, ...]:
-    """Run the named checks (default: every prerequisite, plus TLS names)."""
+    """Run the named checks (default, for ``exops check``: every prerequisite, plus TLS
+    names, which does not apply to a Permissive cluster: it is what enforce-tls checks)."""
     view = ClusterView(facts)
     scope = scope_of(view, new_peer)
-    selected = names or (*PREREQUISITES, "tls_names")
-    return tuple(CHECKS[n](view, scope, new_peer) for n in selected)
+    results = tuple(CHECKS[n](view, scope, new_peer) for n in names or (*PREREQUISITES,))
+    if names is None:
+        results += (_tls_names_if_it_applies(view, scope, new_peer),)
+    return results
+
+
+def _tls_names_if_it_applies(
+    view: ClusterView, scope: list[PeerFacts], new: str | None
+) -> CheckResult:
+    result = check_tls_names(view, scope, new)
+    if view.settings.tls_mode is TlsMode.ENFORCE or result.outcome is CheckOutcome.PASS:
+        return result
+    return _outcome(
+        "tls_names",
+        CheckOutcome.NOT_APPLICABLE,
+        "not applicable in TLS Permissive mode (enforce-tls checks it first): " + result.summary,
+        result.evidence,
+    )

@@ -35,8 +35,14 @@ CHANGING_KINDS = frozenset({ActionKind.CONFIGURE, ActionKind.RESTART, ActionKind
 
 class CheckOutcome(StrEnum):
     PASS = "pass"
-    WARN = "warn"
+    WARN = "warn"  # passes, with something to look at (or a manual check to do)
     FAIL = "fail"
+    UNKNOWN = "unknown"  # a fact it needs could not be read: never a pass; refuses a runbook
+    NOT_APPLICABLE = "n/a"  # does not apply here (TLS names on a Permissive cluster)
+
+
+# Outcomes that refuse a runbook's preflight (and make `exops check` exit 3).
+BLOCKING = frozenset({CheckOutcome.FAIL, CheckOutcome.UNKNOWN})
 
 
 class CheckResult(Frozen):

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from exops.cli.display import console
 from exops.env import Env
-from exops.plan import CheckOutcome, CheckResult
+from exops.plan import BLOCKING, CheckOutcome, CheckResult
 from exops.status import SCHEMA, ClusterReport, Verdict, summarize
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
@@ -93,7 +93,6 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
     from exops.checks import run_checks
     from exops.errors import UsageError
     from exops.exitcodes import ExitCode
-    from exops.plan import CheckOutcome
 
     names = [c.name for c in env.inventory.select(clusters)]
     if new_peer:
@@ -106,7 +105,7 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
     with env.session(names) as session:
         gathered = session.gather_many(names)
     results = {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
-    failed = any(c.outcome is CheckOutcome.FAIL for rs in results.values() for c in rs)
+    failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
     if json_out:
         docs = [
             {
@@ -128,7 +127,13 @@ def _print_checks(cluster: str, results: tuple[CheckResult, ...]) -> None:
     table = Table(title=f"prerequisites for cluster {cluster}", title_justify="left")
     for col in ("check", "result", "summary", "evidence"):
         table.add_column(col)
-    colour = {CheckOutcome.PASS: "green", CheckOutcome.WARN: "yellow", CheckOutcome.FAIL: "red"}
+    colour = {
+        CheckOutcome.PASS: "green",
+        CheckOutcome.WARN: "yellow",
+        CheckOutcome.FAIL: "red",
+        CheckOutcome.UNKNOWN: "red",
+        CheckOutcome.NOT_APPLICABLE: "dim",
+    }
     for c in results:
         evidence = "\n".join(f"{h}: {v}" for h, v in c.evidence.items())
         table.add_row(c.name, f"[{colour[c.outcome]}]{c.outcome.value}[/]", c.summary, evidence)

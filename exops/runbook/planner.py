@@ -31,7 +31,16 @@ from exops.appliance.base import Command, apply_writes, settings_writes
 from exops.checks import run_checks
 from exops.errors import RunbookFileError, UsageError
 from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
-from exops.plan import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped, digest
+from exops.plan import (
+    BLOCKING,
+    Action,
+    ActionKind,
+    CheckOutcome,
+    CheckResult,
+    Plan,
+    Skipped,
+    digest,
+)
 from exops.runbook.expr import ExpressionError, evaluate, render
 from exops.runbook.schema import Runbook, Step
 from exops.runbook.view import ClusterView
@@ -142,7 +151,7 @@ class _Planner:
         try:
             self._readable()
             preflight = self._preflight()
-            failed = [c for c in preflight if c.outcome is CheckOutcome.FAIL]
+            failed = [c for c in preflight if c.outcome in BLOCKING]
             if failed:
                 raise Refused(
                     "preflight failed: " + "; ".join(f"{c.name}: {c.summary}" for c in failed)
