@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -73,7 +74,8 @@ def _run_in_pty(args: list[str], env: dict[str, str], timeout: float = 180) -> t
             break
     code = proc.wait(timeout=30)
     os.close(master)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # colours and cursor moves
 
 
 def test_in_a_terminal_each_finished_step_leaves_a_persistent_line(
