@@ -16,7 +16,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from exops.models import ip_family
 
 
-class _Env(SandboxedEnvironment, NativeEnvironment):  # type: ignore[misc]
+class _Env(SandboxedEnvironment, NativeEnvironment):
     """Sandboxed (a runbook file cannot reach Python internals) and native-typed."""
 
 
