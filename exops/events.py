@@ -12,11 +12,11 @@ Event names emitted by exops (``exops.apply`` and ``exops.cli.execute``):
 - ``step_started``: ``action``, ``step``, ``kind``, ``host``
 - ``changed`` / ``ok``: a step's result, with ``detail`` and ``duration_s``
 - ``skipped``: a step that needed nothing, with ``detail``
-- ``failed``: ``error``, ``advice``, ``duration_s``
+- ``failed``: ``status`` (``failed``, or ``unreachable`` when the peer could not be
+  reached), ``error``, ``advice``, ``duration_s``
 - ``waiting``: wait progress: ``what``, ``detail``, ``elapsed_s``, ``timeout_s``
 - ``restarting``: ``host``, ``action``
 - ``waited``: a wait ended: ``what``, ``elapsed_s``
-- ``unreachable``: a step's peer could not be reached
 - ``done``: the run's ``status``, ``exit_code``, ``failed``, ``changed``, ``unreached``
 - ``interrupted``: the last event of a run stopped by Ctrl-C or SIGTERM
 
@@ -46,7 +46,6 @@ EVENTS = (
     "waiting",
     "restarting",
     "waited",
-    "unreachable",
     "done",
     "interrupted",
 )

@@ -196,7 +196,9 @@ class EventsObserver(Observer):
     def step_finished(self, run: RunInfo, result: StepResult) -> None:
         doc = result.to_doc()
         status = doc.pop("status")
-        self._emit(run, status, status=status, **doc)
+        # One ``failed`` event for both kinds of failure; ``status`` tells them apart.
+        event = "failed" if result.failed else status
+        self._emit(run, event, status=status, **doc)
 
     def run_finished(self, run: RunInfo, result: RunResult) -> None:
         event = "interrupted" if result.status.value == "interrupted" else "done"

@@ -151,7 +151,6 @@ def test_documented_event_names() -> None:
         "waiting",
         "restarting",
         "waited",
-        "unreachable",
         "done",
         "interrupted",
     }
