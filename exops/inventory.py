@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
 from exops.errors import InventoryError, UsageError
-from exops.models import MAX_PEERS, Role
+from exops.models import MAX_PEERS, Role, is_address, is_fqdn
 from exops.settings import Settings
 
 FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
@@ -37,16 +37,7 @@ HOST_DATA_KEYS = {"address", "fqdn", "role", "ssh_port", "slot", "transport", "d
 GROUP_DATA_KEYS = {"cluster_name", "transport", "ip_version", "tls_mode", "description"}
 TRANSPORTS = ("rest", "ssh", "auto")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def is_fqdn(value: str) -> bool:
-    """A dotted DNS name (not an IP address), at most 253 characters."""
-    if not value or len(value) > 253 or _is_ip(value):
-        return False
-    labels = value.rstrip(".").split(".")
-    if len(labels) < 2 or labels[-1].isdigit():  # a numeric TLD is a mistyped IP
-        return False
-    return all(_LABEL.match(label) for label in labels)
+__all__ = ["is_address", "is_fqdn"]
 
 
 def _is_ip(value: str) -> bool:
@@ -55,10 +46,6 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def is_address(value: str) -> bool:
-    return _is_ip(value) or is_fqdn(value)
 
 
 @dataclass(frozen=True)
