@@ -445,7 +445,7 @@ def test_r7_executor_refuses_command_on_primary(tmp_path: Path) -> None:
     cmd = Action(
         id="1", step="fcu", kind=ActionKind.COMMAND, host="p1", command=Command.FORCE_CONFIG_UPDATE
     )
-    ex, result = run_on(tmp_path, peers, clock, cmd)
+    _ex, result = run_on(tmp_path, peers, clock, cmd)
     assert "safety rule R7" in (result.outcomes[0].error or "")
     ok = cmd.model_copy(update={"host": "p2"})
     _ex, result = run_on(tmp_path, peers, clock, ok)
