@@ -111,7 +111,6 @@ class Plan(Frozen):
     skipped: tuple[Skipped, ...] = ()
     warnings: tuple[str, ...] = ()
     refused: str | None = None  # set when a safety rule or preflight refuses
-    digest: str = ""  # sha256 of the canonical JSON without this field (set by to_json)
 
     @property
     def has_changes(self) -> bool:
@@ -125,13 +124,16 @@ class Plan(Frozen):
         """The plan file: its format, its content and the digest of that content."""
         doc = self.model_dump(mode="json")
         doc["format"] = PLAN_FORMAT
-        doc.pop("digest", None)
-        doc["digest"] = content_digest(doc)
+        doc["digest"] = content_digest(doc)  # in the file only: not a field of the plan
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        return cls.model_validate_json(text)
+        """Parse plan JSON (no checks: saved files go through ``load_plan_file``)."""
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            doc.pop("digest", None)
+        return cls.model_validate(doc)
 
 
 def digest(basis: dict[str, dict[str, Any]]) -> str:
@@ -206,7 +208,7 @@ def load_plan_file(path: Path, *, exops_version: str | None = None) -> Plan:
             "hand or damaged; make a new plan with `exops plan --out`"
         )
     try:
-        return Plan.model_validate(doc)
+        return Plan.model_validate({k: v for k, v in doc.items() if k != "digest"})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
