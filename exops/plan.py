@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field as PydField
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from exops.appliance.base import Command, Write
 from exops.errors import PreconditionError, UsageError
@@ -111,6 +111,14 @@ class Plan(Frozen):
     skipped: tuple[Skipped, ...] = ()
     warnings: tuple[str, ...] = ()
     refused: str | None = None  # set when a safety rule or preflight refuses
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_digest(cls, data: Any) -> Any:
+        """A plan file's digest is not part of the plan (journal records hold it too)."""
+        if isinstance(data, dict) and "digest" in data:
+            return {k: v for k, v in data.items() if k != "digest"}
+        return data
 
     @property
     def has_changes(self) -> bool:
