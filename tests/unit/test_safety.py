@@ -350,3 +350,61 @@ def test_r7_refuses_an_unreachable_target() -> None:
 
 def test_r7_allows_a_subordinate() -> None:
     check_command("p2", "ForceConfigUpdate", HEALTHY)
+
+
+# -- bounded input: timeouts are finite and positive (issue 11, item 7) ---------------------------
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "0", "-5", "", "abc", "1e400"])
+@pytest.mark.parametrize(
+    ("name", "var"),
+    [
+        ("connect_timeout", "EXOPS_CONNECT_TIMEOUT"),
+        ("read_timeout", "EXOPS_READ_TIMEOUT"),
+        ("restart_timeout", "EXOPS_RESTART_TIMEOUT"),
+        ("settle_timeout", "EXOPS_SETTLE_TIMEOUT"),
+        ("max_poll_interval", "EXOPS_MAX_POLL_INTERVAL"),
+    ],
+)
+def test_timeouts_must_be_finite_and_positive(tmp_path: Any, name: str, var: str, raw: str) -> None:
+    from exops.errors import UsageError
+    from exops.settings import load_settings
+
+    if raw == "":  # an empty variable means "not set"
+        assert load_settings(environ={var: raw}, config_file=tmp_path / "none.yaml")
+        return
+    with pytest.raises(UsageError) as exc:
+        load_settings(environ={var: raw}, config_file=tmp_path / "none.yaml")
+    message = str(exc.value)
+    assert message.startswith(f"{var}: {name}: ") and "\n" not in message
+    assert exc.value.exit_code == ExitCode.USAGE
+
+
+def test_settings_file_timeouts_name_the_file(tmp_path: Any) -> None:
+    from exops.errors import UsageError
+    from exops.settings import load_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text("read_timeout: .nan\n")
+    with pytest.raises(UsageError) as exc:
+        load_settings(environ={}, config_file=path)
+    assert str(exc.value).startswith(f"{path}: read_timeout: ")
+
+
+def test_lock_timeout_may_be_zero_but_not_negative_or_nan(tmp_path: Any) -> None:
+    from exops.errors import UsageError
+    from exops.settings import load_settings
+
+    none = tmp_path / "none.yaml"
+    assert load_settings(environ={"EXOPS_LOCK_TIMEOUT": "0"}, config_file=none).lock_timeout == 0
+    for raw in ("-1", "nan", "inf"):
+        with pytest.raises(UsageError, match="EXOPS_LOCK_TIMEOUT: lock_timeout"):
+            load_settings(environ={"EXOPS_LOCK_TIMEOUT": raw}, config_file=none)
+
+
+def test_good_timeouts_load(tmp_path: Any) -> None:
+    from exops.settings import load_settings
+
+    s = load_settings(
+        environ={"EXOPS_READ_TIMEOUT": "2.5", "EXOPS_WORKERS": "4"},
+        config_file=tmp_path / "none.yaml",
+    )
+    assert s.read_timeout == 2.5 and s.workers == 4
