@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from exops.appliance.base import Command, apply_writes, settings_writes
 from exops.checks import run_checks
 from exops.errors import RunbookFileError, UsageError
-from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
+from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_ip
 from exops.plan import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped, digest
 from exops.runbook.expr import ExpressionError, evaluate, render
 from exops.runbook.schema import Runbook, Step
@@ -141,7 +141,7 @@ class _Planner:
         preflight: tuple[CheckResult, ...] = ()
         try:
             self._readable()
-            preflight = self._preflight()
+            preflight = self._preflight(now)
             failed = [c for c in preflight if c.outcome is CheckOutcome.FAIL]
             if failed:
                 raise Refused(
@@ -179,13 +179,23 @@ class _Planner:
             if self._eval(rule.when, self.base_context, "refuse"):
                 raise Refused(str(self._eval(rule.reason, self.base_context, "refuse")))
 
-    def _preflight(self) -> tuple[CheckResult, ...]:
+    def _preflight(self, now: datetime) -> tuple[CheckResult, ...]:
         if not self.runbook.preflight:
             return ()
         new_peer = None
         if self.runbook.preflight_new_peer:
             new_peer = self._eval(self.runbook.preflight_new_peer, self.base_context, "preflight")
         results = run_checks(self.facts, self.runbook.preflight, new_peer=new_peer or None)
+        if (
+            new_peer
+            and isinstance(new_peer, str)
+            and new_peer in self.view.hosts
+            and self.view.tls_enforced
+            and not self.view.listed(new_peer)
+        ):
+            # A peer joining a cluster in TLS Enforce: its name must be in its certificate
+            # and trust must be mutual, or every peer goes database Failed (domain 3.4).
+            results = (*results, new_peer_tls_names(self.view, new_peer, now))
         for c in results:
             if c.outcome is CheckOutcome.WARN:
                 self.draft.warnings.append(f"{c.name}: {c.summary}")
@@ -452,6 +462,53 @@ class _Planner:
             return evaluate(text, context)
         except ExpressionError as exc:
             raise RunbookFileError(f"{self.runbook.source}: step '{where}': {exc}") from exc
+
+
+def new_peer_tls_names(view: ClusterView, host: str, now: datetime) -> CheckResult:
+    """The TLS-names check for a peer about to join a cluster in TLS Enforce mode:
+    the name it will be listed under is an FQDN in its certificate's SANs, its
+    certificate is valid and CA-signed, and it and the members trust each other's CA."""
+    p = view.peer(host)
+    name = view.listing(host)
+    cert = p.certificate
+    if cert is None:
+        seen = f"unreachable: {p.error}" if not p.reachable else "no certificate read"
+        return CheckResult(
+            name="tls_names",
+            outcome=CheckOutcome.FAIL,
+            summary=f"TLS Enforce: cannot verify the certificate of the new peer {host}",
+            evidence={host: seen},
+        )
+    problems = []
+    if is_ip(name):
+        problems.append(f"would be listed as IP {name}: set its fqdn in the inventory")
+    elif name.lower() not in [n.lower() for n in cert.sans]:
+        problems.append(f"{name} not in SANs {list(cert.sans)}")
+    if not cert.valid_at(now):
+        problems.append(
+            f"expired or not yet valid ({cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})"
+        )
+    if cert.self_signed:
+        problems.append("self-signed")
+    members = [view.peer(h) for h in view.members if h != host]
+    issuers = sorted({m.certificate.issuer for m in members if m.certificate})
+    untrusted = [i for i in issuers if i not in p.trust_store]
+    if untrusted:
+        problems.append(f"does not trust {', '.join(untrusted)}")
+    distrust = [m.host for m in members if m.reachable and cert.issuer not in m.trust_store]
+    if distrust:
+        problems.append(f"its issuer {cert.issuer} is not trusted by {', '.join(distrust)}")
+    evidence = {host: "; ".join(problems) or f"{name} in SANs, issuer {cert.issuer}, valid"}
+    return CheckResult(
+        name="tls_names",
+        outcome=CheckOutcome.FAIL if problems else CheckOutcome.PASS,
+        summary=(
+            f"TLS Enforce would break when {host} joins: {'; '.join(problems)}"
+            if problems
+            else f"{host} would be listed as {name}, in its certificate, trusted both ways"
+        ),
+        evidence=evidence,
+    )
 
 
 def _predict(p: PeerFacts) -> Predicted:
