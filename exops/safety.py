@@ -345,18 +345,21 @@ def check_restart(
             "exops cannot verify it is up",
             operation="restart",
         )
-    for other in listed:
-        if other == host:
-            continue
-        problem = _member_down(facts.peer(other), facts.peer(host))
-        if problem:
-            raise SafetyError(
-                "R2",
-                host,
-                f"another member, {other}, {problem}: restarting {host} now could take two "
-                "peers of the cluster down at once",
-                operation="restart",
-            )
+    problems = [
+        (other, problem)
+        for other in listed
+        if other != host and (problem := _member_down(facts.peer(other), facts.peer(host)))
+    ]
+    if problems:
+        # The most direct evidence first: a member that does not answer at all.
+        other, problem = min(problems, key=lambda p: facts.peer(p[0]).reachable)
+        raise SafetyError(
+            "R2",
+            host,
+            f"another member, {other}, {problem}: restarting {host} now could take two "
+            "peers of the cluster down at once",
+            operation="restart",
+        )
 
 
 def _member_down(member: PeerFacts, target: PeerFacts) -> str:

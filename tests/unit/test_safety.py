@@ -408,3 +408,14 @@ def test_good_timeouts_load(tmp_path: Any) -> None:
         config_file=tmp_path / "none.yaml",
     )
     assert s.read_timeout == 2.5 and s.workers == 4
+
+
+def test_r2_names_the_unreachable_member_before_one_that_misses_it() -> None:
+    f = facts(
+        peer(0, THREE, database="Failed", failed=(ADDR[2],)),
+        peer(1, THREE),
+        peer(2, THREE, reachable=False),
+    )
+    with pytest.raises(SafetyError) as exc:
+        check_restart("p2", THREE, f, decommission=None)
+    assert "another member, p3, is unreachable" in str(exc.value)
