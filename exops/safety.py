@@ -21,8 +21,9 @@ compacted first).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from exops.appliance.base import Field, Write
 from exops.errors import PreconditionError
@@ -36,6 +37,9 @@ from exops.models import (
     is_address,
     is_fqdn,
 )
+
+if TYPE_CHECKING:
+    from exops.runbook.schema import Runbook
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,30 @@ class SafetyError(PreconditionError):
         super().__init__(f"safety rule {rule} refused: {evidence}", host=host, operation=operation)
         self.rule = rule
         self.evidence = evidence
+
+
+# -- the decommission exception: decided from the shipped runbook only -------------------------
+# Shipped runbook name -> the parameter naming the peer it decommissions.
+SHIPPED_DECOMMISSIONING = {"remove-peer": "peer"}
+
+
+def trusted_decommission(runbook: Runbook, params: Mapping[str, Any]) -> str | None:
+    """The peer a run may decommission (``ApplyOptions.decommission``), or None.
+
+    Only the runbook shipped with exops under that name, unchanged (same source,
+    same steps), grants it: a runbook file with the same name, or any content an
+    operator wrote, does not. The value is the run's own parameter, never a flag
+    of a step, an Action or a saved plan.
+    """
+    from exops.runbook.loader import load_shipped
+
+    param = SHIPPED_DECOMMISSIONING.get(runbook.name)
+    if param is None or runbook.source != f"runbooks/{runbook.name}.yaml":
+        return None
+    if runbook != load_shipped(runbook.name):  # the shipped file, unchanged
+        return None
+    value = params.get(param)
+    return value if isinstance(value, str) and value else None
 
 
 # -- helpers on fresh facts ------------------------------------------------------------

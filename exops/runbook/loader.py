@@ -75,8 +75,17 @@ def load_runbook(ref: str) -> Runbook:
     path = Path(ref)
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in ref:
         return parse_runbook(read_bounded(path), str(path))
+    return load_shipped(ref)
+
+
+def load_shipped(ref: str) -> Runbook:
+    """A runbook shipped with exops, by name only (never a file of that name).
+
+    Raises:
+        UsageError: no shipped runbook has that name.
+    """
     resource = importlib.resources.files("exops.runbooks") / f"{ref}.yaml"
-    if not resource.is_file():
+    if "/" in ref or not resource.is_file():
         raise UsageError(f"unknown runbook {ref!r}; shipped: {', '.join(bundled())}")
     return parse_runbook(resource.read_text(encoding="utf-8"), f"runbooks/{ref}.yaml")
 

@@ -419,3 +419,33 @@ def test_r2_names_the_unreachable_member_before_one_that_misses_it() -> None:
     with pytest.raises(SafetyError) as exc:
         check_restart("p2", THREE, f, decommission=None)
     assert "another member, p3, is unreachable" in str(exc.value)
+
+
+# -- the decommission exception comes from the shipped remove-peer runbook only -------------------
+def test_trusted_decommission_is_the_shipped_remove_peer_parameter() -> None:
+    from exops.runbook.loader import load_runbook
+    from exops.safety import trusted_decommission
+
+    assert trusted_decommission(load_runbook("remove-peer"), {"peer": "p2"}) == "p2"
+    assert trusted_decommission(load_runbook("remove-peer"), {"peer": None}) is None
+    for other in ("add-peer", "restart", "switch-primary"):
+        assert trusted_decommission(load_runbook(other), {"peer": "p2"}) is None
+
+
+def test_a_runbook_file_named_remove_peer_is_not_trusted(tmp_path: Any) -> None:
+    from importlib.resources import files
+
+    from exops.runbook.loader import load_runbook
+    from exops.safety import trusted_decommission
+
+    text = (files("exops.runbooks") / "remove-peer.yaml").read_text()
+    same = tmp_path / "remove-peer.yaml"
+    same.write_text(text)  # the same content, from a file: not the shipped runbook
+    assert trusted_decommission(load_runbook(str(same)), {"peer": "p2"}) is None
+    edited = tmp_path / "runbooks"
+    edited.mkdir()
+    (edited / "remove-peer.yaml").write_text(text.replace("compact", "squash"))
+    rb = load_runbook(str(edited / "remove-peer.yaml")).model_copy(
+        update={"source": "runbooks/remove-peer.yaml"}
+    )
+    assert trusted_decommission(rb, {"peer": "p2"}) is None  # edited: not the shipped one
