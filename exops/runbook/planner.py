@@ -306,13 +306,14 @@ class _Planner:
             self.draft.skipped.append(Skipped(step=name, host=host, reason="no restart pending"))
             return
         if peer.saved is not None and peer.saved.is_empty and not step.decommission:
-            in_force = peer.in_force or self.facts.peer(host).settings
-            if in_force is None or not in_force.is_empty:
-                raise Refused(
-                    f"step '{name}': {host} has every peer slot empty; restarting it would "
-                    f"factory reset it. Undo first: exops restore -c {self.facts.cluster} "
-                    f"--peer {host}"
-                )
+            # Safety rule R4 at planning (the executor checks it again on a fresh read):
+            # whatever the settings in force, a peer whose saved list is empty is
+            # factory reset by a restart, or is not clustered at all.
+            raise Refused(
+                f"step '{name}': {host} has every peer slot empty; restarting it would "
+                f"factory reset it. Undo first: exops restore -c {self.facts.cluster} "
+                f"--peer {host}"
+            )
         if self._primary() == host and len(self._members()) > 1:
             self.draft.warnings.append(
                 f"restarting the configuration primary {host}: replication pauses until it is back"

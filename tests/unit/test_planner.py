@@ -423,3 +423,26 @@ def test_restart_one_peer_has_the_cluster_health_preflight() -> None:
     p = plan("restart", down, peer="p2")
     assert p.refused and "cluster_health" in p.refused and "p3" in p.refused
     assert p.actions == ()
+
+
+MY_RESTART = """\
+name: mine
+params: {peer: {type: peer, required: true}}
+steps:
+  - name: restart it
+    on: "{{ peer }}"
+    restart: {when: always}
+"""
+
+
+@pytest.mark.parametrize("alarms", [(), ("20007",), ("20007", "20107")])
+def test_r4_a_runbook_without_preflight_cannot_restart_an_emptied_peer(
+    alarms: tuple[str, ...],
+) -> None:
+    """The planner's own guard fires (it used to read the saved list as the one in force)."""
+    facts = cluster(peer(0, [0, 1]), peer(1, [], alarms=alarms))
+    p = plan_runbook(
+        parse_runbook(MY_RESTART, "mine.yaml"), facts, {"peer": "p2"}, now=NOW, exops_version="t"
+    )
+    assert p.refused and "every peer slot empty" in p.refused and "p2" in p.refused
+    assert p.actions == ()
