@@ -290,7 +290,7 @@ def is_fqdn(value: str) -> bool:
     return all(_LABEL.match(label) for label in labels)
 
 
-def is_address(value: str) -> bool:
+def is_address(value: object) -> bool:
     """A valid IPv4/IPv6 address or FQDN: what a peer slot may hold."""
     return isinstance(value, str) and (is_ip(value) or is_fqdn(value))
 

@@ -450,3 +450,52 @@ def test_r7_executor_refuses_command_on_primary(tmp_path: Path) -> None:
     ok = cmd.model_copy(update={"host": "p2"})
     _ex, result = run_on(tmp_path, peers, clock, ok)
     assert [o.status for o in result.outcomes] == ["changed"]
+
+
+def test_r1_executor_ignores_an_action_decommission_flag_on_a_non_leaver(tmp_path: Path) -> None:
+    """No member lists p3 any more, but this run decommissions nobody: the Action's
+    (or a runbook step's) decommission flag grants nothing."""
+    clock = FakeClock()
+    compacted = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
+    peers = FakePeers(clock, {"p1": compacted, "p2": compacted, "p3": LISTED})
+    action = conf("p3", LISTED, ClusterSettings(), decommission=True)
+    _ex, result = run_on(tmp_path, peers, clock, action, decommission=None)
+    assert "safety rule R1" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == [] and not peers.apps["p3"].settings.is_empty
+
+
+def test_rules_judge_the_writes_not_the_predicted_after(tmp_path: Path) -> None:
+    """A plan whose writes empty the list while its 'after' claims otherwise (an edited
+    plan) is judged by what would really be written."""
+    clock = FakeClock()
+    peers = three(clock)
+    lie = Action(
+        id="1",
+        step="harmless",
+        kind=ActionKind.CONFIGURE,
+        host="p3",
+        writes=settings_writes(LISTED, ClusterSettings()),
+        before=LISTED,
+        after=LISTED.model_copy(update={"primary": 2}),
+    )
+    _ex, result = run_on(tmp_path, peers, clock, lie)
+    assert "safety rule R1" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == []
+
+
+class IgnoringAppliance(FakeAppliance):
+    """Accepts every write (HTTP 200) but applies none: the re-read must notice."""
+
+    def write(self, writes: Sequence[Write]) -> None:
+        self._up()
+        self.writes += writes
+
+
+def test_a_write_accepted_but_not_applied_is_a_divergence(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = IgnoringAppliance(clock, BEFORE)
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(tmp_path, app, make_plan(configure(), restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["failed", "skipped"]
+    assert "after writing, expected" in (result.outcomes[0].error or "")
+    assert app.down_until < 0  # the restart after it is not reached

@@ -446,3 +446,9 @@ def test_r4_a_runbook_without_preflight_cannot_restart_an_emptied_peer(
     )
     assert p.refused and "every peer slot empty" in p.refused and "p2" in p.refused
     assert p.actions == ()
+
+
+def test_a_cluster_nobody_can_read_is_refused_not_planned_as_empty() -> None:
+    facts = cluster(peer(0, [0, 1], reachable=False), peer(1, [0, 1], reachable=False))
+    p = plan("restart", facts)
+    assert p.refused and "could be read" in p.refused and p.actions == ()

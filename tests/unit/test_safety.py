@@ -449,3 +449,22 @@ def test_a_runbook_file_named_remove_peer_is_not_trusted(tmp_path: Any) -> None:
         update={"source": "runbooks/remove-peer.yaml"}
     )
     assert trusted_decommission(rb, {"peer": "p2"}) is None  # edited: not the shipped one
+
+
+@pytest.mark.parametrize("value", [0, 7])
+def test_r3_refuses_a_falsy_or_numeric_value(value: int) -> None:
+    w = Write(field=Field.PEER_ADDRESS, index=4, value=value)
+    with pytest.raises(SafetyError) as exc:
+        check_write("p1", THREE, [w], THREE, HEALTHY, decommission=None)
+    assert rule_of(exc) == "R3"
+
+
+def test_r2b_a_member_that_misses_another_peer_too_blocks() -> None:
+    f = facts(
+        peer(0, THREE, database="Failed", failed=(ADDR[1], ADDR[2])),
+        peer(1, THREE),
+        peer(2, THREE),
+    )
+    with pytest.raises(SafetyError) as exc:
+        check_restart("p3", THREE, f, decommission=None)
+    assert rule_of(exc) == "R2" and "p1" in str(exc.value)
