@@ -72,14 +72,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "R3-drop-validity",
         "exops/safety.py",
-        "        if value and not is_address(value):",
+        '        if value != "" and not is_address(value):',
         "        if False:",
     ),
     Mutation(
-        "R3-drop-type",
+        "R3-empty-is-falsy",
         "exops/safety.py",
-        "        if not isinstance(value, str):",
-        "        if False:",
+        'if value != "" and not is_address(value):',
+        "if value and not is_address(value):",
     ),
     Mutation(
         "R3-drop-gap",
@@ -190,10 +190,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:",
     ),
     Mutation(
-        "trusted-any-source",
+        "trusted-any-name",
         "exops/safety.py",
-        'if param is None or runbook.source != f"runbooks/{runbook.name}.yaml":',
-        "if param is None:",
+        "param = SHIPPED_DECOMMISSIONING.get(runbook.name)",
+        'param = "peer"',
     ),
     # -- exops/models.py (R6) -----------------------------------------------------------------
     Mutation(
