@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from exops.appliance.base import Command, apply_writes, settings_writes
 from exops.checks import run_checks
 from exops.errors import RunbookFileError, UsageError
-from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_ip
+from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_fqdn, is_ip
 from exops.plan import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped, digest
 from exops.runbook.expr import ExpressionError, evaluate, render
 from exops.runbook.schema import Runbook, Step
@@ -536,13 +536,12 @@ def desired_settings(current: ClusterSettings, values: dict[str, Any]) -> Cluste
     data = current.model_dump(mode="json")
     for key, value in values.items():
         if key == "peers":
-            peers = [str(a or "") for a in value]
+            peers = _peer_list(value)
             if len(peers) > MAX_PEERS:
                 raise ValueError(f"peers: {len(peers)} addresses; a cluster holds {MAX_PEERS}")
             data["peers"] = peers + [""] * (MAX_PEERS - len(peers))
         elif key == "mapping":
-            pairs = value.items() if isinstance(value, dict) else value
-            data["mapping"] = [{"name": str(n), "address": str(a)} for n, a in pairs]
+            data["mapping"] = _mapping_rows(value)
         elif key == "mapping_enabled":
             data[key] = _bool(value)
         else:
@@ -552,6 +551,34 @@ def desired_settings(current: ClusterSettings, values: dict[str, Any]) -> Cluste
     except Exception as exc:  # pydantic ValidationError -> one line
         first = str(exc).splitlines()
         raise ValueError(" ".join(first[1:3]) if len(first) > 2 else str(exc)) from exc
+
+
+def _peer_list(value: Any) -> list[str]:
+    """A runbook's peer list: strings only; None or a number is never turned into text."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"peers: expected a list of addresses, got {value!r}")
+    for i, a in enumerate(value, start=1):
+        if not isinstance(a, str):
+            raise ValueError(f"peers: slot {i}: {a!r} is not an address ('' leaves it empty)")
+    return list(value)
+
+
+def _mapping_rows(value: Any) -> list[dict[str, str]]:
+    """FQDN -> IP pairs: each name an FQDN, each address an IP address."""
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    if not isinstance(pairs, list | tuple):
+        raise ValueError(f"mapping: expected FQDN -> IP pairs, got {value!r}")
+    rows = []
+    for i, pair in enumerate(pairs, start=1):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError(f"mapping: row {i}: {pair!r} is not an FQDN -> IP pair")
+        name, address = pair
+        if not isinstance(name, str) or not is_fqdn(name):
+            raise ValueError(f"mapping: row {i}: {name!r} is not an FQDN")
+        if not isinstance(address, str) or not is_ip(address):
+            raise ValueError(f"mapping: row {i}: {address!r} is not an IP address")
+        rows.append({"name": name, "address": address})
+    return rows
 
 
 def _shown(value: Any) -> str:

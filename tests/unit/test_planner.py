@@ -452,3 +452,27 @@ def test_a_cluster_nobody_can_read_is_refused_not_planned_as_empty() -> None:
     facts = cluster(peer(0, [0, 1], reachable=False), peer(1, [0, 1], reachable=False))
     p = plan("restart", facts)
     assert p.refused and "could be read" in p.refused and p.actions == ()
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ("peers: \"{{ [cluster.address('p1'), None] }}\"", "slot 2: None is not an address"),
+        ("peers: \"{{ [cluster.address('p1'), 12] }}\"", "slot 2: 12 is not an address"),
+        ("peers: [10.0.0.11, 'None']", "'None' is not an IPv4/IPv6 address or FQDN"),
+        ("peers: '10.0.0.11'", "expected a list of addresses"),
+        ("peers: [10.0.0.11, 10.0.0.11]", "also in slot 1"),
+        ("primary: 9", "primary"),
+        ("primary: '1'", "primary"),
+        ("mapping: [[a.example.com, null]]", "None is not an IP address"),
+        ("mapping: [[10.0.0.1, 10.0.0.2]]", "'10.0.0.1' is not an FQDN"),
+        ("mapping: {a.example.com: exp1.example.com}", "is not an IP address"),
+    ],
+)
+def test_malformed_runbook_values_are_a_runbook_error_not_a_write(values: str, says: str) -> None:
+    text = f"name: mine\nsteps:\n  - name: set\n    on: primary\n    configure: {{{values}}}\n"
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1]))
+    with pytest.raises(RunbookFileError) as exc:
+        plan_runbook(parse_runbook(text, "mine.yaml"), facts, {}, now=NOW, exops_version="t")
+    assert says in str(exc.value) and str(exc.value).startswith("mine.yaml: step 'set' on p1")
+    assert "\n" not in str(exc.value)
