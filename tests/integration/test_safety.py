@@ -195,3 +195,22 @@ def test_host_names_are_checked_before_they_become_file_names(
     line = one_line(refused_cleanly(lab, cli, "restart", "-c", "c1", "--yes", code=2))
     assert "becomes a file name" in line and repr(name) in line
     assert not (tmp_path / "evil").exists()
+
+
+# -- add-peer on a cluster in TLS Enforce lists the new peer by FQDN (a first-day failure) ----------
+def test_add_peer_in_tls_enforce_lists_the_new_peer_by_fqdn(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """It used to list the new peer by IP on every member: every peer went database
+    Failed (alarms 20004/20006) and the run sat in a 20-minute wait."""
+    enforce_lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="unclustered")
+    cli = cli_for(enforce_lab, tmp_path)
+    cli("create-cluster", "-c", "c1", "--tls-mode", "Enforce", "--yes")
+    cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes")
+    fqdns = [enforce_lab.fqdns[p] for p in ("c1-p1", "c1-p2")]
+    for peer in ("c1-p1", "c1-p2"):
+        state = enforce_lab.control.peer_state(peer)
+        assert state["saved"]["peers"][:2] == fqdns, (peer, state["saved"]["peers"])
+        assert state["saved"]["tls"] == "Enforce"
+        assert state["database"] == "Active", (peer, state["database"])
+        assert not {"20004", "20006"} & set(state["alarms"]), (peer, state["alarms"])
