@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from exops.appliance.base import Appliance, settings_writes
+from exops.appliance.base import Appliance, apply_writes, settings_writes
 from exops.errors import (
     DivergenceError,
     ExopsError,
@@ -29,6 +29,7 @@ from exops.errors import (
 from exops.models import ClusterFacts, ClusterSettings
 from exops.plan import Action, ActionKind, Plan
 from exops.results import FAILED_STATUSES, StepResult, StepStatus
+from exops.safety import SafetyError, check_command, check_restart, check_write
 from exops.waits import Waiter
 
 Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
@@ -56,6 +57,10 @@ class ApplyOptions:
     settle_timeout: float
     backup_dir: Path
     run_id: str = ""
+    # The one peer a remove-peer run decommissions: the only exception to safety
+    # rules R1/R2/R4. Set by the command line from the SHIPPED remove-peer runbook's
+    # `peer` parameter; never from a runbook file, an Action or a saved plan.
+    decommission: str | None = None
 
 
 @dataclass
@@ -85,6 +90,9 @@ ADVICE = {
 
 
 class Executor:
+    # The safety rule that stopped the run, if one did (the runner exits 3 for it).
+    safety_refusal: SafetyError | None = None
+
     def __init__(
         self,
         cluster: Cluster,
@@ -204,6 +212,18 @@ class Executor:
                 )
             # Replication already brought some planned values: write only the rest.
             writes = settings_writes(current, action.after)
+        # Safety rules R1/R3/R5 on a fresh read, right before the write.
+        _guard(
+            self,
+            lambda: check_write(
+                host,
+                current,
+                writes,
+                apply_writes(current, writes),
+                self.cluster.gather(self.plan.cluster, light=True),
+                decommission=self.options.decommission,
+            ),
+        )
         app.write(writes)
         found = app.read_settings()
         if action.after is not None and found != action.after:
@@ -218,6 +238,18 @@ class Executor:
     def _restart(self, action: Action) -> tuple[str, str]:
         host = self._host(action)
         app = self.cluster.appliance(host)
+        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.
+        target = app.read_settings()
+        _guard(
+            self,
+            lambda: check_restart(
+                host,
+                target,
+                self.cluster.gather(self.plan.cluster, light=True),
+                decommission=self.options.decommission,
+            ),
+        )
+        decommissioning = action.decommission and host == self.options.decommission
         try:
             uptime_before = app.read_uptime()
         except ExopsError:
@@ -230,7 +262,7 @@ class Executor:
             try:
                 uptime = app.read_uptime()  # one cheap read, never retried: a tight poll
             except TlsError:
-                if action.decommission and state["down"]:
+                if decommissioning and state["down"]:
                     # A factory reset removes the server certificate (X12.6+).
                     return True, "answering with a new certificate (factory reset, as planned)"
                 state["down"] = True
@@ -260,7 +292,7 @@ class Executor:
                 return False, "restart still pending (alarm 20007)"
             return True, "restart done"
 
-        if action.decommission:
+        if decommissioning:
             return "changed", f"restarted and decommissioned; back after {waited:.1f} s"
         self.waiter.until(
             f"{host} to clear 'restart required'", settled, timeout=timeout, host=host
@@ -288,7 +320,14 @@ class Executor:
         host = self._host(action)
         if action.command is None:
             raise DivergenceError(f"command action {action.id} names no command", host=host)
-        answer = self.cluster.appliance(host).command(action.command)
+        command = action.command
+        _guard(
+            self,
+            lambda: check_command(
+                host, command.value, self.cluster.gather(self.plan.cluster, light=True)
+            ),
+        )
+        answer = self.cluster.appliance(host).command(command)
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
 
 
@@ -299,6 +338,17 @@ def _failure_status(action: Action, exc: ExopsError) -> StepStatus:
     if isinstance(exc, TimeoutError_) and action.kind in (ActionKind.WAIT, ActionKind.VERIFY):
         return StepStatus.FAILED
     return StepStatus.UNREACHABLE if isinstance(exc, TransportError) else StepStatus.FAILED
+
+
+def _guard(executor: Executor, check: Callable[[], None]) -> None:
+    """Run a safety check; a refusal is kept on the executor (``safety_refusal``) so
+    the runner can exit 3 (refused) rather than 1, then propagates: the write or
+    restart does not happen."""
+    try:
+        check()
+    except SafetyError as exc:
+        executor.safety_refusal = exc
+        raise
 
 
 def _progressed(before: ClusterSettings, current: ClusterSettings, after: ClusterSettings) -> bool:

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
 from exops.errors import InventoryError, UsageError
-from exops.models import MAX_PEERS, Role
+from exops.models import MAX_PEERS, Role, is_address, is_fqdn
 from exops.settings import Settings
 
 FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
@@ -37,16 +37,15 @@ HOST_DATA_KEYS = {"address", "fqdn", "role", "ssh_port", "slot", "transport", "d
 GROUP_DATA_KEYS = {"cluster_name", "transport", "ip_version", "tls_mode", "description"}
 TRANSPORTS = ("rest", "ssh", "auto")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Host and cluster names become file names (locks, backups, reports): letters,
+# digits, '.', '_' and '-', not starting with '.' or '-', no '..', at most 64.
+_NAME = re.compile(r"^(?![.-])[A-Za-z0-9._-]{1,64}$")
+__all__ = ["is_address", "is_fqdn", "is_safe_name"]
 
 
-def is_fqdn(value: str) -> bool:
-    """A dotted DNS name (not an IP address), at most 253 characters."""
-    if not value or len(value) > 253 or _is_ip(value):
-        return False
-    labels = value.rstrip(".").split(".")
-    if len(labels) < 2 or labels[-1].isdigit():  # a numeric TLD is a mistyped IP
-        return False
-    return all(_LABEL.match(label) for label in labels)
+def is_safe_name(value: object) -> bool:
+    """A host or cluster name that is safe as a file name (no path, no '..')."""
+    return isinstance(value, str) and bool(_NAME.match(value)) and ".." not in value
 
 
 def _is_ip(value: str) -> bool:
@@ -55,10 +54,6 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def is_address(value: str) -> bool:
-    return _is_ip(value) or is_fqdn(value)
 
 
 @dataclass(frozen=True)
@@ -191,6 +186,8 @@ def _load_groups(directory: Path) -> tuple[_Located, dict[str, dict[str, Any]]]:
     groups = _mapping(doc, doc.data)
     for name, raw in groups.items():
         group = _mapping(doc, raw, name)
+        if "cluster_name" in (group.get("data") or {}) and not is_safe_name(name):
+            raise doc.fail(_name_problem(name, "cluster"), str(name))
         data = _mapping(doc, group.get("data"), name, "data")
         _check_keys(doc, data, GROUP_DATA_KEYS, name, "data")
         if "cluster_name" in data and not is_fqdn(str(data["cluster_name"])):
@@ -230,6 +227,8 @@ def load_inventory(directory: Path, settings: Settings) -> Inventory:
     }
     seen_mgmt: dict[tuple[str, int], str] = {}
     for name, raw in hosts.items():
+        if not is_safe_name(name):
+            raise doc.fail(_name_problem(name, "host"), str(name))
         peer = _peer(doc, str(name), _mapping(doc, raw, str(name)), groups, defaults, settings)
         key = (peer.hostname, peer.port)
         if key in seen_mgmt:
@@ -307,6 +306,13 @@ def _peer(
         slot=slot,
         transport=str(transport),
         username=str(username),
+    )
+
+
+def _name_problem(name: object, kind: str) -> str:
+    return (
+        f"{kind} name {name!r} is not allowed: it becomes a file name, so use letters, "
+        "digits, '.', '_' and '-' (not first), no '..', at most 64 characters"
     )
 
 

@@ -10,11 +10,12 @@ transport). An unreachable peer or a garbled answer is data here
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_PEERS = 6
 EMPTY_SLOTS: tuple[str, ...] = ("",) * MAX_PEERS
@@ -54,7 +55,13 @@ class AddressMapping(Frozen):
 
 
 class ClusterSettings(Frozen):
-    """The clustering page of one peer: what exops reads and writes."""
+    """The clustering page of one peer: what exops reads and writes.
+
+    Validated strictly (safety rule R6): exactly 6 slots, each empty or a valid
+    IPv4/IPv6 address or FQDN, no address twice (case-insensitive), primary
+    0..6. A transport whose answer does not validate reports the peer
+    unreadable with the reason; nothing is silently normalised.
+    """
 
     peers: tuple[str, ...] = EMPTY_SLOTS
     primary: int = 0  # 1..6; 0 = unset
@@ -63,6 +70,42 @@ class ClusterSettings(Frozen):
     tls_mode: TlsMode = TlsMode.PERMISSIVE
     mapping_enabled: bool = False
     mapping: tuple[AddressMapping, ...] = ()
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _peers_shape(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"peers: expected a list of {MAX_PEERS} slots, got {value!r}")
+        if len(value) != MAX_PEERS:
+            raise ValueError(f"peers: expected exactly {MAX_PEERS} slots, got {len(value)}")
+        for i, a in enumerate(value, start=1):
+            if not isinstance(a, str):
+                raise ValueError(f"peer slot {i}: {a!r} is not an address string")
+        return tuple(value)
+
+    @field_validator("peers")
+    @classmethod
+    def _peers_valid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen: dict[str, int] = {}
+        for i, a in enumerate(value, start=1):
+            if not a:
+                continue
+            if not is_address(a):
+                raise ValueError(f"peer slot {i}: {a!r} is not an IPv4/IPv6 address or FQDN")
+            key = a.lower().rstrip(".")
+            if key in seen:
+                raise ValueError(f"peer slot {i}: {a!r} is also in slot {seen[key]}")
+            seen[key] = i
+        return value
+
+    @field_validator("primary", mode="before")
+    @classmethod
+    def _primary_range(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"primary: {value!r} is not a slot number")
+        if not 0 <= value <= MAX_PEERS:
+            raise ValueError(f"primary: {value} is not a slot from 1 to {MAX_PEERS} (0 = unset)")
+        return value
 
     @property
     def listed(self) -> tuple[str, ...]:
@@ -222,6 +265,7 @@ class ClusterFacts(Frozen):
     peers: tuple[PeerFacts, ...]
     gathered_at: datetime
     params: dict[str, Any] = Field(default_factory=dict)
+    cluster_name: str = ""  # the inventory group's cluster FQDN (create-cluster)
 
     def peer(self, host: str) -> PeerFacts:
         for p in self.peers:
@@ -236,10 +280,28 @@ class ClusterFacts(Frozen):
         return None
 
 
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def is_fqdn(value: str) -> bool:
+    """A dotted DNS name (not an IP address), at most 253 characters."""
+    if not isinstance(value, str) or not value or len(value) > 253 or is_ip(value):
+        return False
+    labels = value.rstrip(".").split(".")
+    if len(labels) < 2 or labels[-1].isdigit():  # a numeric TLD is a mistyped IP
+        return False
+    return all(_LABEL.match(label) for label in labels)
+
+
+def is_address(value: object) -> bool:
+    """A valid IPv4/IPv6 address or FQDN: what a peer slot may hold."""
+    return isinstance(value, str) and (is_ip(value) or is_fqdn(value))
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
-    except ValueError:
+    except (ValueError, TypeError):
         return False
     return True
 

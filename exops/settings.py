@@ -8,6 +8,7 @@ Secrets are not settings: credentials come from ``exops.inventory``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -33,14 +34,26 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"{raw!r} is not a boolean (use true/false)")
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+def _number(kind: Callable[[str], Any], *, allow_zero: bool = False) -> Callable[[str], Any]:
+    """A finite number greater than 0 (or at least 0): NaN and infinity refused."""
+
     def parse(raw: str) -> Any:
-        value = kind(raw)
-        if value <= 0:
-            raise ValueError(f"{raw!r} must be greater than 0")
+        try:
+            value = kind(str(raw).strip())
+        except (TypeError, ValueError):
+            raise ValueError(f"{raw!r} is not a number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{raw!r} is not a finite number")
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = "0 or more" if allow_zero else "greater than 0"
+            raise ValueError(f"{raw!r} must be {bound}")
         return value
 
     return parse
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    return _number(kind)
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("restart_timeout", "EXOPS_RESTART_TIMEOUT", _positive(float), "seconds"),
         Setting("settle_timeout", "EXOPS_SETTLE_TIMEOUT", _positive(float), "seconds"),
         Setting("max_poll_interval", "EXOPS_MAX_POLL_INTERVAL", _positive(float), "seconds"),
-        Setting("lock_timeout", "EXOPS_LOCK_TIMEOUT", float, "seconds to wait for a lock"),
+        Setting(
+            "lock_timeout",
+            "EXOPS_LOCK_TIMEOUT",
+            _number(float, allow_zero=True),
+            "seconds to wait for a lock",
+        ),
     )
 }
 
@@ -166,6 +184,8 @@ def load_settings(
         if raw is not None:
             if name not in SETTINGS:
                 raise UsageError(f"unknown setting {name!r}")
-            values[name] = raw
+            # Flags go through the same parser: --restart-timeout nan is refused too.
+            flag = "--" + name.replace("_", "-")
+            values[name] = raw if isinstance(raw, bool) else _coerce(name, raw, flag)
     known = {f.name for f in fields(Settings)}
     return replace(Settings(), **{k: v for k, v in values.items() if k in known})

@@ -140,15 +140,49 @@ def settings_writes(before: ClusterSettings, after: ClusterSettings) -> tuple[Wr
         writes.append(
             Write(field=Field.MAPPING_MODE, value="On" if after.mapping_enabled else "Off")
         )
-    fills: list[Write] = []
-    clears: list[Write] = []
-    for slot, (b, a) in enumerate(zip(before.peers, after.peers, strict=True), start=1):
-        if b != a:
-            (fills if a else clears).append(Write(field=Field.PEER_ADDRESS, index=slot, value=a))
-    writes += fills + clears
+    writes += [
+        Write(field=Field.PEER_ADDRESS, index=slot, value=value)
+        for slot, value in _slot_order(before.peers, after.peers)
+    ]
     if before.primary != after.primary:
         writes.append(Write(field=Field.PRIMARY, value=after.primary))
     return tuple(writes)
+
+
+def _slot_order(before: tuple[str, ...], after: tuple[str, ...]) -> list[tuple[int, str]]:
+    """The slot writes turning ``before`` into ``after`` so that no state in between
+    has every slot empty (the factory-reset hazard) unless ``after`` does, and, where
+    possible, none lists an address twice (the appliance then reads as garbled): new
+    addresses first, then moves into slots whose old address has gone, clears last.
+    A cycle (two peers swapping slots) is broken by clearing one of its slots first.
+    Only when the one listed address moves to another slot is a short duplicate the
+    price of never emptying the list.
+    """
+    state = list(before)
+    pending = {i: a for i, (b, a) in enumerate(zip(before, after, strict=True)) if b != a}
+    order: list[tuple[int, str]] = []
+
+    def ok(trial: list[str], *, duplicates: bool = False) -> bool:
+        named = [x.lower() for x in trial if x]
+        distinct = duplicates or len(named) == len(set(named))
+        return distinct and (bool(named) or not any(after))
+
+    def put(i: int, value: str) -> list[str]:
+        return [*state[:i], value, *state[i + 1 :]]
+
+    while pending:
+        ready = sorted(pending, key=lambda i: (not pending[i], i))
+        step = next((i for i in ready if ok(put(i, pending[i]))), None)
+        if step is None:  # a cycle: clear one of its (non-empty) slots first
+            clear = next((i for i in ready if state[i] and ok(put(i, ""))), None)
+            if clear is not None:
+                order.append((clear + 1, ""))
+                state[clear] = ""
+                continue
+            step = next(i for i in ready if ok(put(i, pending[i]), duplicates=True))
+        order.append((step + 1, pending[step]))
+        state[step] = pending.pop(step)
+    return order
 
 
 def apply_writes(settings: ClusterSettings, writes: Sequence[Write]) -> ClusterSettings:

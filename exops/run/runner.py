@@ -72,18 +72,29 @@ class Runner:
 
     # -- planning ---------------------------------------------------------------
     def gather(self, session: Session, cluster: str) -> ClusterFacts:
-        return session.gather(cluster)
+        facts = session.gather(cluster)
+        name = self.env.inventory.cluster(cluster).cluster_name  # the inventory's cluster FQDN
+        return facts.model_copy(update={"cluster_name": name})
 
     def make_plan(
         self, session: Session, runbook_ref: str, cluster: str, params: dict[str, Any]
     ) -> Plan:
         """Gather facts and plan (no change is made)."""
+        return self._plan_and_trust(session, runbook_ref, cluster, params)[0]
+
+    def _plan_and_trust(
+        self, session: Session, runbook_ref: str, cluster: str, params: dict[str, Any]
+    ) -> tuple[Plan, str | None]:
+        """The plan, and the one peer the run may decommission: granted only by the
+        shipped remove-peer runbook's own parameter, never by a file or a saved plan."""
         from exops.runbook.loader import load_runbook
         from exops.runbook.planner import plan_runbook
+        from exops.safety import trusted_decommission
 
         runbook = load_runbook(runbook_ref)
         facts = self.gather(session, cluster)
-        return plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
+        plan = plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
+        return plan, trusted_decommission(runbook, plan.params)
 
     def plan(self, runbook_ref: str, cluster: str, params: dict[str, Any]) -> RunResult:
         """A dry run: the plan, and the exit code a change review expects."""
@@ -127,37 +138,45 @@ class Runner:
                 self._lock(store, cluster, runbook_ref, lock_timeout),
                 self.sessions([cluster]) as session,
             ):
-                plan = self.make_plan(session, runbook_ref, cluster, params)
+                plan, leaver = self._plan_and_trust(session, runbook_ref, cluster, params)
                 plan = self._measured_downtime(plan, store)
-                return self._execute(store, session, plan, yes=yes)
+                return self._execute(store, session, plan, yes=yes, decommission=leaver)
 
     def apply_saved(
         self, path: Path, *, yes: bool = False, lock_timeout: float | None = None
     ) -> RunResult:
-        """Apply a saved plan exactly, after planning again from fresh facts.
+        """Apply a saved plan exactly, after planning again from fresh facts: refused
+        unless the fresh plan's actions, refusals and preflight verdicts equal the saved
+        ones (a change review approved exactly this).
 
         Raises:
-            UsageError: the file is not a readable exops plan.
+            UsageError: the file is not a readable exops plan, or of an unknown format.
+            PlanEditedError: the file was edited by hand (its digest does not match).
             StalePlanError: the fresh plan differs (one line per change).
             PreconditionError: the saved plan was refused.
         """
-        saved = _load_plan(path)
+        from exops.plan import compare_plans, load_plan_file
+
+        saved = load_plan_file(path, exops_version=__version__)
         self.env.inventory.cluster(saved.cluster)
         with (
             self._store() as store,
             self._lock(store, saved.cluster, saved.runbook, lock_timeout),
             self.sessions([saved.cluster]) as session,
         ):
-            fresh = self.make_plan(session, saved.runbook, saved.cluster, dict(saved.params))
-            changed = stale_reasons(saved, fresh)
+            fresh, leaver = self._plan_and_trust(
+                session, saved.runbook, saved.cluster, dict(saved.params)
+            )
+            changed = compare_plans(saved, fresh)
             if changed:
                 raise StalePlanError(
-                    f"{path}: the cluster changed since this plan was made "
-                    f"({'; '.join(changed)}); make a new plan"
+                    f"{path}: the cluster changed since this plan was made: "
+                    + "; ".join(changed)
+                    + "; make a new plan"
                 )
             if saved.refused:
                 raise PreconditionError(f"{path}: this plan was refused: {saved.refused}")
-            return self._execute(store, session, saved, yes=yes)
+            return self._execute(store, session, saved, yes=yes, decommission=leaver)
 
     def restore(
         self,
@@ -186,7 +205,15 @@ class Runner:
                 return self._execute(store, session, plan, yes=yes)
 
     # -- internals -------------------------------------------------------------------
-    def _execute(self, store: StateStore, session: Session, plan: Plan, *, yes: bool) -> RunResult:
+    def _execute(
+        self,
+        store: StateStore,
+        session: Session,
+        plan: Plan,
+        *,
+        yes: bool,
+        decommission: str | None = None,
+    ) -> RunResult:
         if plan.refused:
             return _refused(plan)
         unreached = tuple(dict.fromkeys(s.host for s in plan.skipped if not s.in_place and s.host))
@@ -195,7 +222,7 @@ class Runner:
             return _finished(plan, status, [], unreached, run_id=None)
         if plan.has_changes:
             self._confirm(plan, yes)
-        return self._apply(store, session, plan, unreached)
+        return self._apply(store, session, plan, unreached, decommission)
 
     def _confirm(self, plan: Plan, yes: bool) -> None:
         restarts = [a.host or "?" for a in plan.restarts]
@@ -210,7 +237,12 @@ class Runner:
             raise UsageError("not confirmed; nothing was changed")
 
     def _apply(
-        self, store: StateStore, session: Session, plan: Plan, unreached: tuple[str, ...]
+        self,
+        store: StateStore,
+        session: Session,
+        plan: Plan,
+        unreached: tuple[str, ...],
+        decommission: str | None,
     ) -> RunResult:
         from exops.apply import ApplyOptions, Executor
         from exops.runbook.conditions import CONDITIONS
@@ -236,6 +268,7 @@ class Runner:
                 settle_timeout=settings.settle_timeout,
                 backup_dir=settings.backup_dir,
                 run_id=run.run_id,
+                decommission=decommission,
             ),
             on_outcome=lambda o: observers.step_finished(run, o),
             before_each=lambda action: store.check_lock(plan.cluster),
@@ -386,29 +419,9 @@ def _refused(plan: Plan) -> RunResult:
     )
 
 
-def _load_plan(path: Path) -> Plan:
-    try:
-        return Plan.from_json(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable exops plan ({str(exc).splitlines()[0]})") from exc
-
-
-def stale_reasons(saved: Plan, fresh: Plan) -> list[str]:
-    """What differs between the facts a saved plan was built on and now."""
-    if saved.facts_digest == fresh.facts_digest:
-        return []
-    reasons = []
-    for host in sorted(set(saved.basis) | set(fresh.basis)):
-        a, b = saved.basis.get(host, {}), fresh.basis.get(host, {})
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                reasons.append(f"{host} {key}: was {a.get(key)!r}, now {b.get(key)!r}")
-    return reasons or ["facts digest differs"]
-
-
 @contextmanager
 def _null() -> Iterator[None]:
     yield
 
 
-__all__ = ["Confirm", "ExopsError", "Runner", "stale_reasons"]
+__all__ = ["Confirm", "Runner"]

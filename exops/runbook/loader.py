@@ -18,10 +18,17 @@ from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
 from exops.errors import RunbookFileError, UsageError
-from exops.runbook.expr import ENV, is_template
+from exops.runbook.expr import ENV, BoundsError, check_template, is_template
 from exops.runbook.schema import TARGET_KEYWORDS, Runbook, Step
 
 Loc = tuple[str | int, ...]
+
+# Bounded input: a runbook is a few KiB of YAML. Anything past these limits is
+# refused with one line before it is parsed further (alias bombs, deep nesting,
+# /dev/zero, a binary file).
+MAX_RUNBOOK_BYTES = 256 * 1024
+MAX_ALIASES = 16
+MAX_DEPTH = 24
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -67,18 +74,78 @@ def load_runbook(ref: str) -> Runbook:
     """
     path = Path(ref)
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in ref:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{ref}: cannot read runbook file ({exc.strerror})") from exc
-        return parse_runbook(text, str(path))
+        return parse_runbook(read_bounded(path), str(path))
+    return load_shipped(ref)
+
+
+def load_shipped(ref: str) -> Runbook:
+    """A runbook shipped with exops, by name only (never a file of that name).
+
+    Raises:
+        UsageError: no shipped runbook has that name.
+    """
     resource = importlib.resources.files("exops.runbooks") / f"{ref}.yaml"
-    if not resource.is_file():
+    if "/" in ref or not resource.is_file():
         raise UsageError(f"unknown runbook {ref!r}; shipped: {', '.join(bundled())}")
     return parse_runbook(resource.read_text(encoding="utf-8"), f"runbooks/{ref}.yaml")
 
 
+def read_bounded(path: Path, limit: int = MAX_RUNBOOK_BYTES) -> str:
+    """A runbook file's text: at most ``limit`` bytes read, strict UTF-8.
+
+    Raises:
+        UsageError: unreadable, larger than the limit, or not UTF-8 (one line).
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read runbook file ({exc.strerror or exc})") from exc
+    if len(raw) > limit:
+        raise RunbookFileError(f"{path}: runbook file larger than {limit // 1024} KiB; refused")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RunbookFileError(
+            f"{path}:{line}: not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
+        ) from exc
+
+
+def _check_bounds(text: str, source: str) -> None:
+    """Refuse alias bombs and deep nesting before the document is built."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_RUNBOOK_BYTES:
+        raise RunbookFileError(f"{source}: runbook larger than {MAX_RUNBOOK_BYTES // 1024} KiB")
+    aliases = depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Yaml12Loader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise RunbookFileError(
+                        f"{source}:{_line_of(event)}: more than {MAX_ALIASES} YAML "
+                        "aliases; refused (alias expansion)"
+                    )
+            elif isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise RunbookFileError(
+                        f"{source}:{_line_of(event)}: nested deeper than {MAX_DEPTH} "
+                        "levels; refused"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # reported with its line by the full parse below
+
+
+def _line_of(event: yaml.Event) -> int:
+    mark = event.start_mark
+    return mark.line + 1 if mark is not None else 1
+
+
 def parse_runbook(text: str, source: str) -> Runbook:
+    _check_bounds(text, source)
     try:
         node = yaml.compose(text, Loader=_Yaml12Loader)
         data = yaml.load(text, Loader=_Yaml12Loader)
@@ -173,9 +240,11 @@ def _check_expressions(data: dict[str, Any], fail: Callable[[Loc, str], None]) -
         ):
             continue
         try:
-            ENV.parse(text if is_template(text) else "{{ " + text + " }}")
+            check_template(ENV.parse(text if is_template(text) else "{{ " + text + " }}"))
         except TemplateSyntaxError as exc:
             fail(loc, f"{'.'.join(map(str, loc))}: expression error: {exc.message}")
+        except BoundsError as exc:
+            fail(loc, f"{'.'.join(map(str, loc))}: {exc}")
 
 
 def _walk_steps(steps: tuple[Step, ...], loc: Loc) -> Iterator[tuple[Loc, Step]]:

@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from exops.appliance.base import Command, apply_writes, settings_writes
 from exops.checks import run_checks
 from exops.errors import RunbookFileError, UsageError
-from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
+from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_fqdn, is_ip
 from exops.plan import (
     BLOCKING,
     Action,
@@ -150,7 +150,7 @@ class _Planner:
         preflight: tuple[CheckResult, ...] = ()
         try:
             self._readable()
-            preflight = self._preflight()
+            preflight = self._preflight(now)
             failed = [c for c in preflight if c.outcome in BLOCKING]
             if failed:
                 raise Refused(
@@ -188,13 +188,23 @@ class _Planner:
             if self._eval(rule.when, self.base_context, "refuse"):
                 raise Refused(str(self._eval(rule.reason, self.base_context, "refuse")))
 
-    def _preflight(self) -> tuple[CheckResult, ...]:
+    def _preflight(self, now: datetime) -> tuple[CheckResult, ...]:
         if not self.runbook.preflight:
             return ()
         new_peer = None
         if self.runbook.preflight_new_peer:
             new_peer = self._eval(self.runbook.preflight_new_peer, self.base_context, "preflight")
         results = run_checks(self.facts, self.runbook.preflight, new_peer=new_peer or None)
+        if (
+            new_peer
+            and isinstance(new_peer, str)
+            and new_peer in self.view.hosts
+            and self.view.tls_enforced
+            and not self.view.listed(new_peer)
+        ):
+            # A peer joining a cluster in TLS Enforce: its name must be in its certificate
+            # and trust must be mutual, or every peer goes database Failed (domain 3.4).
+            results = (*results, new_peer_tls_names(self.view, new_peer, now))
         for c in results:
             if c.outcome is CheckOutcome.WARN:
                 self.draft.warnings.append(f"{c.name}: {c.summary}")
@@ -322,13 +332,14 @@ class _Planner:
             self.draft.skipped.append(Skipped(step=name, host=host, reason="no restart pending"))
             return
         if peer.saved is not None and peer.saved.is_empty and not step.decommission:
-            in_force = peer.in_force or self.facts.peer(host).settings
-            if in_force is None or not in_force.is_empty:
-                raise Refused(
-                    f"step '{name}': {host} has every peer slot empty; restarting it would "
-                    f"factory reset it. Undo first: exops restore -c {self.facts.cluster} "
-                    f"--peer {host}"
-                )
+            # Safety rule R4 at planning (the executor checks it again on a fresh read):
+            # whatever the settings in force, a peer whose saved list is empty is
+            # factory reset by a restart, or is not clustered at all.
+            raise Refused(
+                f"step '{name}': {host} has every peer slot empty; restarting it would "
+                f"factory reset it. Undo first: exops restore -c {self.facts.cluster} "
+                f"--peer {host}"
+            )
         if self._primary() == host and len(self._members()) > 1:
             self.draft.warnings.append(
                 f"restarting the configuration primary {host}: replication pauses until it is back"
@@ -480,6 +491,53 @@ class _Planner:
             raise RunbookFileError(f"{self.runbook.source}: step '{where}': {exc}") from exc
 
 
+def new_peer_tls_names(view: ClusterView, host: str, now: datetime) -> CheckResult:
+    """The TLS-names check for a peer about to join a cluster in TLS Enforce mode:
+    the name it will be listed under is an FQDN in its certificate's SANs, its
+    certificate is valid and CA-signed, and it and the members trust each other's CA."""
+    p = view.peer(host)
+    name = view.listing(host)
+    cert = p.certificate
+    if cert is None:
+        seen = f"unreachable: {p.error}" if not p.reachable else "no certificate read"
+        return CheckResult(
+            name="tls_names",
+            outcome=CheckOutcome.FAIL,
+            summary=f"TLS Enforce: cannot verify the certificate of the new peer {host}",
+            evidence={host: seen},
+        )
+    problems = []
+    if is_ip(name):
+        problems.append(f"would be listed as IP {name}: set its fqdn in the inventory")
+    elif name.lower() not in [n.lower() for n in cert.sans]:
+        problems.append(f"{name} not in SANs {list(cert.sans)}")
+    if not cert.valid_at(now):
+        problems.append(
+            f"expired or not yet valid ({cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})"
+        )
+    if cert.self_signed:
+        problems.append("self-signed")
+    members = [view.peer(h) for h in view.members if h != host]
+    issuers = sorted({m.certificate.issuer for m in members if m.certificate})
+    untrusted = [i for i in issuers if i not in p.trust_store]
+    if untrusted:
+        problems.append(f"does not trust {', '.join(untrusted)}")
+    distrust = [m.host for m in members if m.reachable and cert.issuer not in m.trust_store]
+    if distrust:
+        problems.append(f"its issuer {cert.issuer} is not trusted by {', '.join(distrust)}")
+    evidence = {host: "; ".join(problems) or f"{name} in SANs, issuer {cert.issuer}, valid"}
+    return CheckResult(
+        name="tls_names",
+        outcome=CheckOutcome.FAIL if problems else CheckOutcome.PASS,
+        summary=(
+            f"TLS Enforce would break when {host} joins: {'; '.join(problems)}"
+            if problems
+            else f"{host} would be listed as {name}, in its certificate, trusted both ways"
+        ),
+        evidence=evidence,
+    )
+
+
 def _predict(p: PeerFacts) -> Predicted:
     names = {p.address.lower(), p.fqdn.lower()}
     if p.system is not None:
@@ -504,13 +562,12 @@ def desired_settings(current: ClusterSettings, values: dict[str, Any]) -> Cluste
     data = current.model_dump(mode="json")
     for key, value in values.items():
         if key == "peers":
-            peers = [str(a or "") for a in value]
+            peers = _peer_list(value)
             if len(peers) > MAX_PEERS:
                 raise ValueError(f"peers: {len(peers)} addresses; a cluster holds {MAX_PEERS}")
             data["peers"] = peers + [""] * (MAX_PEERS - len(peers))
         elif key == "mapping":
-            pairs = value.items() if isinstance(value, dict) else value
-            data["mapping"] = [{"name": str(n), "address": str(a)} for n, a in pairs]
+            data["mapping"] = _mapping_rows(value)
         elif key == "mapping_enabled":
             data[key] = _bool(value)
         else:
@@ -520,6 +577,34 @@ def desired_settings(current: ClusterSettings, values: dict[str, Any]) -> Cluste
     except Exception as exc:  # pydantic ValidationError -> one line
         first = str(exc).splitlines()
         raise ValueError(" ".join(first[1:3]) if len(first) > 2 else str(exc)) from exc
+
+
+def _peer_list(value: Any) -> list[str]:
+    """A runbook's peer list: strings only; None or a number is never turned into text."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"peers: expected a list of addresses, got {value!r}")
+    for i, a in enumerate(value, start=1):
+        if not isinstance(a, str):
+            raise ValueError(f"peers: slot {i}: {a!r} is not an address ('' leaves it empty)")
+    return list(value)
+
+
+def _mapping_rows(value: Any) -> list[dict[str, str]]:
+    """FQDN -> IP pairs: each name an FQDN, each address an IP address."""
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    if not isinstance(pairs, list | tuple):
+        raise ValueError(f"mapping: expected FQDN -> IP pairs, got {value!r}")
+    rows = []
+    for i, pair in enumerate(pairs, start=1):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError(f"mapping: row {i}: {pair!r} is not an FQDN -> IP pair")
+        name, address = pair
+        if not isinstance(name, str) or not is_fqdn(name):
+            raise ValueError(f"mapping: row {i}: {name!r} is not an FQDN")
+        if not isinstance(address, str) or not is_ip(address):
+            raise ValueError(f"mapping: row {i}: {address!r} is not an IP address")
+        rows.append({"name": name, "address": address})
+    return rows
 
 
 def _shown(value: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
+from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, TlsMode, is_fqdn
 
 
 class ClusterView:
@@ -38,6 +38,34 @@ class ClusterView:
             if a and a in {p.address.lower(), p.fqdn.lower()} - {""}:
                 return p.host
         return None
+
+    # -- addressing ----------------------------------------------------------------
+    @property
+    def cluster_fqdn(self) -> str:
+        """The inventory group's cluster name (an FQDN), or "" when not known."""
+        return self.facts.cluster_name
+
+    @property
+    def tls_enforced(self) -> bool:
+        return self.settings.tls_mode is TlsMode.ENFORCE
+
+    @property
+    def by_fqdn(self) -> bool:
+        """Members are listed by FQDN (every listed address), or the cluster is in
+        TLS Enforce mode: a peer must then be listed by its FQDN (domain 3.2, 3.4)."""
+        listed = self.settings.listed
+        return self.tls_enforced or (bool(listed) and all(is_fqdn(a) for a in listed))
+
+    def listing(self, host: str) -> str:
+        """The address ``host`` is (or would be) listed under on this cluster: its
+        inventory FQDN when the members are listed by FQDN or TLS is enforced,
+        its inventory address otherwise."""
+        slot = self.slot_of(host)
+        if slot is not None:
+            return self.settings.peers[slot - 1]
+        if self.by_fqdn and self.fqdn(host):
+            return self.fqdn(host)
+        return self.address(host)
 
     # -- membership (as the reference peer lists it) ----------------------------
     @property
@@ -102,7 +130,7 @@ class ClusterView:
             return peers
         for i, a in enumerate(peers):
             if not a:
-                peers[i] = self.address(host)
+                peers[i] = self.listing(host)
                 return peers
         return peers  # full: the size check refuses the plan
 
@@ -125,7 +153,7 @@ class ClusterView:
         return 0
 
     def own_only(self, host: str) -> list[str]:
-        """A one-peer list naming only ``host`` (create-cluster)."""
+        """A one-peer list naming only ``host`` by its address (create-cluster)."""
         return [self.address(host)] + [""] * (MAX_PEERS - 1)
 
     def replace_slot(self, peers: Any, slot: int, address: str) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exops.appliance.base import Command, Write, apply_writes, settings_writes
-from exops.apply import ApplyOptions, Executor, read_backup
+from exops.apply import Applied, ApplyOptions, Executor, read_backup
 from exops.errors import TransportError
 from exops.models import (
     EMPTY_SLOTS,
@@ -258,3 +258,244 @@ def test_poll_interval_bounds(elapsed: float) -> None:
     interval = poll_interval(elapsed, 5.0)
     assert 0.05 <= interval <= 5.0
     assert interval <= max(0.05, elapsed * 0.05)
+
+
+# -- safety rules through the executor (fresh reads, right before the action) ----------------
+ADDRS = ("10.0.0.11", "10.0.0.12", "10.0.0.13")
+LISTED = ClusterSettings(peers=(*ADDRS, *EMPTY_SLOTS[3:]), primary=1)
+
+
+class FakePeers:
+    """Several fake appliances; gather reads each one fresh (a peer may be down)."""
+
+    def __init__(self, clock: FakeClock, settings: dict[str, ClusterSettings]) -> None:
+        self.apps = {}
+        for i, (host, s) in enumerate(settings.items()):
+            app = FakeAppliance(clock, s)
+            app.host = host
+            app.address = ADDRS[i]
+            self.apps[host] = app
+        self.database: dict[str, str] = {}
+        self.commands: list[str] = []
+
+    def appliance(self, host: str) -> FakeAppliance:
+        return self.apps[host]
+
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts:
+        peers = []
+        for host, app in self.apps.items():
+            if hosts is not None and host not in hosts:
+                continue
+            addr = app.address
+            try:
+                s = app.read_settings()
+            except TransportError as exc:
+                peers.append(PeerFacts(host=host, address=addr, reachable=False, error=str(exc)))
+                continue
+            peers.append(
+                PeerFacts(
+                    host=host,
+                    address=addr,
+                    reachable=True,
+                    settings=s,
+                    status=ClusterStatus(database=self.database.get(host, "Active")),
+                )
+            )
+        return ClusterFacts(cluster="c1", peers=tuple(peers), gathered_at=datetime.now(UTC))
+
+
+def run_on(
+    tmp_path: Path, peers: FakePeers, clock: FakeClock, *actions: Action, decommission=None
+) -> tuple[Executor, Applied]:
+    class Sink:
+        def emit(self, event: str, **fields: object) -> None:
+            pass
+
+    ex = Executor(
+        peers,  # type: ignore[arg-type]
+        make_plan(*actions),
+        conditions={},
+        waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
+        events=Sink(),
+        options=ApplyOptions(
+            restart_timeout=600, settle_timeout=600, backup_dir=tmp_path, decommission=decommission
+        ),
+    )
+    return ex, ex.run()
+
+
+def conf(host: str, before: ClusterSettings, after: ClusterSettings, **kw: object) -> Action:
+    return Action(
+        id="1",
+        step="configure",
+        kind=ActionKind.CONFIGURE,
+        host=host,
+        writes=settings_writes(before, after),
+        before=before,
+        after=after,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def three(clock: FakeClock) -> FakePeers:
+    return FakePeers(clock, {"p1": LISTED, "p2": LISTED, "p3": LISTED})
+
+
+def test_r1_executor_refuses_emptying_a_list(tmp_path: Path) -> None:
+    """A plan (a custom runbook's decommission: true, or an edited plan file) that
+    empties a non-leaver's list is stopped before the write."""
+    clock = FakeClock()
+    peers = three(clock)
+    action = conf("p3", LISTED, ClusterSettings(), decommission=True)
+    ex, result = run_on(tmp_path, peers, clock, action, decommission=None)
+    assert [o.status for o in result.outcomes] == ["failed"]
+    assert "safety rule R1" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == [] and ex.safety_refusal is not None
+    assert ex.safety_refusal.rule == "R1"
+
+
+def test_r1_executor_lets_the_trusted_leaver_be_emptied(tmp_path: Path) -> None:
+    clock = FakeClock()
+    compacted = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
+    peers = FakePeers(clock, {"p1": compacted, "p2": compacted, "p3": LISTED})
+    action = conf("p3", LISTED, ClusterSettings(), decommission=True)
+    ex, result = run_on(tmp_path, peers, clock, action, decommission="p3")
+    assert [o.status for o in result.outcomes] == ["changed"]
+    assert peers.apps["p3"].settings.is_empty and ex.safety_refusal is None
+
+
+def test_r3_executor_refuses_ip_on_fqdn_cluster(tmp_path: Path) -> None:
+    clock = FakeClock()
+    by_fqdn = ClusterSettings(
+        peers=("exp1.example.com", "exp2.example.com", *EMPTY_SLOTS[2:]), primary=1
+    )
+    peers = FakePeers(clock, {"p1": by_fqdn, "p2": by_fqdn, "p3": ClusterSettings()})
+    after = by_fqdn.model_copy(update={"peers": (*by_fqdn.peers[:2], ADDRS[2], *EMPTY_SLOTS[3:])})
+    _ex, result = run_on(tmp_path, peers, clock, conf("p1", by_fqdn, after))
+    assert "safety rule R3" in (result.outcomes[0].error or "")
+    assert peers.apps["p1"].writes == []
+
+
+def test_r5_executor_refuses_primary_on_empty_slot(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peers = three(clock)
+    _ex, result = run_on(
+        tmp_path, peers, clock, conf("p2", LISTED, LISTED.model_copy(update={"primary": 4}))
+    )
+    assert "safety rule R5" in (result.outcomes[0].error or "")
+    assert peers.apps["p2"].writes == []
+
+
+def restart(host: str, **kw: object) -> Action:
+    return Action(id="1", step="restart", kind=ActionKind.RESTART, host=host, **kw)  # type: ignore[arg-type]
+
+
+def test_r2_executor_refuses_restart_with_member_down(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peers = three(clock)
+    peers.apps["p3"].down_until = 10_000.0  # p3 does not answer
+    _ex, result = run_on(tmp_path, peers, clock, restart("p2"))
+    error = result.outcomes[0].error or ""
+    assert "safety rule R2" in error and "p3" in error and "unreachable" in error
+    assert peers.apps["p2"].down_until < 0  # never restarted
+
+
+def test_r2_executor_refuses_restart_with_member_database_failed(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peers = three(clock)
+    peers.database["p1"] = "Failed"
+    _ex, result = run_on(tmp_path, peers, clock, restart("p2"))
+    assert "safety rule R2" in (result.outcomes[0].error or "")
+    assert peers.apps["p2"].down_until < 0
+
+
+def test_r2_executor_restarts_in_a_healthy_cluster(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peers = three(clock)
+    _ex, result = run_on(tmp_path, peers, clock, restart("p2"))
+    assert [o.status for o in result.outcomes] == ["changed"]
+    assert peers.apps["p2"].down_until > 0
+
+
+def test_r4_executor_refuses_restart_of_empty_peer(tmp_path: Path) -> None:
+    """Holds for any plan, even one whose Action says decommission."""
+    clock = FakeClock()
+    peers = FakePeers(clock, {"p1": LISTED, "p2": LISTED, "p3": ClusterSettings()})
+    _ex, result = run_on(tmp_path, peers, clock, restart("p3", decommission=True))
+    assert "safety rule R4" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].down_until < 0
+
+
+def test_r4_executor_restarts_the_trusted_leaver(tmp_path: Path) -> None:
+    clock = FakeClock()
+    compacted = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
+    peers = FakePeers(clock, {"p1": compacted, "p2": compacted, "p3": ClusterSettings()})
+    _ex, result = run_on(
+        tmp_path, peers, clock, restart("p3", decommission=True), decommission="p3"
+    )
+    assert [o.status for o in result.outcomes] == ["changed"]
+    assert "decommissioned" in result.outcomes[0].detail
+
+
+def test_r7_executor_refuses_command_on_primary(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peers = three(clock)
+    cmd = Action(
+        id="1", step="fcu", kind=ActionKind.COMMAND, host="p1", command=Command.FORCE_CONFIG_UPDATE
+    )
+    _ex, result = run_on(tmp_path, peers, clock, cmd)
+    assert "safety rule R7" in (result.outcomes[0].error or "")
+    ok = cmd.model_copy(update={"host": "p2"})
+    _ex, result = run_on(tmp_path, peers, clock, ok)
+    assert [o.status for o in result.outcomes] == ["changed"]
+
+
+def test_r1_executor_ignores_an_action_decommission_flag_on_a_non_leaver(tmp_path: Path) -> None:
+    """No member lists p3 any more, but this run decommissions nobody: the Action's
+    (or a runbook step's) decommission flag grants nothing."""
+    clock = FakeClock()
+    compacted = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
+    peers = FakePeers(clock, {"p1": compacted, "p2": compacted, "p3": LISTED})
+    action = conf("p3", LISTED, ClusterSettings(), decommission=True)
+    _ex, result = run_on(tmp_path, peers, clock, action, decommission=None)
+    assert "safety rule R1" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == [] and not peers.apps["p3"].settings.is_empty
+
+
+def test_rules_judge_the_writes_not_the_predicted_after(tmp_path: Path) -> None:
+    """A plan whose writes empty the list while its 'after' claims otherwise (an edited
+    plan) is judged by what would really be written."""
+    clock = FakeClock()
+    peers = three(clock)
+    lie = Action(
+        id="1",
+        step="harmless",
+        kind=ActionKind.CONFIGURE,
+        host="p3",
+        writes=settings_writes(LISTED, ClusterSettings()),
+        before=LISTED,
+        after=LISTED.model_copy(update={"primary": 2}),
+    )
+    _ex, result = run_on(tmp_path, peers, clock, lie)
+    assert "safety rule R1" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == []
+
+
+class IgnoringAppliance(FakeAppliance):
+    """Accepts every write (HTTP 200) but applies none: the re-read must notice."""
+
+    def write(self, writes: Sequence[Write]) -> None:
+        self._up()
+        self.writes += writes
+
+
+def test_a_write_accepted_but_not_applied_is_a_divergence(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = IgnoringAppliance(clock, BEFORE)
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(tmp_path, app, make_plan(configure(), restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["failed", "skipped"]
+    assert "after writing, expected" in (result.outcomes[0].error or "")
+    assert app.down_until < 0  # the restart after it is not reached

@@ -253,3 +253,47 @@ def test_connection_target_hides_password() -> None:
 )
 def test_is_fqdn(value: str, ok: bool) -> None:
     assert is_fqdn(value) is ok
+
+
+# -- names become file names: checked first (issue 11, item 7) ------------------------------------
+@pytest.mark.parametrize(
+    "name", ["../evil", "a/b", "..", ".hidden", "-rf", "p 1", "p1\\x", "a..b", "x" * 65, "pé"]
+)
+def test_unsafe_host_names_are_refused(tmp_path: Path, name: str) -> None:
+    hosts = HOSTS.replace("p2:\n", f"{name!r}:\n")
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(write(tmp_path, hosts=hosts), Settings())
+    assert "it becomes a file name" in str(exc.value) and "\n" not in str(exc.value)
+    assert exc.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["../c1", "c1/..", ".c1", "c 1"])
+def test_unsafe_cluster_names_are_refused(tmp_path: Path, name: str) -> None:
+    groups = GROUPS.replace("c1:\n", f"{name!r}:\n", 1)
+    hosts = HOSTS.replace("groups: [c1]", f"groups: [{name!r}]")
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(write(tmp_path, hosts=hosts, groups=groups), Settings())
+    assert "cluster name" in str(exc.value) and "file name" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["p1", "exp-c.par_1", "A9", "x" * 64])
+def test_safe_names_load(tmp_path: Path, name: str) -> None:
+    hosts = HOSTS.replace("p2:\n", f"{name}:\n")
+    inv = load_inventory(write(tmp_path, hosts=hosts), Settings())
+    assert name in [p.name for p in inv.cluster("c1").peers]
+
+
+def test_ipv6_management_and_cluster_addresses_load(tmp_path: Path) -> None:
+    hosts = """\
+    p1:
+      hostname: "2001:db8::11"
+      groups: [c1]
+      data: {address: "2001:db8::11", fqdn: p1.example.com, slot: 1}
+    p2:
+      hostname: "2001:db8::12"
+      groups: [c1]
+      data: {address: "2001:db8::12", slot: 2}
+    """
+    inv = load_inventory(write(tmp_path, hosts=hosts), Settings())
+    p1 = inv.cluster("c1").peer("p1")
+    assert p1.hostname == "2001:db8::11" and p1.address == "2001:db8::11"

@@ -327,3 +327,152 @@ def test_plan_digest_changes_with_the_facts() -> None:
     b = plan("add-peer", cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, [0])), peer="p3")
     assert a.facts_digest != b.facts_digest
     assert Plan.from_json(a.to_json()) == a
+
+
+# -- per-procedure fixes (issue 11, item 6) ------------------------------------------------------
+def test_add_peer_lists_the_new_peer_by_fqdn_on_an_fqdn_cluster() -> None:
+    facts = cluster(peer(0, [0, 1], by_fqdn=True), peer(1, [0, 1], by_fqdn=True), peer(2, []))
+    p = plan("add-peer", facts, peer="p3")
+    assert p.refused is None, p.refused
+    configures = [a for a in p.actions if a.kind is ActionKind.CONFIGURE]
+    assert [a.host for a in configures] == ["p1", "p2", "p3"]
+    for a in configures:
+        assert a.after is not None and a.after.peers[:3] == tuple(FQDN[:3]), a.host
+    assert not any(w.value == ADDR[2] for a in configures for w in a.writes)
+
+
+def test_add_peer_lists_the_new_peer_by_address_on_an_ip_cluster() -> None:
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, []))
+    p = plan("add-peer", facts, peer="p3")
+    new = next(a for a in p.actions if a.host == "p3" and a.kind is ActionKind.CONFIGURE)
+    assert new.after is not None and new.after.peers[2] == ADDR[2]
+
+
+def test_add_peer_in_tls_enforce_lists_by_fqdn_and_checks_the_new_peers_names() -> None:
+    enforce = {"by_fqdn": True, "tls": TlsMode.ENFORCE}
+    facts = cluster(peer(0, [0, 1], **enforce), peer(1, [0, 1], **enforce), peer(2, []))
+    p = plan("add-peer", facts, peer="p3")
+    assert p.refused is None, p.refused
+    check = next(c for c in p.preflight if c.name == "tls_names")
+    assert check.outcome.value == "pass" and FQDN[2] in check.summary
+    # a certificate without the FQDN the new peer would be listed under: refused
+    bad = peer(2, [])
+    assert bad.certificate is not None
+    bad = bad.model_copy(
+        update={"certificate": bad.certificate.model_copy(update={"sans": ("other.example.com",)})}
+    )
+    p = plan(
+        "add-peer", cluster(peer(0, [0, 1], **enforce), peer(1, [0, 1], **enforce), bad), peer="p3"
+    )
+    assert p.refused and "tls_names" in p.refused and FQDN[2] in p.refused
+    assert p.actions == ()
+
+
+def test_add_peer_in_tls_enforce_refuses_an_untrusted_issuer() -> None:
+    enforce = {"by_fqdn": True, "tls": TlsMode.ENFORCE}
+    new = peer(2, [])
+    new = new.model_copy(update={"trust_store": ("Other CA",)})
+    p = plan(
+        "add-peer", cluster(peer(0, [0, 1], **enforce), peer(1, [0, 1], **enforce), new), peer="p3"
+    )
+    assert p.refused and "does not trust Lab CA" in p.refused
+
+
+def test_add_peer_without_tls_enforce_does_not_check_certificates() -> None:
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1]), peer(2, []))
+    assert not any(c.name == "tls_names" for c in plan("add-peer", facts, peer="p3").preflight)
+
+
+def test_add_peer_refuses_a_peer_without_fqdn_on_an_fqdn_cluster() -> None:
+    new = peer(2, []).model_copy(update={"fqdn": ""})
+    facts = cluster(peer(0, [0, 1], by_fqdn=True), peer(1, [0, 1], by_fqdn=True), new)
+    p = plan("add-peer", facts, peer="p3")
+    assert p.refused and "set the fqdn of p3" in p.refused
+
+
+def test_add_peer_first_finishes_the_primarys_pending_restart() -> None:
+    """Domain 3.1: a created cluster's primary is restarted before any peer is added."""
+    facts = cluster(peer(0, [0], alarms=("20007",)), peer(1, []))
+    p = plan("add-peer", facts, peer="p2")
+    assert p.refused is None, p.refused
+    assert changes(p)[0] == ("p1", "restart")
+    assert changes(p)[1:] == [("p1", "configure"), ("p2", "configure"), ("p2", "restart")]
+    gate = p.actions[1]
+    assert gate.kind is ActionKind.WAIT and gate.condition == "peer_healthy"
+
+
+def test_create_cluster_sets_the_cluster_name_from_the_inventory() -> None:
+    facts = cluster(peer(0, []), peer(1, [])).model_copy(update={"cluster_name": "c1.example.com"})
+    p = plan("create-cluster", facts)
+    new = next(a for a in p.actions if a.kind is ActionKind.CONFIGURE)
+    assert new.after is not None and new.after.cluster_name == "c1.example.com"
+    assert any(w.field is Field.CLUSTER_NAME for w in new.writes)
+
+
+def test_create_cluster_keeps_the_name_when_the_inventory_gives_none() -> None:
+    p = plan("create-cluster", cluster(peer(0, []), peer(1, [])))
+    new = next(a for a in p.actions if a.kind is ActionKind.CONFIGURE)
+    assert new.after is not None and new.after.cluster_name == ""
+
+
+def test_restart_one_peer_has_the_cluster_health_preflight() -> None:
+    healthy = cluster(*(peer(i, [0, 1, 2]) for i in range(3)))
+    p = plan("restart", healthy, peer="p2")
+    assert p.refused is None and "cluster_health" in [c.name for c in p.preflight]
+    down = cluster(peer(0, [0, 1, 2]), peer(1, [0, 1, 2]), peer(2, [0, 1, 2], reachable=False))
+    p = plan("restart", down, peer="p2")
+    assert p.refused and "cluster_health" in p.refused and "p3" in p.refused
+    assert p.actions == ()
+
+
+MY_RESTART = """\
+name: mine
+params: {peer: {type: peer, required: true}}
+steps:
+  - name: restart it
+    on: "{{ peer }}"
+    restart: {when: always}
+"""
+
+
+@pytest.mark.parametrize("alarms", [(), ("20007",), ("20007", "20107")])
+def test_r4_a_runbook_without_preflight_cannot_restart_an_emptied_peer(
+    alarms: tuple[str, ...],
+) -> None:
+    """The planner's own guard fires (it used to read the saved list as the one in force)."""
+    facts = cluster(peer(0, [0, 1]), peer(1, [], alarms=alarms))
+    p = plan_runbook(
+        parse_runbook(MY_RESTART, "mine.yaml"), facts, {"peer": "p2"}, now=NOW, exops_version="t"
+    )
+    assert p.refused and "every peer slot empty" in p.refused and "p2" in p.refused
+    assert p.actions == ()
+
+
+def test_a_cluster_nobody_can_read_is_refused_not_planned_as_empty() -> None:
+    facts = cluster(peer(0, [0, 1], reachable=False), peer(1, [0, 1], reachable=False))
+    p = plan("restart", facts)
+    assert p.refused and "could be read" in p.refused and p.actions == ()
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ("peers: \"{{ [cluster.address('p1'), None] }}\"", "slot 2: None is not an address"),
+        ("peers: \"{{ [cluster.address('p1'), 12] }}\"", "slot 2: 12 is not an address"),
+        ("peers: [10.0.0.11, 'None']", "'None' is not an IPv4/IPv6 address or FQDN"),
+        ("peers: '10.0.0.11'", "expected a list of addresses"),
+        ("peers: [10.0.0.11, 10.0.0.11]", "also in slot 1"),
+        ("primary: 9", "primary"),
+        ("primary: '1'", "primary"),
+        ("mapping: [[a.example.com, null]]", "None is not an IP address"),
+        ("mapping: [[10.0.0.1, 10.0.0.2]]", "'10.0.0.1' is not an FQDN"),
+        ("mapping: {a.example.com: exp1.example.com}", "is not an IP address"),
+    ],
+)
+def test_malformed_runbook_values_are_a_runbook_error_not_a_write(values: str, says: str) -> None:
+    text = f"name: mine\nsteps:\n  - name: set\n    on: primary\n    configure: {{{values}}}\n"
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1]))
+    with pytest.raises(RunbookFileError) as exc:
+        plan_runbook(parse_runbook(text, "mine.yaml"), facts, {}, now=NOW, exops_version="t")
+    assert says in str(exc.value) and str(exc.value).startswith("mine.yaml: step 'set' on p1")
+    assert "\n" not in str(exc.value)

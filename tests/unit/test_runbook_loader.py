@@ -266,3 +266,117 @@ def test_every_shipped_runbook_loads(name: str) -> None:
 def test_shipped_runbook_file_loads_by_path_too(name: str) -> None:
     path = Path(__file__).resolve().parents[2] / "runbooks" / f"{name}.yaml"
     assert load_runbook(str(path)) == load_runbook(name).model_copy(update={"source": str(path)})
+
+
+# -- bounded input (issue 11, item 7): one line, exit 2, nothing parsed further ---------------
+def _one_line_usage(exc: pytest.ExceptionInfo[UsageError]) -> str:
+    message = str(exc.value)
+    assert "\n" not in message and exc.value.exit_code == 2
+    return message
+
+
+def test_oversized_runbook_is_refused(tmp_path: Path) -> None:
+    from exops.runbook.loader import MAX_RUNBOOK_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("name: x\n" + "# padding\n" * (MAX_RUNBOOK_BYTES // 10 + 1))
+    with pytest.raises(RunbookFileError) as exc:
+        load_runbook(str(path))
+    assert "larger than 256 KiB" in _one_line_usage(exc)
+
+
+def test_dev_zero_is_refused_without_reading_it_all() -> None:
+    with pytest.raises(UsageError) as exc:
+        load_runbook("/dev/zero")
+    assert "larger than" in _one_line_usage(exc)
+
+
+def test_invalid_utf8_is_one_line_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(b"name: x\nsteps:\n  - name: \xff\xfe\n")
+    with pytest.raises(RunbookFileError) as exc:
+        load_runbook(str(path))
+    message = _one_line_usage(exc)
+    assert f"{path}:3: not valid UTF-8" in message
+
+
+def test_a_directory_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as exc:
+        load_runbook(str(tmp_path) + "/")
+    assert "cannot read runbook file" in _one_line_usage(exc)
+
+
+def test_alias_bomb_is_refused() -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(
+            f"{chr(97 + i)}: &{chr(97 + i)} " + "[" + ", ".join([f"*{chr(96 + i)}"] * 9) + "]"
+        )
+    text = "\n".join(lines) + "\nname: x\nsteps: []\n"
+    with pytest.raises(RunbookFileError) as exc:
+        parse_runbook(text, SRC)
+    assert "aliases" in _one_line_usage(exc) and exc.value.message.startswith(f"{SRC}:")
+
+
+def test_a_few_aliases_are_fine() -> None:
+    text = (
+        "name: x\nx-common: &wait {condition: cluster_healthy, always: true}\n"
+        "steps:\n  - name: w\n    wait: *wait\n"
+    )
+    with pytest.raises(RunbookFileError, match="x-common"):  # unknown key, not the alias
+        parse_runbook(text, SRC)
+
+
+def test_deep_nesting_is_refused() -> None:
+    text = "name: x\nsteps: " + "[" * 200 + "]" * 200 + "\n"
+    with pytest.raises(RunbookFileError) as exc:
+        parse_runbook(text, SRC)
+    assert "nested deeper than" in _one_line_usage(exc)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+        "{% for a in range(9) %}{% for b in range(9) %}{% for c in range(9) %}"
+        "{% endfor %}{% endfor %}{% endfor %}",
+    ],
+)
+def test_unbounded_template_constructs_are_refused_at_load(expression: str) -> None:
+    text = f"name: x\nsteps:\n  - name: a\n    on: primary\n    when: '{expression}'\n    restart: {{}}\n"
+    with pytest.raises(RunbookFileError) as exc:
+        parse_runbook(text, SRC)
+    assert f"{SRC}:5:" in _one_line_usage(exc)
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ('{{ "a" * 100000000 }}', "'*' would make"),
+        ("{{ [1] * 100000000 }}", "'*' would make"),
+        ("{{ 100000000 * [1] }}", "'*' would make"),
+        ("{{ range(100000000) | list }}", "number"),
+        ("{{ range(5000) | list }}", "range of 5000"),
+        ("{{ 10 ** 100000 }}", "exponent"),
+        ('{{ "%0999999999d" % 1 }}', "string formatting"),
+        ('{{ "a".ljust(1000000000) }}', "larger than"),
+        ('{{ "a" | center(1000000000) }}', "filter center"),
+        ('{% for i in range(1000) %}{{ "x" * 4000 }}{% endfor %}', "output larger"),
+        ('{{ ("x" * 4000) + ("y" * 4000) }}', "'+' would make"),
+    ],
+)
+def test_expressions_are_bounded(expression: str, fragment: str) -> None:
+    from exops.runbook.expr import BoundsError, render
+
+    with pytest.raises(BoundsError) as exc:
+        render(expression, {})
+    assert fragment in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_bounded_expressions_still_compute_what_runbooks_need() -> None:
+    from exops.runbook.expr import render
+
+    assert render("{{ [''] * 6 }}", {}) == [""] * 6
+    assert render("{{ range(1, 7) | list }}", {}) == [1, 2, 3, 4, 5, 6]
+    assert render("{{ ['a', 'b'] | join(', ') }}", {}) == "a, b"
+    assert render("{{ 'p' ~ 3 }}", {}) == "p3"

@@ -317,7 +317,7 @@ def test_an_interrupted_run_is_journalled_interrupted(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     cancel = threading.Event()
     cancel.set()  # Ctrl-C arrived: every wait stops at its first poll
-    peers = cluster(p1={"down_polls": 10**9})
+    peers = cluster(p2={"never_back": True})
     result = runner(env, peers, cancel=cancel)[0].run("restart", "c1", {"peer": "p2"}, yes=True)
     assert result.status is RunStatus.INTERRUPTED and result.exit_code == 130
     stored = Journal(env.settings.journal_path).get_run(str(result.run_id))

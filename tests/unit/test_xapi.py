@@ -524,9 +524,9 @@ def _distinct(values: tuple[str, ...]) -> bool:
     return len(filled) == len(set(filled))
 
 
-addresses = st.one_of(
-    st.sampled_from(["", "", "10.0.0.11", "10.0.0.12", "fe80::1", "exp-c-4.example.com"]), text
-)
+# Peer addresses are valid addresses (ClusterSettings refuses anything else, rule R6);
+# the quoting of arbitrary text is exercised through the cluster name and mappings.
+addresses = st.sampled_from(["", "", "10.0.0.11", "10.0.0.12", "fe80::1", "exp-c-4.example.com"])
 row = st.builds(AddressMapping, name=text, address=text).filter(lambda m: bool(m.name or m.address))
 cluster_settings = st.builds(
     ClusterSettings,
@@ -544,7 +544,7 @@ cluster_settings = st.builds(
 
 @settings(max_examples=30, deadline=None)
 @given(cluster_settings)
-@example(ClusterSettings(cluster_name='\\"', peers=('"', "\\", "", "", "", "")))
+@example(ClusterSettings(cluster_name='\\"', peers=("10.0.0.11", "", "", "", "", "")))
 def test_settings_print_parse_round_trip(s: ClusterSettings) -> None:
     printed = xapi.settings_to_config(s)
     assert xapi.settings_from_config(xapi.parse_config(printed, "xConfiguration Alternates")) == s
