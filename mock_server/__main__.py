@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
             help="the cluster database REST interface on every peer (off: the X14.2+ default)",
         )
         p.add_argument("--timeout", type=float, default=60.0, help="up: seconds to wait for ready")
+        p.add_argument(
+            "--replay",
+            type=Path,
+            help="DIR of recorded transcripts (exops --record DIR): every peer answers "
+            "with the recorded answers; the peers come from DIR/manifest.json",
+        )
     down = sub.add_parser("down", help="stop a lab")
     down.add_argument("--state-dir", type=Path, required=True)
     return parser
@@ -56,7 +62,24 @@ def _config(args: argparse.Namespace) -> dict[str, object]:
     ):
         raise SystemExit("mock_server: --subnet must look like 127.N (loopback only)")
     spec = yaml.safe_load(args.spec.read_text()) if args.spec else {}
+    replay = None
+    if args.replay:
+        from mock_server.replay import Replay, ReplayError, spec_from
+
+        try:
+            spec = spec_from(Replay(args.replay))
+        except (OSError, ReplayError) as exc:
+            raise SystemExit(f"mock_server: --replay {args.replay}: {exc}") from exc
+        replay = str(args.replay.resolve())
+    elif spec and "clusters" in spec:
+        from mock_server.clone import CloneSpecError, check_spec
+
+        try:
+            check_spec(spec)
+        except CloneSpecError as exc:
+            raise SystemExit(f"mock_server: --spec {args.spec}: {exc}") from exc
     return {
+        "replay": replay,
         "clusters": args.clusters,
         "peers": args.peers,
         "time_scale": args.time_scale,
