@@ -82,23 +82,31 @@ def scrub_form(form: Mapping[str, str] | None, secrets: Iterable[str] = ()) -> d
 class PeerRecorder:
     """Appends one peer's exchanges to ``DIR/<peer>.jsonl`` (thread-safe)."""
 
-    def __init__(self, path: Path, peer: str, secrets: Iterable[str], header: dict[str, Any]):
+    def __init__(
+        self, path: Path | None, peer: str, secrets: Iterable[str], header: dict[str, Any]
+    ):
+        """``path`` None: kept in memory only (the probe's view of raw answers)."""
         self.path = path
         self.peer = peer
         self.secrets = [s for s in secrets if s]
         self._lock = threading.Lock()
         # Every exchange is also kept in memory: the probe reads raw answers from here.
         self.exchanges: list[dict[str, Any]] = []
-        if not path.exists():
+        if path is not None and not path.exists():
             self._append({"schema": TRANSCRIPT_SCHEMA, **header})
 
     def _append(self, doc: dict[str, Any]) -> None:
+        if self.path is None:
+            return
         line = json.dumps(doc, sort_keys=False)
         line = scrub_text(line, self.secrets)  # last guard: no secret in any field
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(line + "\n")
+            if new:
+                self.path.chmod(0o600)
 
     def rest(
         self,
