@@ -112,10 +112,11 @@ def up(args: argparse.Namespace) -> int:
             except ValueError:  # a lab of an older version writing it in place
                 time.sleep(0.05)
                 continue
-            print(
-                f"lab up: {args.clusters} x {args.peers} peers in {info['seconds']:.1f} s; "
-                f"source {state / 'lab.env'}"
-            )
+            shape = f"{args.clusters} x {args.peers} peers"
+            if args.spec or args.replay:  # a clone or a replay: its own peers
+                hosts = yaml.safe_load((state / "inventory" / "hosts.yaml").read_text()) or {}
+                shape = f"{len(hosts)} peers ({'replay' if args.replay else 'spec'})"
+            print(f"lab up: {shape} in {info['seconds']:.1f} s; source {state / 'lab.env'}")
             return 0
         if proc.poll() is not None:
             print(
