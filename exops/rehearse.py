@@ -432,6 +432,7 @@ class Rehearsal:
     faults: list[dict[str, Any]]
     steps: list[StepTime]
     downtime: dict[str, list[float]]
+    still_down: dict[str, float]  # host -> clone time it went down (never came back)
     alarms: dict[str, Any]
     still_raised: dict[str, list[str]]
     safety: list[str]
@@ -496,6 +497,7 @@ class Rehearsal:
                 }
                 for h, ds in self.downtime.items()
             },
+            "still_down": sorted(self.still_down),
             "alarms": {h: [{"event": e, "id": i} for e, i in ev] for h, ev in self.alarms.items()},
             "still_raised": self.still_raised,
             "safety": self.safety,
@@ -533,8 +535,8 @@ def _clone_env(real: Env, clone: Clone, directory: Path, time_scale: float) -> E
         state_url=None,
         lock_dir=directory / "state" / "locks",
         username=None,
-        restart_timeout=scaled(st.restart_timeout, 10.0),
-        settle_timeout=scaled(st.settle_timeout, 10.0),
+        restart_timeout=scaled(st.restart_timeout, 2.0),
+        settle_timeout=scaled(st.settle_timeout, 2.0),
         max_poll_interval=scaled(st.max_poll_interval, 0.05),
         lock_timeout=0.0,
     )
@@ -626,6 +628,7 @@ def rehearse(
         + [{"fault": f.describe(), "injected": False} for f in timeline.faults],
         steps=sorted(timeline.steps.values(), key=lambda t: t.started_s),
         downtime=timeline.downtime,
+        still_down=dict(timeline.down),
         alarms=alarms,
         still_raised=still,
         safety=_safety(result.plan or dry.plan, result),
@@ -682,7 +685,12 @@ def _sections(r: Rehearsal) -> list[tuple[str, list[str]]]:
     downtime = [
         f"{h}: {_fmt_s(sum(ds) / s)} ({len(ds)} restart{'s' if len(ds) != 1 else ''})"
         for h, ds in sorted(r.downtime.items())
-    ] or ["no peer restarted"]
+    ]
+    downtime += [
+        f"{h}: went down to restart and had not come back when the run ended"
+        for h in sorted(r.still_down)
+    ]
+    downtime = downtime or ["no peer restarted"]
     alarms = [
         f"{h}: " + ", ".join(f"{i} {e}" for e, i in ev) for h, ev in sorted(r.alarms.items()) if ev
     ] or ["no alarm rose or cleared"]
