@@ -26,6 +26,7 @@ from exops.appliance.rest import RestAppliance
 from exops.appliance.ssh import ParamikoShell, SshAppliance
 from exops.errors import ApplianceError, ExopsError, TransportError
 from exops.inventory import PeerSpec
+from exops.models import Role
 from exops.record import PeerRecorder, recorder_for
 
 PROBE_SCHEMA = "exops.probe/1"
@@ -360,67 +361,109 @@ class _PeerProber:
 
     def _system_fields(self) -> None:
         r = self.result
-        use_ssh = self.target.transport == "ssh" or not r.answers("provisioning_rest")
-        if use_ssh:
-            system, err = self._read("system", self.ssh.read_system)
-            via, src = "ssh", f"{CLI.status_system} + {CLI.status_option_keys} + {CLI.read_h323}"
-            rows = {
-                "system.version": "SYSTEM_UNIT.version: Software Version (CONFIRMED)",
-                "system.role": "ROLE_BY_FLAGS: Software Configuration flags (series CONFIRMED)",
-                "system.platform": "SystemUnitTree: no platform size over SSH",
-                "system.h323": f"Cli.read_h323: {CLI.read_h323} (CONFIRMED form)",
-            }
-            unknown: dict[str, str] = {}
+        if self.target.transport == "ssh" or not r.answers("provisioning_rest"):
+            self._system_over_ssh()
+            return
+        # Version, product and platform from sysinfo alone (a failing DNS or option
+        # key read must not hide them); H.323 from the CDB or the CLI.
+        info, err = self._read("sysinfo", lambda: self.rest._json(REST.sysinfo))
+        if info is not None and not isinstance(info, dict):
+            err = ApplianceError(f"{REST.sysinfo}: answer is not a JSON object")
+        values: dict[str, Any] = {}
+        if err is None:
+            values = {k: info.get(k) for k in ("Version", "ProductType", "PlatformSize")}
+            bad = [k for k, v in values.items() if v is not None and not isinstance(v, str)]
+            if bad:
+                err = ApplianceError(f"{REST.sysinfo}: {', '.join(bad)} is not text")
+        product = values.get("ProductType")
+        role = next(
+            (x for x in Role if product and x.value.lower() == product.strip().lower()), None
+        )
+        r.version, r.product = values.get("Version"), product
+        r.role = role.value if role else None
+        body = "Rest.sysinfo: " + REST.sysinfo
+        self.add(
+            "system.version",
+            "rest",
+            REST.sysinfo,
+            f"{body} Version (body MOCK-DEFINED)",
+            r.version,
+            err,
+            f"{REST.sysinfo} has no Version",
+        )
+        self.add(
+            "system.role",
+            "rest",
+            REST.sysinfo,
+            f"{body} ProductType (body MOCK-DEFINED)",
+            r.role,
+            err,
+            f"ProductType {product!r} is not a known role"
+            if product
+            else f"{REST.sysinfo} has no ProductType",
+        )
+        self.add(
+            "system.platform",
+            "rest",
+            REST.sysinfo,
+            f"{body} PlatformSize (MOCK-DEFINED)",
+            values.get("PlatformSize"),
+            err,
+            f"{REST.sysinfo} has no PlatformSize",
+        )
+        if r.answers("cdb_rest"):
+            h323, h_err = self._read("h323", self.rest.read_h323)
+            via, src = "cdb-rest", f"{CDB.prefix}{CDB.h323}"
+            row = f"SETTING_RULES[h323_mode]: {CDB.prefix}{CDB.h323}.mode (MOCK-DEFINED)"
         else:
-            system, err = self._read("system", self.rest.read_system)
-            if system is not None and system.h323_enabled is None and r.answers("ssh"):
-                h323, h_err = self._read("h323", self.ssh.read_h323)
-                if h_err is None:
-                    system = system.model_copy(update={"h323_enabled": h323})
-            via, src = "rest", REST.sysinfo
-            rows = {
-                "system.version": f"Rest.sysinfo: {REST.sysinfo} Version (body MOCK-DEFINED)",
-                "system.role": f"Rest.sysinfo: {REST.sysinfo} ProductType (body MOCK-DEFINED)",
-                "system.platform": f"Rest.sysinfo: {REST.sysinfo} PlatformSize (MOCK-DEFINED)",
-                "system.h323": (
-                    f"SETTING_RULES[h323_mode]: {CDB.prefix}{CDB.h323}.mode (MOCK-DEFINED)"
-                    if r.answers("cdb_rest")
-                    else f"Cli.read_h323: {CLI.read_h323} (CONFIRMED form)"
-                ),
-            }
-            unknown = dict(self.rest.last_unknown)
+            h323, h_err = self._read("h323", self.ssh.read_h323)
+            via, src, row = "ssh", CLI.read_h323, f"Cli.read_h323: {CLI.read_h323} (CONFIRMED)"
+        shown = None if h323 is None else ("On" if h323 else "Off")
+        self.add("system.h323", via, src, row, shown, h_err, "no On/Off value")
+        system, err = self._read("system", self.rest.read_system)
+        self.add(
+            "system.network",
+            "rest",
+            f"{REST.dns}, {REST.dns_servers}, {REST.ntp_servers}, {REST.optionkey}",
+            "Rest.dns/dns_servers/ntp_servers (CONFIRMED), Rest.optionkey (body MOCK-DEFINED)",
+            None
+            if system is None
+            else f"{len(system.dns_servers)} DNS, {len(system.ntp_servers)} NTP, "
+            f"{len(system.option_keys)} option keys",
+            err,
+        )
+
+    def _system_over_ssh(self) -> None:
+        r = self.result
+        system, err = self._read("system", self.ssh.read_system)
+        src = f"{CLI.status_system} + {CLI.status_option_keys} + {CLI.read_h323}"
         if system is not None:
             r.version = system.version
-            r.role = system.role.value if system.role else None
-            r.product = r.role
-        values = {
-            "system.version": system.version if system else None,
-            "system.role": (system.role.value if system.role else None) if system else None,
-            "system.platform": system.platform if system else None,
-            "system.h323": (
-                None
-                if system is None or system.h323_enabled is None
-                else ("On" if system.h323_enabled else "Off")
-            ),
+            r.role = r.product = system.role.value if system.role else None
+        rows = {
+            "system.version": ("SYSTEM_UNIT.version: Software Version (CONFIRMED)", "version"),
+            "system.role": ("ROLE_BY_FLAGS: Software Configuration flags (CONFIRMED)", "role"),
+            "system.platform": ("SystemUnitTree: no platform size over SSH", "platform"),
+            "system.h323": (f"Cli.read_h323: {CLI.read_h323} (CONFIRMED form)", "h323_enabled"),
         }
-        for name, value in values.items():
-            why = unknown.get(name.replace("system.h323", "system.h323_enabled"), "")
-            if not why and value is None and err is None:
-                why = "not offered by this interface"
-            self.add(name, via, src, rows[name], value, err, why)
-        if system is not None:
-            self.add(
-                "system.option_keys",
-                via,
-                REST.optionkey if via == "rest" else CLI.status_option_keys,
-                "Rest.optionkey (body MOCK-DEFINED)"
-                if via == "rest"
-                else "Cli.status_option_keys (MOCK-DEFINED)",
-                f"{len(system.option_keys)} keys",
-                None,
-            )
-        else:
-            self.add("system.option_keys", via, src, "", None, err)
+        for name, (row, attr) in rows.items():
+            value = getattr(system, attr) if system is not None else None
+            if isinstance(value, bool):
+                value = "On" if value else "Off"
+            elif value is not None and not isinstance(value, str):
+                value = str(getattr(value, "value", value))
+            self.add(name, "ssh", src, row, value, err, "not offered over SSH")
+        self.add(
+            "system.network",
+            "ssh",
+            f"{CLI.read_dns}, {CLI.read_ntp}, {CLI.status_option_keys}",
+            "Cli.read_dns/read_ntp/status_option_keys (MOCK-DEFINED leaves)",
+            None
+            if system is None
+            else f"{len(system.dns_servers)} DNS, {len(system.ntp_servers)} NTP, "
+            f"{len(system.option_keys)} option keys",
+            err,
+        )
 
     def _cert_fields(self) -> None:
         certs, err = self._read("certificate", self.rest.read_certificate)
