@@ -722,11 +722,15 @@ def render(r: Rehearsal, fmt: str) -> str:
             body += [f"## {head}", "", *(f"- {ln}" for ln in lines), ""]
         return "\n".join(body)
     if fmt == "html":
-        parts = [f"<h1>{html.escape(title)}</h1>", plan]
+        parts = [f"<section class='rehearsal'><h1>{html.escape(title)}</h1>"]
         for head, lines in sections:
             items = "".join(f"<li>{html.escape(ln)}</li>" for ln in lines)
             parts.append(f"<h2>{html.escape(head)}</h2><ul>{items}</ul>")
-        return "<section class='rehearsal'>" + "\n".join(parts) + "</section>"
+        block = "\n".join(parts) + "</section>\n"
+        # One document: the plan's own page, the rehearsal before its end.
+        if "</body>" in plan:
+            return plan.replace("</body>", block + "</body>", 1)
+        return plan + block
     body = [title, "=" * len(title), plan]
     for head, lines in sections:
         body += ["", head + ":", *(f"  {ln}" for ln in lines)]

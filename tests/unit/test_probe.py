@@ -3,6 +3,7 @@ the mock's clone builder (plain data and fakes, no sockets)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -266,3 +267,49 @@ def test_parse_inject() -> None:
         parse_inject("meteor@3")
     with pytest.raises(UsageError, match="FAULT\\[:PEER\\]@STEP"):
         parse_inject("restart_hang")
+
+
+def _rehearsal(**over: Any) -> Any:
+    from exops.plan import Plan
+    from exops.rehearse import Rehearsal, StepTime
+
+    plan = Plan(runbook="add-peer", cluster="core", params={"peer": "e3"}, created_at=NOW,
+                exops_version="0", facts_digest="x", basis={})  # fmt: skip
+    steps = [
+        StepTime("1", "list e3 on the primary", "e1", "configure", 0.0, 0.05, "changed"),
+        StepTime("2", "restart e3", "e3", "restart", 0.05, 1.3, "changed"),
+        StepTime("3", "wait until healthy", None, "wait", 1.35, 0.2, "ok"),
+    ]
+    fields: dict[str, Any] = dict(
+        runbook="add-peer", cluster="core", params={"peer": "e3"}, time_scale=0.005, plan=plan,
+        result=None, assumptions=["durations: a restart takes 240 s"], faults=[], steps=steps,
+        downtime={"e3": [1.25]}, still_down={}, alarms={"e1": [("rose", "20004"),
+        ("cleared", "20004")]}, still_raised={"e1": []}, safety=[], clone_seconds=1.6,
+        clone_subnet="127.250",
+    )  # fmt: skip
+    fields.update(over)
+    return Rehearsal(**fields)
+
+
+def test_rehearsal_prediction_scales_simulated_time_only() -> None:
+    r = _rehearsal()
+    # 1.6 s on the clone, of which 1.5 s restart + wait at 0.005: 0.1 + 1.5 / 0.005
+    assert r.predicted_seconds == pytest.approx(0.1 + 300.0)
+    assert r.predicted_starts() == pytest.approx([0.0, 0.05, 1.35 + 1.3 / 0.005 - 1.3])
+    doc = r.to_doc()
+    assert doc["downtime"]["e3"]["predicted_s"] == 250.0
+    assert [t["predicted_duration_s"] for t in doc["timeline"]] == [0.1, 260.0, 40.0]
+    assert doc["exit_code"] == 1 and doc["status"] == "error"  # no run result
+
+
+def test_rehearsal_report_formats() -> None:
+    from exops.rehearse import render
+
+    r = _rehearsal()
+    text = render(r, "text")
+    assert "Predicted downtime per peer:\n  e3: 4m10s (1 restart)" in text
+    assert "e1: 20004 rose, 20004 cleared" in text and "durations: a restart" in text
+    assert "## Assumptions (what the clone cannot know)" in render(r, "md")
+    page = render(r, "html")
+    assert page.count("<html") == 1 and page.index("class='rehearsal'") < page.index("</body>")
+    assert json.loads(render(r, "json"))["schema"] == "exops.rehearsal/1"
