@@ -285,22 +285,31 @@ def running_clone(
     spec_file = directory / "clone.yaml"
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     count = sum(len(c["peers"]) for c in spec["clusters"].values())
-    subnet, https, ssh = free_subnet(count)
     state = directory / "lab"
-    proc = _lab(
-        "up", "--spec", str(spec_file), "--state-dir", str(state), "--subnet", subnet,
-        "--https-port", str(https), "--ssh-port", str(ssh), "--time-scale", str(time_scale),
-        "--transport", transport, "--timeout", "60",
-        timeout=120,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
+    first = 240
+    for attempt in range(3):  # another lab may take the subnet between the check and up
+        subnet, https, ssh = free_subnet(count, first=first)
+        proc = _lab(
+            "up", "--spec", str(spec_file), "--state-dir", str(state), "--subnet", subnet,
+            "--https-port", str(https), "--ssh-port", str(ssh), "--time-scale", str(time_scale),
+            "--transport", transport, "--timeout", "60",
+            timeout=120,
+        )  # fmt: skip
+        if proc.returncode == 0:
+            break
+        log = state / "server.log"
+        detail = (log.read_text(errors="replace") if log.exists() else "") + proc.stderr
+        if "address already in use" in detail.lower() and attempt < 2:
+            first = int(subnet.split(".")[1]) + 1
+            continue
+        lines = [ln for ln in detail.strip().splitlines() if ln.strip()]
+        missing = re.search(r"No module named '([^']+)'", detail)
         raise ExopsError(
             "the clone lab did not start (python -m mock_server up): "
-            + (detail[-1] if detail else f"exit {proc.returncode}")
+            + (lines[-1] if lines else f"exit {proc.returncode}")
             + (
-                " - is mock_server installed with exops?"
-                if "No module named" in proc.stderr
+                f" - the bundled lab needs {missing.group(1)}: pip install 'exops[mock]'"
+                if missing
                 else ""
             )
         )

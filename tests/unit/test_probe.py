@@ -313,3 +313,15 @@ def test_rehearsal_report_formats() -> None:
     page = render(r, "html")
     assert page.count("<html") == 1 and page.index("class='rehearsal'") < page.index("</body>")
     assert json.loads(render(r, "json"))["schema"] == "exops.rehearsal/1"
+
+
+def test_a_clone_the_lab_refuses_is_one_clear_error(tmp_path: Any) -> None:
+    from exops.errors import ExopsError
+    from exops.rehearse import running_clone
+
+    spec = {"clusters": {"core": {"peers": [{"name": "x", "role": "Router"}]}}}
+    with (
+        pytest.raises(ExopsError, match=r"did not start .*cluster core peer x: role 'Router'"),
+        running_clone(spec, tmp_path, time_scale=0.01, transport="auto"),
+    ):
+        pass
