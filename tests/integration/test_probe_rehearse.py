@@ -91,6 +91,16 @@ def test_a_recorded_probe_replays_through_exops(lab_factory: Any, tmp_path: Path
     assert lab.password.encode() not in everything
     assert b"authorization" not in everything.lower()
 
+    # Any command records with EXOPS_RECORD_DIR (the runner's session included).
+    env_rec = tmp_path / "env-rec"
+    cli_for(lab, tmp_path, EXOPS_RECORD_DIR=str(env_rec))("status", "-c", "c1")
+    assert sorted(p.name for p in env_rec.iterdir()) == [
+        "c1-p1.jsonl",
+        "c1-p2.jsonl",
+        "c1-p3.jsonl",
+    ]
+    assert lab.password.encode() not in b"".join(p.read_bytes() for p in env_rec.iterdir())
+
     replay = lab_factory(replay=rec)
     rcli = cli_for(replay, tmp_path / "replay")
     assert _facts_of(rcli.json("status", "-c", "c1")) == _facts_of(live_status)
