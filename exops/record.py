@@ -23,6 +23,7 @@ import json
 import os
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ TRANSCRIPT_SCHEMA = "exops.transcript/1"
 MANIFEST = "manifest.json"
 ENV_VAR = "EXOPS_RECORD_DIR"
 REDACTED = "<redacted>"
+KEEP_IN_MEMORY = 500  # exchanges per peer (a long run polls thousands of times)
 
 _DROP_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-csrf-token"}
@@ -90,8 +92,8 @@ class PeerRecorder:
         self.peer = peer
         self.secrets = [s for s in secrets if s]
         self._lock = threading.Lock()
-        # Every exchange is also kept in memory: the probe reads raw answers from here.
-        self.exchanges: list[dict[str, Any]] = []
+        # The last exchanges are also kept in memory: the probe reads raw answers here.
+        self.exchanges: deque[dict[str, Any]] = deque(maxlen=KEEP_IN_MEMORY)
         if path is not None and not path.exists():
             self._append({"schema": TRANSCRIPT_SCHEMA, **header})
 
