@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
             help="the cluster database REST interface on every peer (off: the X14.2+ default)",
         )
         p.add_argument("--timeout", type=float, default=60.0, help="up: seconds to wait for ready")
+        p.add_argument(
+            "--replay",
+            type=Path,
+            help="DIR of recorded transcripts (exops --record DIR): every peer answers "
+            "with the recorded answers; the peers come from DIR/manifest.json",
+        )
     down = sub.add_parser("down", help="stop a lab")
     down.add_argument("--state-dir", type=Path, required=True)
     return parser
@@ -56,7 +62,24 @@ def _config(args: argparse.Namespace) -> dict[str, object]:
     ):
         raise SystemExit("mock_server: --subnet must look like 127.N (loopback only)")
     spec = yaml.safe_load(args.spec.read_text()) if args.spec else {}
+    replay = None
+    if args.replay:
+        from mock_server.replay import Replay, ReplayError, spec_from
+
+        try:
+            spec = spec_from(Replay(args.replay))
+        except (OSError, ReplayError) as exc:
+            raise SystemExit(f"mock_server: --replay {args.replay}: {exc}") from exc
+        replay = str(args.replay.resolve())
+    elif spec and "clusters" in spec:
+        from mock_server.clone import CloneSpecError, check_spec
+
+        try:
+            check_spec(spec)
+        except CloneSpecError as exc:
+            raise SystemExit(f"mock_server: --spec {args.spec}: {exc}") from exc
     return {
+        "replay": replay,
         "clusters": args.clusters,
         "peers": args.peers,
         "time_scale": args.time_scale,
@@ -89,10 +112,11 @@ def up(args: argparse.Namespace) -> int:
             except ValueError:  # a lab of an older version writing it in place
                 time.sleep(0.05)
                 continue
-            print(
-                f"lab up: {args.clusters} x {args.peers} peers in {info['seconds']:.1f} s; "
-                f"source {state / 'lab.env'}"
-            )
+            shape = f"{args.clusters} x {args.peers} peers"
+            if args.spec or args.replay:  # a clone or a replay: its own peers
+                hosts = yaml.safe_load((state / "inventory" / "hosts.yaml").read_text()) or {}
+                shape = f"{len(hosts)} peers ({'replay' if args.replay else 'spec'})"
+            print(f"lab up: {shape} in {info['seconds']:.1f} s; source {state / 'lab.env'}")
             return 0
         if proc.poll() is not None:
             print(

@@ -121,12 +121,14 @@ def start_lab(
     spec: dict[str, Any] | None = None,
     transport: str = "auto",
     cdb_rest: bool = False,
+    replay: Path | None = None,
 ) -> RunningLab:
     """Start a lab process on ``subnet`` (``127.N``) and wait until every listener is up.
 
     ``cdb_rest`` switches the cluster database REST interface on for every
     peer (off by default, as on a real X14.2+ box); a spec's per-peer
-    ``cdb_rest`` still wins.
+    ``cdb_rest`` still wins. ``replay``: serve the transcripts recorded in
+    that directory (``up --replay``).
 
     Raises:
         RuntimeError: the lab did not start (its log attached).
@@ -154,6 +156,8 @@ def start_lab(
         "--cdb-rest",
         "on" if cdb_rest else "off",
     ]
+    if replay is not None:  # recorded transcripts (exops --record DIR) instead of a model
+        argv += ["--replay", str(replay)]
     if spec:
         spec_file = state_dir / "spec.yaml"
         spec_file.write_text(yaml.safe_dump(spec))

@@ -221,6 +221,14 @@ class Peer:
     hostname: str = ""
     domain: str = ""
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # A clone (spec ``clusters:``): the inventory group, the addresses the real
+    # cluster lists this peer under (they designate it like its own IP), a
+    # restart the real peer was waiting for, and alarms the lab cannot derive
+    # (kept raised as read).
+    group: str = ""
+    aliases: tuple[str, ...] = ()
+    pending_restart: bool = False
+    static_alarms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.hostname:
@@ -229,7 +237,8 @@ class Peer:
     # -- identity ---------------------------------------------------------
     def designates(self, address: str) -> bool:
         a = address.lower()
-        return bool(a) and a in {self.ip, self.fqdn.lower(), (self.lan2 or "").lower()} - {""}
+        own = {self.ip, self.fqdn.lower(), (self.lan2 or "").lower(), *self.aliases}
+        return bool(a) and a in own - {""}
 
     def self_entry(self, settings: dict[str, Any]) -> str | None:
         for a in settings["peers"]:
@@ -259,6 +268,10 @@ class Peer:
 
     def restart_needed(self) -> bool:
         """docs/contract.md section 6."""
+        return self.pending_restart or self.settings_need_restart()
+
+    def settings_need_restart(self) -> bool:
+        """Saved settings not yet in force that only a restart puts in force."""
         s, a = self.saved, self.active
         if any(s[k] != a[k] for k in RESTART_KEYS):
             return True
@@ -298,6 +311,9 @@ class Lab:
         self.on_down: Callable[[Peer], Any] = lambda p: None
         self.on_up: Callable[[Peer], Any] = lambda p: None
         self.on_cert: Callable[[Peer], Any] = lambda p: None
+        # ``up --replay DIR``: every answer comes from a recorded transcript
+        # (mock_server.replay.Replay); None for a simulated lab.
+        self.replay: Any = None
 
     @property
     def interval(self) -> float:
@@ -310,6 +326,8 @@ class Lab:
     def add(self, peer: Peer) -> None:
         self.peers[peer.name] = peer
         self.by_ip[peer.ip] = peer
+        for alias in peer.aliases:
+            self.by_ip.setdefault(alias, peer)
         self.dns[peer.fqdn.lower()] = peer.ip
         peer.cert = self.ca.issue(peer.fqdn, peer.ip, peer.cert_mode)
         peer.trust_store = [self.ca.pem]
@@ -670,7 +688,7 @@ class Lab:
                     )
 
     def _after_save(self, peer: Peer, before: dict[str, Any]) -> None:
-        if peer.restart_needed():
+        if peer.settings_need_restart():
             for key in LIVE:
                 peer.active[key] = copy.deepcopy(peer.saved[key])
         else:
@@ -703,6 +721,7 @@ class Lab:
                 r["booted"] = time.time()
         if peer.factory_reset_pending():
             self._factory_reset(peer)
+        peer.pending_restart = False
         peer.active = copy.deepcopy(peer.saved)
         peer.running = True
         peer.boot_time = time.time()
@@ -883,6 +902,8 @@ class Lab:
             want["20007"] = ""
         if peer.factory_reset_pending():
             want["20107"] = ""
+        for aid in peer.static_alarms:
+            want.setdefault(aid, "")
         self._set_alarms(peer, want, now)
 
     def _primary_mismatch(self, peer: Peer) -> str:

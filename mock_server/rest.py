@@ -160,6 +160,10 @@ def _middleware(lab: Lab, peer: Peer) -> Any:
             if not secrets.compare_digest(request.headers.get("Authorization", ""), expected):
                 status = 401
                 return _error(401, "Authentication failed")
+            if lab.replay is not None:
+                response = await _replayed(lab, peer, request)
+                status = response.status
+                return response
             injected = faults.fault_answer(lab, peer, "rest", path, write)
             if injected is not None:
                 status = injected[0]
@@ -190,6 +194,23 @@ def _middleware(lab: Lab, peer: Peer) -> Any:
             lab.record(peer, "rest", request.method, path, accepted, status)
 
     return middleware
+
+
+async def _replayed(lab: Lab, peer: Peer, request: web.Request) -> web.Response:
+    """``up --replay``: the recorded answer, or 599 naming the unrecorded request."""
+    form = dict(await request.post()) if request.method != "GET" and request.can_read_body else {}
+    found = lab.replay.rest(peer.name, request.method, request.path_qs, form or None)
+    if found is None:
+        return _error(599, f"not recorded: {request.method} {request.path_qs}")
+    ctype = str(found.get("headers", {}).get("content-type", "application/json"))
+    mime, _, params = ctype.partition(";")
+    charset = params.partition("charset=")[2].strip() or None
+    return web.Response(
+        status=int(found["status"]),
+        body=str(found.get("body", "")).encode(charset or "utf-8"),
+        content_type=mime.strip() or None,
+        charset=charset,
+    )
 
 
 def sysinfo(lab: Lab, peer: Peer) -> dict[str, Any]:

@@ -136,6 +136,11 @@ def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
     lab = Lab(time_scale=cfg["time_scale"], password=password, ca=ca)
     subnet = cfg["subnet"]
     overrides: dict[str, dict[str, Any]] = cfg.get("spec") or {}
+    if "clusters" in overrides:  # a clone of a real cluster (mock_server/clone.py)
+        from mock_server.clone import build_clone
+
+        build_clone(lab, overrides, subnet)
+        return lab
     for c in range(1, cfg["clusters"] + 1):
         for k in range(1, cfg["peers"] + 1):
             name = f"c{c}-p{k}"
@@ -189,22 +194,25 @@ def write_files(
     inv.mkdir(parents=True, exist_ok=True)
     hosts: dict[str, Any] = {}
     groups: dict[str, Any] = {}
+    names: dict[str, str] = getattr(lab, "cluster_names", {})
     for p in lab.peers.values():
+        group = p.group or f"c{p.cluster}"
         hosts[p.name] = {
             "hostname": p.ip,
             "port": cfg["https_port"],
-            "groups": [f"c{p.cluster}"],
+            "groups": [group],
             "data": {
-                "address": p.ip,
+                # A clone lists its peers under the real cluster's addresses.
+                "address": p.aliases[0] if p.aliases else p.ip,
                 "fqdn": p.fqdn,
                 "role": p.role,
                 "ssh_port": cfg["ssh_port"],
                 "slot": p.index,
             },
         }
-        groups[f"c{p.cluster}"] = {
+        groups[group] = {
             "data": {
-                "cluster_name": f"c{p.cluster}.lab.example.com",
+                "cluster_name": names.get(group, f"c{p.cluster}.lab.example.com"),
                 "transport": cfg.get("transport", "auto"),
             }
         }
@@ -212,7 +220,9 @@ def write_files(
     (inv / "groups.yaml").write_text(yaml.safe_dump(groups, sort_keys=False))
     (inv / "defaults.yaml").write_text(yaml.safe_dump({"username": "admin"}))
     (state / "ca.pem").write_bytes(lab.ca.pem)
-    (state / "hosts").write_text("".join(f"{p.ip} {p.fqdn}\n" for p in lab.peers.values()))
+    (state / "hosts").write_text(
+        "".join(f"{getattr(p, 'hosts_ip', None) or p.ip} {p.fqdn}\n" for p in lab.peers.values())
+    )
     (state / "known_hosts").write_text(
         "".join(
             f"[{p.ip}]:{cfg['ssh_port']} {keys[p.name].export_public_key().decode().strip()}\n"
@@ -240,6 +250,10 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
     password = secrets.token_urlsafe(18)
     ca = LabCA()
     lab = build_lab(cfg, password, ca)
+    if cfg.get("replay"):
+        from mock_server.replay import Replay
+
+        lab.replay = Replay(Path(cfg["replay"]))
     if not (state / "id_ed25519").exists():
         user_key = asyncssh.generate_private_key("ssh-ed25519")
         user_key.write_private_key(str(state / "id_ed25519"))
@@ -250,6 +264,9 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
         listeners.host_keys[p.name] = asyncssh.generate_private_key("ssh-ed25519")
     lab.on_down, lab.on_up, lab.on_cert = listeners.down, listeners.up, listeners.new_cert
     await asyncio.gather(*(listeners.open(p) for p in lab.peers.values()))
+    spec = cfg.get("spec") or {}
+    for f in spec.get("faults") or [] if "clusters" in spec else []:
+        lab.inject(dict(f))  # a clone: peers that did not answer the real read
     control = web.AppRunner(
         make_control_app(lab, listeners, started), access_log=None, handle_signals=False
     )

@@ -559,13 +559,21 @@ async def _answer(
         out("*s Alternates: /\n")  # a partial answer, then the line dies
         process.channel.get_connection().abort()
         return True
-    answer = run(lab, peer, line)
+    answer = run(lab, peer, line) if lab.replay is None else _replayed(lab, peer, line)
     failed = answer.output.endswith("ERROR\n")
     lab.record(
         peer, "ssh", "CLI", line.strip(), answer.write and not failed, "ERROR" if failed else "OK"
     )
     out(answer.output)
     return answer.close
+
+
+def _replayed(lab: Lab, peer: Peer, line: str) -> Answer:
+    """``up --replay``: the recorded answer, or a CLI error naming the unrecorded line."""
+    found = lab.replay.ssh(peer.name, line)
+    if found is None:
+        return Answer(error(f"not recorded: {' '.join(line.split())}"))
+    return Answer(found)
 
 
 def make_process_handler(lab: Lab, peer: Peer) -> Any:

@@ -61,6 +61,7 @@ from exops.models import (
     SystemInfo,
     TlsMode,
 )
+from exops.record import PeerRecorder, recorder_for
 
 
 def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
@@ -527,6 +528,8 @@ class RestAppliance:
         self._owns_client = client is None
         self.client = client if client is not None else self._new_client()
         self._cdb: bool | None = None
+        # --record DIR / EXOPS_RECORD_DIR: every exchange into a transcript (exops.record).
+        self.recorder: PeerRecorder | None = recorder_for(target)
         # What the last read_system could not learn: "system.role" -> why.
         self.last_unknown: dict[str, str] = {}
 
@@ -571,7 +574,12 @@ class RestAppliance:
         request = self.client.build_request(
             method, path, data=data, headers=headers, timeout=timeout
         )
-        response = self.client.send(request, stream=True)
+        try:
+            response = self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            if self.recorder is not None:
+                self.recorder.rest_error(method, path, f"{type(exc).__name__}: {_reason(exc)}")
+            raise
         try:
             declared = response.headers.get("content-length", "")
             if declared.isdecimal() and int(declared) > MAX_ANSWER_BYTES:
@@ -591,6 +599,10 @@ class RestAppliance:
                     )
         finally:
             response.close()
+        if self.recorder is not None:
+            self.recorder.rest(
+                method, path, response.status_code, response.headers, bytes(body), data
+            )
         return Answer(response.status_code, response.headers, bytes(body), response.reason_phrase)
 
     def _request(

@@ -25,6 +25,7 @@ from exops.appliance.base import Command, ConnectionTarget, Write
 from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, MAX_ANSWER_BYTES
 from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
 from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
+from exops.record import PeerRecorder, recorder_for
 
 
 class ShellSession(Protocol):
@@ -90,6 +91,8 @@ class ParamikoShell:
         self.host = target.host
         self._client: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None
+        # --record DIR / EXOPS_RECORD_DIR: every command and answer (exops.record).
+        self.recorder: PeerRecorder | None = recorder_for(target)
 
     def _known_hosts(self) -> Path:
         return Path(self.target.known_hosts or Path.home() / ".ssh" / "known_hosts").expanduser()
@@ -160,7 +163,7 @@ class ParamikoShell:
         self._chan = chan
         try:
             chan.sendall((CLI.sync + CLI.line_end).encode())
-            self._read(chan, "login", _synced)
+            self._note(CLI.sync, _sync_answer(self._read(chan, "login", _synced)))
         except (TransportError, ApplianceError):  # first: TimeoutError_ is an OSError too
             self.close()
             raise
@@ -216,10 +219,16 @@ class ParamikoShell:
                 f"SSH session lost sending '{command}'", host=self.host, operation=command
             ) from exc
         try:
-            return self._read_answer(chan, command)
+            answer = self._read_answer(chan, command)
         except (TransportError, ApplianceError):
             self.close()  # a late or oversized answer would be read as the next one's
             raise
+        self._note(command, answer)
+        return answer
+
+    def _note(self, command: str, answer: str) -> None:
+        if self.recorder is not None:
+            self.recorder.ssh(command, answer)
 
     def close(self) -> None:
         if self._client is not None:
@@ -232,6 +241,15 @@ def _complete(text: str) -> bool:
     """A whole answer: its last non-blank line is OK or ERROR, and a newline ends it."""
     tail = [ln for ln in text.split("\n") if ln.strip()]
     return text.endswith("\n") and bool(tail) and END_LINE.match(tail[-1]) is not None
+
+
+def _sync_answer(text: str) -> str:
+    """The answer to ``CLI.sync`` out of the login text (the welcome before it dropped)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(CLI.sync_marker) or line.startswith(ERROR_OPEN):
+            return "\n".join(lines[i:])
+    return text
 
 
 def _synced(text: str) -> bool:

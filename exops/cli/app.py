@@ -642,5 +642,115 @@ def logs_analyze(
     )
 
 
+# -- first contact and rehearsal (exops/cli/probe.py) -------------------------------
+
+_RECORD_OPT = Annotated[
+    Path | None,
+    typer.Option(
+        "--record",
+        help="Save every request and answer as replayable transcripts in DIR (secrets removed) "
+        "[env EXOPS_RECORD_DIR].",
+        metavar="DIR",
+    ),
+]
+
+
+@app.command("probe")
+def probe_command(
+    cluster: o.Cluster,
+    peer: Annotated[
+        str | None, typer.Option("--peer", "-p", help="Probe only this peer.", metavar="PEER")
+    ] = None,
+    json_out: o.Json = False,
+    record: _RECORD_OPT = None,
+    inventory: o.Inventory = None,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    transport: o.Transport = None,
+    accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
+) -> None:
+    """Read-only first contact: interfaces, fields read, and which runbooks can run.
+
+    Exit 0 when every peer was read fully, 1 when some peer could not be.
+    """
+    from exops.cli import probe
+
+    env = _env(
+        inventory=inventory,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        transport=transport,
+        accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
+    )
+    raise typer.Exit(probe.probe(env, cluster, peer=peer, json_out=json_out, record=record))
+
+
+@app.command("rehearse", context_settings=EXTRA_ARGS)
+def rehearse_command(
+    ctx: typer.Context,
+    runbook: _RUNBOOK_ARG,
+    cluster: o.Cluster,
+    param: _PARAM_OPT = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale", help="Clone seconds per real second (0.01: 100x faster).", min=0.001
+        ),
+    ] = 0.01,
+    inject: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inject",
+            help="FAULT[:PEER]@STEP: unreachable | restart_hang | replication_error, "
+            "injected when the step (action id or step name) starts; repeat.",
+            metavar="FAULT@STEP",
+        ),
+    ] = None,
+    fmt: o.Format = "text",
+    json_out: o.Json = False,
+    out: o.Out = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep", help="Keep the clone's directory (spec, lab, logs) here.", metavar="DIR"
+        ),
+    ] = None,
+    inventory: o.Inventory = None,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    transport: o.Transport = None,
+    accept_new_host_keys: o.AcceptHostKeys = False,
+    read_timeout: o.ReadTimeout = None,
+) -> None:
+    """Rehearse a runbook on a simulated clone of the cluster (the real one is only read)."""
+    from exops.cli import probe
+
+    env = _env(
+        inventory=inventory,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        transport=transport,
+        accept_new_host_keys=accept_new_host_keys,
+        read_timeout=read_timeout,
+    )
+    params = _generic_params(runbook, param, list(ctx.args), env, cluster)
+    raise typer.Exit(
+        probe.rehearse(
+            env,
+            runbook,
+            cluster,
+            params,
+            time_scale=time_scale,
+            inject=inject,
+            fmt=fmt,
+            json_out=json_out,
+            out=out,
+            keep=keep,
+        )
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,104 @@
+"""``exops probe`` and ``exops rehearse``: the command functions (registered in app.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from exops.errors import UsageError
+
+
+def _start_recording(env: Any, cluster: str, record: Path | None) -> None:
+    from exops import record as rec
+
+    if record is None:
+        return
+    recording = rec.start(record)
+    recording.write_manifest(rec.manifest_of(env.inventory, [cluster]))
+
+
+def probe(
+    env: Any, cluster: str, *, peer: str | None = None, json_out: bool = False,
+    record: Path | None = None,
+) -> int:  # fmt: skip
+    """Read-only first contact; exit 0 when every peer was read fully, 1 otherwise."""
+    from exops import record as rec
+    from exops.probe import probe_cluster
+
+    _start_recording(env, cluster, record)
+    try:
+        report = probe_cluster(env, cluster, peer)
+    finally:
+        if record is not None:
+            rec.stop()
+    if json_out:
+        print(json.dumps(report.to_doc(), indent=2))
+    else:
+        print(render_probe(report.to_doc()))
+        if record is not None:
+            print(f"recorded: {record} (replay: python -m mock_server up --replay {record} ...)")
+    return report.exit_code
+
+
+def render_probe(doc: dict[str, Any]) -> str:
+    out = [f"probe of cluster {doc['cluster']}"]
+    for p in doc["peers"]:
+        out.append("")
+        state = "read fully" if p["complete"] else "NOT read fully"
+        out.append(
+            f"{p['host']} ({p['hostname']}, listed as {p['address']}, transport "
+            f"{p['transport']}): {state}"
+        )
+        out.append(f"  version {p['version'] or '?'}, product/role {p['role'] or '?'}")
+        for i in p["interfaces"]:
+            out.append(f"  {i['name']:<18} {i['state']:<12} {i['detail']}")
+        for f in p["fields"]:
+            if f["status"] == "parsed":
+                out.append(f"  [ok] {f['name']} = {f['value']}  via {f['via']}; {f['contract']}")
+            elif f["status"] == "unknown":
+                out.append(f"  [--] {f['name']}: unknown ({f['error']}) via {f['via']}")
+            else:
+                out.append(
+                    f"  [!!] {f['name']}: UNREADABLE via {f['via']} {f['source']}: {f['error']}"
+                )
+                out.append(f"       raw answer: {f['raw']}")
+    out.append("")
+    out.append("runbooks:")
+    for v in doc["runbooks"]:
+        out.append(f"  {v['runbook']:<20} {v['verdict']}")
+    return "\n".join(out)
+
+
+def rehearse(
+    env: Any,
+    runbook: str,
+    cluster: str,
+    params: dict[str, Any],
+    *,
+    time_scale: float = 0.01,
+    inject: list[str] | None = None,
+    fmt: str = "text",
+    json_out: bool = False,
+    out: Path | None = None,
+    keep: Path | None = None,
+) -> int:
+    """Rehearse ``runbook`` on a simulated clone of ``cluster``; the run's exit code."""
+    from exops.rehearse import parse_inject, render
+    from exops.rehearse import rehearse as run_rehearsal
+
+    if json_out:
+        fmt = "json"
+    if fmt not in ("text", "md", "html", "json"):
+        raise UsageError(f"--format: {fmt!r} is not one of text, md, html, json")
+    faults = [parse_inject(i) for i in inject or []]
+    result = run_rehearsal(
+        env, runbook, cluster, params, time_scale=time_scale, faults=faults, keep_dir=keep,
+        progress=lambda line: print(line, file=sys.stderr),
+    )  # fmt: skip
+    text = render(result, fmt)
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
+    return result.exit_code
