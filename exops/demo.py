@@ -37,6 +37,11 @@ CHAPTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("create-cluster", "-c", "c1", "--yes"),
     ),
     (
+        "Rehearse adding c1-p2",
+        "The same run on a simulated clone of this cluster: predicted timeline and downtime.",
+        ("rehearse", "add-peer", "-c", "c1", "--peer", "c1-p2"),
+    ),
+    (
         "Add c1-p2",
         "Listed on every member, configured like the primary, restarted, health-gated.",
         ("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes"),

@@ -105,12 +105,25 @@ def _env(**conn: Any) -> Any:
     from exops.env import Env
 
     env = Env.build(**conn)
+    _record_manifest(env)
     if env.settings.insecure:
         console(stderr=True).print(
             "[bold red]WARNING:[/] HTTPS certificate verification is OFF (--insecure): "
             "anyone on the path can impersonate the appliances and read the admin password."
         )
     return env
+
+
+def _record_manifest(env: Any) -> None:
+    """With EXOPS_RECORD_DIR, the transcript says which peer belongs to which cluster."""
+    import os
+
+    if os.environ.get("EXOPS_RECORD_DIR"):
+        from exops import record
+
+        recorder = record.active()
+        if recorder is not None:
+            recorder.write_manifest(record.manifest_of(env.inventory))
 
 
 # -- shared options ------------------------------------------------------------
@@ -655,40 +668,28 @@ _RECORD_OPT = Annotated[
 ]
 
 
-@app.command("probe")
+@_command("probe", conn=_READ_CONN)
 def probe_command(
+    env: Any,
     cluster: o.Cluster,
     peer: Annotated[
         str | None, typer.Option("--peer", "-p", help="Probe only this peer.", metavar="PEER")
     ] = None,
     json_out: o.Json = False,
     record: _RECORD_OPT = None,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-) -> None:
+) -> int:
     """Read-only first contact: interfaces, fields read, and which runbooks can run.
 
     Exit 0 when every peer was read fully, 1 when some peer could not be.
     """
     from exops.cli import probe
 
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-    )
-    raise typer.Exit(probe.probe(env, cluster, peer=peer, json_out=json_out, record=record))
+    return probe.probe(env, cluster, peer=peer, json_out=json_out, record=record)
 
 
-@app.command("rehearse", context_settings=EXTRA_ARGS)
+@_command("rehearse", conn=_READ_CONN, extra_args=True)
 def rehearse_command(
+    env: Any,
     ctx: typer.Context,
     runbook: _RUNBOOK_ARG,
     cluster: o.Cluster,
@@ -717,38 +718,22 @@ def rehearse_command(
             "--keep", help="Keep the clone's directory (spec, lab, logs) here.", metavar="DIR"
         ),
     ] = None,
-    inventory: o.Inventory = None,
-    ca_bundle: o.CaBundle = None,
-    insecure: o.Insecure = False,
-    transport: o.Transport = None,
-    accept_new_host_keys: o.AcceptHostKeys = False,
-    read_timeout: o.ReadTimeout = None,
-) -> None:
+) -> int:
     """Rehearse a runbook on a simulated clone of the cluster (the real one is only read)."""
     from exops.cli import probe
 
-    env = _env(
-        inventory=inventory,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-        transport=transport,
-        accept_new_host_keys=accept_new_host_keys,
-        read_timeout=read_timeout,
-    )
     params = _generic_params(runbook, param, list(ctx.args), env, cluster)
-    raise typer.Exit(
-        probe.rehearse(
-            env,
-            runbook,
-            cluster,
-            params,
-            time_scale=time_scale,
-            inject=inject,
-            fmt=fmt,
-            json_out=json_out,
-            out=out,
-            keep=keep,
-        )
+    return probe.rehearse(
+        env,
+        runbook,
+        cluster,
+        params,
+        time_scale=time_scale,
+        inject=inject,
+        fmt=fmt,
+        json_out=json_out,
+        out=out,
+        keep=keep,
     )
 
 
