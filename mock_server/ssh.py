@@ -22,6 +22,7 @@ from typing import Any, Union
 
 import asyncssh
 
+from mock_server.faults import fault_gate
 from mock_server.lab import ALARMS, MAX_PEERS, Lab, Peer, iso
 from mock_server.rest import apply_setting
 
@@ -549,12 +550,12 @@ async def _answer(
     """Answer one line on the channel; returns True when the session must end."""
     if not line.strip():
         return False
-    slow = lab.fault_for("slow", peer.name, "ssh")
-    if slow:
-        await asyncio.sleep(float(slow.get("seconds", 1.0)))
-    drop = lab.fault_for("drop", peer.name, "ssh")
-    if drop:
-        lab.use_fault(drop)
+    # The one fault hook both front ends use (mock_server/faults.py): delay and drop,
+    # matched on the CLI line (a fault's path_prefix selects a command).
+    gate = fault_gate(lab, peer, "ssh", line.strip(), False)
+    if gate.delay_s:
+        await asyncio.sleep(gate.delay_s)
+    if gate.drop:
         lab.record(peer, "ssh", "CLI", line.strip(), False, "dropped")
         out("*s Alternates: /\n")  # a partial answer, then the line dies
         process.channel.get_connection().abort()
