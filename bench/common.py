@@ -166,6 +166,22 @@ def lab_metrics(env: dict[str, str]) -> dict:
         return json.load(r)
 
 
+def lab_requests(env: dict[str, str], since: int) -> list[dict]:
+    """The lab's request log after sequence number ``since``."""
+    url = f"{env['EXOPS_LAB_CONTROL']}/requests?since={since}"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+def first_request(label: str, argv: list[str], env: dict[str, str]) -> tuple[Measure, float]:
+    """Run a command; seconds from its launch to the first request the lab logged."""
+    since = lab_metrics(env)["requests"]
+    start = time.time()
+    result = measure(label, argv, env)
+    reqs = lab_requests(env, since)
+    return result, (reqs[0]["ts"] - start) if reqs else float("nan")
+
+
 def exops_argv(*args: str) -> list[str]:
     """The installed `exops` entry point (or `python -m exops` without one)."""
     exe = Path(PY).parent / "exops"

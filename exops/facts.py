@@ -101,6 +101,19 @@ CHECK_FACTS: dict[str, frozenset[Fact]] = {
 }
 
 
+# What planning a runbook reads besides its preflight checks (exops/runbook/
+# planner.py and view.py: settings, status, alarms, uptime, LAN addresses).
+PLAN_FACTS: frozenset[Fact] = frozenset(
+    {Fact.RTT, Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY}
+)
+
+
+def runbook_facts(preflight: Iterable[str]) -> frozenset[Fact]:
+    """What planning a runbook with these preflight checks needs (for
+    ``Session.gather(..., needs=...)``)."""
+    return needs_of(PLAN_FACTS, checks_facts(preflight))
+
+
 def needs_of(*groups: Iterable[Fact]) -> frozenset[Fact]:
     """The union of fact sets; IDENTITY is dropped where SYSTEM (its superset) is read."""
     out = frozenset(f for g in groups for f in g)

@@ -10,6 +10,7 @@ requests per peer at once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +45,23 @@ CONNECTION = "exops_appliance"
 MEMORY_INVENTORY = "exops_memory"
 
 
+def _room_for_files(connections: int) -> None:
+    """Raise the soft open-files limit (often 1,024) towards the hard one when a
+    session may hold more sockets than it allows (a fleet of hundreds of peers)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256  # files, the state store, the pool's own
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if new > soft:  # on refusal the limit stays; a gather over it fails per peer, as data
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
 def _wanted(light: bool, needs: frozenset[Fact] | None) -> frozenset[Fact]:
     if needs is not None:
         return needs
@@ -71,6 +89,8 @@ class Session:
             name: connection_target(spec, settings, environ) for name, spec in self.specs.items()
         }
         self._nornir: Nornir | None = None
+        # Each peer may hold PEER_CONCURRENCY HTTPS connections and an SSH one.
+        _room_for_files(len(self.targets) * (PEER_CONCURRENCY + 1))
 
     # -- Nornir plumbing -------------------------------------------------
     def nornir(self) -> Nornir:

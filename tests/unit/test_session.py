@@ -36,6 +36,7 @@ from exops.facts import (
     PeerRead,
     plan_for,
     read_peer_facts,
+    runbook_facts,
 )
 from exops.inventory import PeerSpec, load_inventory
 from exops.models import Role
@@ -472,6 +473,10 @@ def test_every_check_declares_its_facts() -> None:
 
     assert set(CHECK_FACTS) == set(CHECKS)
     assert all(Fact.SETTINGS in f for f in CHECK_FACTS.values())
+    plan = runbook_facts(["reachable", "size", "role", "tls_names"])
+    assert {Fact.RTT, Fact.SETTINGS, Fact.IDENTITY, Fact.CERTIFICATE} <= plan
+    assert Fact.SYSTEM not in plan  # not needed by these checks: not read
+    assert runbook_facts(["no-such-check"]) == ALL_FACTS  # unknown: everything
 
 
 def test_plan_of_an_ssh_transport_peer_puts_every_cli_read_in_one_job() -> None:
