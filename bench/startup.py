@@ -47,8 +47,11 @@ def main() -> int:
     commands = {
         "exops --help": exops_argv("--help"),
         "exops status -c c1 (1 peer)": exops_argv("status", "-c", "c1"),
-        "ansible --version": [ansible, "--version"],
     }
+    if Path(ansible).exists():
+        commands["ansible --version"] = [ansible, "--version"]
+    else:
+        print("ansible not found (pip install '.[bench]'): left out")
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     walls: dict[str, list[float]] = {k: [] for k in commands}
     failed: dict[str, int] = {k: 0 for k in commands}
@@ -93,11 +96,10 @@ def main() -> int:
     for label, w in firsts.items():
         print(f"{label:<48} {min(w):7.3f}s {statistics.median(w):7.3f}s {max(w):7.3f}s")
     best = {k: min(v) for k, v in walls.items()}
-    print(
-        f"exops --help: best {best['exops --help']:.3f} s (target <= 0.25 s); "
-        f"ansible --version / exops --help: "
-        f"{best['ansible --version'] / best['exops --help']:.2f}x"
-    )
+    print(f"exops --help: best {best['exops --help']:.3f} s (target <= 0.25 s)")
+    if "ansible --version" in best:
+        ratio = best["ansible --version"] / best["exops --help"]
+        print(f"ansible --version / exops --help: {ratio:.2f}x")
     return 0
 
 
