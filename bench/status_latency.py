@@ -8,14 +8,20 @@ with `transport: rest`). For each latency L, a `slow` fault on every peer
 delays each REST answer by L seconds (TLS handshakes are not delayed); then
 `exops status --json` of the checked-out tree and, with --before, of the
 `exops` package at git REF (PYTHONPATH), run interleaved. Prints the wall of
-each and the latency cost in round trips: (wall(L) - wall(0)) / L.
+each and the latency cost in round trips: (wall(L) - wall(0)) / L. On a busy
+machine wall(0) is itself waiting for CPU and hides latency, so the lab's own
+request log gives a second, noise-free count: per peer, the answers of one
+round trip come within L/2 of each other, so the rounds a peer's gather took
+are 1 + the gaps of more than L/2 between its answers (median and max).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -31,9 +37,24 @@ from common import (
     inject,
     lab,
     lab_metrics,
+    lab_requests,
     machine,
     measure,
 )
+
+
+def rounds(requests: list[dict], latency: float) -> str:
+    """Round trips per peer, from the times the lab answered (see the docstring)."""
+    by_peer: dict[str, list[float]] = {}
+    for r in requests:
+        by_peer.setdefault(r["peer"], []).append(r["ts"])
+    counts = []
+    for times in by_peer.values():
+        times.sort()
+        counts.append(1 + sum(b - a > latency / 2 for a, b in itertools.pairwise(times)))
+    if not counts:
+        return ""
+    return f"   rounds/peer median {statistics.median(counts):g} max {max(counts)}"
 
 
 def main() -> int:
@@ -83,8 +104,9 @@ def main() -> int:
                     before = lab_metrics(env)["requests"]
                     m = measure(f"{label} L={latency}", exops_argv("status", "--json"), run_env)
                     requests = lab_metrics(env)["requests"] - before
+                    trips = rounds(lab_requests(env, before), latency) if latency else ""
                     print(
-                        f"{m.line()}   requests {requests} ({requests / peers:.1f}/peer)",
+                        f"{m.line()}   requests {requests} ({requests / peers:.1f}/peer){trips}",
                         flush=True,
                     )
                     if m.exit_code not in (0, 1):
