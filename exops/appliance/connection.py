@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 from typing import Any
 
 from pydantic import SecretStr
@@ -48,6 +50,20 @@ class ApplianceConnection:
             self.connection.close()
 
 
+_CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext | bool] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def _shared_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
+    """One TLS context per trust setting for every peer (loading a CA store per
+    peer costs memory and CPU across a fleet); a context is safe to share."""
+    key = (target.verify_tls, target.ca_bundle)
+    with _CONTEXTS_LOCK:
+        if key not in _CONTEXTS:
+            _CONTEXTS[key] = ssl_context(target)
+        return _CONTEXTS[key]
+
+
 def rest_appliance(target: ConnectionTarget) -> RestAppliance:
     """The REST transport with a pool of ``PEER_CONCURRENCY`` connections.
 
@@ -60,7 +76,7 @@ def rest_appliance(target: ConnectionTarget) -> RestAppliance:
     from exops.facts import PEER_CONCURRENCY
 
     pool = httpx.HTTPTransport(
-        verify=ssl_context(target),
+        verify=_shared_context(target),
         limits=httpx.Limits(
             max_connections=PEER_CONCURRENCY, max_keepalive_connections=PEER_CONCURRENCY
         ),
