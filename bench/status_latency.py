@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import shutil
 import statistics
 import sys
@@ -30,6 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
+    Measure,
     add_lab_options,
     before_tree,
     clear_faults,
@@ -57,6 +57,30 @@ def rounds(requests: list[dict], latency: float) -> str:
     return f"   rounds/peer median {statistics.median(counts):g} max {max(counts)}"
 
 
+def run_one(
+    label: str,
+    latency: float,
+    tree: Path | None,
+    env: dict[str, str],
+    workers: int | None,
+    peers: int,
+) -> Measure:
+    """One `exops status --json`; prints its figures and the rounds per peer."""
+    run_env = dict(env)
+    if workers:
+        run_env["EXOPS_WORKERS"] = str(workers)
+    if tree is not None:
+        run_env["PYTHONPATH"] = str(tree)
+    before = lab_metrics(env)["requests"]
+    m = measure(f"{label} L={latency}", exops_argv("status", "--json"), run_env)
+    requests = lab_metrics(env)["requests"] - before
+    trips = rounds(lab_requests(env, before), latency) if latency else ""
+    print(f"{m.line()}   requests {requests} ({requests / peers:.1f}/peer){trips}", flush=True)
+    if m.exit_code not in (0, 1):
+        print(f"WARNING: {label} exited {m.exit_code}: not comparable")
+    return m
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -66,14 +90,18 @@ def main() -> int:
     parser.add_argument("--latency", default="0.2,0.5", help="seconds per REST answer")
     parser.add_argument("--before", help="git ref of the 'before' exops (e.g. main)")
     parser.add_argument("--runs", type=int, default=1, help="runs of each (best kept)")
+    parser.add_argument("--workers", type=int, help="EXOPS_WORKERS for every run")
     add_lab_options(parser, "127.91")
     args = parser.parse_args()
     latencies = [0.0, *(float(x) for x in args.latency.split(",") if x)]
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     peers = args.clusters * args.peers
-    print(f"status latency: {args.clusters} clusters x {args.peers} peers, CDB REST on")
+    print(
+        f"status latency: {args.clusters} clusters x {args.peers} peers, CDB REST on, "
+        f"EXOPS_WORKERS={args.workers or 'default'}"
+    )
     print(f"machine: {machine()}")
-    contenders = {"after": None}
+    contenders: dict[str, Path | None] = {"after": None}
     if args.before:
         contenders = {f"before ({args.before})": before_tree(args.before, work), **contenders}
     walls: dict[tuple[str, float], float] = {}
@@ -96,21 +124,7 @@ def main() -> int:
                     inject(env, {"kind": "slow", "peer": name, "seconds": latency, "iface": "rest"})
             for _ in range(args.runs):
                 for label, tree in contenders.items():
-                    run_env = dict(env)
-                    if tree is not None:
-                        run_env["PYTHONPATH"] = os.pathsep.join(
-                            [str(tree), env.get("PYTHONPATH", "")]
-                        ).rstrip(os.pathsep)
-                    before = lab_metrics(env)["requests"]
-                    m = measure(f"{label} L={latency}", exops_argv("status", "--json"), run_env)
-                    requests = lab_metrics(env)["requests"] - before
-                    trips = rounds(lab_requests(env, before), latency) if latency else ""
-                    print(
-                        f"{m.line()}   requests {requests} ({requests / peers:.1f}/peer){trips}",
-                        flush=True,
-                    )
-                    if m.exit_code not in (0, 1):
-                        print(f"WARNING: {label} exited {m.exit_code}: not comparable")
+                    m = run_one(label, latency, tree, env, args.workers, peers)
                     key = (label, latency)
                     walls[key] = min(walls.get(key, m.wall_s), m.wall_s)
         clear_faults(env)

@@ -469,8 +469,12 @@ class Gatherer:
             max_workers=max(1, min(self.workers, len(runs) * (self.per_peer + 1))),
             thread_name_prefix="exops-gather",
         )
+        # More connections to a peer than its share of the threads would sit
+        # idle and only cost TLS handshakes (a big fleet: 300 peers on 400
+        # threads get 2 each, not 4).
+        per_peer = max(1, min(self.per_peer, -(-self.workers // len(runs))))
         try:
-            return _Gather(pool, runs, self.per_peer).run()
+            return _Gather(pool, runs, per_peer).run()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

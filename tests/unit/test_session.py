@@ -605,3 +605,17 @@ def test_the_inventory_is_parsed_with_libyaml() -> None:
 
     assert inventory._LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     assert yaml.__with_libyaml__  # the project's environment has it
+
+
+def test_a_peer_gets_no_more_connections_than_its_share_of_the_threads() -> None:
+    """4 peers on 8 threads: 2 requests in flight per peer (not 4: idle extra
+    connections would only cost TLS handshakes), all 4 peers at once."""
+    crowd = Crowd(target=8)
+    peers = [
+        PeerRead(spec(f"p{i}"), CrowdAppliance(f"p{i}", crowd))  # type: ignore[arg-type]
+        for i in range(4)
+    ]
+    facts = Gatherer(workers=8).gather(peers, ALL_FACTS - {Fact.FQDN})
+    assert all(f.reachable for f in facts)
+    assert crowd.max == 8
+    assert set(crowd.max_per_peer.values()) == {2}
