@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CONNECTION = "exops_appliance"
-MEMORY_INVENTORY = "exops_memory"
 
 
 def _room_for_files(connections: int) -> None:
@@ -208,34 +207,23 @@ class Session:
 
 
 def _init_nornir(session: Session) -> Nornir:
-    """Nornir on the inventory already validated in memory (no file is read again)."""
-    from nornir import InitNornir
-    from nornir.core.plugins.inventory import InventoryPluginRegister
+    """Nornir on the inventory already validated, built in memory (no file is
+    read again, no plugin entry points are scanned: exops registers its own
+    connection plugin)."""
+    from nornir.core import Nornir
+    from nornir.core.configuration import Config, LoggingConfig
+    from nornir.core.state import GlobalState
+    from nornir.plugins.runners import ThreadedRunner
 
     from exops.appliance.connection import register
 
     register()
-    if MEMORY_INVENTORY not in InventoryPluginRegister.available:
-        InventoryPluginRegister.register(MEMORY_INVENTORY, MemoryInventory)
     # The connection plugin takes the whole resolved target; the secret stays a
     # SecretStr and never lands in Nornir's own host fields.
     options = {name: {CONNECTION: {"target": t}} for name, t in session.targets.items()}
-    return InitNornir(
-        runner={"plugin": "threaded", "options": {"num_workers": session.settings.workers}},
-        inventory={
-            "plugin": MEMORY_INVENTORY,
-            "options": {"clusters": list(session.clusters.values()), "options": options},
-        },
-        logging={"enabled": False},
+    return Nornir(
+        inventory=nornir_inventory(list(session.clusters.values()), options),
+        runner=ThreadedRunner(num_workers=session.settings.workers),
+        config=Config(logging=LoggingConfig(enabled=False)),
+        data=GlobalState(dry_run=False),
     )
-
-
-class MemoryInventory:
-    """Nornir inventory plugin ``exops_memory``: the inventory exops validated."""
-
-    def __init__(self, clusters: list[ClusterSpec], options: dict[str, dict[str, dict[str, Any]]]):
-        self.clusters = clusters
-        self.options = options
-
-    def load(self) -> Any:
-        return nornir_inventory(self.clusters, self.options)
