@@ -619,3 +619,65 @@ def test_a_peer_gets_no_more_connections_than_its_share_of_the_threads() -> None
     assert all(f.reachable for f in facts)
     assert crowd.max == 8
     assert set(crowd.max_per_peer.values()) == {2}
+
+
+# -- round trips on a fake clock: the real scheduler, one tick per round trip ---------
+
+
+class TickPool:
+    """Stands in for the thread pool: what is submitted during a tick runs at the
+    next one, so each tick is one round trip of the appliance (a fake clock)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.queue.append((fn, args))
+
+    def tick(self) -> None:
+        batch, self.queue = self.queue, []
+        for fn, args in batch:
+            fn(*args)
+
+
+def round_trips(apps: list[Any], needs: frozenset[Fact], per_peer: int = PEER_CONCURRENCY) -> int:
+    from exops.facts import _Gather, _Run
+
+    pool = TickPool()
+    runs = [
+        _Run(
+            i,
+            PeerRead(spec(a.host, getattr(a, "target", spec("x")).transport), a),
+            plan_for(a, needs),
+        )
+        for i, a in enumerate(apps)
+    ]
+    gather = _Gather(pool, runs, per_peer)  # type: ignore[arg-type]
+    with gather.lock:
+        for run in runs:
+            gather._pump(run)
+    ticks = 0
+    while pool.queue:
+        pool.tick()
+        ticks += 1
+    assert gather.done.is_set() and all(r is not None and r.reachable for r in gather.results)
+    return ticks
+
+
+@pytest.mark.parametrize("transport", ["auto", "rest"])
+def test_status_costs_three_round_trips(transport: str) -> None:
+    """The first request alone (the CDB probe, or sysinfo), then 8 in two rounds of 4."""
+    apps = [routed(transport)[0] for _ in range(6)]
+    assert round_trips(apps, STATUS_FACTS) == 3
+    # One request at a time it would be one round trip per request.
+    assert round_trips([routed(transport)[0]], STATUS_FACTS, per_peer=1) == 9 - (
+        transport == "rest"
+    )
+
+
+def test_light_and_full_gathers_on_the_fake_clock() -> None:
+    # Waits: probe + 7 cluster tables after the CDB probe: 1 + 2 rounds.
+    assert round_trips([routed("auto")[0]], LIGHT_READS) == 3
+    # Everything: 1 + ceil(15 jobs / 4); the certificate job is 2 requests in a
+    # row, so on the wire it can be one round more.
+    assert round_trips([routed("auto")[0]], ALL_FACTS - {Fact.FQDN}) == 5
