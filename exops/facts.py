@@ -257,7 +257,9 @@ class _RoutedPlan(_Plan):
     def _cdb(self, table: str) -> Read:
         from exops.appliance.knowledge import CDB
 
-        return f"cdb {table}", self._rest_json(table, CDB.read(getattr(CDB, table)), cdb=True)
+        # Errors name the operation as the appliance's own read_settings/read_status do.
+        what = "settings" if table in _SETTINGS_TABLES else "status"
+        return f"cdb {table}", self._rest_json(what, CDB.read(getattr(CDB, table)), cdb=True)
 
     def initial(self) -> list[Job]:
         from exops.appliance.knowledge import REST
