@@ -50,12 +50,12 @@ from exops.models import ClusterFacts, PeerFacts
 if TYPE_CHECKING:
     from exops.appliance.factory import RoutedAppliance
 
-# Requests in flight to one peer at once. An Expressway's web server (Apache in
-# front of the REST apps) serves many connections, but the management apps
-# behind it are small and share the box with call processing; 4 is what a
-# browser session of its web UI itself opens, stays far below Apache's worker
-# limits, and is enough for a status gather to cost 3 round trips (see
-# docs/benchmarks.md). The REST client's connection pool must allow as many.
+# Requests in flight to one peer at once. The appliance's REST API sits behind
+# the same web server as its web UI, which browsers reach with up to 6
+# connections per host; 4 stays below that, and is the smallest number that
+# makes a status gather 3 round trips (the first request alone, then 8 in two
+# rounds of 4; see docs/benchmarks.md). The REST client's connection pool
+# must allow as many (exops/appliance/connection.py).
 PEER_CONCURRENCY = 4
 
 
