@@ -435,7 +435,9 @@ class _Run:
         self.index = index
         self.peer = peer
         self.plan = plan
-        self.queue: deque[Job] = deque(plan.initial() if plan else ())
+        jobs = plan.initial() if plan else []
+        # The first job stays first (it runs alone); then the SSH job, the longest chain.
+        self.queue: deque[Job] = deque(jobs[:1] + sorted(jobs[1:], key=lambda j: not j.ssh))
         self.in_flight = 0
         self.answered = False  # the first job came back without a transport failure
         self.failure: TransportError | None = None
@@ -539,7 +541,10 @@ class _Gather:
             if run.failure is None:
                 run.answered = True
                 if run.plan is not None:
-                    run.queue.extend(run.plan.after(outcome))
+                    for new in run.plan.after(outcome):
+                        # The SSH job is the longest chain (login, then one command
+                        # after another): start it first.
+                        (run.queue.appendleft if new.ssh else run.queue.append)(new)
             self._pump(run)
             last = self._settled(run)
         if last:
