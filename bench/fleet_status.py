@@ -104,6 +104,7 @@ def main() -> int:
         subnet=args.subnet,
         https_port=args.https_port,
         ssh_port=args.ssh_port,
+        cdb_rest=True,  # every contender reads the cluster over HTTPS
     ) as env:
         floor_argv = [PY, str(ROOT / "bench" / "floor_status.py")]
         mock = psutil.Process(int((work / "lab" / "pid").read_text()))
