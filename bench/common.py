@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from mock_server.client import start_lab
+from mock_server.client import read_lab_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -48,6 +49,13 @@ def machine() -> str:
     )
 
 
+def add_lab_options(parser: argparse.ArgumentParser, subnet: str) -> None:
+    """``--subnet``/``--https-port``/``--ssh-port``: run beside another lab."""
+    parser.add_argument("--subnet", default=subnet, help=f"lab subnet 127.N (default {subnet})")
+    parser.add_argument("--https-port", type=int, default=8443)
+    parser.add_argument("--ssh-port", type=int, default=8022)
+
+
 @contextmanager
 def lab(
     state_dir: Path,
@@ -57,23 +65,62 @@ def lab(
     time_scale: float,
     preset: str,
     subnet: str = "127.90",
+    https_port: int = 8443,
+    ssh_port: int = 8022,
+    cdb_rest: bool = False,
+    transport: str = "auto",
 ) -> Iterator[dict[str, str]]:
     """Start a mock lab and yield the environment exops needs for it."""
-    subprocess.call(
-        [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)], stderr=subprocess.DEVNULL
-    )
-    running = start_lab(
-        state_dir,
-        subnet=subnet,
-        clusters=clusters,
-        peers=peers,
-        time_scale=time_scale,
-        preset=preset,
-    )
+    down = [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)]
+    subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        *(PY, "-m", "mock_server", "up", "--state-dir", str(state_dir)),
+        *("--clusters", str(clusters), "--peers", str(peers)),
+        *("--time-scale", str(time_scale), "--preset", preset, "--subnet", subnet),
+        *("--https-port", str(https_port), "--ssh-port", str(ssh_port)),
+        *("--transport", transport, "--cdb-rest", "on" if cdb_rest else "off"),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        log = state_dir / "server.log"
+        tail = log.read_text()[-3000:] if log.exists() else ""
+        raise RuntimeError(f"mock lab did not start: {proc.stderr}\n{tail}")
     try:
-        yield {**os.environ, **running.env, "EXOPS_STATE_DIR": str(state_dir / "exops")}
+        env = read_lab_env(state_dir / "lab.env")
+        yield {**os.environ, **env, "EXOPS_STATE_DIR": str(state_dir / "exops")}
     finally:
-        running.stop()
+        subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+def before_tree(ref: str, work: Path) -> Path:
+    """The ``exops`` package as of git ``ref``, for a side-by-side "before" run
+    (``PYTHONPATH=<this>``; the mock and the bench stay as checked out)."""
+    out = work / f"before-{ref.replace('/', '_')}"
+    out.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "exops"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out
+
+
+def inject(env: dict[str, str], fault: dict[str, object]) -> str:
+    """Inject a lab fault (``POST /faults``); returns its id."""
+    request = urllib.request.Request(
+        env["EXOPS_LAB_CONTROL"] + "/faults",
+        data=json.dumps(fault).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return str(json.load(r)["id"])
+
+
+def clear_faults(env: dict[str, str]) -> None:
+    request = urllib.request.Request(env["EXOPS_LAB_CONTROL"] + "/faults", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as r:
+        r.read()
 
 
 def measure(label: str, argv: list[str], env: dict[str, str], *, quiet: bool = True) -> Measure:
@@ -117,6 +164,22 @@ def lab_metrics(env: dict[str, str]) -> dict:
     """The mock's /metrics: request count, restarts and their downtime, waits."""
     with urllib.request.urlopen(env["EXOPS_LAB_CONTROL"] + "/metrics", timeout=30) as r:
         return json.load(r)
+
+
+def lab_requests(env: dict[str, str], since: int) -> list[dict]:
+    """The lab's request log after sequence number ``since``."""
+    url = f"{env['EXOPS_LAB_CONTROL']}/requests?since={since}"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+def first_request(label: str, argv: list[str], env: dict[str, str]) -> tuple[Measure, float]:
+    """Run a command; seconds from its launch to the first request the lab logged."""
+    since = lab_metrics(env)["requests"]
+    start = time.time()
+    result = measure(label, argv, env)
+    reqs = lab_requests(env, since)
+    return result, (reqs[0]["ts"] - start) if reqs else float("nan")
 
 
 def exops_argv(*args: str) -> list[str]:

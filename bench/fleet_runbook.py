@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import exops_argv, lab, lab_metrics, machine
+from common import add_lab_options, exops_argv, lab, lab_metrics, machine
 
 
 def cpu_of(proc: psutil.Process | None) -> float:
@@ -124,6 +124,7 @@ def main() -> int:
         default="5,10",
         help="smaller fleet sizes to run too, comma-separated ('' for none)",
     )
+    add_lab_options(parser, "127.94")
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()} | {args.clusters})
     sizes = [n for n in sizes if n <= args.clusters]
@@ -140,7 +141,9 @@ def main() -> int:
         peers=args.peers,
         time_scale=args.time_scale,
         preset="formed",
-        subnet="127.94",
+        subnet=args.subnet,
+        https_port=args.https_port,
+        ssh_port=args.ssh_port,
     ) as env:
         mandatory = lab_metrics(env)["restart_downtime_s"] * args.peers
         mock = psutil.Process(int((work / "lab" / "pid").read_text()))

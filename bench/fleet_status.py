@@ -20,7 +20,17 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PY, ROOT, Measure, exops_argv, lab, lab_metrics, machine, measure
+from common import (
+    PY,
+    ROOT,
+    Measure,
+    add_lab_options,
+    exops_argv,
+    lab,
+    lab_metrics,
+    machine,
+    measure,
+)
 from paths import READS
 
 PLAYBOOK = """\
@@ -77,6 +87,7 @@ def main() -> int:
     parser.add_argument(
         "--runs", type=int, default=3, help="runs of exops and the floor (best wall kept)"
     )
+    add_lab_options(parser, "127.90")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     peers = args.clusters * args.peers
@@ -85,7 +96,15 @@ def main() -> int:
     )
     print(f"machine: {machine()}")
     with lab(
-        work / "lab", clusters=args.clusters, peers=args.peers, time_scale=1.0, preset="formed"
+        work / "lab",
+        clusters=args.clusters,
+        peers=args.peers,
+        time_scale=1.0,
+        preset="formed",
+        subnet=args.subnet,
+        https_port=args.https_port,
+        ssh_port=args.ssh_port,
+        cdb_rest=True,  # every contender reads the cluster over HTTPS
     ) as env:
         floor_argv = [PY, str(ROOT / "bench" / "floor_status.py")]
         mock = psutil.Process(int((work / "lab" / "pid").read_text()))

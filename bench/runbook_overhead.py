@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Measure, exops_argv, lab, lab_metrics, machine, measure
+from common import Measure, add_lab_options, exops_argv, lab, lab_metrics, machine, measure
 
 
 def lab_requests(env: dict[str, str], since: int) -> list[dict]:
@@ -204,7 +204,9 @@ def bench_restart(work: Path, args: argparse.Namespace) -> list[dict]:
         peers=6,
         time_scale=args.time_scale,
         preset="formed",
-        subnet="127.92",
+        subnet=args.subnet,
+        https_port=args.https_port,
+        ssh_port=args.ssh_port,
     ) as env:
         for _ in range(args.runs):
             argv = exops_argv("restart", "-c", "c1", "--yes")
@@ -221,7 +223,9 @@ def bench_add_peer(work: Path, args: argparse.Namespace) -> list[dict]:
             peers=6,
             time_scale=args.time_scale,
             preset="unclustered",
-            subnet="127.93",
+            subnet=args.subnet,
+            https_port=args.https_port,
+            ssh_port=args.ssh_port,
         ) as env:
             must(exops_argv("create-cluster", "-c", "c1", "--yes"), env)
             for n in range(2, 6):
@@ -238,6 +242,7 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=("restart", "add-peer"))
+    add_lab_options(parser, "127.92")
     args = parser.parse_args()
     print(
         f"runbook overhead: time scale {args.time_scale} "

@@ -1,10 +1,14 @@
 """Benchmark 4: start-up, `exops --help` and `exops status -c c1` (one peer) vs `ansible --version`.
 
-    .venv/bin/python bench/startup.py [--runs 15]
+    .venv/bin/python bench/startup.py [--runs 15] [--before REF] [--subnet 127.95]
 
 Starts a one-peer lab, then runs the three commands interleaved (so the
 machine's noise spreads evenly over them), --runs times each, and prints the
-best and the median wall time of each side by side.
+best and the median wall time of each side by side. Then the start-up of a
+runbook: launch to the first request the lab sees, for a dry run
+(`exops restart -c c1 --dry-run`) and a real run that changes nothing
+(`exops add-peer -c c1 --peer c1-p1 --yes` on a formed cluster: state store,
+lock, reads, plan), of the checked-out tree and of git REF (--before).
 """
 
 from __future__ import annotations
@@ -17,7 +21,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PY, exops_argv, lab, machine, measure
+from common import (
+    PY,
+    add_lab_options,
+    before_tree,
+    exops_argv,
+    first_request,
+    lab,
+    machine,
+    measure,
+)
 
 
 def main() -> int:
@@ -25,6 +38,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--before", help="git ref of the 'before' exops (runbook start-up)")
+    add_lab_options(parser, "127.95")
     args = parser.parse_args()
     print(f"start-up: best and median of {args.runs} interleaved runs")
     print(f"machine: {machine()}")
@@ -32,13 +47,33 @@ def main() -> int:
     commands = {
         "exops --help": exops_argv("--help"),
         "exops status -c c1 (1 peer)": exops_argv("status", "-c", "c1"),
-        "ansible --version": [ansible, "--version"],
     }
+    if Path(ansible).exists():
+        commands["ansible --version"] = [ansible, "--version"]
+    else:
+        print("ansible not found (pip install '.[bench]'): left out")
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     walls: dict[str, list[float]] = {k: [] for k in commands}
     failed: dict[str, int] = {k: 0 for k in commands}
+    firsts: dict[str, list[float]] = {}
+    trees: dict[str, Path | None] = {"after": None}
+    if args.before:
+        trees = {f"before ({args.before})": before_tree(args.before, work), **trees}
+    runbooks = {
+        "restart --dry-run": exops_argv("restart", "-c", "c1", "--dry-run"),
+        "add-peer (no change) --yes": exops_argv(
+            "add-peer", "-c", "c1", "--peer", "c1-p1", "--yes"
+        ),
+    }
     with lab(
-        work / "lab", clusters=1, peers=1, time_scale=1.0, preset="formed", subnet="127.95"
+        work / "lab",
+        clusters=1,
+        peers=1,
+        time_scale=1.0,
+        preset="formed",
+        subnet=args.subnet,
+        https_port=args.https_port,
+        ssh_port=args.ssh_port,
     ) as env:
         for label, argv in commands.items():  # warm the page cache once
             measure(label, argv, env)
@@ -47,17 +82,24 @@ def main() -> int:
                 m = measure(label, argv, env)
                 walls[label].append(m.wall_s)
                 failed[label] += m.exit_code != 0
+            for tree_label, tree in trees.items():
+                run_env = {**env, "PYTHONPATH": str(tree)} if tree else env
+                for rb_label, argv in runbooks.items():
+                    _, seconds = first_request(rb_label, argv, run_env)
+                    firsts.setdefault(f"{tree_label}: {rb_label}", []).append(seconds)
     shutil.rmtree(work, ignore_errors=True)
     print(f"{'command':<30} {'best':>8} {'median':>8} {'max':>8}")
     for label, w in walls.items():
         note = f"   ({failed[label]} runs exited non-zero)" if failed[label] else ""
         print(f"{label:<30} {min(w):7.3f}s {statistics.median(w):7.3f}s {max(w):7.3f}s{note}")
+    print(f"{'runbook: launch -> first request':<48} {'best':>8} {'median':>8} {'max':>8}")
+    for label, w in firsts.items():
+        print(f"{label:<48} {min(w):7.3f}s {statistics.median(w):7.3f}s {max(w):7.3f}s")
     best = {k: min(v) for k, v in walls.items()}
-    print(
-        f"exops --help: best {best['exops --help']:.3f} s (target <= 0.25 s); "
-        f"ansible --version / exops --help: "
-        f"{best['ansible --version'] / best['exops --help']:.2f}x"
-    )
+    print(f"exops --help: best {best['exops --help']:.3f} s (target <= 0.25 s)")
+    if "ansible --version" in best:
+        ratio = best["ansible --version"] / best["exops --help"]
+        print(f"ansible --version / exops --help: {ratio:.2f}x")
     return 0
 
 

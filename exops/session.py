@@ -1,20 +1,37 @@
-"""A session: the inventory, the settings and open connections, run through Nornir.
+"""A session: the inventory, the settings and open connections.
 
-Nornir runs the per-peer work on its threaded runner and keeps one appliance
-connection per peer (the ``exops_appliance`` connection plugin) for the whole
-session, so polling during waits reuses keep-alive HTTPS connections and SSH
-shells instead of reconnecting.
+Nornir keeps one appliance connection per peer (the ``exops_appliance``
+connection plugin) for the whole session, so polling during waits reuses
+keep-alive HTTPS connections and SSH shells instead of reconnecting; its
+inventory is built in memory from the inventory exops already validated.
+Facts are read by ``exops.facts.Gatherer``: every peer at once, a few
+requests per peer at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from exops.appliance.base import Appliance, ConnectionTarget
 from exops.errors import ExopsError
-from exops.facts import cluster_facts, read_peer_facts
-from exops.inventory import ClusterSpec, Inventory, PeerSpec, connection_target
+from exops.facts import (
+    ALL_FACTS,
+    LIGHT_READS,
+    PEER_CONCURRENCY,
+    Fact,
+    Gatherer,
+    PeerRead,
+    cluster_facts,
+)
+from exops.inventory import (
+    ClusterSpec,
+    Inventory,
+    PeerSpec,
+    connection_target,
+    nornir_inventory,
+)
 from exops.models import ClusterFacts, PeerFacts
 from exops.resolve import resolve
 from exops.settings import Settings
@@ -25,6 +42,29 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CONNECTION = "exops_appliance"
+
+
+def _room_for_files(connections: int) -> None:
+    """Raise the soft open-files limit (often 1,024) towards the hard one when a
+    session may hold more sockets than it allows (a fleet of hundreds of peers)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256  # files, the state store, the pool's own
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if new > soft:  # on refusal the limit stays; a gather over it fails per peer, as data
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def _wanted(light: bool, needs: frozenset[Fact] | None) -> frozenset[Fact]:
+    if needs is not None:
+        return needs
+    return LIGHT_READS if light else ALL_FACTS
 
 
 class Session:
@@ -48,6 +88,8 @@ class Session:
             name: connection_target(spec, settings, environ) for name, spec in self.specs.items()
         }
         self._nornir: Nornir | None = None
+        # Each peer may hold PEER_CONCURRENCY HTTPS connections and an SSH one.
+        _room_for_files(len(self.targets) * (PEER_CONCURRENCY + 1))
 
     # -- Nornir plumbing -------------------------------------------------
     def nornir(self) -> Nornir:
@@ -95,43 +137,62 @@ class Session:
         return out
 
     # -- facts -------------------------------------------------------------
-    def gather_peer(self, host: str, *, light: bool = False) -> PeerFacts:
-        spec = self.specs[host]
-        try:
-            app = self.appliance(host)
-        except ExopsError as exc:
-            facts = read_peer_facts(None, spec, open_error=str(exc))
-        else:
-            facts = read_peer_facts(app, spec, light=light)
-        if spec.fqdn and not light:
-            resolved = resolve(spec.fqdn, hosts_file=self.settings.hosts_file)
-            facts = facts.model_copy(update={"fqdn_addresses": resolved})
-        return facts
+    def gather_peer(
+        self, host: str, *, light: bool = False, needs: frozenset[Fact] | None = None
+    ) -> PeerFacts:
+        return self._gather([host], _wanted(light, needs))[0]
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
-        """Facts of every peer of one cluster (or the given subset), in parallel.
+        """Facts of every peer of one cluster (or the given subset), read concurrently.
 
-        ``light``: only what waits and verifies poll (see ``facts.LIGHT_READS``).
+        ``light``: only what waits and verifies poll (``facts.LIGHT_READS``);
+        ``needs``: exactly these facts (default: everything).
         """
-        return self.gather_many([cluster], hosts=hosts, light=light)[cluster]
+        return self.gather_many([cluster], hosts=hosts, light=light, needs=needs)[cluster]
 
     def gather_many(
-        self, clusters: list[str], hosts: list[str] | None = None, *, light: bool = False
+        self,
+        clusters: list[str],
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> dict[str, ClusterFacts]:
-        wanted = [
-            p.name
-            for c in clusters
-            for p in self.clusters[c].peers
-            if hosts is None or p.name in hosts
-        ]
-        results = self.run_each(wanted, lambda h: self.gather_peer(h, light=light))
-        out = {}
-        for c in clusters:
-            peers = [results[p.name] for p in self.clusters[c].peers if p.name in results]
-            out[c] = cluster_facts(c, [p for p in peers if isinstance(p, PeerFacts)])
-        return out
+        """Facts of the peers of many clusters in one gather (all peers at once)."""
+        members = {c: [p.name for p in self.clusters[c].peers] for c in clusters}
+        wanted = [h for c in clusters for h in members[c] if hosts is None or h in hosts]
+        facts = dict(zip(wanted, self._gather(wanted, _wanted(light, needs)), strict=True))
+        return {c: cluster_facts(c, [facts[h] for h in members[c] if h in facts]) for c in clusters}
+
+    def _gather(self, hosts: list[str], needs: frozenset[Fact]) -> list[PeerFacts]:
+        peers = []
+        for host in hosts:  # connections are opened here, in one thread (Nornir's cache)
+            spec = self.specs[host]
+            try:
+                app: Appliance | None = self.appliance(host)
+                error = None
+            except ExopsError as exc:
+                app, error = None, str(exc)
+            peers.append(PeerRead(spec, app, error, self._resolver(spec, needs)))
+        gatherer = Gatherer(
+            workers=self.settings.workers * PEER_CONCURRENCY, per_peer=PEER_CONCURRENCY
+        )
+        return gatherer.gather(peers, needs)
+
+    def _resolver(
+        self, spec: PeerSpec, needs: frozenset[Fact]
+    ) -> Callable[[], tuple[str, ...]] | None:
+        if not spec.fqdn or Fact.FQDN not in needs:
+            return None
+        fqdn, hosts_file = spec.fqdn, self.settings.hosts_file
+        return lambda: tuple(resolve(fqdn, hosts_file=hosts_file))
 
     def close(self) -> None:
         if self._nornir is not None:
@@ -146,30 +207,23 @@ class Session:
 
 
 def _init_nornir(session: Session) -> Nornir:
-    from nornir import InitNornir
-    from nornir.core.inventory import ConnectionOptions
+    """Nornir on the inventory already validated, built in memory (no file is
+    read again, no plugin entry points are scanned: exops registers its own
+    connection plugin)."""
+    from nornir.core import Nornir
+    from nornir.core.configuration import Config, LoggingConfig
+    from nornir.core.state import GlobalState
+    from nornir.plugins.runners import ThreadedRunner
 
     from exops.appliance.connection import register
 
     register()
-    path = session.inventory.path
-    nr = InitNornir(
-        runner={"plugin": "threaded", "options": {"num_workers": session.settings.workers}},
-        inventory={
-            "plugin": "SimpleInventory",
-            "options": {
-                "host_file": str(path / "hosts.yaml"),
-                "group_file": str(path / "groups.yaml"),
-                "defaults_file": str(path / "defaults.yaml"),
-            },
-        },
-        logging={"enabled": False},
+    # The connection plugin takes the whole resolved target; the secret stays a
+    # SecretStr and never lands in Nornir's own host fields.
+    options = {name: {CONNECTION: {"target": t}} for name, t in session.targets.items()}
+    return Nornir(
+        inventory=nornir_inventory(list(session.clusters.values()), options),
+        runner=ThreadedRunner(num_workers=session.settings.workers),
+        config=Config(logging=LoggingConfig(enabled=False)),
+        data=GlobalState(dry_run=False),
     )
-    nr = nr.filter(filter_func=lambda h: h.name in session.targets)
-    for name, host in nr.inventory.hosts.items():
-        # The connection plugin takes the whole resolved target; the secret
-        # stays a SecretStr and never lands in Nornir's own host fields.
-        host.connection_options[CONNECTION] = ConnectionOptions(
-            extras={"target": session.targets[name]}
-        )
-    return nr

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 from typing import Any
 
 from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
-from exops.appliance.factory import RoutedAppliance, open_appliance
+from exops.appliance.factory import RoutedAppliance
+from exops.appliance.rest import RestAppliance, ssl_context
 
 NAME = "exops_appliance"
 
@@ -40,11 +43,45 @@ class ApplianceConnection:
                 password=SecretStr(password or ""),
                 **extras,
             )
-        self.connection = open_appliance(target)
+        self.connection = RoutedAppliance(target, rest=rest_appliance(target))
 
     def close(self) -> None:
         if self.connection is not None:
             self.connection.close()
+
+
+_CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext | bool] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def _shared_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
+    """One TLS context per trust setting for every peer (loading a CA store per
+    peer costs memory and CPU across a fleet); a context is safe to share."""
+    key = (target.verify_tls, target.ca_bundle)
+    with _CONTEXTS_LOCK:
+        if key not in _CONTEXTS:
+            _CONTEXTS[key] = ssl_context(target)
+        return _CONTEXTS[key]
+
+
+def rest_appliance(target: ConnectionTarget) -> RestAppliance:
+    """The REST transport with a pool of ``PEER_CONCURRENCY`` connections.
+
+    The gather sends up to that many requests to a peer at once
+    (``exops.facts``); the client's own default pool (2) would queue the rest.
+    Kept across restarts: the transport re-creates its client on the same pool.
+    """
+    import httpx
+
+    from exops.facts import PEER_CONCURRENCY
+
+    pool = httpx.HTTPTransport(
+        verify=_shared_context(target),
+        limits=httpx.Limits(
+            max_connections=PEER_CONCURRENCY, max_keepalive_connections=PEER_CONCURRENCY
+        ),
+    )
+    return RestAppliance(target, transport=pool)
 
 
 def register() -> None:

@@ -34,9 +34,11 @@ def stderr() -> Console:
 
 def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
     """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise."""
+    from exops.facts import STATUS_FACTS
+
     with env.session(clusters) as session:
         names = list(session.clusters)
-        facts = session.gather_many(names)
+        facts = session.gather_many(names, needs=STATUS_FACTS)
     reports = [summarize(facts[n]) for n in names]
     if json_out:
         doc = {"schema": SCHEMA, "clusters": [r.model_dump(mode="json") for r in reports]}

@@ -195,7 +195,8 @@ def test_transport_failure_after_the_probe_stops_reading() -> None:
     """The connection died part-way (e.g. the peer is restarting): no more reads."""
     exc = TimeoutError_("no answer", host="exp-c-1", operation="read status")
     fake = FakeAppliance(read_status=exc)
-    facts = read_peer_facts(fake, SPEC)
+    # One request at a time (reads in order): nothing is read after the failure.
+    facts = read_peer_facts(fake, SPEC, per_peer=1)
     assert fake.calls == ["probe", "read_settings", "read_status"]
     assert facts.error == "exp-c-1 read status: no answer"
     assert facts.system is None and facts.alarms == ()

@@ -1,0 +1,110 @@
+"""Benchmark 6: the scale curve of `exops status`: wall, CPU and peak RSS, 6 -> N peers.
+
+    .venv/bin/python bench/status_scale.py [--clusters 50] [--sizes 1,5,10,25,50]
+        [--before REF] [--split 2] [--runs 1] [--subnet 127.96]
+
+One formed lab of --clusters x 6 peers (CDB REST on). For each size S,
+`exops status --json -c c1 ... -c cS` of the checked-out tree, of the
+`exops` package at git REF (--before), and (--split P) the same clusters
+over P concurrent `exops status` processes (each a share of the clusters:
+what spreading clusters over worker processes would give at best, with the
+start-up of each process included). Wall is launch to the last exit; CPU and
+peak RSS are of the whole process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import add_lab_options, before_tree, exops_argv, lab, lab_metrics, machine, measure
+
+
+def clusters_argv(names: list[str]) -> list[str]:
+    return [a for n in names for a in ("-c", n)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--clusters", type=int, default=50)
+    parser.add_argument("--sizes", default="1,5,10,25,50", help="cluster counts (6 peers each)")
+    parser.add_argument("--before", help="git ref of the 'before' exops")
+    parser.add_argument("--split", type=int, default=0, help="also: P concurrent processes")
+    parser.add_argument("--runs", type=int, default=1)
+    add_lab_options(parser, "127.96")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
+    print(f"status scale curve: sizes {sizes} clusters x 6 peers, CDB REST on")
+    print(f"machine: {machine()}")
+    trees: dict[str, Path | None] = {}
+    if args.before:
+        trees[f"before ({args.before})"] = before_tree(args.before, work)
+    trees["after"] = None
+    rows: list[str] = []
+    with lab(
+        work / "lab",
+        clusters=args.clusters,
+        peers=6,
+        time_scale=1.0,
+        preset="formed",
+        subnet=args.subnet,
+        https_port=args.https_port,
+        ssh_port=args.ssh_port,
+        cdb_rest=True,
+    ) as env:
+        for size in sizes:
+            names = [f"c{i}" for i in range(1, size + 1)]
+            for _ in range(args.runs):
+                for label, tree in trees.items():
+                    run_env = dict(env)
+                    if tree is not None:
+                        run_env["PYTHONPATH"] = str(tree)
+                    argv = exops_argv("status", "--json", *clusters_argv(names))
+                    rows.append(row(f"{label}", size, argv, run_env))
+                if args.split > 1 and size >= args.split:
+                    shares = [names[i :: args.split] for i in range(args.split)]
+                    cmds = [
+                        shlex.join(exops_argv("status", "--json", *clusters_argv(s)))
+                        + " >/dev/null"
+                        for s in shares
+                    ]
+                    script = " & ".join(cmds) + " & wait"
+                    rows.append(
+                        row(f"after, {args.split} processes", size, ["sh", "-c", script], env)
+                    )
+    shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(
+        f"{'contender':<24} {'peers':>6} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9} {'req/peer':>9}"
+    )
+    for line in rows:
+        print(line)
+    return 0
+
+
+def row(label: str, size: int, argv: list[str], env: dict[str, str]) -> str:
+    before = lab_metrics(env)["requests"]
+    m = measure(label, argv, env)
+    requests = lab_metrics(env)["requests"] - before
+    peers = size * 6
+    flag = "" if m.exit_code in (0, 1) else f"  (exit {m.exit_code}: not comparable)"
+    line = (
+        f"{label:<24} {peers:>6} {m.wall_s:8.2f} {m.cpu_s:8.2f} {m.peak_mib:9.1f} "
+        f"{requests / peers:9.1f}{flag}"
+    )
+    print(line, flush=True)
+    return line
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
