@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from exops.appliance.base import Appliance, apply_writes, settings_writes
 from exops.errors import (
+    AuthError,
     DivergenceError,
     ExopsError,
     PreconditionError,
@@ -256,26 +257,7 @@ class Executor:
             uptime_before = None
         app.restart()
         self.events.emit("restarting", host=host, action=action.id)
-        state = {"down": False}
-
-        def back() -> tuple[bool, str]:
-            try:
-                uptime = app.read_uptime()  # one cheap read, never retried: a tight poll
-            except TlsError:
-                if decommissioning and state["down"]:
-                    # A factory reset removes the server certificate (X12.6+).
-                    return True, "answering with a new certificate (factory reset, as planned)"
-                state["down"] = True
-                return False, "not answering (restarting)"
-            except TransportError:
-                state["down"] = True
-                return False, "not answering (restarting)"
-            if state["down"]:
-                return True, "answering again"
-            if uptime is not None and uptime_before is not None and uptime < uptime_before:
-                return True, f"answering again (uptime {uptime} s)"
-            return False, "still up, restart not begun"
-
+        back = _back_poll(app, uptime_before, decommissioning=decommissioning)
         timeout = min(
             action.timeout_s or self.options.restart_timeout, self.options.restart_timeout
         )
@@ -286,6 +268,8 @@ class Executor:
         def settled() -> tuple[bool, str]:
             facts = self.cluster.gather(self.plan.cluster, hosts=[host], light=True)
             peer = facts.peer(host)
+            if peer.unreachable_kind == "auth":  # never log in again and again (lockout)
+                raise AuthError(peer.error or "credentials refused", host=host, operation="wait")
             if not peer.reachable:
                 return False, peer.error or "unreachable"
             if peer.restart_pending:
@@ -329,6 +313,37 @@ class Executor:
         )
         answer = self.cluster.appliance(host).command(command)
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def _back_poll(
+    app: Appliance, uptime_before: int | None, *, decommissioning: bool
+) -> Callable[[], tuple[bool, str]]:
+    """The check a restart polls: the peer went down and answers again (or its uptime
+    restarted). Refused credentials stop the wait at once: logging in again at every
+    poll would lock the account."""
+    state = {"down": False}
+
+    def back() -> tuple[bool, str]:
+        try:
+            uptime = app.read_uptime()  # one cheap read, never retried: a tight poll
+        except TlsError:
+            if decommissioning and state["down"]:
+                # A factory reset removes the server certificate (X12.6+).
+                return True, "answering with a new certificate (factory reset, as planned)"
+            state["down"] = True
+            return False, "not answering (restarting)"
+        except AuthError:
+            raise
+        except TransportError:
+            state["down"] = True
+            return False, "not answering (restarting)"
+        if state["down"]:
+            return True, "answering again"
+        if uptime is not None and uptime_before is not None and uptime < uptime_before:
+            return True, f"answering again (uptime {uptime} s)"
+        return False, "still up, restart not begun"
+
+    return back
 
 
 def _failure_status(action: Action, exc: ExopsError) -> StepStatus:

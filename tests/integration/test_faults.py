@@ -425,16 +425,27 @@ CASES = [
         drain="c1-p3",
     ),
     # add-peer step 7 over SSH: restart the new peer; the connection drops mid-command
-    Case("ssh_drop", add_peer_lab, 7, _fault("drop", peer="c1-p3", iface="ssh"), ("c1-p3",), SSH),
-    # add-peer step 1 over SSH (the first connection to the primary): credentials refused.
-    # An SSH session opened before the fault stays up, as on a real appliance.
+    # (the drop is matched on the boot command itself: the reads before it answer).
+    Case(
+        "ssh_drop",
+        add_peer_lab,
+        7,
+        _fault("drop", peer="c1-p3", iface="ssh", path_prefix="xCommand Boot"),
+        ("c1-p3",),
+        SSH,
+    ),
+    # add-peer step 7 over SSH: the new peer restarts, then refuses the credentials when
+    # exops logs in again. An SSH session opened before the fault stays up (as on a real
+    # appliance), and one run uses one session: the restart is the first new login.
+    # exops stops at once instead of logging in again at every poll (account lockout).
     Case(
         "ssh_auth_reject",
         add_peer_lab,
-        1,
-        _fault("ssh_auth_reject", peer="c1-p1"),
-        ("c1-p1",),
+        7,
+        _fault("ssh_auth_reject", peer="c1-p3"),
+        ("c1-p3",),
         SSH,
+        drain="c1-p3",
     ),
     # enforce-tls step 4 (restart the primary): c1-p3's certificate names another host
     Case("tls_wrong_name", enforce_lab, 4, _cert("c1-p3", "wrong_name"), ("c1-p3",), {}),

@@ -19,7 +19,7 @@ import pytest
 
 from exops.appliance.base import Command, Write, apply_writes
 from exops.env import Env
-from exops.errors import LockedError, TransportError, UsageError
+from exops.errors import AuthError, LockedError, TransportError, UsageError
 from exops.exitcodes import ExitCode
 from exops.inventory import ClusterSpec, Inventory, PeerSpec
 from exops.models import (
@@ -56,6 +56,8 @@ class FakePeer:
     never_back: bool = False
     database: str = "Active"
     db_after_restart: str | None = None
+    refuse_after_restart: bool = False
+    logins_refused: int = 0
 
     def _up(self) -> None:
         if not self.reachable:
@@ -69,6 +71,9 @@ class FakePeer:
         return self.settings
 
     def read_uptime(self) -> int | None:
+        if self.refuse_after_restart and self.restarts:
+            self.logins_refused += 1
+            raise AuthError("SSH credentials refused", host=self.host, operation="login")
         self._up()
         return self.uptime
 
@@ -357,3 +362,14 @@ def test_expected_downtime_comes_from_the_peers_measured_restarts(tmp_path: Path
     (measured,) = again.plan.restarts
     assert measured.expected_downtime_s is not None and measured.expected_downtime_s < 300.0
     assert "downtime measured: median of 1 past restarts" in measured.reason
+
+
+def test_refused_credentials_after_a_restart_stop_the_wait_at_once(tmp_path: Path) -> None:
+    # Logging in again at every poll would lock the admin account on a real appliance.
+    peers = cluster(p2={"refuse_after_restart": True})
+    result = runner(make_env(tmp_path), peers)[0].run("restart", "c1", {"peer": "p2"}, yes=True)
+    assert result.status is RunStatus.FAILED
+    assert peers["p2"].logins_refused == 1
+    failed = result.first_failure
+    assert failed is not None and failed.status is StepStatus.UNREACHABLE
+    assert "credentials refused" in (failed.error or "")
