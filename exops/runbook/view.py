@@ -81,6 +81,24 @@ class ClusterView:
     def listed(self, host: str) -> bool:
         return self.slot_of(host) is not None
 
+    def lists(self, settings: ClusterSettings | None, host: str) -> bool:
+        """True when ``settings`` (one peer's own list, e.g. ``current``) list ``host``.
+
+        The per-target form of ``listed``: a step that must run on every peer
+        still listing ``host`` asks each target's own list, never the
+        reference peer's (a re-run after a kill finds them disagreeing).
+        """
+        if settings is None:
+            return False
+        p = self.peer(host)
+        return any(
+            settings.slot_of(a) is not None for a in (p.address, p.fqdn, *self._lans(p)) if a
+        )
+
+    @staticmethod
+    def _lans(p: PeerFacts) -> tuple[str, ...]:
+        return tuple(a for a in (p.system.lan1, p.system.lan2) if a) if p.system else ()
+
     def host_at(self, slot: int) -> str | None:
         a = self.settings.peers[slot - 1] if 1 <= slot <= MAX_PEERS else ""
         return self.host_of(a) if a else None

@@ -1,0 +1,61 @@
+"""ClusterView helpers on plain data: per-target reads (issue 11 item 4, convergence).
+
+A run killed between its writes leaves the peers disagreeing; a re-run must
+decide each target from that target's own state, never from the reference
+peer's list taken as the cluster's.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from test_planner import ADDR, FQDN, NOW, changes, cluster, peer, plan
+
+from exops.models import ClusterSettings
+from exops.runbook.view import ClusterView
+
+
+def test_lists_reads_the_given_peer_list_not_the_reference() -> None:
+    # p1 (primary, the reference) no longer lists p2; p3 still does.
+    facts = cluster(peer(0, [0, 2]), peer(1, [0, 1, 2]), peer(2, [0, 1, 2]))
+    view = ClusterView(facts)
+    assert not view.listed("p2")  # the reference's answer
+    assert view.lists(facts.peer("p3").settings, "p2")  # p3's own answer
+    assert not view.lists(facts.peer("p1").settings, "p2")
+    assert not view.lists(None, "p2")
+
+
+def test_lists_knows_a_peer_by_its_fqdn() -> None:
+    facts = cluster(*(peer(i, [0, 1], by_fqdn=True) for i in range(2)))
+    view = ClusterView(facts)
+    assert view.lists(ClusterSettings(peers=(FQDN[1], "", "", "", "", "")), "p2")
+    assert view.lists(ClusterSettings(peers=(ADDR[1].upper(), "", "", "", "", "")), "p2")
+    assert not view.lists(ClusterSettings(peers=(ADDR[0], "", "", "", "", "")), "p2")
+
+
+def test_remove_peer_rerun_after_kill_removes_the_leaver_from_every_subordinate() -> None:
+    """Killed right after the primary's write: the subordinate still lists the leaver.
+
+    The old ``when: cluster.listed(peer)`` read the primary's list, skipped p3
+    and left it listing p2 forever."""
+    facts = cluster(peer(0, [0, 2]), peer(1, [0, 1, 2]), peer(2, [0, 1, 2]))
+    p = plan("remove-peer", facts, peer="p2")
+    assert p.refused is None, p.refused
+    assert changes(p) == [("p3", "configure"), ("p2", "configure"), ("p2", "restart")]
+    p3 = next(a for a in p.actions if a.host == "p3" and a.after is not None)
+    assert p3.after is not None and p3.after.peers[:3] == (ADDR[0], ADDR[2], "")
+
+
+def test_remove_peer_rerun_after_the_subordinates_is_only_the_decommission() -> None:
+    facts = cluster(peer(0, [0, 2]), peer(1, [0, 1, 2]), peer(2, [0, 2]))
+    assert changes(plan("remove-peer", facts, peer="p2")) == [
+        ("p2", "configure"),
+        ("p2", "restart"),
+    ]
+
+
+def test_booted_after_uses_the_old_clock_without_system_time() -> None:
+    facts = cluster(peer(0, [0], uptime_s=60))
+    view = ClusterView(facts)
+    assert view.booted_after("p1", (NOW - timedelta(minutes=10)).isoformat())
+    assert not view.booted_after("p1", NOW.isoformat())
