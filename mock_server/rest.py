@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -202,6 +203,11 @@ def sysinfo(lab: Lab, peer: Peer) -> dict[str, Any]:
         "HardwareType": peer.hardware,
         "SerialNumber": peer.serial,
         "UptimeSeconds": peer.uptime(lab.time_scale),
+        # The peer's own clock, in simulated time since its (wall-clock) boot, so
+        # that SystemTime - UptimeSeconds is its boot time also in compressed time.
+        "SystemTime": iso(math.ceil(peer.boot_time) + peer.uptime(lab.time_scale))
+        .replace("T", " ")
+        .rstrip("Z"),
         "Lan1Address": peer.ip,
         "Lan2Address": peer.lan2,
     }

@@ -186,14 +186,29 @@ class ClusterView:
         return [h for h in self.members if h not in exclude]
 
     def booted_after(self, host: str, since: str | None) -> bool:
-        """True when ``host`` restarted after ``since`` (ISO time): --resume support."""
-        from datetime import datetime, timedelta
+        """True when ``host`` restarted after ``since`` (ISO time): --resume support.
+
+        The boot time is read on the appliance's own clock: its system time
+        minus its uptime, both from the same answer (so a lab in compressed
+        time, or an exops host whose clock is not the appliance's, gives the
+        right answer). Without a system time (an answer that does not offer
+        it), exops's own clock stands in: ``gathered_at - uptime``.
+        """
+        from datetime import UTC, datetime, timedelta
 
         p = self.peer(host)
-        if not since or not p.system or p.system.uptime_s is None or not p.gathered_at:
+        if not since or not p.system or p.system.uptime_s is None:
             return False
-        boot = p.gathered_at - timedelta(seconds=p.system.uptime_s)
-        return boot > datetime.fromisoformat(since)
+        now = p.system.system_time or p.gathered_at
+        if now is None:
+            return False
+        boot = now - timedelta(seconds=p.system.uptime_s)
+        start = datetime.fromisoformat(since)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        if boot.tzinfo is None:
+            boot = boot.replace(tzinfo=UTC)
+        return boot > start
 
 
 def _reference(facts: ClusterFacts) -> PeerFacts | None:

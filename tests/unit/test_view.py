@@ -7,12 +7,17 @@ peer's list taken as the cluster's.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from test_planner import ADDR, FQDN, NOW, changes, cluster, peer, plan
 
-from exops.models import ClusterSettings
+from exops.appliance import xapi
+from exops.models import ClusterSettings, PeerFacts
 from exops.runbook.view import ClusterView
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
 
 
 def test_lists_reads_the_given_peer_list_not_the_reference() -> None:
@@ -59,3 +64,58 @@ def test_booted_after_uses_the_old_clock_without_system_time() -> None:
     view = ClusterView(facts)
     assert view.booted_after("p1", (NOW - timedelta(minutes=10)).isoformat())
     assert not view.booted_after("p1", NOW.isoformat())
+
+
+def _with_clock(p: PeerFacts, system_time: datetime | None, uptime_s: int) -> PeerFacts:
+    assert p.system is not None
+    system = p.system.model_copy(update={"system_time": system_time, "uptime_s": uptime_s})
+    return p.model_copy(update={"system": system})
+
+
+def test_booted_after_reads_the_appliance_clock_under_compressed_time() -> None:
+    """A lab in compressed time reports 10^5 simulated seconds of uptime for two
+    minutes of wall time: exops's clock minus that uptime is a day ago, while the
+    appliance's own clock minus it is the real boot, after the failed run began."""
+    start = NOW - timedelta(minutes=5)
+    booted = start + timedelta(minutes=1)
+    uptime = 100_000
+    appliance_now = booted + timedelta(seconds=uptime)  # its clock runs in simulated time
+    facts = cluster(
+        _with_clock(peer(0, [0, 1]), appliance_now, uptime),
+        _with_clock(peer(1, [0, 1]), NOW - timedelta(minutes=1), 86_400),
+    )
+    view = ClusterView(facts)
+    assert view.booted_after("p1", start.isoformat())
+    assert not view.booted_after("p2", start.isoformat())
+    p = plan("restart", facts, since=start.isoformat())
+    assert changes(p) == [("p2", "restart")]
+
+
+def test_booted_after_accepts_a_naive_since_as_utc() -> None:
+    facts = cluster(_with_clock(peer(0, [0]), NOW, 60))
+    view = ClusterView(facts)
+    assert view.booted_after("p1", (NOW - timedelta(minutes=5)).replace(tzinfo=None).isoformat())
+    assert not view.booted_after("p1", None)
+
+
+def test_system_time_is_parsed_from_the_real_system_unit_capture() -> None:
+    answer = (FIXTURES / "system_unit_x8113.txt").read_text()
+    unit = xapi.parse_status(answer, "xStatus SystemUnit")[0][1]
+    info = xapi.system_from_cli(unit, {}, {}, {}, {})
+    assert info.system_time == datetime(2018, 12, 18, 21, 32, 46, tzinfo=UTC)
+    assert info.uptime_s == 2492
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("2026-11-30 10:00:00", datetime(2026, 11, 30, 10, 0, tzinfo=UTC)),
+        ("2026-11-30T10:00:00Z", datetime(2026, 11, 30, 10, 0, tzinfo=UTC)),
+        ("", None),
+        ("yesterday", None),
+        (None, None),
+        (1700000000, None),
+    ],
+)
+def test_parse_system_time(text: object, want: datetime | None) -> None:
+    assert xapi.parse_system_time(text) == want
