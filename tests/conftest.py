@@ -30,3 +30,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         total = sum(counts.values())
         detail = ", ".join(f"{n} {k}" for k, n in counts.items())
         terminalreporter.write_line(f"fault matrix: {total} cells ({detail})")
+    _property_lines(terminalreporter)
+
+
+def _property_lines(terminalreporter: pytest.TerminalReporter) -> None:
+    """The kill matrix's and the stateful test's sizes (issue 11 items 4 and 8)."""
+    sums: dict[str, int] = {}
+    outcomes: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            for key, value in getattr(report, "user_properties", ()):
+                if key in ("kill_cells", "stateful_sequences", "stateful_steps"):
+                    sums[key] = sums.get(key, 0) + int(value)
+                    if key != "stateful_steps":
+                        per = outcomes.setdefault(key, {})
+                        per[outcome] = per.get(outcome, 0) + 1
+    if "kill_cells" in sums:
+        detail = ", ".join(f"{n} runbook(s) {k}" for k, n in outcomes["kill_cells"].items())
+        terminalreporter.write_line(f"kill matrix: {sums['kill_cells']} cells ({detail})")
+    if "stateful_sequences" in sums:
+        detail = ", ".join(f"{k}" for k in outcomes["stateful_sequences"])
+        terminalreporter.write_line(
+            f"stateful test: {sums['stateful_sequences']} sequences, "
+            f"{sums.get('stateful_steps', 0)} steps ({detail})"
+        )
