@@ -14,7 +14,7 @@ import pytest
 from test_planner import ADDR, FQDN, NOW, changes, cluster, peer, plan
 
 from exops.appliance import xapi
-from exops.models import ClusterSettings, PeerFacts
+from exops.models import ClusterSettings, PeerFacts, TlsMode
 from exops.runbook.view import ClusterView
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
@@ -119,3 +119,20 @@ def test_system_time_is_parsed_from_the_real_system_unit_capture() -> None:
 )
 def test_parse_system_time(text: object, want: datetime | None) -> None:
     assert xapi.parse_system_time(text) == want
+
+
+def test_create_cluster_rerun_after_a_kill_before_the_primary_write_finishes_it() -> None:
+    """Killed after the peer slot was written but before the primary slot: the old
+    ``when: not cluster.clustered`` saw a cluster (p1 lists itself) and skipped the
+    step; the re-run restarted p1 and said done with no configuration primary."""
+    facts = cluster(peer(0, [0], primary=0, alarms=("20007",)), peer(1, []), peer(2, []))
+    p = plan("create-cluster", facts)
+    assert p.refused is None, p.refused
+    configure = next(a for a in p.actions if a.host == "p1" and a.after is not None)
+    assert configure.after is not None and configure.after.primary == 1
+    assert changes(p) == [("p1", "configure"), ("p1", "restart")]
+
+
+def test_create_cluster_leaves_a_formed_one_peer_cluster_alone() -> None:
+    facts = cluster(peer(0, [0], tls=TlsMode.ENFORCE, by_fqdn=True), peer(1, []), peer(2, []))
+    assert changes(plan("create-cluster", facts)) == []
