@@ -36,23 +36,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def _property_lines(terminalreporter: pytest.TerminalReporter) -> None:
     """The kill matrix's and the stateful test's sizes (issue 11 items 4 and 8)."""
     sums: dict[str, int] = {}
-    outcomes: dict[str, dict[str, int]] = {}
+    outcome_of: dict[str, str] = {}
     for outcome in ("passed", "failed", "error"):
         for report in terminalreporter.stats.get(outcome, []):
             if getattr(report, "when", "call") != "call":
                 continue
             for key, value in getattr(report, "user_properties", ()):
-                if key in ("kill_cells", "stateful_sequences", "stateful_steps"):
+                if key.startswith(("kill_", "stateful_")):
                     sums[key] = sums.get(key, 0) + int(value)
-                    if key != "stateful_steps":
-                        per = outcomes.setdefault(key, {})
-                        per[outcome] = per.get(outcome, 0) + 1
+                    outcome_of[key.partition("_")[0]] = outcome
     if "kill_cells" in sums:
-        detail = ", ".join(f"{n} runbook(s) {k}" for k, n in outcomes["kill_cells"].items())
-        terminalreporter.write_line(f"kill matrix: {sums['kill_cells']} cells ({detail})")
+        terminalreporter.write_line(
+            f"kill matrix: {sums['kill_cells']} cells over {sums.get('kill_runbooks', 0)} "
+            f"runbooks ({sums.get('kill_known', 0)} known findings; {outcome_of['kill']})"
+        )
     if "stateful_sequences" in sums:
-        detail = ", ".join(f"{k}" for k in outcomes["stateful_sequences"])
         terminalreporter.write_line(
             f"stateful test: {sums['stateful_sequences']} sequences, "
-            f"{sums.get('stateful_steps', 0)} steps ({detail})"
+            f"{sums.get('stateful_steps', 0)} steps ({outcome_of['stateful']})"
         )

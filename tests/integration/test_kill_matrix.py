@@ -16,7 +16,10 @@ end (a kill point is a finding, not a crash of the matrix).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,15 @@ import pytest
 from clikit import Cli, cli_for, last_seq
 from killkit import assert_no_reset, eventually, plans_no_write, run_killed, settled, writes_of
 
+from mock_server import client
+from mock_server import pytest_plugin as plugin
+
 pytestmark = pytest.mark.integration
 
 SCALE = 0.003
 FAST = {
-    "EXOPS_RESTART_TIMEOUT": "8",
-    "EXOPS_SETTLE_TIMEOUT": "8",
+    "EXOPS_RESTART_TIMEOUT": "20",
+    "EXOPS_SETTLE_TIMEOUT": "20",
     "EXOPS_READ_TIMEOUT": "3",
     "EXOPS_CONNECT_TIMEOUT": "2",
     "EXOPS_MAX_POLL_INTERVAL": "0.2",
@@ -177,10 +183,87 @@ SCENARIOS = [
 ]
 
 
-def _lab(lab_factory: Any, tmp_path: Path, sc: Scenario, tag: str) -> tuple[Any, Cli]:
-    lab = lab_factory(clusters=1, peers=sc.peers, time_scale=SCALE, preset=sc.preset, spec=sc.spec)
-    home = tmp_path / tag
-    home.mkdir()
+# Known findings: kill points where the re-run does not converge for a reason
+# outside the runbooks (the lead's area). Each entry is (runbook, write N) ->
+# a text the finding must contain. The cell must still fail that way: when a
+# fix lands, the test says so and the entry goes.
+KNOWN: dict[tuple[str, int], str] = {
+    # Compaction writes slot 2 = p3 before clearing slot 3: killed in between, the
+    # primary (write 1) or p3 (write 3) lists p3 twice, which the CLI reader refuses
+    # as garbled ("lists ... twice"): the peer is unreadable, the re-run is refused.
+    ("remove-peer", 1): "twice",
+    ("remove-peer", 3): "twice",
+    # Killed after the leaver's last slot was cleared: its factory reset is pending
+    # (the intended decommission), and preflight factory_reset refuses the re-run.
+    ("remove-peer", 7): "factory_reset",
+}
+WORKERS = max(1, int(os.environ.get("EXOPS_KILL_WORKERS", "5")))
+
+
+class _Subnets:
+    """The lab subnets of this test worker, handed out to threads one at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __iter__(self) -> _Subnets:
+        return self
+
+    def __next__(self) -> str:
+        with self.lock:
+            return next(plugin._SUBNETS)
+
+
+class Labs:
+    """Labs started from worker threads; each cell stops its own, teardown the rest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.subnets = _Subnets()
+        self.lock = threading.Lock()
+        self.running: list[Any] = []
+        self.count = 0
+
+    def start(self, sc: Scenario) -> Any:
+        with self.lock:
+            self.count += 1
+            state_dir = self.root / f"lab{self.count}"
+        lab = client.start_lab_anywhere(
+            state_dir,
+            self.subnets,
+            clusters=1,
+            peers=sc.peers,
+            time_scale=SCALE,
+            preset=sc.preset,
+            spec=sc.spec or None,
+        )
+        with self.lock:
+            self.running.append(lab)
+        return lab
+
+    def stop(self, lab: Any) -> None:
+        with self.lock:
+            if lab not in self.running:
+                return
+            self.running.remove(lab)
+        lab.stop()
+
+    def stop_all(self) -> None:
+        for lab in list(self.running):
+            self.stop(lab)
+
+
+@pytest.fixture
+def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labs]:
+    pool = Labs(tmp_path_factory.mktemp("killlabs"))
+    yield pool
+    pool.stop_all()
+
+
+def _shaped(labs: Labs, home: Path, sc: Scenario) -> tuple[Any, Cli]:
+    """A fresh lab shaped for ``sc`` (its setup commands run), settled."""
+    lab = labs.start(sc)
+    home.mkdir(parents=True)
     cli = cli_for(lab, home, **FAST)
     for args in sc.setup:
         cli(*args, "--yes")
@@ -188,21 +271,20 @@ def _lab(lab_factory: Any, tmp_path: Path, sc: Scenario, tag: str) -> tuple[Any,
     return lab, cli
 
 
-def kill_cell(lab: Any, cli: Cli, tmp_path: Path, sc: Scenario, n: int) -> str | None:
+def kill_cell(lab: Any, cli: Cli, home: Path, sc: Scenario, n: int) -> str | None:
     """One cell: kill after write N, re-run, check. Returns the finding (None: converged)."""
     members = tuple(p for p, s in lab.control.state()["peers"].items() if any(s["saved"]["peers"]))
-    killed = run_killed(lab, cli, tmp_path, sc.args, n)
+    killed = run_killed(lab, cli, home, sc.args, n)
     if not killed.killed:
-        return f"not killed at write {n} (exit {killed.code}, {len(killed.writes)} writes)"
+        why = (killed.stderr.strip().splitlines() or [""])[-1][:300]
+        return f"not killed at write {n} (exit {killed.code}, {len(killed.writes)} writes): {why}"
     try:
         settled(lab)
         assert_no_reset(lab, sc.leavers, members)
-        seq = last_seq(lab)
         rerun = cli(*sc.args, "--yes", expect=None)
         assert rerun.returncode == 0, (
             f"re-run exit {rerun.returncode}: {rerun.stderr.strip()[-600:]}"
         )
-        del seq
         sc.end_state(lab)
         assert_no_reset(lab, sc.leavers, members)
         plans_no_write(cli, sc.args)
@@ -213,27 +295,60 @@ def kill_cell(lab: Any, cli: Cli, tmp_path: Path, sc: Scenario, n: int) -> str |
     return None
 
 
-@pytest.mark.parametrize("sc", SCENARIOS, ids=[s.name for s in SCENARIOS])
+@dataclass
+class _Probe:
+    lab: Any
+    cli: Cli
+    home: Path
+    total: int
+
+
+@pytest.mark.timeout(1200)
 def test_kill_after_each_write_then_rerun_converges(
-    lab_factory: Any, tmp_path: Path, sc: Scenario, request: pytest.FixtureRequest
+    labs: Labs, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    lab, cli = _lab(lab_factory, tmp_path, sc, "probe")
-    plan = cli.json(*sc.args, "--dry-run")
-    assert plan["refused"] is None, plan["refused"]
-    total = writes_of(plan)
-    assert total > 0, [a["step"] for a in plan["actions"]]
-    findings = []
-    for n in range(1, total + 1):
-        if n > 1:
-            lab.stop()
-            lab, cli = _lab(lab_factory, tmp_path, sc, f"cell{n}")
-        finding = kill_cell(lab, cli, tmp_path, sc, n)
-        if finding:
-            findings.append(finding)
-    request.node.user_properties.append(("kill_cells", total))
-    assert not findings, f"{sc.name}: {len(findings)} of {total} kill points:\n" + "\n".join(
-        findings
-    )
+    """Every shipped runbook that writes, killed after each of its writes in turn."""
+
+    def probe(sc: Scenario) -> _Probe:
+        home = tmp_path / sc.name / "1"
+        lab, cli = _shaped(labs, home, sc)
+        plan = cli.json(*sc.args, "--dry-run")
+        assert plan["refused"] is None, (sc.name, plan["refused"])
+        total = writes_of(plan)
+        assert total > 0, (sc.name, [a["step"] for a in plan["actions"]])
+        return _Probe(lab, cli, home, total)
+
+    def cell(sc: Scenario, n: int) -> str | None:
+        if n == 1:
+            p = probes[sc.name]
+            lab, cli, home = p.lab, p.cli, p.home
+        else:
+            home = tmp_path / sc.name / str(n)
+            lab, cli = _shaped(labs, home, sc)
+        try:
+            return kill_cell(lab, cli, home, sc, n)
+        finally:
+            labs.stop(lab)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        probes = dict(zip((s.name for s in SCENARIOS), pool.map(probe, SCENARIOS), strict=True))
+        cells = [(sc, n) for sc in SCENARIOS for n in range(1, probes[sc.name].total + 1)]
+        found = list(pool.map(lambda c: cell(*c), cells))
+    request.node.user_properties.append(("kill_cells", len(cells)))
+    request.node.user_properties.append(("kill_runbooks", len(SCENARIOS)))
+    request.node.user_properties.append(("kill_known", len(KNOWN)))
+    problems = []
+    for (sc, n), finding in zip(cells, found, strict=True):
+        known = KNOWN.get((sc.name, n))
+        if known is None and finding:
+            problems.append(f"{sc.name}: {finding}")
+        elif known is not None and not (finding and known in finding):
+            problems.append(
+                f"{sc.name} write {n}: known finding {known!r} no longer seen "
+                f"(got {finding or 'convergence'}): remove it from KNOWN"
+            )
+    sizes = ", ".join(f"{s.name} {probes[s.name].total}" for s in SCENARIOS)
+    assert not problems, f"{len(problems)} of {len(cells)} cells ({sizes}):\n" + "\n".join(problems)
 
 
 def test_restart_resume_after_a_kill_restarts_only_the_rest(
