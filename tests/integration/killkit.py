@@ -148,6 +148,8 @@ def reset_peers(lab: Any, leavers: Iterable[str] = ()) -> list[str]:
             continue
         if s["factory_reset_pending"] or "20107" in s["alarms"]:
             bad.append(f"{name}: factory reset pending ({s['saved']['peers']})")
+        elif s["cert"] == "self_signed":  # what a factory reset leaves (X12.6+)
+            bad.append(f"{name}: factory reset (self-signed certificate, lists cleared)")
     return bad
 
 
