@@ -88,6 +88,7 @@ class Scenario:
     end_state: Callable[[Any], None]
     leavers: tuple[str, ...] = ()
     spec: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # written in the cell's home
 
 
 def _create_end(lab: Any) -> None:
@@ -135,6 +136,22 @@ def _mapping_end(lab: Any) -> None:
     _healthy(lab, ("c1-p1", "c1-p2"), expect)
 
 
+def _restore_end(lab: Any) -> None:
+    _healthy(lab, P, _listing(lab, P, 1))
+
+
+# Someone dropped c1-p2 from c1-p3's list (a custom runbook: its backup is the
+# list before); `restore --peer c1-p3` puts the backup back.
+DRIFT = """
+name: drift
+description: drop c1-p2 from c1-p3's list
+steps:
+  - name: drop c1-p2 from c1-p3
+    on: c1-p3
+    configure:
+      peers: ["{{ cluster.address('c1-p1') }}", "{{ cluster.address('c1-p3') }}"]
+"""
+
 SCENARIOS = [
     Scenario("create-cluster", 3, "unclustered", (), ("create-cluster", "-c", "c1"), _create_end),
     Scenario(
@@ -180,7 +197,19 @@ SCENARIOS = [
         _mapping_end,
         spec={"all": {"role": "Expressway-E"}},
     ),
+    Scenario(
+        "restore",
+        3,
+        "formed",
+        (("run", "{home}/drift.yaml", "-c", "c1"),),
+        ("restore", "-c", "c1", "--peer", "c1-p3"),
+        _restore_end,
+        files={"drift.yaml": DRIFT},
+    ),
 ]
+ONLY = [n for n in os.environ.get("EXOPS_KILL_ONLY", "").split(",") if n]
+if ONLY:  # a local run of some runbooks only (CI runs them all)
+    SCENARIOS = [s for s in SCENARIOS if s.name in ONLY]
 
 
 # Known findings: kill points where the re-run does not converge for a reason
@@ -196,6 +225,11 @@ KNOWN: dict[tuple[str, int], str] = {
     # Killed after the leaver's last slot was cleared: its factory reset is pending
     # (the intended decommission), and preflight factory_reset refuses the re-run.
     ("remove-peer", 7): "factory_reset",
+    # restore backs the peer up before writing, and its re-run restores "the newest
+    # backup": the one the killed run took of the drifted list. The re-run puts the
+    # drift back (exit 0) and c1-p3 stays without c1-p2.
+    ("restore", 1): "c1-p3: lists",
+    ("restore", 2): "c1-p3: lists",
 }
 WORKERS = max(1, int(os.environ.get("EXOPS_KILL_WORKERS", "5")))
 
@@ -265,8 +299,10 @@ def _shaped(labs: Labs, home: Path, sc: Scenario) -> tuple[Any, Cli]:
     lab = labs.start(sc)
     home.mkdir(parents=True)
     cli = cli_for(lab, home, **FAST)
+    for name, text in sc.files.items():
+        (home / name).write_text(text)
     for args in sc.setup:
-        cli(*args, "--yes")
+        cli(*(a.replace("{home}", str(home)) for a in args), "--yes")
     settled(lab)
     return lab, cli
 
