@@ -53,5 +53,11 @@ def _property_lines(terminalreporter: pytest.TerminalReporter) -> None:
     if "stateful_sequences" in sums:
         terminalreporter.write_line(
             f"stateful test: {sums['stateful_sequences']} sequences, "
-            f"{sums.get('stateful_steps', 0)} steps ({outcome_of['stateful']})"
+            f"{sums.get('stateful_steps', 0)} steps ({outcome_of['stateful']}; "
+            + ", ".join(
+                f"{k.removeprefix('stateful_rule_')} {n}"
+                for k, n in sorted(sums.items())
+                if k.startswith("stateful_rule_")
+            )
+            + ")"
         )

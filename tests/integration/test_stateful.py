@@ -45,6 +45,7 @@ PEERS = ("c1-p1", "c1-p2", "c1-p3", "c1-p4")
 COUNTS = {"sequences": 0, "steps": 0}
 # Exit codes a disturbed run may end with: done, failed, refused, partial.
 DISTURBED = {0, 1, 3, 6}
+HOW = ("kill", "unreachable", "saved_plan", "drift", "slow", "run")
 
 
 def restart_windows(lab: Any) -> list[tuple[str, float, float]]:
@@ -134,8 +135,9 @@ class Sessions(RuleBasedStateMachine):
         choices.append(("convert-fqdn", "-c", "c1"))
         return data.draw(st.sampled_from(choices), label="command")
 
-    def _step(self, what: str) -> None:
+    def _step(self, rule: str, what: str) -> None:
         COUNTS["steps"] += 1
+        COUNTS[f"rule_{rule}"] = COUNTS.get(f"rule_{rule}", 0) + 1
         self.log.append(what)
 
     def _note_leaver(self, args: tuple[str, ...]) -> None:
@@ -163,36 +165,42 @@ class Sessions(RuleBasedStateMachine):
             if not any(state["saved"]["peers"]) and not state["factory_reset_pending"]:
                 self.lab.control.patch_peer(leaver, cert="ok", h323=True, **self.base[leaver])
 
-    # -- rules ---------------------------------------------------------------------
-    @rule(data=st.data())
+    # -- the rule: one operator step, disturbed one way or another --------------------
+    @rule(data=st.data(), how=st.sampled_from(HOW))
+    def operator_step(self, data: st.DataObject, how: str) -> None:
+        if how == "run":
+            self.run_plainly(data)
+        elif how == "kill":
+            self.run_killed_after_a_write(data, data.draw(st.integers(1, 4), label="n"))
+        elif how in ("unreachable", "slow"):
+            self.run_under_a_fault(data, how, data.draw(st.sampled_from(PEERS), label="victim"))
+        elif how == "drift":
+            self.run_after_a_manual_drift(data, data.draw(st.sampled_from(PEERS), label="victim"))
+        else:
+            self.apply_a_saved_plan(data)
+
     def run_plainly(self, data: st.DataObject) -> None:
         args = self.command(data)
-        self._step(f"run {' '.join(args)}")
+        self._step("run", f"run {' '.join(args)}")
         self._note_leaver(args)
         self._converges(args)
 
-    @rule(data=st.data(), n=st.integers(min_value=1, max_value=4))
     def run_killed_after_a_write(self, data: st.DataObject, n: int) -> None:
         assert self.cli is not None
         args = self.command(data)
-        self._step(f"kill {' '.join(args)} after write {n}")
+        self._step("kill", f"kill {' '.join(args)} after write {n}")
         self._note_leaver(args)
         run_killed(self.lab, self.cli, self.home, args, n)
         self._converges(args)
 
-    @rule(
-        data=st.data(),
-        kind=st.sampled_from(["unreachable", "slow"]),
-        victim=st.sampled_from(PEERS),
-    )
     def run_under_a_fault(self, data: st.DataObject, kind: str, victim: str) -> None:
         assert self.cli is not None
         args = self.command(data)
-        self._step(f"{kind} {victim} during {' '.join(args)}")
+        self._step(kind, f"{kind} {victim} during {' '.join(args)}")
         self._note_leaver(args)
         spec: dict[str, Any] = {"peer": victim}
         if kind == "slow":
-            spec.update(seconds=2.5, iface="rest")
+            spec.update(seconds=0.4, iface="rest")  # every answer late, still in time
         fault = self.lab.control.inject(kind, **spec)
         try:
             result = self.cli(*args, "--yes", expect=None, timeout=120)
@@ -202,13 +210,12 @@ class Sessions(RuleBasedStateMachine):
             self.lab.control.clear(fault)
         self._converges(args)
 
-    @rule(data=st.data(), victim=st.sampled_from(PEERS))
     def run_after_a_manual_drift(self, data: st.DataObject, victim: str) -> None:
         """Someone turned H.323 off on a peer (alarm 20106): the run is refused or
         goes ahead; once H.323 is back on, the command converges."""
         assert self.cli is not None
         args = self.command(data)
-        self._step(f"h323 off on {victim}, then {' '.join(args)}")
+        self._step("drift", f"h323 off on {victim}, then {' '.join(args)}")
         self._note_leaver(args)
         self.lab.control.patch_peer(victim, h323=False)
         try:
@@ -218,11 +225,10 @@ class Sessions(RuleBasedStateMachine):
             self.lab.control.patch_peer(victim, h323=True)
         self._converges(args)
 
-    @rule(data=st.data())
     def apply_a_saved_plan(self, data: st.DataObject) -> None:
         assert self.cli is not None
         args = self.command(data)
-        self._step(f"plan --out, then apply: {' '.join(args)}")
+        self._step("saved_plan", f"plan --out, then apply: {' '.join(args)}")
         self._note_leaver(args)
         out = self.home / f"plan-{COUNTS['steps']}.json"
         self.cli("plan", *args, "--out", str(out))
@@ -273,3 +279,7 @@ def test_random_operator_sessions_converge(
         steps = COUNTS["steps"] - before["steps"]
         request.node.user_properties.append(("stateful_sequences", sequences))
         request.node.user_properties.append(("stateful_steps", steps))
+        for key in sorted(COUNTS):
+            if key.startswith("rule_"):
+                ran = COUNTS[key] - before.get(key, 0)
+                request.node.user_properties.append((f"stateful_{key}", ran))
