@@ -283,3 +283,9 @@ def test_random_operator_sessions_converge(
             if key.startswith("rule_"):
                 ran = COUNTS[key] - before.get(key, 0)
                 request.node.user_properties.append((f"stateful_{key}", ran))
+
+
+def test_overlapping_restart_windows_are_found() -> None:
+    """The 'two peers down at once' check on plain windows (it can fail)."""
+    assert overlapping([("a", 0.0, 1.0), ("b", 1.0, 2.0), ("a", 3.0, 4.0)]) == []
+    assert overlapping([("a", 0.0, 1.5), ("b", 1.0, 2.0)]) == ["a [0.00, 1.50] and b [1.00, 2.00]"]
