@@ -11,6 +11,8 @@ from typing import Any
 
 from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts
 
+CLOCK_RESOLUTION_S = 1  # SystemTime and Uptime are whole seconds
+
 
 class ClusterView:
     def __init__(self, facts: ClusterFacts):
@@ -208,7 +210,9 @@ class ClusterView:
             start = start.replace(tzinfo=UTC)
         if boot.tzinfo is None:
             boot = boot.replace(tzinfo=UTC)
-        return boot > start
+        # Both clocks read in whole seconds: a boot within a second of the start is
+        # not known to be after it, and a restart too many beats one skipped.
+        return boot > start + timedelta(seconds=CLOCK_RESOLUTION_S)
 
 
 def _reference(facts: ClusterFacts) -> PeerFacts | None:

@@ -136,3 +136,13 @@ def test_create_cluster_rerun_after_a_kill_before_the_primary_write_finishes_it(
 def test_create_cluster_leaves_a_formed_one_peer_cluster_alone() -> None:
     facts = cluster(peer(0, [0], tls=TlsMode.ENFORCE, by_fqdn=True), peer(1, []), peer(2, []))
     assert changes(plan("create-cluster", facts)) == []
+
+
+def test_a_boot_within_the_clock_resolution_of_the_start_is_not_after_it() -> None:
+    """SystemTime and Uptime are whole seconds: a peer that booted in the same
+    second as the failed run began is restarted again, never skipped."""
+    start = NOW - timedelta(minutes=5)
+    same_second = _with_clock(peer(0, [0]), start + timedelta(seconds=60), 60)
+    later = _with_clock(peer(0, [0]), start + timedelta(seconds=62), 60)
+    assert not ClusterView(cluster(same_second)).booted_after("p1", start.isoformat())
+    assert ClusterView(cluster(later)).booted_after("p1", start.isoformat())
