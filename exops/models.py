@@ -192,6 +192,9 @@ class SystemInfo(Frozen):
     ntp_servers: tuple[str, ...] = ()
     h323_enabled: bool | None = None
     option_keys: tuple[OptionKey, ...] = ()
+    # The appliance's own clock (UTC) when it answered: minus ``uptime_s``, its boot
+    # time on its own clock (``restart --resume``); None = not offered or unparsable.
+    system_time: datetime | None = None
 
     @property
     def fqdn(self) -> str:

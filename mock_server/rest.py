@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -223,9 +225,23 @@ def sysinfo(lab: Lab, peer: Peer) -> dict[str, Any]:
         "HardwareType": peer.hardware,
         "SerialNumber": peer.serial,
         "UptimeSeconds": peer.uptime(lab.time_scale),
+        # The peer's own clock, in simulated time since its (wall-clock) boot, so
+        # that SystemTime - UptimeSeconds is its boot time also in compressed time.
+        "SystemTime": _system_time(lab, peer),
         "Lan1Address": peer.ip,
         "Lan2Address": peer.lan2,
     }
+
+
+def _system_time(lab: Lab, peer: Peer) -> str:
+    """MOCK-DEFINED: ``YYYY-MM-DD HH:MM:SS`` (UTC) on the peer's own clock."""
+    if peer.boot_time < 0:  # going down: its clock is the wall clock
+        return iso(time.time()).replace("T", " ").rstrip("Z")
+    try:
+        stamp = iso(math.ceil(peer.boot_time) + peer.uptime(lab.time_scale))
+    except (OverflowError, ValueError, OSError):  # a clock past year 9999
+        stamp = iso(time.time())
+    return stamp.replace("T", " ").rstrip("Z")
 
 
 async def _eventlog(peer: Peer, request: web.Request) -> web.Response:

@@ -30,3 +30,34 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         total = sum(counts.values())
         detail = ", ".join(f"{n} {k}" for k, n in counts.items())
         terminalreporter.write_line(f"fault matrix: {total} cells ({detail})")
+    _property_lines(terminalreporter)
+
+
+def _property_lines(terminalreporter: pytest.TerminalReporter) -> None:
+    """The kill matrix's and the stateful test's sizes (issue 11 items 4 and 8)."""
+    sums: dict[str, int] = {}
+    outcome_of: dict[str, str] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            for key, value in getattr(report, "user_properties", ()):
+                if key.startswith(("kill_", "stateful_")):
+                    sums[key] = sums.get(key, 0) + int(value)
+                    outcome_of[key.partition("_")[0]] = outcome
+    if "kill_cells" in sums:
+        terminalreporter.write_line(
+            f"kill matrix: {sums['kill_cells']} cells over {sums.get('kill_runbooks', 0)} "
+            f"runbooks ({sums.get('kill_known', 0)} known findings; {outcome_of['kill']})"
+        )
+    if "stateful_sequences" in sums:
+        terminalreporter.write_line(
+            f"stateful test: {sums['stateful_sequences']} sequences, "
+            f"{sums.get('stateful_steps', 0)} steps ({outcome_of['stateful']}; "
+            + ", ".join(
+                f"{k.removeprefix('stateful_rule_')} {n}"
+                for k, n in sorted(sums.items())
+                if k.startswith("stateful_rule_")
+            )
+            + ")"
+        )

@@ -37,6 +37,7 @@ from exops.appliance.knowledge import (
     TLS_FROM_CDB,
     TLS_TO_CDB,
 )
+from exops.appliance.xapi import parse_system_time
 from exops.errors import (
     ApplianceError,
     AuthError,
@@ -418,6 +419,7 @@ def parse_system(
         hardware=_text(info, "HardwareType", where, ""),
         serial=_text(info, "SerialNumber", where, ""),
         uptime_s=uptime,
+        system_time=parse_system_time(info.get("SystemTime")),
         lan1=_optional_text(info, "Lan1Address", where),
         lan2=_optional_text(info, "Lan2Address", where),
         hostname=_text(dns, "SystemHostName", REST.dns, ""),

@@ -6,6 +6,7 @@ truncated answer raises ``ApplianceError`` saying what was expected.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from exops.appliance.base import Write
@@ -435,7 +436,21 @@ def system_from_cli(
         ntp_servers=tuple(v for k, v in sorted(ntp.items()) if k.startswith("NTP Server") and v),
         h323_enabled=h323_mode(h323),
         option_keys=tuple(option_keys),
+        system_time=parse_system_time(_leaf(unit, ("SystemTime",))),
     )
+
+
+def parse_system_time(value: object) -> datetime | None:
+    """``SystemTime: "2018-12-18 21:32:46"`` (UTC; ``TimeZone`` only names the zone
+    of ``LocalTime``) -> an aware datetime; None when missing or not a time."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("T", " ").removesuffix("Z")
+    try:
+        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC)
 
 
 def _cfg_line(path: str, value: object) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 
 from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, TlsMode, is_fqdn
 
+CLOCK_RESOLUTION_S = 1  # SystemTime and Uptime are whole seconds
+
 
 class ClusterView:
     def __init__(self, facts: ClusterFacts):
@@ -109,6 +111,24 @@ class ClusterView:
     def listed(self, host: str) -> bool:
         return self.slot_of(host) is not None
 
+    def lists(self, settings: ClusterSettings | None, host: str) -> bool:
+        """True when ``settings`` (one peer's own list, e.g. ``current``) list ``host``.
+
+        The per-target form of ``listed``: a step that must run on every peer
+        still listing ``host`` asks each target's own list, never the
+        reference peer's (a re-run after a kill finds them disagreeing).
+        """
+        if settings is None:
+            return False
+        p = self.peer(host)
+        return any(
+            settings.slot_of(a) is not None for a in (p.address, p.fqdn, *self._lans(p)) if a
+        )
+
+    @staticmethod
+    def _lans(p: PeerFacts) -> tuple[str, ...]:
+        return tuple(a for a in (p.system.lan1, p.system.lan2) if a) if p.system else ()
+
     def host_at(self, slot: int) -> str | None:
         a = self.settings.peers[slot - 1] if 1 <= slot <= MAX_PEERS else ""
         return self.host_of(a) if a else None
@@ -196,14 +216,31 @@ class ClusterView:
         return [h for h in self.members if h not in exclude]
 
     def booted_after(self, host: str, since: str | None) -> bool:
-        """True when ``host`` restarted after ``since`` (ISO time): --resume support."""
-        from datetime import datetime, timedelta
+        """True when ``host`` restarted after ``since`` (ISO time): --resume support.
+
+        The boot time is read on the appliance's own clock: its system time
+        minus its uptime, both from the same answer (so a lab in compressed
+        time, or an exops host whose clock is not the appliance's, gives the
+        right answer). Without a system time (an answer that does not offer
+        it), exops's own clock stands in: ``gathered_at - uptime``.
+        """
+        from datetime import UTC, datetime, timedelta
 
         p = self.peer(host)
-        if not since or not p.system or p.system.uptime_s is None or not p.gathered_at:
+        if not since or not p.system or p.system.uptime_s is None:
             return False
-        boot = p.gathered_at - timedelta(seconds=p.system.uptime_s)
-        return boot > datetime.fromisoformat(since)
+        now = p.system.system_time or p.gathered_at
+        if now is None:
+            return False
+        boot = now - timedelta(seconds=p.system.uptime_s)
+        start = datetime.fromisoformat(since)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        if boot.tzinfo is None:
+            boot = boot.replace(tzinfo=UTC)
+        # Both clocks read in whole seconds: a boot within a second of the start is
+        # not known to be after it, and a restart too many beats one skipped.
+        return boot > start + timedelta(seconds=CLOCK_RESOLUTION_S)
 
 
 def _reference(facts: ClusterFacts) -> PeerFacts | None:
