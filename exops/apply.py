@@ -62,6 +62,15 @@ class ApplyOptions:
     # rules R1/R2/R4. Set by the command line from the SHIPPED remove-peer runbook's
     # `peer` parameter; never from a runbook file, an Action or a saved plan.
     decommission: str | None = None
+    # The state store's backups (exops.state: files, or PostgreSQL in team mode);
+    # None: JSON files under backup_dir.
+    backups: Any = None
+
+
+# A restore's own pre-change backup is kept apart ("<cluster>.restore"): a restore
+# re-run after a kill must not take it for "the newest backup" and put back the very
+# list it was restoring from (it stays available to `exops restore --backup FILE`).
+RESTORE_BACKUPS = "{cluster}.restore"
 
 
 @dataclass
@@ -191,9 +200,16 @@ class Executor:
         host = self._host(action)
         app = self.cluster.appliance(host)
         settings = app.read_settings()
-        path = write_backup(
-            self.options.backup_dir, self.plan.cluster, host, settings, self.options.run_id
-        )
+        key = self.plan.cluster
+        if self.plan.runbook == "restore":
+            key = RESTORE_BACKUPS.format(cluster=key)
+        if self.options.backups is not None:
+            doc = settings.model_dump(mode="json")
+            path = str(self.options.backups.save(key, host, doc, self.options.run_id))
+        else:
+            path = str(
+                write_backup(self.options.backup_dir, key, host, settings, self.options.run_id)
+            )
         return "ok", f"cluster settings saved to {path}"
 
     def _configure(self, action: Action) -> tuple[str, str]:

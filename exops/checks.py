@@ -429,6 +429,10 @@ def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | No
     bad = []
     for p in view.facts.peers:
         pending = (p.status is not None and p.status.factory_reset_pending) or p.has_alarm("20107")
+        # A pending reset on a peer the formed cluster no longer lists (a leaver that
+        # remove-peer cleared, a run killed before its decommission restart) is no
+        # hazard to this cluster: the restart that resets it is the intended one.
+        pending = pending and (view.listed(p.host) or not view.clustered)
         # Listed by the cluster but with an empty list of its own: the hazard,
         # unless it is the peer being added (not configured yet, never clustered).
         emptied = (

@@ -10,6 +10,7 @@ interval. The REST and SSH front ends only call methods of ``Peer`` and
 from __future__ import annotations
 
 import copy
+import math
 import re
 import secrets
 import time
@@ -279,6 +280,18 @@ class Peer:
 
     def uptime(self, scale: float) -> int:
         return int((time.time() - self.boot_time) / max(scale, 1e-9))
+
+    def system_time(self, scale: float) -> str:
+        """The peer's own clock, ``YYYY-MM-DD HH:MM:SS`` (UTC; MOCK-DEFINED form): boot
+        time plus uptime, so SystemTime - Uptime is its boot time in compressed time too
+        (REST sysinfo and ``xStatus SystemUnit`` answer the same)."""
+        if self.boot_time < 0:  # going down: its clock is the wall clock
+            return iso(time.time()).replace("T", " ").rstrip("Z")
+        try:
+            stamp = iso(math.ceil(self.boot_time) + self.uptime(scale))
+        except (OverflowError, ValueError, OSError):  # a clock past year 9999
+            stamp = iso(time.time())
+        return stamp.replace("T", " ").rstrip("Z")
 
     def factory_reset_pending(self) -> bool:
         return not any(self.saved["peers"]) and any(self.active["peers"])

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import math
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -234,14 +232,7 @@ def sysinfo(lab: Lab, peer: Peer) -> dict[str, Any]:
 
 
 def _system_time(lab: Lab, peer: Peer) -> str:
-    """MOCK-DEFINED: ``YYYY-MM-DD HH:MM:SS`` (UTC) on the peer's own clock."""
-    if peer.boot_time < 0:  # going down: its clock is the wall clock
-        return iso(time.time()).replace("T", " ").rstrip("Z")
-    try:
-        stamp = iso(math.ceil(peer.boot_time) + peer.uptime(lab.time_scale))
-    except (OverflowError, ValueError, OSError):  # a clock past year 9999
-        stamp = iso(time.time())
-    return stamp.replace("T", " ").rstrip("Z")
+    return peer.system_time(lab.time_scale)
 
 
 async def _eventlog(peer: Peer, request: web.Request) -> web.Response:

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
@@ -117,7 +116,7 @@ def _mac(address: str) -> str:
 
 def system_unit_tree(lab: Lab, peer: Peer) -> Tree:
     """xStatus SystemUnit after the real X8.11.3 capture (section 8)."""
-    now = iso(time.time()).replace("T", " ").rstrip("Z")
+    now = peer.system_time(lab.time_scale)  # the peer's own clock, as REST sysinfo
     return {
         "Product": "TANDBERG VCS",
         "Uptime": str(peer.uptime(lab.time_scale)),

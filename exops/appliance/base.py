@@ -150,38 +150,43 @@ def settings_writes(before: ClusterSettings, after: ClusterSettings) -> tuple[Wr
 
 
 def _slot_order(before: tuple[str, ...], after: tuple[str, ...]) -> list[tuple[int, str]]:
-    """The slot writes turning ``before`` into ``after`` so that no state in between
-    has every slot empty (the factory-reset hazard) unless ``after`` does, and, where
-    possible, none lists an address twice (the appliance then reads as garbled): new
-    addresses first, then moves into slots whose old address has gone, clears last.
-    A cycle (two peers swapping slots) is broken by clearing one of its slots first.
-    Only when the one listed address moves to another slot is a short duplicate the
-    price of never emptying the list.
+    """The slot writes turning ``before`` into ``after`` such that no state in between
+    drops an address both ends list (a peer silently gone from the cluster) or empties
+    the list (the factory-reset hazard) unless ``after`` is empty: a peer moving to
+    another slot is written in its new slot before its old one is overwritten or
+    cleared; a cycle (two peers swapping slots) goes through a spare empty slot.
+    The price is a short duplicate while a peer moves (a list compacted by
+    remove-peer): a run killed right there leaves a list the appliance reads as
+    garbled, which exops refuses to plan on (safety rule R6) rather than drop a peer.
     """
     state = list(before)
     pending = {i: a for i, (b, a) in enumerate(zip(before, after, strict=True)) if b != a}
+    needed = {a.lower() for a in after if a}
     order: list[tuple[int, str]] = []
 
-    def ok(trial: list[str], *, duplicates: bool = False) -> bool:
-        named = [x.lower() for x in trial if x]
-        distinct = duplicates or len(named) == len(set(named))
-        return distinct and (bool(named) or not any(after))
+    def drops(i: int) -> bool:
+        old = state[i].lower()
+        return bool(old) and old in needed and [x.lower() for x in state].count(old) == 1
 
-    def put(i: int, value: str) -> list[str]:
-        return [*state[:i], value, *state[i + 1 :]]
+    def write(i: int, value: str) -> None:
+        order.append((i + 1, value))
+        state[i] = value
 
     while pending:
-        ready = sorted(pending, key=lambda i: (not pending[i], i))
-        step = next((i for i in ready if ok(put(i, pending[i]))), None)
-        if step is None:  # a cycle: clear one of its (non-empty) slots first
-            clear = next((i for i in ready if state[i] and ok(put(i, ""))), None)
-            if clear is not None:
-                order.append((clear + 1, ""))
-                state[clear] = ""
+        fills = sorted((i for i in pending if pending[i]), key=lambda i: (bool(state[i]), i))
+        step = next((i for i in fills if not drops(i)), None)
+        if step is None:
+            step = next((i for i in sorted(pending) if not pending[i] and not drops(i)), None)
+        if step is None and fills:  # a cycle: keep the blocked peer in a spare slot first
+            spare = next((k for k, v in enumerate(state) if not v and k not in pending), None)
+            if spare is not None:
+                write(spare, state[fills[0]])
+                pending[spare] = ""
                 continue
-            step = next(i for i in ready if ok(put(i, pending[i]), duplicates=True))
-        order.append((step + 1, pending[step]))
-        state[step] = pending.pop(step)
+            step = fills[0]  # six peers in a full cycle: no spare slot exists
+        if step is None:
+            step = min(pending)
+        write(step, pending.pop(step))
     return order
 
 

@@ -171,7 +171,7 @@ def run_one(
     """One runbook on one cluster from the command line; returns the exit code."""
     check_format(opts)
     if opts.dry_run:
-        return _planned(Runner(env).plan(ref, cluster, params), opts)
+        return _planned(Runner(env).plan(ref, cluster, params, resume=resume), opts)
     return _interactive(
         env,
         opts,
@@ -380,7 +380,7 @@ def _fleet_one(
     runner = Runner(env, observers=observers, cancel=cancel)
     try:
         if opts.dry_run:
-            result = runner.plan(ref, cluster, params)
+            result = runner.plan(ref, cluster, params, resume=resume)
             if result.plan is not None and not opts.json_out:
                 show_plan(result.plan, replace(opts, out=None), text)
         else:

@@ -96,9 +96,14 @@ class Runner:
         plan = plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
         return plan, trusted_decommission(runbook, plan.params)
 
-    def plan(self, runbook_ref: str, cluster: str, params: dict[str, Any]) -> RunResult:
+    def plan(
+        self, runbook_ref: str, cluster: str, params: dict[str, Any], *, resume: bool = False
+    ) -> RunResult:
         """A dry run: the plan, and the exit code a change review expects."""
         self.env.inventory.cluster(cluster)
+        if resume:
+            with self._store() as store:
+                params = {**params, "since": self._resume_since(store, cluster, runbook_ref)}
         with self.sessions([cluster]) as session:
             plan = self.make_plan(session, runbook_ref, cluster, params)
         plan = self._measured_downtime(plan, None)
@@ -269,6 +274,7 @@ class Runner:
                 backup_dir=settings.backup_dir,
                 run_id=run.run_id,
                 decommission=decommission,
+                backups=store.backups,
             ),
             on_outcome=lambda o: observers.step_finished(run, o),
             before_each=lambda action: store.check_lock(plan.cluster),

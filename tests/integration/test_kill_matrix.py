@@ -222,15 +222,10 @@ KNOWN: dict[tuple[str, int], str] = {
     # as garbled ("lists ... twice"): the peer is unreadable, the re-run is refused.
     ("remove-peer", 1): "twice",
     ("remove-peer", 3): "twice",
-    # Killed after the leaver's last slot was cleared: its factory reset is pending
-    # (the intended decommission), and preflight factory_reset refuses the re-run.
-    ("remove-peer", 7): "factory_reset",
-    # restore backs the peer up before writing, and its re-run restores "the newest
-    # backup": the one the killed run took of the drifted list. The re-run puts the
-    # drift back (exit 0) and c1-p3 stays without c1-p2.
-    ("restore", 1): "c1-p3: lists",
-    ("restore", 2): "c1-p3: lists",
 }
+# Fixed since the matrix found them: remove-peer write 7 (the leaver's pending reset
+# no longer refuses the re-run: the cluster no longer lists it), restore writes 1 and
+# 2 (a restore's own pre-change backup is kept apart from the peer's backups).
 WORKERS = max(1, int(os.environ.get("EXOPS_KILL_WORKERS", "5")))
 
 
