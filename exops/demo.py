@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
+
+from exops.labcli import free_port, free_subnet, read_lab_env
 
 console = Console(highlight=False)
 
@@ -86,46 +86,6 @@ CHAPTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def read_lab_env(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines of the lab's documented ``lab.env``."""
-    env = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            env[key.removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return env
-
-
-def _bindable(address: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
-
-
-def pick_subnet(https_port: int | None, ssh_port: int | None) -> tuple[str, int, int]:
-    """A loopback /16 whose first peer address and ports are free right now."""
-    candidates = list(range(150, 250))
-    random.shuffle(candidates)
-    for n in candidates:
-        first = f"127.{n}.1.11"
-        if not _bindable(first, 0):
-            continue
-        https = https_port or free_port(first)
-        ssh = ssh_port or free_port(first)
-        if https != ssh and _bindable(first, https) and _bindable(first, ssh):
-            return f"127.{n}", https, ssh
-    raise SystemExit("demo: no free loopback subnet found in 127.150-249; pass --subnet")
-
-
 def _exops(args: tuple[str, ...], env: dict[str, str], *, check: bool = True) -> int:
     shown = " ".join(shlex.quote(a) for a in args)
     console.print(f"[bold cyan]$ exops {shown}[/]")
@@ -155,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         https = args.https_port or free_port(first)
         ssh = args.ssh_port or free_port(first)
     else:
-        subnet, https, ssh = pick_subnet(args.https_port, args.ssh_port)
+        subnet, https, ssh = free_subnet(
+            4, first=150, last=239, https_port=args.https_port, ssh_port=args.ssh_port
+        )
     mock = [sys.executable, "-m", "mock_server"]
     subprocess.call([*mock, "down", "--state-dir", str(state)], stderr=subprocess.DEVNULL)
     console.print(Rule(f"a mock lab: 1 cluster x 4 unclustered peers on {subnet}.1.11-14"))

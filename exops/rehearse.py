@@ -25,7 +25,6 @@ import dataclasses
 import html
 import json
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from exops import labcli
 from exops.env import Env
 from exops.errors import ExopsError, UsageError
 from exops.inventory import ClusterSpec, load_inventory
@@ -230,38 +230,6 @@ class Clone:
         return self.env["EXOPS_LAB_CONTROL"]
 
 
-def _bindable(ip: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((ip, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(ip: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
-
-
-def free_subnet(peers: int, *, first: int = 240, last: int = 254) -> tuple[str, int, int]:
-    """A loopback ``127.N`` whose clone addresses can take two free ports (https, ssh).
-
-    Raises:
-        UsageError: no free subnet in ``127.first..127.last``.
-    """
-    for n in range(first, last + 1):
-        ips = [f"127.{n}.1.{10 + k}" for k in range(1, peers + 1)]
-        try:
-            https, ssh = _free_port(ips[0]), _free_port(ips[0])
-        except OSError:
-            continue
-        if https != ssh and all(_bindable(ip, https) and _bindable(ip, ssh) for ip in ips):
-            return f"127.{n}", https, ssh
-    raise UsageError(f"no free loopback subnet 127.{first}-{last} for the clone")
-
-
 def _lab(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
@@ -288,7 +256,7 @@ def running_clone(
     state = directory / "lab"
     first = 240
     for attempt in range(3):  # another lab may take the subnet between the check and up
-        subnet, https, ssh = free_subnet(count, first=first)
+        subnet, https, ssh = labcli.free_subnet(count, first=first)
         proc = _lab(
             "up", "--spec", str(spec_file), "--state-dir", str(state), "--subnet", subnet,
             "--https-port", str(https), "--ssh-port", str(ssh), "--time-scale", str(time_scale),
@@ -314,7 +282,7 @@ def running_clone(
             )
         )
     try:
-        env = _read_env(state / "lab.env")
+        env = labcli.read_lab_env(state / "lab.env")
         hosts = yaml.safe_load((Path(env["EXOPS_INVENTORY"]) / "hosts.yaml").read_text())
         yield Clone(
             directory=directory,
@@ -326,15 +294,6 @@ def running_clone(
         )
     finally:
         _lab("down", "--state-dir", str(state), timeout=60)
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            env[key.strip()] = value.strip()
-    return env
 
 
 def _control(clone: Clone, method: str, path: str, body: Any = None) -> Any:
@@ -751,7 +710,6 @@ __all__ = [
     "Fault",
     "Rehearsal",
     "clone_spec",
-    "free_subnet",
     "parse_inject",
     "rehearse",
     "render",
