@@ -67,6 +67,10 @@ class ApplyOptions:
     backups: Any = None
 
 
+# Refused logins a restart wait tolerates (a peer going down can cut a login short)
+# before it stops: repeated failed logins lock an appliance's admin account.
+MAX_REFUSED_LOGINS = 3
+
 # A restore's own pre-change backup is kept apart ("<cluster>.restore"): a restore
 # re-run after a kill must not take it for "the newest backup" and put back the very
 # list it was restoring from (it stays available to `exops restore --backup FILE`).
@@ -281,11 +285,17 @@ class Executor:
             f"{host} to restart and answer", back, timeout=timeout, host=host
         )
 
+        refused = {"n": 0}
+
         def settled() -> tuple[bool, str]:
             facts = self.cluster.gather(self.plan.cluster, hosts=[host], light=True)
             peer = facts.peer(host)
-            if peer.unreachable_kind == "auth":  # never log in again and again (lockout)
-                raise AuthError(peer.error or "credentials refused", host=host, operation="wait")
+            if peer.unreachable_kind == "auth":
+                refused["n"] += 1
+                if refused["n"] >= MAX_REFUSED_LOGINS:  # never again and again (lockout)
+                    raise AuthError(
+                        peer.error or "credentials refused", host=host, operation="wait"
+                    )
             if not peer.reachable:
                 return False, peer.error or "unreachable"
             if peer.restart_pending:
@@ -335,9 +345,10 @@ def _back_poll(
     app: Appliance, uptime_before: int | None, *, decommissioning: bool
 ) -> Callable[[], tuple[bool, str]]:
     """The check a restart polls: the peer went down and answers again (or its uptime
-    restarted). Refused credentials stop the wait at once: logging in again at every
-    poll would lock the account."""
-    state = {"down": False}
+    restarted). A peer going down can cut a login short, which reads as refused
+    credentials; a third refusal stops the wait: logging in again at every poll
+    would lock the account."""
+    state = {"down": False, "refused": 0}
 
     def back() -> tuple[bool, str]:
         try:
@@ -349,7 +360,11 @@ def _back_poll(
             state["down"] = True
             return False, "not answering (restarting)"
         except AuthError:
-            raise
+            state["refused"] += 1
+            if state["refused"] >= MAX_REFUSED_LOGINS:
+                raise
+            state["down"] = True
+            return False, "login refused (restarting?)"
         except TransportError:
             state["down"] = True
             return False, "not answering (restarting)"

@@ -128,13 +128,23 @@ def eventually(check: Callable[[], tuple[bool, str]], timeout: float = 15.0) -> 
 
 
 def settled(lab: Any) -> None:
-    """Every peer is running and answering (a restart the killed run sent has finished)."""
+    """Every peer is running and answering (a restart the killed run sent has finished),
+    and the communication alarms that restart raised on the others have had their
+    chance to clear, as an operator would see in `exops status` before re-running.
+    A cluster the kill left unhealthy for good is the re-run's to fix: after a
+    bounded wait the re-run goes ahead anyway."""
     eventually(
         lambda: (
             all(s["running"] and s["reachable"] for s in lab.control.state()["peers"].values()),
             "a peer is still restarting",
         )
     )
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        peers = lab.control.state()["peers"].values()
+        if not any({"20004", "20006"} & set(s["alarms"]) for s in peers):
+            return
+        time.sleep(0.05)
 
 
 def reset_peers(lab: Any, leavers: Iterable[str] = ()) -> list[str]:

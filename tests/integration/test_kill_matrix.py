@@ -222,6 +222,10 @@ KNOWN: dict[tuple[str, int], str] = {
     # as garbled ("lists ... twice"): the peer is unreadable, the re-run is refused.
     ("remove-peer", 1): "twice",
     ("remove-peer", 3): "twice",
+    # The same class for restore: c1-p3's own entry moves back from slot 2 to slot 3
+    # (it is written in slot 3 first, never dropped): killed in between, c1-p3 lists
+    # itself twice and is unreadable; the re-run refuses, naming it.
+    ("restore", 1): "twice",
 }
 # Fixed since the matrix found them: remove-peer write 7 (the leaver's pending reset
 # no longer refuses the re-run: the cluster no longer lists it), restore writes 1 and

@@ -94,10 +94,13 @@ def test_a_recorded_probe_replays_through_exops(lab_factory: Any, tmp_path: Path
     # Any command records with EXOPS_RECORD_DIR (the runner's session included).
     env_rec = tmp_path / "env-rec"
     cli_for(lab, tmp_path, EXOPS_RECORD_DIR=str(env_rec))("status", "-c", "c1")
+    # ... and says which peer belongs to which cluster (manifest.json), so a replay
+    # serves every cluster under its own name.
     assert sorted(p.name for p in env_rec.iterdir()) == [
         "c1-p1.jsonl",
         "c1-p2.jsonl",
         "c1-p3.jsonl",
+        "manifest.json",
     ]
     assert lab.password.encode() not in b"".join(p.read_bytes() for p in env_rec.iterdir())
 
