@@ -445,7 +445,6 @@ CASES = [
         _fault("ssh_auth_reject", peer="c1-p3"),
         ("c1-p3",),
         SSH,
-        drain="c1-p3",
     ),
     # enforce-tls step 4 (restart the primary): c1-p3's certificate names another host
     Case("tls_wrong_name", enforce_lab, 4, _cert("c1-p3", "wrong_name"), ("c1-p3",), {}),
