@@ -526,11 +526,15 @@ def _distinct(values: tuple[str, ...]) -> bool:
 
 # Peer addresses are valid addresses (ClusterSettings refuses anything else, rule R6);
 # the quoting of arbitrary text is exercised through the cluster name and mappings.
-addresses = st.sampled_from(["", "", "10.0.0.11", "10.0.0.12", "fe80::1", "exp-c-4.example.com"])
+_POOL = ["10.0.0.11", "10.0.0.12", "fe80::1", "exp-c-4.example.com"]
+# Six slots: distinct addresses in any slots, the others empty (generated, not filtered).
+peer_slots = st.lists(st.sampled_from(_POOL), unique=True, max_size=4).flatmap(
+    lambda named: st.permutations([*named, *[""] * (6 - len(named))])
+)
 row = st.builds(AddressMapping, name=text, address=text).filter(lambda m: bool(m.name or m.address))
 cluster_settings = st.builds(
     ClusterSettings,
-    peers=st.tuples(*[addresses] * 6).filter(_distinct),
+    peers=peer_slots.map(tuple),
     primary=st.integers(0, 6),
     cluster_name=text,
     ip_version=st.sampled_from(list(IpVersion)),
