@@ -373,3 +373,55 @@ def test_refused_credentials_after_a_restart_stop_the_wait_soon(tmp_path: Path) 
     failed = result.first_failure
     assert failed is not None and failed.status is StepStatus.UNREACHABLE
     assert "credentials refused" in (failed.error or "")
+
+
+def test_apply_of_a_saved_plan_that_restarts_needs_yes(tmp_path: Path) -> None:
+    # Before: `exops apply PLAN` restarted peers with no terminal and no --yes.
+    env = make_env(tmp_path)
+    planned = runner(env, cluster())[0].plan("restart", "c1", {"peer": "p2"})
+    assert planned.plan is not None
+    path = tmp_path / "restart.json"
+    path.write_text(planned.plan.to_json())
+    peers = cluster()
+    with pytest.raises(UsageError, match="--yes"):
+        runner(env, peers)[0].apply_saved(path)
+    assert all(p.restarts == 0 for p in peers.values())
+    assert runner(env, peers)[0].apply_saved(path, yes=True).exit_code == 0
+    assert peers["p2"].restarts == 1
+
+
+def test_restore_after_a_switch_primary_keeps_the_agreed_primary(tmp_path: Path) -> None:
+    # Before: restoring a backup taken before switch-primary set the old primary slot on
+    # that one peer, and the cluster then disagreed on its primary.
+    from exops.runbook.restore import RestoreSource, plan_restore
+
+    peers = cluster()
+    for p in peers.values():
+        p.settings = formed(primary=2)  # the cluster switched to p2
+    facts = FakeSession(peers).gather("c1")
+    backup = formed(primary=1).model_copy(
+        update={"peers": (ADDRS["p1"], ADDRS["p2"], "", "", "", "")}
+    )
+    plan = plan_restore(
+        facts, "p3", RestoreSource(backup, "backup.json"), now=datetime.now(UTC), exops_version="0"
+    )
+    assert plan.refused is None
+    (configure,) = [a for a in plan.actions if a.kind.value == "configure"]
+    assert configure.after is not None and configure.after.primary == 2
+    assert any("agrees on 10.0.0.12" in w for w in plan.warnings)
+
+
+def test_restore_refuses_a_backup_without_the_agreed_primary(tmp_path: Path) -> None:
+    from exops.runbook.restore import RestoreSource, plan_restore
+
+    peers = cluster()
+    for p in peers.values():
+        p.settings = formed(primary=3)
+    facts = FakeSession(peers).gather("c1")
+    backup = formed(primary=1).model_copy(
+        update={"peers": (ADDRS["p1"], ADDRS["p2"], "", "", "", "")}
+    )
+    plan = plan_restore(
+        facts, "p2", RestoreSource(backup, "backup.json"), now=datetime.now(UTC), exops_version="0"
+    )
+    assert plan.refused is not None and "disagree on the primary" in plan.refused
