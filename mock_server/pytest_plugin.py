@@ -24,13 +24,20 @@ from mock_server.client import Control, RunningLab
 __all__ = ["Control", "RunningLab", "lab_factory", "start_lab"]
 
 
+FIRST, LAST = 100, 239  # 127.240-254 are left to `exops rehearse` clones
+
+
 def _subnets() -> Iterator[str]:
-    # One /16 of 127/8 per lab: worker gwN takes 127.(100+40N .. 139+40N).
+    """One /16 of 127/8 per lab: the range 127.100-239 is shared out evenly between
+    the xdist workers (``PYTEST_XDIST_WORKER_COUNT``), so any number of workers fits."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    base = 100 + 40 * (int(worker[2:]) if worker[2:].isdigit() else 0)
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    share = max(1, (LAST - FIRST + 1) // count)
+    base = FIRST + (index % count) * share
     n = 0
     while True:
-        yield f"127.{base + n % 40}"
+        yield f"127.{base + n % share}"
         n += 1
 
 

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 .venv/bin/ruff check exops mock_server tests bench
 .venv/bin/mypy
-.venv/bin/pytest -n 4 "$@"
+.venv/bin/pytest -n 3 "$@"
