@@ -62,14 +62,3 @@ def _property_lines(terminalreporter: pytest.TerminalReporter) -> None:
             + ")"
         )
 
-
-# The longest tests go first, so that xdist's workers do not end on a long tail.
-_SLOW_FIRST = ("test_kill_matrix.py", "test_stateful.py", "test_secrets.py", "test_faults.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return next((i for i, name in enumerate(_SLOW_FIRST) if path.endswith(name)), 99)
-
-    items.sort(key=rank)
