@@ -76,7 +76,8 @@ def print_report(console: Console, r: ClusterReport) -> None:
         )
     console.print(table)
     style = VERDICT_STYLE[r.verdict]
-    console.print(f"verdict: [{style}]{r.verdict.value}[/] - {escape(r.root_cause)}")
+    said = r.reasons[0] if r.verdict is Verdict.HEALTHY and r.reasons else r.root_cause
+    console.print(f"verdict: [{style}]{r.verdict.value}[/] - {escape(said)}")
     if r.verdict is not Verdict.HEALTHY and len(r.reasons) > 1:
         for reason in r.reasons:
             console.print(f"  - {escape(reason)}")
