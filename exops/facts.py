@@ -27,6 +27,7 @@ that stops answering half-way is not one to plan changes on.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -149,7 +150,7 @@ class _Outcome:
     errors: dict[str, str] = field(default_factory=dict)  # read key -> message
 
 
-class _Plan:
+class _Plan(ABC):
     """The jobs for one peer and how their answers become ``PeerFacts`` fields.
 
     ``initial()`` gives the first jobs (the first of them runs alone);
@@ -159,14 +160,14 @@ class _Plan:
 
     order: tuple[str, ...] = ()  # read keys in reading order (for "the first error")
 
-    def initial(self) -> list[Job]:
-        raise NotImplementedError
+    @abstractmethod
+    def initial(self) -> list[Job]: ...
 
     def after(self, outcome: _Outcome) -> list[Job]:
         return []
 
-    def assemble(self, out: _Outcome) -> tuple[dict[str, Any], str | None, dict[str, str]]:
-        raise NotImplementedError
+    @abstractmethod
+    def assemble(self, out: _Outcome) -> tuple[dict[str, Any], str | None, dict[str, str]]: ...
 
 
 _PUBLIC: tuple[tuple[Fact, str], ...] = (
