@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from exops.appliance.base import ConnectionTarget, Field
-from exops.appliance.knowledge import CDB, CLI, CLI_WRITES, REST, SETTING_RULES
+from exops.appliance.knowledge import CDB, CLI, REST, SETTING_RULES
 from exops.appliance.rest import RestAppliance
 from exops.appliance.ssh import ParamikoShell, SshAppliance
 from exops.errors import ApplianceError, ExopsError, TransportError
@@ -49,7 +49,7 @@ def _cdb_row(f: Field) -> str:
 
 
 def _cli_row(f: Field) -> str:
-    return f"CLI_WRITES[{f.value}]: xConfiguration {CLI_WRITES[f][0]}"
+    return f"SETTING_RULES[{f.value}].cli: xConfiguration {SETTING_RULES[f.value].cli}"
 
 
 @dataclass

@@ -61,4 +61,3 @@ def _property_lines(terminalreporter: pytest.TerminalReporter) -> None:
             )
             + ")"
         )
-

@@ -1,18 +1,23 @@
 """Appliance knowledge as data: every path, table, field and CLI form exops uses.
 
-One table, so aligning exops with a real appliance whose forms differ is a
-one-place change. Marks follow ../shared/domain/expressway-interface.md:
-CONFIRMED (seen in public sources), INFERRED, MOCK-DEFINED (no public form;
-exops and the bundled mock define one, see docs/contract.md).
+One place, so aligning exops with a real appliance whose forms differ is a
+one-place change: paths and forms here, the setting rules and the alarm
+catalogue as rows in ``knowledge.toml`` beside this module. Marks follow
+../shared/domain/expressway-interface.md: CONFIRMED (seen in public sources),
+INFERRED, MOCK-DEFINED (no public form; exops and the bundled mock define one,
+see docs/contract.md).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from typing import Any
 from urllib.parse import quote_plus
 
-from exops.appliance.base import Command, Field
+from exops.appliance.base import Command
 from exops.models import Role
 
 CSRF_HEADER = ("X-CSRF-Header", "exops")  # CONFIRMED: needed on writes from X14.2
@@ -91,143 +96,73 @@ REQUEST_DEADLINE_S = 180.0
 TLS_TO_CDB = {"Permissive": "Permissive", "Enforce": "Enforcing"}
 TLS_FROM_CDB = {v: k for k, v in TLS_TO_CDB.items()}
 
-# SSH CLI: Field -> (xConfiguration path template, value style). MOCK-DEFINED leaves
-# under the CONFIRMED family 'Alternates'; strings quoted, enums/numbers bare.
-CLI_WRITES: dict[Field, tuple[str, str]] = {
-    Field.PEER_ADDRESS: ("Alternates Peer {index} Address", "string"),
-    Field.PRIMARY: ("Alternates ConfigurationMaster", "number"),
-    Field.CLUSTER_NAME: ("Alternates Cluster Name", "string"),
-    Field.TLS_MODE: ("Alternates Cluster TLSVerify Mode", "enum"),
-    Field.IP_VERSION: ("Alternates Cluster IpVersion", "enum"),
-    Field.MAPPING_MODE: ("Alternates Cluster AddressMapping Mode", "enum"),
-    Field.MAPPING_NAME: ("Alternates Cluster AddressMapping {index} Name", "string"),
-    Field.MAPPING_ADDRESS: ("Alternates Cluster AddressMapping {index} Address", "string"),
-}
+# -- Setting rules and alarm catalogue: rows in knowledge.toml -------------------------
+# One row per cluster setting (its cluster-database table/field, its CLI path, how a
+# saved change spreads, whether it needs a restart) and one per alarm (meaning,
+# remedy, the exops command that fixes it), each with its evidence mark. The file's
+# header explains the columns. The REST and SSH writes are both driven from
+# SETTING_RULES; mock_server.lab.SETTING_RULES mirrors it (the mock never imports
+# exops; tests/unit/test_contract_cdb.py compares them).
 
-
-# -- Setting rules (REST/CDB part) --------------------------------------------------
-# One row per cluster setting: where it lives in the cluster database, its CLI
-# path, how a saved change spreads, and whether it needs a restart. The REST
-# writes are driven from it; mock_server.lab.SETTING_RULES mirrors it (the
-# mock never imports exops; tests/unit/test_contract_cdb.py compares them).
-#   spread: "cluster"    = a cluster-database table: lands at once on every peer
-#                          this peer's database is connected to (CONFIRMED:
-#                          TechNote 217230 logs a tls_verify change on two peers
-#                          in the same millisecond);
-#           "replicated" = copied from the configuration primary on the ~2-minute
-#                          replication cycle (CONFIRMED timing, domain doc 1);
-#           "local"      = this peer only (the peer list and primary are edited
-#                          on every peer, domain doc 3.2-3.5).
-#   effect: "restart" = a save raises alarm 20007 until this peer restarts
-#                       (peer_address: only this peer's own entry);
-#           "live"    = in force at once (docs/contract.md section 6).
+SPREADS = ("cluster", "replicated", "local")
+EFFECTS = ("live", "restart")
+CLI_STYLES = ("string", "enum", "number")
+MARKS = ("CONFIRMED", "INFERRED", "MOCK-DEFINED")
 
 
 @dataclass(frozen=True)
 class SettingRule:
+    name: str  # Field value (or h323_mode)
     table: str  # CDB table
     field: str  # CDB field
     row_key: str | None  # field addressing the row (None: a single-record table)
-    cli: str  # xConfiguration path template (CLI_WRITES)
+    cli: str  # xConfiguration path template ({index}: 1-based slot)
+    cli_style: str  # string (quoted) | enum | number (bare)
     spread: str  # cluster | replicated | local
     effect: str  # live | restart
     mark: str  # evidence for the CDB table/field: CONFIRMED | INFERRED | MOCK-DEFINED
     source: str
 
 
-_IF8 = "interface doc 8 (Cisco CDB client)"
-SETTING_RULES: dict[str, SettingRule] = {
-    Field.PEER_ADDRESS.value: SettingRule(
-        CDB.alternates,
-        "ip_address",
-        "index",
-        CLI_WRITES[Field.PEER_ADDRESS][0],
-        "local",
-        "restart",
-        "CONFIRMED table/field; POST row form INFERRED",
-        f"{_IF8}: alternates/index/<n>; contract 6 (self entry restarts)",
-    ),
-    Field.PRIMARY.value: SettingRule(
-        CDB.master,
-        "master_idx",
-        None,
-        CLI_WRITES[Field.PRIMARY][0],
-        "local",
-        "live",
-        "CONFIRMED table/field; POST form INFERRED",
-        f"{_IF8}: reads alternatesmaster.master_idx; domain 3.5",
-    ),
-    Field.CLUSTER_NAME.value: SettingRule(
-        CDB.cluster,
-        "cluster_name",
-        None,
-        CLI_WRITES[Field.CLUSTER_NAME][0],
-        "cluster",
-        "live",
-        "CONFIRMED",
-        "interface doc 2 (configuration/cluster.cluster_name)",
-    ),
-    Field.TLS_MODE.value: SettingRule(
-        CDB.cluster,
-        "tls_verify",
-        None,
-        CLI_WRITES[Field.TLS_MODE][0],
-        "cluster",
-        "restart",
-        "INFERRED",
-        "TechNote 217230 log: configuration/cluster/tls_verify, 20007, two peers same ms",
-    ),
-    Field.IP_VERSION.value: SettingRule(
-        CDB.cluster,
-        "ip_version",
-        None,
-        CLI_WRITES[Field.IP_VERSION][0],
-        "cluster",
-        "restart",
-        "MOCK-DEFINED",
-        "contract 6 (restart); field name UNKNOWN",
-    ),
-    Field.MAPPING_MODE.value: SettingRule(
-        CDB.cluster,
-        "address_mapping",
-        None,
-        CLI_WRITES[Field.MAPPING_MODE][0],
-        "cluster",
-        "live",
-        "MOCK-DEFINED",
-        "domain 3.7; field name UNKNOWN",
-    ),
-    Field.MAPPING_NAME.value: SettingRule(
-        CDB.mapping,
-        "name",
-        "index",
-        CLI_WRITES[Field.MAPPING_NAME][0],
-        "cluster",
-        "live",
-        "MOCK-DEFINED",
-        "domain 3.7; table name UNKNOWN",
-    ),
-    Field.MAPPING_ADDRESS.value: SettingRule(
-        CDB.mapping,
-        "address",
-        "index",
-        CLI_WRITES[Field.MAPPING_ADDRESS][0],
-        "cluster",
-        "live",
-        "MOCK-DEFINED",
-        "domain 3.7; table name UNKNOWN",
-    ),
-    "h323_mode": SettingRule(
-        CDB.h323,
-        "mode",
-        None,
-        "H323 Mode",
-        "replicated",
-        "live",
-        "MOCK-DEFINED",
-        "domain 1-2 (H.323 must be On; replicated configuration)",
-    ),
-}
+@dataclass(frozen=True)
+class AlarmInfo:
+    id: str
+    uuid: str  # type UUID ("" when no source gives one)
+    title: str
+    severity: str
+    meaning: str
+    remedy: str
+    fix: str  # the exops command or runbook that fixes it ("" when none does)
+    transient: bool  # expected for a while during cluster changes
+    mark: str  # CONFIRMED | MOCK-DEFINED
+    source: str
+
+
+def _rows(data: dict[str, Any], kind: str, cls: type[Any]) -> list[Any]:
+    """The ``[[kind]]`` rows as ``cls``; a malformed shipped file fails loudly at import."""
+    names = [f.name for f in fields(cls)]
+    rows = []
+    for i, row in enumerate(data.get(kind, []), 1):
+        if set(row) != set(names):
+            raise ValueError(f"knowledge.toml: [[{kind}]] #{i}: keys {sorted(row)} != {names}")
+        if row["mark"].split()[0] not in MARKS:
+            raise ValueError(f"knowledge.toml: [[{kind}]] #{i}: unknown mark {row['mark']!r}")
+        rows.append(cls(**row))
+    return rows
+
+
+def _load() -> tuple[dict[str, SettingRule], tuple[AlarmInfo, ...]]:
+    data = tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
+    rules = {}
+    for r in _rows(data, "setting", SettingRule):
+        ok = (r.spread in SPREADS, r.effect in EFFECTS, r.cli_style in CLI_STYLES)
+        if not all(ok) or r.table not in {getattr(CDB, f.name) for f in fields(Cdb)}:
+            raise ValueError(f"knowledge.toml: setting {r.name}: a value outside its set")
+        rules[r.name] = replace(r, row_key=r.row_key or None)
+    return rules, tuple(_rows(data, "alarm", AlarmInfo))
+
+
+SETTING_RULES, ALARM_CATALOGUE = _load()
 
 
 @dataclass(frozen=True)
@@ -312,189 +247,5 @@ PER_PEER_LICENCES = (
 )
 
 
-# -- Alarm catalogue (SSH/alarms helper's block) ------------------------------------
-# One row per alarm exops knows: what it means, what fixes it, which exops command
-# or runbook does, and whether it is expected while a cluster changes. Ids and type
-# UUIDs of 20004/20006/20007 are CONFIRMED (the seed's logs, domain doc section 5);
-# every other id and UUID is MOCK-DEFINED (copied from mock_server/lab.py ALARMS;
-# no public source gives them). ``xStatus Warnings`` names alarms by type UUID
-# only: ALARM_BY_UUID maps it to the id; an unknown UUID stays an alarm with the
-# UUID as its id (never dropped, never guessed).
-
-
-@dataclass(frozen=True)
-class AlarmInfo:
-    id: str
-    uuid: str  # type UUID ("" when no source gives one)
-    title: str
-    severity: str
-    meaning: str
-    remedy: str
-    fix: str  # the exops command or runbook that fixes it ("" when none does)
-    transient: bool  # expected for a while during cluster changes
-    mark: str  # CONFIRMED | MOCK-DEFINED
-    source: str
-
-
-ALARM_CATALOGUE: tuple[AlarmInfo, ...] = (
-    AlarmInfo(
-        "20004",
-        "3bca6888-f622-11df-93be-07cc953d7b99",
-        "Cluster communication failure",
-        "warning",
-        "This peer cannot reach one or more of its cluster peers.",
-        "Check the listed peers are up and reachable (TCP 4371/4372, TLS names under "
-        "Enforce); expected while a peer restarts or joins.",
-        "exops status -c {cluster}",
-        True,
-        "CONFIRMED",
-        "seed logs; domain doc section 5",
-    ),
-    AlarmInfo(
-        "20006",
-        "0f96695e-d954-4f6f-85c1-2ef1eae6f764",
-        "Cluster database communication failure",
-        "warning",
-        "The cluster database cannot replicate with one or more peers.",
-        "Check reachability and certificates; expected while a peer restarts or joins, "
-        "allow about 5 minutes before judging.",
-        "exops status -c {cluster}",
-        True,
-        "CONFIRMED",
-        "seed logs; domain doc section 5",
-    ),
-    AlarmInfo(
-        "20007",
-        "e2b8e3d1-b731-4d7d-b606-4682a8f0c2e6",
-        "Restart required",
-        "warning",
-        "Cluster configuration changed; it takes effect at this peer's next restart.",
-        "Restart the peer (one at a time).",
-        "exops restart -c {cluster} --peer {peer}",
-        True,
-        "CONFIRMED",
-        "seed logs; Cisco TechNote 217230",
-    ),
-    AlarmInfo(
-        "20101",
-        "6a3f5a9e-0101-4e0b-9d1e-000000020101",
-        "Cluster replication error: manual synchronization of configuration is required",
-        "error",
-        "This subordinate stopped taking the primary's configuration.",
-        "Force a configuration update from the primary on this subordinate.",
-        "exops repair-replication -c {cluster}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id/UUID: mock_server/lab.py",
-    ),
-    AlarmInfo(
-        "20102",
-        "6a3f5a9e-0101-4e0b-9d1e-000000020102",
-        "Cluster replication error: the configuration primary ID is inconsistent",
-        "error",
-        "Peers name different configuration primaries.",
-        "Set the same configuration primary on every peer, then repair replication.",
-        "exops repair-replication -c {cluster}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id/UUID: mock_server/lab.py",
-    ),
-    AlarmInfo(
-        "20103",
-        "",
-        "Cluster replication error: this peer's configuration conflicts with the primary's",
-        "error",
-        "This subordinate's configuration conflicts with the primary's.",
-        "Force a configuration update from the primary on this subordinate.",
-        "exops repair-replication -c {cluster}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
-    ),
-    AlarmInfo(
-        "20104",
-        "",
-        "Cluster replication error: cannot find primary or subordinate configuration file",
-        "error",
-        "A configuration file needed for replication is missing.",
-        "Force a configuration update from the primary on this subordinate.",
-        "exops repair-replication -c {cluster}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
-    ),
-    AlarmInfo(
-        "20105",
-        "6a3f5a9e-0101-4e0b-9d1e-000000020105",
-        "Cluster primary mismatch",
-        "warning",
-        "Peers disagree on which peer is the configuration primary.",
-        "Set the same configuration primary on every peer.",
-        "exops switch-primary -c {cluster}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id/UUID: mock_server/lab.py",
-    ),
-    AlarmInfo(
-        "20106",
-        "6a3f5a9e-0101-4e0b-9d1e-000000020106",
-        "Invalid clustering configuration: H.323 mode must be turned On",
-        "warning",
-        "Clustering needs H.323 mode On (the peers use H.323 RAS between them).",
-        "Turn H.323 mode On (Configuration > Protocols > H.323) on this peer.",
-        "",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id/UUID: mock_server/lab.py",
-    ),
-    AlarmInfo(
-        "20107",
-        "6a3f5a9e-0101-4e0b-9d1e-000000020107",
-        "Factory reset pending",
-        "critical",
-        "Every peer slot is empty: the next restart resets this peer to factory defaults.",
-        "Put the peer addresses back before any restart, unless the peer is leaving.",
-        "exops restore -c {cluster} --peer {peer}",
-        False,
-        "MOCK-DEFINED",
-        "behaviour: domain doc section 7; id/UUID: mock_server/lab.py",
-    ),
-    AlarmInfo(
-        "20108",
-        "",
-        "Expressway database failure",
-        "critical",
-        "The local database failed.",
-        "Restart the peer; if it persists, contact Cisco TAC.",
-        "exops restart -c {cluster} --peer {peer}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
-    ),
-    AlarmInfo(
-        "20109",
-        "",
-        "Failed to update key file",
-        "error",
-        "The system key could not be updated on this peer.",
-        "Run ForceSystemKeyUpdate on this peer (X14+).",
-        "",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id: docs/contract.md (no UUID: the mock never raises it)",
-    ),
-    AlarmInfo(
-        "20110",
-        "6a3f5a9e-0101-4e0b-9d1e-000000020110",
-        "Cluster replication error: the local Expressway does not appear in the list of peers",
-        "error",
-        "This peer's own address is missing from its peer list.",
-        "Add this peer's address to its own peer list (same list on every peer).",
-        "exops add-peer -c {cluster}",
-        False,
-        "MOCK-DEFINED",
-        "text: domain doc section 5; id/UUID: mock_server/lab.py",
-    ),
-)
 ALARM_BY_ID: dict[str, AlarmInfo] = {a.id: a for a in ALARM_CATALOGUE}
 ALARM_BY_UUID: dict[str, AlarmInfo] = {a.uuid.lower(): a for a in ALARM_CATALOGUE if a.uuid}

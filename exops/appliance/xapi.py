@@ -12,12 +12,12 @@ from typing import Any
 from exops.appliance.base import Write
 from exops.appliance.knowledge import (
     ALARM_BY_UUID,
-    CLI_WRITES,
     CONFIG_LINE,
     END_LINE,
     ERROR_OPEN,
     NULL_VALUES,
     ROLE_BY_FLAGS,
+    SETTING_RULES,
     STATUS_CLOSE,
     STATUS_OPEN,
     SYSTEM_UNIT,
@@ -156,9 +156,9 @@ def format_value(value: str | int, style: str) -> str:
 
 def format_write(write: Write) -> str:
     """The one CLI line for one ``Write``."""
-    template, style = CLI_WRITES[write.field]
-    path = template.format(index=write.index)
-    return f"xConfiguration {path}: {format_value(write.value, style)}"
+    rule = SETTING_RULES[write.field.value]
+    path = rule.cli.format(index=write.index)
+    return f"xConfiguration {path}: {format_value(write.value, rule.cli_style)}"
 
 
 # -- converters --------------------------------------------------------------

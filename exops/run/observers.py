@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from exops.plan import Action, Plan
 from exops.results import RunResult, StepResult
+from exops.state.base import NewRun
 
 EVENT_SCHEMA = "exops.event/1"
 
@@ -109,13 +110,15 @@ class JournalObserver(Observer):
 
     def run_started(self, run: RunInfo) -> None:
         self._id = self.journal.start_run(
-            run_id=run.run_id,
-            cluster=run.cluster,
-            runbook=run.runbook,
-            params=run.plan.params,
-            plan=json.loads(run.plan.to_json()),
-            user=self.user,
-            host=self.host,
+            NewRun(
+                run_id=run.run_id,
+                cluster=run.cluster,
+                runbook=run.runbook,
+                params=run.plan.params,
+                plan=json.loads(run.plan.to_json()),
+                user=self.user,
+                host=self.host,
+            )
         )
 
     def step_finished(self, run: RunInfo, result: StepResult) -> None:

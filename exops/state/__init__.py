@@ -15,8 +15,8 @@ The interface (the runner calls exactly this)::
     store = open_state(settings)          # UsageError (exit 2, one line) when unusable
     store.backend                         # "sqlite" | "postgresql"
     with store.lock(cluster, runbook=..., timeout_s=...) as held:   # LockedError (exit 4)
-        jid = store.journal.start_run(run_id=..., cluster=..., runbook=..., params=...,
-                                      plan=..., user=..., host=...)
+        jid = store.journal.start_run(NewRun(run_id=..., cluster=..., runbook=..., params=...,
+                                             plan=..., user=..., host=...))
         for each step:
             store.check_lock()            # LockLostError (exit 1): stop at this boundary
                                           # (check_lock(cluster) checks that one lock only)

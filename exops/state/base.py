@@ -198,18 +198,40 @@ class StepLike(Protocol):
     advice: str | None
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A run as the journal records it when it starts (status ``running``)."""
+
+    run_id: str
+    cluster: str
+    runbook: str
+    params: dict[str, Any]
+    plan: dict[str, Any]
+    user: str
+    host: str
+
+    def values(self) -> tuple[Any, ...]:
+        """The row for ``START_COLUMNS``: this process's pid, now, secrets redacted."""
+        return (
+            self.run_id,
+            self.cluster,
+            self.runbook,
+            self.user,
+            self.host,
+            os.getpid(),
+            now_iso(),
+            redacted_json(self.params),
+            redacted_json(self.plan),
+        )
+
+
+# Columns of a run row: as a run starts (NewRun.values), and as exported/imported.
+START_COLUMNS = ("run_id", "cluster", "runbook", "user", "host", "pid", "started", "params", "plan")
+EXPORT_COLUMNS = (*START_COLUMNS, "status", "exit_code", "finished")
+
+
 class JournalStore(Protocol):
-    def start_run(
-        self,
-        *,
-        run_id: str,
-        cluster: str,
-        runbook: str,
-        params: dict[str, Any],
-        plan: dict[str, Any],
-        user: str,
-        host: str,
-    ) -> int: ...
+    def start_run(self, run: NewRun) -> int: ...
 
     def record_step(self, journal_id: int, step: StepLike) -> None: ...
 

@@ -35,10 +35,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from exops.errors import ExopsError, LockedError, PreconditionError, UsageError
 from exops.state.base import (
     DONE_STATUSES,
+    EXPORT_COLUMNS,
+    RUN_KEYS,
+    START_COLUMNS,
     STEP_KEYS,
     UNFINISHED_STATUSES,
     Held,
     LockLostError,
+    NewRun,
     StepLike,
     StepRow,
     backup_doc,
@@ -47,7 +51,6 @@ from exops.state.base import (
     holder_record,
     locked_message,
     now_iso,
-    redacted_json,
     run_status,
 )
 
@@ -473,27 +476,10 @@ class PostgresStore:
         def work(conn: Any) -> bool:
             with conn.transaction():
                 row = conn.execute(
-                    'INSERT INTO exops_runs (run_id, cluster, runbook, status, exit_code, "user",'
-                    " host, pid, started, finished, params, plan) VALUES"
-                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    f"INSERT INTO exops_runs ({_columns(EXPORT_COLUMNS)}) VALUES"
+                    f" ({', '.join('%s' for _ in EXPORT_COLUMNS)})"
                     " ON CONFLICT (run_id) DO NOTHING RETURNING id",
-                    tuple(
-                        doc[k]
-                        for k in (
-                            "run_id",
-                            "cluster",
-                            "runbook",
-                            "status",
-                            "exit_code",
-                            "user",
-                            "host",
-                            "pid",
-                            "started",
-                            "finished",
-                            "params",
-                            "plan",
-                        )
-                    ),
+                    tuple(doc[k] for k in EXPORT_COLUMNS),
                 ).fetchone()
                 if row is None:
                     return False
@@ -577,21 +563,13 @@ def _version(conn: Any) -> int:
     return int(row["v"])
 
 
+def _columns(names: tuple[str, ...]) -> str:
+    """Column list for SQL; ``user`` is a reserved word in PostgreSQL."""
+    return ", ".join('"user"' if n == "user" else n for n in names)
+
+
 def _run_dict(row: dict[str, Any]) -> dict[str, Any]:
-    run = {
-        k: row[k]
-        for k in (
-            "run_id",
-            "started",
-            "finished",
-            "cluster",
-            "runbook",
-            "status",
-            "exit_code",
-            "user",
-            "host",
-        )
-    }
+    run = {k: row[k] for k in (*RUN_KEYS, "user", "host")}
     run["params"] = json.loads(row["params"])
     run["status"] = run_status(run["status"], row["host"], row["pid"])
     if run["status"] == "running" and row.get("live") is False:
@@ -605,34 +583,13 @@ class PostgresJournal:
     def __init__(self, store: PostgresStore):
         self.store = store
 
-    def start_run(
-        self,
-        *,
-        run_id: str,
-        cluster: str,
-        runbook: str,
-        params: dict[str, Any],
-        plan: dict[str, Any],
-        user: str,
-        host: str,
-    ) -> int:
+    def start_run(self, run: NewRun) -> int:
         row = self.store.run(
             "record the run",
             lambda conn: conn.execute(
-                'INSERT INTO exops_runs (run_id, cluster, runbook, status, "user", host, pid,'
-                " started, params, plan) VALUES (%s, %s, %s, 'running', %s, %s, %s, %s, %s, %s)"
-                " RETURNING id",
-                (
-                    run_id,
-                    cluster,
-                    runbook,
-                    user,
-                    host,
-                    os.getpid(),
-                    now_iso(),
-                    redacted_json(params),
-                    redacted_json(plan),
-                ),
+                f"INSERT INTO exops_runs ({_columns(START_COLUMNS)}, status)"
+                f" VALUES ({', '.join('%s' for _ in START_COLUMNS)}, 'running') RETURNING id",
+                run.values(),
             ).fetchone(),
         )
         return int(row["id"])

@@ -25,17 +25,19 @@ from typing import Any
 from exops.errors import ExopsError, UsageError
 from exops.state.base import (
     DONE_STATUSES,
+    EXPORT_COLUMNS,
     RUN_KEYS,
+    START_COLUMNS,
     STEP_KEYS,
     UNFINISHED_STATUSES,
     Held,
     LockLostError,
+    NewRun,
     StepLike,
     StepRow,
     backup_doc,
     check_name,
     now_iso,
-    redacted_json,
     run_status,
 )
 
@@ -140,33 +142,13 @@ class SqliteJournal:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- writing --------------------------------------------------------------
-    def start_run(
-        self,
-        *,
-        run_id: str,
-        cluster: str,
-        runbook: str,
-        params: dict[str, Any],
-        plan: dict[str, Any],
-        user: str,
-        host: str,
-    ) -> int:
+    def start_run(self, run: NewRun) -> int:
         """Record a run as ``running``; returns the journal id for later calls."""
         with self._connect() as conn, self._write(conn):
             row = conn.execute(
-                "INSERT INTO runs (run_id, cluster, runbook, status, user, host, pid, started,"
-                " params, plan) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    run_id,
-                    cluster,
-                    runbook,
-                    user,
-                    host,
-                    os.getpid(),
-                    now_iso(),
-                    redacted_json(params),
-                    redacted_json(plan),
-                ),
+                f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status)"
+                f" VALUES ({', '.join('?' for _ in START_COLUMNS)}, 'running') RETURNING id",
+                run.values(),
             ).fetchall()[0]
         return int(row["id"])
 
@@ -269,7 +251,7 @@ class SqliteJournal:
                     f"SELECT {', '.join(STEP_KEYS)} FROM steps WHERE run = ? ORDER BY seq",
                     (row["id"],),
                 ).fetchall()
-            doc = {k: run[k] for k in (*RUN_KEYS, "user", "host", "pid", "params", "plan")}
+            doc = {k: run[k] for k in EXPORT_COLUMNS}
             doc["steps"] = [dict(s) for s in steps]
             yield doc
 

@@ -50,7 +50,9 @@ def test_probe_reads_every_field_over_the_interface_that_serves_it(
         assert fields["settings.peers"]["via"] == route
         assert fields["settings.peers"]["value"].startswith(lab.peers["c1-p1"])
         contract = fields["settings.peers"]["contract"]
-        assert contract.startswith("SETTING_RULES[peer_address]" if cdb_rest else "CLI_WRITES")
+        assert contract.startswith(
+            "SETTING_RULES[peer_address]" + ("" if cdb_rest else ".cli: xConfiguration")
+        )
     assert all(v["can_run"] for v in doc["runbooks"])
 
 

@@ -16,14 +16,15 @@ import os, socket, sys
 if os.environ.get("SIM_GETHOSTNAME"):  # this process plays another machine
     socket.gethostname = lambda: os.environ["SIM_GETHOSTNAME"]
 from exops.settings import load_settings
+from exops.state.base import NewRun
 from exops.state import open_state
 cluster, runbook = sys.argv[1], sys.argv[2]
 store = open_state(load_settings())
 with store.lock(cluster, runbook=runbook, timeout_s=float(os.environ.get("HOLD_WAIT", "0"))):
     if os.environ.get("SIM_HOST"):
-        jid = store.journal.start_run(run_id=os.environ["SIM_RUN"], cluster=cluster,
+        jid = store.journal.start_run(NewRun(run_id=os.environ["SIM_RUN"], cluster=cluster,
             runbook=runbook, params={}, plan={}, user=os.environ["SIM_USER"],
-            host=os.environ["SIM_HOST"])
+            host=os.environ["SIM_HOST"]))
         if not os.environ.get("SIM_NOFINISH"):
             store.journal.finish_run(jid, "ok", 0)
     print("held", flush=True)

@@ -18,6 +18,7 @@ from helpers import finish, operator_env, spawn_holder
 from exops.errors import LockedError, PreconditionError, UsageError
 from exops.plan import ActionKind
 from exops.state import StateStore, open_url
+from exops.state.base import NewRun
 
 PASSWORD = "Hunter2-s3cret"
 
@@ -61,13 +62,15 @@ def store(store_url: str, tmp_path: Path) -> Iterator[StateStore]:
 
 def _start(store: StateStore, run_id: str, cluster: str = "c1", runbook: str = "add-peer") -> int:
     return store.journal.start_run(
-        run_id=run_id,
-        cluster=cluster,
-        runbook=runbook,
-        params={"peer": "exp3", "password": PASSWORD},
-        plan={"runbook": runbook, "actions": [{"id": "1", "admin_password": PASSWORD}]},
-        user="alice",
-        host="jump1",
+        NewRun(
+            run_id=run_id,
+            cluster=cluster,
+            runbook=runbook,
+            params={"peer": "exp3", "password": PASSWORD},
+            plan={"runbook": runbook, "actions": [{"id": "1", "admin_password": PASSWORD}]},
+            user="alice",
+            host="jump1",
+        )
     )
 
 
@@ -155,13 +158,15 @@ def test_an_unfinished_run_reads_running_while_its_process_holds_the_lock(
 
     with store.lock("c1", runbook="x", timeout_s=0):  # the runner journals under the lock
         store.journal.start_run(
-            run_id="mine",
-            cluster="c1",
-            runbook="x",
-            params={},
-            plan={},
-            user="a",
-            host=socket.gethostname(),
+            NewRun(
+                run_id="mine",
+                cluster="c1",
+                runbook="x",
+                params={},
+                plan={},
+                user="a",
+                host=socket.gethostname(),
+            )
         )
         run = store.journal.get_run("mine")
         assert run is not None and run["status"] == "running"

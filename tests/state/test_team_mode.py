@@ -20,6 +20,7 @@ from helpers import exops, finish, operator_env, spawn_holder
 from exops.errors import LockedError, UsageError
 from exops.plan import ActionKind
 from exops.state import LockLostError, open_url
+from exops.state.base import NewRun
 from exops.state.migrate import migrate
 from exops.state.postgres import SCHEMA_VERSION, PostgresStore, Target
 
@@ -205,13 +206,15 @@ def test_state_migrate_copies_once(pg_url: str, tmp_path: Path) -> None:
     local = open_url(None, state_dir=state, lock_dir=tmp_path / "locks")
     for n in range(3):
         jid = local.journal.start_run(
-            run_id=f"r{n}",
-            cluster="c1",
-            runbook="restart",
-            params={"password": "x"},
-            plan={"n": n},
-            user="alice",
-            host="jump1",
+            NewRun(
+                run_id=f"r{n}",
+                cluster="c1",
+                runbook="restart",
+                params={"password": "x"},
+                plan={"n": n},
+                user="alice",
+                host="jump1",
+            )
         )
         local.journal.record_step(jid, step("1", ActionKind.BACKUP, "ok"))
         local.journal.record_step(jid, step("2", ActionKind.RESTART, "changed", duration_s=90.0))
@@ -249,7 +252,7 @@ def test_state_migrate_command(
     local = open_url(None, state_dir=state, lock_dir=tmp_path / "locks")
     local.journal.finish_run(
         local.journal.start_run(
-            run_id="r1", cluster="c1", runbook="x", params={}, plan={}, user="u", host="h"
+            NewRun(run_id="r1", cluster="c1", runbook="x", params={}, plan={}, user="u", host="h")
         ),
         "ok",
         0,

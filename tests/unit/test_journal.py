@@ -15,6 +15,7 @@ from exops.apply import Outcome
 from exops.errors import ExopsError
 from exops.journal import SCHEMA_VERSION, Journal
 from exops.plan import Action, ActionKind
+from exops.state.base import NewRun
 
 PASSWORD = "Hunter2-s3cret"
 RUN_KEYS = {
@@ -46,13 +47,15 @@ STEP_KEYS = {
 
 def _start(journal: Journal, run_id: str, cluster: str = "c1", runbook: str = "add-peer") -> int:
     return journal.start_run(
-        run_id=run_id,
-        cluster=cluster,
-        runbook=runbook,
-        params={"peer": "exp3", "password": PASSWORD},
-        plan={"runbook": runbook, "actions": [{"id": "1", "admin_password": PASSWORD}]},
-        user="alice",
-        host="jump1",
+        NewRun(
+            run_id=run_id,
+            cluster=cluster,
+            runbook=runbook,
+            params={"peer": "exp3", "password": PASSWORD},
+            plan={"runbook": runbook, "actions": [{"id": "1", "admin_password": PASSWORD}]},
+            user="alice",
+            host="jump1",
+        )
     )
 
 
@@ -194,31 +197,37 @@ def test_unfinished_run_is_running_while_its_process_lives(tmp_path: Path) -> No
     path = tmp_path / "j.sqlite"
     journal = Journal(path)
     journal.start_run(
-        run_id="live",
-        cluster="c1",
-        runbook="x",
-        params={},
-        plan={},
-        user="a",
-        host=socket.gethostname(),
+        NewRun(
+            run_id="live",
+            cluster="c1",
+            runbook="x",
+            params={},
+            plan={},
+            user="a",
+            host=socket.gethostname(),
+        )
     )
     journal.start_run(
-        run_id="dead",
-        cluster="c1",
-        runbook="x",
-        params={},
-        plan={},
-        user="a",
-        host=socket.gethostname(),
+        NewRun(
+            run_id="dead",
+            cluster="c1",
+            runbook="x",
+            params={},
+            plan={},
+            user="a",
+            host=socket.gethostname(),
+        )
     )
     journal.start_run(
-        run_id="elsewhere",
-        cluster="c1",
-        runbook="x",
-        params={},
-        plan={},
-        user="a",
-        host="other-box",
+        NewRun(
+            run_id="elsewhere",
+            cluster="c1",
+            runbook="x",
+            params={},
+            plan={},
+            user="a",
+            host="other-box",
+        )
     )
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
