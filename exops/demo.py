@@ -29,60 +29,63 @@ from exops.labcli import free_port, free_subnet, read_lab_env
 
 console = Console(highlight=False)
 
-CHAPTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Where we start", "Four unclustered peers: status reads each one.", ("status",)),
-    (
-        "Create the cluster",
-        "A one-peer cluster on the future primary, then its restart (domain 3.1).",
-        ("create-cluster", "-c", "c1", "--yes"),
-    ),
-    (
-        "Rehearse adding c1-p2",
-        "The same run on a simulated clone of this cluster: predicted timeline and downtime.",
-        ("rehearse", "add-peer", "-c", "c1", "--peer", "c1-p2"),
-    ),
-    (
-        "Add c1-p2",
-        "Listed on every member, configured like the primary, restarted, health-gated.",
-        ("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes"),
-    ),
-    (
-        "Add c1-p3",
-        "The same procedure, one peer at a time.",
-        ("add-peer", "-c", "c1", "-p", "c1-p3", "--yes"),
-    ),
-    (
-        "Add c1-p4",
-        "The fourth peer: capacity x4.",
-        ("add-peer", "-c", "c1", "-p", "c1-p4", "--yes"),
-    ),
-    (
-        "Run it again",
-        "A second run plans nothing and sends no write; it still verifies.",
-        ("add-peer", "-c", "c1", "--peer", "c1-p4", "--yes"),
-    ),
-    (
-        "Peer addresses to FQDNs",
-        "Slot by slot, each slot's peer restarted before the next (domain 3.6).",
-        ("convert-fqdn", "-c", "c1", "--yes"),
-    ),
-    (
-        "Enforce TLS verification",
-        "Enforce on the primary; it spreads; ordered restarts (domain 3.4).",
-        ("enforce-tls", "-c", "c1", "--yes"),
-    ),
-    (
-        "Switch the configuration primary",
-        "c1-p2 becomes the primary; every peer points at it (domain 3.5).",
-        ("switch-primary", "-c", "c1", "--peer", "c1-p2", "--yes"),
-    ),
-    (
-        "Ordered restart",
-        "Primary first, each restart health-gated.",
-        ("restart", "-c", "c1", "--yes"),
-    ),
-    ("Where we end", "A healthy, TLS-enforced cluster of four.", ("status",)),
-    ("The journal", "Every run, step by step, for the morning after.", ("history",)),
+# One chapter per paragraph: its title, why, and the exops command line it runs.
+_CHAPTERS = """
+Where we start
+Four unclustered peers: status reads each one.
+$ exops status
+
+Create the cluster
+A one-peer cluster on the future primary, then its restart (domain 3.1).
+$ exops create-cluster -c c1 --yes
+
+Rehearse adding c1-p2
+The same run on a simulated clone of this cluster: predicted timeline and downtime.
+$ exops rehearse add-peer -c c1 --peer c1-p2
+
+Add c1-p2
+Listed on every member, configured like the primary, restarted, health-gated.
+$ exops add-peer -c c1 --peer c1-p2 --yes
+
+Add c1-p3
+The same procedure, one peer at a time.
+$ exops add-peer -c c1 -p c1-p3 --yes
+
+Add c1-p4
+The fourth peer: capacity x4.
+$ exops add-peer -c c1 -p c1-p4 --yes
+
+Run it again
+A second run plans nothing and sends no write; it still verifies.
+$ exops add-peer -c c1 --peer c1-p4 --yes
+
+Peer addresses to FQDNs
+Slot by slot, each slot's peer restarted before the next (domain 3.6).
+$ exops convert-fqdn -c c1 --yes
+
+Enforce TLS verification
+Enforce on the primary; it spreads; ordered restarts (domain 3.4).
+$ exops enforce-tls -c c1 --yes
+
+Switch the configuration primary
+c1-p2 becomes the primary; every peer points at it (domain 3.5).
+$ exops switch-primary -c c1 --peer c1-p2 --yes
+
+Ordered restart
+Primary first, each restart health-gated.
+$ exops restart -c c1 --yes
+
+Where we end
+A healthy, TLS-enforced cluster of four.
+$ exops status
+
+The journal
+Every run, step by step, for the morning after.
+$ exops history
+"""
+CHAPTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
+    (title, why, tuple(shlex.split(command.removeprefix("$ exops "))))
+    for title, why, command in (p.split("\n") for p in _CHAPTERS.strip().split("\n\n"))
 )
 
 

@@ -27,7 +27,7 @@ from pydantic import Field as PydField
 from pydantic import ValidationError, model_validator
 
 from exops.appliance.base import Command, Write
-from exops.errors import PreconditionError, UsageError
+from exops.errors import PreconditionError, UsageError, read_capped
 from exops.models import ClusterSettings, Frozen
 
 PLAN_FORMAT = "exops.plan/2"
@@ -183,13 +183,7 @@ def load_plan_file(path: Path, *, exops_version: str | None = None) -> Plan:
         from exops import __version__
 
         exops_version = __version__
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_PLAN_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read plan file ({exc.strerror or exc})") from exc
-    if len(raw) > MAX_PLAN_BYTES:
-        raise UsageError(f"{path}: plan file larger than {MAX_PLAN_BYTES} bytes; not an exops plan")
+    raw = read_capped(path, MAX_PLAN_BYTES, "plan file")
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

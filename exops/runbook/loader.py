@@ -17,7 +17,7 @@ import yaml
 from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
-from exops.errors import RunbookFileError, UsageError
+from exops.errors import RunbookFileError, UsageError, read_capped
 from exops.runbook.expr import ENV, BoundsError, check_template, is_template
 from exops.runbook.schema import TARGET_KEYWORDS, Runbook, Step
 
@@ -96,13 +96,7 @@ def read_bounded(path: Path, limit: int = MAX_RUNBOOK_BYTES) -> str:
     Raises:
         UsageError: unreadable, larger than the limit, or not UTF-8 (one line).
     """
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read runbook file ({exc.strerror or exc})") from exc
-    if len(raw) > limit:
-        raise RunbookFileError(f"{path}: runbook file larger than {limit // 1024} KiB; refused")
+    raw = read_capped(path, limit, "runbook file", RunbookFileError)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -23,23 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from exops.errors import ExopsError, UsageError
-from exops.state.base import (
-    DONE_STATUSES,
-    EXPORT_COLUMNS,
-    RUN_KEYS,
-    START_COLUMNS,
-    STEP_KEYS,
-    UNFINISHED_STATUSES,
-    Held,
-    LockLostError,
-    NewRun,
-    StepLike,
-    StepRow,
-    backup_doc,
-    check_name,
-    now_iso,
-    run_status,
-)
+from exops.state import base
+from exops.state.base import Held, LockLostError, NewRun, StepLike, StepRow
 
 SCHEMA_VERSION = 1
 
@@ -146,8 +131,8 @@ class SqliteJournal:
         """Record a run as ``running``; returns the journal id for later calls."""
         with self._connect() as conn, self._write(conn):
             row = conn.execute(
-                f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status)"
-                f" VALUES ({', '.join('?' for _ in START_COLUMNS)}, 'running') RETURNING id",
+                f"INSERT INTO runs ({', '.join(base.START_COLUMNS)}, status)"
+                f" VALUES ({', '.join('?' for _ in base.START_COLUMNS)}, 'running') RETURNING id",
                 run.values(),
             ).fetchall()[0]
         return int(row["id"])
@@ -182,7 +167,7 @@ class SqliteJournal:
         with self._connect() as conn, self._write(conn):
             conn.execute(
                 "UPDATE runs SET status = ?, exit_code = ?, finished = ? WHERE id = ?",
-                (status, exit_code, now_iso(), journal_id),
+                (status, exit_code, base.now_iso(), journal_id),
             )
 
     # -- reading --------------------------------------------------------------
@@ -205,7 +190,7 @@ class SqliteJournal:
             if row is None:
                 return None
             steps = conn.execute(
-                f"SELECT {', '.join(STEP_KEYS)} FROM steps WHERE run = ? ORDER BY seq",
+                f"SELECT {', '.join(base.STEP_KEYS)} FROM steps WHERE run = ? ORDER BY seq",
                 (row["id"],),
             ).fetchall()
         run = _run(row)
@@ -216,24 +201,24 @@ class SqliteJournal:
     def last_failed_run(self, cluster: str, runbook: str) -> dict[str, Any] | None:
         """The most recent run of ``runbook`` on ``cluster`` that did not finish well
         (failed, interrupted, or still marked running after a crash): ``--resume``."""
-        marks = ", ".join("?" for _ in UNFINISHED_STATUSES)
+        marks = ", ".join("?" for _ in base.UNFINISHED_STATUSES)
         with self._connect() as conn:
             row = conn.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE cluster = ? AND runbook = ?"
                 f" AND status IN ({marks}) ORDER BY started DESC, id DESC LIMIT 1",
-                (cluster, runbook, *UNFINISHED_STATUSES),
+                (cluster, runbook, *base.UNFINISHED_STATUSES),
             ).fetchone()
         return None if row is None else _run(row)
 
     def restart_durations(self, cluster: str, host: str, limit: int = 5) -> list[float]:
         """Seconds taken by the last ``limit`` successful restarts of ``host``, newest first."""
-        marks = ", ".join("?" for _ in DONE_STATUSES)
+        marks = ", ".join("?" for _ in base.DONE_STATUSES)
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT s.duration_s FROM steps s JOIN runs r ON s.run = r.id"
                 f" WHERE r.cluster = ? AND s.host = ? AND s.kind = 'restart'"
                 f" AND s.status IN ({marks}) ORDER BY s.started DESC, s.id DESC LIMIT ?",
-                (cluster, host, *DONE_STATUSES, max(0, limit)),
+                (cluster, host, *base.DONE_STATUSES, max(0, limit)),
             ).fetchall()
         return [float(r[0]) for r in rows]
 
@@ -248,10 +233,10 @@ class SqliteJournal:
                     f"SELECT plan, {_RUN_COLUMNS} FROM runs WHERE id = ?", (row["id"],)
                 ).fetchone()
                 steps = conn.execute(
-                    f"SELECT {', '.join(STEP_KEYS)} FROM steps WHERE run = ? ORDER BY seq",
+                    f"SELECT {', '.join(base.STEP_KEYS)} FROM steps WHERE run = ? ORDER BY seq",
                     (row["id"],),
                 ).fetchall()
-            doc = {k: run[k] for k in EXPORT_COLUMNS}
+            doc = {k: run[k] for k in base.EXPORT_COLUMNS}
             doc["steps"] = [dict(s) for s in steps]
             yield doc
 
@@ -294,9 +279,9 @@ class SqliteJournal:
 
 
 def _run(row: sqlite3.Row) -> dict[str, Any]:
-    run = {key: row[key] for key in (*RUN_KEYS, "user", "host")}
+    run = {key: row[key] for key in (*base.RUN_KEYS, "user", "host")}
     run["params"] = json.loads(row["params"])
-    run["status"] = run_status(run["status"], row["host"], row["pid"])
+    run["status"] = base.run_status(run["status"], row["host"], row["pid"])
     return run
 
 
@@ -307,7 +292,7 @@ class FileBackups:
         self.backup_dir = backup_dir
 
     def save(self, cluster: str, host: str, settings: dict[str, Any], run_id: str) -> str:
-        doc = backup_doc(cluster, host, settings, run_id)
+        doc = base.backup_doc(cluster, host, settings, run_id)
         folder = self.backup_dir / cluster / host
         path = folder / f"{doc['taken_at']}.json"
         try:
@@ -320,7 +305,9 @@ class FileBackups:
         return str(path)
 
     def latest(self, cluster: str, host: str) -> tuple[str, dict[str, Any]] | None:
-        folder = self.backup_dir / check_name("cluster", cluster) / check_name("host", host)
+        folder = (
+            self.backup_dir / base.check_name("cluster", cluster) / base.check_name("host", host)
+        )
         files = sorted(folder.glob("*.json")) if folder.is_dir() else []
         if not files:
             return None
