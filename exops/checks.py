@@ -7,12 +7,12 @@ peer as evidence. ``CHECKS`` is fixed at import.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from exops.appliance.knowledge import PER_PEER_LICENCES
 from exops.health import CLUSTER_ALARMS, out_of_sync, peer_problems
-from exops.models import MAX_PEERS, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
+from exops.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.plan import CheckOutcome, CheckResult
 from exops.runbook.view import ClusterView
 
@@ -286,6 +286,35 @@ def check_e_nic(view: ClusterView, scope: list[PeerFacts], new: str | None) -> C
     )
 
 
+def tls_name_problems(
+    name: str,
+    cert: Certificate,
+    now: datetime,
+    issuers: list[str],
+    trust_store: Sequence[str],
+    as_ip: str,
+) -> list[str]:
+    """Why a peer listed (or to be listed) as ``name`` would fail TLS Enforce:
+    ``as_ip`` when ``name`` is an IP address, a name not in the SANs, a
+    certificate out of its validity or self-signed, an issuer of the others
+    this peer does not trust. Empty when none."""
+    problems = []
+    if is_ip(name):
+        problems.append(as_ip)
+    elif name.lower() not in [n.lower() for n in cert.sans]:
+        problems.append(f"{name} not in SANs {list(cert.sans)}")
+    if not cert.valid_at(now):
+        problems.append(
+            f"expired or not yet valid ({cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})"
+        )
+    if cert.self_signed:
+        problems.append("self-signed")
+    untrusted = [i for i in issuers if i not in trust_store]
+    if untrusted:
+        problems.append(f"does not trust {', '.join(untrusted)}")
+    return problems
+
+
 def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     now = datetime.now(UTC)
     evidence: dict[str, str] = {}
@@ -299,20 +328,9 @@ def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) 
             evidence[p.host] = _unreachable(p) if not p.reachable else "no certificate"
             bad.append(p.host)
             continue
-        problems = []
-        if is_ip(listed):
-            problems.append(f"listed as IP {listed}, not an FQDN")
-        elif listed.lower() not in [s.lower() for s in cert.sans]:
-            problems.append(f"{listed} not in SANs {list(cert.sans)}")
-        if not cert.valid_at(now):
-            problems.append(
-                f"expired or not yet valid ({cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})"
-            )
-        if cert.self_signed:
-            problems.append("self-signed")
-        untrusted = sorted(i for i in issuers if i not in p.trust_store)
-        if untrusted:
-            problems.append(f"does not trust {', '.join(untrusted)}")
+        problems = tls_name_problems(
+            listed, cert, now, sorted(issuers), p.trust_store, f"listed as IP {listed}, not an FQDN"
+        )
         evidence[p.host] = "; ".join(problems) or f"{listed} in SANs, issuer {cert.issuer}, valid"
         if problems:
             bad.append(p.host)

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from exops.appliance.base import Command, apply_writes, settings_writes
-from exops.checks import run_checks
+from exops.checks import run_checks, tls_name_problems
 from exops.errors import RunbookFileError, UsageError
 from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_fqdn, is_ip
 from exops.plan import (
@@ -506,22 +506,16 @@ def new_peer_tls_names(view: ClusterView, host: str, now: datetime) -> CheckResu
             summary=f"TLS Enforce: cannot verify the certificate of the new peer {host}",
             evidence={host: seen},
         )
-    problems = []
-    if is_ip(name):
-        problems.append(f"would be listed as IP {name}: set its fqdn in the inventory")
-    elif name.lower() not in [n.lower() for n in cert.sans]:
-        problems.append(f"{name} not in SANs {list(cert.sans)}")
-    if not cert.valid_at(now):
-        problems.append(
-            f"expired or not yet valid ({cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})"
-        )
-    if cert.self_signed:
-        problems.append("self-signed")
     members = [view.peer(h) for h in view.members if h != host]
     issuers = sorted({m.certificate.issuer for m in members if m.certificate})
-    untrusted = [i for i in issuers if i not in p.trust_store]
-    if untrusted:
-        problems.append(f"does not trust {', '.join(untrusted)}")
+    problems = tls_name_problems(
+        name,
+        cert,
+        now,
+        issuers,
+        p.trust_store,
+        f"would be listed as IP {name}: set its fqdn in the inventory",
+    )
     distrust = [m.host for m in members if m.reachable and cert.issuer not in m.trust_store]
     if distrust:
         problems.append(f"its issuer {cert.issuer} is not trusted by {', '.join(distrust)}")

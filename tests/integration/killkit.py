@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,12 +128,30 @@ def eventually(check: Callable[[], tuple[bool, str]], timeout: float = 15.0) -> 
     assert ok, detail
 
 
+def _restarts_not_begun(lab: Any) -> str:
+    """Peers with an accepted restart request the lab has not yet begun.
+
+    The lab accepts a restart, answers, and only then takes the peer down (as
+    a real appliance does): right after a kill, every peer can still read
+    running while a restart is about to begin, so "running" alone is not
+    "settled". Once begun, the peer reads not running until it has booted."""
+    asked = Counter(
+        r["peer"]
+        for r in writes_since(lab, 0)
+        if any(k in str(r.get("path", "")).lower() for k in RESTART_PATHS)
+    )
+    begun = Counter(r["peer"] for r in lab.control.metrics()["restarts"])
+    late = sorted(p for p, n in asked.items() if begun[p] < n)
+    return f"restart not begun on {', '.join(late)}" if late else ""
+
+
 def settled(lab: Any) -> None:
     """Every peer is running and answering (a restart the killed run sent has finished),
     and the communication alarms that restart raised on the others have had their
     chance to clear, as an operator would see in `exops status` before re-running.
     A cluster the kill left unhealthy for good is the re-run's to fix: after a
     bounded wait the re-run goes ahead anyway."""
+    eventually(lambda: (not _restarts_not_begun(lab), _restarts_not_begun(lab)))
     eventually(
         lambda: (
             all(s["running"] and s["reachable"] for s in lab.control.state()["peers"].values()),

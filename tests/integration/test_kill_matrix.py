@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 SCALE = 0.003
 FAST = {
-    "EXOPS_RESTART_TIMEOUT": "20",
+    "EXOPS_RESTART_TIMEOUT": "40",  # generous: only a failing run waits it out
     "EXOPS_SETTLE_TIMEOUT": "20",
     "EXOPS_READ_TIMEOUT": "3",
     "EXOPS_CONNECT_TIMEOUT": "2",

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 SCALE = 0.003
 FAST = {
-    "EXOPS_RESTART_TIMEOUT": "15",
+    "EXOPS_RESTART_TIMEOUT": "40",  # generous: only a failing run waits it out
     "EXOPS_SETTLE_TIMEOUT": "8",
     "EXOPS_READ_TIMEOUT": "2",
     "EXOPS_CONNECT_TIMEOUT": "2",
