@@ -72,31 +72,35 @@ class Rule:
     source: str  # where this form is documented: seed | mock
 
 
-def _r(kind: LogKind, key: str, pattern: str, source: str = "seed") -> Rule:
-    return Rule(kind, key, re.compile(pattern), source)
-
-
 # First match wins: the TLS change is also a "System Configuration Changed".
-RULES: tuple[Rule, ...] = (
-    _r(LogKind.ALARM_RAISED, "Event", r"^Alarm Raised$"),
-    _r(LogKind.ALARM_CLEARED, "Event", r"^Alarm Lowered$", "mock"),
-    _r(LogKind.TLS_MODE_CHANGE, "Detail", r"tls_verify - changed from:"),
-    _r(LogKind.CONFIG_CHANGE, "Event", r"^System Configuration Changed$"),
-    _r(LogKind.RESTART, "Event", r"^System Restart$", "mock"),
-    _r(LogKind.STARTED, "Event", r"^System Start$", "mock"),
-    _r(LogKind.FACTORY_RESET, "Event", r"^Factory Reset$", "mock"),
-    _r(LogKind.H323_TIMEOUT, "Event", r"^External Server Communications Failure$"),
-    _r(LogKind.H323_TIMEOUT, "Detail", r"^Sending RAS \w+\b.*\bTimeout=True"),
-    _r(LogKind.H323_RETRANSMIT, "Detail", r"^Sending RAS \w+\b.*\bRetransmit=True"),
-    _r(LogKind.SYNC_START, "Detail", r"^Starting synchronisation"),
-    _r(LogKind.SYNC_PRIMARY, "Detail", r"^This peer is the cluster master"),
-    _r(LogKind.SYNC_SUBORDINATE, "Detail", r"^This peer is not the cluster master"),
-    _r(LogKind.SYNC_COMPLETE, "Detail", r"^Synchronisation completed successfully"),
-    _r(LogKind.SYNC_PEERS, "ConfigurationMasterIndex", r"^\d+$"),
-    _r(LogKind.DISCONNECT, "Detail", r"\bmnesia_down\b"),
-    _r(LogKind.DB_INCONSISTENT, "Detail", r"^Inconsistent Database"),
-    _r(LogKind.CONNECT_FAILED, "Detail", r"^Failed connecting to node"),
-    _r(LogKind.PEER_DNS, "Detail", r"\bpeers which failed DNS\b"),
+# One rule per line: kind, where the form is documented (seed | mock), the
+# field the pattern is matched against, and the pattern (the rest of the line).
+_RULES = r"""
+ALARM_RAISED      seed  Event                     ^Alarm Raised$
+ALARM_CLEARED     mock  Event                     ^Alarm Lowered$
+TLS_MODE_CHANGE   seed  Detail                    tls_verify - changed from:
+CONFIG_CHANGE     seed  Event                     ^System Configuration Changed$
+RESTART           mock  Event                     ^System Restart$
+STARTED           mock  Event                     ^System Start$
+FACTORY_RESET     mock  Event                     ^Factory Reset$
+H323_TIMEOUT      seed  Event                     ^External Server Communications Failure$
+H323_TIMEOUT      seed  Detail                    ^Sending RAS \w+\b.*\bTimeout=True
+H323_RETRANSMIT   seed  Detail                    ^Sending RAS \w+\b.*\bRetransmit=True
+SYNC_START        seed  Detail                    ^Starting synchronisation
+SYNC_PRIMARY      seed  Detail                    ^This peer is the cluster master
+SYNC_SUBORDINATE  seed  Detail                    ^This peer is not the cluster master
+SYNC_COMPLETE     seed  Detail                    ^Synchronisation completed successfully
+SYNC_PEERS        seed  ConfigurationMasterIndex  ^\d+$
+DISCONNECT        seed  Detail                    \bmnesia_down\b
+DB_INCONSISTENT   seed  Detail                    ^Inconsistent Database
+CONNECT_FAILED    seed  Detail                    ^Failed connecting to node
+PEER_DNS          seed  Detail                    \bpeers which failed DNS\b
+"""
+RULES: tuple[Rule, ...] = tuple(
+    Rule(LogKind[kind], key, re.compile(pattern), source)
+    for kind, source, key, pattern in (
+        line.split(maxsplit=3) for line in _RULES.strip().splitlines()
+    )
 )
 
 # Alarms that mean "cannot talk to a peer" (domain doc section 4).

@@ -59,55 +59,38 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 @dataclass(frozen=True)
 class Setting:
     name: str
-    envvar: str
     parse: Callable[[str], Any]
     help: str
 
+    @property
+    def envvar(self) -> str:
+        return f"EXOPS_{self.name.upper()}"
 
-# name -> (env var, parser, help). Defaults live on the Settings dataclass.
+
+# name (env var EXOPS_<NAME>), parser, help. Defaults live on the Settings dataclass.
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
+        Setting("inventory", Path, "inventory directory (Nornir SimpleInventory)"),
+        Setting("ca_bundle", str, "PEM file of CAs trusted for HTTPS"),
+        Setting("insecure", _bool, "disable HTTPS certificate verification"),
+        Setting("known_hosts", str, "SSH known_hosts file"),
         Setting(
-            "inventory", "EXOPS_INVENTORY", Path, "inventory directory (Nornir SimpleInventory)"
+            "accept_new_host_keys", _bool, "trust and record SSH host keys not yet in known_hosts"
         ),
-        Setting("ca_bundle", "EXOPS_CA_BUNDLE", str, "PEM file of CAs trusted for HTTPS"),
-        Setting("insecure", "EXOPS_INSECURE", _bool, "disable HTTPS certificate verification"),
-        Setting("known_hosts", "EXOPS_KNOWN_HOSTS", str, "SSH known_hosts file"),
-        Setting(
-            "accept_new_host_keys",
-            "EXOPS_ACCEPT_NEW_HOST_KEYS",
-            _bool,
-            "trust and record SSH host keys not yet in known_hosts",
-        ),
-        Setting("hosts_file", "EXOPS_HOSTS_FILE", str, "hosts-format file consulted before DNS"),
-        Setting("state_dir", "EXOPS_STATE_DIR", Path, "journal and backups (SQLite store)"),
-        Setting(
-            "state_url",
-            "EXOPS_STATE_URL",
-            str,
-            "state store: unset or sqlite:///DIR (embedded), postgresql://user@host:port/db (team)",
-        ),
-        Setting(
-            "lock_dir",
-            "EXOPS_LOCK_DIR",
-            Path,
-            "cluster lock files (default /run/lock/exops, shared by every user of the host)",
-        ),
-        Setting("workers", "EXOPS_WORKERS", _positive(int), "peers handled in parallel"),
-        Setting("connect_timeout", "EXOPS_CONNECT_TIMEOUT", _positive(float), "seconds"),
-        Setting("read_timeout", "EXOPS_READ_TIMEOUT", _positive(float), "seconds"),
-        Setting("transport", "EXOPS_TRANSPORT", str, "rest | ssh | auto (overrides inventory)"),
-        Setting("username", "EXOPS_USERNAME", str, "admin account (overrides inventory)"),
-        Setting("restart_timeout", "EXOPS_RESTART_TIMEOUT", _positive(float), "seconds"),
-        Setting("settle_timeout", "EXOPS_SETTLE_TIMEOUT", _positive(float), "seconds"),
-        Setting("max_poll_interval", "EXOPS_MAX_POLL_INTERVAL", _positive(float), "seconds"),
-        Setting(
-            "lock_timeout",
-            "EXOPS_LOCK_TIMEOUT",
-            _number(float, allow_zero=True),
-            "seconds to wait for a lock",
-        ),
+        Setting("hosts_file", str, "hosts-format file consulted before DNS"),
+        Setting("state_dir", Path, "journal and backups (SQLite store)"),
+        Setting("state_url", str, "state store: sqlite:///DIR or postgresql://user@host/db"),
+        Setting("lock_dir", Path, "cluster lock files (default /run/lock/exops, host-wide)"),
+        Setting("workers", _positive(int), "peers handled in parallel"),
+        Setting("connect_timeout", _positive(float), "seconds"),
+        Setting("read_timeout", _positive(float), "seconds"),
+        Setting("transport", str, "rest | ssh | auto (overrides inventory)"),
+        Setting("username", str, "admin account (overrides inventory)"),
+        Setting("restart_timeout", _positive(float), "seconds"),
+        Setting("settle_timeout", _positive(float), "seconds"),
+        Setting("max_poll_interval", _positive(float), "seconds"),
+        Setting("lock_timeout", _number(float, allow_zero=True), "seconds to wait for a lock"),
     )
 }
 
