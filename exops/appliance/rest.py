@@ -145,11 +145,14 @@ def _get(rec: Mapping[str, Any], name: str, where: str, *, required: bool = True
     return value
 
 
-def _text(rec: Mapping[str, Any], name: str, where: str, default: str | None = None) -> str:
+def _given(rec: Mapping[str, Any], name: str, where: str, default: Any) -> Any:
+    """The field's value; ``default`` when it is missing (required when no default)."""
     value = _get(rec, name, where, required=default is None)
-    if value is _MISSING:
-        assert default is not None
-        return default
+    return default if value is _MISSING else value
+
+
+def _text(rec: Mapping[str, Any], name: str, where: str, default: str | None = None) -> str:
+    value = _given(rec, name, where, default)
     if not isinstance(value, str):
         raise _bad(where, name, value, "text")
     return value
@@ -165,10 +168,7 @@ def _integer(rec: Mapping[str, Any], name: str, where: str, lo: int, hi: int) ->
 
 
 def _flag(rec: Mapping[str, Any], name: str, where: str, default: bool | None = None) -> bool:
-    value = _get(rec, name, where, required=default is None)
-    if value is _MISSING:
-        assert default is not None
-        return default
+    value = _given(rec, name, where, default)
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):  # the CDB's lowercase booleans

@@ -113,22 +113,16 @@ def _check_bounds(text: str, source: str) -> None:
     aliases = depth = 0
     try:
         for event in yaml.parse(text, Loader=_Yaml12Loader):
-            if isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    raise RunbookFileError(
-                        f"{source}:{_line_of(event)}: more than {MAX_ALIASES} YAML "
-                        "aliases; refused (alias expansion)"
-                    )
-            elif isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise RunbookFileError(
-                        f"{source}:{_line_of(event)}: nested deeper than {MAX_DEPTH} "
-                        "levels; refused"
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+            aliases += isinstance(event, yaml.AliasEvent)
+            depth += isinstance(event, yaml.CollectionStartEvent)
+            depth -= isinstance(event, yaml.CollectionEndEvent)
+            if aliases > MAX_ALIASES:
+                why = f"more than {MAX_ALIASES} YAML aliases; refused (alias expansion)"
+            elif depth > MAX_DEPTH:
+                why = f"nested deeper than {MAX_DEPTH} levels; refused"
+            else:
+                continue
+            raise RunbookFileError(f"{source}:{_line_of(event)}: {why}")
     except yaml.YAMLError:
         return  # reported with its line by the full parse below
 
