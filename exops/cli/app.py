@@ -10,6 +10,7 @@ once, in the YAML.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from collections.abc import Callable
@@ -419,7 +420,7 @@ def _file_meta(ref: str) -> Any:
     runbook = load_runbook(ref)
     data = {
         "description": runbook.description,
-        "params": {n: s.model_dump() for n, s in runbook.params.items()},
+        "params": {n: dataclasses.asdict(s) for n, s in runbook.params.items()},
     }
     return meta_from(data, runbook.name)
 

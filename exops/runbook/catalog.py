@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.resources
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -20,16 +20,35 @@ except ImportError:  # pragma: no cover - libyaml missing
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
+ParamType = Literal["str", "bool", "int", "peer", "mapping", "time", "choice"]
+
+
 @dataclass(frozen=True)
-class ParamMeta:
-    name: str
-    type: str = "str"
+class ParamSpec:
+    """One runbook parameter; its runbook command gets an option from it.
+
+    ``flag`` overrides the option's spelling (``--enable/--disable`` for a bool,
+    ``--map`` for a mapping given as repeated ``FQDN=IP``); ``hidden`` keeps a
+    parameter off the command line (``since`` is set by ``--resume``). The one
+    definition: ``schema.Runbook`` validates the file's ``params`` against it.
+    """
+
+    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic (schema.py) only
+
+    type: ParamType = "str"
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
     help: str = ""
     flag: str | None = None
     hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ParamMeta(ParamSpec):
+    """A parameter with its name, as the command line builder reads it."""
+
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,7 @@ def meta_from(data: dict[str, Any], name: str) -> RunbookMeta:
         params.append(
             ParamMeta(
                 name=str(pname),
-                type=str(spec.get("type", "str")),
+                type=spec.get("type", "str"),
                 required=bool(spec.get("required", False)),
                 default=spec.get("default"),
                 choices=tuple(str(c) for c in spec.get("choices") or ()),

@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from exops.runbook.catalog import ParamSpec
+
 SETTING_KEYS = (
     "peers",
     "primary",
@@ -46,23 +48,6 @@ STEP_KINDS = ("configure", "restart", "wait", "verify", "command", "backup", "st
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class ParamSpec(Strict):
-    """One runbook parameter; its runbook command gets an option from it.
-
-    ``flag`` overrides the option's spelling (``--enable/--disable`` for a bool,
-    ``--map`` for a mapping given as repeated ``FQDN=IP``); ``hidden`` keeps a
-    parameter off the command line (``since`` is set by ``--resume``).
-    """
-
-    type: Literal["str", "bool", "int", "peer", "mapping", "time", "choice"] = "str"
-    required: bool = False
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    help: str = ""
-    flag: str | None = None
-    hidden: bool = False
 
 
 class Refusal(Strict):
