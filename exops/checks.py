@@ -28,6 +28,13 @@ def _result(
     return CheckResult(name=name, outcome=outcome, summary=summary, evidence=evidence)
 
 
+def _verdict(
+    name: str, bad: list[str], evidence: dict[str, str], failed: str, passed: str
+) -> CheckResult:
+    """Pass with ``passed`` when no peer is bad, else fail with ``failed`` naming them."""
+    return _result(name, not bad, failed.format(", ".join(bad)) if bad else passed, evidence)
+
+
 def _unreachable(p: PeerFacts) -> str:
     return f"unreachable: {p.error or 'no answer'}"
 
@@ -233,13 +240,12 @@ def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | Non
         )
         if not s.dns_servers or not s.ntp_servers:
             bad.append(p.host)
-    return _result(
+    return _verdict(
         "base_network",
-        not bad,
-        f"DNS and NTP servers missing on {', '.join(bad)}"
-        if bad
-        else "DNS and NTP configured everywhere",
+        bad,
         evidence,
+        "DNS and NTP servers missing on {}",
+        "DNS and NTP configured everywhere",
     )
 
 
@@ -276,13 +282,12 @@ def check_e_nic(view: ClusterView, scope: list[PeerFacts], new: str | None) -> C
         )
         if lan1 and target != lan1:
             bad.append(p.host)
-    return _result(
+    return _verdict(
         "e_nic",
-        not bad,
-        f"cluster on LAN1 (internal) required: {', '.join(bad)}"
-        if bad
-        else "Expressway-E peers cluster on LAN1",
+        bad,
         evidence,
+        "cluster on LAN1 (internal) required: {}",
+        "Expressway-E peers cluster on LAN1",
     )
 
 
@@ -334,13 +339,12 @@ def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) 
         evidence[p.host] = "; ".join(problems) or f"{listed} in SANs, issuer {cert.issuer}, valid"
         if problems:
             bad.append(p.host)
-    return _result(
+    return _verdict(
         "tls_names",
-        not bad,
-        f"TLS Enforce would break: {', '.join(bad)}"
-        if bad
-        else "every peer address is an FQDN in its certificate, trusted by all",
+        bad,
         evidence,
+        "TLS Enforce would break: {}",
+        "every peer address is an FQDN in its certificate, trusted by all",
     )
 
 
@@ -497,13 +501,12 @@ def check_fqdn_resolves(view: ClusterView, scope: list[PeerFacts], new: str | No
         )
         if ip and ip not in resolved:
             bad.append(p.host)
-    return _result(
+    return _verdict(
         "fqdn_resolves",
-        not bad,
-        f"FQDN does not resolve to the peer: {', '.join(bad)}"
-        if bad
-        else "every FQDN resolves to its peer",
+        bad,
         evidence,
+        "FQDN does not resolve to the peer: {}",
+        "every FQDN resolves to its peer",
     )
 
 

@@ -145,6 +145,19 @@ def _get(rec: Mapping[str, Any], name: str, where: str, *, required: bool = True
     return value
 
 
+def _objects(
+    data: Any, where: str, noun: str, expected: str
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Each object of a list answer with its place (``<where> <noun> <n>``), checked."""
+    if not isinstance(data, list):
+        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected {expected}")
+    for n, item in enumerate(data):
+        at = f"{where} {noun} {n}"
+        if not isinstance(item, dict):
+            raise ApplianceError(f"{at}: is {_kind(item)}, expected an object")
+        yield at, item
+
+
 def _given(rec: Mapping[str, Any], name: str, where: str, default: Any) -> Any:
     """The field's value; ``default`` when it is missing (required when no default)."""
     value = _get(rec, name, where, required=default is None)
@@ -198,13 +211,8 @@ def parse_cdb_answer(data: Any, table: str, *, sizeonly: bool = False) -> tuple[
     ``num_recs`` must match the records unless ``sizeonly`` (then records are empty).
     """
     where = f"{CDB.prefix}{table}"
-    if not isinstance(data, list):
-        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected a list of peers")
     elements = []
-    for n, element in enumerate(data):
-        at = f"{where} element {n}"
-        if not isinstance(element, dict):
-            raise ApplianceError(f"{at}: is {_kind(element)}, expected an object")
+    for at, element in _objects(data, where, "element", "a list of peers"):
         peer = _text(element, "peer", at)
         num = _integer(element, "num_recs", at, 0, 1_000_000)
         records = _get(element, "records", at)
@@ -445,14 +453,8 @@ def _servers(data: Any, key: str, where: str) -> tuple[str, ...]:
 
 
 def _option_keys(data: Any) -> tuple[OptionKey, ...]:
-    where = REST.optionkey
-    if not isinstance(data, list):
-        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected a list")
     keys = []
-    for n, row in enumerate(data):
-        at = f"{where} row {n}"
-        if not isinstance(row, dict):
-            raise ApplianceError(f"{at}: is {_kind(row)}, expected an object")
+    for at, row in _objects(data, REST.optionkey, "row", "a list"):
         count = row.get("Count")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
             raise _bad(at, "Count", count, "a whole number or null")
