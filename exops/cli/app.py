@@ -45,7 +45,7 @@ def _names_not_types() -> None:
     def no_type(self: TyperArgument, ctx: Any) -> None:
         return None
 
-    TyperArgument.display_type_rich = no_type  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = no_type  # type: ignore[method-assign,assignment]
 
 
 _names_not_types()

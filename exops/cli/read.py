@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from exops.cli.display import console
+from exops.cli.display import PeerWait, console
 from exops.env import Env
 from exops.plan import BLOCKING, CheckOutcome, CheckResult
 from exops.status import SCHEMA, ClusterReport, Verdict, summarize
+
+if TYPE_CHECKING:
+    from exops.session import Session
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
 
@@ -38,7 +42,8 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
 
     with env.session(clusters) as session:
         names = list(session.clusters)
-        facts = session.gather_many(names, needs=STATUS_FACTS)
+        with _peer_wait(session) as wait:
+            facts = session.gather_many(names, needs=STATUS_FACTS, on_peer=wait.done)
     reports = [summarize(facts[n]) for n in names]
     if json_out:
         doc = {"schema": SCHEMA, "clusters": [r.model_dump(mode="json") for r in reports]}
@@ -49,6 +54,11 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
             print_report(console, report)
     bad = [r for r in reports if r.verdict in (Verdict.DEGRADED, Verdict.BROKEN)]
     return 1 if bad else 0
+
+
+def _peer_wait(session: Session) -> PeerWait:
+    """The live "waiting for c1-p3" line on stderr while the peers are read."""
+    return PeerWait(stderr(), list(session.specs))
 
 
 def print_report(console: Console, r: ClusterReport) -> None:
@@ -105,8 +115,8 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
                 env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
             raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
         names = owners
-    with env.session(names) as session:
-        gathered = session.gather_many(names)
+    with env.session(names) as session, _peer_wait(session) as wait:
+        gathered = session.gather_many(names, on_peer=wait.done)
     results = {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
     failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
     if json_out:

@@ -47,35 +47,54 @@ def test_without_a_terminal_progress_is_short_human_lines(formed_lab: Any, tmp_p
     assert proc.stdout.index("changed: [c1-p2]") < proc.stdout.index("PLAY RECAP")
 
 
-def _run_in_pty(args: list[str], env: dict[str, str], timeout: float = 180) -> tuple[int, str]:
+def _run_in_pty(
+    args: list[str], env: dict[str, str], timeout: float = 180, *, stdout_pipe: bool = False
+) -> tuple[int, str]:
+    """Run exops with a terminal on stderr (and on stdout unless ``stdout_pipe``);
+    returns the exit code and the terminal's text, escape codes removed."""
+    code, screen, _ = _run_in_pty_out(args, env, timeout, stdout_pipe=stdout_pipe)
+    return code, screen
+
+
+def _run_in_pty_out(
+    args: list[str], env: dict[str, str], timeout: float = 180, *, stdout_pipe: bool = False
+) -> tuple[int, str, str]:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "exops", *args],
         stdin=subprocess.DEVNULL,
-        stdout=slave,
+        stdout=subprocess.PIPE if stdout_pipe else slave,
         stderr=slave,
         env={**env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"},
         close_fds=True,
     )
     os.close(slave)
-    chunks: list[bytes] = []
+    pipe = proc.stdout.fileno() if proc.stdout is not None else None
+    read: dict[int, bytearray] = {master: bytearray()}
+    if pipe is not None:
+        read[pipe] = bytearray()
+    open_fds = set(read)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
+    while open_fds and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
+        for fd in ready:
             try:
-                data = os.read(master, 65536)
+                data = os.read(fd, 65536)
             except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
+                data = b""
+            if data:
+                read[fd] += data
+            else:
+                open_fds.discard(fd)
+        if not ready and proc.poll() is not None:
             break
     code = proc.wait(timeout=30)
     os.close(master)
-    screen = b"".join(chunks).decode("utf-8", "replace")
-    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # colours and cursor moves
+    stdout = read[pipe].decode() if pipe is not None else ""
+    if proc.stdout is not None:
+        proc.stdout.close()
+    screen = read[master].decode("utf-8", "replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen), stdout  # colours, cursor moves
 
 
 def test_in_a_terminal_each_finished_step_leaves_a_persistent_line(
@@ -88,3 +107,47 @@ def test_in_a_terminal_each_finished_step_leaves_a_persistent_line(
     assert "changed: [c1-p2] restart c1-p2 (" in screen, screen[-2000:]
     assert "ok: [c1-p2] restart c1-p2: peer_healthy (" in screen, screen[-2000:]
     assert "PLAY RECAP" in screen
+
+
+# -- a slow peer while status reads --------------------------------------------------
+
+
+def _slow_peer(lab: Any, peer: str = "c1-p3") -> None:
+    """Every REST answer of ``peer`` takes at least 2 s: longer than the 1 s after
+    which the live line appears (the slowness is a lower bound, so load only
+    makes the peer slower, never faster)."""
+    lab.control.inject("slow", peer=peer, seconds=2.0, iface="rest")
+
+
+def test_in_a_terminal_status_names_the_peer_it_still_waits_for(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    _slow_peer(formed_lab)
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen = _run_in_pty(["status", "-c", "c1"], cli.env)
+    assert code == 0, screen[-2000:]
+    waits = re.findall(r"waiting for ([^(]*) \((\d+\.\d)s\); (\d) of 3 peers read", screen)
+    assert waits, screen[-2000:]
+    assert all("c1-p3" in names for names, _, _ in waits), waits  # named while it is read
+    assert "cluster c1" in screen and "verdict: healthy" in screen
+
+
+def test_status_json_with_a_slow_peer_keeps_stdout_one_document(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    _slow_peer(formed_lab)
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, stdout = _run_in_pty_out(
+        ["status", "-c", "c1", "--json"], cli.env, stdout_pipe=True
+    )
+    assert code == 0, screen[-2000:]
+    doc = json.loads(stdout)  # the live line went to the terminal (stderr) only
+    assert doc["schema"] and [p["host"] for p in doc["clusters"][0]["peers"]][-1] == "c1-p3"
+    assert "waiting for" not in stdout and "waiting for c1-p3" in screen
+
+
+def test_without_a_terminal_status_prints_no_waiting_line(formed_lab: Any, tmp_path: Path) -> None:
+    _slow_peer(formed_lab)
+    proc = cli_for(formed_lab, tmp_path)("status", "-c", "c1")
+    assert "waiting for" not in proc.stderr + proc.stdout
+    assert "verdict: healthy" in proc.stdout
