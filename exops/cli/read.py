@@ -94,7 +94,7 @@ def print_report(console: Console, r: ClusterReport) -> None:
     for note in r.alarms:
         fix = f" -> {note.fix}" if note.fix else ""
         console.print(f"alarm {note.id} on {escape(note.host)}: {escape(note.title)}{escape(fix)}")
-    console.print(f"capacity: {r.capacity.note}")
+    console.print(escape(r.capacity.note))  # "capacity x3", "single peer: no resilience"
     for p in r.peers:
         if p.error:
             console.print(f"[dim]{p.host}: {p.error}[/]")
@@ -103,21 +103,9 @@ def print_report(console: Console, r: ClusterReport) -> None:
 
 def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
     """Run the prerequisite checks on each cluster; exit 3 when any fails."""
-    from exops.checks import run_checks
-    from exops.errors import UsageError
     from exops.exitcodes import ExitCode
 
-    names = [c.name for c in env.inventory.select(clusters)]
-    if new_peer:
-        owners = [n for n in names if new_peer in {p.name for p in env.inventory.cluster(n).peers}]
-        if not owners:
-            if len(names) == 1:
-                env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
-            raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
-        names = owners
-    with env.session(names) as session, _peer_wait(session) as wait:
-        gathered = session.gather_many(names, on_peer=wait.done)
-    results = {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
+    results = check_results(env, clusters, new_peer)
     failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
     if json_out:
         docs = [
@@ -132,11 +120,31 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
         sys.stdout.write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n")
     else:
         for n, rs in results.items():
-            _print_checks(n, rs)
+            print_checks(stdout(), n, rs)
     return int(ExitCode.REFUSED) if failed else int(ExitCode.OK)
 
 
-def _print_checks(cluster: str, results: tuple[CheckResult, ...]) -> None:
+def check_results(
+    env: Env, clusters: list[str] | None, new_peer: str | None
+) -> dict[str, tuple[CheckResult, ...]]:
+    """The prerequisite checks of each selected cluster (those that hold ``new_peer``)."""
+    from exops.checks import run_checks
+    from exops.errors import UsageError
+
+    names = [c.name for c in env.inventory.select(clusters)]
+    if new_peer:
+        owners = [n for n in names if new_peer in {p.name for p in env.inventory.cluster(n).peers}]
+        if not owners:
+            if len(names) == 1:
+                env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
+            raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
+        names = owners
+    with env.session(names) as session, _peer_wait(session) as wait:
+        gathered = session.gather_many(names, on_peer=wait.done)
+    return {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
+
+
+def print_checks(out: Console, cluster: str, results: tuple[CheckResult, ...]) -> None:
     table = Table(title=f"prerequisites for cluster {cluster}", title_justify="left")
     for col in ("check", "result", "summary", "evidence"):
         table.add_column(col)
@@ -150,4 +158,4 @@ def _print_checks(cluster: str, results: tuple[CheckResult, ...]) -> None:
     for c in results:
         evidence = "\n".join(f"{h}: {v}" for h, v in c.evidence.items())
         table.add_row(c.name, f"[{colour[c.outcome]}]{c.outcome.value}[/]", c.summary, evidence)
-    stdout().print(table)
+    out.print(table)
