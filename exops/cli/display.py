@@ -186,6 +186,10 @@ class PeerWait:
             self._live = None
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def render_summary(plan: Plan) -> str:
     """A short plan summary (counts, restarts, the longest wait): shown before asking."""
     changes = [a for a in plan.actions if a.kind is ActionKind.CONFIGURE]
@@ -194,10 +198,11 @@ def render_summary(plan: Plan) -> str:
     waits = [a for a in plan.actions if a.kind in (ActionKind.WAIT, ActionKind.VERIFY)]
     longest = max((a.timeout_s or 0 for a in waits), default=0)
     lines = [
-        f"plan: {plan.runbook} on {plan.cluster}: {len(plan.actions)} actions; "
-        f"{len(changes)} configuration change{'s' if len(changes) != 1 else ''}"
+        f"plan: {plan.runbook} on {plan.cluster}: {_count(len(plan.actions), 'action')}; "
+        f"{_count(len(changes), 'configuration change')}"
         + (f" on {', '.join(peers)}" if peers else "")
-        + (f"; restarts {', '.join(restarts)} (one at a time)" if restarts else "; no restart")
+        + (f"; restarts {', '.join(restarts)}" if restarts else "; no restart")
+        + (" (one at a time)" if len(restarts) > 1 else "")
         + (f"; longest wait up to {fmt_s(longest)}" if longest else "")
     ]
     lines += [f"warning: {w}" for w in plan.warnings]

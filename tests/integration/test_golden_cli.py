@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import cli_for
+from clikit import cli_for, run_in_pty
 from goldenkit import GOLDEN, check_golden, normalise
 from rich.console import Console
 
@@ -82,3 +82,16 @@ def test_real_run_prints_the_summary_the_step_lines_and_the_recap(
 def test_a_refusal_prints_the_evidence_and_one_line(formed_lab: Any, tmp_path: Path) -> None:
     proc = cli_for(formed_lab, tmp_path)("enforce-tls", "-c", "c1", "--yes", expect=3)
     _golden("enforce-tls-refused.txt", _streams(proc))
+
+
+def test_a_real_run_in_a_terminal_shows_the_summary_then_asks(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    """The operator answers no: nothing is changed, and the screen is the summary,
+    the question and one line."""
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, _ = run_in_pty(
+        ["restart", "-c", "c1", "--peer", "c1-p2"], cli.env, answer=(b"[y/N]: ", b"n\n")
+    )
+    assert code == 2, screen
+    _golden("restart-asks.txt", screen.replace("\r\n", "\n"))

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import cli_for
+from clikit import cli_for, run_in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -47,61 +41,11 @@ def test_without_a_terminal_progress_is_short_human_lines(formed_lab: Any, tmp_p
     assert proc.stdout.index("changed: [c1-p2]") < proc.stdout.index("PLAY RECAP")
 
 
-def _run_in_pty(
-    args: list[str], env: dict[str, str], timeout: float = 180, *, stdout_pipe: bool = False
-) -> tuple[int, str]:
-    """Run exops with a terminal on stderr (and on stdout unless ``stdout_pipe``);
-    returns the exit code and the terminal's text, escape codes removed."""
-    code, screen, _ = _run_in_pty_out(args, env, timeout, stdout_pipe=stdout_pipe)
-    return code, screen
-
-
-def _run_in_pty_out(
-    args: list[str], env: dict[str, str], timeout: float = 180, *, stdout_pipe: bool = False
-) -> tuple[int, str, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exops", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if stdout_pipe else slave,
-        stderr=slave,
-        env={**env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"},
-        close_fds=True,
-    )
-    os.close(slave)
-    pipe = proc.stdout.fileno() if proc.stdout is not None else None
-    read: dict[int, bytearray] = {master: bytearray()}
-    if pipe is not None:
-        read[pipe] = bytearray()
-    open_fds = set(read)
-    deadline = time.monotonic() + timeout
-    while open_fds and time.monotonic() < deadline:
-        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
-        for fd in ready:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                data = b""
-            if data:
-                read[fd] += data
-            else:
-                open_fds.discard(fd)
-        if not ready and proc.poll() is not None:
-            break
-    code = proc.wait(timeout=30)
-    os.close(master)
-    stdout = read[pipe].decode() if pipe is not None else ""
-    if proc.stdout is not None:
-        proc.stdout.close()
-    screen = read[master].decode("utf-8", "replace")
-    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen), stdout  # colours, cursor moves
-
-
 def test_in_a_terminal_each_finished_step_leaves_a_persistent_line(
     formed_lab: Any, tmp_path: Path
 ) -> None:
     cli = cli_for(formed_lab, tmp_path)
-    code, screen = _run_in_pty(["restart", "-c", "c1", "--peer", "c1-p2", "--yes"], cli.env)
+    code, screen, _ = run_in_pty(["restart", "-c", "c1", "--peer", "c1-p2", "--yes"], cli.env)
     assert code == 0, screen[-2000:]
     # Ansible-style task lines: status, peer, step and the time it took.
     assert "changed: [c1-p2] restart c1-p2 (" in screen, screen[-2000:]
@@ -124,7 +68,7 @@ def test_in_a_terminal_status_names_the_peer_it_still_waits_for(
 ) -> None:
     _slow_peer(formed_lab)
     cli = cli_for(formed_lab, tmp_path)
-    code, screen = _run_in_pty(["status", "-c", "c1"], cli.env)
+    code, screen, _ = run_in_pty(["status", "-c", "c1"], cli.env)
     assert code == 0, screen[-2000:]
     waits = re.findall(r"waiting for ([^(]*) \((\d+\.\d)s\); (\d) of 3 peers read", screen)
     assert waits, screen[-2000:]
@@ -137,9 +81,7 @@ def test_status_json_with_a_slow_peer_keeps_stdout_one_document(
 ) -> None:
     _slow_peer(formed_lab)
     cli = cli_for(formed_lab, tmp_path)
-    code, screen, stdout = _run_in_pty_out(
-        ["status", "-c", "c1", "--json"], cli.env, stdout_pipe=True
-    )
+    code, screen, stdout = run_in_pty(["status", "-c", "c1", "--json"], cli.env, stdout_pipe=True)
     assert code == 0, screen[-2000:]
     doc = json.loads(stdout)  # the live line went to the terminal (stderr) only
     assert doc["schema"] and [p["host"] for p in doc["clusters"][0]["peers"]][-1] == "c1-p3"

@@ -12,6 +12,7 @@ from exops.cli.display import (
     TerminalDisplay,
     outcome_line,
     render_recap,
+    render_summary,
     step_line,
 )
 from exops.plan import Action, ActionKind, Plan
@@ -98,3 +99,17 @@ def test_off_a_terminal_the_waiting_line_prints_nothing() -> None:
     with PeerWait(Console(file=out), ["c1-p1"], after=0) as wait:
         assert wait.line()  # it would say something...
     assert out.getvalue() == ""  # ...but not to a file or a pipe
+
+
+def test_the_summary_says_one_at_a_time_only_for_several_restarts() -> None:
+    def plan_restarting(*hosts: str) -> Plan:
+        actions = tuple(
+            Action(id=str(i), step=f"restart {h}", kind=ActionKind.RESTART, host=h)
+            for i, h in enumerate(hosts, start=1)
+        )
+        return _plan().model_copy(update={"actions": actions})
+
+    one = render_summary(plan_restarting("c1-p2")).splitlines()[0]
+    assert one == "plan: restart on c1: 1 action; 0 configuration changes; restarts c1-p2"
+    two = render_summary(plan_restarting("c1-p1", "c1-p2"))
+    assert "restarts c1-p1, c1-p2 (one at a time)" in two

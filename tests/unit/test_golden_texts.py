@@ -7,9 +7,11 @@ configures and restarts)."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
-from goldenkit import check_golden, normalise
+from goldenkit import GOLDEN, check_golden, normalise
 from rich.console import Console
 from test_report import add_peer_plan
 from test_status import cluster, peer
@@ -84,3 +86,16 @@ def test_the_recap_of_a_failed_run_says_what_failed_and_what_to_do() -> None:
         message="failed: wait for the cluster to settle timed out",
     )
     check_golden("recap-failed.txt", normalise(_printed(*render_recap(result))))
+
+
+def test_the_readme_samples_are_what_the_cli_prints() -> None:
+    """A README block after ``<!-- golden: PATH -->`` is that golden file's stdout
+    (normalised: the lab's subnet and the like), after its ``$ exops ...`` line."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    marked = re.findall(r"<!-- golden: (\S+) -->\n```\n\$ exops [^\n]*\n(.*?)```", readme, re.S)
+    assert marked, "the README shows no golden sample"
+    for path, block in marked:
+        golden = (GOLDEN.parents[1] / path).read_text().split("--- stderr\n")[0]
+        assert normalise(block).rstrip() == golden.rstrip(), (
+            f"README's sample of {path} is out of date"
+        )
