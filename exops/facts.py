@@ -462,9 +462,15 @@ class Gatherer:
         self.workers = workers
         self.per_peer = per_peer
 
-    def gather(self, peers: Sequence[PeerRead], needs: frozenset[Fact]) -> list[PeerFacts]:
+    def gather(
+        self,
+        peers: Sequence[PeerRead],
+        needs: frozenset[Fact],
+        on_peer: Callable[[str], None] | None = None,
+    ) -> list[PeerFacts]:
         """``PeerFacts`` of every peer, in the order given. Never raises for
-        appliance or transport trouble."""
+        appliance or transport trouble. ``on_peer(host)`` is called (from a
+        worker thread) as each peer's facts are complete: progress for a display."""
         if not peers:
             return []
         runs = [
@@ -480,7 +486,7 @@ class Gatherer:
         # threads get 2 each, not 4).
         per_peer = max(1, min(self.per_peer, -(-self.workers // len(runs))))
         try:
-            return _Gather(pool, runs, per_peer).run()
+            return _Gather(pool, runs, per_peer, on_peer).run()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -488,10 +494,17 @@ class Gatherer:
 class _Gather:
     """One gather: the per-peer queues, on a pool; ``run()`` waits for every peer."""
 
-    def __init__(self, pool: ThreadPoolExecutor, runs: list[_Run], per_peer: int):
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        runs: list[_Run],
+        per_peer: int,
+        on_peer: Callable[[str], None] | None = None,
+    ):
         self.pool = pool
         self.runs = runs
         self.per_peer = per_peer
+        self.on_peer = on_peer
         self.results: list[PeerFacts | None] = [None] * len(runs)
         self.lock = threading.Lock()
         self.left = len(runs)
@@ -569,6 +582,8 @@ class _Gather:
     def _finish(self, run: _Run) -> None:  # outside the lock: parsing takes CPU
         try:
             self.results[run.index] = _facts_of(run)
+            if self.on_peer is not None:
+                self.on_peer(run.peer.spec.name)
         except BaseException as exc:
             self.bugs.append(exc)
         with self.lock:

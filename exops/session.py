@@ -164,14 +164,22 @@ class Session:
         *,
         light: bool = False,
         needs: frozenset[Fact] | None = None,
+        on_peer: Callable[[str], None] | None = None,
     ) -> dict[str, ClusterFacts]:
-        """Facts of the peers of many clusters in one gather (all peers at once)."""
+        """Facts of the peers of many clusters in one gather (all peers at once);
+        ``on_peer(host)`` as each peer is read (``Gatherer.gather``)."""
         members = {c: [p.name for p in self.clusters[c].peers] for c in clusters}
         wanted = [h for c in clusters for h in members[c] if hosts is None or h in hosts]
-        facts = dict(zip(wanted, self._gather(wanted, _wanted(light, needs)), strict=True))
+        read = self._gather(wanted, _wanted(light, needs), on_peer)
+        facts = dict(zip(wanted, read, strict=True))
         return {c: cluster_facts(c, [facts[h] for h in members[c] if h in facts]) for c in clusters}
 
-    def _gather(self, hosts: list[str], needs: frozenset[Fact]) -> list[PeerFacts]:
+    def _gather(
+        self,
+        hosts: list[str],
+        needs: frozenset[Fact],
+        on_peer: Callable[[str], None] | None = None,
+    ) -> list[PeerFacts]:
         peers = []
         for host in hosts:  # connections are opened here, in one thread (Nornir's cache)
             spec = self.specs[host]
@@ -184,7 +192,7 @@ class Session:
         gatherer = Gatherer(
             workers=self.settings.workers * PEER_CONCURRENCY, per_peer=PEER_CONCURRENCY
         )
-        return gatherer.gather(peers, needs)
+        return gatherer.gather(peers, needs, on_peer)
 
     def _resolver(
         self, spec: PeerSpec, needs: frozenset[Fact]

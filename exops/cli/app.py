@@ -37,6 +37,21 @@ app.add_typer(state_app, name="state")
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+def _names_not_types() -> None:
+    """Help lists an argument by its name (``RUNBOOK``), never with its Python type
+    (``RUNBOOK <str>``, ``FILE <list[Path]>``). Typer 0.29 appends the type to every
+    argument and offers no setting for it; options already show their metavar."""
+    from typer.core import TyperArgument
+
+    def no_type(self: TyperArgument, ctx: Any) -> None:
+        return None
+
+    TyperArgument.display_type_rich = no_type  # type: ignore[method-assign,assignment]
+
+
+_names_not_types()
+
+
 def main() -> None:
     """Console entry point: map exops errors to one line and an exit code."""
     import signal
@@ -698,7 +713,10 @@ def rehearse_command(
     time_scale: Annotated[
         float,
         typer.Option(
-            "--time-scale", help="Clone seconds per real second (0.01: 100x faster).", min=0.001
+            "--time-scale",
+            help="Clone seconds per real second (0.01: 100x faster).",
+            min=0.001,
+            metavar="FACTOR",
         ),
     ] = 0.01,
     inject: Annotated[

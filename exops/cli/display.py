@@ -3,6 +3,8 @@
 - ``TerminalDisplay``: in a terminal, a live spinner for the step in progress
   and one persistent line per finished step (Ansible's task lines); without a
   terminal, short human lines (never raw JSON).
+- ``PeerWait``: while ``status`` or ``check`` reads, a live line naming the
+  peers it still waits for (in a terminal only).
 - ``render_summary`` / ``render_recap``: the plan summary shown before the
   confirmation, and the recap after the run.
 
@@ -12,11 +14,13 @@ Human text goes to ``human`` (stdout, or stderr when stdout carries JSON).
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from exops.plan import Action, ActionKind, Plan
 from exops.results import RunResult, RunStatus, StepResult, StepStatus
@@ -120,6 +124,72 @@ class TerminalDisplay(Observer):
         self._stop_live()
 
 
+class PeerWait:
+    """While a read waits on peers: in a terminal, one live line naming the peers
+    not yet read and for how long (``waiting for c1-p3 (4.2s); 3 of 4 peers read``).
+
+    Shown only when ``out`` is a terminal and only after ``after`` seconds (a
+    quick read shows nothing); the line is transient, so nothing of it stays on
+    the screen or reaches a file or a pipe. ``done(host)`` is the gather's
+    ``on_peer`` callback (called from worker threads).
+    """
+
+    def __init__(self, out: Console, hosts: list[str], *, after: float = 1.0, most: int = 4):
+        self.out = out
+        self.hosts = list(hosts)
+        self.after = after
+        self.most = most
+        self._read: set[str] = set()
+        self._lock = threading.Lock()
+        self.started = time.monotonic()
+        self._live: Any = None
+
+    def done(self, host: str) -> None:
+        with self._lock:
+            self._read.add(host)
+
+    def line(self, now: float | None = None) -> str:
+        """The line as it reads at ``now`` ("" before ``after`` or once all are read)."""
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        with self._lock:
+            waiting = [h for h in self.hosts if h not in self._read]
+        if elapsed < self.after or not waiting:
+            return ""
+        names = ", ".join(waiting[: self.most])
+        if len(waiting) > self.most:
+            names += f" and {len(waiting) - self.most} more"
+        read = len(self.hosts) - len(waiting)
+        return f"waiting for {names} ({fmt_s(elapsed)}); {read} of {len(self.hosts)} peers read"
+
+    def __rich__(self) -> Text:
+        return Text(self.line(), style="dim")
+
+    def __enter__(self) -> PeerWait:
+        self.started = time.monotonic()
+        if self.out.is_terminal:
+            from rich.live import Live
+
+            self._live = Live(
+                self,
+                console=self.out,
+                refresh_per_second=4,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def render_summary(plan: Plan) -> str:
     """A short plan summary (counts, restarts, the longest wait): shown before asking."""
     changes = [a for a in plan.actions if a.kind is ActionKind.CONFIGURE]
@@ -128,10 +198,11 @@ def render_summary(plan: Plan) -> str:
     waits = [a for a in plan.actions if a.kind in (ActionKind.WAIT, ActionKind.VERIFY)]
     longest = max((a.timeout_s or 0 for a in waits), default=0)
     lines = [
-        f"plan: {plan.runbook} on {plan.cluster}: {len(plan.actions)} actions; "
-        f"{len(changes)} configuration change{'s' if len(changes) != 1 else ''}"
+        f"plan: {plan.runbook} on {plan.cluster}: {_count(len(plan.actions), 'action')}; "
+        f"{_count(len(changes), 'configuration change')}"
         + (f" on {', '.join(peers)}" if peers else "")
-        + (f"; restarts {', '.join(restarts)} (one at a time)" if restarts else "; no restart")
+        + (f"; restarts {', '.join(restarts)}" if restarts else "; no restart")
+        + (" (one at a time)" if len(restarts) > 1 else "")
         + (f"; longest wait up to {fmt_s(longest)}" if longest else "")
     ]
     lines += [f"warning: {w}" for w in plan.warnings]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from exops.cli.display import console
+from exops.cli.display import PeerWait, console
 from exops.env import Env
 from exops.plan import BLOCKING, CheckOutcome, CheckResult
 from exops.status import SCHEMA, ClusterReport, Verdict, summarize
+
+if TYPE_CHECKING:
+    from exops.session import Session
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
 
@@ -38,7 +42,8 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
 
     with env.session(clusters) as session:
         names = list(session.clusters)
-        facts = session.gather_many(names, needs=STATUS_FACTS)
+        with _peer_wait(session) as wait:
+            facts = session.gather_many(names, needs=STATUS_FACTS, on_peer=wait.done)
     reports = [summarize(facts[n]) for n in names]
     if json_out:
         doc = {"schema": SCHEMA, "clusters": [r.model_dump(mode="json") for r in reports]}
@@ -49,6 +54,11 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
             print_report(console, report)
     bad = [r for r in reports if r.verdict in (Verdict.DEGRADED, Verdict.BROKEN)]
     return 1 if bad else 0
+
+
+def _peer_wait(session: Session) -> PeerWait:
+    """The live "waiting for c1-p3" line on stderr while the peers are read."""
+    return PeerWait(stderr(), list(session.specs))
 
 
 def print_report(console: Console, r: ClusterReport) -> None:
@@ -84,7 +94,7 @@ def print_report(console: Console, r: ClusterReport) -> None:
     for note in r.alarms:
         fix = f" -> {note.fix}" if note.fix else ""
         console.print(f"alarm {note.id} on {escape(note.host)}: {escape(note.title)}{escape(fix)}")
-    console.print(f"capacity: {r.capacity.note}")
+    console.print(escape(r.capacity.note))  # "capacity x3", "single peer: no resilience"
     for p in r.peers:
         if p.error:
             console.print(f"[dim]{p.host}: {p.error}[/]")
@@ -93,21 +103,9 @@ def print_report(console: Console, r: ClusterReport) -> None:
 
 def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
     """Run the prerequisite checks on each cluster; exit 3 when any fails."""
-    from exops.checks import run_checks
-    from exops.errors import UsageError
     from exops.exitcodes import ExitCode
 
-    names = [c.name for c in env.inventory.select(clusters)]
-    if new_peer:
-        owners = [n for n in names if new_peer in {p.name for p in env.inventory.cluster(n).peers}]
-        if not owners:
-            if len(names) == 1:
-                env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
-            raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
-        names = owners
-    with env.session(names) as session:
-        gathered = session.gather_many(names)
-    results = {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
+    results = check_results(env, clusters, new_peer)
     failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
     if json_out:
         docs = [
@@ -122,11 +120,31 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
         sys.stdout.write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n")
     else:
         for n, rs in results.items():
-            _print_checks(n, rs)
+            print_checks(stdout(), n, rs)
     return int(ExitCode.REFUSED) if failed else int(ExitCode.OK)
 
 
-def _print_checks(cluster: str, results: tuple[CheckResult, ...]) -> None:
+def check_results(
+    env: Env, clusters: list[str] | None, new_peer: str | None
+) -> dict[str, tuple[CheckResult, ...]]:
+    """The prerequisite checks of each selected cluster (those that hold ``new_peer``)."""
+    from exops.checks import run_checks
+    from exops.errors import UsageError
+
+    names = [c.name for c in env.inventory.select(clusters)]
+    if new_peer:
+        owners = [n for n in names if new_peer in {p.name for p in env.inventory.cluster(n).peers}]
+        if not owners:
+            if len(names) == 1:
+                env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
+            raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
+        names = owners
+    with env.session(names) as session, _peer_wait(session) as wait:
+        gathered = session.gather_many(names, on_peer=wait.done)
+    return {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
+
+
+def print_checks(out: Console, cluster: str, results: tuple[CheckResult, ...]) -> None:
     table = Table(title=f"prerequisites for cluster {cluster}", title_justify="left")
     for col in ("check", "result", "summary", "evidence"):
         table.add_column(col)
@@ -140,4 +158,4 @@ def _print_checks(cluster: str, results: tuple[CheckResult, ...]) -> None:
     for c in results:
         evidence = "\n".join(f"{h}: {v}" for h, v in c.evidence.items())
         table.add_row(c.name, f"[{colour[c.outcome]}]{c.outcome.value}[/]", c.summary, evidence)
-    stdout().print(table)
+    out.print(table)

@@ -181,7 +181,9 @@ def _action_details(a: Action) -> tuple[str, ...]:
         out.append(f"expected downtime {fmt_duration(a.expected_downtime_s)} ({basis})")
     if a.condition:
         verb = "until" if a.kind is ActionKind.WAIT else "check"
-        args = ", ".join(f"{k}={v}" for k, v in sorted(mask_secrets(a.condition_args).items()))
+        args = "; ".join(
+            f"{k}={_param(v)}" for k, v in sorted(mask_secrets(a.condition_args).items())
+        )  # hosts=c1-p2, c1-p3: never a Python list
         cond = f"{a.condition}({args})" if args else a.condition
         timeout = f" (timeout {fmt_duration(a.timeout_s)})" if a.timeout_s is not None else ""
         out.append(f"{verb} {cond}{timeout}")
@@ -363,7 +365,7 @@ def plan_view(plan: Plan) -> PlanView:
         version=plan.exops_version,
         digest=plan.facts_digest,
         refused=plan.refused,
-        params=tuple((str(k), _param(v)) for k, v in sorted(params.items())),
+        params=tuple((str(k), _param(v)) for k, v in sorted(params.items()) if v is not None),
         preflight=tuple(
             CheckView(c.name, c.outcome.value, c.summary, tuple(sorted(c.evidence.items())))
             for c in plan.preflight
@@ -527,7 +529,7 @@ def run_view(run: Mapping[str, Any]) -> RunView:
         host=_text(run.get("host"), "?"),
         started=_text(run.get("started")),
         finished=_text(run.get("finished"), "(not finished)"),
-        params=tuple((str(k), _param(v)) for k, v in sorted(params.items())),
+        params=tuple((str(k), _param(v)) for k, v in sorted(params.items()) if v is not None),
         steps=steps,
         failures=tuple(s for s in steps if s.status == "failed"),
         counts=counts,

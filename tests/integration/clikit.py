@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,3 +66,58 @@ def writes_since(lab: Any, seq: int) -> list[dict[str, Any]]:
 def last_seq(lab: Any) -> int:
     reqs = lab.control.requests(since=0)
     return max((r["seq"] for r in reqs), default=0)
+
+
+def run_in_pty(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 180,
+    *,
+    stdout_pipe: bool = False,
+    answer: tuple[bytes, bytes] | None = None,
+) -> tuple[int, str, str]:
+    """Run ``exops ARGS`` with a terminal (120 columns) on stderr, on stdout unless
+    ``stdout_pipe`` (then stdout is read apart), and on stdin when ``answer`` is
+    ``(prompt, reply)``: the reply is typed once the prompt is on the screen.
+
+    Returns the exit code, the terminal's text (escape codes removed) and stdout.
+    """
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exops", *args],
+        stdin=slave if answer else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout_pipe else slave,
+        stderr=slave,
+        env={**env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"},
+        close_fds=True,
+    )
+    os.close(slave)
+    pipe = proc.stdout.fileno() if proc.stdout is not None else None
+    read: dict[int, bytearray] = {master: bytearray()}
+    if pipe is not None:
+        read[pipe] = bytearray()
+    open_fds = set(read)
+    deadline = time.monotonic() + timeout
+    while open_fds and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
+        for fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                data = b""
+            if data:
+                read[fd] += data
+            else:
+                open_fds.discard(fd)
+        if answer and answer[0] in read[master]:
+            os.write(master, answer[1])
+            answer = None
+        if not ready and proc.poll() is not None:
+            break
+    code = proc.wait(timeout=30)
+    os.close(master)
+    stdout = read[pipe].decode() if pipe is not None else ""
+    if proc.stdout is not None:
+        proc.stdout.close()
+    screen = read[master].decode("utf-8", "replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen), stdout  # colours, cursor moves

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import cli_for
+from clikit import cli_for, run_in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -47,44 +41,55 @@ def test_without_a_terminal_progress_is_short_human_lines(formed_lab: Any, tmp_p
     assert proc.stdout.index("changed: [c1-p2]") < proc.stdout.index("PLAY RECAP")
 
 
-def _run_in_pty(args: list[str], env: dict[str, str], timeout: float = 180) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exops", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        env={**env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"},
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    code = proc.wait(timeout=30)
-    os.close(master)
-    screen = b"".join(chunks).decode("utf-8", "replace")
-    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # colours and cursor moves
-
-
 def test_in_a_terminal_each_finished_step_leaves_a_persistent_line(
     formed_lab: Any, tmp_path: Path
 ) -> None:
     cli = cli_for(formed_lab, tmp_path)
-    code, screen = _run_in_pty(["restart", "-c", "c1", "--peer", "c1-p2", "--yes"], cli.env)
+    code, screen, _ = run_in_pty(["restart", "-c", "c1", "--peer", "c1-p2", "--yes"], cli.env)
     assert code == 0, screen[-2000:]
     # Ansible-style task lines: status, peer, step and the time it took.
     assert "changed: [c1-p2] restart c1-p2 (" in screen, screen[-2000:]
     assert "ok: [c1-p2] restart c1-p2: peer_healthy (" in screen, screen[-2000:]
     assert "PLAY RECAP" in screen
+
+
+# -- a slow peer while status reads --------------------------------------------------
+
+
+def _slow_peer(lab: Any, peer: str = "c1-p3") -> None:
+    """Every REST answer of ``peer`` takes at least 2 s: longer than the 1 s after
+    which the live line appears (the slowness is a lower bound, so load only
+    makes the peer slower, never faster)."""
+    lab.control.inject("slow", peer=peer, seconds=2.0, iface="rest")
+
+
+def test_in_a_terminal_status_names_the_peer_it_still_waits_for(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    _slow_peer(formed_lab)
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, _ = run_in_pty(["status", "-c", "c1"], cli.env)
+    assert code == 0, screen[-2000:]
+    waits = re.findall(r"waiting for ([^(]*) \((\d+\.\d)s\); (\d) of 3 peers read", screen)
+    assert waits, screen[-2000:]
+    assert all("c1-p3" in names for names, _, _ in waits), waits  # named while it is read
+    assert "cluster c1" in screen and "verdict: healthy" in screen
+
+
+def test_status_json_with_a_slow_peer_keeps_stdout_one_document(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    _slow_peer(formed_lab)
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, stdout = run_in_pty(["status", "-c", "c1", "--json"], cli.env, stdout_pipe=True)
+    assert code == 0, screen[-2000:]
+    doc = json.loads(stdout)  # the live line went to the terminal (stderr) only
+    assert doc["schema"] and [p["host"] for p in doc["clusters"][0]["peers"]][-1] == "c1-p3"
+    assert "waiting for" not in stdout and "waiting for c1-p3" in screen
+
+
+def test_without_a_terminal_status_prints_no_waiting_line(formed_lab: Any, tmp_path: Path) -> None:
+    _slow_peer(formed_lab)
+    proc = cli_for(formed_lab, tmp_path)("status", "-c", "c1")
+    assert "waiting for" not in proc.stderr + proc.stdout
+    assert "verdict: healthy" in proc.stdout

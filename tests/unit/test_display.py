@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from exops.cli.display import TerminalDisplay, outcome_line, render_recap, step_line
+from exops.cli.display import (
+    PeerWait,
+    TerminalDisplay,
+    outcome_line,
+    render_recap,
+    render_summary,
+    step_line,
+)
 from exops.plan import Action, ActionKind, Plan
 from exops.results import RunResult, RunStatus, StepResult, StepStatus
 from exops.run.observers import RunInfo
@@ -66,3 +73,43 @@ def test_recap_counts_an_unreached_peer_and_ends_with_one_sentence() -> None:
     assert "UNREACHABLE c1-p1: skipped, NOT done" in text
     assert "c1-p1                    : ok=0 changed=0 unreachable=1" in text
     assert _text(outcome_line(result)).endswith("re-run when it answers (exit 6)")
+
+
+def test_the_waiting_line_names_the_peers_not_yet_read_after_a_second() -> None:
+    wait = PeerWait(Console(file=io.StringIO()), ["c1-p1", "c1-p2", "c1-p3"], after=1.0)
+    start = wait.started
+    assert wait.line(start + 0.5) == ""  # a quick read shows nothing
+    wait.done("c1-p1")
+    assert wait.line(start + 2.25) == "waiting for c1-p2, c1-p3 (2.2s); 1 of 3 peers read"
+    wait.done("c1-p2")
+    wait.done("c1-p3")
+    assert wait.line(start + 3) == ""
+
+
+def test_the_waiting_line_stays_short_on_a_big_cluster() -> None:
+    hosts = [f"c1-p{i}" for i in range(1, 7)]
+    wait = PeerWait(Console(file=io.StringIO()), hosts, after=0, most=4)
+    assert wait.line(wait.started + 61).startswith(
+        "waiting for c1-p1, c1-p2, c1-p3, c1-p4 and 2 more (1m01s); 0 of 6 peers read"
+    )
+
+
+def test_off_a_terminal_the_waiting_line_prints_nothing() -> None:
+    out = io.StringIO()
+    with PeerWait(Console(file=out), ["c1-p1"], after=0) as wait:
+        assert wait.line()  # it would say something...
+    assert out.getvalue() == ""  # ...but not to a file or a pipe
+
+
+def test_the_summary_says_one_at_a_time_only_for_several_restarts() -> None:
+    def plan_restarting(*hosts: str) -> Plan:
+        actions = tuple(
+            Action(id=str(i), step=f"restart {h}", kind=ActionKind.RESTART, host=h)
+            for i, h in enumerate(hosts, start=1)
+        )
+        return _plan().model_copy(update={"actions": actions})
+
+    one = render_summary(plan_restarting("c1-p2")).splitlines()[0]
+    assert one == "plan: restart on c1: 1 action; 0 configuration changes; restarts c1-p2"
+    two = render_summary(plan_restarting("c1-p1", "c1-p2"))
+    assert "restarts c1-p1, c1-p2 (one at a time)" in two

@@ -10,12 +10,12 @@ vendor note itself (``<repo>/../shared/seeds/*.txt``, present in CI).
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from goldenkit import check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +37,6 @@ from exops.logs import (
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
-UPDATE = os.environ.get("EXOPS_UPDATE_GOLDEN") == "1"
 CET = timezone(timedelta(hours=1))
 
 INCIDENT = (FIXTURES / "incident.log").read_text()
@@ -357,21 +356,17 @@ def test_verdict_judges_the_history_before_the_window() -> None:
 # -- rendering -------------------------------------------------------------------
 
 
-def check_golden(name: str, text: str) -> None:
-    path = FIXTURES / name
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"{path} is missing: run with EXOPS_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{name} differs from its golden file"
-
-
 def test_golden_timeline() -> None:
-    check_golden("incident.timeline.txt", render_analysis(analyze(parse_text(INCIDENT)), "text"))
+    check_golden(
+        "incident.timeline.txt",
+        render_analysis(analyze(parse_text(INCIDENT)), "text"),
+        directory=FIXTURES,
+    )
 
 
 def test_golden_summary() -> None:
     text = render_analysis(analyze(parse_text(INCIDENT)), "text", summary=True)
-    check_golden("incident.summary.txt", text)
+    check_golden("incident.summary.txt", text, directory=FIXTURES)
 
 
 def test_render_json() -> None:

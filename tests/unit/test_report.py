@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import goldenkit
 import pytest
 
 from exops.appliance.base import Field, Write
@@ -16,11 +15,7 @@ from exops.models import ClusterSettings, TlsMode
 from exops.plan import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped
 from exops.report import render_plan, render_run
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-# Read at import: the autouse fixture in conftest.py clears EXOPS_* before each test.
-UPDATE = os.environ.get("EXOPS_UPDATE_GOLDEN") == "1"
 SECRET = "hunter2-Sup3r"
-_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 
 P1, P2, P3 = "10.0.0.11", "10.0.0.12", "10.0.0.13"
 
@@ -28,17 +23,11 @@ P1, P2, P3 = "10.0.0.11", "10.0.0.12", "10.0.0.13"
 def clean(text: str) -> str:
     """Mask timestamps; fail on any secret (the cleaner proves none leaks)."""
     assert SECRET not in text, "a secret leaked into a report"
-    return _STAMP.sub("<TIMESTAMP>", text)
+    return goldenkit.STAMP.sub("<TIMESTAMP>", text)
 
 
 def check_golden(name: str, text: str) -> None:
-    cleaned = clean(text)
-    path = GOLDEN / name
-    if UPDATE or not path.exists():
-        if not UPDATE:
-            pytest.fail(f"{path} is missing: run with EXOPS_UPDATE_GOLDEN=1 to create it")
-        path.write_text(cleaned)
-    assert cleaned == path.read_text(), f"{name} differs from its golden file"
+    goldenkit.check_golden(name, clean(text))
 
 
 def _settings(*peers: str, primary: int = 1) -> ClusterSettings:

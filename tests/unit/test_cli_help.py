@@ -1,0 +1,82 @@
+"""Every command's ``--help`` names its values (``RUNBOOK``, ``PLAN``, ``FILE``, ``PEER``,
+``SECONDS``) and never shows a Python type (``<str>``, ``<path>``, ``<list[Path]>``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from exops.cli.app import app
+
+# A type as Typer prints it: <str>, <int>, <path>, <list[str]>, <list[Path]>, <float range> ...
+PYTHON_TYPE = re.compile(r"<[^<>\s][^<>\n]*>")
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+COMMANDS = dict(_commands(get_command(app)))
+
+
+def _id(path: tuple[str, ...]) -> str:
+    return " ".join(path) or "exops"
+
+
+def _help(path: tuple[str, ...]) -> str:
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_walk_finds_every_kind_of_command() -> None:
+    names = {" ".join(path) for path in COMMANDS}
+    assert {
+        "status",
+        "check",
+        "plan",
+        "apply",
+        "add-peer",
+        "logs analyze",
+        "state migrate",
+    } <= names
+    assert len(names) > 20
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=_id)
+def test_help_shows_names_not_python_types(path: tuple[str, ...]) -> None:
+    text = _help(path)
+    assert not PYTHON_TYPE.findall(text), f"exops {' '.join(path)} --help:\n{text}"
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=_id)
+def test_every_value_has_a_name(path: tuple[str, ...]) -> None:
+    """Every argument and every option that takes a value declares its metavar."""
+    unnamed = [
+        p.name
+        for p in COMMANDS[path].params
+        if not getattr(p, "is_flag", False) and not p.hidden and p.metavar is None
+    ]
+    assert not unnamed, f"exops {' '.join(path)}: no metavar for {unnamed}"
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        (("plan",), "RUNBOOK  A shipped runbook name"),
+        (("apply",), "PLAN  A plan saved with"),
+        (("logs", "analyze"), "FILE  Log files"),
+        (("restore",), "--backup FILE"),
+        (("add-peer",), "--peer PEER"),
+        (("restart",), "--lock-timeout SECONDS"),
+    ],
+)
+def test_the_names_an_operator_reads(path: tuple[str, ...], line: str) -> None:
+    assert line in _help(path)
