@@ -466,36 +466,34 @@ _PARAM_OPT = Annotated[
 ]
 
 
-@_command("run", conn=_CONN_OPTIONS, run=_RUN_OPTIONS, extra_args=True)
-def run_command(
-    env: Any,
-    opts: Any,
-    ctx: typer.Context,
-    runbook: _RUNBOOK_ARG,
-    cluster: o.Cluster,
-    param: _PARAM_OPT = None,
-) -> int:
-    """Run any runbook (a shipped name or your own file)."""
-    from exops.cli import runs
+def _generic(name: str, conn: list[inspect.Parameter], run: list[inspect.Parameter]) -> None:
+    """``exops run`` / ``exops plan``: any runbook by name or file, its parameters as
+    ``-P NAME=VALUE`` or its own flags."""
 
-    params = _generic_params(runbook, param, list(ctx.args), env, cluster)
-    return runs.run_one(env, runbook, cluster, params, opts)
+    def command(
+        env: Any,
+        opts: Any,
+        ctx: typer.Context,
+        runbook: _RUNBOOK_ARG,
+        cluster: o.Cluster,
+        param: _PARAM_OPT = None,
+    ) -> int:
+        from exops.cli import runs
+
+        params = _generic_params(runbook, param, list(ctx.args), env, cluster)
+        act = runs.run_one if name == "run" else runs.plan_one
+        return act(env, runbook, cluster, params, opts)
+
+    command.__name__ = f"{name}_command"
+    command.__doc__ = {
+        "run": "Run any runbook (a shipped name or your own file).",
+        "plan": "Plan a runbook and print or save the plan (no change is made).",
+    }[name]
+    _command(name, conn=conn, run=run, extra_args=True)(command)
 
 
-@_command("plan", conn=_READ_CONN, run=_PLAN_OPTIONS, extra_args=True)
-def plan_command(
-    env: Any,
-    opts: Any,
-    ctx: typer.Context,
-    runbook: _RUNBOOK_ARG,
-    cluster: o.Cluster,
-    param: _PARAM_OPT = None,
-) -> int:
-    """Plan a runbook and print or save the plan (no change is made)."""
-    from exops.cli import runs
-
-    params = _generic_params(runbook, param, list(ctx.args), env, cluster)
-    return runs.plan_one(env, runbook, cluster, params, opts)
+_generic("run", _CONN_OPTIONS, _RUN_OPTIONS)
+_generic("plan", _READ_CONN, _PLAN_OPTIONS)
 
 
 @_command("apply", conn=_CONN_OPTIONS, run=_APPLY_OPTIONS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,13 +84,17 @@ Events = Annotated[
         metavar="FILE|-",
     ),
 ]
+
+
+def _seconds(flag: str, what: str) -> Any:
+    """A timeout option ``--x-timeout SECONDS``, also settable as EXOPS_X_TIMEOUT;
+    unset by default (the settings decide)."""
+    env = "EXOPS_" + flag.removeprefix("--").replace("-", "_").upper()
+    return typer.Option(flag, help=f"Seconds {what} [env {env}].", metavar="SECONDS")
+
+
 LockTimeout = Annotated[
-    float | None,
-    typer.Option(
-        "--lock-timeout",
-        help="Seconds to wait for another run's cluster lock [default 0].",
-        metavar="SECONDS",
-    ),
+    float | None, _seconds("--lock-timeout", "to wait for another run's cluster lock (default 0)")
 ]
 Format = Annotated[
     str,
@@ -111,29 +115,10 @@ Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Print the full plan before a real run.")
 ]
 RestartTimeout = Annotated[
-    float | None,
-    typer.Option(
-        "--restart-timeout",
-        help="Seconds a peer may take to restart [env EXOPS_RESTART_TIMEOUT].",
-        metavar="SECONDS",
-    ),
+    float | None, _seconds("--restart-timeout", "a peer may take to restart")
 ]
-SettleTimeout = Annotated[
-    float | None,
-    typer.Option(
-        "--settle-timeout",
-        help="Seconds a health wait may take at most [env EXOPS_SETTLE_TIMEOUT].",
-        metavar="SECONDS",
-    ),
-]
-ReadTimeout = Annotated[
-    float | None,
-    typer.Option(
-        "--read-timeout",
-        help="Seconds to wait for one answer [env EXOPS_READ_TIMEOUT].",
-        metavar="SECONDS",
-    ),
-]
+SettleTimeout = Annotated[float | None, _seconds("--settle-timeout", "a health wait may take")]
+ReadTimeout = Annotated[float | None, _seconds("--read-timeout", "to wait for one answer")]
 StateUrl = Annotated[
     str | None,
     typer.Option(

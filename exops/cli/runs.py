@@ -169,16 +169,27 @@ def run_one(
     resume: bool = False,
 ) -> int:
     """One runbook on one cluster from the command line; returns the exit code."""
-    check_format(opts)
-    if opts.dry_run:
-        return _planned(Runner(env).plan(ref, cluster, params, resume=resume), opts)
-    return _interactive(
+    return _plan_or_run(
         env,
         opts,
+        lambda r: r.plan(ref, cluster, params, resume=resume),
         lambda r: r.run(
             ref, cluster, params, yes=opts.yes, lock_timeout=opts.lock_timeout, resume=resume
         ),
     )
+
+
+def _plan_or_run(
+    env: Env,
+    opts: RunOptions,
+    plan: Callable[[Runner], RunResult],
+    run: Callable[[Runner], RunResult],
+) -> int:
+    """``--dry-run``: the plan, rendered; otherwise the confirmed, rendered run."""
+    check_format(opts)
+    if opts.dry_run:
+        return _planned(plan(Runner(env)), opts)
+    return _interactive(env, opts, run)
 
 
 def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
@@ -204,12 +215,10 @@ def apply_saved(env: Env, path: Path, opts: RunOptions) -> int:
 
 
 def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOptions) -> int:
-    check_format(opts)
-    if opts.dry_run:
-        return _planned(Runner(env).restore(cluster, host, backup, dry_run=True), opts)
-    return _interactive(
+    return _plan_or_run(
         env,
         opts,
+        lambda r: r.restore(cluster, host, backup, dry_run=True),
         lambda r: r.restore(cluster, host, backup, yes=opts.yes, lock_timeout=opts.lock_timeout),
     )
 
