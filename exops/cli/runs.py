@@ -13,8 +13,7 @@ import io
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,24 +24,14 @@ from rich.markup import escape
 
 from exops.cli.display import TerminalDisplay, console, render_recap, render_summary
 from exops.env import Env
-from exops.errors import ExopsError, UsageError
+from exops.errors import UsageError
 from exops.exitcodes import ExitCode
 from exops.plan import Plan
 from exops.results import RunResult, RunStatus
+from exops.run import fleet as fleet_mod
+from exops.run.fleet import FleetItem, check_fleet
 from exops.run.observers import EventsObserver, Observer, RunInfo
 from exops.run.runner import Runner
-
-# When clusters end differently, the fleet's exit code reports the most serious.
-SEVERITY = (
-    ExitCode.INTERRUPTED,
-    ExitCode.FAILED,
-    ExitCode.LOCKED,
-    ExitCode.USAGE,
-    ExitCode.REFUSED,
-    ExitCode.PARTIAL,
-    ExitCode.CHANGES_PENDING,
-    ExitCode.OK,
-)
 
 
 @dataclass(frozen=True)
@@ -261,15 +250,7 @@ def _print_refusal_evidence(out: Console, result: RunResult) -> None:
             out.print(f"  {escape(host)}: {escape(seen)}", soft_wrap=True)
 
 
-# -- fleet: one runbook on several clusters, in one process ------------------------
-
-
-@dataclass
-class _FleetRun:
-    code: int
-    result: RunResult | None
-    text: str
-    problems: str
+# -- fleet: one runbook on several clusters (exops.run.fleet), rendered here --------
 
 
 def run_fleet(
@@ -281,57 +262,90 @@ def run_fleet(
     *,
     resume: bool = False,
 ) -> int:
-    """Run ``ref`` on every cluster concurrently; results are rendered as they finish.
-
-    Each cluster has its own runner (lock, session, plan, journal entry) and its
-    own buffered display, printed whole when the cluster finishes; the worst
-    exit code wins.
+    """Run ``ref`` on every cluster concurrently; each cluster's output is held in
+    its own buffer and printed whole when it finishes; the worst exit code wins.
 
     Raises:
         UsageError: a cluster is named twice or unknown, or restarts without --yes.
     """
-    _check_fleet(env, clusters, opts)
+    check_fleet(env, clusters, yes=opts.yes, dry_run=opts.dry_run)
+    if opts.out is not None:
+        raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
+    check_format(opts)
     params = {c: params_for(c) for c in clusters}  # bad input fails before any thread starts
-    cancel = threading.Event()
     lock = threading.Lock()
-    results: dict[str, _FleetRun] = {}
     with ExitStack() as stack:
         events = _events_stream(opts, stack)
 
-        def work(cluster: str) -> _FleetRun:
-            return _fleet_one(
-                env, ref, cluster, params[cluster], opts, events, lock, cancel, resume
-            )
+        def observers_for(item: FleetItem) -> list[Observer]:
+            item.context["text"] = text = io.StringIO()
+            buffered = Console(file=text, width=200, highlight=False, soft_wrap=True)
+            item.context["console"] = buffered
+            shown: list[Observer] = [TerminalDisplay(buffered, live=False)]
+            if events is not None:
+                shown.append(EventsObserver(events, lock=lock))
+            return shown
 
-        with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
-            futures = {pool.submit(work, c): c for c in clusters}
-            for done in _completed(futures, cancel):
-                cluster = futures[done]
-                one = results[cluster] = done.result()
-                if not opts.json_out:
-                    target = sys.stderr if opts.stdout_is_json else sys.stdout
-                    target.write(f"\n=== cluster {cluster}: exit {one.code} ===\n{one.text}")
-                    target.flush()
-                sys.stderr.write(one.problems)
+        def on_done(item: FleetItem) -> None:
+            problems = _fleet_render(item, opts)
+            if not opts.json_out:
+                target = sys.stderr if opts.stdout_is_json else sys.stdout
+                text = item.context["text"].getvalue()
+                target.write(f"\n=== cluster {item.cluster}: exit {item.exit_code} ===\n{text}")
+                target.flush()
+            sys.stderr.write(problems)
+
+        fleet = fleet_mod.run_fleet(
+            env,
+            ref,
+            params,
+            dry_run=opts.dry_run,
+            yes=opts.yes,
+            lock_timeout=opts.lock_timeout,
+            resume=resume,
+            observers_for=observers_for,
+            on_done=on_done,
+        )
     if opts.json_out:
         runs = [
             {
-                "cluster": c,
-                "exit_code": r.code,
-                "result": _fleet_doc(r.result, dry_run=opts.dry_run),
-                "error": r.problems.strip() or None,
+                "cluster": i.cluster,
+                "exit_code": i.exit_code,
+                "result": _fleet_doc(i.result, dry_run=opts.dry_run),
+                "error": i.context.get("problems") or None,
             }
-            for c in clusters
-            for r in [results[c]]
+            for i in fleet.items
         ]
         doc = {"schema": "exops.fleet/1", "runbook": ref, "runs": runs}
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-    codes = [results[c].code for c in clusters]
-    summary = ", ".join(f"{c}={results[c].code}" for c in clusters)
+    summary = ", ".join(f"{i.cluster}={i.exit_code}" for i in fleet.items)
     err().print(f"fleet: {len(clusters)} clusters; exit codes {summary}", soft_wrap=True)
-    if cancel.is_set():
+    if fleet.interrupted:
         raise KeyboardInterrupt
-    return int(next(s for s in SEVERITY if s in codes) if codes else ExitCode.OK)
+    return fleet.exit_code
+
+
+def _fleet_render(item: FleetItem, opts: RunOptions) -> str:
+    """Render a finished cluster into its buffer; returns its problem lines (stderr).
+    A dry run with ``--detailed-exitcode`` and changes pending exits 5."""
+    result, buffered = item.result, item.context["console"]
+    if item.error is not None:
+        problems = f"exops: error: {item.cluster}: {item.error}\n"
+    elif result is not None and result.message and result.status is not RunStatus.OK:
+        problems = f"exops: {item.cluster}: {result.message}\n"
+    else:
+        problems = ""
+    if result is not None and not opts.json_out:
+        if opts.dry_run and result.plan is not None:
+            show_plan(result.plan, replace(opts, out=None), item.context["text"])
+        elif not opts.dry_run:
+            for line in render_recap(result):
+                buffered.print(line)
+    pending = result is not None and result.plan is not None and result.plan.has_changes
+    if opts.dry_run and opts.detailed_exitcode and pending:
+        item.exit_code = int(ExitCode.CHANGES_PENDING)
+    item.context["problems"] = problems.strip()
+    return problems
 
 
 def _fleet_doc(result: RunResult | None, *, dry_run: bool) -> Any:
@@ -344,20 +358,6 @@ def _fleet_doc(result: RunResult | None, *, dry_run: bool) -> Any:
     return result.to_doc()
 
 
-def _check_fleet(env: Env, clusters: list[str], opts: RunOptions) -> None:
-    if len(set(clusters)) != len(clusters):
-        raise UsageError("--cluster: a cluster is named twice")
-    for c in clusters:
-        env.inventory.cluster(c)
-    if not (opts.yes or opts.dry_run):
-        raise UsageError(
-            f"{len(clusters)} clusters: pass --yes to run unattended, or --dry-run to see the plans"
-        )
-    if opts.out is not None:
-        raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
-    check_format(opts)
-
-
 def _events_stream(opts: RunOptions, stack: ExitStack) -> TextIO | None:
     if opts.events == "-":
         return sys.stdout
@@ -367,54 +367,3 @@ def _events_stream(opts: RunOptions, stack: ExitStack) -> TextIO | None:
         return stack.enter_context(open(opts.events, "a", encoding="utf-8"))
     except OSError as exc:
         raise UsageError(f"--events {opts.events}: cannot open ({exc.strerror})") from exc
-
-
-def _fleet_one(
-    env: Env,
-    ref: str,
-    cluster: str,
-    params: dict[str, Any],
-    opts: RunOptions,
-    events: TextIO | None,
-    lock: threading.Lock,
-    cancel: threading.Event,
-    resume: bool,
-) -> _FleetRun:
-    """One cluster of a fleet run, with its output held back in a buffer."""
-    text, problems = io.StringIO(), io.StringIO()
-    buffered = Console(file=text, width=200, highlight=False, soft_wrap=True)
-    observers: list[Observer] = [TerminalDisplay(buffered, live=False)]
-    if events is not None:
-        observers.append(EventsObserver(events, lock=lock))
-    runner = Runner(env, observers=observers, cancel=cancel)
-    try:
-        if opts.dry_run:
-            result = runner.plan(ref, cluster, params, resume=resume)
-            if result.plan is not None and not opts.json_out:
-                show_plan(result.plan, replace(opts, out=None), text)
-        else:
-            result = runner.run(
-                ref, cluster, params, yes=True, lock_timeout=opts.lock_timeout, resume=resume
-            )
-            if not opts.json_out:
-                for line in render_recap(result):
-                    buffered.print(line)
-    except ExopsError as exc:
-        problems.write(f"exops: error: {cluster}: {exc}\n")
-        return _FleetRun(exc.exit_code, None, text.getvalue(), problems.getvalue())
-    if result.message and result.status is not RunStatus.OK:
-        problems.write(f"exops: {cluster}: {result.message}\n")
-    code = result.exit_code
-    if opts.dry_run and opts.detailed_exitcode and result.plan and result.plan.has_changes:
-        code = int(ExitCode.CHANGES_PENDING)
-    return _FleetRun(code, result, text.getvalue(), problems.getvalue())
-
-
-def _completed(futures: dict[Future[Any], str], cancel: threading.Event) -> Iterator[Future[Any]]:
-    """Futures as they finish; on Ctrl-C every cluster's wait stops at its next poll
-    (each run is then journalled as interrupted and its lock released)."""
-    try:
-        yield from as_completed(futures)
-    except KeyboardInterrupt:
-        cancel.set()
-        yield from as_completed(futures)

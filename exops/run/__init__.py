@@ -9,17 +9,21 @@
         print(step.action.step, step.host, step.status, step.duration_s)
 
 ``Runner.plan`` is the dry run; ``apply_saved`` applies a saved plan after
-re-planning; observers (``Observer`` subclasses) watch a run as it goes.
+re-planning; observers (``Observer`` subclasses) watch a run as it goes;
+``run_fleet`` runs one runbook on several clusters, a runner each.
 """
 
 from exops.env import Env, load_env
 from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.run.fleet import FleetItem, FleetResult, run_fleet
 from exops.run.observers import EventsObserver, JournalObserver, Observer, RunInfo
 from exops.run.runner import Runner
 
 __all__ = [
     "Env",
     "EventsObserver",
+    "FleetItem",
+    "FleetResult",
     "JournalObserver",
     "Observer",
     "RunInfo",
@@ -29,4 +33,5 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "load_env",
+    "run_fleet",
 ]
