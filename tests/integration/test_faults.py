@@ -170,7 +170,7 @@ class Scenario:
 def add_peer_lab(lab_factory: Any, tmp_path: Path, **env: str) -> tuple[Any, Cli, Scenario]:
     """A two-peer cluster (p1 primary, p2) and an unclustered p3 to add."""
     lab = lab_factory(clusters=1, peers=3, time_scale=SCALE, preset="unclustered")
-    cli = cli_for(lab, tmp_path, **FAST, **env)
+    cli = cli_for(lab, tmp_path, **{**FAST, **env})
     cli("create-cluster", "-c", "c1", "--yes")
     cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes")
     return lab, cli, Scenario(("add-peer", "-c", "c1", "--peer", "c1-p3"), add_peer_end_state)
@@ -179,7 +179,7 @@ def add_peer_lab(lab_factory: Any, tmp_path: Path, **env: str) -> tuple[Any, Cli
 def enforce_lab(lab_factory: Any, tmp_path: Path, **env: str) -> tuple[Any, Cli, Scenario]:
     """A formed three-peer cluster converted to FQDN addresses (what Enforce needs)."""
     lab = lab_factory(clusters=1, peers=3, time_scale=SCALE, preset="formed")
-    cli = cli_for(lab, tmp_path, **FAST, **env)
+    cli = cli_for(lab, tmp_path, **{**FAST, **env})
     cli("convert-fqdn", "-c", "c1", "--yes")
     return lab, cli, Scenario(("enforce-tls", "-c", "c1"), enforce_end_state)
 
@@ -522,7 +522,9 @@ def test_concurrent_run_is_refused_and_changes_nothing(lab_factory: Any, tmp_pat
 
 
 def test_interrupted_mid_wait_releases_lock_and_resumes(lab_factory: Any, tmp_path: Path) -> None:
-    lab, cli, scenario = add_peer_lab(lab_factory, tmp_path)
+    # The restart is held until the interrupt: a wait that gave up first (a loaded
+    # machine, 5 s) would end the run before the Ctrl-C this test is about.
+    lab, cli, scenario = add_peer_lab(lab_factory, tmp_path, EXOPS_RESTART_TIMEOUT="300")
     before = snapshot(lab)
     # Hold the new peer's restart so the run sits in "wait for c1-p3 to restart".
     proc, events, go = start_paused(cli, tmp_path, scenario.args, 7, tag="int")

@@ -65,7 +65,11 @@ def test_fleet_ctrl_c_stops_every_cluster_cleanly(lab_factory: Any, tmp_path: Pa
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and "interrupted" in err
+    assert proc.returncode == 130 and "interrupted" in err, (
+        proc.returncode,
+        err[-2000:],
+        events.read_text()[-3000:],
+    )
     runs = cli.json("history")["runs"]
     assert sorted((r["cluster"], r["status"]) for r in runs) == [
         ("c1", "interrupted"),
