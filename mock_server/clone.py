@@ -23,7 +23,7 @@ starts the lab with it (``python -m mock_server up --spec FILE``)::
               master: 1                # 1-based, 0 unset
               name: core.example.com
               tls: Permissive          # Permissive | Enforce
-              ipver: IPv4
+              ipver: IPv4              # IPv4 | IPv6
               map_mode: "Off"
               map: [[name, ip], ...]
             restart_pending: false     # 20007 until it restarts
@@ -40,11 +40,11 @@ address mappings are the real ones, unchanged).
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
-from mock_server.lab import ALARMS, MAX_PEERS, Lab, Peer, empty_settings
+from mock_server.lab import ALARMS, Lab, Peer
+from mock_server.settings import MAX_PEERS, ClusterSettings, IpVersion, Switch, TlsMode
 
 ROLES = ("Expressway-C", "Expressway-E", "VCS")
 CERT_MODES = ("ok", "missing_san", "wrong_name", "expired", "self_signed")
@@ -56,8 +56,8 @@ class CloneSpecError(ValueError):
     """A clone spec the lab cannot build (names the cluster, peer and field)."""
 
 
-def _settings(raw: Any, where: str) -> dict[str, Any]:
-    s = empty_settings()
+def _settings(raw: Any, where: str) -> ClusterSettings:
+    s = ClusterSettings()
     if raw is None:
         return s
     if not isinstance(raw, dict):
@@ -65,18 +65,22 @@ def _settings(raw: Any, where: str) -> dict[str, Any]:
     peers = [str(a or "") for a in raw.get("peers", [])]
     if len(peers) > MAX_PEERS:
         raise CloneSpecError(f"{where}: settings.peers has more than {MAX_PEERS} slots")
-    s["peers"] = peers + [""] * (MAX_PEERS - len(peers))
-    s["master"] = int(raw.get("master", 0))
-    if not 0 <= s["master"] <= MAX_PEERS:
+    s.peers = peers + [""] * (MAX_PEERS - len(peers))
+    s.master = int(raw.get("master", 0))
+    if not 0 <= s.master <= MAX_PEERS:
         raise CloneSpecError(f"{where}: settings.master must be 0..{MAX_PEERS}")
-    s["name"] = str(raw.get("name", ""))
-    s["tls"] = str(raw.get("tls", "Permissive"))
-    if s["tls"] not in ("Permissive", "Enforce"):
+    s.name = str(raw.get("name", ""))
+    tls = str(raw.get("tls", "Permissive"))
+    if tls not in set(TlsMode):
         raise CloneSpecError(f"{where}: settings.tls must be Permissive or Enforce")
-    s["ipver"] = str(raw.get("ipver", "IPv4"))
-    s["map_mode"] = "On" if raw.get("map_mode") in ("On", True) else "Off"
-    rows = [[str(n), str(a)] for n, a in (raw.get("map") or [])][:MAX_PEERS]
-    s["map"] = rows + [["", ""] for _ in range(MAX_PEERS - len(rows))]
+    s.tls = TlsMode(tls)
+    ipver = str(raw.get("ipver", "IPv4"))
+    if ipver not in set(IpVersion):
+        raise CloneSpecError(f"{where}: settings.ipver must be IPv4 or IPv6")
+    s.ipver = IpVersion(ipver)
+    s.map_mode = Switch.ON if raw.get("map_mode") in ("On", True) else Switch.OFF
+    rows = [(str(n), str(a)) for n, a in (raw.get("map") or [])][:MAX_PEERS]
+    s.map = rows + [("", "")] * (MAX_PEERS - len(rows))
     return s
 
 
@@ -108,8 +112,8 @@ def build_clone(lab: Lab, spec: dict[str, Any], subnet: str) -> None:
     lab.cluster_names = names  # type: ignore[attr-defined]
     now = time.time()
     for peer in lab.peers.values():
-        peer.active = copy.deepcopy(peer.saved)
-        peer.listed_since = {a.lower(): 0.0 for a in peer.saved["peers"] if a}
+        peer.active = peer.saved.copy()
+        peer.listed_since = {a.lower(): 0.0 for a in peer.saved.peers if a}
         peer.last_sync = now if peer.clustered else None
     for peer in lab.peers.values():
         lab.evaluate(peer)
