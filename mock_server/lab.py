@@ -2,7 +2,7 @@
 
 Every peer keeps *saved* cluster settings (what reads show) and settings *in
 force* (what its clustering behaviour uses), per docs/contract.md section 6,
-both typed (``mock_server.settings``).
+both typed (``mock_server.settings``), and a lifecycle state (``Lifecycle``).
 A periodic tick recomputes peer states and alarms and runs replication each
 interval. Setting writes are validated and committed here (``Lab.save_setting``).
 The REST and SSH front ends only parse their wire forms, call methods of
@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from mock_server import logtext, settings
@@ -44,6 +45,7 @@ __all__ = [  # also the names other modules and tests take from here
     "SETTING_RULES",
     "Alarm",
     "Lab",
+    "Lifecycle",
     "Peer",
     "empty_settings",
     "iso",
@@ -135,6 +137,13 @@ class Alarm:
         }
 
 
+class Lifecycle(Enum):
+    """Where a peer is in its life: answering, or down for a restart until it boots."""
+
+    RUNNING = "running"
+    RESTARTING = "restarting"  # listeners closed; boots when its downtime is over
+
+
 @dataclass
 class Peer:
     name: str
@@ -156,8 +165,8 @@ class Peer:
     ntp_servers: list[str] = field(default_factory=lambda: ["192.0.2.123"])
     saved: ClusterSettings = field(default_factory=ClusterSettings)
     active: ClusterSettings = field(default_factory=ClusterSettings)  # in force
-    running: bool = True
-    boot_time: float = field(default_factory=time.time)
+    state: Lifecycle = Lifecycle.RUNNING
+    boot_time: float = field(default_factory=time.time)  # wall-clock time of the last boot
     alarms: dict[str, Alarm] = field(default_factory=dict)
     log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
     listed_since: dict[str, float] = field(default_factory=dict)
@@ -226,14 +235,21 @@ class Peer:
             return True
         return self.self_entry(s) != self.self_entry(a)  # peer_address: own entry only
 
+    @property
+    def running(self) -> bool:
+        return self.state is Lifecycle.RUNNING
+
     def uptime(self, scale: float) -> int:
+        """Simulated seconds since the last boot (0 while down)."""
+        if not self.running:
+            return 0
         return int((time.time() - self.boot_time) / max(scale, 1e-9))
 
     def system_time(self, scale: float) -> str:
         """The peer's own clock, ``YYYY-MM-DD HH:MM:SS`` (UTC; MOCK-DEFINED form): boot
         time plus uptime, so SystemTime - Uptime is its boot time in compressed time too
         (REST sysinfo and ``xStatus SystemUnit`` answer the same)."""
-        if self.boot_time < 0:  # going down: its clock is the wall clock
+        if not self.running:  # going down: its clock is the wall clock
             return iso(time.time()).replace("T", " ").rstrip("Z")
         try:
             stamp = iso(math.ceil(self.boot_time) + self.uptime(scale))
@@ -371,7 +387,7 @@ class Lab:
             peer = self.peers.get(f.get("peer", ""))
             if f["kind"] == "unreachable" and peer and peer.running:
                 self.on_up(peer)
-            if f["kind"] == "restart_hang" and peer and not peer.running and peer.boot_time < 0:
+            if f["kind"] == "restart_hang" and peer and peer.state is Lifecycle.RESTARTING:
                 self._boot(peer)
         return cleared
 
@@ -536,8 +552,7 @@ class Lab:
     # -- restart and factory reset -------------------------------------------------
     def restart(self, peer: Peer) -> None:
         peer.emit("kernel", Event="System Restart", Detail="Restart requested by admin")
-        peer.running = False
-        peer.boot_time = -1.0
+        peer.state = Lifecycle.RESTARTING
         self.on_down(peer)
         started = time.time()
         self.restarts.append({"peer": peer.name, "down_at": started, "downtime_s": self.restart_s})
@@ -561,7 +576,7 @@ class Lab:
             self._factory_reset(peer)
         peer.pending_restart = False
         peer.active = peer.saved.copy()
-        peer.running = True
+        peer.state = Lifecycle.RUNNING
         peer.boot_time = time.time()
         peer.listed_since = {a.lower(): time.time() for a in peer.active.peers if a}
         peer.last_sync = None
