@@ -7,7 +7,8 @@ A periodic tick recomputes peer states and alarms and runs replication each
 interval. Setting writes are validated and committed here (``Lab.save_setting``).
 The REST and SSH front ends only parse their wire forms, call methods of
 ``Peer`` and ``Lab``, and render the answers; they never keep state of their
-own. Log lines are written by ``mock_server.logtext``.
+own. Faults reach them through one hook (``mock_server.faults``); log lines
+are written by ``mock_server.logtext``.
 """
 
 from __future__ import annotations
@@ -621,6 +622,11 @@ class Lab:
         )
         self.evaluate(peer)
         return None
+
+    def force_system_key_update(self, peer: Peer) -> None:
+        """``xCommand ForceSystemKeyUpdate``: logged, and a system-key alarm (20109) goes."""
+        peer.emit("kernel", Event="System Key Updated", Detail="ForceSystemKeyUpdate completed")
+        peer.alarms.pop("20109", None)
 
     def _primary_of(self, peer: Peer) -> Peer | None:
         addr = peer.master_address()

@@ -452,8 +452,7 @@ def _xcommand(lab: Lab, peer: Peer, rest: str) -> Answer:
     if name == "ForceConfigUpdate":
         reason = lab.force_config_update(peer)
         return Answer(error(reason, "/Command/ForceConfigUpdate") if reason else "OK\n", write=True)
-    peer.emit("kernel", Event="System Key Updated", Detail="ForceSystemKeyUpdate completed")
-    peer.alarms.pop("20109", None)
+    lab.force_system_key_update(peer)
     return Answer("OK\n", write=True)
 
 
@@ -511,7 +510,7 @@ class _Server(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
-        if self.lab.fault_for("ssh_auth_reject", self.peer.name):
+        if faults.auth_rejected(self.lab, self.peer):
             return False
         return username == "admin" and secrets.compare_digest(password, self.lab.password)
 
@@ -519,7 +518,7 @@ class _Server(asyncssh.SSHServer):
         return self.authorized is not None
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        if self.lab.fault_for("ssh_auth_reject", self.peer.name) or self.authorized is None:
+        if faults.auth_rejected(self.lab, self.peer) or self.authorized is None:
             return False
         return username == "admin" and self.authorized.validate(key, "", "127.0.0.1") is not None
 
