@@ -182,6 +182,9 @@ class Peer:
     config_rev: int = 0
     hostname: str = ""
     domain: str = ""
+    # The SSH shell's welcome: "plain" ends it with a blank line (a real box's
+    # does not reliably end in OK), "ok" with an OK line (older form).
+    ssh_welcome: str = "plain"
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     # A clone (spec ``clusters:``): the inventory group, the addresses the real
     # cluster lists this peer under (they designate it like its own IP), a

@@ -73,10 +73,10 @@ def welcome(peer: Peer) -> str:
 
     Default: the banner then a blank line and no ``OK`` (a real box's welcome
     does not reliably end in OK, section 8). A peer whose ``ssh_welcome`` is
-    ``"ok"`` ends it with an ``OK`` line (older form).
+    ``"ok"`` ends it with an ``OK`` line (older form; PATCH it on the control API).
     """
     text = f"TANDBERG Video Communication Server {peer.version}\nSW Release Date: 2026-06-01\n"
-    if getattr(peer, "ssh_welcome", "plain") == "ok":
+    if peer.ssh_welcome == "ok":
         return text + "OK\n"
     return text + "\n"
 
