@@ -41,7 +41,8 @@ address mappings are the real ones, unchanged).
 from __future__ import annotations
 
 import time
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from mock_server.lab import ALARMS, Lab, Peer
 from mock_server.settings import MAX_PEERS, ClusterSettings, IpVersion, Switch, TlsMode
@@ -50,6 +51,9 @@ ROLES = ("Expressway-C", "Expressway-E", "VCS")
 CERT_MODES = ("ok", "missing_san", "wrong_name", "expired", "self_signed")
 # Alarms the lab derives from its own state: never forced, they rise and clear.
 DERIVED = frozenset({"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107"})
+
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class CloneSpecError(ValueError):
@@ -70,18 +74,23 @@ def _settings(raw: Any, where: str) -> ClusterSettings:
     if not 0 <= s.master <= MAX_PEERS:
         raise CloneSpecError(f"{where}: settings.master must be 0..{MAX_PEERS}")
     s.name = str(raw.get("name", ""))
-    tls = str(raw.get("tls", "Permissive"))
-    if tls not in set(TlsMode):
-        raise CloneSpecError(f"{where}: settings.tls must be Permissive or Enforce")
-    s.tls = TlsMode(tls)
-    ipver = str(raw.get("ipver", "IPv4"))
-    if ipver not in set(IpVersion):
-        raise CloneSpecError(f"{where}: settings.ipver must be IPv4 or IPv6")
-    s.ipver = IpVersion(ipver)
+    s.tls = _choice(raw, "tls", TlsMode, where)
+    s.ipver = _choice(raw, "ipver", IpVersion, where)
     s.map_mode = Switch.ON if raw.get("map_mode") in ("On", True) else Switch.OFF
     rows = [(str(n), str(a)) for n, a in (raw.get("map") or [])][:MAX_PEERS]
     s.map = rows + [("", "")] * (MAX_PEERS - len(rows))
     return s
+
+
+def _choice(raw: dict[str, Any], key: str, kind: type[E], where: str) -> E:
+    """``settings.<key>`` as a member of ``kind`` (absent: its first member)."""
+    members = list(kind)
+    text = str(raw.get(key, members[0].value))
+    for member in members:
+        if member.value == text:
+            return member
+    names = " or ".join(m.value for m in members)
+    raise CloneSpecError(f"{where}: settings.{key} must be {names}")
 
 
 def check_spec(spec: dict[str, Any]) -> None:

@@ -21,6 +21,9 @@ from typing import Any
 
 MAX_PEERS = 6
 
+# The wire's vocabulary; exops.models spells the same enums, but the mock never
+# imports exops (it is the independent side of the contract tests).
+
 
 class TlsMode(StrEnum):
     PERMISSIVE = "Permissive"
