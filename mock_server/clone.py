@@ -23,7 +23,7 @@ starts the lab with it (``python -m mock_server up --spec FILE``)::
               master: 1                # 1-based, 0 unset
               name: core.example.com
               tls: Permissive          # Permissive | Enforce
-              ipver: IPv4
+              ipver: IPv4              # IPv4 | IPv6
               map_mode: "Off"
               map: [[name, ip], ...]
             restart_pending: false     # 20007 until it restarts
@@ -40,11 +40,12 @@ address mappings are the real ones, unchanged).
 
 from __future__ import annotations
 
-import copy
 import time
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from mock_server.lab import ALARMS, MAX_PEERS, Lab, Peer, empty_settings
+from mock_server.lab import ALARMS, Lab, Peer
+from mock_server.settings import MAX_PEERS, ClusterSettings, IpVersion, Switch, TlsMode
 
 ROLES = ("Expressway-C", "Expressway-E", "VCS")
 CERT_MODES = ("ok", "missing_san", "wrong_name", "expired", "self_signed")
@@ -52,12 +53,15 @@ CERT_MODES = ("ok", "missing_san", "wrong_name", "expired", "self_signed")
 DERIVED = frozenset({"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107"})
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
 class CloneSpecError(ValueError):
     """A clone spec the lab cannot build (names the cluster, peer and field)."""
 
 
-def _settings(raw: Any, where: str) -> dict[str, Any]:
-    s = empty_settings()
+def _settings(raw: Any, where: str) -> ClusterSettings:
+    s = ClusterSettings()
     if raw is None:
         return s
     if not isinstance(raw, dict):
@@ -65,19 +69,28 @@ def _settings(raw: Any, where: str) -> dict[str, Any]:
     peers = [str(a or "") for a in raw.get("peers", [])]
     if len(peers) > MAX_PEERS:
         raise CloneSpecError(f"{where}: settings.peers has more than {MAX_PEERS} slots")
-    s["peers"] = peers + [""] * (MAX_PEERS - len(peers))
-    s["master"] = int(raw.get("master", 0))
-    if not 0 <= s["master"] <= MAX_PEERS:
+    s.peers = peers + [""] * (MAX_PEERS - len(peers))
+    s.master = int(raw.get("master", 0))
+    if not 0 <= s.master <= MAX_PEERS:
         raise CloneSpecError(f"{where}: settings.master must be 0..{MAX_PEERS}")
-    s["name"] = str(raw.get("name", ""))
-    s["tls"] = str(raw.get("tls", "Permissive"))
-    if s["tls"] not in ("Permissive", "Enforce"):
-        raise CloneSpecError(f"{where}: settings.tls must be Permissive or Enforce")
-    s["ipver"] = str(raw.get("ipver", "IPv4"))
-    s["map_mode"] = "On" if raw.get("map_mode") in ("On", True) else "Off"
-    rows = [[str(n), str(a)] for n, a in (raw.get("map") or [])][:MAX_PEERS]
-    s["map"] = rows + [["", ""] for _ in range(MAX_PEERS - len(rows))]
+    s.name = str(raw.get("name", ""))
+    s.tls = _choice(raw, "tls", TlsMode, where)
+    s.ipver = _choice(raw, "ipver", IpVersion, where)
+    s.map_mode = Switch.ON if raw.get("map_mode") in ("On", True) else Switch.OFF
+    rows = [(str(n), str(a)) for n, a in (raw.get("map") or [])][:MAX_PEERS]
+    s.map = rows + [("", "")] * (MAX_PEERS - len(rows))
     return s
+
+
+def _choice(raw: dict[str, Any], key: str, kind: type[E], where: str) -> E:
+    """``settings.<key>`` as a member of ``kind`` (absent: its first member)."""
+    members = list(kind)
+    text = str(raw.get(key, members[0].value))
+    for member in members:
+        if member.value == text:
+            return member
+    names = " or ".join(m.value for m in members)
+    raise CloneSpecError(f"{where}: settings.{key} must be {names}")
 
 
 def check_spec(spec: dict[str, Any]) -> None:
@@ -108,8 +121,8 @@ def build_clone(lab: Lab, spec: dict[str, Any], subnet: str) -> None:
     lab.cluster_names = names  # type: ignore[attr-defined]
     now = time.time()
     for peer in lab.peers.values():
-        peer.active = copy.deepcopy(peer.saved)
-        peer.listed_since = {a.lower(): 0.0 for a in peer.saved["peers"] if a}
+        peer.active = peer.saved.copy()
+        peer.listed_since = {a.lower(): 0.0 for a in peer.saved.peers if a}
         peer.last_sync = now if peer.clustered else None
     for peer in lab.peers.values():
         lab.evaluate(peer)

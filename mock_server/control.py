@@ -20,7 +20,9 @@ PATCHABLE = {
     "option_keys",
     "dns_servers",
     "ntp_servers",
+    "ssh_welcome",
 }
+SSH_WELCOMES = ("plain", "ok")  # mock_server.ssh.welcome
 
 
 def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Application:
@@ -66,6 +68,10 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
         unknown = set(changes) - PATCHABLE
         if unknown:
             return web.json_response({"error": f"not patchable: {sorted(unknown)}"}, status=400)
+        if changes.get("ssh_welcome", "plain") not in SSH_WELCOMES:
+            return web.json_response(
+                {"error": f"ssh_welcome: expected one of {', '.join(SSH_WELCOMES)}"}, status=400
+            )
         for key, value in changes.items():
             if key == "cert":
                 peer.cert_mode = value

@@ -4,7 +4,8 @@ A front end asks ``fault_gate`` once per request (REST) or CLI line (SSH),
 before it checks credentials, and gets a ``Gate``: how long to wait, whether
 to drop the connection. After the credentials pass it asks ``fault_answer``
 for an injected error answer (``http_error``, ``cdb_unavailable``), and after
-the handler ran, ``garbage`` for a body to swap in. Faults with a ``count``
+the handler ran, ``garbage`` for a body to swap in; SSH asks ``auth_rejected``
+when it checks credentials. Faults with a ``count``
 are used up here, so a front end never touches ``Lab.faults`` itself.
 
 Matching rules: ``peer`` must match; ``iface`` (``rest`` / ``ssh``) matches
@@ -57,6 +58,11 @@ def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate
     if drop is not None:
         lab.use_fault(drop)
     return Gate(delay_s=delay, drop=drop is not None)
+
+
+def auth_rejected(lab: Lab, peer: Peer) -> bool:
+    """``ssh_auth_reject``: the peer's SSH refuses every credential (the right ones too)."""
+    return lab.fault_for("ssh_auth_reject", peer.name) is not None
 
 
 def fault_answer(

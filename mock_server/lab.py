@@ -1,17 +1,20 @@
 """The simulated appliances and their cluster behaviour (one state, two interfaces).
 
 Every peer keeps *saved* cluster settings (what reads show) and settings *in
-force* (what its clustering behaviour uses), per docs/contract.md section 6.
+force* (what its clustering behaviour uses), per docs/contract.md section 6,
+both typed (``mock_server.settings``), and a lifecycle state (``Lifecycle``).
 A periodic tick recomputes peer states and alarms and runs replication each
-interval. The REST and SSH front ends only call methods of ``Peer`` and
-``Lab``; they never keep state of their own.
+interval. Setting writes are validated and committed here (``Lab.save_setting``).
+The REST and SSH front ends only parse their wire forms, call methods of
+``Peer`` and ``Lab``, and render the answers; they never keep state of their
+own. Faults reach them through one hook (``mock_server.faults``); log lines
+are written by ``mock_server.logtext``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import re
 import secrets
 import time
 import uuid
@@ -19,14 +22,38 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
-from mock_server import logtext
+from mock_server import logtext, settings
 from mock_server.certs import Issued, LabCA, self_signed
+from mock_server.settings import (
+    CLUSTER_SPREAD,
+    LIVE,
+    MAX_PEERS,
+    REPLICATED,
+    RESTART_KEYS,
+    SETTING_RULES,
+    ClusterSettings,
+    Switch,
+    TlsMode,
+)
+
+__all__ = [  # also the names other modules and tests take from here
+    "ALARMS",
+    "CLUSTER_SPREAD",
+    "MAX_PEERS",
+    "SETTING_RULES",
+    "Alarm",
+    "Lab",
+    "Lifecycle",
+    "Peer",
+    "empty_settings",
+    "iso",
+]
 
 REPLICATION_S = 120.0
 RESTART_S = 240.0  # docs/contract.md section 5
-MAX_PEERS = 6
 
 ALARMS: dict[str, tuple[str, str, str]] = {
     # id: (title, severity, type uuid)
@@ -78,81 +105,8 @@ ALARMS: dict[str, tuple[str, str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class SettingRule:
-    """How one cluster setting is stored, spread and put in force.
-
-    Mirrors ``exops.appliance.knowledge.SETTING_RULES`` (the mock never imports
-    exops; tests/unit/test_contract_cdb.py compares the two tables).
-    ``spread``: ``cluster`` = a cluster-database table field, lands at once on
-    every peer this peer's database is connected to (TechNote 217230: a
-    ``tls_verify`` change is logged by two peers in the same millisecond);
-    ``replicated`` = copied from the configuration primary on the ~2-minute
-    replication cycle; ``local`` = this peer only. ``effect``: ``restart`` =
-    a save raises 20007 until a restart (for ``peer_address`` only this peer's
-    own entry), ``live`` = in force at once (docs/contract.md section 6).
-    """
-
-    key: str  # the mock's settings key (Peer.saved) or "h323"
-    table: str  # CDB table
-    field: str  # CDB field
-    row_key: str | None  # the field that addresses a row (None: single-record table)
-    spread: str  # cluster | replicated | local
-    effect: str  # live | restart
-
-
-SETTING_RULES: dict[str, SettingRule] = {
-    "peer_address": SettingRule(
-        "peers", "configuration/alternates", "ip_address", "index", "local", "restart"
-    ),
-    "primary": SettingRule(
-        "master", "configuration/alternatesmaster", "master_idx", None, "local", "live"
-    ),
-    "cluster_name": SettingRule(
-        "name", "configuration/cluster", "cluster_name", None, "cluster", "live"
-    ),
-    "tls_mode": SettingRule(
-        "tls", "configuration/cluster", "tls_verify", None, "cluster", "restart"
-    ),
-    "ip_version": SettingRule(
-        "ipver", "configuration/cluster", "ip_version", None, "cluster", "restart"
-    ),
-    "mapping_mode": SettingRule(
-        "map_mode", "configuration/cluster", "address_mapping", None, "cluster", "live"
-    ),
-    "mapping_name": SettingRule(
-        "map_name", "configuration/clusteraddressmapping", "name", "index", "cluster", "live"
-    ),
-    "mapping_address": SettingRule(
-        "map_address", "configuration/clusteraddressmapping", "address", "index", "cluster", "live"
-    ),
-    "h323_mode": SettingRule("h323", "configuration/h323", "mode", None, "replicated", "live"),
-}
-RULE_BY_KEY = {r.key: r for r in SETTING_RULES.values()}
-# Settings keys of cluster-database fields that spread at once to connected peers.
-CLUSTER_SPREAD = frozenset(r.key for r in SETTING_RULES.values() if r.spread == "cluster")
-
-# Settings keys whose change needs a restart (peer_address: only the peer's own entry).
-RESTART_KEYS = tuple(
-    r.key for r in SETTING_RULES.values() if r.effect == "restart" and r.key != "peers"
-)
-
-REPLICATED = ("tls", "name", "map_mode", "map")  # plus h323 (a non-cluster setting)
-LIVE = ("name", "map_mode", "map")  # take effect without a restart
-TLS_TO_CDB = {"Permissive": "Permissive", "Enforce": "Enforcing"}
-TLS_FROM_CDB = {"Permissive": "Permissive", "Enforcing": "Enforce", "Enforce": "Enforce"}
-
-
-def empty_settings() -> dict[str, Any]:
-    return {
-        "peers": [""] * MAX_PEERS,
-        "master": 0,  # 1-based; 0 unset
-        "name": "",
-        "tls": "Permissive",
-        "ipver": "IPv4",
-        "map_mode": "Off",
-        "map": [["", ""] for _ in range(MAX_PEERS)],
-    }
+def empty_settings() -> ClusterSettings:
+    return ClusterSettings()
 
 
 def iso(ts: float | None) -> str:
@@ -184,6 +138,13 @@ class Alarm:
         }
 
 
+class Lifecycle(Enum):
+    """Where a peer is in its life: answering, or down for a restart until it boots."""
+
+    RUNNING = "running"
+    RESTARTING = "restarting"  # listeners closed; boots when its downtime is over
+
+
 @dataclass
 class Peer:
     name: str
@@ -203,10 +164,10 @@ class Peer:
     option_keys: list[dict[str, Any]] = field(default_factory=list)
     dns_servers: list[str] = field(default_factory=lambda: ["192.0.2.53"])
     ntp_servers: list[str] = field(default_factory=lambda: ["192.0.2.123"])
-    saved: dict[str, Any] = field(default_factory=empty_settings)
-    active: dict[str, Any] = field(default_factory=empty_settings)
-    running: bool = True
-    boot_time: float = field(default_factory=time.time)
+    saved: ClusterSettings = field(default_factory=ClusterSettings)
+    active: ClusterSettings = field(default_factory=ClusterSettings)  # in force
+    state: Lifecycle = Lifecycle.RUNNING
+    boot_time: float = field(default_factory=time.time)  # wall-clock time of the last boot
     alarms: dict[str, Alarm] = field(default_factory=dict)
     log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
     listed_since: dict[str, float] = field(default_factory=dict)
@@ -221,6 +182,9 @@ class Peer:
     config_rev: int = 0
     hostname: str = ""
     domain: str = ""
+    # The SSH shell's welcome: "plain" ends it with a blank line (a real box's
+    # does not reliably end in OK), "ok" with an OK line (older form).
+    ssh_welcome: str = "plain"
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     # A clone (spec ``clusters:``): the inventory group, the addresses the real
     # cluster lists this peer under (they designate it like its own IP), a
@@ -241,26 +205,23 @@ class Peer:
         own = {self.ip, self.fqdn.lower(), (self.lan2 or "").lower(), *self.aliases}
         return bool(a) and a in own - {""}
 
-    def self_entry(self, settings: dict[str, Any]) -> str | None:
-        for a in settings["peers"]:
-            if a and self.designates(a):
-                return str(a).lower()
-        return None
+    def self_entry(self, settings: ClusterSettings) -> str | None:
+        slot = self.local_slot(settings)
+        return settings.peers[slot - 1].lower() if slot else None
 
-    def local_slot(self, settings: dict[str, Any]) -> int:
-        for i, a in enumerate(settings["peers"], start=1):
+    def local_slot(self, settings: ClusterSettings) -> int:
+        for i, a in enumerate(settings.peers, start=1):
             if a and self.designates(a):
                 return i
         return 0
 
     @property
     def clustered(self) -> bool:
-        return any(self.active["peers"])
+        return any(self.active.peers)
 
-    def master_address(self, settings: dict[str, Any] | None = None) -> str | None:
-        s = settings or self.active
-        m = int(s["master"])
-        return s["peers"][m - 1] or None if 1 <= m <= MAX_PEERS else None
+    def master_address(self) -> str | None:
+        """The address of the configuration primary in force (None when unset)."""
+        return self.active.master_address()
 
     @property
     def is_primary(self) -> bool:
@@ -278,14 +239,21 @@ class Peer:
             return True
         return self.self_entry(s) != self.self_entry(a)  # peer_address: own entry only
 
+    @property
+    def running(self) -> bool:
+        return self.state is Lifecycle.RUNNING
+
     def uptime(self, scale: float) -> int:
+        """Simulated seconds since the last boot (0 while down)."""
+        if not self.running:
+            return 0
         return int((time.time() - self.boot_time) / max(scale, 1e-9))
 
     def system_time(self, scale: float) -> str:
         """The peer's own clock, ``YYYY-MM-DD HH:MM:SS`` (UTC; MOCK-DEFINED form): boot
         time plus uptime, so SystemTime - Uptime is its boot time in compressed time too
         (REST sysinfo and ``xStatus SystemUnit`` answer the same)."""
-        if self.boot_time < 0:  # going down: its clock is the wall clock
+        if not self.running:  # going down: its clock is the wall clock
             return iso(time.time()).replace("T", " ").rstrip("Z")
         try:
             stamp = iso(math.ceil(self.boot_time) + self.uptime(scale))
@@ -294,7 +262,7 @@ class Peer:
         return stamp.replace("T", " ").rstrip("Z")
 
     def factory_reset_pending(self) -> bool:
-        return not any(self.saved["peers"]) and any(self.active["peers"])
+        return not any(self.saved.peers) and any(self.active.peers)
 
     # -- log --------------------------------------------------------------
     @property
@@ -423,7 +391,7 @@ class Lab:
             peer = self.peers.get(f.get("peer", ""))
             if f["kind"] == "unreachable" and peer and peer.running:
                 self.on_up(peer)
-            if f["kind"] == "restart_hang" and peer and not peer.running and peer.boot_time < 0:
+            if f["kind"] == "restart_hang" and peer and peer.state is Lifecycle.RESTARTING:
                 self._boot(peer)
         return cleared
 
@@ -444,10 +412,10 @@ class Lab:
     # -- resolution and trust ------------------------------------------------------
     def resolve(self, viewer: Peer, address: str) -> Peer | None:
         a = address.lower()
-        if viewer.active["map_mode"] == "On":
-            for name, ip in viewer.active["map"]:
+        if viewer.active.map_mode == Switch.ON:
+            for name, mapped in viewer.active.map:
                 if name and name.lower() == a:
-                    return self.by_ip.get(ip)
+                    return self.by_ip.get(mapped)
         if a in self.by_ip:
             return self.by_ip[a]
         ip = self.dns.get(a)
@@ -455,7 +423,7 @@ class Lab:
 
     def trusts(self, viewer: Peer, other: Peer, address: str) -> bool:
         """Under TLS Enforce: the address is a DNS SAN of a valid, CA-signed cert."""
-        if viewer.active["tls"] != "Enforce":
+        if viewer.active.tls != TlsMode.ENFORCE:
             return True
         cert = other.cert
         if cert is None or not cert.valid or self.ca.pem not in viewer.trust_store:
@@ -466,7 +434,7 @@ class Lab:
         """x can use y, listed under addr_of_y, as a cluster peer right now."""
         if not self.link(x, y) or not self.trusts(x, y, addr_of_y):
             return False
-        back = next((a for a in y.active["peers"] if a and x.designates(a)), None)
+        back = next((a for a in y.active.peers if a and x.designates(a)), None)
         return back is not None and self.trusts(y, x, back)
 
     # -- the cluster database: which peers share one --------------------------------
@@ -483,7 +451,7 @@ class Lab:
             x = queue.pop(0)
             if not self.reachable(x):
                 continue
-            for addr in x.active["peers"]:
+            for addr in x.active.peers:
                 if not addr or x.designates(addr):
                     continue
                 y = self.resolve(x, addr)
@@ -495,6 +463,12 @@ class Lab:
         return order
 
     # -- settings writes ---------------------------------------------------------
+    @staticmethod
+    def check_setting(key: str, value: Any, index: int | None = None) -> str | None:
+        """Why ``save_setting`` would refuse this typed value, or None (nothing is
+        committed: a REST row write checks every field before it saves any)."""
+        return settings.check(key, value, index)
+
     def save_setting(
         self,
         peer: Peer,
@@ -505,113 +479,61 @@ class Lab:
         via: str = "cli",
         source: tuple[str, int] | None = None,
     ) -> str | None:
-        """Validate and commit one setting; returns an error reason, or None when saved.
+        """Validate and commit one typed setting; returns an error reason, or None when saved.
 
         ``key`` is a settings key (``peers``, ``master``, ``name``, ``tls``,
-        ``ipver``, ``map_mode``, ``map_name``, ``map_address``) or ``h323``.
-        ``index`` is the 1-based slot/row of ``peers``/``map_*``. Values are
-        the wire's strings; ``master`` also takes the 0-based CDB index as an
-        int (the CLI front end converts its 1-based number), ``tls`` takes
-        ``Permissive``/``Enforcing`` (``Enforce`` too). Nothing is coerced:
-        ``None``, a bool or a number where a string is expected is refused.
-        ``via="web"`` also logs the web front end's line (REST writes), with
-        ``source`` (client address, port) as its Src-ip/Src-port.
+        ``ipver``, ``map_mode``, ``map_name``, ``map_address``) or ``h323``;
+        ``value`` its typed value (``mock_server.settings``: ``master`` the
+        1-based slot, 0 unset; ``tls`` a ``TlsMode``; ``h323`` a ``Switch``).
+        ``index`` is the 1-based slot/row of ``peers``/``map_*``. A cluster
+        database field lands at once on every peer this peer's database is
+        connected to (same timestamp). ``via="web"`` also logs the web front
+        end's line (REST writes), with ``source`` (client address, port) as its
+        Src-ip/Src-port.
         """
-        typed, error = self.parse_setting(key, value, index)
-        if error is not None:
-            return error
+        reason = settings.check(key, value, index)
+        if reason is not None:
+            return reason
         if key == "h323":
-            self.set_h323(peer, typed == "On")
+            self.set_h323(peer, value == Switch.ON)
             self.evaluate(peer)
             return None
-        self.save(peer, key, typed, index, via=via, source=source)
-        return None
-
-    @staticmethod
-    def parse_setting(key: str, value: Any, index: int | None) -> tuple[Any, str | None]:
-        """Validate one setting's wire value: ``(stored value, None)`` or ``(None, reason)``.
-
-        Nothing is committed (a REST row write checks every field first).
-        """
-        rule = RULE_BY_KEY.get(key)
-        if rule is None:
-            return None, f"Unknown setting {key!r}"
-        if rule.row_key is not None:
-            if index is None or not 1 <= index <= MAX_PEERS:
-                return None, f"Invalid index: expected 0-{MAX_PEERS - 1}"
-        elif index is not None:
-            return None, f"{rule.table}/{rule.field} has no rows"
-        typed: Any
-        if key == "master":
-            if isinstance(value, bool) or not isinstance(value, (int, str)):
-                return None, "Invalid value: expected a number"
-            text = str(value)
-            if not re.fullmatch(r"-?[0-9]{1,2}", text):
-                return None, "Invalid value: expected a number"
-            idx = int(text)
-            if not -1 <= idx < MAX_PEERS:
-                return None, f"Invalid value: master_idx must be -1..{MAX_PEERS - 1}"
-            typed = idx + 1 if idx >= 0 else 0
-        elif not isinstance(value, str):
-            return None, "Invalid value: expected a string"
-        elif key in ("peers", "map_name", "map_address", "name"):
-            if len(value) > 253 or any(c.isspace() or ord(c) < 32 for c in value):
-                return None, "Invalid value"
-            typed = value
-        elif key == "tls":
-            mode = TLS_FROM_CDB.get(value)
-            if mode is None:
-                return None, "Invalid value: expected Permissive or Enforcing"
-            typed = mode
-        elif key == "ipver":
-            if value not in ("IPv4", "IPv6"):
-                return None, "Invalid value: expected IPv4 or IPv6"
-            typed = value
-        else:  # map_mode, h323
-            if value not in ("On", "Off"):
-                return None, "Invalid value: expected On or Off"
-            typed = value
-        return typed, None
-
-    def save(
-        self,
-        peer: Peer,
-        key: str,
-        value: Any,
-        index: int | None = None,
-        *,
-        via: str = "cli",
-        source: tuple[str, int] | None = None,
-    ) -> None:
-        """Commit one validated setting on a peer and, for a cluster-database field,
-        on every peer its database is connected to (at once, same timestamp)."""
         now = datetime.now(UTC)
         targets = [peer] + (self.db_group(peer) if key in CLUSTER_SPREAD else [])
-        web_before = copy.deepcopy(peer.saved)
+        web_before = peer.saved.copy()
         for target in targets:
-            before = copy.deepcopy(target.saved)
+            before = target.saved.copy()
             self._store(target, key, value, index)
             if target.saved == before:
                 continue
             if key in REPLICATED or key.startswith("map_"):
                 target.config_rev += 1
-            self._log_change(target, before, now)
-            self._after_save(target, before)
+            target.log.extend(
+                logtext.clusterdb_changes(target.log_host, target.fqdn, before, target.saved, now)
+            )
+            self._after_save(target)
         if via == "web":
-            self._log_web(peer, web_before, now, source or ("127.0.0.1", 0))
+            src_ip, src_port = source or ("127.0.0.1", 0)
+            peer.log.extend(
+                logtext.web_changes(
+                    peer.log_host, web_before, peer.saved, src_ip=src_ip, src_port=src_port, now=now
+                )
+            )
+        return None
 
     @staticmethod
     def _store(peer: Peer, key: str, value: Any, index: int | None) -> None:
+        saved = peer.saved
         if key == "peers" and index is not None:
-            peer.saved["peers"][index - 1] = value
+            saved.peers[index - 1] = value
             if value and value.lower() not in peer.listed_since:
                 peer.listed_since[value.lower()] = time.time()
         elif key == "map_name" and index is not None:
-            peer.saved["map"][index - 1][0] = value
+            saved.map[index - 1] = (value, saved.map[index - 1][1])
         elif key == "map_address" and index is not None:
-            peer.saved["map"][index - 1][1] = value
+            saved.map[index - 1] = (saved.map[index - 1][0], value)
         else:
-            peer.saved[key] = value
+            saved[key] = value
 
     def set_h323(self, peer: Peer, on: bool) -> None:
         if peer.h323 != on:
@@ -623,96 +545,18 @@ class Lab:
                 Detail=f"xconfiguration h323 mode - changed to: {'On' if on else 'Off'}",
             )
 
-    _CLUSTER_FIELDS = (
-        ("name", "cluster_name"),
-        ("tls", "tls_verify"),
-        ("ipver", "ip_version"),
-        ("map_mode", "address_mapping"),
-    )
-
-    def _log_change(self, peer: Peer, before: dict[str, Any], now: datetime) -> None:
-        """The cluster database's lines for a changed table, on this peer."""
-        host, fqdn = peer.log_host, peer.fqdn
-        for key, fld in self._CLUSTER_FIELDS:
-            if before[key] != peer.saved[key]:
-                old, new = before[key], peer.saved[key]
-                if key == "tls":
-                    old, new = TLS_TO_CDB[old], TLS_TO_CDB[new]
-                peer.log.append(
-                    logtext.clusterdb_change(
-                        host,
-                        fqdn,
-                        "clusterConfiguration",
-                        f"{fld} - changed from: {old} to: {new}",
-                        now,
-                    )
-                )
-        if before["map"] != peer.saved["map"]:
-            peer.log.append(
-                logtext.clusterdb_change(host, fqdn, "clusterAddressMapping", "- Changed", now)
-            )
-        if before["peers"] != peer.saved["peers"] or before["master"] != peer.saved["master"]:
-            peer.log.append(
-                logtext.clusterdb_change(host, fqdn, "alternatesConfiguration", "- Changed", now)
-            )
-
-    def _log_web(
-        self, peer: Peer, before: dict[str, Any], now: datetime, source: tuple[str, int]
-    ) -> None:
-        """The web front end's line on the peer that took a REST write."""
-        host = peer.log_host
-        src = {"src_ip": source[0], "src_port": source[1], "now": now}
-        for key, fld in self._CLUSTER_FIELDS:
-            if before[key] != peer.saved[key]:
-                old, new = before[key], peer.saved[key]
-                if key == "tls":
-                    old, new = TLS_TO_CDB[old], TLS_TO_CDB[new]
-                peer.log.append(
-                    logtext.web_change(host, f"configuration/cluster/{fld}", old, new, **src)
-                )
-        for i, (b, a) in enumerate(zip(before["peers"], peer.saved["peers"], strict=True)):
-            if b != a:
-                peer.log.append(
-                    logtext.web_change(
-                        host, f"configuration/alternates/index/{i}/ip_address", b, a, **src
-                    )
-                )
-        if before["master"] != peer.saved["master"]:
-            peer.log.append(
-                logtext.web_change(
-                    host,
-                    "configuration/alternatesmaster/master_idx",
-                    before["master"] - 1,
-                    peer.saved["master"] - 1,
-                    **src,
-                )
-            )
-        for i, (b, a) in enumerate(zip(before["map"], peer.saved["map"], strict=True)):
-            for j, fld in enumerate(("name", "address")):
-                if b[j] != a[j]:
-                    peer.log.append(
-                        logtext.web_change(
-                            host,
-                            f"configuration/clusteraddressmapping/index/{i}/{fld}",
-                            b[j],
-                            a[j],
-                            **src,
-                        )
-                    )
-
-    def _after_save(self, peer: Peer, before: dict[str, Any]) -> None:
+    def _after_save(self, peer: Peer) -> None:
         if peer.settings_need_restart():
             for key in LIVE:
-                peer.active[key] = copy.deepcopy(peer.saved[key])
+                peer.active[key] = copy.copy(peer.saved[key])
         else:
-            peer.active = copy.deepcopy(peer.saved)
+            peer.active = peer.saved.copy()
         self.evaluate(peer)
 
     # -- restart and factory reset -------------------------------------------------
     def restart(self, peer: Peer) -> None:
         peer.emit("kernel", Event="System Restart", Detail="Restart requested by admin")
-        peer.running = False
-        peer.boot_time = -1.0
+        peer.state = Lifecycle.RESTARTING
         self.on_down(peer)
         started = time.time()
         self.restarts.append({"peer": peer.name, "down_at": started, "downtime_s": self.restart_s})
@@ -735,10 +579,10 @@ class Lab:
         if peer.factory_reset_pending():
             self._factory_reset(peer)
         peer.pending_restart = False
-        peer.active = copy.deepcopy(peer.saved)
-        peer.running = True
+        peer.active = peer.saved.copy()
+        peer.state = Lifecycle.RUNNING
         peer.boot_time = time.time()
-        peer.listed_since = {a.lower(): time.time() for a in peer.active["peers"] if a}
+        peer.listed_since = {a.lower(): time.time() for a in peer.active.peers if a}
         peer.last_sync = None
         peer.emit("kernel", Event="System Start", Detail="System started")
         self.evaluate(peer)
@@ -748,7 +592,7 @@ class Lab:
     def _factory_reset(self, peer: Peer) -> None:
         """Domain doc 3.9: keep LAN1 basics, wipe the rest."""
         peer.emit("kernel", Event="Factory Reset", Detail="Resetting to factory defaults")
-        peer.saved = empty_settings()
+        peer.saved = ClusterSettings()
         peer.dns_servers, peer.ntp_servers = [], []
         peer.hostname, peer.domain = "", ""
         peer.lan2 = None
@@ -782,26 +626,35 @@ class Lab:
         self.evaluate(peer)
         return None
 
+    def force_system_key_update(self, peer: Peer) -> None:
+        """``xCommand ForceSystemKeyUpdate``: logged, and a system-key alarm (20109) goes."""
+        peer.emit("kernel", Event="System Key Updated", Detail="ForceSystemKeyUpdate completed")
+        peer.alarms.pop("20109", None)
+
     def _primary_of(self, peer: Peer) -> Peer | None:
         addr = peer.master_address()
         return self.resolve(peer, addr) if addr else None
 
     def _copy_config(self, src: Peer, dst: Peer) -> None:
-        before = copy.deepcopy(dst.saved)
+        before = dst.saved.copy()
         for key in REPLICATED:
-            dst.saved[key] = copy.deepcopy(src.saved[key])
+            dst.saved[key] = copy.copy(src.saved[key])
         if dst.h323 != src.h323:
             self.set_h323(dst, src.h323)
         dst.config_rev = src.config_rev
         if before != dst.saved:
-            self._log_change(dst, before, datetime.now(UTC))
-            self._after_save(dst, before)
+            dst.log.extend(
+                logtext.clusterdb_changes(
+                    dst.log_host, dst.fqdn, before, dst.saved, datetime.now(UTC)
+                )
+            )
+            self._after_save(dst)
 
     def replicate(self, peer: Peer, now: float) -> None:
         """One replication run of one subordinate (and the primary's log lines)."""
         if not peer.running or not peer.clustered:
             return
-        master_idx = max(int(peer.active["master"]) - 1, 0)
+        master_idx = max(peer.active.master - 1, 0)
         local_idx = max(peer.local_slot(peer.active) - 1, 0)
         peer.emit(
             "replication",
@@ -872,7 +725,7 @@ class Lab:
             return
         now = time.time()
         states: dict[str, str] = {}
-        for addr in peer.active["peers"]:
+        for addr in peer.active.peers:
             if not addr:
                 continue
             if peer.designates(addr):
@@ -989,8 +842,8 @@ class Lab:
             "running": peer.running,
             "reachable": self.reachable(peer),
             "uptime_s": peer.uptime(self.time_scale) if peer.running else None,
-            "saved": copy.deepcopy(peer.saved),
-            "active": copy.deepcopy(peer.active),
+            "saved": peer.saved.to_json(),
+            "active": peer.active.to_json(),
             "restart_required": peer.restart_needed(),
             "factory_reset_pending": peer.factory_reset_pending(),
             "is_primary": peer.is_primary,

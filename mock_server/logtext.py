@@ -32,6 +32,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from mock_server.settings import CLUSTER_FIELDS, TLS_CDB, ClusterSettings
+
 HTTPD_PID = 15060  # any pid; the real line carries the web server's
 CLUSTERDB_PID = "<0.345.0>"
 
@@ -135,3 +137,57 @@ CLUSTERDB_TABLE = {
     "configuration/clusteraddressmapping": "clusterAddressMapping",  # MOCK-DEFINED
     "configuration/h323": "h323Configuration",  # MOCK-DEFINED
 }
+
+
+def _cdb_text(key: str, value: Any) -> Any:
+    return TLS_CDB[value] if key == "tls" else value
+
+
+def clusterdb_changes(
+    host: str, fqdn: str, before: ClusterSettings, after: ClusterSettings, now: datetime
+) -> list[str]:
+    """The cluster database's lines, on one peer, for the tables a save changed."""
+    lines = []
+    for key, fld in CLUSTER_FIELDS:
+        if before[key] != after[key]:
+            old, new = _cdb_text(key, before[key]), _cdb_text(key, after[key])
+            detail = f"{fld} - changed from: {old} to: {new}"
+            lines.append(clusterdb_change(host, fqdn, "clusterConfiguration", detail, now))
+    if before.map != after.map:
+        lines.append(clusterdb_change(host, fqdn, "clusterAddressMapping", "- Changed", now))
+    if before.peers != after.peers or before.master != after.master:
+        lines.append(clusterdb_change(host, fqdn, "alternatesConfiguration", "- Changed", now))
+    return lines
+
+
+def web_changes(
+    host: str,
+    before: ClusterSettings,
+    after: ClusterSettings,
+    *,
+    src_ip: str,
+    src_port: int,
+    now: datetime,
+) -> list[str]:
+    """The web front end's lines, on the peer that took a REST write, for what it changed
+    (CDB paths and values: 0-based slots, ``master_idx``, ``Enforcing``)."""
+    changes: list[tuple[str, Any, Any]] = []
+    for key, fld in CLUSTER_FIELDS:
+        if before[key] != after[key]:
+            old, new = _cdb_text(key, before[key]), _cdb_text(key, after[key])
+            changes.append((f"configuration/cluster/{fld}", old, new))
+    for i, (b, a) in enumerate(zip(before.peers, after.peers, strict=True)):
+        if b != a:
+            changes.append((f"configuration/alternates/index/{i}/ip_address", b, a))
+    if before.master != after.master:
+        path = "configuration/alternatesmaster/master_idx"
+        changes.append((path, before.master - 1, after.master - 1))
+    for i, (b_row, a_row) in enumerate(zip(before.map, after.map, strict=True)):
+        for j, fld in enumerate(("name", "address")):
+            if b_row[j] != a_row[j]:
+                path = f"configuration/clusteraddressmapping/index/{i}/{fld}"
+                changes.append((path, b_row[j], a_row[j]))
+    return [
+        web_change(host, path, old, new, src_ip=src_ip, src_port=src_port, now=now)
+        for path, old, new in changes
+    ]

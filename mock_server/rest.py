@@ -3,14 +3,17 @@
 Provisioning/status REST (sections 1-2 of the contract) and the cluster
 database REST (section 3) with the CONFIRMED grammar
 ``/api/management/<table>[/<field>/<value>...][?peer=local|<ip>][&sizeonly=true|norecs]``.
-Validation and commits live in the lab model (``Lab.save_setting``); faults in
-``mock_server.faults``. Every 4xx/5xx answer carries ``{"Message": "..."}``.
+This module parses the wire (CDB paths, forms, the CDB's own value
+spellings) and renders answers; validation and commits live in the lab model
+(``Lab.check_setting``, ``Lab.save_setting``), faults in ``mock_server.faults``.
+Every 4xx/5xx answer carries ``{"Message": "..."}``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,15 +21,9 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from mock_server import faults
-from mock_server.lab import (
-    SETTING_RULES,
-    TLS_TO_CDB,
-    Lab,
-    Peer,
-    _version_at_least,
-    iso,
-)
+from mock_server import faults, settings
+from mock_server.lab import Lab, Peer, _version_at_least, iso
+from mock_server.settings import MAX_PEERS, SETTING_RULES, TLS_CDB
 
 OK = {"Message": "The operation was successful"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -94,7 +91,7 @@ def make_app(lab: Lab, peer: Peer) -> web.Application:
     for prefix in ("/api", "/api/v1"):
         r.add_get(
             f"{prefix}/provisioning/common/cluster/peers",
-            lambda q: _json([{"PeerAddress": a} for a in peer.saved["peers"] if a]),
+            lambda q: _json([{"PeerAddress": a} for a in peer.saved.peers if a]),
         )
         for path, servers, key in (
             ("dns/dnsserver", "dns_servers", "address"),
@@ -336,7 +333,7 @@ def cdb_records(lab: Lab, peer: Peer) -> dict[str, list[dict[str, Any]]]:
     s = peer.saved
     local = peer.local_slot(peer.active)
     statuses = []
-    for i, addr in enumerate(peer.active["peers"]):
+    for i, addr in enumerate(peer.active.peers):
         if addr:
             statuses.append(
                 {
@@ -347,22 +344,21 @@ def cdb_records(lab: Lab, peer: Peer) -> dict[str, list[dict[str, Any]]]:
                     "local_peer": i + 1 == local,
                 }
             )
-    master = int(s["master"]) - 1 if s["master"] else -1
     return {
         "configuration/alternates": [
-            {"index": i, "ip_address": a, "cdb_address": a} for i, a in enumerate(s["peers"])
+            {"index": i, "ip_address": a, "cdb_address": a} for i, a in enumerate(s.peers)
         ],
-        "configuration/alternatesmaster": [{"master_idx": master}],
+        "configuration/alternatesmaster": [{"master_idx": s.master - 1 if s.master else -1}],
         "configuration/cluster": [
             {
-                "cluster_name": s["name"],
-                "tls_verify": TLS_TO_CDB[s["tls"]],
-                "ip_version": s["ipver"],
-                "address_mapping": s["map_mode"],
+                "cluster_name": s.name,
+                "tls_verify": TLS_CDB[s.tls],
+                "ip_version": str(s.ipver),
+                "address_mapping": str(s.map_mode),
             }
         ],
         "configuration/clusteraddressmapping": [
-            {"index": i, "name": n, "address": a} for i, (n, a) in enumerate(s["map"])
+            {"index": i, "name": n, "address": a} for i, (n, a) in enumerate(s.map)
         ],
         "configuration/h323": [{"mode": "On" if peer.h323 else "Off"}],
         "configuration/clusterpeer": [
@@ -523,10 +519,11 @@ async def _cdb_post(lab: Lab, peer: Peer, request: web.Request) -> web.Response:
             continue
         key = _WRITABLE.get((table, name))
         if key is not None:
-            _, reason = lab.parse_setting(key, value, row)
+            typed, reason = _decode(key, value)
+            reason = reason or lab.check_setting(key, typed, row)
             if reason is not None:
                 return _error(400, f"{name}: {reason}")
-            staged.append((key, value))
+            staged.append((key, typed))
         elif _other_field(table, name, value) is not None:
             return _error(400, f"{name}: {_other_field(table, name, value)}")
         else:
@@ -539,6 +536,21 @@ async def _cdb_post(lab: Lab, peer: Peer, request: web.Request) -> web.Response:
     for name, value in extra:
         _apply_other(peer, name, value)
     return _json(OK)
+
+
+def _decode(key: str, text: str) -> tuple[Any, str | None]:
+    """A CDB field's text as the lab's typed value: ``(value, None)`` or ``(None, reason)``.
+
+    ``master_idx`` is 0-based here (-1 unset), the lab's ``master`` a 1-based slot.
+    """
+    if key != "master":
+        return settings.parse_text(key, text)
+    if not re.fullmatch(r"-?[0-9]{1,2}", text):
+        return None, "Invalid value: expected a number"
+    idx = int(text)
+    if not -1 <= idx < MAX_PEERS:
+        return None, f"Invalid value: master_idx must be -1..{MAX_PEERS - 1}"
+    return idx + 1, None
 
 
 def _source(request: web.Request) -> tuple[str, int] | None:
@@ -588,13 +600,3 @@ async def _cdb_delete(lab: Lab, peer: Peer, request: web.Request) -> web.Respons
     else:
         return _error(405, f"Records of {table} cannot be deleted")
     return _error(400, reason) if reason else _json(OK)
-
-
-def apply_setting(
-    lab: Lab, peer: Peer, key: str, value: Any, index: int | None, *, via: str = "cli"
-) -> str | None:
-    """Validate and commit one setting; returns an error reason or None.
-
-    A thin wrapper of ``Lab.save_setting`` kept for the SSH front end.
-    """
-    return lab.save_setting(peer, key, value, index, via=via)

@@ -19,8 +19,9 @@ from aiohttp import web
 
 from mock_server import ssh as ssh_front
 from mock_server.certs import LabCA
-from mock_server.lab import Lab, Peer, empty_settings
+from mock_server.lab import Lab, Peer
 from mock_server.rest import make_app
+from mock_server.settings import ClusterSettings
 
 LICENCE_KEYS = {
     "Expressway-C": [
@@ -171,12 +172,10 @@ def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
         for c in range(1, cfg["clusters"] + 1):
             members = [p for p in lab.peers.values() if p.cluster == c]
             for p in members:
-                s = empty_settings()
+                s = ClusterSettings(master=1, name=f"c{c}.lab.example.com")
                 for i, m in enumerate(members):
-                    s["peers"][i] = m.ip
-                s["master"] = 1
-                s["name"] = f"c{c}.lab.example.com"
-                p.saved, p.active = s, json.loads(json.dumps(s))
+                    s.peers[i] = m.ip
+                p.saved, p.active = s, s.copy()
                 p.listed_since = {m.ip: 0.0 for m in members}
                 p.last_sync = time.time()
     return lab

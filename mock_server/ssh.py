@@ -7,6 +7,10 @@ subtree or one leaf); ``?`` lists what may come next; a bare ``xStatus``
 dumps every status node. Under a pty (``ssh -tt``, paramiko ``invoke_shell``)
 a line ends at CR or LF, the typed line is echoed and output lines end in
 CRLF; without a pty lines end at LF and nothing is echoed.
+
+This module parses CLI lines (and the CLI's own value forms) and renders
+answers; writes are validated and committed by the lab model
+(``Lab.save_setting``), faults come through ``mock_server.faults``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from typing import Any, Union
 
 import asyncssh
 
-from mock_server.faults import fault_gate
-from mock_server.lab import ALARMS, MAX_PEERS, Lab, Peer, iso
-from mock_server.rest import apply_setting
+from mock_server import faults, settings
+from mock_server.lab import ALARMS, Lab, Peer, iso
+from mock_server.settings import MAX_PEERS
 
 # CLI path -> (settings key, value style); (\d) captures the 1-based index.
 PATHS: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -69,10 +73,10 @@ def welcome(peer: Peer) -> str:
 
     Default: the banner then a blank line and no ``OK`` (a real box's welcome
     does not reliably end in OK, section 8). A peer whose ``ssh_welcome`` is
-    ``"ok"`` ends it with an ``OK`` line (older form).
+    ``"ok"`` ends it with an ``OK`` line (older form; PATCH it on the control API).
     """
     text = f"TANDBERG Video Communication Server {peer.version}\nSW Release Date: 2026-06-01\n"
-    if getattr(peer, "ssh_welcome", "plain") == "ok":
+    if peer.ssh_welcome == "ok":
         return text + "OK\n"
     return text + "\n"
 
@@ -83,15 +87,15 @@ def welcome(peer: Peer) -> str:
 def config_leaves(peer: Peer) -> list[tuple[str, Any]]:
     """Every xConfiguration leaf of a peer: (path, value), in print order."""
     s = peer.saved
-    items: list[tuple[str, Any]] = [("Alternates ConfigurationMaster", s["master"])]
-    items += [(f"Alternates Peer {i} Address", a) for i, a in enumerate(s["peers"], 1)]
+    items: list[tuple[str, Any]] = [("Alternates ConfigurationMaster", s.master)]
+    items += [(f"Alternates Peer {i} Address", a) for i, a in enumerate(s.peers, 1)]
     items += [
-        ("Alternates Cluster Name", s["name"]),
-        ("Alternates Cluster TLSVerify Mode", s["tls"]),
-        ("Alternates Cluster IpVersion", s["ipver"]),
-        ("Alternates Cluster AddressMapping Mode", s["map_mode"]),
+        ("Alternates Cluster Name", s.name),
+        ("Alternates Cluster TLSVerify Mode", str(s.tls)),
+        ("Alternates Cluster IpVersion", str(s.ipver)),
+        ("Alternates Cluster AddressMapping Mode", str(s.map_mode)),
     ]
-    for i, (n, a) in enumerate(s["map"], 1):
+    for i, (n, a) in enumerate(s.map, 1):
         items += [
             (f"Alternates Cluster AddressMapping {i} Name", n),
             (f"Alternates Cluster AddressMapping {i} Address", a),
@@ -151,14 +155,14 @@ def alternates_tree(lab: Lab, peer: Peer) -> Tree:
     a = peer.active
     tree: Tree = {
         "LocalPeer": str(peer.local_slot(a)),
-        "ConfigurationMaster": str(a["master"]),
+        "ConfigurationMaster": str(a.master),
         "Database": peer.database,
         "Replication": peer.replication,
         "LastSync": iso(peer.last_sync),
         "NextSync": iso(peer.last_sync + lab.interval if peer.last_sync else None),
         "FactoryResetPending": _flag(peer.factory_reset_pending()),
     }
-    for i, addr in enumerate(a["peers"], 1):
+    for i, addr in enumerate(a.peers, 1):
         if addr:
             tree[f"Peer {i}"] = {"Address": addr, "Status": peer.states.get(addr, "Unknown")}
     return tree
@@ -168,13 +172,13 @@ def cluster_tree(lab: Lab, peer: Peer) -> Tree:
     """`xstatus cluster` (INFERRED to exist; content MOCK-DEFINED)."""
     a = peer.active
     return {
-        "Name": a["name"],
+        "Name": a.name,
         "State": "Enabled" if peer.clustered else "Not clustered",
         "Database": peer.database,
         "Replication": peer.replication,
-        "ConfigurationMaster": str(a["master"]),
+        "ConfigurationMaster": str(a.master),
         "LocalPeer": str(peer.local_slot(a)),
-        "Peers": str(sum(1 for p in a["peers"] if p)),
+        "Peers": str(sum(1 for p in a.peers if p)),
         "LastSync": iso(peer.last_sync),
         "NextSync": iso(peer.last_sync + lab.interval if peer.last_sync else None),
     }
@@ -351,14 +355,13 @@ def write(lab: Lab, peer: Peer, path: str, raw: str) -> str:
         index = int(m.group(1)) if m.groups() else None
         if style == "string" and not quoted:
             return error("Invalid value: expected a quoted string", xpath)
-        typed: Any = value
-        if key == "master":
+        if key == "master":  # the CLI numbers the primary's slot from 1 (0 unset)
             if not value.isdigit() or not 0 <= int(value) <= MAX_PEERS:
                 return error("Invalid value", xpath)
-            typed = int(value) - 1
-        if key == "tls" and value == "Enforce":
-            typed = "Enforcing"
-        reason = apply_setting(lab, peer, key, typed, index)
+            typed, reason = int(value), None
+        else:
+            typed, reason = settings.parse_text(key, value)
+        reason = reason or lab.save_setting(peer, key, typed, index)
         return error(reason, xpath) if reason else "OK\n"
     return error("No such configuration path", xpath)
 
@@ -449,8 +452,7 @@ def _xcommand(lab: Lab, peer: Peer, rest: str) -> Answer:
     if name == "ForceConfigUpdate":
         reason = lab.force_config_update(peer)
         return Answer(error(reason, "/Command/ForceConfigUpdate") if reason else "OK\n", write=True)
-    peer.emit("kernel", Event="System Key Updated", Detail="ForceSystemKeyUpdate completed")
-    peer.alarms.pop("20109", None)
+    lab.force_system_key_update(peer)
     return Answer("OK\n", write=True)
 
 
@@ -508,7 +510,7 @@ class _Server(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
-        if self.lab.fault_for("ssh_auth_reject", self.peer.name):
+        if faults.auth_rejected(self.lab, self.peer):
             return False
         return username == "admin" and secrets.compare_digest(password, self.lab.password)
 
@@ -516,7 +518,7 @@ class _Server(asyncssh.SSHServer):
         return self.authorized is not None
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        if self.lab.fault_for("ssh_auth_reject", self.peer.name) or self.authorized is None:
+        if faults.auth_rejected(self.lab, self.peer) or self.authorized is None:
             return False
         return username == "admin" and self.authorized.validate(key, "", "127.0.0.1") is not None
 
@@ -551,7 +553,7 @@ async def _answer(
         return False
     # The one fault hook both front ends use (mock_server/faults.py): delay and drop,
     # matched on the CLI line (a fault's path_prefix selects a command).
-    gate = fault_gate(lab, peer, "ssh", line.strip(), False)
+    gate = faults.fault_gate(lab, peer, "ssh", line.strip(), False)
     if gate.delay_s:
         await asyncio.sleep(gate.delay_s)
     if gate.drop:

@@ -1,0 +1,156 @@
+"""The lab model without sockets: typed settings, validation and commit, the lifecycle.
+
+The front ends only parse and render; these pin what the model itself does
+with a write or a restart. One test at the end patches the SSH welcome
+through the control API of a running lab.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from labkit import cli, require
+
+from mock_server import settings
+from mock_server.certs import LabCA
+from mock_server.lab import Lab, Lifecycle
+from mock_server.server import build_lab
+from mock_server.settings import ClusterSettings, IpVersion, Switch, TlsMode
+
+
+@pytest.fixture(scope="module")
+def ca() -> LabCA:
+    return LabCA()
+
+
+@pytest.fixture
+def model(ca: LabCA) -> Lab:
+    cfg = {"time_scale": 0.01, "subnet": "127.251", "clusters": 1, "peers": 3, "spec": {}}
+    lab = build_lab({**cfg, "preset": "formed"}, "model-Pw-1", ca)
+    lab.tick(time.time())
+    return lab
+
+
+# -- typed settings -------------------------------------------------------------------
+
+
+def test_settings_are_typed_and_read_by_key() -> None:
+    s = ClusterSettings()
+    assert (s.master, s.tls, s.ipver, s.map_mode) == (0, TlsMode.PERMISSIVE, IpVersion.IPV4, "Off")
+    s["ipver"] = "IPv6"  # by key, as the control API names it: coerced to the enum
+    assert s.ipver is IpVersion.IPV6 and s["ipver"] == "IPv6"
+    with pytest.raises(ValueError):
+        s["tls"] = "Enforcing"  # the CDB's spelling is the REST front end's to decode
+    with pytest.raises(KeyError):
+        s["bogus"] = 1
+    copy = s.copy()
+    copy.peers[0] = "10.0.0.1"
+    assert s.peers[0] == "" and copy != s
+
+
+def test_the_control_api_form_is_plain_json() -> None:
+    s = ClusterSettings(master=1, tls=TlsMode.ENFORCE, map=[("a", "b")] + [("", "")] * 5)
+    form = s.to_json()
+    assert json.loads(json.dumps(form)) == form
+    assert form["tls"] == "Enforce" and type(form["tls"]) is str
+    assert form["map"][0] == ["a", "b"] and len(form["peers"]) == settings.MAX_PEERS
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "value", "reason"),
+    [
+        ("tls", "Enforce", TlsMode.ENFORCE, None),
+        ("tls", "Enforcing", TlsMode.ENFORCE, None),
+        ("tls", "Strict", None, "Invalid value: expected Permissive or Enforcing"),
+        ("ipver", "IPv7", None, "Invalid value: expected IPv4 or IPv6"),
+        ("h323", "On", Switch.ON, None),
+        ("name", "c1.example.com", "c1.example.com", None),
+        ("master", "1", None, "Unknown setting 'master'"),  # each wire numbers it its own way
+    ],
+)
+def test_parse_text(key: str, text: str, value: Any, reason: str | None) -> None:
+    assert settings.parse_text(key, text) == (value, reason)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "index", "reason"),
+    [
+        ("master", 6, None, None),
+        ("master", 7, None, "Invalid value: the primary's slot must be 0..6"),
+        ("master", True, None, "Invalid value: expected a number"),
+        ("tls", "Enforce", None, "Invalid value: expected Permissive or Enforcing"),  # untyped
+        ("peers", "a b", 1, "Invalid value"),
+        ("peers", "10.0.0.1", None, "Invalid index: expected 0-5"),
+        ("name", "x", 1, "configuration/cluster/cluster_name has no rows"),
+        ("map_name", None, 2, "Invalid value: expected a string"),
+    ],
+)
+def test_check(key: str, value: Any, index: int | None, reason: str | None) -> None:
+    assert settings.check(key, value, index) == reason
+
+
+# -- validation and commit in the lab ---------------------------------------------------
+
+
+def test_a_cluster_field_lands_on_the_whole_database_and_needs_a_restart(model: Lab) -> None:
+    p1, p2 = model.peers["c1-p1"], model.peers["c1-p2"]
+    assert model.save_setting(p1, "tls", TlsMode.ENFORCE) is None
+    for peer in (p1, p2):
+        assert peer.saved.tls is TlsMode.ENFORCE and peer.active.tls is TlsMode.PERMISSIVE
+        assert "20007" in model.snapshot(peer)["alarms"]
+    assert 'tls_verify - changed from: Permissive to: Enforcing"' in p2.log[-2] + p2.log[-1]
+
+
+def test_a_refused_write_commits_nothing(model: Lab) -> None:
+    p1 = model.peers["c1-p1"]
+    before = p1.saved.copy()
+    assert model.save_setting(p1, "master", 9) is not None
+    assert model.save_setting(p1, "ipver", "IPv6") is not None  # a string, not an IpVersion
+    assert p1.saved == before
+
+
+def test_a_web_write_logs_cdb_values(model: Lab) -> None:
+    p1 = model.peers["c1-p1"]
+    assert model.save_setting(p1, "master", 2, via="web", source=("192.0.2.9", 4711)) is None
+    line = p1.log[-1]
+    assert "configuration/alternatesmaster/master_idx - changed from: '0' to: '1'" in line
+    assert 'Src-ip="192.0.2.9" Src-port="4711"' in line
+    assert model.snapshot(p1)["saved"]["master"] == 2
+
+
+def test_the_lifecycle_replaces_the_running_flag(model: Lab) -> None:
+    p3 = model.peers["c1-p3"]
+    model.restart(p3)
+    assert p3.state is Lifecycle.RESTARTING
+    snap = model.snapshot(p3)
+    assert (snap["running"], snap["reachable"], snap["uptime_s"]) == (False, False, None)
+    model.due_boots(time.time() + model.restart_s + 1)
+    assert p3.state is Lifecycle.RUNNING and model.snapshot(p3)["running"] is True
+
+
+def test_a_hung_restart_boots_when_the_fault_clears(model: Lab) -> None:
+    p2 = model.peers["c1-p2"]
+    fid = model.inject({"kind": "restart_hang", "peer": "c1-p2"})
+    model.restart(p2)
+    model.due_boots(time.time() + model.restart_s + 1)
+    assert p2.state is Lifecycle.RESTARTING
+    model.clear(fid)
+    assert p2.state is Lifecycle.RUNNING
+
+
+# -- the SSH welcome through the control API -------------------------------------------
+
+
+def test_the_ssh_welcome_is_patchable(lab_factory: Any) -> None:
+    require("ssh")
+    lab = lab_factory(peers=1, time_scale=0.01, preset="formed")
+    assert not cli(lab, "c1-p1").endswith("OK\n")  # the default: a blank line, no OK
+    assert lab.control.patch_peer("c1-p1", ssh_welcome="ok")["name"] == "c1-p1"
+    welcome = cli(lab, "c1-p1")
+    assert welcome.startswith("TANDBERG Video Communication Server X15.2.1\n")
+    assert welcome.endswith("\nOK\n")
+    with pytest.raises(AssertionError, match="400"):
+        lab.control.patch_peer("c1-p1", ssh_welcome="loud")
