@@ -224,12 +224,7 @@ class _RoutedPlan(_Plan):
 
     def _rest_json(self, what: str, path: str, *, cdb: bool = False) -> Callable[[], Any]:
         rest = self.app.rest
-
-        def get() -> Any:
-            with rest._operation(f"read {what}"):
-                return rest._json(path, cdb=cdb)
-
-        return get
+        return lambda: rest.get_json(path, operation=f"read {what}", cdb=cdb)
 
     def _cdb(self, table: str) -> Read:
         from exops.appliance.knowledge import CDB
