@@ -203,3 +203,23 @@ def exops_argv(*args: str) -> list[str]:
     """The installed `exops` entry point (or `python -m exops` without one)."""
     exe = Path(PY).parent / "exops"
     return [str(exe), *args] if exe.exists() else [PY, "-m", "exops", *args]
+
+
+def command_line() -> str:
+    """How this benchmark was run (for the table of record)."""
+    return " ".join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def record(goal: str, figure: str, met: str, *, before: str = "") -> None:
+    """One row of the table of record (bench/table.py), appended to the JSON-lines
+    file $BENCH_RESULTS when set (bench/run_all.sh sets it); printed either way."""
+    row = {"goal": goal, "before": before, "figure": figure, "met": met, "command": command_line()}
+    print(f"RESULT {goal}: {figure} -> {met}")
+    path = os.environ.get("BENCH_RESULTS")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "no"

@@ -40,6 +40,8 @@ from common import (
     lab_requests,
     machine,
     measure,
+    record,
+    verdict,
 )
 
 
@@ -134,10 +136,28 @@ def main() -> int:
     for label in contenders:
         cells = " ".join(f"{walls[(label, x)]:9.2f}s" for x in latencies)
         print(f"{label:<24} {cells}")
+    trips: dict[tuple[str, float], float] = {}
     for label in contenders:
         for latency in latencies[1:]:
-            trips = (walls[(label, latency)] - walls[(label, 0.0)]) / latency
-            print(f"{label}: latency {latency} s costs {trips:.1f} round trips (goal <= 3)")
+            trips[(label, latency)] = (walls[(label, latency)] - walls[(label, 0.0)]) / latency
+            cost = trips[(label, latency)]
+            print(f"{label}: latency {latency} s costs {cost:.1f} round trips (goal <= 3)")
+    before = next((c for c in contenders if c != "after"), None)
+    for latency in latencies[1:]:
+        size = f"{args.clusters} x {args.peers}"
+
+        def figure(label: str, latency: float = latency) -> str:
+            return (
+                f"{trips[(label, latency)]:+.1f} round trips "
+                f"(wall {walls[(label, 0.0)]:.2f} -> {walls[(label, latency)]:.2f} s)"
+            )
+
+        record(
+            f"status {size} under {latency} s per REST answer: latency cost <= 3 round trips",
+            figure("after"),
+            verdict(trips[("after", latency)] <= 3),
+            before=figure(before) if before else "",
+        )
     return 0
 
 
