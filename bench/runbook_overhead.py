@@ -34,17 +34,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import (
-    Measure,
-    add_lab_options,
-    exops_argv,
-    lab,
-    lab_metrics,
-    machine,
-    measure,
-    record,
-    verdict,
-)
+import common
+from common import Measure, add_lab_options, exops_argv, lab, lab_metrics, machine, measure
 
 
 def lab_requests(env: dict[str, str], since: int) -> list[dict]:
@@ -200,14 +191,14 @@ def report(name: str, runs: list[dict], time_scale: float) -> None:
     print(f"  {overhead:7.3f}  = overhead beyond the mandatory waits")
     with_settle = best["mandatory"] + best["settle"]
     start = next((sec for label, sec in best["phases"] if label.startswith("start-up")), None)
-    record(
+    common.record(
         f"{name}, time scale {time_scale}: exops wall / mandatory waits <= 1.10x",
         f"best {min(ratios):.3f}x, median {statistics.median(ratios):.3f}x "
         f"(best: wall {best['measure'].wall_s:.2f} s, {best['restarts']} restarts "
         f"{best['mandatory']:.2f} s, overhead {overhead:.2f} s"
         + (f", of which start-up {start:.2f} s" if start is not None else "")
         + f"; {best['requests']} requests)",
-        verdict(min(ratios) <= 1.10),
+        common.verdict(min(ratios) <= 1.10),
     )
     print(
         f"counting the mock's 50 ms restart delay and post-boot settling as mandatory too "

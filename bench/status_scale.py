@@ -23,18 +23,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import (
-    Measure,
-    add_lab_options,
-    before_tree,
-    exops_argv,
-    lab,
-    lab_metrics,
-    machine,
-    measure,
-    record,
-    verdict,
-)
+import common
+from common import add_lab_options, before_tree, exops_argv, lab, lab_metrics, machine, measure
 
 
 def clusters_argv(names: list[str]) -> list[str]:
@@ -61,7 +51,7 @@ def main() -> int:
         trees[f"before ({args.before})"] = before_tree(args.before, work)
     trees["after"] = None
     rows: list[str] = []
-    best: dict[tuple[str, int], Measure] = {}  # (contender, peers) -> the best run
+    best: dict[tuple[str, int], common.Measure] = {}  # (contender, peers) -> the best run
     with lab(
         work / "lab",
         clusters=args.clusters,
@@ -108,7 +98,7 @@ def main() -> int:
     return 0
 
 
-def summarise(best: dict[tuple[str, int], Measure], trees: dict[str, Path | None]) -> None:
+def summarise(best: dict[tuple[str, int], common.Measure], trees: dict[str, Path | None]) -> None:
     """The curve (wall, CPU, peak per size) as one row of the table of record."""
 
     def curve(label: str) -> str:
@@ -121,15 +111,15 @@ def summarise(best: dict[tuple[str, int], Measure], trees: dict[str, Path | None
     top = max(p for _, p in best)
     peak = best[("after", top)].peak_mib
     before = next((t for t in trees if t != "after"), None)
-    record(
+    common.record(
         f"status scale curve (wall, CPU, peak RSS): peak < 250 MiB at {top} peers",
         curve("after"),
-        verdict(peak < 250),
+        common.verdict(peak < 250),
         before=curve(before) if before else "",
     )
 
 
-def row(label: str, size: int, argv: list[str], env: dict[str, str]) -> tuple[str, Measure]:
+def row(label: str, size: int, argv: list[str], env: dict[str, str]) -> tuple[str, common.Measure]:
     before = lab_metrics(env)["requests"]
     m = measure(label, argv, env)
     requests = lab_metrics(env)["requests"] - before
