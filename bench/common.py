@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import threading
@@ -73,6 +74,7 @@ def lab(
     """Start a mock lab and yield the environment exops needs for it (the exops
     and mock_server of this checkout, byte-compiled, first on PYTHONPATH)."""
     compiled()
+    subnet = free_subnet(subnet, https_port, ssh_port)
     base = {**os.environ, "PYTHONPATH": os.pathsep.join(_paths())}
     down = [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)]
     subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=base)
@@ -94,6 +96,33 @@ def lab(
         yield {**base, **env, "EXOPS_STATE_DIR": str(state_dir / "exops")}
     finally:
         subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=base)
+
+
+# The test suite's labs take 127.100-239 (one share per xdist worker): benchmarks
+# default below or above it, and move on when a subnet is taken.
+TEST_SUBNETS = range(100, 240)
+
+
+def free_subnet(subnet: str, https_port: int, ssh_port: int) -> str:
+    """``subnet`` if its first peer's ports are free, else the next free 127.N
+    outside the test suite's range (another lab, a test run, may hold it)."""
+    first = int(subnet.split(".")[1])
+    order = [first, *range(first + 1, 255), *range(2, first)]
+    for n in (n for n in order if n == first or n not in TEST_SUBNETS):
+        if all(_free(f"127.{n}.1.11", port) for port in (https_port, ssh_port)):
+            if n != first:
+                print(f"lab subnet 127.{first} is taken: using 127.{n}", flush=True)
+            return f"127.{n}"
+    raise RuntimeError("no free 127.N subnet for a lab")
+
+
+def _free(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def _paths() -> list[str]:

@@ -6,7 +6,7 @@
 #
 #   BEFORE=<git ref> bench/run_all.sh        (BEFORE: the "before" exops; default main)
 #
-# Each lab has its own 127.N subnet (SUBNET_BASE, default 127.180-187), so this can run
+# Each lab has its own 127.N subnet (SUBNET_BASE, default 127.241-246; a taken one is skipped), so this can run
 # beside another lab. QUICK=1 runs small sizes (a smoke test: minutes, not figures).
 set -u
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 OUT=${OUT_DIR:-/tmp/exops-bench-out}
 BEFORE=${BEFORE:-main}
-N=${SUBNET_BASE:-180}
+N=${SUBNET_BASE:-241}
 mkdir -p "$OUT"
 : > "$OUT/results.jsonl"
 export BENCH_RESULTS="$OUT/results.jsonl"

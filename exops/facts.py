@@ -74,8 +74,10 @@ class Fact(StrEnum):
 
 
 ALL_FACTS: frozenset[Fact] = frozenset(Fact) - {Fact.IDENTITY}  # SYSTEM includes it
-# What waits and verifies poll: reachability, settings, cluster status, alarms.
-LIGHT_READS: frozenset[Fact] = frozenset({Fact.RTT, Fact.SETTINGS, Fact.STATUS, Fact.ALARMS})
+# What waits and verifies poll (exops/runbook/conditions.py, the executor's checks
+# on fresh reads): settings, cluster status, alarms; any answer proves the peer
+# reachable, so no probe (tests/unit/test_plan_facts.py checks the conditions).
+LIGHT_READS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS})
 # What `exops status` shows (exops/status.py): no DNS, NTP, option keys, H.323,
 # certificates or probe; the reads themselves prove reachability.
 STATUS_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY})

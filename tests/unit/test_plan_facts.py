@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from test_planner import FQDN, NOW, cluster, peer
 
-from exops.facts import NOT_IN_IDENTITY, Fact, needs_of
+from exops.facts import LIGHT_READS, NOT_IN_IDENTITY, Fact, needs_of
 from exops.models import ClusterFacts, PeerFacts, Role, SystemInfo, TlsMode
-from exops.plan import Plan
+from exops.plan import Action, ActionKind, Plan
+from exops.runbook.conditions import CONDITIONS
 from exops.runbook.loader import bundled, load_runbook
 from exops.runbook.planner import plan_facts, plan_runbook
 
@@ -182,3 +183,22 @@ def test_a_new_peers_tls_check_declares_the_certificates() -> None:
     facts = SCENARIOS["TLS Enforce by FQDN, p3 not listed"]
     p = plan("add-peer", only(facts, plan_facts(runbook)), {"peer": "p3"})
     assert p.refused is None and any(c.name == "tls_names" for c in p.preflight)
+
+
+def test_waits_poll_exactly_what_their_conditions_use() -> None:
+    """``LIGHT_READS`` (every wait's and verify's poll) is what the conditions touch."""
+    used: set[Fact] = set()
+    for name, condition in CONDITIONS.items():
+        action = Action(
+            id="1",
+            step="wait",
+            kind=ActionKind.WAIT,
+            condition=name,
+            condition_args={"settings": {"tls_mode": "Enforce"}, "address": "10.0.0.11"},
+            reason="test",
+        )
+        for facts in SCENARIOS.values():
+            with touched() as seen:
+                condition(recording(facts), action)
+            used |= seen
+    assert needs_of(used) == LIGHT_READS

@@ -689,7 +689,7 @@ def test_status_costs_three_round_trips(transport: str) -> None:
 
 
 def test_light_and_full_gathers_on_the_fake_clock() -> None:
-    # Waits: probe + 7 cluster tables after the CDB probe: 1 + 2 rounds.
+    # Waits: the 7 cluster tables after the CDB probe: 1 + 2 rounds.
     assert round_trips([routed("auto")[0]], LIGHT_READS) == 3
     # Everything: 1 + ceil(15 jobs / 4); the certificate job is 2 requests in a
     # row, so on the wire it can be one round more.
