@@ -118,6 +118,7 @@ def free_subnet(subnet: str, https_port: int, ssh_port: int) -> str:
 
 def _free(address: str, port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the lab binds
         try:
             s.bind((address, port))
         except OSError:
