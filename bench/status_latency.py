@@ -45,6 +45,11 @@ from common import (
 )
 
 
+# (contender, latency) -> each run's round trips per peer from the lab's log: the
+# structure of the gather, which the machine's CPU noise does not blur.
+ROUNDS: dict[tuple[str, float], list[str]] = {}
+
+
 def rounds(requests: list[dict], latency: float) -> str:
     """Round trips per peer, from the times the lab answered (see the docstring)."""
     by_peer: dict[str, list[float]] = {}
@@ -77,6 +82,7 @@ def run_one(
     m = measure(f"{label} L={latency}", exops_argv("status", "--json"), run_env)
     requests = lab_metrics(env)["requests"] - before
     trips = rounds(lab_requests(env, before), latency) if latency else ""
+    ROUNDS.setdefault((label, latency), []).append(trips.strip().removeprefix("rounds/peer "))
     print(f"{m.line()}   requests {requests} ({requests / peers:.1f}/peer){trips}", flush=True)
     if m.exit_code not in (0, 1):
         print(f"WARNING: {label} exited {m.exit_code}: not comparable")
@@ -149,7 +155,8 @@ def main() -> int:
         def figure(label: str, latency: float = latency) -> str:
             return (
                 f"{trips[(label, latency)]:+.1f} round trips "
-                f"(wall {walls[(label, 0.0)]:.2f} -> {walls[(label, latency)]:.2f} s)"
+                f"(wall {walls[(label, 0.0)]:.2f} -> {walls[(label, latency)]:.2f} s); "
+                f"rounds per peer in the lab's log: {'; '.join(ROUNDS[(label, latency)])}"
             )
 
         record(
