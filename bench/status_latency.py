@@ -44,7 +44,6 @@ from common import (
     verdict,
 )
 
-
 # (contender, latency) -> each run's round trips per peer from the lab's log: the
 # structure of the gather, which the machine's CPU noise does not blur.
 ROUNDS: dict[tuple[str, float], list[str]] = {}
