@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import socket
 import subprocess
 import sys
@@ -237,7 +238,7 @@ def exops_argv(*args: str) -> list[str]:
 
 def command_line() -> str:
     """How this benchmark was run (for the table of record)."""
-    return " ".join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]])
+    return shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def record(goal: str, figure: str, met: str, *, before: str = "") -> None:
