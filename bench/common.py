@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import platform
+import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -70,9 +72,13 @@ def lab(
     cdb_rest: bool = False,
     transport: str = "auto",
 ) -> Iterator[dict[str, str]]:
-    """Start a mock lab and yield the environment exops needs for it."""
+    """Start a mock lab and yield the environment exops needs for it (the exops
+    and mock_server of this checkout, byte-compiled, first on PYTHONPATH)."""
+    compiled()
+    subnet = free_subnet(subnet, https_port, ssh_port)
+    base = {**os.environ, "PYTHONPATH": os.pathsep.join(_paths())}
     down = [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)]
-    subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=base)
     state_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         *(PY, "-m", "mock_server", "up", "--state-dir", str(state_dir)),
@@ -81,16 +87,50 @@ def lab(
         *("--https-port", str(https_port), "--ssh-port", str(ssh_port)),
         *("--transport", transport, "--cdb-rest", "on" if cdb_rest else "off"),
     ]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=base)
     if proc.returncode != 0:
         log = state_dir / "server.log"
         tail = log.read_text()[-3000:] if log.exists() else ""
         raise RuntimeError(f"mock lab did not start: {proc.stderr}\n{tail}")
     try:
         env = read_lab_env(state_dir / "lab.env")
-        yield {**os.environ, **env, "EXOPS_STATE_DIR": str(state_dir / "exops")}
+        yield {**base, **env, "EXOPS_STATE_DIR": str(state_dir / "exops")}
     finally:
-        subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=base)
+
+
+# The test suite's labs take 127.100-239 (one share per xdist worker): benchmarks
+# default below or above it, and move on when a subnet is taken.
+TEST_SUBNETS = range(100, 240)
+
+
+def free_subnet(subnet: str, https_port: int, ssh_port: int) -> str:
+    """``subnet`` if its first peer's ports are free, else the next free 127.N
+    outside the test suite's range (another lab, a test run, may hold it)."""
+    first = int(subnet.split(".")[1])
+    order = [first, *range(first + 1, 255), *range(2, first)]
+    for n in (n for n in order if n == first or n not in TEST_SUBNETS):
+        if all(_free(f"127.{n}.1.11", port) for port in (https_port, ssh_port)):
+            if n != first:
+                print(f"lab subnet 127.{first} is taken: using 127.{n}", flush=True)
+            return f"127.{n}"
+    raise RuntimeError("no free 127.N subnet for a lab")
+
+
+def _free(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the lab binds
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def _paths() -> list[str]:
+    """This checkout first, then whatever PYTHONPATH held."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return [str(ROOT), *(p for p in rest if Path(p).resolve() != ROOT)]
 
 
 def before_tree(ref: str, work: Path) -> Path:
@@ -102,7 +142,15 @@ def before_tree(ref: str, work: Path) -> Path:
         ["git", "-C", str(ROOT), "archive", ref, "exops"], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
-    return out
+    return compiled(out)
+
+
+def compiled(tree: Path = ROOT) -> Path:
+    """Byte-compile ``tree``'s exops package, as an install does. Without it, where
+    PYTHONDONTWRITEBYTECODE is set (this machine) or the tree is fresh, every
+    process compiles exops from source: ~0.1-0.2 s of each start-up."""
+    subprocess.run([PY, "-m", "compileall", "-q", str(tree / "exops")], check=True)
+    return tree
 
 
 def inject(env: dict[str, str], fault: dict[str, object]) -> str:
@@ -186,3 +234,23 @@ def exops_argv(*args: str) -> list[str]:
     """The installed `exops` entry point (or `python -m exops` without one)."""
     exe = Path(PY).parent / "exops"
     return [str(exe), *args] if exe.exists() else [PY, "-m", "exops", *args]
+
+
+def command_line() -> str:
+    """How this benchmark was run (for the table of record)."""
+    return shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def record(goal: str, figure: str, met: str, *, before: str = "") -> None:
+    """One row of the table of record (bench/table.py), appended to the JSON-lines
+    file $BENCH_RESULTS when set (bench/run_all.sh sets it); printed either way."""
+    row = {"goal": goal, "before": before, "figure": figure, "met": met, "command": command_line()}
+    print(f"RESULT {goal}: {figure} -> {met}")
+    path = os.environ.get("BENCH_RESULTS")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "no"

@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import add_lab_options, exops_argv, lab, lab_metrics, machine
+from common import add_lab_options, exops_argv, lab, lab_metrics, machine, record, verdict
 
 
 def cpu_of(proc: psutil.Process | None) -> float:
@@ -124,6 +124,11 @@ def main() -> int:
         default="5,10",
         help="smaller fleet sizes to run too, comma-separated ('' for none)",
     )
+    parser.add_argument(
+        "--skip-procs",
+        action="store_true",
+        help="only the one-process fleet (-c repeated), not N concurrent processes",
+    )
     add_lab_options(parser, "127.94")
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()} | {args.clusters})
@@ -151,10 +156,11 @@ def main() -> int:
         results.append(("1 cluster alone", single))
         print(line("1 cluster alone", single), flush=True)
         for n in sizes:
-            argvs = [exops_argv("restart", "-c", f"c{k}", "--yes") for k in range(1, n + 1)]
-            r = run_many(argvs, env, mock)
-            results.append((f"{n} clusters, {n} procs", r))
-            print(line(f"{n} clusters, {n} procs", r), flush=True)
+            if not args.skip_procs:
+                argvs = [exops_argv("restart", "-c", f"c{k}", "--yes") for k in range(1, n + 1)]
+                r = run_many(argvs, env, mock)
+                results.append((f"{n} clusters, {n} procs", r))
+                print(line(f"{n} clusters, {n} procs", r), flush=True)
             fleet = [x for k in range(1, n + 1) for x in ("-c", f"c{k}")]
             r = run_many([exops_argv("restart", *fleet, "--yes")], env, mock)
             results.append((f"{n} clusters, 1 proc", r))
@@ -168,6 +174,18 @@ def main() -> int:
         print(f"{label:<26} {note};  wall / mandatory {r['wall'] / mandatory:.2f}x")
         for cluster, err in r["errors"][:3]:
             print(f"   {cluster} failed: {err.strip().splitlines()[-1] if err.strip() else ''}")
+    fleet = dict(results).get(f"{args.clusters} clusters, 1 proc")
+    if fleet is not None:
+        ratio = fleet["wall"] / single["wall"]
+        record(
+            f"fleet ordered restart, {args.clusters} clusters x {args.peers} in one process "
+            f"/ one cluster, time scale {args.time_scale}: <= 1.2x",
+            f"{ratio:.2f}x (wall {fleet['wall']:.1f} s vs {single['wall']:.1f} s; "
+            f"CPU {fleet['cpu'] / args.clusters:.2f} s per cluster, one cluster alone "
+            f"{single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
+            f"failed {fleet['failed']})",
+            verdict(ratio <= 1.2 and not fleet["failed"]),
+        )
     return 0
 
 

@@ -11,6 +11,7 @@ floor). Prints wall, CPU and peak memory of each and the ratios.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -30,6 +31,8 @@ from common import (
     lab_metrics,
     machine,
     measure,
+    record,
+    verdict,
 )
 from paths import READS
 
@@ -66,6 +69,29 @@ def ansible_files(inventory: Path, work: Path) -> tuple[Path, Path]:
     return inv, play
 
 
+def curl_config(inventory: Path, work: Path) -> Path:
+    """The same reads for ``curl --parallel -K``: every path of every peer, answers
+    discarded (curl does not parse them: a floor below the floor)."""
+    hosts = yaml.safe_load((inventory / "hosts.yaml").read_text())
+    password = os.environ.get("EXOPS_PASSWORD", "")
+    lines = [
+        "silent",
+        "show-error",
+        "fail",
+        f'user = "admin:{password}"',
+        f'cacert = "{os.environ["EXOPS_CA_BUNDLE"]}"',
+    ]
+    for h in hosts.values():
+        for path in READS:
+            lines += [
+                f'url = "https://{h["hostname"]}:{h.get("port", 443)}{path}"',
+                "output = /dev/null",
+            ]
+    config = work / "curl.cfg"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
 def timed(
     label: str, argv: list[str], env: dict[str, str], mock: psutil.Process
 ) -> tuple[Measure, float]:
@@ -75,6 +101,63 @@ def timed(
     result = measure(label, argv, env)
     result.requests = lab_metrics(env)["requests"] - before
     return result, sum(mock.cpu_times()[:2]) - cpu
+
+
+def summarise(
+    args: argparse.Namespace, results: list[Measure], exops: list[Measure], floor: list[Measure]
+) -> None:
+    """The ratios, printed and recorded for the table of record."""
+    peers = args.clusters * args.peers
+    for r in results:
+        if r.exit_code != 0:
+            print(f"WARNING: {r.label} exited {r.exit_code}: its figures are not comparable")
+    ex, fl = results[0], results[1]
+    print(
+        f"exops runs (wall s): {', '.join(f'{m.wall_s:.2f}' for m in exops)}; "
+        f"floor runs: {', '.join(f'{m.wall_s:.2f}' for m in floor)}"
+    )
+    print(f"exops / floor wall: {ex.wall_s / fl.wall_s:.2f}x (target <= 2x)")
+    print(f"exops / floor cpu:  {ex.cpu_s / fl.cpu_s:.2f}x")
+    print(f"exops peak memory: {ex.peak_mib:.0f} MiB (target < 250 MiB)")
+    size = f"{args.clusters} x {args.peers}"
+    record(
+        f"fleet status {size}: exops / httpx floor wall (issue 6: <= 2x; issue 16: <= 1.0x)",
+        f"{ex.wall_s / fl.wall_s:.2f}x (exops {ex.wall_s:.2f} s, {ex.cpu_s:.2f} s CPU, "
+        f"{ex.requests / peers:.0f} requests/peer; floor {fl.wall_s:.2f} s, {fl.cpu_s:.2f} s CPU)",
+        f"<= 2x {verdict(ex.wall_s <= 2 * fl.wall_s)}; <= 1.0x {verdict(ex.wall_s <= fl.wall_s)}",
+    )
+    record(
+        f"fleet status {size}: exops peak RSS < 250 MiB",
+        f"{ex.peak_mib:.0f} MiB",
+        verdict(ex.peak_mib < 250),
+    )
+    cu = next((r for r in results if r.label.startswith("curl")), None)
+    if cu is not None:
+        print(f"exops / curl wall: {ex.wall_s / cu.wall_s:.2f}x (report the ratio)")
+        record(
+            f"fleet status {size}: exops / curl --parallel wall (report)",
+            f"{ex.wall_s / cu.wall_s:.2f}x (curl {cu.wall_s:.2f} s, {cu.cpu_s:.2f} s CPU, "
+            f"exit {cu.exit_code}, answers not parsed)",
+            "-",
+        )
+    an = next((r for r in results if r.label.startswith("ansible")), None)
+    if an is None:
+        record(
+            f"fleet status {size}: Ansible uri / exops wall (goal >= 300x)",
+            "not measured: ansible-core is not installed here "
+            "(pip install '.[bench]', then bench/fleet_status.py)",
+            "-",
+        )
+    else:
+        record(
+            f"fleet status {size}: Ansible uri / exops wall (goal >= 300x)",
+            f"{an.wall_s / ex.wall_s:.0f}x (ansible {an.wall_s:.0f} s)",
+            verdict(an.wall_s >= 300 * ex.wall_s),
+        )
+    if an is not None:
+        print(f"ansible / exops wall: {an.wall_s / ex.wall_s:.1f}x (target >= 30x)")
+        print(f"ansible / exops cpu:  {an.cpu_s / ex.cpu_s:.1f}x")
+        print(f"ansible / exops peak memory: {an.peak_mib / ex.peak_mib:.1f}x")
 
 
 def main() -> int:
@@ -87,6 +170,7 @@ def main() -> int:
     parser.add_argument(
         "--runs", type=int, default=3, help="runs of exops and the floor (best wall kept)"
     )
+    parser.add_argument("--curl-parallel", type=int, default=300, help="curl --parallel-max")
     add_lab_options(parser, "127.90")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
@@ -122,6 +206,21 @@ def main() -> int:
         floor = [m for m, _ in floor_runs]
         lab_cpu = [c for _, c in best]
         results = [m for m, _ in best]
+        curl = shutil.which("curl")
+        if curl:
+            os.environ.update({k: env[k] for k in ("EXOPS_PASSWORD", "EXOPS_CA_BUNDLE")})
+            config = curl_config(Path(env["EXOPS_INVENTORY"]), work)
+            argv = [
+                curl,
+                "--parallel",
+                "--parallel-max",
+                str(args.curl_parallel),
+                "-K",
+                str(config),
+            ]
+            curl_result = timed(f"curl --parallel (max {args.curl_parallel})", argv, env, mock)
+        else:
+            print("curl not found: left out")
         playbook = shutil.which("ansible-playbook") or str(Path(PY).parent / "ansible-playbook")
         if not args.skip_ansible and Path(playbook).exists():
             inv, play = ansible_files(Path(env["EXOPS_INVENTORY"]), work)
@@ -136,27 +235,15 @@ def main() -> int:
             lab_cpu.append(c)
         elif not args.skip_ansible:
             print("ansible-playbook not found: pip install '.[bench]'")
+    if curl:
+        results.append(curl_result[0])
+        lab_cpu.append(curl_result[1])
     for r, c in zip(results, lab_cpu, strict=True):
         print(
             f"{r.line()}   requests {r.requests} ({r.requests / peers:.1f}/peer)   "
             f"lab's own cpu {c:.2f} s"
         )
-    for r in results:
-        if r.exit_code != 0:
-            print(f"WARNING: {r.label} exited {r.exit_code}: its figures are not comparable")
-    ex, fl = results[0], results[1]
-    print(
-        f"exops runs (wall s): {', '.join(f'{m.wall_s:.2f}' for m in exops)}; "
-        f"floor runs: {', '.join(f'{m.wall_s:.2f}' for m in floor)}"
-    )
-    print(f"exops / floor wall: {ex.wall_s / fl.wall_s:.2f}x (target <= 2x)")
-    print(f"exops / floor cpu:  {ex.cpu_s / fl.cpu_s:.2f}x")
-    print(f"exops peak memory: {ex.peak_mib:.0f} MiB (target < 250 MiB)")
-    if len(results) > 2:
-        an = results[2]
-        print(f"ansible / exops wall: {an.wall_s / ex.wall_s:.1f}x (target >= 30x)")
-        print(f"ansible / exops cpu:  {an.cpu_s / ex.cpu_s:.1f}x")
-        print(f"ansible / exops peak memory: {an.peak_mib / ex.peak_mib:.1f}x")
+    summarise(args, results, exops, floor)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

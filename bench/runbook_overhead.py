@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import common
 from common import Measure, add_lab_options, exops_argv, lab, lab_metrics, machine, measure
 
 
@@ -164,7 +165,7 @@ def must(argv: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"setup step failed (exit {m.exit_code}): {' '.join(argv)}")
 
 
-def report(name: str, runs: list[dict]) -> None:
+def report(name: str, runs: list[dict], time_scale: float) -> None:
     print(f"\n== {name}")
     for i, run in enumerate(runs, 1):
         m = run["measure"]
@@ -189,6 +190,16 @@ def report(name: str, runs: list[dict]) -> None:
     overhead = best["measure"].wall_s - best["mandatory"]
     print(f"  {overhead:7.3f}  = overhead beyond the mandatory waits")
     with_settle = best["mandatory"] + best["settle"]
+    start = next((sec for label, sec in best["phases"] if label.startswith("start-up")), None)
+    common.record(
+        f"{name}, time scale {time_scale}: exops wall / mandatory waits <= 1.10x",
+        f"best {min(ratios):.3f}x, median {statistics.median(ratios):.3f}x "
+        f"(best: wall {best['measure'].wall_s:.2f} s, {best['restarts']} restarts "
+        f"{best['mandatory']:.2f} s, overhead {overhead:.2f} s"
+        + (f", of which start-up {start:.2f} s" if start is not None else "")
+        + f"; {best['requests']} requests)",
+        common.verdict(min(ratios) <= 1.10),
+    )
     print(
         f"counting the mock's 50 ms restart delay and post-boot settling as mandatory too "
         f"(+{best['settle']:.2f} s): "
@@ -253,9 +264,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     try:
         if args.only in (None, "restart"):
-            report("ordered restart, 6-peer cluster", bench_restart(work, args))
+            report("ordered restart, 6-peer cluster", bench_restart(work, args), args.time_scale)
         if args.only in (None, "add-peer"):
-            report("add-peer (6th peer)", bench_add_peer(work, args))
+            report("add-peer (6th peer)", bench_add_peer(work, args), args.time_scale)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

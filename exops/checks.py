@@ -7,10 +7,11 @@ peer as evidence. ``CHECKS`` is fixed at import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from exops.appliance.knowledge import PER_PEER_LICENCES
+from exops.facts import ALL_FACTS, Fact, needs_of
 from exops.health import CLUSTER_ALARMS, out_of_sync, peer_problems
 from exops.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.plan import CheckOutcome, CheckResult
@@ -527,6 +528,37 @@ CHECKS: dict[str, Check] = {
     "fqdn_resolves": check_fqdn_resolves,
     "no_nat": check_no_nat,
 }
+# What each check reads (a runbook's plan gathers the union of its checks'
+# facts, exops.runbook.planner.plan_facts). Every check also uses the cluster
+# view (settings) to find the peers in scope; tests/unit/test_plan_facts.py
+# fails when a check touches a fact it does not declare here.
+CHECK_FACTS: dict[str, frozenset[Fact]] = {
+    name: frozenset({Fact.SETTINGS, *extra})
+    for name, extra in {
+        "reachable": set(),  # any answer proves it
+        "size": set(),
+        "role": {Fact.IDENTITY},
+        "version": {Fact.IDENTITY},
+        "platform": {Fact.IDENTITY},
+        "h323": {Fact.SYSTEM},
+        "option_keys": {Fact.SYSTEM},
+        "base_network": {Fact.SYSTEM},
+        "e_nic": {Fact.IDENTITY, Fact.FQDN},
+        "tls_names": {Fact.CERTIFICATE},
+        "latency": {Fact.RTT},
+        "cluster_health": {Fact.STATUS, Fact.ALARMS},
+        "factory_reset": {Fact.STATUS, Fact.ALARMS},
+        "fqdn_resolves": {Fact.IDENTITY, Fact.FQDN},
+        "no_nat": {Fact.IDENTITY, Fact.FQDN},
+    }.items()
+}
+
+
+def checks_facts(names: Iterable[str]) -> frozenset[Fact]:
+    """What running the named checks reads (an unknown name: everything, fail safe)."""
+    return needs_of(*(CHECK_FACTS.get(n, ALL_FACTS) for n in names))
+
+
 PREREQUISITES = (
     "reachable",
     "size",

@@ -1,8 +1,8 @@
 """Gather facts: read peers concurrently into ``PeerFacts`` / ``ClusterFacts``.
 
 What is read. A command declares the facts it needs (``Fact``; ``STATUS_FACTS``,
-``LIGHT_READS``, ``CHECK_FACTS``, ``ALL_FACTS``) and the gather reads those and
-nothing else, each resource once.
+``LIGHT_READS``, ``PLAN_FACTS`` with each check's ``exops.checks.CHECK_FACTS``,
+``ALL_FACTS``) and the gather reads those and nothing else, each resource once.
 
 How it is read. Every read of every peer is a job on one thread pool; a peer
 has at most ``PEER_CONCURRENCY`` (4) requests in flight, and its first job
@@ -74,57 +74,26 @@ class Fact(StrEnum):
 
 
 ALL_FACTS: frozenset[Fact] = frozenset(Fact) - {Fact.IDENTITY}  # SYSTEM includes it
-# What waits and verifies poll: reachability, settings, cluster status, alarms.
-LIGHT_READS: frozenset[Fact] = frozenset({Fact.RTT, Fact.SETTINGS, Fact.STATUS, Fact.ALARMS})
+# What waits and verifies poll (exops/runbook/conditions.py, the executor's checks
+# on fresh reads): settings, cluster status, alarms; any answer proves the peer
+# reachable, so no probe (tests/unit/test_plan_facts.py checks the conditions).
+LIGHT_READS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS})
 # What `exops status` shows (exops/status.py): no DNS, NTP, option keys, H.323,
 # certificates or probe; the reads themselves prove reachability.
 STATUS_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY})
-# What each prerequisite check (exops/checks.py CHECKS) looks at. Every check
-# also uses the cluster view (settings) to find the peers in scope.
-CHECK_FACTS: dict[str, frozenset[Fact]] = {
-    name: frozenset({Fact.SETTINGS, *extra})
-    for name, extra in {
-        "reachable": {Fact.RTT},
-        "size": set(),
-        "role": {Fact.IDENTITY},
-        "version": {Fact.IDENTITY},
-        "platform": {Fact.IDENTITY},
-        "h323": {Fact.SYSTEM},
-        "option_keys": {Fact.SYSTEM},
-        "base_network": {Fact.SYSTEM},
-        "e_nic": {Fact.IDENTITY, Fact.FQDN},
-        "tls_names": {Fact.CERTIFICATE},
-        "latency": {Fact.RTT},
-        "cluster_health": {Fact.STATUS, Fact.ALARMS},
-        "factory_reset": {Fact.STATUS, Fact.ALARMS},
-        "fqdn_resolves": {Fact.IDENTITY, Fact.FQDN},
-        "no_nat": {Fact.IDENTITY, Fact.FQDN},
-    }.items()
-}
-
-
-# What planning a runbook reads besides its preflight checks (exops/runbook/
-# planner.py and view.py: settings, status, alarms, uptime, LAN addresses).
-PLAN_FACTS: frozenset[Fact] = frozenset(
-    {Fact.RTT, Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY}
-)
-
-
-def runbook_facts(preflight: Iterable[str]) -> frozenset[Fact]:
-    """What planning a runbook with these preflight checks needs (for
-    ``Session.gather(..., needs=...)``)."""
-    return needs_of(PLAN_FACTS, checks_facts(preflight))
+# What planning any runbook reads besides its checks (exops/runbook/planner.py,
+# view.py): the cluster view (settings), a pending restart and out-of-sync
+# subordinates (alarms), the LAN addresses that designate a peer and its uptime
+# (identity). Each check declares its own facts (exops/checks.py CHECK_FACTS;
+# the new-peer TLS check: exops/runbook/planner.py); ``plan_facts(runbook)``
+# is the union, and tests/unit/test_plan_facts.py proves it exact.
+PLAN_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.ALARMS, Fact.IDENTITY})
 
 
 def needs_of(*groups: Iterable[Fact]) -> frozenset[Fact]:
     """The union of fact sets; IDENTITY is dropped where SYSTEM (its superset) is read."""
     out = frozenset(f for g in groups for f in g)
     return out - {Fact.IDENTITY} if Fact.SYSTEM in out else out
-
-
-def checks_facts(names: Iterable[str]) -> frozenset[Fact]:
-    """What running the named checks needs (unknown names: everything, fail safe)."""
-    return needs_of(*(CHECK_FACTS.get(n, ALL_FACTS) for n in names))
 
 
 # -- jobs --------------------------------------------------------------------------
@@ -214,7 +183,15 @@ class _PublicPlan(_Plan):
 _SETTINGS_TABLES = ("alternates", "master", "cluster", "mapping")
 _STATUS_TABLES = ("database", "peer_status")
 _SYSTEM_PATHS = ("sysinfo", "dns", "dns_servers", "ntp_servers", "optionkey")
-_NOT_READ = ("hostname", "domain", "dns_servers", "ntp_servers", "h323_enabled", "option_keys")
+# SystemInfo fields only SYSTEM reads (IDENTITY is sysinfo alone).
+NOT_IN_IDENTITY = (
+    "hostname",
+    "domain",
+    "dns_servers",
+    "ntp_servers",
+    "h323_enabled",
+    "option_keys",
+)
 
 
 class _RoutedPlan(_Plan):
@@ -249,12 +226,7 @@ class _RoutedPlan(_Plan):
 
     def _rest_json(self, what: str, path: str, *, cdb: bool = False) -> Callable[[], Any]:
         rest = self.app.rest
-
-        def get() -> Any:
-            with rest._operation(f"read {what}"):
-                return rest._json(path, cdb=cdb)
-
-        return get
+        return lambda: rest.get_json(path, operation=f"read {what}", cdb=cdb)
 
     def _cdb(self, table: str) -> Read:
         from exops.appliance.knowledge import CDB
@@ -393,7 +365,7 @@ class _RoutedPlan(_Plan):
             parse("system", "read system", ("sysinfo",), identity)
             if "system" in values:
                 note = "not read (not needed by this command)"
-                unknown.update({f"system.{n}": note for n in _NOT_READ})
+                unknown.update({f"system.{n}": note for n in NOT_IN_IDENTITY})
 
 
 def _located(exc: ExopsError, host: str, operation: str) -> ExopsError:

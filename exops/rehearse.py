@@ -41,6 +41,7 @@ import yaml
 from exops import labcli
 from exops.env import Env
 from exops.errors import ExopsError, UsageError
+from exops.facts import Fact
 from exops.inventory import ClusterSpec, load_inventory
 from exops.models import ClusterFacts, PeerFacts
 from exops.plan import Action, CheckOutcome, Plan
@@ -480,7 +481,10 @@ class _Reading(Runner):
 
     facts: ClusterFacts | None = None
 
-    def gather(self, session: Session, cluster: str) -> ClusterFacts:
+    def gather(
+        self, session: Session, cluster: str, needs: frozenset[Fact] | None = None
+    ) -> ClusterFacts:
+        # Everything, not only what the plan uses: the clone is built from these facts.
         self.facts = super().gather(session, cluster)
         return self.facts
 

@@ -1,16 +1,23 @@
-"""Certificate facts from PEM text (cryptography), for checks such as TLS Enforce names."""
+"""Certificate facts from PEM text (cryptography), for checks such as TLS Enforce names.
+
+``cryptography.x509`` is imported by the functions that parse (about 25 ms):
+most commands never read a certificate (status, restart, the waits).
+"""
 
 from __future__ import annotations
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from exops.errors import ApplianceError
 from exops.models import Certificate
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
 
 def _cn(name: x509.Name) -> str | None:
+    from cryptography.x509.oid import NameOID
+
     attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else None
 
@@ -21,6 +28,9 @@ def parse_certificate(pem: str) -> Certificate:
     Raises:
         ApplianceError: no PEM certificate in the text.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     try:
         certs = x509.load_pem_x509_certificates(pem.encode())
     except ValueError as exc:
@@ -48,6 +58,8 @@ def trust_store_names(pem: str) -> tuple[str, ...]:
     """Subject CNs of the CA certificates in a trust-store PEM bundle (may be empty)."""
     if "BEGIN CERTIFICATE" not in pem:
         return ()
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(pem.encode())
     except ValueError as exc:

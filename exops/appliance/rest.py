@@ -676,6 +676,20 @@ class RestAppliance:
         except ValueError as exc:
             raise ApplianceError(f"answer of {path.split('?', maxsplit=1)[0]} is not JSON") from exc
 
+    def get_json(self, path: str, *, operation: str, cdb: bool = False) -> Any:
+        """One read: ``GET path`` (retried like every read), its JSON answer.
+
+        Errors name this peer and ``operation`` (e.g. "read sysinfo"), as the
+        ``read_*`` methods' do. ``cdb``: a cluster-database path (its
+        availability is learnt from the answer).
+
+        Raises:
+            TransportError: the peer did not answer (or refused the credentials).
+            ApplianceError: an error answer, or an answer that is not JSON.
+        """
+        with self._operation(operation):
+            return self._json(path, cdb=cdb)
+
     def _cdb_json(self, table: str, *filters: tuple[str, str | int]) -> Any:
         return self._json(CDB.read(table, *filters), cdb=True)
 

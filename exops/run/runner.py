@@ -21,6 +21,7 @@ from typing import Any
 from exops import __version__
 from exops.env import Env
 from exops.errors import ExopsError, PreconditionError, StalePlanError, UsageError
+from exops.facts import Fact
 from exops.models import ClusterFacts
 from exops.plan import Action, ActionKind, Plan
 from exops.results import RunResult, RunStatus, StepResult, exit_code_for
@@ -71,8 +72,11 @@ class Runner:
         self.sessions = sessions or env.session
 
     # -- planning ---------------------------------------------------------------
-    def gather(self, session: Session, cluster: str) -> ClusterFacts:
-        facts = session.gather(cluster)
+    def gather(
+        self, session: Session, cluster: str, needs: frozenset[Fact] | None = None
+    ) -> ClusterFacts:
+        """The cluster's facts: ``needs`` (default: every fact)."""
+        facts = session.gather(cluster, needs=needs)
         name = self.env.inventory.cluster(cluster).cluster_name  # the inventory's cluster FQDN
         return facts.model_copy(update={"cluster_name": name})
 
@@ -88,11 +92,11 @@ class Runner:
         """The plan, and the one peer the run may decommission: granted only by the
         shipped remove-peer runbook's own parameter, never by a file or a saved plan."""
         from exops.runbook.loader import load_runbook
-        from exops.runbook.planner import plan_runbook
+        from exops.runbook.planner import plan_facts, plan_runbook
         from exops.safety import trusted_decommission
 
         runbook = load_runbook(runbook_ref)
-        facts = self.gather(session, cluster)
+        facts = self.gather(session, cluster, plan_facts(runbook))  # what the plan uses
         plan = plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
         return plan, trusted_decommission(runbook, plan.params)
 

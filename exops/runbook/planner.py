@@ -28,8 +28,9 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from exops.appliance.base import Command, apply_writes, settings_writes
-from exops.checks import run_checks, tls_name_problems
+from exops.checks import checks_facts, run_checks, tls_name_problems
 from exops.errors import RunbookFileError, UsageError
+from exops.facts import PLAN_FACTS, Fact, needs_of
 from exops.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_fqdn, is_ip
 from exops.plan import (
     BLOCKING,
@@ -113,6 +114,18 @@ def plan_runbook(
         RunbookFileError: an expression of the runbook fails on these facts.
     """
     return _Planner(runbook, facts, params).plan(now=now, exops_version=exops_version)
+
+
+def plan_facts(runbook: Runbook) -> frozenset[Fact]:
+    """What planning ``runbook`` reads (``Session.gather(..., needs=...)``): what the
+    planner itself uses (``facts.PLAN_FACTS``), what its preflight checks declare,
+    and, when it names a new peer, what the new-peer TLS check declares (it runs
+    when the cluster is in TLS Enforce mode, which only the facts tell)."""
+    return needs_of(
+        PLAN_FACTS,
+        checks_facts(runbook.preflight),
+        NEW_PEER_TLS_FACTS if runbook.preflight_new_peer else (),
+    )
 
 
 def basis_of(facts: ClusterFacts) -> dict[str, dict[str, Any]]:
@@ -489,6 +502,11 @@ class _Planner:
             return evaluate(text, context)
         except ExpressionError as exc:
             raise RunbookFileError(f"{self.runbook.source}: step '{where}': {exc}") from exc
+
+
+# What ``new_peer_tls_names`` reads: the members' and the new peer's certificates
+# and trust stores (the cluster view finds the members).
+NEW_PEER_TLS_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.CERTIFICATE})
 
 
 def new_peer_tls_names(view: ClusterView, host: str, now: datetime) -> CheckResult:

@@ -21,6 +21,7 @@ from exops.appliance.base import Command, Write, apply_writes
 from exops.env import Env
 from exops.errors import AuthError, LockedError, TransportError, UsageError
 from exops.exitcodes import ExitCode
+from exops.facts import Fact
 from exops.inventory import ClusterSpec, Inventory, PeerSpec
 from exops.models import (
     Alarm,
@@ -100,6 +101,7 @@ class FakeSession:
     def __init__(self, peers: dict[str, FakePeer]):
         self.peers = peers
         self.opened = 0
+        self.needs: list[frozenset[Fact] | None] = []  # what each full gather asked for
 
     def __enter__(self) -> FakeSession:
         self.opened += 1
@@ -112,8 +114,15 @@ class FakeSession:
         return self.peers[host]
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
+        if not light:
+            self.needs.append(needs)
         out = []
         for name, peer in self.peers.items():
             if hosts is not None and name not in hosts:
@@ -255,6 +264,18 @@ def test_a_dry_run_plans_and_changes_nothing(tmp_path: Path) -> None:
     assert result.status is RunStatus.PLANNED and result.exit_code == 0
     assert result.plan is not None and len(result.plan.restarts) == 3
     assert all(p.restarts == 0 and not p.writes for p in peers.values())
+
+
+def test_a_plan_reads_only_the_facts_its_runbook_uses(tmp_path: Path) -> None:
+    from exops.runbook.loader import load_runbook
+    from exops.runbook.planner import plan_facts
+
+    run, session = runner(make_env(tmp_path), cluster())
+    run.plan("restart", "c1", {})
+    run.run("restart", "c1", {"peer": "p2"}, yes=True)
+    wanted = plan_facts(load_runbook("restart"))
+    assert session.needs == [wanted, wanted]
+    assert wanted == {Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY}
 
 
 def test_restarts_need_yes_or_a_confirmation(tmp_path: Path) -> None:

@@ -27,7 +27,6 @@ from exops.appliance.ssh import SshAppliance
 from exops.errors import ApplianceError, AuthError, InventoryError
 from exops.facts import (
     ALL_FACTS,
-    CHECK_FACTS,
     LIGHT_READS,
     PEER_CONCURRENCY,
     STATUS_FACTS,
@@ -36,7 +35,6 @@ from exops.facts import (
     PeerRead,
     plan_for,
     read_peer_facts,
-    runbook_facts,
 )
 from exops.inventory import PeerSpec, load_inventory
 from exops.models import Role
@@ -485,14 +483,13 @@ def test_a_garbled_cdb_table_is_that_facts_error_and_the_rest_is_read() -> None:
 
 
 def test_every_check_declares_its_facts() -> None:
-    from exops.checks import CHECKS
+    from exops.checks import CHECK_FACTS, CHECKS, checks_facts
 
     assert set(CHECK_FACTS) == set(CHECKS)
     assert all(Fact.SETTINGS in f for f in CHECK_FACTS.values())
-    plan = runbook_facts(["reachable", "size", "role", "tls_names"])
-    assert {Fact.RTT, Fact.SETTINGS, Fact.IDENTITY, Fact.CERTIFICATE} <= plan
-    assert Fact.SYSTEM not in plan  # not needed by these checks: not read
-    assert runbook_facts(["no-such-check"]) == ALL_FACTS  # unknown: everything
+    facts = checks_facts(["reachable", "size", "role", "tls_names"])
+    assert facts == {Fact.SETTINGS, Fact.IDENTITY, Fact.CERTIFICATE}
+    assert checks_facts(["no-such-check"]) == ALL_FACTS  # unknown: everything
 
 
 def test_plan_of_an_ssh_transport_peer_puts_every_cli_read_in_one_job() -> None:
@@ -692,7 +689,7 @@ def test_status_costs_three_round_trips(transport: str) -> None:
 
 
 def test_light_and_full_gathers_on_the_fake_clock() -> None:
-    # Waits: probe + 7 cluster tables after the CDB probe: 1 + 2 rounds.
+    # Waits: the 7 cluster tables after the CDB probe: 1 + 2 rounds.
     assert round_trips([routed("auto")[0]], LIGHT_READS) == 3
     # Everything: 1 + ceil(15 jobs / 4); the certificate job is 2 requests in a
     # row, so on the wire it can be one round more.
