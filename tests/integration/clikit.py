@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -121,3 +122,11 @@ def run_in_pty(
         proc.stdout.close()
     screen = read[master].decode("utf-8", "replace")
     return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen), stdout  # colours, cursor moves
+
+
+def as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: Ctrl-C in an
+    operator's terminal is delivered, whatever this test process inherited (a suite
+    started in the background by a non-interactive shell ignores SIGINT, and its
+    children would too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, cli_for, last_seq, writes_since
+from clikit import Cli, as_in_a_terminal, cli_for, last_seq, writes_since
 
 pytestmark = pytest.mark.integration
 
@@ -209,6 +209,7 @@ def start_paused(
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
+        preexec_fn=as_in_a_terminal,  # noqa: PLW1509 - only resets one signal
     )
     return proc, events, go
 
@@ -354,10 +355,23 @@ def test_enforce_tls_http_500_at_step(lab_factory: Any, tmp_path: Path, n: int) 
 
     result = run_with_fault(lab, cli, tmp_path, scenario.args, n, inject)
     assert len(result.plan["actions"]) == 11, [a["step"] for a in result.plan["actions"]]
-    assert_clean_stop(result, n, (target[0],))
-    assert_not_corrupted(lab, before)
-    lab.control.clear(faults[0])
-    rerun_reaches_end_state(lab, cli, scenario)
+    # CDB REST is off (the X14.2+ default): settings and status are read over SSH,
+    # HTTPS carries the restart (and its uptime reads). A 500 on the peer's HTTPS
+    # stops the run when that peer is restarted at step N or later; otherwise
+    # nothing exops still needs goes through it, and the run finishes on fresh reads.
+    restarted_later = any(
+        a["kind"] == "restart" and a["host"] == target[0] and int(a["id"]) >= n
+        for a in result.plan["actions"]
+    )
+    if restarted_later:
+        assert_clean_stop(result, n, (target[0],))
+        assert_not_corrupted(lab, before)
+        lab.control.clear(faults[0])
+        rerun_reaches_end_state(lab, cli, scenario)
+    else:
+        assert result.code == 0, (result.code, result.stdout[-3000:], result.stderr[-3000:])
+        scenario.end_state(lab)
+        lab.control.clear(faults[0])
 
 
 # -- one representative case per remaining fault kind ----------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import cli_for, last_seq, writes_since
+from clikit import as_in_a_terminal, cli_for, last_seq, writes_since
 
 from exops.lock import acquire
 
@@ -58,6 +58,7 @@ def test_fleet_ctrl_c_stops_every_cluster_cleanly(lab_factory: Any, tmp_path: Pa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_in_a_terminal,  # noqa: PLW1509 - only resets one signal
     )
     deadline = time.monotonic() + 60
     while not (events.exists() and events.read_text().count('"restarting"') >= 2):
@@ -95,6 +96,7 @@ def test_sigterm_ends_a_run_like_ctrl_c(lab_factory: Any, tmp_path: Path) -> Non
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_in_a_terminal,  # noqa: PLW1509 - only resets one signal
     )
     deadline = time.monotonic() + 60
     while not (events.exists() and '"restarting"' in events.read_text()):
