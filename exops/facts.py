@@ -36,15 +36,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from exops import errors as fail
 from exops.appliance.base import Appliance
-from exops.errors import (
-    ApplianceError,
-    AuthError,
-    ExopsError,
-    TimeoutError_,
-    TlsError,
-    TransportError,
-)
 from exops.inventory import PeerSpec
 from exops.models import ClusterFacts, PeerFacts, SystemInfo
 
@@ -318,7 +311,7 @@ class _RoutedPlan(_Plan):
             if all(p in v for p in parts):
                 try:
                     values[key] = build(*(v[p] for p in parts))
-                except ApplianceError as exc:
+                except fail.ApplianceError as exc:
                     errors[parts[0]] = str(_located(exc, host, operation))
 
         if "probe" in v:
@@ -368,7 +361,7 @@ class _RoutedPlan(_Plan):
                 unknown.update({f"system.{n}": note for n in NOT_IN_IDENTITY})
 
 
-def _located(exc: ExopsError, host: str, operation: str) -> ExopsError:
+def _located(exc: fail.ExopsError, host: str, operation: str) -> fail.ExopsError:
     if exc.host is None:
         exc.host = host
     if exc.operation is None:
@@ -414,7 +407,7 @@ class _Run:
         self.queue: deque[Job] = deque(jobs[:1] + sorted(jobs[1:], key=lambda j: not j.ssh))
         self.in_flight = 0
         self.answered = False  # the first job came back without a transport failure
-        self.failure: TransportError | None = None
+        self.failure: fail.TransportError | None = None
         self.outcome = _Outcome()
         self.started = datetime.now(UTC)
         self.resolved: tuple[str, ...] | None = None
@@ -518,7 +511,7 @@ class _Gather:
             outcome, failure = _execute(job)
         except BaseException as exc:  # a bug: stop this peer, raise it at the end
             self.bugs.append(exc)
-            outcome, failure = _Outcome(), TransportError(f"internal error: {exc!r}")
+            outcome, failure = _Outcome(), fail.TransportError(f"internal error: {exc!r}")
         with self.lock:
             run.in_flight -= 1
             run.outcome.values.update(outcome.values)
@@ -564,15 +557,15 @@ class _Gather:
                 self.done.set()
 
 
-def _execute(job: Job) -> tuple[_Outcome, TransportError | None]:
+def _execute(job: Job) -> tuple[_Outcome, fail.TransportError | None]:
     out = _Outcome()
     for key, call in job.reads:
         try:
             out.values[key] = call()
-        except TransportError as exc:
+        except fail.TransportError as exc:
             # Unreachable, timed out, refused credentials or TLS: stop reading.
             return out, exc
-        except ApplianceError as exc:
+        except fail.ApplianceError as exc:
             out.errors[key] = str(exc)
         except Exception as exc:  # an unmapped surprise on one peer is still data
             out.errors[key] = f"{key}: unexpected {type(exc).__name__}: {exc}"
@@ -644,9 +637,13 @@ def unknown_fields(appliance: Appliance, system: SystemInfo | None) -> dict[str,
     return out
 
 
-def unreachable_kind(exc: TransportError) -> str:
+def unreachable_kind(exc: fail.TransportError) -> str:
     """``tls`` | ``auth`` | ``timeout`` | ``connect``: why a peer did not answer."""
-    for kind, cls in (("tls", TlsError), ("auth", AuthError), ("timeout", TimeoutError_)):
+    for kind, cls in (
+        ("tls", fail.TlsError),
+        ("auth", fail.AuthError),
+        ("timeout", fail.TimeoutError_),
+    ):
         if isinstance(exc, cls):
             return kind
     return "connect"
