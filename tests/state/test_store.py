@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 from helpers import finish, operator_env, spawn_holder
+from journalkit import PASSWORD, sample_run
 
 from exops.errors import LockedError, PreconditionError, UsageError
 from exops.plan import ActionKind
 from exops.state import StateStore, open_url
 from exops.state.base import NewRun
-
-PASSWORD = "Hunter2-s3cret"
 
 
 @dataclass
@@ -61,17 +60,7 @@ def store(store_url: str, tmp_path: Path) -> Iterator[StateStore]:
 
 
 def _start(store: StateStore, run_id: str, cluster: str = "c1", runbook: str = "add-peer") -> int:
-    return store.journal.start_run(
-        NewRun(
-            run_id=run_id,
-            cluster=cluster,
-            runbook=runbook,
-            params={"peer": "exp3", "password": PASSWORD},
-            plan={"runbook": runbook, "actions": [{"id": "1", "admin_password": PASSWORD}]},
-            user="alice",
-            host="jump1",
-        )
-    )
+    return store.journal.start_run(sample_run(run_id, cluster, runbook))
 
 
 def test_backend_is_the_one_named(store: StateStore, store_url: str) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from journalkit import PASSWORD, sample_run
 
 from exops.apply import Outcome
 from exops.errors import ExopsError
@@ -17,7 +18,6 @@ from exops.journal import SCHEMA_VERSION, Journal
 from exops.plan import Action, ActionKind
 from exops.state.base import NewRun
 
-PASSWORD = "Hunter2-s3cret"
 RUN_KEYS = {
     "run_id",
     "started",
@@ -46,17 +46,7 @@ STEP_KEYS = {
 
 
 def _start(journal: Journal, run_id: str, cluster: str = "c1", runbook: str = "add-peer") -> int:
-    return journal.start_run(
-        NewRun(
-            run_id=run_id,
-            cluster=cluster,
-            runbook=runbook,
-            params={"peer": "exp3", "password": PASSWORD},
-            plan={"runbook": runbook, "actions": [{"id": "1", "admin_password": PASSWORD}]},
-            user="alice",
-            host="jump1",
-        )
-    )
+    return journal.start_run(sample_run(run_id, cluster, runbook))
 
 
 def _outcome(
@@ -196,39 +186,9 @@ def test_unfinished_run_is_running_while_its_process_lives(tmp_path: Path) -> No
 
     path = tmp_path / "j.sqlite"
     journal = Journal(path)
-    journal.start_run(
-        NewRun(
-            run_id="live",
-            cluster="c1",
-            runbook="x",
-            params={},
-            plan={},
-            user="a",
-            host=socket.gethostname(),
-        )
-    )
-    journal.start_run(
-        NewRun(
-            run_id="dead",
-            cluster="c1",
-            runbook="x",
-            params={},
-            plan={},
-            user="a",
-            host=socket.gethostname(),
-        )
-    )
-    journal.start_run(
-        NewRun(
-            run_id="elsewhere",
-            cluster="c1",
-            runbook="x",
-            params={},
-            plan={},
-            user="a",
-            host="other-box",
-        )
-    )
+    here = socket.gethostname()
+    for run_id, host in (("live", here), ("dead", here), ("elsewhere", "other-box")):
+        journal.start_run(NewRun(run_id, "c1", "x", params={}, plan={}, user="a", host=host))
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
