@@ -61,21 +61,21 @@ def add_lab_options(parser: argparse.ArgumentParser, subnet: str) -> None:
 @contextmanager
 def lab(
     state_dir: Path,
+    where: argparse.Namespace,
     *,
     clusters: int,
     peers: int,
-    time_scale: float,
-    preset: str,
-    subnet: str = "127.90",
-    https_port: int = 8443,
-    ssh_port: int = 8022,
+    time_scale: float = 1.0,
+    preset: str = "formed",
     cdb_rest: bool = False,
     transport: str = "auto",
 ) -> Iterator[dict[str, str]]:
     """Start a mock lab and yield the environment exops needs for it (the exops
-    and mock_server of this checkout, byte-compiled, first on PYTHONPATH)."""
+    and mock_server of this checkout, byte-compiled, first on PYTHONPATH).
+    ``where`` holds the lab options (``add_lab_options``): subnet and ports."""
     compiled()
-    subnet = free_subnet(subnet, https_port, ssh_port)
+    https_port, ssh_port = where.https_port, where.ssh_port
+    subnet = free_subnet(where.subnet, https_port, ssh_port)
     base = {**os.environ, "PYTHONPATH": os.pathsep.join(_paths())}
     down = [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)]
     subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=base)
@@ -131,6 +131,16 @@ def _paths() -> list[str]:
     """This checkout first, then whatever PYTHONPATH held."""
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return [str(ROOT), *(p for p in rest if Path(p).resolve() != ROOT)]
+
+
+def contenders(before: str | None, work: Path) -> dict[str, Path | None]:
+    """Label -> exops tree: ``before (<ref>)`` when asked for, then this checkout
+    (``None``: the tree on PYTHONPATH already)."""
+    trees: dict[str, Path | None] = {}
+    if before:
+        trees[f"before ({before})"] = before_tree(before, work)
+    trees["after"] = None
+    return trees
 
 
 def before_tree(ref: str, work: Path) -> Path:

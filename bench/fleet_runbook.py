@@ -142,13 +142,10 @@ def main() -> int:
     results = []
     with lab(
         work / "lab",
+        args,
         clusters=args.clusters,
         peers=args.peers,
         time_scale=args.time_scale,
-        preset="formed",
-        subnet=args.subnet,
-        https_port=args.https_port,
-        ssh_port=args.ssh_port,
     ) as env:
         mandatory = lab_metrics(env)["restart_downtime_s"] * args.peers
         mock = psutil.Process(int((work / "lab" / "pid").read_text()))

@@ -181,13 +181,9 @@ def main() -> int:
     print(f"machine: {machine()}")
     with lab(
         work / "lab",
+        args,
         clusters=args.clusters,
         peers=args.peers,
-        time_scale=1.0,
-        preset="formed",
-        subnet=args.subnet,
-        https_port=args.https_port,
-        ssh_port=args.ssh_port,
         cdb_rest=True,  # every contender reads the cluster over HTTPS
     ) as env:
         floor_argv = [PY, str(ROOT / "bench" / "floor_status.py")]

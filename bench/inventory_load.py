@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PY, before_tree, machine
+from common import PY, contenders, machine
 
 PROBE = """
 import json, os, sys, time
@@ -69,10 +69,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     print(f"inventory load: best of {args.runs}, ms")
     print(f"machine: {machine()}")
-    trees: dict[str, Path | None] = {}
-    if args.before:
-        trees[f"before ({args.before})"] = before_tree(args.before, work)
-    trees["after"] = None
+    trees = contenders(args.before, work)
     env = {**os.environ, "EXOPS_PASSWORD": "bench-only", "EXOPS_STATE_DIR": str(work / "state")}
     print(f"{'contender':<22} {'peers':>6} {'load+validate':>14} {'nornir':>8} {'total':>8}")
     for n in (int(x) for x in args.hosts.split(",") if x):

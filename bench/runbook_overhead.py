@@ -211,13 +211,10 @@ def bench_restart(work: Path, args: argparse.Namespace) -> list[dict]:
     runs = []
     with lab(
         work / "restart",
+        args,
         clusters=1,
         peers=6,
         time_scale=args.time_scale,
-        preset="formed",
-        subnet=args.subnet,
-        https_port=args.https_port,
-        ssh_port=args.ssh_port,
     ) as env:
         for _ in range(args.runs):
             argv = exops_argv("restart", "-c", "c1", "--yes")
@@ -230,13 +227,11 @@ def bench_add_peer(work: Path, args: argparse.Namespace) -> list[dict]:
     for i in range(args.runs):
         with lab(
             work / f"add-peer-{i}",
+            args,
             clusters=1,
             peers=6,
             time_scale=args.time_scale,
             preset="unclustered",
-            subnet=args.subnet,
-            https_port=args.https_port,
-            ssh_port=args.ssh_port,
         ) as env:
             must(exops_argv("create-cluster", "-c", "c1", "--yes"), env)
             for n in range(2, 6):

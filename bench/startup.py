@@ -112,13 +112,9 @@ def main() -> int:
     cpus: dict[str, list[float]] = {}
     with lab(
         work / "lab",
+        args,
         clusters=1,
         peers=1,
-        time_scale=1.0,
-        preset="formed",
-        subnet=args.subnet,
-        https_port=args.https_port,
-        ssh_port=args.ssh_port,
     ) as env:
         for label, argv in commands.items():  # warm the page cache once
             measure(label, argv, env)

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     Measure,
     add_lab_options,
-    before_tree,
     clear_faults,
+    contenders,
     exops_argv,
     inject,
     lab,
@@ -108,19 +108,13 @@ def main() -> int:
         f"EXOPS_WORKERS={args.workers or 'default'}"
     )
     print(f"machine: {machine()}")
-    contenders: dict[str, Path | None] = {"after": None}
-    if args.before:
-        contenders = {f"before ({args.before})": before_tree(args.before, work), **contenders}
+    trees = contenders(args.before, work)
     walls: dict[tuple[str, float], float] = {}
     with lab(
         work / "lab",
+        args,
         clusters=args.clusters,
         peers=args.peers,
-        time_scale=1.0,
-        preset="formed",
-        subnet=args.subnet,
-        https_port=args.https_port,
-        ssh_port=args.ssh_port,
         cdb_rest=True,
     ) as env:
         names = list(yaml.safe_load((Path(env["EXOPS_INVENTORY"]) / "hosts.yaml").read_text()))
@@ -130,7 +124,7 @@ def main() -> int:
                 for name in names:
                     inject(env, {"kind": "slow", "peer": name, "seconds": latency, "iface": "rest"})
             for _ in range(args.runs):
-                for label, tree in contenders.items():
+                for label, tree in trees.items():
                     m = run_one(label, latency, tree, env, args.workers, peers)
                     key = (label, latency)
                     walls[key] = min(walls.get(key, m.wall_s), m.wall_s)
@@ -138,16 +132,16 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"{'contender':<24} " + " ".join(f"{'L=' + str(x) + ' s':>10}" for x in latencies))
-    for label in contenders:
+    for label in trees:
         cells = " ".join(f"{walls[(label, x)]:9.2f}s" for x in latencies)
         print(f"{label:<24} {cells}")
     trips: dict[tuple[str, float], float] = {}
-    for label in contenders:
+    for label in trees:
         for latency in latencies[1:]:
             trips[(label, latency)] = (walls[(label, latency)] - walls[(label, 0.0)]) / latency
             cost = trips[(label, latency)]
             print(f"{label}: latency {latency} s costs {cost:.1f} round trips (goal <= 3)")
-    before = next((c for c in contenders if c != "after"), None)
+    before = next((c for c in trees if c != "after"), None)
     for latency in latencies[1:]:
         size = f"{args.clusters} x {args.peers}"
 

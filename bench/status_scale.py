@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import common
-from common import add_lab_options, before_tree, exops_argv, lab, lab_metrics, machine, measure
+from common import add_lab_options, contenders, exops_argv, lab, lab_metrics, machine, measure
 
 
 def clusters_argv(names: list[str]) -> list[str]:
@@ -46,21 +46,14 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
     print(f"status scale curve: sizes {sizes} clusters x 6 peers, CDB REST on")
     print(f"machine: {machine()}")
-    trees: dict[str, Path | None] = {}
-    if args.before:
-        trees[f"before ({args.before})"] = before_tree(args.before, work)
-    trees["after"] = None
+    trees = contenders(args.before, work)
     rows: list[str] = []
     best: dict[tuple[str, int], common.Measure] = {}  # (contender, peers) -> the best run
     with lab(
         work / "lab",
+        args,
         clusters=args.clusters,
         peers=6,
-        time_scale=1.0,
-        preset="formed",
-        subnet=args.subnet,
-        https_port=args.https_port,
-        ssh_port=args.ssh_port,
         cdb_rest=True,
     ) as env:
         for size in sizes:
