@@ -118,18 +118,25 @@ def count_writes(lab: Any, since: int) -> int:
     return len(writes_since(lab, since))
 
 
-def eventually(check: Callable[[], tuple[bool, str]], timeout: float = 15.0) -> None:
-    """Poll the lab's true state until ``check`` holds (compressed time)."""
+def poll(check: Callable[[], tuple[bool, str]], timeout: float) -> tuple[bool, str]:
+    """Poll the lab's true state until ``check`` holds or ``timeout`` passes
+    (compressed time); the last ``(ok, detail)``."""
     deadline = time.monotonic() + timeout
     ok, detail = check()
     while not ok and time.monotonic() < deadline:
         time.sleep(0.05)
         ok, detail = check()
+    return ok, detail
+
+
+def eventually(check: Callable[[], tuple[bool, str]], timeout: float = 15.0) -> None:
+    """``check`` holds within ``timeout``."""
+    ok, detail = poll(check, timeout)
     assert ok, detail
 
 
-def _restarts_not_begun(lab: Any) -> str:
-    """Peers with an accepted restart request the lab has not yet begun.
+def _restarts_begun(lab: Any) -> tuple[bool, str]:
+    """Every restart request the lab accepted has begun (else: the peers still to go).
 
     The lab accepts a restart, answers, and only then takes the peer down (as
     a real appliance does): right after a kill, every peer can still read
@@ -142,7 +149,7 @@ def _restarts_not_begun(lab: Any) -> str:
     )
     begun = Counter(r["peer"] for r in lab.control.metrics()["restarts"])
     late = sorted(p for p, n in asked.items() if begun[p] < n)
-    return f"restart not begun on {', '.join(late)}" if late else ""
+    return not late, f"restart not begun on {', '.join(late)}"
 
 
 def settled(lab: Any) -> None:
@@ -151,19 +158,22 @@ def settled(lab: Any) -> None:
     chance to clear, as an operator would see in `exops status` before re-running.
     A cluster the kill left unhealthy for good is the re-run's to fix: after a
     bounded wait the re-run goes ahead anyway."""
-    eventually(lambda: (not _restarts_not_begun(lab), _restarts_not_begun(lab)))
+    eventually(lambda: _restarts_begun(lab))
     eventually(
         lambda: (
             all(s["running"] and s["reachable"] for s in lab.control.state()["peers"].values()),
             "a peer is still restarting",
         )
     )
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        peers = lab.control.state()["peers"].values()
-        if not any({"20004", "20006"} & set(s["alarms"]) for s in peers):
-            return
-        time.sleep(0.05)
+    poll(
+        lambda: (
+            not any(
+                {"20004", "20006"} & set(s["alarms"]) for s in lab.control.state()["peers"].values()
+            ),
+            "communication alarms raised",
+        ),
+        timeout=5.0,
+    )
 
 
 def reset_peers(lab: Any, leavers: Iterable[str] = ()) -> list[str]:
