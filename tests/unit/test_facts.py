@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from xapikit import alternates_answer
 
 from exops.appliance.base import Command, ConnectionTarget, Write
 from exops.appliance.ssh import SshAppliance
@@ -295,21 +296,7 @@ def test_facts_are_immutable() -> None:
 
 SSH_ANSWERS = {
     "xConfiguration H323": '*c xConfiguration H323 Mode: "On"\nOK\n',
-    "xConfiguration Alternates": "".join(
-        f'*c xConfiguration Alternates Peer {i} Address: "{a}"\n'
-        for i, a in enumerate(["10.0.0.11", "10.0.0.12", "", "", "", ""], 1)
-    )
-    + '*c xConfiguration Alternates ConfigurationMaster: "1"\n'
-    + '*c xConfiguration Alternates Cluster Name: ""\n'
-    + '*c xConfiguration Alternates Cluster TLSVerify Mode: "Permissive"\n'
-    + '*c xConfiguration Alternates Cluster IpVersion: "IPv4"\n'
-    + '*c xConfiguration Alternates Cluster AddressMapping Mode: "Off"\n'
-    + "".join(
-        f'*c xConfiguration Alternates Cluster AddressMapping {i} {f}: ""\n'
-        for i in range(1, 7)
-        for f in ("Name", "Address")
-    )
-    + "OK\n",
+    "xConfiguration Alternates": alternates_answer(["10.0.0.11", "10.0.0.12"], 1),
     # Garbled: the answer stops after the first peer and a stray prompt follows.
     "xStatus Alternates": '*s Alternates: /\n  LocalPeer: "1"\n  Peer 1:\nadmin> \nOK\n',
     "xStatus Warnings": (

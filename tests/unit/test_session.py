@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from xapikit import alternates_answer
 
 from exops.appliance.base import ConnectionTarget
 from exops.appliance.factory import RoutedAppliance
@@ -301,21 +302,9 @@ class Shell:
     """The peer's one SSH channel: answers, and whether two commands ever overlapped."""
 
     ANSWERS: dict[str, str] = {
-        "xConfiguration Alternates": "".join(
-            f'*c xConfiguration Alternates Peer {i} Address: "{a}"\n'
-            for i, a in enumerate(["10.0.0.11", "10.0.0.12", "", "", "", ""], 1)
-        )
-        + '*c xConfiguration Alternates ConfigurationMaster: "1"\n'
-        + '*c xConfiguration Alternates Cluster Name: "c1.example.com"\n'
-        + '*c xConfiguration Alternates Cluster TLSVerify Mode: "Permissive"\n'
-        + '*c xConfiguration Alternates Cluster IpVersion: "IPv4"\n'
-        + '*c xConfiguration Alternates Cluster AddressMapping Mode: "Off"\n'
-        + "".join(
-            f'*c xConfiguration Alternates Cluster AddressMapping {i} {f}: ""\n'
-            for i in range(1, 7)
-            for f in ("Name", "Address")
-        )
-        + "OK\n",
+        "xConfiguration Alternates": alternates_answer(
+            ["10.0.0.11", "10.0.0.12"], 1, "c1.example.com"
+        ),
         "xStatus Alternates": (
             '*s Alternates: /\n  LocalPeer: "1"\n  ConfigurationMaster: "1"\n'
             '  Database: "Active"\n  Replication: "Synchronised"\n'

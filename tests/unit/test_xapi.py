@@ -13,6 +13,7 @@ import re
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from xapikit import alternates_answer
 
 from exops.appliance import xapi
 from exops.appliance.base import Field, Write, apply_writes, settings_writes
@@ -57,20 +58,7 @@ ALTERNATES = """\
 OK
 """
 
-UNCLUSTERED = (
-    "".join(f'*c xConfiguration Alternates Peer {i} Address: ""\n' for i in range(1, 7))
-    + '*c xConfiguration Alternates ConfigurationMaster: "0"\n'
-    + '*c xConfiguration Alternates Cluster Name: ""\n'
-    + '*c xConfiguration Alternates Cluster TLSVerify Mode: "Permissive"\n'
-    + '*c xConfiguration Alternates Cluster IpVersion: "IPv4"\n'
-    + '*c xConfiguration Alternates Cluster AddressMapping Mode: "Off"\n'
-    + "".join(
-        f'*c xConfiguration Alternates Cluster AddressMapping {i} {f}: ""\n'
-        for i in range(1, 7)
-        for f in ("Name", "Address")
-    )
-    + "OK\n"
-)
+UNCLUSTERED = alternates_answer([], 0)
 
 STATUS_ALTERNATES = """\
 *s Alternates: /
