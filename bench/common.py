@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from mock_server.client import read_lab_env
+from exops.lab.client import read_lab_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -71,17 +71,17 @@ def lab(
     transport: str = "auto",
 ) -> Iterator[dict[str, str]]:
     """Start a mock lab and yield the environment exops needs for it (the exops
-    and mock_server of this checkout, byte-compiled, first on PYTHONPATH).
+    and exops.lab of this checkout, byte-compiled, first on PYTHONPATH).
     ``where`` holds the lab options (``add_lab_options``): subnet and ports."""
     compiled()
     https_port, ssh_port = where.https_port, where.ssh_port
     subnet = free_subnet(where.subnet, https_port, ssh_port)
     base = {**os.environ, "PYTHONPATH": os.pathsep.join(_paths())}
-    down = [PY, "-m", "mock_server", "down", "--state-dir", str(state_dir)]
+    down = [PY, "-m", "exops.lab", "down", "--state-dir", str(state_dir)]
     subprocess.call(down, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=base)
     state_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        *(PY, "-m", "mock_server", "up", "--state-dir", str(state_dir)),
+        *(PY, "-m", "exops.lab", "up", "--state-dir", str(state_dir)),
         *("--clusters", str(clusters), "--peers", str(peers)),
         *("--time-scale", str(time_scale), "--preset", preset, "--subnet", subnet),
         *("--https-port", str(https_port), "--ssh-port", str(ssh_port)),

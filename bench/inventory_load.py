@@ -27,7 +27,7 @@ PROBE = """
 import json, os, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from exops.env import Env
+from exops.run.env import Env
 t1 = time.perf_counter()
 env = Env.build(inventory=Path(sys.argv[1]))
 t2 = time.perf_counter()

@@ -128,7 +128,7 @@ def timed_run(label: str, argv: list[str], env: dict[str, str]) -> dict:
         phases.append(
             (f"start-up reads, plan or settle/gate -> restart request to {peer}", w["ts"] - cursor)
         )
-        # mock_server/rest.py takes a peer down 50 ms after answering the request.
+        # exops/lab/rest.py takes a peer down 50 ms after answering the request.
         down_at = w["ts"] + RESTART_DELAY_S
         boot = down_at + r["downtime_s"]
         phases.append((f"  request -> {peer} goes down (mock's delay)", RESTART_DELAY_S))

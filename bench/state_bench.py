@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "state"))
 
 import pgserver  # noqa: E402
 
-from exops.plan import ActionKind  # noqa: E402
+from exops.plan.model import ActionKind  # noqa: E402
 from exops.state import StateStore, open_url  # noqa: E402
 
 

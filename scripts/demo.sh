@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXOPS_SKIP_BROWSER=1 ./scripts/setup.sh
-exec .venv/bin/python -m exops.demo "$@"
+exec .venv/bin/python -m exops.tools.demo "$@"

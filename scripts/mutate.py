@@ -2,8 +2,8 @@
 """A small mutation runner for the safety-critical code.
 
 Each mutation is one deliberate bug, a single-line textual replacement in
-exops/safety.py, the Executor's handlers in exops/apply.py, or a guard in
-exops/runbook/planner.py (flip a comparison, drop a rule, invert a condition).
+exops/apply/safety.py, the Executor's handlers in exops/apply/executor.py, or a guard in
+exops/plan/planner.py (flip a comparison, drop a rule, invert a condition).
 For each, the file is patched in place, the unit tests run
 (``pytest -q -x -n 0 -p no:randomly`` on the safety, apply and planner tests),
 and the file is restored. A mutation is *caught* when the tests fail.
@@ -38,277 +38,277 @@ class Mutation:
 
 
 MUTATIONS: tuple[Mutation, ...] = (
-    # -- exops/safety.py ------------------------------------------------------------
+    # -- exops/apply/safety.py ------------------------------------------------------------
     Mutation(
         "R1-drop",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if not result.is_empty:\n        return\n    ok, why",
         "    return\n    ok, why",
     ),
     Mutation(
         "R1-invert",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if not result.is_empty:\n        return",
         "    if result.is_empty:\n        return",
     ),
     Mutation(
         "R1-leaver-any-host",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "if decommission is None or host != decommission:",
         "if decommission is None:",
     ),
     Mutation(
         "R1-leaver-still-listed",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if still:\n        return False",
         "    if not still:\n        return False",
     ),
     Mutation(
         "R1-others-include-self",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "        if p.host != host\n        and p.reachable",
         "        if p.reachable",
     ),
     Mutation(
         "R3-drop-validity",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         '        if value != "" and not is_address(value):',
         "        if False:",
     ),
     Mutation(
         "R3-empty-is-falsy",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         'if value != "" and not is_address(value):',
         "if value and not is_address(value):",
     ),
     Mutation(
         "R3-drop-gap",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "if not result.is_empty and _gaps(result) - _gaps(current):",
         "if False:",
     ),
     Mutation(
         "R3-enforce-off",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "enforce = result.tls_mode is TlsMode.ENFORCE or (",
         "enforce = result.tls_mode is not TlsMode.ENFORCE and (",
     ),
     Mutation(
         "R3-fqdn-any",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "by_fqdn = bool(cluster_list) and all(is_fqdn(a) for a in cluster_list)",
         "by_fqdn = bool(cluster_list) and all(not is_fqdn(a) for a in cluster_list)",
     ),
     Mutation(
         "R3-ip-version",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "if family is not None and family is not result.ip_version:",
         "if family is not None and family is result.ip_version and False:",
     ),
     Mutation(
         "R3-own-list",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "cluster_list = ref.listed if ref is not None and ref.listed else current.listed",
         "cluster_list = current.listed",
     ),
     Mutation(
-        "R5-drop", "exops/safety.py", "    if result.primary_address is None:", "    if False:"
+        "R5-drop", "exops/apply/safety.py", "    if result.primary_address is None:", "    if False:"
     ),
     Mutation(
         "R5-no-peer-writes",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "touches = any(w.field in (Field.PRIMARY, Field.PEER_ADDRESS) for w in writes)",
         "touches = any(w.field is Field.PRIMARY for w in writes)",
     ),
     Mutation(
-        "R4-drop", "exops/safety.py", "    if target.is_empty and not leaver:", "    if False:"
+        "R4-drop", "exops/apply/safety.py", "    if target.is_empty and not leaver:", "    if False:"
     ),
     Mutation(
         "R4-invert-leaver",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if target.is_empty and not leaver:",
         "    if target.is_empty and leaver:",
     ),
     Mutation(
         "R2-leaver-skip-always",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if leaver:\n        return  # R2a",
         "    if True:\n        return  # R2a",
     ),
     Mutation(
         "R2-unknown-ignored",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         '    if unknown:\n        raise SafetyError(\n            "R2"',
         '    if False:\n        raise SafetyError(\n            "R2"',
     ),
     Mutation(
         "R2-unreachable-ok",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         '    if not member.reachable:\n        return f"is unreachable',
         '    if False:\n        return f"is unreachable',
     ),
     Mutation(
         "R2-unreadable-ok",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if member.status is None or member.settings is None:",
         "    if False:",
     ),
     Mutation(
         "R2-database-ignored",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         '    if database in ACTIVE:\n        return ""',
         '    if True:\n        return ""',
     ),
     Mutation(
         "R2b-any-failure",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "if not_active and all(designates(target, e.address) for e in not_active):",
         "if not_active and any(designates(target, e.address) for e in not_active):",
     ),
     Mutation(
         "R2-self-counted",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "if other != host and (problem := _member_down(",
         "if (problem := _member_down(",
     ),
     Mutation(
         "R7-primary-ok",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if designates(peer, primary):",
         "    if not designates(peer, primary):",
     ),
     Mutation(
         "R7-unreachable-ok",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         '    if not peer.reachable:\n        raise SafetyError(\n            "R7"',
         '    if False:\n        raise SafetyError(\n            "R7"',
     ),
     Mutation(
         "trusted-any-file",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "    if runbook != load_shipped(runbook.name):  # the shipped file, unchanged",
         "    if False:",
     ),
     Mutation(
         "trusted-any-name",
-        "exops/safety.py",
+        "exops/apply/safety.py",
         "param = SHIPPED_DECOMMISSIONING.get(runbook.name)",
         'param = "peer"',
     ),
-    # -- exops/models.py (R6) -----------------------------------------------------------------
+    # -- exops/core/models.py (R6) -----------------------------------------------------------------
     Mutation(
         "R6-duplicates-ok",
-        "exops/models.py",
+        "exops/core/models.py",
         "            if key in seen:",
         "            if False:",
     ),
     Mutation(
         "R6-primary-range",
-        "exops/models.py",
+        "exops/core/models.py",
         "        if not 0 <= value <= MAX_PEERS:",
         "        if not 0 <= value <= MAX_PEERS + 1:",
     ),
     Mutation(
         "R6-slot-count",
-        "exops/models.py",
+        "exops/core/models.py",
         "        if len(value) != MAX_PEERS:",
         "        if len(value) > MAX_PEERS:",
     ),
     Mutation(
         "R6-addresses-ok",
-        "exops/models.py",
+        "exops/core/models.py",
         "            if not is_address(a):",
         "            if False:",
     ),
-    # -- exops/apply.py handlers ----------------------------------------------------------------
+    # -- exops/apply/executor.py handlers ----------------------------------------------------------------
     Mutation(
         "apply-configure-unguarded",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "        # Safety rules R1/R3/R5 on a fresh read, right before the write.\n        _guard(",
         "        # Safety rules R1/R3/R5 on a fresh read, right before the write.\n        (lambda *a: None)(",
     ),
     Mutation(
         "apply-restart-unguarded",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.\n        target = app.read_settings()\n        _guard(",
         "        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.\n        target = app.read_settings()\n        (lambda *a: None)(",
     ),
     Mutation(
         "apply-command-unguarded",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "        command = action.command\n        _guard(",
         "        command = action.command\n        (lambda *a: None)(",
     ),
     Mutation(
         "apply-trusts-action-flag",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "                decommission=self.options.decommission,\n            ),\n        )\n        app.write(writes)",
         "                decommission=action.host if action.decommission else None,\n            ),\n        )\n        app.write(writes)",
     ),
     Mutation(
         "apply-stale-facts",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "                apply_writes(current, writes),",
         "                action.after or current,",
     ),
     Mutation(
         "apply-no-divergence",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "            if action.after is None or not _progressed(action.before, current, action.after):",
         "            if False:",
     ),
     Mutation(
         "apply-no-reread",
-        "exops/apply.py",
+        "exops/apply/executor.py",
         "        if action.after is not None and found != action.after:",
         "        if False:",
     ),
-    # -- exops/runbook/planner.py guards -----------------------------------------------------------
+    # -- exops/plan/planner.py guards -----------------------------------------------------------
     Mutation(
         "planner-empty-config-ok",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         "        if wanted.is_empty and not peer.saved.is_empty and not step.decommission:",
         "        if False:",
     ),
     Mutation(
         "planner-empty-restart-ok",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         "        if peer.saved is not None and peer.saved.is_empty and not step.decommission:",
         "        if False:",
     ),
     Mutation(
         "planner-preflight-ignored",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         "            if failed:\n                raise Refused(",
         "            if False:\n                raise Refused(",
     ),
     Mutation(
         "planner-unreachable-ok",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         '        if not peer.reachable and step.kind != "wait":',
         "        if False:",
     ),
     Mutation(
         "planner-tls-new-peer-off",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         "            and self.view.tls_enforced\n",
         "            and False\n",
     ),
     Mutation(
         "planner-pending-ignored",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         '        if spec.when == "pending" and not peer.pending:',
         '        if spec.when == "pending" and peer.pending:',
     ),
     Mutation(
         "planner-unreadable-cluster",
-        "exops/runbook/planner.py",
+        "exops/plan/planner.py",
         "        if not any(p.reachable for p in self.state.values()):",
         "        if False:",
     ),
     Mutation(
         "view-listing-by-ip",
-        "exops/runbook/view.py",
+        "exops/facts/view.py",
         "        if self.by_fqdn and self.fqdn(host):",
         "        if False:",
     ),

@@ -1,10 +1,10 @@
-"""Shared test fixtures: the mock lab (from mock_server) and hygiene."""
+"""Shared test fixtures: the mock lab (from exops.lab) and hygiene."""
 
 from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["mock_server.pytest_plugin"]
+pytest_plugins = ["exops.lab.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from exops.models import (
+from exops.core.models import (
     MAX_PEERS,
     AddressMapping,
     Alarm,
@@ -28,6 +28,13 @@ from exops.models import (
     TlsMode,
 )
 
+# Requests in flight to one peer at once. The appliance's REST API sits behind
+# the same web server as its web UI, which browsers reach with up to 6
+# connections per host; 4 stays below that, and is the smallest number that
+# makes a status gather 3 round trips (the first request alone, then 8 in two
+# rounds of 4; see docs/benchmarks.md). The REST client's connection pool
+# must allow as many (exops/appliance/connection.py).
+PEER_CONCURRENCY = 4
 
 class Field(StrEnum):
     PEER_ADDRESS = "peer_address"  # index = slot 1..6

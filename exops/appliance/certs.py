@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exops.errors import ApplianceError
-from exops.models import Certificate
+from exops.core.errors import ApplianceError
+from exops.core.models import Certificate
 
 if TYPE_CHECKING:
     from cryptography import x509

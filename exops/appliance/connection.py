@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from exops.appliance.base import ConnectionTarget
+from exops.appliance.base import PEER_CONCURRENCY, ConnectionTarget
 from exops.appliance.factory import RoutedAppliance
 from exops.appliance.rest import RestAppliance, ssl_context
 
@@ -68,12 +68,10 @@ def rest_appliance(target: ConnectionTarget) -> RestAppliance:
     """The REST transport with a pool of ``PEER_CONCURRENCY`` connections.
 
     The gather sends up to that many requests to a peer at once
-    (``exops.facts``); the client's own default pool (2) would queue the rest.
+    (``exops.facts.gather``); the client's own default pool (2) would queue the rest.
     Kept across restarts: the transport re-creates its client on the same pool.
     """
     import httpx
-
-    from exops.facts import PEER_CONCURRENCY
 
     pool = httpx.HTTPTransport(
         verify=_shared_context(target),

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from exops.appliance.base import Appliance, Command, ConnectionTarget, Write
 from exops.appliance.rest import RestAppliance
-from exops.errors import UsageError
-from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
+from exops.core.errors import UsageError
+from exops.core.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
 
 if TYPE_CHECKING:
     from exops.appliance.ssh import SshAppliance

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from exops.appliance.base import Command
-from exops.models import Role
+from exops.core.models import Role
 
 CSRF_HEADER = ("X-CSRF-Header", "exops")  # CONFIRMED: needed on writes from X14.2
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # refuse larger answers (a garbled or hostile peer)
@@ -101,7 +101,7 @@ TLS_FROM_CDB = {v: k for k, v in TLS_TO_CDB.items()}
 # saved change spreads, whether it needs a restart) and one per alarm (meaning,
 # remedy, the exops command that fixes it), each with its evidence mark. The file's
 # header explains the columns. The REST and SSH writes are both driven from
-# SETTING_RULES; mock_server.lab.SETTING_RULES mirrors it (the mock never imports
+# SETTING_RULES; exops.lab.lab.SETTING_RULES mirrors it (the mock never imports
 # exops; tests/unit/test_contract_cdb.py compares them).
 
 SPREADS = ("cluster", "replicated", "local")

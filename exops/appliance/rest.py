@@ -37,8 +37,9 @@ from exops.appliance.knowledge import (
     TLS_FROM_CDB,
     TLS_TO_CDB,
 )
+from exops.appliance.record import PeerRecorder, recorder_for
 from exops.appliance.xapi import parse_system_time
-from exops.errors import (
+from exops.core.errors import (
     ApplianceError,
     AuthError,
     ExopsError,
@@ -47,7 +48,7 @@ from exops.errors import (
     TransportError,
     UsageError,
 )
-from exops.models import (
+from exops.core.models import (
     MAX_PEERS,
     AddressMapping,
     Alarm,
@@ -62,7 +63,6 @@ from exops.models import (
     SystemInfo,
     TlsMode,
 )
-from exops.record import PeerRecorder, recorder_for
 
 
 def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
@@ -532,7 +532,8 @@ class RestAppliance:
         self._owns_client = client is None
         self.client = client if client is not None else self._new_client()
         self._cdb: bool | None = None
-        # --record DIR / EXOPS_RECORD_DIR: every exchange into a transcript (exops.record).
+        # --record DIR / EXOPS_RECORD_DIR: every exchange into a transcript
+        # (exops.appliance.record).
         self.recorder: PeerRecorder | None = recorder_for(target)
         # What the last read_system could not learn: "system.role" -> why.
         self.last_unknown: dict[str, str] = {}

@@ -23,9 +23,9 @@ import paramiko
 from exops.appliance import xapi
 from exops.appliance.base import Command, ConnectionTarget, Write
 from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, MAX_ANSWER_BYTES
-from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
-from exops.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
-from exops.record import PeerRecorder, recorder_for
+from exops.appliance.record import PeerRecorder, recorder_for
+from exops.core.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
+from exops.core.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
 
 
 class ShellSession(Protocol):
@@ -91,7 +91,7 @@ class ParamikoShell:
         self.host = target.host
         self._client: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None
-        # --record DIR / EXOPS_RECORD_DIR: every command and answer (exops.record).
+        # --record DIR / EXOPS_RECORD_DIR: every command and answer (exops.appliance.record).
         self.recorder: PeerRecorder | None = recorder_for(target)
 
     def _known_hosts(self) -> Path:

@@ -23,8 +23,8 @@ from exops.appliance.knowledge import (
     SYSTEM_UNIT,
     VERSION,
 )
-from exops.errors import ApplianceError
-from exops.models import (
+from exops.core.errors import ApplianceError
+from exops.core.models import (
     MAX_PEERS,
     AddressMapping,
     Alarm,

@@ -56,7 +56,7 @@ def main() -> None:
     """Console entry point: map exops errors to one line and an exit code."""
     import signal
 
-    from exops.errors import ExopsError
+    from exops.core.errors import ExopsError
 
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # systemd stop / kill: end like Ctrl-C (journal, locks)
@@ -114,7 +114,7 @@ def _exit(code: int) -> None:
 
 
 def _fail(exc: Exception) -> None:
-    from exops.errors import ExopsError
+    from exops.core.errors import ExopsError
 
     code = exc.exit_code if isinstance(exc, ExopsError) else 1
     print(f"exops: error: {exc}", file=sys.stderr)
@@ -142,7 +142,7 @@ def _root(
 def _env(**conn: Any) -> Any:
     """Settings and inventory from the connection flags; warns loudly about --insecure."""
     from exops.cli.display import console
-    from exops.env import Env
+    from exops.run.env import Env
 
     env = Env.build(**conn)
     _record_manifest(env)
@@ -159,7 +159,7 @@ def _record_manifest(env: Any) -> None:
     import os
 
     if os.environ.get("EXOPS_RECORD_DIR"):
-        from exops import record
+        from exops.appliance import record
 
         recorder = record.active()
         if recorder is not None:
@@ -381,7 +381,7 @@ def cli_params(meta: Any, given: dict[str, Any], env: Any, cluster: str) -> dict
 
 
 def _mapping_pairs(flag: str, pairs: list[str]) -> dict[str, str]:
-    from exops.errors import UsageError
+    from exops.core.errors import UsageError
     from exops.inventory import is_address, is_fqdn
 
     mapping: dict[str, str] = {}
@@ -411,7 +411,7 @@ def extra_params(meta: Any, args: list[str], env: Any, cluster: str) -> dict[str
     Raises:
         UsageError: a flag the runbook does not declare, or a missing value.
     """
-    from exops.errors import UsageError
+    from exops.core.errors import UsageError
 
     by_flag: dict[str, tuple[Any, Any]] = {}
     for p in meta.params:

@@ -12,8 +12,8 @@ from typing import Any
 from rich.table import Table
 
 from exops.cli.display import console
-from exops.exitcodes import ExitCode
-from exops.settings import SETTINGS, load_settings
+from exops.core.exitcodes import ExitCode
+from exops.core.settings import SETTINGS, load_settings
 
 
 def sources(environ: dict[str, str] | None = None) -> dict[str, tuple[Any, str]]:

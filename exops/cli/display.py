@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from exops.plan import Action, ActionKind, Plan
-from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.plan.model import Action, ActionKind, Plan
 from exops.run.observers import Observer, RunInfo
 
 STATUS_STYLE = {

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from exops.cli.read import Env, stderr
-from exops.errors import ExopsError, UsageError
-from exops.exitcodes import ExitCode
-from exops.logs import (
+from exops.core.errors import ExopsError, UsageError
+from exops.core.exitcodes import ExitCode
+from exops.tools.logs import (
     ParsedLines,
     Window,
     analysis_doc,

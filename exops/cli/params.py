@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exops.errors import UsageError
+from exops.core.errors import UsageError
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from exops.errors import UsageError
+from exops.core.errors import UsageError
 
 
 def _start_recording(env: Any, cluster: str, record: Path | None) -> None:
-    from exops import record as rec
+    from exops.appliance import record as rec
 
     if record is None:
         return
@@ -24,8 +24,8 @@ def probe(
     record: Path | None = None,
 ) -> int:  # fmt: skip
     """Read-only first contact; exit 0 when every peer was read fully, 1 otherwise."""
-    from exops import record as rec
-    from exops.probe import probe_cluster
+    from exops.appliance import record as rec
+    from exops.tools.probe import probe_cluster
 
     _start_recording(env, cluster, record)
     try:
@@ -38,7 +38,7 @@ def probe(
     else:
         print(render_probe(report.to_doc()))
         if record is not None:
-            print(f"recorded: {record} (replay: python -m mock_server up --replay {record} ...)")
+            print(f"recorded: {record} (replay: python -m exops.lab up --replay {record} ...)")
     return report.exit_code
 
 
@@ -85,8 +85,8 @@ def rehearse(
     keep: Path | None = None,
 ) -> int:
     """Rehearse ``runbook`` on a simulated clone of ``cluster``; the run's exit code."""
-    from exops.rehearse import parse_inject, render
-    from exops.rehearse import rehearse as run_rehearsal
+    from exops.tools.rehearse import parse_inject, render
+    from exops.tools.rehearse import rehearse as run_rehearsal
 
     if json_out:
         fmt = "json"

@@ -11,12 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from exops.cli.display import PeerWait, console
-from exops.env import Env
-from exops.plan import BLOCKING, CheckOutcome, CheckResult
-from exops.status import SCHEMA, ClusterReport, Verdict, summarize
+from exops.plan.model import BLOCKING, CheckOutcome, CheckResult
+from exops.report.status import SCHEMA, ClusterReport, Verdict, summarize
+from exops.run.env import Env
 
 if TYPE_CHECKING:
-    from exops.session import Session
+    from exops.facts.session import Session
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
 
@@ -38,7 +38,7 @@ def stderr() -> Console:
 
 def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
     """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise."""
-    from exops.facts import STATUS_FACTS
+    from exops.facts.gather import STATUS_FACTS
 
     with env.session(clusters) as session:
         names = list(session.clusters)
@@ -103,7 +103,7 @@ def print_report(console: Console, r: ClusterReport) -> None:
 
 def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
     """Run the prerequisite checks on each cluster; exit 3 when any fails."""
-    from exops.exitcodes import ExitCode
+    from exops.core.exitcodes import ExitCode
 
     results = check_results(env, clusters, new_peer)
     failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
@@ -128,8 +128,8 @@ def check_results(
     env: Env, clusters: list[str] | None, new_peer: str | None
 ) -> dict[str, tuple[CheckResult, ...]]:
     """The prerequisite checks of each selected cluster (those that hold ``new_peer``)."""
-    from exops.checks import run_checks
-    from exops.errors import UsageError
+    from exops.core.errors import UsageError
+    from exops.plan.preflight import run_checks
 
     names = [c.name for c in env.inventory.select(clusters)]
     if new_peer:

@@ -9,8 +9,8 @@ from typing import Any
 from rich.table import Table
 
 from exops.cli.read import stderr, stdout
-from exops.exitcodes import ExitCode
-from exops.settings import load_settings
+from exops.core.exitcodes import ExitCode
+from exops.core.settings import load_settings
 
 
 def _settings(state_url: str | None) -> Any:
@@ -69,7 +69,7 @@ def history(
 
 
 def show(run_id: str, *, json_out: bool, fmt: str, state_url: str | None = None) -> int:
-    from exops.errors import UsageError
+    from exops.core.errors import UsageError
     from exops.state import open_state
 
     store = open_state(_settings(state_url))

@@ -22,13 +22,13 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markup import escape
 
+from exops.apply.results import RunResult, RunStatus
 from exops.cli.display import TerminalDisplay, console, render_recap, render_summary
-from exops.env import Env
-from exops.errors import UsageError
-from exops.exitcodes import ExitCode
-from exops.plan import Plan
-from exops.results import RunResult, RunStatus
+from exops.core.errors import UsageError
+from exops.core.exitcodes import ExitCode
+from exops.plan.model import Plan
 from exops.run import fleet as fleet_mod
+from exops.run.env import Env
 from exops.run.fleet import FleetItem, check_fleet
 from exops.run.observers import EventsObserver, Observer, RunInfo
 from exops.run.runner import Runner
@@ -238,7 +238,7 @@ def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
 
 def _print_refusal_evidence(out: Console, result: RunResult) -> None:
     """The failed preflight checks with what each saw per peer: why it refused."""
-    from exops.plan import CheckOutcome
+    from exops.plan.model import CheckOutcome
 
     if result.plan is None:
         return

@@ -14,15 +14,15 @@ from typing import Any
 
 from pydantic import SecretBytes, SecretStr
 
-from exops.models import MAX_PEERS, ClusterSettings, TlsMode
-from exops.plan import Action, ActionKind, CheckOutcome, Plan
-from exops.redact import MASK, is_secret_key
+from exops.core.models import MAX_PEERS, ClusterSettings, TlsMode
+from exops.core.redact import MASK, is_secret_key
+from exops.plan.model import Action, ActionKind, CheckOutcome, Plan
 
 CAPACITY_PEERS = 4  # peers beyond the 4th add resilience, not capacity
 
 
 def is_secret_name(name: str) -> bool:
-    """True when a parameter name looks like it holds a secret (``exops.redact``'s rule)."""
+    """True when a parameter name looks like it holds a secret (``exops.core.redact``'s rule)."""
     return is_secret_key(name)
 
 

@@ -13,8 +13,8 @@ re-planning; observers (``Observer`` subclasses) watch a run as it goes;
 ``run_fleet`` runs one runbook on several clusters, a runner each.
 """
 
-from exops.env import Env, load_env
-from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.run.env import Env, load_env
 from exops.run.fleet import FleetItem, FleetResult, run_fleet
 from exops.run.observers import EventsObserver, JournalObserver, Observer, RunInfo
 from exops.run.runner import Runner

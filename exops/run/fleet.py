@@ -24,10 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from exops.env import Env
-from exops.errors import ExopsError, UsageError
-from exops.exitcodes import ExitCode
-from exops.results import RunResult
+from exops.apply.results import RunResult
+from exops.core.errors import ExopsError, UsageError
+from exops.core.exitcodes import ExitCode
+from exops.run.env import Env
 from exops.run.observers import Observer
 from exops.run.runner import Runner
 

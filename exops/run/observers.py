@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from exops.plan import Action, Plan
-from exops.results import RunResult, StepResult
+from exops.apply.results import RunResult, StepResult
+from exops.plan.model import Action, Plan
 from exops.state.base import NewRun
 
 EVENT_SCHEMA = "exops.event/1"
@@ -132,7 +132,7 @@ class JournalObserver(Observer):
             )
 
     def _keep(self, write: Callable[[], None]) -> None:
-        from exops.errors import ExopsError
+        from exops.core.errors import ExopsError
 
         try:
             write()
@@ -155,7 +155,7 @@ class EventsObserver(Observer):
 
     def _emit(self, run: RunInfo, event: str, **fields: Any) -> None:
         if self._sink is None:
-            from exops.events import JsonLinesSink
+            from exops.run.events import JsonLinesSink
 
             self._sink = JsonLinesSink(
                 self.stream, run_id=run.run_id, cluster=run.cluster, lock=self.lock

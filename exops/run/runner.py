@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from exops import __version__
-from exops.env import Env
-from exops.errors import ExopsError, PreconditionError, StalePlanError, UsageError
-from exops.facts import Fact
-from exops.models import ClusterFacts
-from exops.plan import Action, ActionKind, Plan
-from exops.results import RunResult, RunStatus, StepResult, exit_code_for
+from exops.apply.results import RunResult, RunStatus, StepResult, exit_code_for
+from exops.core.errors import ExopsError, PreconditionError, StalePlanError, UsageError
+from exops.core.models import ClusterFacts
+from exops.facts.gather import Fact
+from exops.facts.session import Session
+from exops.plan.model import Action, ActionKind, Plan
+from exops.run.env import Env
 from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
-from exops.session import Session
 from exops.state.base import StateStore
 
 Confirm = Callable[[Plan], bool]
@@ -91,9 +91,9 @@ class Runner:
     ) -> tuple[Plan, str | None]:
         """The plan, and the one peer the run may decommission: granted only by the
         shipped remove-peer runbook's own parameter, never by a file or a saved plan."""
+        from exops.apply.safety import trusted_decommission
+        from exops.plan.planner import plan_facts, plan_runbook
         from exops.runbook.loader import load_runbook
-        from exops.runbook.planner import plan_facts, plan_runbook
-        from exops.safety import trusted_decommission
 
         runbook = load_runbook(runbook_ref)
         facts = self.gather(session, cluster, plan_facts(runbook))  # what the plan uses
@@ -164,7 +164,7 @@ class Runner:
             StalePlanError: the fresh plan differs (one line per change).
             PreconditionError: the saved plan was refused.
         """
-        from exops.plan import compare_plans, load_plan_file
+        from exops.plan.model import compare_plans, load_plan_file
 
         saved = load_plan_file(path, exops_version=__version__)
         self.env.inventory.cluster(saved.cluster)
@@ -197,8 +197,9 @@ class Runner:
         yes: bool = False,
         lock_timeout: float | None = None,
     ) -> RunResult:
-        """Put one peer's cluster settings back (see ``exops.runbook.restore``)."""
-        from exops.runbook.restore import plan_restore, restore_source
+        """Put one peer's cluster settings back (see ``exops.plan.restore``)."""
+        from exops.plan.restore import plan_restore
+        from exops.run.restore import restore_source
 
         self.env.inventory.cluster(cluster).peer(host)
         with self._store() as store:
@@ -253,9 +254,9 @@ class Runner:
         unreached: tuple[str, ...],
         decommission: str | None,
     ) -> RunResult:
-        from exops.apply import ApplyOptions, Executor
-        from exops.runbook.conditions import CONDITIONS
-        from exops.waits import Waiter
+        from exops.apply.executor import ApplyOptions, Executor
+        from exops.apply.verify import CONDITIONS
+        from exops.apply.waits import Waiter
 
         settings = self.env.settings
         run = RunInfo(
@@ -275,7 +276,6 @@ class Runner:
             options=ApplyOptions(
                 restart_timeout=settings.restart_timeout,
                 settle_timeout=settings.settle_timeout,
-                backup_dir=settings.backup_dir,
                 run_id=run.run_id,
                 decommission=decommission,
                 backups=store.backups,

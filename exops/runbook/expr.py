@@ -23,7 +23,7 @@ from jinja2.nativetypes import NativeEnvironment, native_concat
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from exops.models import ip_family
+from exops.core.models import ip_family
 
 MAX_RANGE = 1000
 MAX_SEQUENCE = 4096  # characters or items one operation may produce

@@ -17,9 +17,10 @@ import yaml
 from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
-from exops.errors import RunbookFileError, UsageError, read_capped
+from exops.core.errors import RunbookFileError, UsageError, read_capped
 from exops.runbook.expr import ENV, BoundsError, check_template, is_template
 from exops.runbook.schema import TARGET_KEYWORDS, Runbook, Step
+from exops.runbook.vocabulary import CHECK_NAMES, CONDITION_NAMES
 
 Loc = tuple[str | int, ...]
 
@@ -194,24 +195,21 @@ def _line_for(lines: dict[Loc, int], loc: Loc) -> int:
 def _check_names_and_expressions(
     runbook: Runbook, data: dict[str, Any], lines: dict[Loc, int], source: str
 ) -> None:
-    from exops.checks import CHECKS
-    from exops.runbook.conditions import CONDITIONS
-
     def fail(loc: Loc, message: str) -> None:
         raise RunbookFileError(f"{source}:{_line_for(lines, loc)}: {message}")
 
     for i, name in enumerate(runbook.preflight):
-        if name not in CHECKS:
-            fail(("preflight", i), f"unknown check {name!r} (known: {', '.join(CHECKS)})")
+        if name not in CHECK_NAMES:
+            fail(("preflight", i), f"unknown check {name!r} (known: {', '.join(CHECK_NAMES)})")
     for loc, step in _walk_steps(runbook.steps, ("steps",)):
         for spec_name in ("wait", "verify"):
             spec = getattr(step, spec_name)
-            if spec is not None and spec.condition not in CONDITIONS:
+            if spec is not None and spec.condition not in CONDITION_NAMES:
                 fail(
                     (*loc, spec_name, "condition"),
-                    f"unknown condition {spec.condition!r} (known: {', '.join(CONDITIONS)})",
+                    f"unknown condition {spec.condition!r} (known: {', '.join(CONDITION_NAMES)})",
                 )
-        if step.restart and step.restart.gate and step.restart.gate not in CONDITIONS:
+        if step.restart and step.restart.gate and step.restart.gate not in CONDITION_NAMES:
             fail((*loc, "restart", "gate"), f"unknown condition {step.restart.gate!r}")
     _check_expressions(data, fail)
 

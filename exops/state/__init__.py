@@ -4,7 +4,7 @@ Two backends, chosen by the ``state_url`` setting (``EXOPS_STATE_URL``):
 
 * unset or ``sqlite:///DIR``: the embedded store (``exops.state.sqlite``):
   ``DIR/journal.sqlite``, ``DIR/backups/``, ``flock`` locks in the system-wide
-  lock directory (``exops.lock``). ``DIR`` defaults to the ``state_dir`` setting.
+  lock directory (``exops.state.flock``). ``DIR`` defaults to the ``state_dir`` setting.
 * ``postgresql://user@host:port/db``: the team store (``exops.state.postgres``):
   tables in one PostgreSQL database, session-level advisory locks. The password
   comes from ``EXOPS_STATE_PASSWORD`` or the keyring (service ``exops-state``,
@@ -46,7 +46,7 @@ It raises UsageError for: a state directory missing and not creatable,
 read-only, full; a corrupt journal or one of a newer schema; a journal locked
 beyond its busy timeout; PostgreSQL unreachable, refusing, or failing TLS (the
 URL is shown without its password). Everything stored passes through
-``exops.redact``; cluster and host names are checked before they name a file.
+``exops.core.redact``; cluster and host names are checked before they name a file.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exops.errors import UsageError
+from exops.core.errors import UsageError
 from exops.state.base import (
     BackupStore,
     Held,
@@ -65,7 +65,7 @@ from exops.state.base import (
 )
 
 if TYPE_CHECKING:
-    from exops.settings import Settings
+    from exops.core.settings import Settings
 
 __all__ = [
     "BackupStore",

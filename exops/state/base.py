@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from exops.errors import ExopsError, UsageError
-from exops.redact import redact, redact_text
+from exops.core.errors import ExopsError, UsageError
+from exops.core.redact import redact, redact_text
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -140,7 +140,7 @@ class StepRow:
     @classmethod
     def of(cls, step: Any) -> StepRow:
         """From any object with ``action`` (id, step, kind, host), status, started,
-        duration_s, detail, error, advice (``exops.apply.Outcome`` and its successors)."""
+        duration_s, detail, error, advice (``exops.apply.executor.Outcome`` and its successors)."""
         action = step.action
         started = step.started
         return cls(
@@ -187,7 +187,7 @@ class Held:
 
 
 class StepLike(Protocol):
-    """What ``record_step`` reads (``exops.apply.Outcome`` fits)."""
+    """What ``record_step`` reads (``exops.apply.executor.Outcome`` fits)."""
 
     action: Any
     status: Any

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exops.errors import UsageError
+from exops.core.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ def migrate(src: str, dst: str, *, connect_timeout_s: float = 5.0) -> Migrated:
         UsageError: a URL of the wrong kind, no journal at ``src``, or ``dst`` unusable.
     """
     from exops.state import sqlite_dir
+    from exops.state.backups import FileBackups
     from exops.state.postgres import PostgresStore, safe_url
-    from exops.state.sqlite import FileBackups, SqliteJournal
+    from exops.state.sqlite import SqliteJournal
 
     if not src.lower().startswith("sqlite:"):
         raise UsageError(f"--from {safe_url(src)!r}: expected sqlite:///PATH")

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from exops.errors import ExopsError, LockedError, PreconditionError, UsageError
+from exops.core.errors import ExopsError, LockedError, PreconditionError, UsageError
 from exops.state.base import (
     DONE_STATUSES,
     EXPORT_COLUMNS,

@@ -1,5 +1,5 @@
 """The embedded state store: ``journal.sqlite`` and ``backups/`` in the state
-directory, ``flock`` cluster locks (``exops.lock``). One operator, or several
+directory, ``flock`` cluster locks (``exops.state.flock``). One operator, or several
 sharing one host.
 
 The journal is in WAL mode; every call opens and closes its own connection
@@ -22,8 +22,8 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from exops.errors import ExopsError, UsageError
-from exops.state import base
+from exops.core.errors import UsageError
+from exops.state import backups, base
 from exops.state.base import Held, LockLostError, NewRun, StepLike, StepRow
 
 SCHEMA_VERSION = 1
@@ -285,61 +285,6 @@ def _run(row: sqlite3.Row) -> dict[str, Any]:
     return run
 
 
-class FileBackups:
-    """Pre-change backups as JSON files: ``<backup_dir>/<cluster>/<host>/<stamp>.json``."""
-
-    def __init__(self, backup_dir: Path):
-        self.backup_dir = backup_dir
-
-    def save(self, cluster: str, host: str, settings: dict[str, Any], run_id: str) -> str:
-        doc = base.backup_doc(cluster, host, settings, run_id)
-        folder = self.backup_dir / cluster / host
-        path = folder / f"{doc['taken_at']}.json"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(doc, indent=2) + "\n")
-            tmp.replace(path)
-        except OSError as exc:
-            raise ExopsError(f"backup {path} cannot be written ({exc.strerror})") from exc
-        return str(path)
-
-    def latest(self, cluster: str, host: str) -> tuple[str, dict[str, Any]] | None:
-        folder = (
-            self.backup_dir / base.check_name("cluster", cluster) / base.check_name("host", host)
-        )
-        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        if not files:
-            return None
-        return str(files[-1]), self.read(str(files[-1]))
-
-    def read(self, location: str) -> dict[str, Any]:
-        """The settings of the backup file at ``location``.
-
-        Raises:
-            UsageError: not a readable exops backup.
-        """
-        doc = read_backup_file(Path(location))
-        return dict(doc["settings"])
-
-    def export(self) -> Iterator[dict[str, Any]]:
-        """Every backup document, oldest first (for ``exops state migrate``)."""
-        if not self.backup_dir.is_dir():
-            return
-        for path in sorted(self.backup_dir.glob("*/*/*.json")):
-            yield read_backup_file(path)
-
-
-def read_backup_file(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-        if not isinstance(doc, dict) or not isinstance(doc.get("settings"), dict):
-            raise ValueError("no settings")
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable exops backup ({exc})") from exc
-    return doc
-
-
 def _write_probe_file(path: Path) -> None:
     """Write, sync and remove a small file: the directory takes writes now."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -391,19 +336,19 @@ class SqliteStore:
         lock_dir: Path | None = None,
         busy_timeout_s: float = 30.0,
     ):
-        from exops.lock import resolve_lock_dir
+        from exops.state.flock import resolve_lock_dir
 
         self.state_dir = state_dir
         probe_directory(state_dir)
         probe_directory(state_dir / "backups", "backup directory")
         self.journal = SqliteJournal(state_dir / "journal.sqlite", busy_timeout_s=busy_timeout_s)
-        self.backups = FileBackups(state_dir / "backups")
+        self.backups = backups.FileBackups(state_dir / "backups")
         self.lock_dir = resolve_lock_dir(state_dir, lock_dir)
         self._held: dict[str, dict[str, Any]] = {}
 
     @contextmanager
     def lock(self, cluster: str, *, runbook: str, timeout_s: float) -> Iterator[Held]:
-        from exops.lock import acquire
+        from exops.state.flock import acquire
 
         with acquire(cluster, runbook=runbook, timeout_s=timeout_s, lock_dir=self.lock_dir) as h:
             self._held[cluster] = h.holder
@@ -415,13 +360,13 @@ class SqliteStore:
                 self._held.pop(cluster, None)
 
     def unlock(self, cluster: str, *, force: bool = False) -> str | None:
-        from exops.lock import unlock
+        from exops.state.flock import unlock
 
         return unlock(cluster, lock_dir=self.lock_dir, force=force)
 
     def check_lock(self, cluster: str | None = None) -> None:
         """A flock cannot be lost, but ``exops unlock --force`` can remove our file."""
-        from exops.lock import lock_path
+        from exops.state.flock import lock_path
 
         for held, holder in list(self._held.items()):
             if cluster is not None and held != cluster:

@@ -49,7 +49,7 @@ PEERS = ("c1-p1", "c1-p2", "c1-p3")
 # Runs the real CLI; pauses after the N-th step_started event until GO exists.
 WRAPPER = """
 import os, sys, time
-from exops.events import JsonLinesSink
+from exops.run.events import JsonLinesSink
 
 pause_at, go = int(os.environ["FT_PAUSE_AT"]), os.environ["FT_GO"]
 seen = [0]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from clikit import as_in_a_terminal, cli_for, last_seq, writes_since
 
-from exops.lock import acquire
+from exops.state.flock import acquire
 
 pytestmark = pytest.mark.integration
 

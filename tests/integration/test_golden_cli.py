@@ -43,11 +43,11 @@ def test_check_of_a_healthy_cluster_shows_not_applicable_rows(
     """In-process (the same functions the command calls), with the round trips
     exops measured pinned before the checks run: they are wall-clock figures
     (a loaded machine makes the latency check a warning, as it should)."""
-    import exops.checks
+    import exops.plan.preflight
     from exops.cli.read import check_results, print_checks
-    from exops.env import load_env
+    from exops.run.env import load_env
 
-    run_checks = exops.checks.run_checks
+    run_checks = exops.plan.preflight.run_checks
 
     def pinned(facts: Any, *args: Any, **kwargs: Any) -> Any:
         peers = tuple(
@@ -56,7 +56,7 @@ def test_check_of_a_healthy_cluster_shows_not_applicable_rows(
         )
         return run_checks(facts.model_copy(update={"peers": peers}), *args, **kwargs)
 
-    monkeypatch.setattr(exops.checks, "run_checks", pinned)
+    monkeypatch.setattr(exops.plan.preflight, "run_checks", pinned)
     for name, value in cli_for(formed_lab, tmp_path).env.items():
         if name.startswith("EXOPS_"):
             monkeypatch.setenv(name, value)

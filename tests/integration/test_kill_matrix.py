@@ -28,8 +28,8 @@ import pytest
 from clikit import Cli, cli_for, last_seq
 from killkit import assert_no_reset, eventually, plans_no_write, run_killed, settled, writes_of
 
-from mock_server import client
-from mock_server import pytest_plugin as plugin
+from exops.lab import client
+from exops.lab import pytest_plugin as plugin
 
 pytestmark = pytest.mark.integration
 

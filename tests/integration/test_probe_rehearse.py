@@ -2,7 +2,7 @@
 
 The probe on a lab with the cluster database REST off and on; a probe that
 finds SSH refused; a recorded probe with no byte of the lab password, replayed
-by `python -m mock_server up --replay` and read back by exops (same facts);
+by `python -m exops.lab up --replay` and read back by exops (same facts);
 a rehearsal that succeeds, one that fails at an injected fault, and the
 no-write guarantee: the real (lab) cluster's request log holds only reads.
 """

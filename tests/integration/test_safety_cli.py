@@ -17,7 +17,7 @@ import pytest
 import yaml
 from clikit import Cli, cli_for, last_seq, writes_since
 
-from mock_server.pytest_plugin import start_lab
+from exops.lab.pytest_plugin import start_lab
 
 pytestmark = pytest.mark.integration
 

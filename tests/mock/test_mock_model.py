@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from labkit import cli, require
 
-from mock_server import settings
-from mock_server.certs import LabCA
-from mock_server.lab import Lab, Lifecycle
-from mock_server.server import build_lab
-from mock_server.settings import ClusterSettings, IpVersion, Switch, TlsMode
+from exops.lab import settings
+from exops.lab.certs import LabCA
+from exops.lab.lab import Lab, Lifecycle
+from exops.lab.server import build_lab
+from exops.lab.settings import ClusterSettings, IpVersion, Switch, TlsMode
 
 
 @pytest.fixture(scope="module")

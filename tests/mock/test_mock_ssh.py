@@ -403,9 +403,9 @@ def one_peer(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
     from pydantic import SecretStr
 
     from exops.appliance.base import ConnectionTarget
-    from mock_server import ssh as mock_ssh
-    from mock_server.certs import LabCA
-    from mock_server.server import build_lab
+    from exops.lab import ssh as mock_ssh
+    from exops.lab.certs import LabCA
+    from exops.lab.server import build_lab
 
     cfg = {"time_scale": 0.01, "subnet": "127.253", "clusters": 1, "peers": 1, "spec": {}}
     lab = build_lab({**cfg, "preset": "formed"}, "inproc-Pw-7", LabCA())
@@ -452,7 +452,7 @@ def test_exops_reads_the_mock_shell_whatever_the_welcome(
     one_peer: tuple[Any, Any, Any], welcome: str
 ) -> None:
     from exops.appliance.ssh import ParamikoShell, SshAppliance
-    from exops.models import Role
+    from exops.core.models import Role
 
     lab, peer, target = one_peer
     peer.ssh_welcome = welcome

@@ -1,6 +1,6 @@
 """The wire contract's fixtures (tests/fixtures/contract/cdb) replayed through exops's
 read path: each fixture becomes one exchange of a transcript, the replay table
-(mock_server.replay) answers exops's RestAppliance through httpx.MockTransport,
+(exops.lab.replay) answers exops's RestAppliance through httpx.MockTransport,
 and what exops parses must be what the fixture holds. No sockets.
 """
 
@@ -16,10 +16,10 @@ from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
 from exops.appliance.knowledge import CDB
+from exops.appliance.record import TRANSCRIPT_SCHEMA
 from exops.appliance.rest import RestAppliance
-from exops.errors import ApplianceError, TransportError
-from exops.record import TRANSCRIPT_SCHEMA
-from mock_server.replay import NOT_RECORDED, Replay
+from exops.core.errors import ApplianceError, TransportError
+from exops.lab.replay import NOT_RECORDED, Replay
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "contract" / "cdb"
 PEER = "p1"

@@ -1,4 +1,4 @@
-"""The replay suite: recorded sessions served back by `python -m mock_server up --replay`
+"""The replay suite: recorded sessions served back by `python -m exops.lab up --replay`
 and read by exops's read path (`status`, `probe`).
 
 ``transcripts/<name>/`` holds what `exops probe -c c1 --record DIR` wrote against

@@ -15,7 +15,7 @@ HOLDER = """
 import os, socket, sys
 if os.environ.get("SIM_GETHOSTNAME"):  # this process plays another machine
     socket.gethostname = lambda: os.environ["SIM_GETHOSTNAME"]
-from exops.settings import load_settings
+from exops.core.settings import load_settings
 from exops.state.base import NewRun
 from exops.state import open_state
 cluster, runbook = sys.argv[1], sys.argv[2]

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from helpers import REPO, exops, finish, operator_env, spawn_holder
 
-from exops.errors import LockedError, PreconditionError, UsageError
-from exops.journal import SCHEMA_VERSION
-from exops.lock import SYSTEM_LOCK_DIR, resolve_lock_dir
-from exops.settings import load_settings
+from exops.core.errors import LockedError, PreconditionError, UsageError
+from exops.core.settings import load_settings
 from exops.state import open_state, open_url
 from exops.state import sqlite as sqlite_store
+from exops.state.flock import SYSTEM_LOCK_DIR, resolve_lock_dir
+from exops.state.journal import SCHEMA_VERSION
 
 
 def _one_line_usage(exc: pytest.ExceptionInfo[UsageError]) -> str:
@@ -200,7 +200,7 @@ def test_unusable_system_dir_falls_back_with_one_warning(
 ) -> None:
     (tmp_path / "run").write_text("not a directory")
     system = tmp_path / "run" / "exops"
-    with caplog.at_level(logging.WARNING, logger="exops.lock"):
+    with caplog.at_level(logging.WARNING, logger="exops.state.flock"):
         first = resolve_lock_dir(tmp_path / "state", system_dir=system)
         again = resolve_lock_dir(tmp_path / "state", system_dir=system)
     assert first == again == tmp_path / "state" / "locks"

@@ -16,8 +16,8 @@ import pytest
 from helpers import finish, operator_env, spawn_holder
 from journalkit import PASSWORD, sample_run
 
-from exops.errors import LockedError, PreconditionError, UsageError
-from exops.plan import ActionKind
+from exops.core.errors import LockedError, PreconditionError, UsageError
+from exops.plan.model import ActionKind
 from exops.state import StateStore, open_url
 from exops.state.base import NewRun
 

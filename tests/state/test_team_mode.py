@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from helpers import exops, finish, operator_env, spawn_holder
 
-from exops.errors import LockedError, UsageError
-from exops.plan import ActionKind
+from exops.core.errors import LockedError, UsageError
+from exops.plan.model import ActionKind
 from exops.state import LockLostError, open_url
 from exops.state.base import NewRun
 from exops.state.migrate import migrate
@@ -26,8 +26,8 @@ from exops.state.postgres import SCHEMA_VERSION, PostgresStore, Target
 
 TRY_LOCK = """
 import sys
-from exops.errors import ExopsError
-from exops.settings import load_settings
+from exops.core.errors import ExopsError
+from exops.core.settings import load_settings
 from exops.state import open_state
 try:
     with open_state(load_settings()).lock(sys.argv[1], runbook="restart", timeout_s=0):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from exops.appliance.base import Command, Write, apply_writes, settings_writes
-from exops.apply import Applied, ApplyOptions, Executor, read_backup
-from exops.errors import TransportError
-from exops.models import (
+from exops.apply.executor import Applied, ApplyOptions, Executor
+from exops.apply.waits import Waiter
+from exops.core.errors import TransportError
+from exops.core.models import (
     EMPTY_SLOTS,
     Alarm,
     ClusterFacts,
@@ -21,8 +22,8 @@ from exops.models import (
     Role,
     SystemInfo,
 )
-from exops.plan import Action, ActionKind, Plan
-from exops.waits import Waiter
+from exops.plan.model import Action, ActionKind, Plan
+from exops.state.backups import FileBackups, read_backup_file
 
 
 class FakeClock:
@@ -157,7 +158,7 @@ def executor(
         conditions=conditions or {},
         waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
         events=Sink(),
-        options=ApplyOptions(restart_timeout=600, settle_timeout=600, backup_dir=tmp_path),
+        options=ApplyOptions(restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path)),
     )
     ex.events_seen = events  # type: ignore[attr-defined]
     return ex
@@ -248,12 +249,12 @@ def test_backup_is_readable(tmp_path: Path) -> None:
     assert result.outcomes[0].status == "ok"
     files = list((tmp_path / "c1" / "p1").glob("*.json"))
     assert len(files) == 1
-    assert read_backup(files[0]) == AFTER
+    assert ClusterSettings.model_validate(read_backup_file(files[0])["settings"]) == AFTER
 
 
 @pytest.mark.parametrize("elapsed", [0.0, 1.0, 60.0, 3600.0])
 def test_poll_interval_bounds(elapsed: float) -> None:
-    from exops.waits import poll_interval
+    from exops.apply.waits import poll_interval
 
     interval = poll_interval(elapsed, 5.0)
     assert 0.05 <= interval <= 5.0
@@ -320,7 +321,7 @@ def run_on(
         waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
         events=Sink(),
         options=ApplyOptions(
-            restart_timeout=600, settle_timeout=600, backup_dir=tmp_path, decommission=decommission
+            restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path), decommission=decommission
         ),
     )
     return ex, ex.run()

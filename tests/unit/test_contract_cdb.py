@@ -31,9 +31,9 @@ from exops.appliance.rest import (
     parse_settings,
     parse_status,
 )
-from exops.errors import ApplianceError, TransportError
-from exops.models import AddressMapping, IpVersion, PeerState, TlsMode
-from mock_server import lab as mock_lab
+from exops.core.errors import ApplianceError, TransportError
+from exops.core.models import AddressMapping, IpVersion, PeerState, TlsMode
+from exops.lab import lab as mock_lab
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "cdb"
 

@@ -4,7 +4,7 @@ The fixtures (tests/fixtures/contract/cli/, sources in its README) follow the
 real appliance's shapes (the X8.11.3 status capture, section 8 of the domain
 document). exops must read them; the mock must print the same structure, so
 neither side can drift from the evidence. The mock is driven in-process
-(``mock_server.ssh.run``), no sockets.
+(``exops.lab.ssh.run``), no sockets.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from exops.appliance import xapi
 from exops.appliance.base import ConnectionTarget
 from exops.appliance.knowledge import ALARM_BY_ID, ALARM_BY_UUID, ALARM_CATALOGUE, CLI
 from exops.appliance.ssh import ParamikoShell, SshAppliance
-from exops.models import Role
-from mock_server import ssh as mock_ssh
-from mock_server.certs import LabCA
-from mock_server.lab import ALARMS
-from mock_server.server import build_lab
+from exops.core.models import Role
+from exops.lab import ssh as mock_ssh
+from exops.lab.certs import LabCA
+from exops.lab.lab import ALARMS
+from exops.lab.server import build_lab
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
+from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
 from exops.cli.display import (
     PeerWait,
     TerminalDisplay,
@@ -15,8 +16,7 @@ from exops.cli.display import (
     render_summary,
     step_line,
 )
-from exops.plan import Action, ActionKind, Plan
-from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.plan.model import Action, ActionKind, Plan
 from exops.run.observers import RunInfo
 
 

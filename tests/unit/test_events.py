@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from exops.events import EVENTS, JsonLinesSink, MultiSink, NullSink
-from exops.plan import ActionKind
+from exops.plan.model import ActionKind
+from exops.run.events import EVENTS, JsonLinesSink, MultiSink, NullSink
 
 SECRET = "Hunter2-s3cret"
 

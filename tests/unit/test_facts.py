@@ -17,10 +17,8 @@ from xapikit import alternates_answer
 
 from exops.appliance.base import Command, ConnectionTarget, Write
 from exops.appliance.ssh import SshAppliance
-from exops.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
-from exops.facts import cluster_facts, read_peer_facts
-from exops.inventory import PeerSpec
-from exops.models import (
+from exops.core.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
+from exops.core.models import (
     EMPTY_SLOTS,
     Alarm,
     Certificate,
@@ -31,6 +29,8 @@ from exops.models import (
     Role,
     SystemInfo,
 )
+from exops.facts.gather import cluster_facts, read_peer_facts
+from exops.inventory import PeerSpec
 
 SPEC = PeerSpec(
     name="exp-c-1",

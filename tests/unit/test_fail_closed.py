@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exops.checks import run_checks
-from exops.models import (
+from exops.core.models import (
     EMPTY_SLOTS,
     ClusterFacts,
     ClusterSettings,
@@ -25,7 +24,8 @@ from exops.models import (
     Role,
     SystemInfo,
 )
-from exops.plan import BLOCKING, CheckOutcome
+from exops.plan.model import BLOCKING, CheckOutcome
+from exops.plan.preflight import run_checks
 
 ADDR = ("10.0.0.11", "10.0.0.12", "10.0.0.13")
 # field of SystemInfo -> the check that needs it

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from test_runner import FakePeer, FakeSession, cluster, make_env
 
-from exops.env import Env
-from exops.errors import UsageError
-from exops.exitcodes import ExitCode
-from exops.results import RunStatus
+from exops.apply.results import RunStatus
+from exops.core.errors import UsageError
+from exops.core.exitcodes import ExitCode
+from exops.run.env import Env
 from exops.run.fleet import SEVERITY, FleetItem, FleetResult, check_fleet, run_fleet
 
 

@@ -16,12 +16,12 @@ from rich.console import Console
 from test_report import add_peer_plan
 from test_status import cluster, peer
 
+from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
 from exops.cli.display import render_recap, render_summary
 from exops.cli.read import print_report
-from exops.models import PeerState, TlsMode
-from exops.plan import Action, ActionKind
-from exops.results import RunResult, RunStatus, StepResult, StepStatus
-from exops.status import summarize
+from exops.core.models import PeerState, TlsMode
+from exops.plan.model import Action, ActionKind
+from exops.report.status import summarize
 
 
 def _printed(*lines: str) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from exops.errors import InventoryError, UsageError
+from exops.core.errors import InventoryError, UsageError
+from exops.core.settings import Settings
 from exops.inventory import connection_target, is_fqdn, load_inventory, password_for
-from exops.settings import Settings
 
 GROUPS = """\
 c1:

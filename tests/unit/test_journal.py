@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from journalkit import PASSWORD, sample_run
 
-from exops.apply import Outcome
-from exops.errors import ExopsError
-from exops.journal import SCHEMA_VERSION, Journal
-from exops.plan import Action, ActionKind
+from exops.apply.executor import Outcome
+from exops.core.errors import ExopsError
+from exops.plan.model import Action, ActionKind
 from exops.state.base import NewRun
+from exops.state.journal import SCHEMA_VERSION, Journal
 
 RUN_KEYS = {
     "run_id",
@@ -251,7 +251,7 @@ def test_concurrent_writers_do_not_lose_rows(tmp_path: Path) -> None:
 
 def test_corrupt_or_locked_journal_is_one_usage_line(tmp_path: Path) -> None:
     """Issue 11 item 7: a corrupt or locked journal ended in a traceback."""
-    from exops.errors import UsageError
+    from exops.core.errors import UsageError
 
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"\x13garbage" * 1000)

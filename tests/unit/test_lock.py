@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exops.errors import LockedError, PreconditionError, UsageError
-from exops.lock import acquire, force_unlock, lock_path, unlock
+from exops.core.errors import LockedError, PreconditionError, UsageError
+from exops.state.flock import acquire, force_unlock, lock_path, unlock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
 from pathlib import Path
-from exops.lock import acquire
+from exops.state.flock import acquire
 lock_dir, hold = Path(sys.argv[1]), float(sys.argv[2])
 with acquire("c1", runbook="add-peer", timeout_s=0, lock_dir=lock_dir):
     print("held", flush=True)

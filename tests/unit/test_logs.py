@@ -19,7 +19,7 @@ from goldenkit import check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exops.logs import (
+from exops.tools.logs import (
     SCHEMA,
     LogKind,
     Verdict,
@@ -130,7 +130,7 @@ def test_process_tags_stray_colon_and_quotes_in_values() -> None:
 
 
 def test_mock_lab_line_form() -> None:
-    """The form mock_server's ``Peer.emit`` writes today: process tag, UTCTime first."""
+    """The form exops.lab's ``Peer.emit`` writes today: process tag, UTCTime first."""
     line = (
         '2024-05-01T10:00:01.000+00:00 c1-p1 alarm: UTCTime="2024-05-01 10:00:01,000" '
         'Level="WARN" Event="Alarm Raised" Id="20004" UUID="3bca6888-f622-11df-93be-07cc953d7b99" '

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from test_planner import FQDN, NOW, cluster, peer
 
-from exops.facts import LIGHT_READS, NOT_IN_IDENTITY, Fact, needs_of
-from exops.models import ClusterFacts, PeerFacts, Role, SystemInfo, TlsMode
-from exops.plan import Action, ActionKind, Plan
-from exops.runbook.conditions import CONDITIONS
+from exops.apply.verify import CONDITIONS
+from exops.core.models import ClusterFacts, PeerFacts, Role, SystemInfo, TlsMode
+from exops.facts.gather import LIGHT_READS, NOT_IN_IDENTITY, Fact, needs_of
+from exops.plan.model import Action, ActionKind, Plan
+from exops.plan.planner import plan_facts, plan_runbook
 from exops.runbook.loader import bundled, load_runbook
-from exops.runbook.planner import plan_facts, plan_runbook
 
 # Which fact each PeerFacts field comes from (the rest: inventory or any answer).
 FIELD_FACT = {

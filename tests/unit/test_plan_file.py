@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from exops.appliance.base import Field, Write
-from exops.errors import PreconditionError, UsageError
-from exops.exitcodes import ExitCode
-from exops.models import EMPTY_SLOTS, ClusterSettings
-from exops.plan import (
+from exops.core.errors import PreconditionError, UsageError
+from exops.core.exitcodes import ExitCode
+from exops.core.models import EMPTY_SLOTS, ClusterSettings
+from exops.plan.model import (
     MAX_PLAN_BYTES,
     PLAN_FORMAT,
     Action,

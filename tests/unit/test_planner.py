@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from exops.appliance.base import Field
-from exops.errors import RunbookFileError, UsageError
-from exops.models import (
+from exops.core.errors import RunbookFileError, UsageError
+from exops.core.models import (
     EMPTY_SLOTS,
     Alarm,
     Certificate,
@@ -24,9 +24,9 @@ from exops.models import (
     SystemInfo,
     TlsMode,
 )
-from exops.plan import ActionKind, Plan
+from exops.plan.model import ActionKind, Plan
+from exops.plan.planner import plan_runbook
 from exops.runbook.loader import load_runbook, parse_runbook
-from exops.runbook.planner import plan_runbook
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ADDR = [f"10.0.0.{11 + i}" for i in range(7)]

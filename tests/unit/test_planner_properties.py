@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from test_planner import ADDR, cluster, peer
 
 from exops.appliance.base import apply_writes
-from exops.models import Alarm, ClusterFacts, ClusterSettings, PeerFacts
-from exops.plan import ActionKind, Plan
+from exops.core.models import Alarm, ClusterFacts, ClusterSettings, PeerFacts
+from exops.plan.model import ActionKind, Plan
+from exops.plan.planner import REPLICATED_FIELDS, plan_runbook
 from exops.runbook.loader import load_runbook
-from exops.runbook.planner import REPLICATED_FIELDS, plan_runbook
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -11,13 +11,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from exops import probe as probe_mod
 from exops.appliance.base import ConnectionTarget
 from exops.appliance.knowledge import CDB, REST
 from exops.appliance.rest import RestAppliance
-from exops.errors import TransportError, UsageError
-from exops.inventory import ClusterSpec, PeerSpec
-from exops.models import (
+from exops.core.errors import TransportError, UsageError
+from exops.core.models import (
     Alarm,
     Certificate,
     ClusterFacts,
@@ -27,9 +25,11 @@ from exops.models import (
     SystemInfo,
     TlsMode,
 )
-from exops.probe import FieldRead, Interface, PeerProbe, probe_peer, verdicts
-from exops.rehearse import Fault, clone_spec, parse_inject
+from exops.inventory import ClusterSpec, PeerSpec
 from exops.runbook.loader import load_runbook
+from exops.tools import probe as probe_mod
+from exops.tools.probe import FieldRead, Interface, PeerProbe, probe_peer, verdicts
+from exops.tools.rehearse import Fault, clone_spec, parse_inject
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -230,8 +230,8 @@ def test_clone_spec_copies_what_was_read_and_states_every_assumption() -> None:
 
 
 def test_the_mock_builds_the_clone_spec_as_read() -> None:
-    from mock_server.clone import build_clone
-    from mock_server.lab import Lab
+    from exops.lab.clone import build_clone
+    from exops.lab.lab import Lab
 
     class NoCA:
         pem = b""
@@ -252,7 +252,7 @@ def test_the_mock_builds_the_clone_spec_as_read() -> None:
 
 
 def test_a_bad_clone_spec_is_refused_naming_the_place() -> None:
-    from mock_server.clone import CloneSpecError, check_spec
+    from exops.lab.clone import CloneSpecError, check_spec
 
     with pytest.raises(CloneSpecError, match="cluster core peer x: role 'Router'"):
         check_spec({"clusters": {"core": {"peers": [{"name": "x", "role": "Router"}]}}})
@@ -270,8 +270,8 @@ def test_parse_inject() -> None:
 
 
 def _rehearsal(**over: Any) -> Any:
-    from exops.plan import Plan
-    from exops.rehearse import Rehearsal, StepTime
+    from exops.plan.model import Plan
+    from exops.tools.rehearse import Rehearsal, StepTime
 
     plan = Plan(runbook="add-peer", cluster="core", params={"peer": "e3"}, created_at=NOW,
                 exops_version="0", facts_digest="x", basis={})  # fmt: skip
@@ -303,7 +303,7 @@ def test_rehearsal_prediction_scales_simulated_time_only() -> None:
 
 
 def test_rehearsal_report_formats() -> None:
-    from exops.rehearse import render
+    from exops.tools.rehearse import render
 
     r = _rehearsal()
     text = render(r, "text")
@@ -316,8 +316,8 @@ def test_rehearsal_report_formats() -> None:
 
 
 def test_a_clone_the_lab_refuses_is_one_clear_error(tmp_path: Any) -> None:
-    from exops.errors import ExopsError
-    from exops.rehearse import running_clone
+    from exops.core.errors import ExopsError
+    from exops.tools.rehearse import running_clone
 
     spec = {"clusters": {"core": {"peers": [{"name": "x", "role": "Router"}]}}}
     with (

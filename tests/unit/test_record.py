@@ -1,4 +1,4 @@
-"""Recorded sessions (exops.record) and their replay table (mock_server.replay), no sockets.
+"""Recorded sessions (exops.appliance.record) and their replay table (exops.lab.replay), no sockets.
 
 Every exchange of a RestAppliance lands in the peer's transcript with its
 method, path, form, status, headers and body, and no secret: no
@@ -17,12 +17,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from exops import record
+from exops.appliance import record
 from exops.appliance.base import ConnectionTarget, Field, Write
 from exops.appliance.knowledge import CDB, REST
 from exops.appliance.rest import RestAppliance
 from exops.appliance.ssh import _sync_answer
-from mock_server.replay import Replay, spec_from
+from exops.lab.replay import Replay, spec_from
 
 PASSWORD = "Pa55-w0rd/with+odd=chars"
 TARGET = ConnectionTarget(
@@ -141,7 +141,7 @@ def test_replay_answers_in_order_and_names_what_was_not_recorded(tmp_path: Path)
 
 
 def test_replay_refuses_a_directory_without_transcripts(tmp_path: Path) -> None:
-    from mock_server.replay import ReplayError
+    from exops.lab.replay import ReplayError
 
     with pytest.raises(ReplayError, match=r"no \*\.jsonl"):
         Replay(tmp_path)

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from exops.redact import MASK, is_secret_key, redact, redact_text
+from exops.core.redact import MASK, is_secret_key, redact, redact_text
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import goldenkit
 import pytest
 
 from exops.appliance.base import Field, Write
-from exops.models import ClusterSettings, TlsMode
-from exops.plan import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped
+from exops.core.models import ClusterSettings, TlsMode
+from exops.plan.model import Action, ActionKind, CheckOutcome, CheckResult, Plan, Skipped
 from exops.report import render_plan, render_run
 
 SECRET = "hunter2-Sup3r"

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from exops.appliance.base import Command, ConnectionTarget, Field, Write
 from exops.appliance.knowledge import CDB, MAX_ANSWER_BYTES, REST, SETTING_RULES
 from exops.appliance.rest import RestAppliance, cdb_posts
-from exops.errors import (
+from exops.core.errors import (
     ApplianceError,
     AuthError,
     ExopsError,
@@ -35,7 +35,7 @@ from exops.errors import (
     TransportError,
     UsageError,
 )
-from exops.models import AddressMapping, IpVersion, PeerState, Role, TlsMode
+from exops.core.models import AddressMapping, IpVersion, PeerState, Role, TlsMode
 
 HOST = "exp-c-1"
 PASSWORD = "s3cret-Pa55!"

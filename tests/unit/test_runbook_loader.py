@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exops.errors import RunbookFileError, UsageError
+from exops.core.errors import RunbookFileError, UsageError
 from exops.runbook.loader import bundled, load_runbook, parse_runbook
 from exops.runbook.schema import Runbook
 

@@ -18,12 +18,10 @@ from typing import Any
 import pytest
 
 from exops.appliance.base import Command, Write, apply_writes
-from exops.env import Env
-from exops.errors import AuthError, LockedError, TransportError, UsageError
-from exops.exitcodes import ExitCode
-from exops.facts import Fact
-from exops.inventory import ClusterSpec, Inventory, PeerSpec
-from exops.models import (
+from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.core.errors import AuthError, LockedError, TransportError, UsageError
+from exops.core.exitcodes import ExitCode
+from exops.core.models import (
     Alarm,
     ClusterFacts,
     ClusterSettings,
@@ -34,10 +32,12 @@ from exops.models import (
     Role,
     SystemInfo,
 )
-from exops.plan import Action, Plan
-from exops.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.core.settings import Settings
+from exops.facts.gather import Fact
+from exops.inventory import ClusterSpec, Inventory, PeerSpec
+from exops.plan.model import Action, Plan
 from exops.run import Observer, RunInfo, Runner
-from exops.settings import Settings
+from exops.run.env import Env
 
 ADDRS = {"p1": "10.0.0.11", "p2": "10.0.0.12", "p3": "10.0.0.13"}
 
@@ -247,7 +247,7 @@ def test_ordered_restart_returns_data_and_tells_observers_in_order(tmp_path: Pat
 
 
 def test_the_run_is_journalled_with_every_step(tmp_path: Path) -> None:
-    from exops.journal import Journal
+    from exops.state.journal import Journal
 
     env = make_env(tmp_path)
     run, _ = runner(env, cluster())
@@ -267,8 +267,8 @@ def test_a_dry_run_plans_and_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_a_plan_reads_only_the_facts_its_runbook_uses(tmp_path: Path) -> None:
+    from exops.plan.planner import plan_facts
     from exops.runbook.loader import load_runbook
-    from exops.runbook.planner import plan_facts
 
     run, session = runner(make_env(tmp_path), cluster())
     run.plan("restart", "c1", {})
@@ -338,7 +338,7 @@ def test_a_health_wait_that_times_out_is_a_failure_not_unreachable(tmp_path: Pat
 
 
 def test_an_interrupted_run_is_journalled_interrupted(tmp_path: Path) -> None:
-    from exops.journal import Journal
+    from exops.state.journal import Journal
 
     env = make_env(tmp_path)
     cancel = threading.Event()
@@ -351,7 +351,7 @@ def test_an_interrupted_run_is_journalled_interrupted(tmp_path: Path) -> None:
 
 
 def test_a_held_lock_refuses_with_exit_4(tmp_path: Path) -> None:
-    from exops.lock import acquire
+    from exops.state.flock import acquire
 
     env = make_env(tmp_path)
     peers = cluster()
@@ -414,7 +414,7 @@ def test_apply_of_a_saved_plan_that_restarts_needs_yes(tmp_path: Path) -> None:
 def test_restore_after_a_switch_primary_keeps_the_agreed_primary(tmp_path: Path) -> None:
     # Before: restoring a backup taken before switch-primary set the old primary slot on
     # that one peer, and the cluster then disagreed on its primary.
-    from exops.runbook.restore import RestoreSource, plan_restore
+    from exops.plan.restore import RestoreSource, plan_restore
 
     peers = cluster()
     for p in peers.values():
@@ -433,7 +433,7 @@ def test_restore_after_a_switch_primary_keeps_the_agreed_primary(tmp_path: Path)
 
 
 def test_restore_refuses_a_backup_without_the_agreed_primary(tmp_path: Path) -> None:
-    from exops.runbook.restore import RestoreSource, plan_restore
+    from exops.plan.restore import RestoreSource, plan_restore
 
     peers = cluster()
     for p in peers.values():

@@ -1,4 +1,4 @@
-"""Safety rules (exops/safety.py) on plain data: one test group per rule."""
+"""Safety rules (exops/apply/safety.py) on plain data: one test group per rule."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ import pytest
 from pydantic import ValidationError
 
 from exops.appliance.base import Field, Write, apply_writes, settings_writes
-from exops.errors import PreconditionError
-from exops.exitcodes import ExitCode
-from exops.models import (
+from exops.apply.safety import (
+    RULES,
+    SafetyError,
+    check_command,
+    check_restart,
+    check_write,
+    members,
+)
+from exops.core.errors import PreconditionError
+from exops.core.exitcodes import ExitCode
+from exops.core.models import (
     EMPTY_SLOTS,
     ClusterFacts,
     ClusterSettings,
@@ -22,7 +30,6 @@ from exops.models import (
     PeerStatusEntry,
     TlsMode,
 )
-from exops.safety import RULES, SafetyError, check_command, check_restart, check_write, members
 
 ADDR = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14"]
 FQDN = ["exp1.example.com", "exp2.example.com", "exp3.example.com", "exp4.example.com"]
@@ -365,8 +372,8 @@ def test_r7_allows_a_subordinate() -> None:
     ],
 )
 def test_timeouts_must_be_finite_and_positive(tmp_path: Any, name: str, var: str, raw: str) -> None:
-    from exops.errors import UsageError
-    from exops.settings import load_settings
+    from exops.core.errors import UsageError
+    from exops.core.settings import load_settings
 
     if raw == "":  # an empty variable means "not set"
         assert load_settings(environ={var: raw}, config_file=tmp_path / "none.yaml")
@@ -379,8 +386,8 @@ def test_timeouts_must_be_finite_and_positive(tmp_path: Any, name: str, var: str
 
 
 def test_settings_file_timeouts_name_the_file(tmp_path: Any) -> None:
-    from exops.errors import UsageError
-    from exops.settings import load_settings
+    from exops.core.errors import UsageError
+    from exops.core.settings import load_settings
 
     path = tmp_path / "config.yaml"
     path.write_text("read_timeout: .nan\n")
@@ -390,8 +397,8 @@ def test_settings_file_timeouts_name_the_file(tmp_path: Any) -> None:
 
 
 def test_lock_timeout_may_be_zero_but_not_negative_or_nan(tmp_path: Any) -> None:
-    from exops.errors import UsageError
-    from exops.settings import load_settings
+    from exops.core.errors import UsageError
+    from exops.core.settings import load_settings
 
     none = tmp_path / "none.yaml"
     assert load_settings(environ={"EXOPS_LOCK_TIMEOUT": "0"}, config_file=none).lock_timeout == 0
@@ -401,7 +408,7 @@ def test_lock_timeout_may_be_zero_but_not_negative_or_nan(tmp_path: Any) -> None
 
 
 def test_good_timeouts_load(tmp_path: Any) -> None:
-    from exops.settings import load_settings
+    from exops.core.settings import load_settings
 
     s = load_settings(
         environ={"EXOPS_READ_TIMEOUT": "2.5", "EXOPS_WORKERS": "4"},
@@ -423,8 +430,8 @@ def test_r2_names_the_unreachable_member_before_one_that_misses_it() -> None:
 
 # -- the decommission exception comes from the shipped remove-peer runbook only -------------------
 def test_trusted_decommission_is_the_shipped_remove_peer_parameter() -> None:
+    from exops.apply.safety import trusted_decommission
     from exops.runbook.loader import load_runbook
-    from exops.safety import trusted_decommission
 
     assert trusted_decommission(load_runbook("remove-peer"), {"peer": "p2"}) == "p2"
     assert trusted_decommission(load_runbook("remove-peer"), {"peer": None}) is None
@@ -435,8 +442,8 @@ def test_trusted_decommission_is_the_shipped_remove_peer_parameter() -> None:
 def test_a_runbook_file_named_remove_peer_is_not_trusted(tmp_path: Any) -> None:
     from importlib.resources import files
 
+    from exops.apply.safety import trusted_decommission
     from exops.runbook.loader import load_runbook
-    from exops.safety import trusted_decommission
 
     text = (files("exops.runbooks") / "remove-peer.yaml").read_text()
     same = tmp_path / "remove-peer.yaml"

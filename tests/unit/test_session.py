@@ -25,8 +25,10 @@ from exops.appliance.factory import RoutedAppliance
 from exops.appliance.knowledge import CDB, REST
 from exops.appliance.rest import RestAppliance
 from exops.appliance.ssh import SshAppliance
-from exops.errors import ApplianceError, AuthError, InventoryError
-from exops.facts import (
+from exops.core.errors import ApplianceError, AuthError, InventoryError
+from exops.core.models import Role
+from exops.core.settings import Settings
+from exops.facts.gather import (
     ALL_FACTS,
     LIGHT_READS,
     PEER_CONCURRENCY,
@@ -38,8 +40,6 @@ from exops.facts import (
     read_peer_facts,
 )
 from exops.inventory import PeerSpec, load_inventory
-from exops.models import Role
-from exops.settings import Settings
 
 # -- a fake appliance whose reads wait for company ----------------------------------
 
@@ -437,7 +437,7 @@ def test_ssh_reads_of_a_peer_are_one_job_and_never_overlap() -> None:
     plan = plan_for(app, ALL_FACTS)
     first = plan.initial()
     assert not any(j.ssh for j in first)  # the route is not known yet
-    from exops.facts import _Outcome
+    from exops.facts.gather import _Outcome
 
     later = plan.after(_Outcome(values={"route": False}))
     ssh_jobs = [j for j in later if j.ssh]
@@ -472,7 +472,7 @@ def test_a_garbled_cdb_table_is_that_facts_error_and_the_rest_is_read() -> None:
 
 
 def test_every_check_declares_its_facts() -> None:
-    from exops.checks import CHECK_FACTS, CHECKS, checks_facts
+    from exops.plan.preflight import CHECK_FACTS, CHECKS, checks_facts
 
     assert set(CHECK_FACTS) == set(CHECKS)
     assert all(Fact.SETTINGS in f for f in CHECK_FACTS.values())
@@ -542,7 +542,7 @@ def test_nornir_inventory_in_memory_has_the_hosts_and_options_of_simpleinventory
 ) -> None:
     from nornir import InitNornir
 
-    from exops.session import CONNECTION, Session
+    from exops.facts.session import CONNECTION, Session
 
     directory = write_inventory(tmp_path / "inv")
     inventory = load_inventory(directory, Settings())
@@ -579,7 +579,7 @@ def test_nornir_inventory_in_memory_has_the_hosts_and_options_of_simpleinventory
 
 
 def test_a_subset_session_has_only_its_hosts(tmp_path: Path) -> None:
-    from exops.session import Session
+    from exops.facts.session import Session
 
     inventory = load_inventory(write_inventory(tmp_path / "inv"), Settings())
     env = {"EXOPS_PASSWORD": "x-Secret-1"}
@@ -643,7 +643,7 @@ class TickPool:
 
 
 def round_trips(apps: list[Any], needs: frozenset[Fact], per_peer: int = PEER_CONCURRENCY) -> int:
-    from exops.facts import _Gather, _Run
+    from exops.facts.gather import _Gather, _Run
 
     pool = TickPool()
     runs = [

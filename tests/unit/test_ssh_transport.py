@@ -24,7 +24,7 @@ from exops.appliance.factory import RoutedAppliance
 from exops.appliance.knowledge import CDB, MAX_ANSWER_BYTES, REST
 from exops.appliance.rest import RestAppliance
 from exops.appliance.ssh import ParamikoShell, SshAppliance
-from exops.errors import (
+from exops.core.errors import (
     ApplianceError,
     AuthError,
     ExopsError,
@@ -33,7 +33,7 @@ from exops.errors import (
     TransportError,
     UsageError,
 )
-from exops.models import IpVersion, PeerState, Role, TlsMode
+from exops.core.models import IpVersion, PeerState, Role, TlsMode
 
 HOST = "exp-c-2"
 PASSWORD = "ssh-Pa55word!"

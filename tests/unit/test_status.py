@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from exops.models import (
+from exops.core.models import (
     EMPTY_SLOTS,
     Alarm,
     ClusterFacts,
@@ -16,7 +16,7 @@ from exops.models import (
     Role,
     SystemInfo,
 )
-from exops.status import Verdict, summarize
+from exops.report.status import Verdict, summarize
 
 ADDR = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14", "10.0.0.15", "10.0.0.16"]
 
@@ -130,7 +130,7 @@ def test_a_member_answering_garbage_is_never_healthy() -> None:
 
 
 def test_the_root_cause_names_an_ip_listed_peer_in_enforce_mode() -> None:
-    from exops.models import TlsMode
+    from exops.core.models import TlsMode
 
     states = {3: PeerState.FAILED}
     peers = []

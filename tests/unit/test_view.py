@@ -14,8 +14,8 @@ import pytest
 from test_planner import ADDR, FQDN, NOW, changes, cluster, peer, plan
 
 from exops.appliance import xapi
-from exops.models import ClusterSettings, PeerFacts, TlsMode
-from exops.runbook.view import ClusterView
+from exops.core.models import ClusterSettings, PeerFacts, TlsMode
+from exops.facts.view import ClusterView
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exops.appliance.base import Field, apply_writes, settings_writes
-from exops.models import AddressMapping, ClusterSettings, IpVersion, TlsMode
+from exops.core.models import AddressMapping, ClusterSettings, IpVersion, TlsMode
 
 POOL = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "p4.example.com"]
 # Six slots: distinct addresses (an appliance never lists one twice) and empty slots.

@@ -1,7 +1,7 @@
 """The admin CLI parsers and formatters (exops.appliance.xapi): pure, no I/O.
 
 Fixtures follow docs/contract.md section 4 and the text the bundled mock
-prints (mock_server/ssh.py). Garbled, partial and truncated answers must give
+prints (exops/lab/ssh.py). Garbled, partial and truncated answers must give
 an ``ApplianceError`` that says what was wrong, never an IndexError/KeyError.
 """
 
@@ -18,8 +18,8 @@ from xapikit import alternates_answer
 from exops.appliance import xapi
 from exops.appliance.base import Field, Write, apply_writes, settings_writes
 from exops.appliance.knowledge import NULL_VALUES
-from exops.errors import ApplianceError
-from exops.models import (
+from exops.core.errors import ApplianceError
+from exops.core.models import (
     EMPTY_SLOTS,
     AddressMapping,
     ClusterSettings,

@@ -1,0 +1,1 @@
+"""Commit: the executor, the safety rules on fresh reads, waits, verify, results."""

@@ -1,0 +1,1 @@
+"""Shared by every stage: errors, exit codes, models, settings, secret redaction."""

@@ -1,0 +1,1 @@
+"""Get: read-only facts of a cluster (the gather, its session, the view, health)."""

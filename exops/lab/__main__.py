@@ -1,0 +1,175 @@
+"""python -m exops.lab up|down|serve: start and stop a lab of simulated appliances."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m exops.lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("up", "serve"):
+        p = sub.add_parser(name, help="start a lab (up: in the background)")
+        p.add_argument("--clusters", type=int, default=1)
+        p.add_argument("--peers", type=int, default=4)
+        p.add_argument("--time-scale", type=float, default=0.01)
+        p.add_argument("--state-dir", type=Path, required=True)
+        p.add_argument("--preset", choices=("unclustered", "formed"), default="unclustered")
+        p.add_argument(
+            "--spec", type=Path, help="YAML: per-peer overrides (name or 'all' -> fields)"
+        )
+        p.add_argument("--subnet", default="127.77", help="first two octets of the peer addresses")
+        p.add_argument("--https-port", type=int, default=8443)
+        p.add_argument("--ssh-port", type=int, default=8022)
+        p.add_argument("--transport", choices=("rest", "ssh", "auto"), default="auto")
+        p.add_argument(
+            "--cdb-rest",
+            choices=("on", "off"),
+            default="off",
+            help="the cluster database REST interface on every peer (off: the X14.2+ default)",
+        )
+        p.add_argument("--timeout", type=float, default=60.0, help="up: seconds to wait for ready")
+        p.add_argument(
+            "--replay",
+            type=Path,
+            help="DIR of recorded transcripts (exops --record DIR): every peer answers "
+            "with the recorded answers; the peers come from DIR/manifest.json",
+        )
+    down = sub.add_parser("down", help="stop a lab")
+    down.add_argument("--state-dir", type=Path, required=True)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> dict[str, object]:
+    if not 1 <= args.clusters <= 250 or not 1 <= args.peers <= 6:
+        raise SystemExit("exops.lab: --clusters must be 1..250 and --peers 1..6")
+    parts = args.subnet.split(".")
+    if (
+        len(parts) != 2
+        or parts[0] != "127"
+        or not parts[1].isdigit()
+        or not 0 <= int(parts[1]) <= 255
+    ):
+        raise SystemExit("exops.lab: --subnet must look like 127.N (loopback only)")
+    spec = yaml.safe_load(args.spec.read_text()) if args.spec else {}
+    replay = None
+    if args.replay:
+        from exops.lab.replay import Replay, ReplayError, spec_from
+
+        try:
+            spec = spec_from(Replay(args.replay))
+        except (OSError, ReplayError) as exc:
+            raise SystemExit(f"exops.lab: --replay {args.replay}: {exc}") from exc
+        replay = str(args.replay.resolve())
+    elif spec and "clusters" in spec:
+        from exops.lab.clone import CloneSpecError, check_spec
+
+        try:
+            check_spec(spec)
+        except CloneSpecError as exc:
+            raise SystemExit(f"exops.lab: --spec {args.spec}: {exc}") from exc
+    return {
+        "replay": replay,
+        "clusters": args.clusters,
+        "peers": args.peers,
+        "time_scale": args.time_scale,
+        "preset": args.preset,
+        "spec": spec or {},
+        "subnet": args.subnet,
+        "https_port": args.https_port,
+        "ssh_port": args.ssh_port,
+        "transport": args.transport,
+        "cdb_rest": args.cdb_rest == "on",
+    }
+
+
+def up(args: argparse.Namespace) -> int:
+    state: Path = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    for stale in ("ready", "pid", "control.url"):
+        (state / stale).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "exops.lab", "serve", *sys.argv[sys.argv.index("up") + 1 :]]
+    log = open(state / "server.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    (state / "pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if (state / "ready").exists():
+            try:
+                info = json.loads((state / "ready").read_text())
+            except ValueError:  # a lab of an older version writing it in place
+                time.sleep(0.05)
+                continue
+            shape = f"{args.clusters} x {args.peers} peers"
+            if args.spec or args.replay:  # a clone or a replay: its own peers
+                hosts = yaml.safe_load((state / "inventory" / "hosts.yaml").read_text()) or {}
+                shape = f"{len(hosts)} peers ({'replay' if args.replay else 'spec'})"
+            print(f"lab up: {shape} in {info['seconds']:.1f} s; source {state / 'lab.env'}")
+            return 0
+        if proc.poll() is not None:
+            print(
+                f"exops.lab: the lab exited ({proc.returncode}); see {state / 'server.log'}",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.05)
+    proc.terminate()
+    print(
+        f"exops.lab: not ready after {args.timeout:.0f} s; see {state / 'server.log'}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def down(args: argparse.Namespace) -> int:
+    pid_file = args.state_dir / "pid"
+    if not pid_file.exists():
+        return 0
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return 0
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    (args.state_dir / "ready").unlink(missing_ok=True)
+    return 0
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    if args.command == "up":
+        _config(args)
+        return up(args)
+    if args.command == "down":
+        return down(args)
+    from exops.lab.server import serve
+
+    state = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    asyncio.run(serve(_config(args), state))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Compare: the plan model, preflight checks, the planner and restore planning (pure)."""

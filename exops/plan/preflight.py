@@ -1,0 +1,609 @@
+"""Preflight checks: the clustering prerequisites (domain doc section 2), pure on facts.
+
+Each check looks at the peers in scope (the cluster's members, plus the peer
+being added), and returns pass / warn / fail with the value it saw on each
+peer as evidence. ``CHECKS`` is fixed at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+from exops.appliance.knowledge import PER_PEER_LICENCES
+from exops.core.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
+from exops.facts.gather import ALL_FACTS, Fact, needs_of
+from exops.facts.health import CLUSTER_ALARMS, out_of_sync, peer_problems
+from exops.facts.view import ClusterView
+from exops.plan.model import CheckOutcome, CheckResult
+
+MAX_RTT_MS = 80.0
+
+Check = Callable[[ClusterView, list[PeerFacts], str | None], CheckResult]
+
+
+def _result(
+    name: str, ok: bool, summary: str, evidence: dict[str, str], *, warn: bool = False
+) -> CheckResult:
+    outcome = CheckOutcome.PASS if ok else (CheckOutcome.WARN if warn else CheckOutcome.FAIL)
+    return CheckResult(name=name, outcome=outcome, summary=summary, evidence=evidence)
+
+
+def _verdict(
+    name: str, bad: list[str], evidence: dict[str, str], failed: str, passed: str
+) -> CheckResult:
+    """Pass with ``passed`` when no peer is bad, else fail with ``failed`` naming them."""
+    return _result(name, not bad, failed.format(", ".join(bad)) if bad else passed, evidence)
+
+
+def _unreachable(p: PeerFacts) -> str:
+    return f"unreachable: {p.error or 'no answer'}"
+
+
+def _outcome(
+    name: str, outcome: CheckOutcome, summary: str, evidence: dict[str, str]
+) -> CheckResult:
+    return CheckResult(name=name, outcome=outcome, summary=summary, evidence=evidence)
+
+
+def _why_unknown(p: PeerFacts, field: str) -> str:
+    """The evidence for a fact exops could not read: never a guessed value."""
+    if not p.reachable:
+        return _unreachable(p)
+    if p.system is None:
+        return f"unknown: system information could not be read ({p.error or 'no answer'})"
+    return f"unknown: {p.unknown.get(f'system.{field}', 'not read')}"
+
+
+def _unknown(name: str, what: str, hosts: list[str], evidence: dict[str, str]) -> CheckResult:
+    """A fact a check needs is unknown on some peer: the check says so, never passes."""
+    return _outcome(
+        name,
+        CheckOutcome.UNKNOWN,
+        f"unknown: the {what} of {', '.join(hosts)} could not be read",
+        evidence,
+    )
+
+
+def _same(
+    name: str,
+    scope: list[PeerFacts],
+    value: Callable[[PeerFacts], str | None],
+    what: str,
+    field: str,
+) -> CheckResult:
+    evidence: dict[str, str] = {}
+    seen = set()
+    missing = []
+    for p in scope:
+        v = value(p) if p.reachable and p.system else None
+        if v is None:
+            evidence[p.host] = _why_unknown(p, field)
+            missing.append(p.host)
+        else:
+            evidence[p.host] = v
+            seen.add(v)
+    if missing:
+        return _unknown(name, what, missing, evidence)
+    if len(seen) > 1:
+        return _result(name, False, f"peers differ in {what}: {', '.join(sorted(seen))}", evidence)
+    return _result(name, True, f"every peer has the same {what}", evidence)
+
+
+def check_reachable(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence = {p.host: ("answers" if p.reachable else _unreachable(p)) for p in scope}
+    down = [p.host for p in scope if not p.reachable]
+    return _result(
+        "reachable",
+        not down,
+        f"unreachable: {', '.join(down)}" if down else "every peer answers",
+        evidence,
+    )
+
+
+def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    size = view.size + (1 if new and not view.listed(new) else 0)
+    evidence = {
+        "cluster": f"{view.size} listed" + (f" + {new}" if new and not view.listed(new) else "")
+    }
+    if size > MAX_PEERS:
+        return _result(
+            "size",
+            False,
+            f"a cluster holds at most {MAX_PEERS} peers; this would make {size}",
+            evidence,
+        )
+    if size > 4 and new and not view.listed(new):
+        return _result(
+            "size",
+            False,
+            f"peer {size} adds resilience only: capacity stops at 4 peers",
+            evidence,
+            warn=True,
+        )
+    return _result("size", True, f"{size} peers (at most {MAX_PEERS})", evidence)
+
+
+def check_role(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    return _same(
+        "role",
+        scope,
+        lambda p: p.system.role.value if p.system and p.system.role else None,
+        "role",
+        "role",
+    )
+
+
+def check_version(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    return _same(
+        "version",
+        scope,
+        lambda p: p.system.version if p.system else None,
+        "software version",
+        "version",
+    )
+
+
+def check_platform(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """Equivalent VM size on every peer. Where the size cannot be read (the CLI does not
+    show it) but the hardware can, the hardware is compared and the size is left to a
+    manual check (warn, never pass); with neither, the check is unknown."""
+    result = _same(
+        "platform", scope, lambda p: p.system.platform if p.system else None, "VM size", "platform"
+    )
+    if result.outcome is not CheckOutcome.UNKNOWN:
+        return result
+    by_hardware = _same(
+        "platform",
+        scope,
+        lambda p: p.system.hardware or None if p.system else None,
+        "hardware",
+        "platform",
+    )
+    if by_hardware.outcome is not CheckOutcome.PASS:
+        return result
+    return _outcome(
+        "platform",
+        CheckOutcome.WARN,
+        "manual check: the VM size cannot be read here; every peer runs the same hardware "
+        f"({next(iter(by_hardware.evidence.values()))}): confirm the VM sizes match",
+        {h: f"hardware {v}; VM size unknown" for h, v in by_hardware.evidence.items()},
+    )
+
+
+def check_h323(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence = {
+        p.host: (
+            "On"
+            if p.system and p.system.h323_enabled
+            else "Off"
+            if p.system and p.system.h323_enabled is False
+            else _why_unknown(p, "h323_enabled")
+        )
+        for p in scope
+    }
+    unknown = [h for h, v in evidence.items() if v not in ("On", "Off")]
+    if unknown:
+        return _unknown("h323", "H.323 mode", unknown, evidence)
+    off = [h for h, v in evidence.items() if v != "On"]
+    return _result(
+        "h323",
+        not off,
+        f"H.323 mode must be On (clustering uses it): {', '.join(off)}"
+        if off
+        else "H.323 mode On everywhere",
+        evidence,
+    )
+
+
+def _keys(p: PeerFacts) -> frozenset[str]:
+    assert p.system is not None
+    return frozenset(
+        k.description
+        for k in p.system.option_keys
+        if not any(lic in k.description.lower() for lic in PER_PEER_LICENCES)
+    )
+
+
+def check_option_keys(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence: dict[str, str] = {}
+    sets = {}
+    for p in scope:
+        if p.system is None:
+            evidence[p.host] = _unreachable(p)
+            continue
+        sets[p.host] = _keys(p)
+        evidence[p.host] = ", ".join(sorted(sets[p.host])) or "none"
+    if len(sets) < len(scope):
+        return _result("option_keys", False, "cannot read every peer's option keys", evidence)
+    distinct = set(sets.values())
+    if len(distinct) > 1:
+        union = frozenset().union(*distinct)
+        diff = {h: sorted(union - s) for h, s in sets.items() if union - s}
+        text = "; ".join(f"{h} lacks {', '.join(d)}" for h, d in diff.items())
+        return _result(
+            "option_keys", False, f"option keys differ (licence counts excepted): {text}", evidence
+        )
+    return _result("option_keys", True, "same option keys (per-peer licences excepted)", evidence)
+
+
+def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence: dict[str, str] = {}
+    bad = []
+    for p in scope:
+        if p.system is None:
+            evidence[p.host] = _unreachable(p)
+            bad.append(p.host)
+            continue
+        s = p.system
+        evidence[p.host] = (
+            f"DNS {','.join(s.dns_servers) or 'none'}; NTP {','.join(s.ntp_servers) or 'none'}"
+        )
+        if not s.dns_servers or not s.ntp_servers:
+            bad.append(p.host)
+    return _verdict(
+        "base_network",
+        bad,
+        evidence,
+        "DNS and NTP servers missing on {}",
+        "DNS and NTP configured everywhere",
+    )
+
+
+def check_e_nic(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence: dict[str, str] = {}
+    bad = []
+    unknown = [p.host for p in scope if p.system is None or p.system.role is None]
+    if unknown:
+        evidence = {p.host: _why_unknown(p, "role") for p in scope if p.host in unknown}
+        return _unknown("e_nic", "role", unknown, evidence)
+    edges = [p for p in scope if p.system and p.system.role is Role.EXPRESSWAY_E]
+    if not edges:
+        evidence = {
+            p.host: f"{p.system.role.value if p.system and p.system.role else '?'}" for p in scope
+        }
+        return _outcome(
+            "e_nic",
+            CheckOutcome.NOT_APPLICABLE,
+            "not applicable: no Expressway-E peer (the NIC rule is for Expressway-E)",
+            evidence,
+        )
+    for p in scope:
+        if p.system is None or p.system.role is not Role.EXPRESSWAY_E:
+            evidence[p.host] = "not an Expressway-E"
+            continue
+        lan1, lan2 = p.system.lan1, p.system.lan2
+        target = (
+            p.address
+            if is_ip(p.address)
+            else (p.fqdn_addresses[0] if p.fqdn_addresses else p.address)
+        )
+        evidence[p.host] = (
+            f"cluster address {p.address} ({target}); LAN1 {lan1}; LAN2 {lan2 or 'off'}"
+        )
+        if lan1 and target != lan1:
+            bad.append(p.host)
+    return _verdict(
+        "e_nic",
+        bad,
+        evidence,
+        "cluster on LAN1 (internal) required: {}",
+        "Expressway-E peers cluster on LAN1",
+    )
+
+
+def tls_name_problems(
+    name: str,
+    cert: Certificate,
+    now: datetime,
+    issuers: list[str],
+    trust_store: Sequence[str],
+    as_ip: str,
+) -> list[str]:
+    """Why a peer listed (or to be listed) as ``name`` would fail TLS Enforce:
+    ``as_ip`` when ``name`` is an IP address, a name not in the SANs, a
+    certificate out of its validity or self-signed, an issuer of the others
+    this peer does not trust. Empty when none."""
+    problems = []
+    if is_ip(name):
+        problems.append(as_ip)
+    elif name.lower() not in [n.lower() for n in cert.sans]:
+        problems.append(f"{name} not in SANs {list(cert.sans)}")
+    if not cert.valid_at(now):
+        problems.append(
+            f"expired or not yet valid ({cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})"
+        )
+    if cert.self_signed:
+        problems.append("self-signed")
+    untrusted = [i for i in issuers if i not in trust_store]
+    if untrusted:
+        problems.append(f"does not trust {', '.join(untrusted)}")
+    return problems
+
+
+def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    now = datetime.now(UTC)
+    evidence: dict[str, str] = {}
+    bad = []
+    issuers = {p.certificate.issuer for p in scope if p.certificate}
+    for p in scope:
+        slot = view.slot_of(p.host)
+        listed = view.settings.peers[slot - 1] if slot else p.address
+        cert = p.certificate
+        if cert is None:
+            evidence[p.host] = _unreachable(p) if not p.reachable else "no certificate"
+            bad.append(p.host)
+            continue
+        problems = tls_name_problems(
+            listed, cert, now, sorted(issuers), p.trust_store, f"listed as IP {listed}, not an FQDN"
+        )
+        evidence[p.host] = "; ".join(problems) or f"{listed} in SANs, issuer {cert.issuer}, valid"
+        if problems:
+            bad.append(p.host)
+    return _verdict(
+        "tls_names",
+        bad,
+        evidence,
+        "TLS Enforce would break: {}",
+        "every peer address is an FQDN in its certificate, trusted by all",
+    )
+
+
+def check_latency(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """What exops can measure: its own round trip to each peer. It cannot see the
+    round trip between two peers (the 80 ms rule), so it says so, bounds it by the sum
+    of its two largest round trips, and never fails: a loaded operator machine or a
+    slow jump host inflates its own figures, not the peers'."""
+    evidence = {
+        p.host: f"{p.rtt_ms:.1f} ms from exops" if p.rtt_ms is not None else _unreachable(p)
+        for p in scope
+    }
+    cannot = "exops cannot measure the round trip between two peers"
+    rtts = sorted((p.rtt_ms for p in scope if p.rtt_ms is not None), reverse=True)
+    if len(rtts) < len(scope):
+        return _result(
+            "latency", False, f"manual check: {cannot}; some peers did not answer", evidence,
+            warn=True,
+        )  # fmt: skip
+    bound = sum(rtts[:2]) if len(rtts) >= 2 else (rtts[0] if rtts else 0.0)
+    summary = (
+        f"{cannot}; from here it is at most {bound:.1f} ms (the two largest exops round "
+        f"trips added; limit {MAX_RTT_MS:.0f} ms)"
+    )
+    if bound <= MAX_RTT_MS:
+        return _result("latency", True, summary, evidence)
+    return _result(
+        "latency", False, f"manual check: {summary}: measure between the peers", evidence,
+        warn=True,
+    )  # fmt: skip
+
+
+def check_no_nat(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """No address translation between peers: the address each peer is listed under is
+    one of its own interfaces (LAN1/LAN2), where the appliance shows them; otherwise a
+    manual check (warn)."""
+    evidence: dict[str, str] = {}
+    bad, blind = [], []
+    for p in scope:
+        slot = view.slot_of(p.host)
+        listed = view.settings.peers[slot - 1] if slot else p.address
+        own = [a for a in ((p.system.lan1, p.system.lan2) if p.system else ()) if a]
+        if not own:
+            evidence[p.host] = f"listed as {listed}; its own LAN addresses cannot be read here"
+            blind.append(p.host)
+            continue
+        targets = (listed,) if is_ip(listed) else p.fqdn_addresses
+        if not targets:
+            evidence[p.host] = f"listed as {listed}, which does not resolve here"
+            blind.append(p.host)
+        elif set(targets) & set(own):
+            evidence[p.host] = f"listed as {listed}; LAN {', '.join(own)}"
+        else:
+            evidence[p.host] = f"listed as {listed} ({', '.join(targets)}); LAN {', '.join(own)}"
+            bad.append(p.host)
+    if bad:
+        return _result(
+            "no_nat",
+            False,
+            f"listed under an address that is not its own (NAT between peers?): {', '.join(bad)}",
+            evidence,
+        )
+    if blind:
+        return _result(
+            "no_nat",
+            False,
+            f"manual check: confirm no address translation between peers ({', '.join(blind)})",
+            evidence,
+            warn=True,
+        )
+    return _result("no_nat", True, "every peer is listed under its own LAN address", evidence)
+
+
+def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence: dict[str, str] = {}
+    bad = []
+    for p in scope:
+        problems = peer_problems(p)  # exops.facts.health: the one definition
+        if p.status is None or (problems and not p.reachable):
+            evidence[p.host] = problems[0] if problems else "no status"
+            bad.append(p.host)
+            continue
+        states = {e.state for e in p.status.peers}
+        alarms = sorted({a.id for a in p.raised_alarms} & CLUSTER_ALARMS)
+        evidence[p.host] = (
+            f"database {p.status.database}; peers {','.join(sorted(s.value for s in states))}"
+            + (f"; alarms {','.join(alarms)}" if alarms else "")
+            + (f"; {problems[0]}" if problems and "garbled" in problems[0] else "")
+        )
+        if problems:
+            bad.append(p.host)
+    unsynced = [p.host for p in scope if out_of_sync(p)]
+    summary = f"not healthy: {', '.join(bad)}" if bad else "healthy"
+    if unsynced:  # domain doc section 4: the remedy exops offers
+        summary += (
+            f"; replication alarms on {', '.join(unsynced)}: "
+            f"run exops repair-replication -c {view.facts.cluster} first"
+        )
+    return _result("cluster_health", not bad, summary, evidence)
+
+
+def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence: dict[str, str] = {}
+    bad = []
+    for p in view.facts.peers:
+        pending = (p.status is not None and p.status.factory_reset_pending) or p.has_alarm("20107")
+        # A pending reset on a peer the formed cluster no longer lists (a leaver that
+        # remove-peer cleared, a run killed before its decommission restart) is no
+        # hazard to this cluster: the restart that resets it is the intended one.
+        pending = pending and (view.listed(p.host) or not view.clustered)
+        # Listed by the cluster but with an empty list of its own: the hazard,
+        # unless it is the peer being added (not configured yet, never clustered).
+        emptied = (
+            p.settings is not None
+            and p.settings.is_empty
+            and view.listed(p.host)
+            and view.size > 1
+            and p.host != new
+        )
+        if pending or emptied:
+            bad.append(p.host)
+            evidence[p.host] = "every peer slot empty: factory reset at next restart"
+    summary = (
+        (
+            "factory reset pending on "
+            + ", ".join(bad)
+            + "; undo before any restart: "
+            + " ; ".join(f"exops restore -c {view.facts.cluster} --peer {h}" for h in bad)
+        )
+        if bad
+        else "none"
+    )
+    return _result("factory_reset", not bad, summary, evidence)
+
+
+def check_fqdn_resolves(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    evidence: dict[str, str] = {}
+    bad = []
+    mapping = (
+        {m.name.lower(): m.address for m in view.settings.mapping}
+        if view.settings.mapping_enabled
+        else {}
+    )
+    for p in scope:
+        if not p.fqdn:
+            evidence[p.host] = "no fqdn in the inventory"
+            bad.append(p.host)
+            continue
+        ip = p.address if is_ip(p.address) else (p.system.lan1 if p.system else None)
+        got = mapping.get(p.fqdn.lower())
+        resolved = (got,) if got else p.fqdn_addresses
+        evidence[p.host] = f"{p.fqdn} -> {', '.join(resolved) or 'nothing'}" + (
+            " (mapping)" if got else ""
+        )
+        if ip and ip not in resolved:
+            bad.append(p.host)
+    return _verdict(
+        "fqdn_resolves",
+        bad,
+        evidence,
+        "FQDN does not resolve to the peer: {}",
+        "every FQDN resolves to its peer",
+    )
+
+
+CHECKS: dict[str, Check] = {
+    "reachable": check_reachable,
+    "size": check_size,
+    "role": check_role,
+    "version": check_version,
+    "platform": check_platform,
+    "h323": check_h323,
+    "option_keys": check_option_keys,
+    "base_network": check_base_network,
+    "e_nic": check_e_nic,
+    "tls_names": check_tls_names,
+    "latency": check_latency,
+    "cluster_health": check_cluster_health,
+    "factory_reset": check_factory_reset,
+    "fqdn_resolves": check_fqdn_resolves,
+    "no_nat": check_no_nat,
+}
+# What each check reads (a runbook's plan gathers the union of its checks'
+# facts, exops.plan.planner.plan_facts). Every check also uses the cluster
+# view (settings) to find the peers in scope; tests/unit/test_plan_facts.py
+# fails when a check touches a fact it does not declare here.
+CHECK_FACTS: dict[str, frozenset[Fact]] = {
+    name: frozenset({Fact.SETTINGS, *extra})
+    for name, extra in {
+        "reachable": set(),  # any answer proves it
+        "size": set(),
+        "role": {Fact.IDENTITY},
+        "version": {Fact.IDENTITY},
+        "platform": {Fact.IDENTITY},
+        "h323": {Fact.SYSTEM},
+        "option_keys": {Fact.SYSTEM},
+        "base_network": {Fact.SYSTEM},
+        "e_nic": {Fact.IDENTITY, Fact.FQDN},
+        "tls_names": {Fact.CERTIFICATE},
+        "latency": {Fact.RTT},
+        "cluster_health": {Fact.STATUS, Fact.ALARMS},
+        "factory_reset": {Fact.STATUS, Fact.ALARMS},
+        "fqdn_resolves": {Fact.IDENTITY, Fact.FQDN},
+        "no_nat": {Fact.IDENTITY, Fact.FQDN},
+    }.items()
+}
+
+
+def checks_facts(names: Iterable[str]) -> frozenset[Fact]:
+    """What running the named checks reads (an unknown name: everything, fail safe)."""
+    return needs_of(*(CHECK_FACTS.get(n, ALL_FACTS) for n in names))
+
+
+PREREQUISITES = (
+    "reachable",
+    "size",
+    "role",
+    "version",
+    "platform",
+    "h323",
+    "option_keys",
+    "base_network",
+    "e_nic",
+    "no_nat",
+    "latency",
+    "factory_reset",
+)
+
+
+def scope_of(view: ClusterView, new_peer: str | None) -> list[PeerFacts]:
+    hosts = list(view.members) or ([] if new_peer else list(view.hosts))
+    if new_peer and new_peer not in hosts:
+        hosts.append(new_peer)
+    return [view.peer(h) for h in hosts]
+
+
+def run_checks(
+    facts: ClusterFacts, names: list[str] | tuple[str, ...] | None, *, new_peer: str | None = None
+) -> tuple[CheckResult, ...]:
+    """Run the named checks (default, for ``exops check``: every prerequisite, plus TLS
+    names, which does not apply to a Permissive cluster: it is what enforce-tls checks)."""
+    view = ClusterView(facts)
+    scope = scope_of(view, new_peer)
+    results = tuple(CHECKS[n](view, scope, new_peer) for n in names or (*PREREQUISITES,))
+    if names is None:
+        results += (_tls_names_if_it_applies(view, scope, new_peer),)
+    return results
+
+
+def _tls_names_if_it_applies(
+    view: ClusterView, scope: list[PeerFacts], new: str | None
+) -> CheckResult:
+    result = check_tls_names(view, scope, new)
+    if view.settings.tls_mode is TlsMode.ENFORCE or result.outcome is CheckOutcome.PASS:
+        return result
+    return _outcome(
+        "tls_names",
+        CheckOutcome.NOT_APPLICABLE,
+        "not applicable in TLS Permissive mode (enforce-tls checks it first): " + result.summary,
+        result.evidence,
+    )

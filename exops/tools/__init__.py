@@ -1,0 +1,1 @@
+"""Features beside the pipeline: probe, rehearse, logs analysis, the demo."""

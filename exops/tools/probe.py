@@ -1,0 +1,599 @@
+"""First contact: ``exops probe``, read-only, what each peer offers and what exops can do.
+
+Per peer: which interfaces answer (provisioning REST, the cluster database
+REST on or off, the SSH shell, ``/status.xml``), the software version,
+product and role, and for every field exops needs whether it was read and
+parsed, over which interface, and which row of the appliance knowledge
+(``exops.appliance.knowledge``) it matched; a field that could not be read or
+parsed comes with the first line of the raw answer. Then a verdict per
+shipped runbook: "can run" or "cannot run, because ...".
+
+Nothing is written: every request is a GET or a CLI read (``xConfiguration``
+without a value, ``xStatus``). The raw answers come from the same recording
+hook as ``--record`` (``exops.appliance.record``), kept in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from exops.appliance.base import ConnectionTarget, Field
+from exops.appliance.knowledge import CDB, CLI, REST, SETTING_RULES
+from exops.appliance.record import PeerRecorder, recorder_for
+from exops.appliance.rest import RestAppliance
+from exops.appliance.ssh import ParamikoShell, SshAppliance
+from exops.core.errors import ApplianceError, ExopsError, TransportError
+from exops.core.models import Role
+from exops.inventory import PeerSpec
+
+PROBE_SCHEMA = "exops.probe/1"
+STATUS_XML = "/status.xml"
+
+# Field -> (cluster-database row, CLI row): which contract row a read matched.
+_SETTING_FIELDS: tuple[tuple[str, Field], ...] = (
+    ("settings.peers", Field.PEER_ADDRESS),
+    ("settings.primary", Field.PRIMARY),
+    ("settings.cluster_name", Field.CLUSTER_NAME),
+    ("settings.tls_mode", Field.TLS_MODE),
+    ("settings.ip_version", Field.IP_VERSION),
+    ("settings.mapping", Field.MAPPING_MODE),
+)
+
+
+def _cdb_row(f: Field) -> str:
+    rule = SETTING_RULES[f.value]
+    return f"SETTING_RULES[{f.value}]: {CDB.prefix}{rule.table}.{rule.field} ({rule.mark})"
+
+
+def _cli_row(f: Field) -> str:
+    return f"SETTING_RULES[{f.value}].cli: xConfiguration {SETTING_RULES[f.value].cli}"
+
+
+@dataclass
+class Interface:
+    name: str  # provisioning_rest | cdb_rest | ssh | status_xml
+    state: str  # answers | on | off | not offered | fails
+    detail: str = ""
+
+
+@dataclass
+class FieldRead:
+    name: str
+    status: str  # parsed | unknown (the interface does not give it) | unreadable
+    via: str  # rest | cdb-rest | ssh
+    source: str  # the path or CLI command
+    contract: str  # the knowledge row it matched
+    value: str = ""
+    raw: str = ""  # first line of the raw answer when unreadable
+    error: str = ""
+
+
+@dataclass
+class PeerProbe:
+    host: str
+    cluster: str
+    address: str
+    hostname: str
+    transport: str
+    interfaces: list[Interface] = field(default_factory=list)
+    version: str | None = None
+    product: str | None = None
+    role: str | None = None
+    fields: list[FieldRead] = field(default_factory=list)
+
+    def interface(self, name: str) -> Interface | None:
+        return next((i for i in self.interfaces if i.name == name), None)
+
+    def answers(self, name: str) -> bool:
+        i = self.interface(name)
+        return i is not None and i.state in ("answers", "on")
+
+    @property
+    def reachable(self) -> bool:
+        return self.answers("provisioning_rest") or self.answers("ssh")
+
+    @property
+    def unreadable(self) -> list[FieldRead]:
+        return [f for f in self.fields if f.status == "unreadable"]
+
+    @property
+    def complete(self) -> bool:
+        return self.reachable and not self.unreadable
+
+    def field(self, name: str) -> FieldRead | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["reachable"] = self.reachable
+        doc["complete"] = self.complete
+        return doc
+
+
+@dataclass
+class Verdict:
+    runbook: str
+    can_run: bool
+    reasons: list[str]
+
+    @property
+    def text(self) -> str:
+        return "can run" if self.can_run else "cannot run, because " + "; ".join(self.reasons)
+
+
+@dataclass
+class ProbeReport:
+    cluster: str
+    peers: list[PeerProbe]
+    verdicts: list[Verdict]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(p.complete for p in self.peers) else 1
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "schema": PROBE_SCHEMA,
+            "cluster": self.cluster,
+            "complete": self.exit_code == 0,
+            "peers": [p.to_doc() for p in self.peers],
+            "runbooks": [
+                {
+                    "runbook": v.runbook,
+                    "can_run": v.can_run,
+                    "verdict": v.text,
+                    "reasons": v.reasons,
+                }
+                for v in self.verdicts
+            ],
+        }
+
+
+# -- reading one peer -----------------------------------------------------------------
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:200]
+    return "(empty answer)"
+
+
+class _PeerProber:
+    def __init__(self, spec: PeerSpec, target: ConnectionTarget):
+        self.spec = spec
+        self.target = target
+        # The raw answers: the --record recorder when recording, else memory only.
+        self.tap: PeerRecorder = recorder_for(target) or PeerRecorder(
+            None, target.host, [target.password.get_secret_value()], {}
+        )
+        self.rest = RestAppliance(target)
+        self.rest.recorder = self.tap
+        self.ssh = SshAppliance(target, shell_factory=self._shell, rest=self.rest)
+        self.result = PeerProbe(
+            host=spec.name,
+            cluster=spec.cluster,
+            address=spec.address,
+            hostname=target.hostname,
+            transport=target.transport,
+        )
+
+    def _shell(self, target: ConnectionTarget) -> ParamikoShell:
+        shell = ParamikoShell(target)
+        shell.recorder = self.tap
+        return shell
+
+    def raw_for(self, error: ExopsError, source: str) -> str:
+        """First line of the answer the failed read got (the named table, else the last)."""
+        text = str(error)
+        for x in reversed(self.tap.exchanges):
+            where = str(x.get("path") or x.get("command") or "")
+            if where and (where.split("?", maxsplit=1)[0] in text or where == source):
+                if x.get("error"):
+                    return f"(no answer: {x['error']})"
+                return _first_line(str(x.get("body", x.get("answer", ""))))
+        if self.tap.exchanges:
+            last = self.tap.exchanges[-1]
+            if last.get("error"):
+                return f"(no answer: {last['error']})"
+            return _first_line(str(last.get("body", last.get("answer", ""))))
+        return "(no answer)"
+
+    def _read(self, source: str, read: Callable[[], Any]) -> tuple[Any, ExopsError | None]:
+        try:
+            return read(), None
+        except ExopsError as exc:
+            return None, exc
+
+    def add(
+        self,
+        name: str,
+        via: str,
+        source: str,
+        contract: str,
+        value: Any,
+        error: ExopsError | None,
+        why_unknown: str = "",
+    ) -> None:
+        if error is not None:
+            self.result.fields.append(
+                FieldRead(
+                    name, "unreadable", via, source, contract,
+                    raw=self.raw_for(error, source), error=str(error).splitlines()[0],
+                )
+            )  # fmt: skip
+        elif value is None:
+            self.result.fields.append(
+                FieldRead(name, "unknown", via, source, contract, error=why_unknown)
+            )
+        else:
+            self.result.fields.append(FieldRead(name, "parsed", via, source, contract, str(value)))
+
+    # -- interfaces ---------------------------------------------------------------
+    def interfaces(self) -> None:
+        r = self.result
+        try:
+            self.rest.probe()
+            r.interfaces.append(Interface("provisioning_rest", "answers", REST.probe))
+        except ExopsError as exc:
+            r.interfaces.append(Interface("provisioning_rest", "fails", str(exc).splitlines()[0]))
+        if r.answers("provisioning_rest"):
+            try:
+                on = self.rest.cdb_available()
+                r.interfaces.append(
+                    Interface(
+                        "cdb_rest",
+                        "on" if on else "off",
+                        f"{CDB.prefix}{CDB.master}" + ("" if on else " answers 404"),
+                    )
+                )
+            except ExopsError as exc:
+                r.interfaces.append(Interface("cdb_rest", "fails", str(exc).splitlines()[0]))
+            r.interfaces.append(self._status_xml())
+        else:
+            r.interfaces.append(Interface("cdb_rest", "fails", "provisioning REST did not answer"))
+            r.interfaces.append(Interface("status_xml", "fails", "HTTPS did not answer"))
+        try:
+            self.ssh.probe()
+            r.interfaces.append(Interface("ssh", "answers", CLI.read_h323))
+        except ExopsError as exc:
+            r.interfaces.append(Interface("ssh", "fails", str(exc).splitlines()[0]))
+
+    def _status_xml(self) -> Interface:
+        try:
+            with self.rest._operation("read status.xml"):
+                answer = self.rest._request("GET", STATUS_XML, retry=False)
+        except ApplianceError as exc:
+            if exc.status_code == 404:
+                return Interface("status_xml", "not offered", f"{STATUS_XML} answers HTTP 404")
+            return Interface("status_xml", "fails", str(exc).splitlines()[0])
+        except ExopsError as exc:
+            return Interface("status_xml", "fails", str(exc).splitlines()[0])
+        return Interface(
+            "status_xml", "answers", f"{STATUS_XML}: {_first_line(answer.text)} (not used by exops)"
+        )
+
+    def cluster_route(self) -> str:
+        """The interface exops's ``auto``/``rest``/``ssh`` transport reads the cluster over."""
+        t = self.target.transport
+        if t == "ssh":
+            return "ssh"
+        if t == "rest":
+            return "cdb-rest"
+        return "cdb-rest" if self.result.answers("cdb_rest") else "ssh"
+
+    # -- fields ---------------------------------------------------------------------
+    def fields(self) -> None:
+        route = self.cluster_route()
+        if route == "cdb-rest" and not self.result.answers("cdb_rest"):
+            why = TransportError("the cluster database REST is not on (transport: rest)")
+            for name, f in _SETTING_FIELDS:
+                self.add(name, route, f"{CDB.prefix}{SETTING_RULES[f.value].table}", "", None, why)
+        elif route == "ssh" and not self.result.answers("ssh"):
+            ssh = self.result.interface("ssh")
+            why = TransportError(f"SSH unavailable ({ssh.detail if ssh else '?'})")
+            for name, f in _SETTING_FIELDS:
+                self.add(name, route, CLI.read_alternates, _cli_row(f), None, why)
+        else:
+            self._cluster_fields(route)
+        if self.result.answers("provisioning_rest") or self.result.answers("ssh"):
+            self._system_fields()
+        if self.result.answers("provisioning_rest"):
+            self._cert_fields()
+
+    def _cluster_fields(self, route: str) -> None:
+        app: Any = self.rest if route == "cdb-rest" else self.ssh
+        settings, err = self._read("settings", app.read_settings)
+        for name, f in _SETTING_FIELDS:
+            if route == "cdb-rest":
+                source, row = f"{CDB.prefix}{SETTING_RULES[f.value].table}", _cdb_row(f)
+            else:
+                source, row = CLI.read_alternates, _cli_row(f)
+            value: Any = None
+            if settings is not None:
+                value = {
+                    "settings.peers": ", ".join(a or "-" for a in settings.peers),
+                    "settings.primary": settings.primary,
+                    "settings.cluster_name": settings.cluster_name or "(empty)",
+                    "settings.tls_mode": settings.tls_mode.value,
+                    "settings.ip_version": settings.ip_version.value,
+                    "settings.mapping": ("On" if settings.mapping_enabled else "Off")
+                    + "".join(f" {m.name}={m.address}" for m in settings.mapping),
+                }[name]
+            self.add(name, route, source, row, value, err)
+        status, err = self._read("status", app.read_status)
+        if route == "cdb-rest":
+            src = f"{CDB.prefix}{CDB.peer_status} + {CDB.database}"
+            row = f"Cdb.peer_status/Cdb.database: {CDB.prefix}{CDB.peer_status} (CONFIRMED fields)"
+        else:
+            src = CLI.status_alternates
+            row = f"Cli.status_alternates: {CLI.status_alternates} (node CONFIRMED)"
+        self.add(
+            "status.peers",
+            route,
+            src,
+            row,
+            None
+            if status is None
+            else ", ".join(f"{e.slot}:{e.address}={e.state.value}" for e in status.peers) or "-",
+            err,
+        )
+        self.add(
+            "status.replication",
+            route,
+            src,
+            row,
+            None if status is None else f"{status.database or '-'}/{status.replication or '-'}",
+            err,
+        )
+        alarms, err = self._read("alarms", app.read_alarms)
+        if route == "cdb-rest":
+            src, row = f"{CDB.prefix}{CDB.alarms}", f"Cdb.alarms: {CDB.prefix}{CDB.alarms}"
+        else:
+            src, row = CLI.status_warnings, f"Cli.status_warnings: {CLI.status_warnings}"
+        raised = None if alarms is None else [a.id for a in alarms if a.status == "raised"]
+        self.add(
+            "alarms", route, src, row, None if raised is None else ",".join(raised) or "none", err
+        )
+
+    def _system_fields(self) -> None:
+        r = self.result
+        if self.target.transport == "ssh" or not r.answers("provisioning_rest"):
+            self._system_over_ssh()
+            return
+        # Version, product and platform from sysinfo alone (a failing DNS or option
+        # key read must not hide them); H.323 from the CDB or the CLI.
+        info, err = self._read("sysinfo", lambda: self.rest._json(REST.sysinfo))
+        if info is not None and not isinstance(info, dict):
+            err = ApplianceError(f"{REST.sysinfo}: answer is not a JSON object")
+        values: dict[str, Any] = {}
+        if err is None:
+            values = {k: info.get(k) for k in ("Version", "ProductType", "PlatformSize")}
+            bad = [k for k, v in values.items() if v is not None and not isinstance(v, str)]
+            if bad:
+                err = ApplianceError(f"{REST.sysinfo}: {', '.join(bad)} is not text")
+        product = values.get("ProductType")
+        role = next(
+            (x for x in Role if product and x.value.lower() == product.strip().lower()), None
+        )
+        r.version, r.product = values.get("Version"), product
+        r.role = role.value if role else None
+        body = "Rest.sysinfo: " + REST.sysinfo
+        self.add(
+            "system.version",
+            "rest",
+            REST.sysinfo,
+            f"{body} Version (body MOCK-DEFINED)",
+            r.version,
+            err,
+            f"{REST.sysinfo} has no Version",
+        )
+        self.add(
+            "system.role",
+            "rest",
+            REST.sysinfo,
+            f"{body} ProductType (body MOCK-DEFINED)",
+            r.role,
+            err,
+            f"ProductType {product!r} is not a known role"
+            if product
+            else f"{REST.sysinfo} has no ProductType",
+        )
+        self.add(
+            "system.platform",
+            "rest",
+            REST.sysinfo,
+            f"{body} PlatformSize (MOCK-DEFINED)",
+            values.get("PlatformSize"),
+            err,
+            f"{REST.sysinfo} has no PlatformSize",
+        )
+        if r.answers("cdb_rest"):
+            h323, h_err = self._read("h323", self.rest.read_h323)
+            via, src = "cdb-rest", f"{CDB.prefix}{CDB.h323}"
+            row = f"SETTING_RULES[h323_mode]: {CDB.prefix}{CDB.h323}.mode (MOCK-DEFINED)"
+        else:
+            h323, h_err = self._read("h323", self.ssh.read_h323)
+            via, src, row = "ssh", CLI.read_h323, f"Cli.read_h323: {CLI.read_h323} (CONFIRMED)"
+        shown = None if h323 is None else ("On" if h323 else "Off")
+        self.add("system.h323", via, src, row, shown, h_err, "no On/Off value")
+        system, err = self._read("system", self.rest.read_system)
+        self.add(
+            "system.network",
+            "rest",
+            f"{REST.dns}, {REST.dns_servers}, {REST.ntp_servers}, {REST.optionkey}",
+            "Rest.dns/dns_servers/ntp_servers (CONFIRMED), Rest.optionkey (body MOCK-DEFINED)",
+            None
+            if system is None
+            else f"{len(system.dns_servers)} DNS, {len(system.ntp_servers)} NTP, "
+            f"{len(system.option_keys)} option keys",
+            err,
+        )
+
+    def _system_over_ssh(self) -> None:
+        r = self.result
+        system, err = self._read("system", self.ssh.read_system)
+        src = f"{CLI.status_system} + {CLI.status_option_keys} + {CLI.read_h323}"
+        if system is not None:
+            r.version = system.version
+            r.role = r.product = system.role.value if system.role else None
+        rows = {
+            "system.version": ("SYSTEM_UNIT.version: Software Version (CONFIRMED)", "version"),
+            "system.role": ("ROLE_BY_FLAGS: Software Configuration flags (CONFIRMED)", "role"),
+            "system.platform": ("SystemUnitTree: no platform size over SSH", "platform"),
+            "system.h323": (f"Cli.read_h323: {CLI.read_h323} (CONFIRMED form)", "h323_enabled"),
+        }
+        for name, (row, attr) in rows.items():
+            value = getattr(system, attr) if system is not None else None
+            if isinstance(value, bool):
+                value = "On" if value else "Off"
+            elif value is not None and not isinstance(value, str):
+                value = str(getattr(value, "value", value))
+            self.add(name, "ssh", src, row, value, err, "not offered over SSH")
+        self.add(
+            "system.network",
+            "ssh",
+            f"{CLI.read_dns}, {CLI.read_ntp}, {CLI.status_option_keys}",
+            "Cli.read_dns/read_ntp/status_option_keys (MOCK-DEFINED leaves)",
+            None
+            if system is None
+            else f"{len(system.dns_servers)} DNS, {len(system.ntp_servers)} NTP, "
+            f"{len(system.option_keys)} option keys",
+            err,
+        )
+
+    def _cert_fields(self) -> None:
+        certs, err = self._read("certificate", self.rest.read_certificate)
+        cert = certs[0] if certs else None
+        self.add(
+            "certificate",
+            "rest",
+            REST.server_cert,
+            f"Rest.server_cert: {REST.server_cert} (CONFIRMED)",
+            None
+            if certs is None
+            else (
+                f"CN={cert.subject_cn} SAN={','.join(cert.sans)} until {cert.not_after:%Y-%m-%d}"
+                if cert
+                else "(none)"
+            ),
+            err,
+        )
+        self.add(
+            "trust_store",
+            "rest",
+            REST.trust_store,
+            f"Rest.trust_store: {REST.trust_store} (CONFIRMED)",
+            None if certs is None else f"{len(certs[1])} CAs",
+            err,
+        )
+
+    def run(self) -> PeerProbe:
+        try:
+            self.interfaces()
+            if self.result.reachable:
+                self.fields()
+        finally:
+            self.rest.close()
+            self.ssh.close()
+        return self.result
+
+
+def probe_peer(spec: PeerSpec, target: ConnectionTarget) -> PeerProbe:
+    """Read one peer (never raises for appliance or transport trouble)."""
+    return _PeerProber(spec, target).run()
+
+
+# -- verdicts -----------------------------------------------------------------------
+
+
+def _step_kinds(steps: Any) -> set[str]:
+    kinds: set[str] = set()
+    for step in steps or ():
+        for kind in ("configure", "restart", "wait", "verify", "command"):
+            if getattr(step, kind, None) is not None:
+                kinds.add(kind)
+        if getattr(step, "reachable_only", False):
+            kinds.add("reachable_only")
+        kinds |= _step_kinds(getattr(step, "steps", None))
+    return kinds
+
+
+def verdicts(peers: list[PeerProbe], runbooks: dict[str, Any] | None = None) -> list[Verdict]:
+    """One verdict per shipped runbook, from what the probe found."""
+    if runbooks is None:
+        from exops.runbook.catalog import shipped
+        from exops.runbook.loader import load_runbook
+
+        runbooks = {name: load_runbook(name) for name in shipped()}
+    out = []
+    for name, runbook in runbooks.items():
+        kinds = _step_kinds(runbook.steps)
+        reasons: list[str] = []
+        for p in peers:
+            reasons += _peer_reasons(p, kinds)
+        out.append(Verdict(name, not reasons, reasons))
+    return out
+
+
+def _peer_reasons(p: PeerProbe, kinds: set[str]) -> list[str]:
+    if not p.reachable:
+        if "reachable_only" in kinds:
+            return []  # its steps skip peers that do not answer
+        rest, ssh = p.interface("provisioning_rest"), p.interface("ssh")
+        return [
+            f"{p.host} did not answer (HTTPS: {rest.detail if rest else '?'}; "
+            f"SSH: {ssh.detail if ssh else '?'})"
+        ]
+    reasons = []
+    peer_list = p.field("settings.peers")
+    if peer_list is not None and peer_list.status == "unreadable":
+        reasons.append(
+            f"{p.host}: an unknown answer shape for the peer list ({peer_list.source}: "
+            f"{peer_list.error}; answer began {peer_list.raw!r})"
+        )
+    for f in p.unreadable:
+        if f.name.startswith(("status.", "alarms")) or (
+            f.name.startswith("settings.") and f.name != "settings.peers"
+        ):
+            reasons.append(f"{p.host}: {f.name} could not be read ({f.error})")
+            break
+    has_cdb, has_ssh = p.answers("cdb_rest"), p.answers("ssh")
+    ssh_i = p.interface("ssh")
+    ssh_why = ssh_i.detail if ssh_i else "not tried"
+    if "configure" in kinds:
+        if p.transport == "rest" and not has_cdb:
+            reasons.append(f"{p.host}: transport rest but the cluster database REST is off")
+        elif p.transport == "ssh" and not has_ssh:
+            reasons.append(f"{p.host}: transport ssh but SSH is unavailable ({ssh_why})")
+        elif not has_cdb and not has_ssh:
+            reasons.append(
+                f"{p.host}: the cluster database REST is off and SSH is unavailable ({ssh_why})"
+            )
+    if "restart" in kinds and not (p.answers("provisioning_rest") if p.transport != "ssh" else ssh):
+        reasons.append(f"{p.host}: no interface to restart it over")
+    if "command" in kinds and not has_ssh:
+        reasons.append(f"{p.host}: xCommand needs SSH, which is unavailable ({ssh_why})")
+    return reasons
+
+
+# -- the whole probe ------------------------------------------------------------------
+
+
+def probe_cluster(env: Any, cluster: str, peer: str | None = None) -> ProbeReport:
+    """Probe every peer of ``cluster`` (or one), in parallel; read-only.
+
+    Raises:
+        UsageError: an unknown cluster or peer; a credential that cannot be resolved.
+    """
+    spec = env.inventory.cluster(cluster)
+    if peer is not None:
+        spec.peer(peer)
+    session = env.session([cluster])  # resolves every credential; opens nothing
+    specs = [p for p in spec.peers if peer is None or p.name == peer]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(specs), env.settings.workers))) as pool:
+        results = list(pool.map(lambda s: probe_peer(s, session.targets[s.name]), specs))
+    return ProbeReport(cluster=cluster, peers=results, verdicts=verdicts(results))
