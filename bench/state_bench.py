@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/state_bench.py [--iterations N] [--json]
 
-Starts a throwaway PostgreSQL (tests/state/pgserver.py, fsync on, 127.0.0.1)
+Starts a throwaway PostgreSQL (tests/kits/pgserver.py, fsync on, 127.0.0.1)
 and a SQLite store in a temporary directory, then measures, on each backend:
 
 * lock: one cluster lock acquired and released (``with store.lock(...)``);

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ("tests/unit/test_safety.py", "tests/unit/test_apply.py", "tests/unit/test_planner.py")
+TESTS = ("tests/unit/apply/test_safety.py", "tests/unit/apply/test_executor.py", "tests/unit/plan/test_planner.py")
 
 
 @dataclass(frozen=True)

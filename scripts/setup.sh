@@ -10,7 +10,7 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v sshpass >/dev/null || need+=(sshpass)
 command -v curl >/dev/null || need+=(curl)
 # The state-store tests start a throwaway PostgreSQL (initdb/pg_ctl from PATH or
-# /usr/lib/postgresql/<version>/bin; tests/state/pgserver.py).
+# /usr/lib/postgresql/<version>/bin; tests/kits/pgserver.py).
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
   # Only the binaries are wanted: no default cluster started on port 5432.

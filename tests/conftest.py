@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["exops.lab.pytest_plugin"]
+# The lab fixture (exops.lab) and the lab shapes the CLI scenarios use (kits/labfixtures.py).
+pytest_plugins = ["exops.lab.pytest_plugin", "labfixtures"]
 
 
 @pytest.fixture(autouse=True)

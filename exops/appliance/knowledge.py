@@ -102,7 +102,7 @@ TLS_FROM_CDB = {v: k for k, v in TLS_TO_CDB.items()}
 # remedy, the exops command that fixes it), each with its evidence mark. The file's
 # header explains the columns. The REST and SSH writes are both driven from
 # SETTING_RULES; exops.lab.lab.SETTING_RULES mirrors it (the mock never imports
-# exops; tests/unit/test_contract_cdb.py compares them).
+# exops; tests/contract/test_contract_cdb.py compares them).
 
 SPREADS = ("cluster", "replicated", "local")
 EFFECTS = ("live", "restart")

@@ -51,8 +51,8 @@ class Rule:
     integration_test: str = ""  # the integration test that proves it, when there is one
 
 
-_UNIT = "tests/unit/test_safety.py"
-_EXEC = "tests/unit/test_apply.py"
+_UNIT = "tests/unit/apply/test_safety.py"
+_EXEC = "tests/unit/apply/test_executor.py"
 _INTEG = "tests/integration/test_safety.py"
 
 RULES: tuple[Rule, ...] = (

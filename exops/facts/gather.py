@@ -62,7 +62,7 @@ class Fact(StrEnum):
 ALL_FACTS: frozenset[Fact] = frozenset(Fact) - {Fact.IDENTITY}  # SYSTEM includes it
 # What waits and verifies poll (exops/apply/verify.py, the executor's checks
 # on fresh reads): settings, cluster status, alarms; any answer proves the peer
-# reachable, so no probe (tests/unit/test_plan_facts.py checks the conditions).
+# reachable, so no probe (tests/unit/plan/test_plan_facts.py checks the conditions).
 LIGHT_READS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS})
 # What `exops status` shows (exops/report/status.py): no DNS, NTP, option keys, H.323,
 # certificates or probe; the reads themselves prove reachability.
@@ -72,7 +72,7 @@ STATUS_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALAR
 # subordinates (alarms), the LAN addresses that designate a peer and its uptime
 # (identity). Each check declares its own facts (exops/plan/preflight.py CHECK_FACTS;
 # the new-peer TLS check: exops/plan/planner.py); ``plan_facts(runbook)``
-# is the union, and tests/unit/test_plan_facts.py proves it exact.
+# is the union, and tests/unit/plan/test_plan_facts.py proves it exact.
 PLAN_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.ALARMS, Fact.IDENTITY})
 
 

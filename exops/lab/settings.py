@@ -103,7 +103,7 @@ class SettingRule:
     """How one cluster setting is stored, spread and put in force.
 
     Mirrors ``exops.appliance.knowledge.SETTING_RULES`` (the mock never imports
-    exops; tests/unit/test_contract_cdb.py compares the two tables).
+    exops; tests/contract/test_contract_cdb.py compares the two tables).
     ``spread``: ``cluster`` = a cluster-database table field, lands at once on
     every peer this peer's database is connected to (TechNote 217230: a
     ``tls_verify`` change is logged by two peers in the same millisecond);

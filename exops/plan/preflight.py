@@ -530,7 +530,7 @@ CHECKS: dict[str, Check] = {
 }
 # What each check reads (a runbook's plan gathers the union of its checks'
 # facts, exops.plan.planner.plan_facts). Every check also uses the cluster
-# view (settings) to find the peers in scope; tests/unit/test_plan_facts.py
+# view (settings) to find the peers in scope; tests/unit/plan/test_plan_facts.py
 # fails when a check touches a fact it does not declare here.
 CHECK_FACTS: dict[str, frozenset[Fact]] = {
     name: frozenset({Fact.SETTINGS, *extra})

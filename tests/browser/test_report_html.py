@@ -5,15 +5,12 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from reportkit import SECRET, add_peer_plan, run_record
 
 from exops.report import render_plan, render_run
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_report import SECRET, add_peer_plan, run_record
 
 pytestmark = pytest.mark.browser
 

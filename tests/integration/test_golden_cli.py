@@ -1,7 +1,7 @@
 """What the CLI prints, against golden files (``EXOPS_UPDATE_GOLDEN=1`` rewrites them).
 
 Each text is the real command's output on a fresh formed lab, normalised
-(``tests/goldenkit.py``: times, run ids, digests, the lab's subnet, step
+(``tests/kits/goldenkit.py``: times, run ids, digests, the lab's subnet, step
 durations; the progress lines of a wait, whose number depends on how fast
 the lab moves, are left out). Nothing here waits for replication: the lab is
 read as it was formed, and the runs change nothing that spreads.

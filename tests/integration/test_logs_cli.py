@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from clikit import cli_for
+from paths import FIXTURES as FIXTURES_ROOT
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
+FIXTURES = FIXTURES_ROOT / "logs"
 
 
 def exops(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from clikit import Cli, cli_for, last_seq, writes_since
+from paths import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -174,7 +175,7 @@ def test_repair_replication(formed_lab: Any, tmp_path: Path) -> None:
 
 def test_the_readme_example_runbook_runs(formed_lab: Any, tmp_path: Path) -> None:
     lab, cli = formed_lab, cli_for(formed_lab, tmp_path)
-    example = Path(__file__).parents[2] / "docs" / "examples" / "set-cluster-name.yaml"
+    example = REPO / "docs" / "examples" / "set-cluster-name.yaml"
     args = ("run", str(example), "-c", "c1", "-P", "value=core.example.com")
     plan = run_exact(cli, lab, *args)
     assert [a["host"] for a in plan["actions"] if a["kind"] == "configure"] == ["c1-p1"]

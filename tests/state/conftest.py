@@ -4,15 +4,11 @@ database per test, and ``store_url`` parametrised over both backends."""
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 import pgserver
+import pytest
 
 _dbs = itertools.count(1)
 

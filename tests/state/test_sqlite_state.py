@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import REPO, exops, finish, operator_env, spawn_holder
+from statekit import REPO, exops, finish, operator_env, spawn_holder
 
 from exops.core.errors import LockedError, PreconditionError, UsageError
 from exops.core.settings import load_settings

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import finish, operator_env, spawn_holder
 from journalkit import PASSWORD, sample_run
+from statekit import finish, operator_env, spawn_holder
 
 from exops.core.errors import LockedError, PreconditionError, UsageError
 from exops.plan.model import ActionKind

@@ -15,7 +15,7 @@ from pathlib import Path
 import pgserver
 import psycopg
 import pytest
-from helpers import exops, finish, operator_env, spawn_holder
+from statekit import exops, finish, operator_env, spawn_holder
 
 from exops.core.errors import LockedError, UsageError
 from exops.plan.model import ActionKind

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from paths import REPO
+
+ROOT = REPO
 
 
 def _config() -> dict:  # type: ignore[type-arg]

@@ -3,7 +3,7 @@
 The fixtures hold CDB answers in the real shapes (interface doc section 8:
 Cisco's own CDB client): ``?peer=local`` answers, row filters, every-peer
 answers, ``sizeonly`` counts, ``[]``, and the 503/408 of a database that is
-not fully running. tests/mock/test_mock_rest.py holds the mock's answers to
+not fully running. tests/lab/test_lab_rest.py holds the mock's answers to
 the same requests against the same fixtures' shapes, so the client, the mock
 and the fixtures cannot drift apart. The setting rules of exops and of the
 mock are compared here too.
@@ -12,11 +12,11 @@ mock are compared here too.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from paths import FIXTURES as FIXTURES_ROOT
 from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget, Field
@@ -35,7 +35,7 @@ from exops.core.errors import ApplianceError, TransportError
 from exops.core.models import AddressMapping, IpVersion, PeerState, TlsMode
 from exops.lab import lab as mock_lab
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "cdb"
+FIXTURES = FIXTURES_ROOT / "contract" / "cdb"
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paths import FIXTURES as FIXTURES_ROOT
 
 from exops.appliance import xapi
 from exops.appliance.base import ConnectionTarget
@@ -26,7 +27,7 @@ from exops.lab.certs import LabCA
 from exops.lab.lab import ALARMS
 from exops.lab.server import build_lab
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
+FIXTURES = FIXTURES_ROOT / "contract" / "cli"
 
 
 def fixture(name: str) -> str:

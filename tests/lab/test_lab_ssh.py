@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 from labkit import Rest, cli, config_values, port_open, require, ssh, status_values, wait_for
+from paths import FIXTURES as FIXTURES_ROOT
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
+FIXTURES = FIXTURES_ROOT / "contract" / "cli"
 
 
 @pytest.fixture

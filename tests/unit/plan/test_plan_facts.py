@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_planner import FQDN, NOW, cluster, peer
+from factkit import FQDN, NOW, cluster, peer
 
 from exops.apply.verify import CONDITIONS
 from exops.core.models import ClusterFacts, PeerFacts, Role, SystemInfo, TlsMode

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paths import REPO
 
 from exops.core.errors import LockedError, PreconditionError, UsageError
 from exops.state.flock import acquire, force_unlock, lock_path, unlock
-
-REPO = Path(__file__).resolve().parents[2]
 
 # Holds the lock, says so, then releases after HOLD seconds or when stdin closes.
 HOLDER = """

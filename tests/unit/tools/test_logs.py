@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from goldenkit import check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paths import FIXTURES as FIXTURES_ROOT
+from paths import REPO
 
 from exops.tools.logs import (
     SCHEMA,
@@ -35,8 +36,8 @@ from exops.tools.logs import (
     unwrap,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+FIXTURES = FIXTURES_ROOT / "logs"
+SEEDS = REPO.parent / "shared" / "seeds"
 CET = timezone(timedelta(hours=1))
 
 INCIDENT = (FIXTURES / "incident.log").read_text()

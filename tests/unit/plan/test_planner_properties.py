@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from factkit import ADDR, cluster, peer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_planner import ADDR, cluster, peer
 
 from exops.appliance.base import apply_writes
 from exops.core.models import Alarm, ClusterFacts, ClusterSettings, PeerFacts

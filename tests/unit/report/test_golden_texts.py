@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 from goldenkit import GOLDEN, check_golden, normalise
+from paths import REPO
+from reportkit import add_peer_plan
 from rich.console import Console
-from test_report import add_peer_plan
-from test_status import cluster, peer
+from statuskit import cluster, peer
 
 from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
 from exops.cli.display import render_recap, render_summary
@@ -91,7 +91,7 @@ def test_the_recap_of_a_failed_run_says_what_failed_and_what_to_do() -> None:
 def test_the_readme_samples_are_what_the_cli_prints() -> None:
     """A README block after ``<!-- golden: PATH -->`` is that golden file's stdout
     (normalised: the lab's subnet and the like), after its ``$ exops ...`` line."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     marked = re.findall(r"<!-- golden: (\S+) -->\n```\n\$ exops [^\n]*\n(.*?)```", readme, re.S)
     assert marked, "the README shows no golden sample"
     for path, block in marked:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from paths import FIXTURES as FIXTURES_ROOT
 from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
@@ -21,7 +22,7 @@ from exops.appliance.rest import RestAppliance
 from exops.core.errors import ApplianceError, TransportError
 from exops.lab.replay import NOT_RECORDED, Replay
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "contract" / "cdb"
+FIXTURES = FIXTURES_ROOT / "contract" / "cdb"
 PEER = "p1"
 TARGET = ConnectionTarget(host=PEER, hostname="10.0.0.11", password=SecretStr("pw"), retries=0)
 READ_PATH = (

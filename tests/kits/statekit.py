@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from paths import REPO
 
 # Opens the store from the settings (env), holds a cluster lock, records a run
 # as SIM_HOST/SIM_USER when asked (SIM_GETHOSTNAME: as if on that machine), says "held", then waits for stdin to close.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_runner import FakePeer, FakeSession, cluster, make_env
+from runkit import FakePeer, FakeSession, cluster, make_env
 
 from exops.apply.results import RunStatus
 from exops.core.errors import UsageError

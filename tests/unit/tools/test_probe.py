@@ -4,6 +4,7 @@ the mock's clone builder (plain data and fakes, no sockets)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -229,6 +230,19 @@ def test_clone_spec_copies_what_was_read_and_states_every_assumption() -> None:
     assert "certificates:" in text and "durations:" in text
 
 
+@pytest.fixture
+def lab_alarms() -> Iterator[None]:
+    """A clone adds the alarms it copies to the lab's catalogue (in rehearse, in the
+    lab's own process); in this process the catalogue is put back afterwards."""
+    from exops.lab.lab import ALARMS
+
+    before = dict(ALARMS)
+    yield
+    ALARMS.clear()
+    ALARMS.update(before)
+
+
+@pytest.mark.usefixtures("lab_alarms")
 def test_the_mock_builds_the_clone_spec_as_read() -> None:
     from exops.lab.clone import build_clone
     from exops.lab.lab import Lab

@@ -8,16 +8,16 @@ peer's list taken as the cluster's.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from test_planner import ADDR, FQDN, NOW, changes, cluster, peer, plan
+from factkit import ADDR, FQDN, NOW, changes, cluster, peer, plan
+from paths import FIXTURES as FIXTURES_ROOT
 
 from exops.appliance import xapi
 from exops.core.models import ClusterSettings, PeerFacts, TlsMode
 from exops.facts.view import ClusterView
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract" / "cli"
+FIXTURES = FIXTURES_ROOT / "contract" / "cli"
 
 
 def test_lists_reads_the_given_peer_list_not_the_reference() -> None:

@@ -7,12 +7,12 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from labkit import CSRF, Rest, curl, port_open, require, wait_for
+from paths import FIXTURES as FIXTURES_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -509,7 +509,7 @@ def test_fault_slow_by_path_prefix(lab: Any, rest: Rest) -> None:
 
 # -- the mock against the conformance fixtures' shapes ------------------------------------------
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "cdb"
+FIXTURES = FIXTURES_ROOT / "contract" / "cdb"
 
 
 def _shape(value: Any) -> Any:

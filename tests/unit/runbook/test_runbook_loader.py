@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from paths import REPO
 
 from exops.core.errors import RunbookFileError, UsageError
 from exops.runbook.loader import bundled, load_runbook, parse_runbook
@@ -264,7 +265,7 @@ def test_every_shipped_runbook_loads(name: str) -> None:
 
 @pytest.mark.parametrize("name", bundled())
 def test_shipped_runbook_file_loads_by_path_too(name: str) -> None:
-    path = Path(__file__).resolve().parents[2] / "runbooks" / f"{name}.yaml"
+    path = REPO / "runbooks" / f"{name}.yaml"
     assert load_runbook(str(path)) == load_runbook(name).model_copy(update={"source": str(path)})
 
 

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+from paths import GOLDEN
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 # Read at import: the autouse fixture in conftest.py clears EXOPS_* before each test.
 UPDATE = os.environ.get("EXOPS_UPDATE_GOLDEN") == "1"
 

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from paths import REPO
 
 from exops.core.errors import InventoryError, UsageError
 from exops.core.settings import Settings
@@ -39,7 +40,7 @@ def write(
 
 
 def test_example_inventory_loads() -> None:
-    inv = load_inventory(Path(__file__).parents[2] / "inventory", Settings())
+    inv = load_inventory(REPO / "inventory", Settings())
     assert set(inv.clusters) == {"core-c", "edge-e"}
     assert [p.name for p in inv.cluster("core-c").peers] == [
         "expc-par-1",
@@ -213,7 +214,7 @@ def test_unknown_cluster_and_peer(tmp_path: Path) -> None:
 
 def test_password_precedence_and_message() -> None:
     inv_peer = (
-        load_inventory(Path(__file__).parents[2] / "inventory", Settings())
+        load_inventory(REPO / "inventory", Settings())
         .cluster("core-c")
         .peers[0]
     )
@@ -229,7 +230,7 @@ def test_password_precedence_and_message() -> None:
 
 def test_connection_target_hides_password() -> None:
     peer = (
-        load_inventory(Path(__file__).parents[2] / "inventory", Settings())
+        load_inventory(REPO / "inventory", Settings())
         .cluster("core-c")
         .peers[0]
     )
