@@ -578,7 +578,10 @@ def unlock(
 @app.command()
 def history(
     cluster: o.Clusters = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many runs.", metavar="N")] = 20,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", help="How many runs (1-100000).", metavar="N", min=1, max=100_000),
+    ] = 20,
     json_out: o.Json = False,
     state_url: o.StateUrl = None,
 ) -> None:

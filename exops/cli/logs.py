@@ -14,6 +14,7 @@ from exops.cli.read import Env, stderr
 from exops.core.errors import ExopsError, UsageError
 from exops.core.exitcodes import ExitCode
 from exops.tools.logs import (
+    LogInputError,
     ParsedLines,
     Window,
     analysis_doc,
@@ -21,6 +22,7 @@ from exops.tools.logs import (
     parse_bound,
     parse_lines,
     parse_text,
+    read_log_stream,
     render_analysis,
     same_peer,
     select,
@@ -84,7 +86,16 @@ def _read_files(files: Sequence[Path]) -> _Read:
     read = _Read()
     for path in files:
         try:
-            text = sys.stdin.read() if str(path) == "-" else path.read_text(errors="replace")
+            if str(path) == "-":
+                text = read_log_stream(sys.stdin.buffer, "standard input")
+            else:
+                if not path.is_file():
+                    what = "no such file" if not path.exists() else "not a regular file"
+                    raise UsageError(f"{path}: cannot read ({what})")
+                with path.open("rb") as stream:
+                    text = read_log_stream(stream, str(path))
+        except LogInputError as exc:
+            raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"{path}: cannot read ({exc.strerror})") from exc
         read.add(parse_text(text))

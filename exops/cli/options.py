@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,11 +87,24 @@ Events = Annotated[
 ]
 
 
+# The longest wait any timeout option accepts: a week (a longer one is a typo).
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def finite_seconds(value: float | None) -> float | None:
+    """Refuse nan, infinity, a negative or an absurd number of seconds (exit 2)."""
+    if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
+        raise typer.BadParameter(f"{value} is not a number of seconds from 0 to {MAX_SECONDS:g}")
+    return value
+
+
 def _seconds(flag: str, what: str) -> Any:
     """A timeout option ``--x-timeout SECONDS``, also settable as EXOPS_X_TIMEOUT;
     unset by default (the settings decide)."""
     env = "EXOPS_" + flag.removeprefix("--").replace("-", "_").upper()
-    return typer.Option(flag, help=f"Seconds {what} [env {env}].", metavar="SECONDS")
+    return typer.Option(
+        flag, help=f"Seconds {what} [env {env}].", metavar="SECONDS", callback=finite_seconds
+    )
 
 
 LockTimeout = Annotated[

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
-from typing import Any
+from typing import Any, BinaryIO
 
 SCHEMA = "exops.logs/1"
 
@@ -177,6 +177,67 @@ class ParsedLines(list[LogEvent]):
     """The events of some log text, plus how many non-blank input lines held no entry."""
 
     skipped: int = 0
+
+
+# -- reading: bounded ------------------------------------------------------------
+
+# What ``logs analyze`` reads from one file or stream. A day of an Expressway
+# peer's event log is a few MiB; the analysis holds the text and its events in
+# memory (about 20x the text), so 64 MiB of text stays near 1.5 GiB at worst.
+MAX_LOG_BYTES = 64 * 1024 * 1024
+# The longest line kept: a log entry is well under 8 KiB; a longer "line" is
+# not a log (a binary file, a dump without newlines).
+MAX_LINE_CHARS = 64 * 1024
+_CHUNK = 1024 * 1024
+
+
+class LogInputError(ValueError):
+    """A log input refused before it is analysed: which limit, and where."""
+
+
+def read_log_stream(stream: BinaryIO, name: str) -> str:
+    """The text of one log input, read in chunks and refused at the first limit.
+
+    Refuses (``LogInputError``, naming ``name`` and the limit): more than
+    ``MAX_LOG_BYTES``, a NUL byte (not text: a binary file or ``/dev/zero``), a
+    line longer than ``MAX_LINE_CHARS``. Undecodable bytes are replaced, as a
+    log copied from a terminal may carry some.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    line = 0  # length of the line in progress
+    lineno = 1
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_LOG_BYTES:
+            raise LogInputError(
+                f"{name}: larger than {MAX_LOG_BYTES // (1024 * 1024)} MiB; refused "
+                "(analyse a smaller part: split the file, or fetch fewer --lines)"
+            )
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            raise LogInputError(
+                f"{name}: not text (a NUL byte at offset {size - len(chunk) + nul}); refused"
+            )
+        for piece in chunk.split(b"\n")[:-1]:
+            if line + len(piece) > MAX_LINE_CHARS:
+                raise LogInputError(
+                    f"{name}: line {lineno} is longer than {MAX_LINE_CHARS} characters; "
+                    "not a log, refused"
+                )
+            line = 0
+            lineno += 1
+        line += len(chunk) - (chunk.rfind(b"\n") + 1)
+        if line > MAX_LINE_CHARS:
+            raise LogInputError(
+                f"{name}: line {lineno} is longer than {MAX_LINE_CHARS} characters; "
+                "not a log, refused"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 # -- unwrapping ------------------------------------------------------------------

@@ -359,6 +359,30 @@ CASES = [
         2,
         ("--lock-timeout", "number"),
     ),
+    Case(
+        "option-nan-seconds",
+        ("restart", "-c", "c1", "--lock-timeout", "nan", "--yes"),
+        2,
+        ("--lock-timeout", "nan is not a number of seconds"),
+    ),
+    Case(
+        "option-infinite-seconds",
+        ("restart", "-c", "c1", "--restart-timeout", "inf", "--yes"),
+        2,
+        ("--restart-timeout", "inf is not a number of seconds"),
+    ),
+    Case(
+        "option-negative-seconds",
+        ("restart", "-c", "c1", "--settle-timeout", "-5", "--yes"),
+        2,
+        ("--settle-timeout",),
+    ),
+    Case(
+        "history-limit-overflow",
+        ("history", "--limit", "99999999999999999999999"),
+        2,
+        ("--limit", "100000"),
+    ),
     # -- runbook files ------------------------------------------------------------
     Case(
         "runbook-missing-file",

@@ -134,3 +134,40 @@ def test_fetched_logs_of_a_cluster_that_lost_a_peer(lab_factory: Any, tmp_path: 
     assert "c1-p1: " in proc.stdout and "c1-p2: " not in proc.stdout
     assert "alarm_raised" in proc.stdout
     assert "sync_start" not in proc.stdout  # --problems: only alarms, failures, restarts, TLS
+
+
+def _bounded(args: list[str], stdin: Any) -> subprocess.CompletedProcess[str]:
+    """The real CLI under a 2 GiB address-space limit: an unbounded read dies of it."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXOPS_")}
+    return subprocess.run(  # noqa: PLW1510 - callers check the code
+        [sys.executable, "-m", "exops", *args],
+        env=env,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "source", "says"),
+    [
+        (["/dev/zero"], None, "/dev/zero: cannot read (not a regular file)"),
+        (["-"], "/dev/zero", "standard input: not text (a NUL byte at offset 0); refused"),
+        (["-"], "/dev/urandom", "standard input: not text"),
+    ],
+)
+def test_endless_or_binary_input_is_refused_in_bounded_memory(
+    args: list[str], source: str | None, says: str
+) -> None:
+    with open(source or os.devnull, "rb") as stdin:
+        proc = _bounded(["logs", "analyze", *args], stdin)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0], lines
