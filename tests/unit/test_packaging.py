@@ -1,16 +1,51 @@
-"""The wheel ships every package of the source tree (a plain `pip install .`)."""
+"""The package: the wheel ships every package and data file of the source tree, the
+lab is an extra (`exops[lab]`), and a wheel installed outside the repository works.
+
+``test_wheel_installed_outside_the_repo`` builds the wheel and installs it, without
+its dependencies, into a fresh venv in a temporary directory; the dependencies come
+from this venv's site-packages through a ``.pth`` line, so it runs offline. It runs
+the installed ``exops`` twice: with the lab's dependencies, and with a copy of the
+site-packages that lacks them (a plain ``pip install exops``).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import sysconfig
 import tomllib
+import venv
+from pathlib import Path
+from typing import Any
 
+import pytest
 from paths import REPO
+
+from exops.tools.labcli import LAB_INSTALL, LAB_MODULES
 
 ROOT = REPO
 
 
-def _config() -> dict:  # type: ignore[type-arg]
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _config() -> dict[str, Any]:
+    return _pyproject()["tool"]["setuptools"]  # type: ignore[no-any-return]
+
+
+def _source_dir(pkg: str) -> Path:
+    """Where a package's files are in the source tree (package-dir maps a package
+    and, below it, its subpackages: exops.docs.examples -> docs/examples)."""
+    mapping = _config().get("package-dir", {})
+    parts = pkg.split(".")
+    for n in range(len(parts), 0, -1):
+        head = ".".join(parts[:n])
+        if head in mapping:
+            return ROOT / mapping[head] / "/".join(parts[n:])
+    return ROOT / "/".join(parts)
 
 
 def test_every_source_package_is_listed() -> None:
@@ -22,14 +57,15 @@ def test_every_source_package_is_listed() -> None:
     }
     missing = sorted(on_disk - listed)
     assert not missing, f"packages missing from pyproject.toml: {missing}"
+    for pkg in listed:
+        assert _source_dir(pkg).is_dir(), f"{pkg}: no directory {_source_dir(pkg)}"
 
 
 def test_package_data_is_listed() -> None:
     data = _config()["package-data"]
     for pkg, patterns in data.items():
-        base = ROOT / _config().get("package-dir", {}).get(pkg, pkg.replace(".", "/"))
         for pattern in patterns:
-            assert list(base.glob(pattern)), f"{pkg}: no file matches {pattern}"
+            assert list(_source_dir(pkg).glob(pattern)), f"{pkg}: no file matches {pattern}"
     non_py = {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "exops").rglob("*")
@@ -38,8 +74,196 @@ def test_package_data_is_listed() -> None:
     shipped = {
         f.relative_to(ROOT).as_posix()
         for pkg, patterns in data.items()
-        if pkg.startswith("exops")
         for pattern in patterns
-        for f in (ROOT / pkg.replace(".", "/")).glob(pattern)
+        for f in _source_dir(pkg).glob(pattern)
     }
     assert non_py <= shipped, f"files in exops/ not shipped: {sorted(non_py - shipped)}"
+
+
+def test_every_document_ships() -> None:
+    """docs/ ships as exops.docs (`exops --help` names where): every document of it."""
+    shipped = {
+        f.relative_to(ROOT).as_posix()
+        for pkg, patterns in _config()["package-data"].items()
+        if pkg.startswith("exops.docs")
+        for pattern in patterns
+        for f in _source_dir(pkg).glob(pattern)
+    }
+    docs = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*") if p.is_file()}
+    assert docs <= shipped, f"documents not shipped: {sorted(docs - shipped)}"
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_the_lab_is_an_extra() -> None:
+    """`pip install exops` brings no simulator dependency; `exops[lab]` does, and what
+    exops checks before starting the lab (LAB_MODULES) is that extra."""
+    project = _pyproject()["project"]
+    extras = project["optional-dependencies"]
+    assert _names(extras["lab"]) == set(LAB_MODULES)
+    assert not _names(project["dependencies"]) & set(LAB_MODULES)
+    for name in ("test", "bench", "mock"):
+        assert "exops[lab]" in extras[name], name
+    assert LAB_INSTALL == "pip install 'exops[lab]'"
+
+
+def test_metadata_is_filled() -> None:
+    project = _pyproject()["project"]
+    for key in ("license", "authors", "keywords", "classifiers", "readme", "description"):
+        assert project.get(key), key
+    assert any(c.startswith("Intended Audience") for c in project["classifiers"])
+
+
+# -- the wheel, installed outside the repository ----------------------------------------
+
+
+def _run(
+    *cmd: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: PLW1510 - the callers check the code
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _build_wheel(out: Path) -> Path:
+    """`pip wheel .` without dependencies; without build isolation when this venv's
+    setuptools is recent enough (scripts/setup.sh installs it), so no index is needed."""
+    import setuptools
+
+    recent = int(setuptools.__version__.split(".")[0]) >= 77  # pyproject's build-system
+    offline = ["--no-build-isolation"] if recent else []
+    proc = _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", *offline, "-w", out, ROOT,
+        cwd=out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = out.glob("exops-*.whl")
+    return wheel
+
+
+def _site_packages(prefix: Path) -> Path:
+    return Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
+
+
+def _deps_without(skip: tuple[str, ...], into: Path) -> Path:
+    """A copy (symlinks) of this venv's site-packages minus exops and ``skip``."""
+    into.mkdir()
+    here = Path(sysconfig.get_path("purelib"))
+    for entry in here.iterdir():
+        name = entry.name.lower()
+        drop = ("exops", "__editable__", *skip)
+        if not name.startswith(drop) and entry.suffix != ".pth":
+            (into / entry.name).symlink_to(entry)
+    return into
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A fresh venv outside the repository with the wheel installed (no dependencies)."""
+    base = tmp_path_factory.mktemp("wheel")
+    wheel = _build_wheel(base)
+    prefix = base / "venv"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(prefix)
+    proc = _run(
+        sys.executable, "-m", "pip", "--python", prefix / "bin" / "python", "install", "-q",
+        "--no-deps", "--no-index", wheel, cwd=base,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    site = _site_packages(prefix)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXOPS_", "PYTHON"))}
+    env.update(EXOPS_STATE_DIR=str(base / "state"), HOME=str(base))
+    return {
+        "base": base,
+        "prefix": prefix,
+        "site": site,
+        "wheel": wheel,
+        "env": env,
+        "full": _deps_without((), base / "deps-full"),
+        "nolab": _deps_without(LAB_MODULES, base / "deps-nolab"),
+    }
+
+
+def _use(installed: dict[str, Any], deps: Path) -> None:
+    (installed["site"] / "_exops_test_deps.pth").write_text(f"{deps}\n")
+
+
+def test_wheel_installed_outside_the_repo(installed: dict[str, Any]) -> None:
+    base, prefix, env = installed["base"], installed["prefix"], installed["env"]
+    _use(installed, installed["full"])
+    exops = prefix / "bin" / "exops"
+    where = _run(
+        prefix / "bin" / "python", "-c", "import exops; print(exops.__file__)", cwd=base, env=env
+    )
+    assert where.stdout.strip().startswith(str(installed["site"])), where
+    assert ROOT.as_posix() not in where.stdout
+    top_level = sorted(p.name for p in installed["site"].iterdir() if not p.name.startswith("_"))
+    assert "mock_server" not in top_level and "exops" in top_level, top_level
+    assert [p for p in top_level if not p.startswith("exops")] == [], top_level
+
+    help_ = _run(exops, "--help", cwd=base, env=env)
+    assert help_.returncode == 0, help_.stderr
+    docs = re.search(r"(\S+/exops/docs/README\.md)", help_.stdout)
+    assert docs and Path(docs.group(1)).is_file(), help_.stdout[-600:]
+    assert (Path(docs.group(1)).parent / "domain.md").is_file()
+    version = _run(exops, "--version", cwd=base, env=env)
+    assert version.returncode == 0 and version.stdout.strip() == "exops 0.1.0", version
+    lab = _run(prefix / "bin" / "python", "-m", "exops.lab", "--help", cwd=base, env=env)
+    assert lab.returncode == 0 and "up" in lab.stdout, lab.stderr
+    meta = _run(
+        prefix / "bin" / "python",
+        "-c",
+        "import importlib.metadata as m; d = m.metadata('exops'); print(d['License-Expression'], '|', d['Author-email'], '|', len(d.get_all('Classifier')))",
+        cwd=base,
+        env=env,
+    )
+    assert meta.returncode == 0 and "LicenseRef" in meta.stdout and "maintainers" in meta.stdout, (
+        meta
+    )
+
+
+def test_wheel_without_the_lab_extra(installed: dict[str, Any]) -> None:
+    """A plain `pip install exops`: every command but the lab's works; rehearse and the
+    demo say in one line how to get the lab."""
+    base, prefix, env = installed["base"], installed["prefix"], installed["env"]
+    _use(installed, installed["nolab"])
+    exops = prefix / "bin" / "exops"
+    python = prefix / "bin" / "python"
+    absent = _run(python, "-c", "import aiohttp", cwd=base, env=env)
+    assert absent.returncode != 0  # the lab's dependencies are really missing
+    for args in (
+        ("--help",),
+        ("--version",),
+        ("config",),
+        ("status", "--help"),
+        ("logs", "analyze", "--help"),
+    ):
+        proc = _run(exops, *args, cwd=base, env=env)
+        assert proc.returncode == 0, (args, proc.stderr)
+    inv = base / "inv"
+    inv.mkdir(exist_ok=True)
+    (inv / "groups.yaml").write_text("c1:\n  data: {cluster_name: c1.example.com}\n")
+    (inv / "hosts.yaml").write_text(
+        "c1-p1:\n  hostname: 127.0.0.1\n  port: 9\n  groups: [c1]\n  data: {address: 127.0.0.1, slot: 1}\n"
+    )
+    (inv / "defaults.yaml").write_text("username: admin\n")
+    rehearse = _run(exops, "--inventory", inv, "rehearse", "restart", "-c", "c1", cwd=base, env=env)
+    assert rehearse.returncode == 2, rehearse
+    lines = rehearse.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'exops[lab]'" in lines[0], rehearse.stderr
+    assert "Traceback" not in rehearse.stderr
+    lab = _run(python, "-m", "exops.lab", "up", "--state-dir", base / "lab", cwd=base, env=env)
+    assert lab.returncode == 2 and "pip install 'exops[lab]'" in lab.stderr, lab
+    assert lab.stderr.strip().count("\n") == 0, lab.stderr
+    demo = _run(python, "-m", "exops.tools.demo", cwd=base, env=env)
+    assert demo.returncode == 2, demo
+    assert demo.stderr.strip().count("\n") == 0 and "pip install 'exops[lab]'" in demo.stderr, (
+        demo.stderr
+    )
