@@ -113,9 +113,9 @@ def time_scale_lines(time_scale: float) -> list[str]:
     restart = 240 * time_scale  # the lab's restart: 240 s of appliance time, scaled
     return [
         f"Time scale: the lab runs {factor:g}x faster than real appliances "
-        f"(--time-scale {time_scale:g}); multiply every time shown by {factor:g}.",
-        f"A restart shown here as about {restart:.1f} s takes a real Expressway about "
-        "3 to 5 minutes (vendor note, docs/domain.md section 1).",
+        f"(--time-scale {time_scale:g}).",
+        f"A restart shown as about {restart:.1f} s takes a real Expressway about 3 to 5 minutes",
+        f"(vendor note; docs/domain.md section 1). Multiply the times shown by {factor:g}.",
     ]
 
 
@@ -140,14 +140,15 @@ def demo_env(state: Path, lab_env: Mapping[str, str], environ: Mapping[str, str]
 
 
 def _chapters(spec: str | None) -> list[int]:
-    """``1-3,5`` -> [1, 2, 3, 5] (1-based chapter numbers); None: every chapter."""
+    """``1-3,5`` -> [1, 2, 3, 5], ``12-`` -> 12 to the last (1-based); None: every one."""
     if not spec:
         return list(range(1, len(CHAPTERS) + 1))
     numbers: list[int] = []
     for part in spec.split(","):
-        first, _, last = part.strip().partition("-")
+        first, dash, last = part.strip().partition("-")
         try:
-            numbers += range(int(first), int(last or first) + 1)
+            end = int(last) if last else len(CHAPTERS) if dash else int(first)
+            numbers += range(int(first), end + 1)
         except ValueError:
             raise SystemExit(f"--chapters {spec!r}: expected numbers like 1-3,5") from None
     if not numbers or not all(1 <= n <= len(CHAPTERS) for n in numbers):
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the demo runs on the bundled lab, which {missing}", file=sys.stderr)
         return 2
     for line in time_scale_lines(args.time_scale):
-        console.print(line)
+        console.print(line, soft_wrap=True)
     own = args.state_dir is None
     state = Path(tempfile.mkdtemp(prefix="exops-demo-")) if own else args.state_dir.resolve()
     try:
