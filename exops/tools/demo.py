@@ -161,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--state-dir", type=Path, help="the demo's own directory (default: a new temporary one)"
     )
-    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        help="the lab's speed: 0.01 (default) runs 100x faster than real appliances",
+    )
     parser.add_argument(
         "--subnet", help="loopback /16 for the lab, e.g. 127.77 (default: a free one)"
     )
