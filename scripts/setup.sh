@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install exops with its mock lab and test tools.
+# Create .venv and install exops with its lab and test tools (quietly: pip's log
+# is .venv/setup.log).
 # System packages the tests use (OpenSSH client, sshpass, headless Chromium,
 # the PostgreSQL server for the team-mode state store tests) are installed when
 # missing and we are root (CI, lab machines).
@@ -26,5 +27,15 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
     || echo "setup: could not install ${need[*]}; tests needing them will say so" >&2
 fi
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+# pip's own output (index warnings, the editable-install notice) goes to a log:
+# one line here when it worked, the log's tail when it did not.
+log=.venv/setup.log
+: > "$log"
+# setuptools>=77 in the venv too: tests/unit/test_packaging.py builds the wheel offline.
+if ! { .venv/bin/python -m pip install --upgrade pip 'setuptools>=77' \
+       && .venv/bin/python -m pip install -e '.[test]'; } >>"$log" 2>&1; then
+  echo "setup: pip install failed; the end of $log:" >&2
+  tail -n 25 "$log" >&2
+  exit 1
+fi
+echo "setup: .venv ready: $(.venv/bin/exops --version), the lab and the test tools (pip's log: $log)" >&2

@@ -21,9 +21,25 @@ import typer
 
 from exops.cli import options as o
 
+
+def _docs_dir() -> Path:
+    """Where the documentation is: exops/docs in an installed package (the wheel
+    ships docs/ as exops.docs), docs/ beside the package in a source tree."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "docs"
+    return installed if installed.is_dir() else package.parent / "docs"
+
+
+# \b keeps click from re-wrapping the lines.
+EPILOG = (
+    f"\b\nDocumentation, an index of every document:\n  {_docs_dir() / 'README.md'}\n"
+    "The lab (exops rehearse, the demo): python -m exops.lab --help; pip install 'exops[lab]'"
+)
+
 app = typer.Typer(
     name="exops",
     help="Idempotent, dry-run-first runbooks for Cisco Expressway / VCS clusters.",
+    epilog=EPILOG,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -129,22 +145,51 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+# Options given before the command (`exops --inventory DIR status`), for this
+# invocation only: the root callback sets them on every call.
+_global_options: dict[str, Any] = {}
+
+
 @app.callback()
 def _root(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    inventory: Annotated[
+        Path | None,
+        typer.Option(
+            "--inventory",
+            "-i",
+            help="Inventory directory for the command that follows (the same as its own "
+            "--inventory, which wins) [env EXOPS_INVENTORY].",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Idempotent, dry-run-first runbooks for Cisco Expressway / VCS clusters."""
+    _global_options.clear()
+    _global_options["inventory"] = inventory
+
+
+def _global_inventory(given: Path | None) -> Path | None:
+    """A command's own --inventory, else the one given before the command."""
+    return given if given is not None else _global_options.get("inventory")
 
 
 def _env(**conn: Any) -> Any:
-    """Settings and inventory from the connection flags; warns loudly about --insecure."""
+    """Settings and inventory from the connection flags; warns loudly about --insecure
+    and says once when the default ./inventory is exops's example inventory."""
     from exops.cli.display import console
     from exops.run.env import Env
 
+    if "inventory" in conn:
+        conn["inventory"] = _global_inventory(conn["inventory"])
     env = Env.build(**conn)
+    note = env.example_note()
+    if note:
+        print(f"exops: {note}", file=sys.stderr)
     _record_manifest(env)
     if env.settings.insecure:
         console(stderr=True).print(
@@ -691,7 +736,11 @@ def logs_analyze(
             filters,
             summary=summary,
             json_out=json_out,
-            conn={"inventory": inventory, "ca_bundle": ca_bundle, "insecure": insecure},
+            conn={
+                "inventory": _global_inventory(inventory),
+                "ca_bundle": ca_bundle,
+                "insecure": insecure,
+            },
         )
     )
 

@@ -156,8 +156,22 @@ def down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_extra() -> list[str]:
+    """The lab's own dependencies (the `lab` extra of exops) that are not installed."""
+    import importlib.util
+
+    return [m for m in ("aiohttp", "asyncssh") if importlib.util.find_spec(m) is None]
+
+
 def main() -> int:
     args = _parser().parse_args()
+    missing = _missing_extra() if args.command in ("up", "serve") else []
+    if missing:
+        print(
+            f"exops.lab: needs {', '.join(missing)}, not installed: pip install 'exops[lab]'",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "up":
         _config(args)
         return up(args)

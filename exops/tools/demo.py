@@ -9,6 +9,11 @@ exops never imports the simulator: the demo starts it through its documented
 command line (``python -m exops.lab up``) and reads its documented
 ``lab.env``. It picks a free loopback subnet and free ports itself (or takes
 ``--subnet``, ``--https-port``, ``--ssh-port``), so it runs beside another lab.
+
+Each demo keeps everything in a directory of its own (a new temporary one
+unless ``--state-dir``): the lab, the journal, the backups and the cluster
+locks. So a second demo does not wait on the first one's lock, and the demo
+never takes the host-wide lock of a real cluster that happens to be named c1.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import argparse
 import contextlib
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
 
-from exops.tools.labcli import free_port, free_subnet, read_lab_env
+from exops.tools.labcli import free_port, free_subnet, lab_missing, read_lab_env
 
 console = Console(highlight=False)
 
@@ -99,19 +107,94 @@ def _exops(args: tuple[str, ...], env: dict[str, str], *, check: bool = True) ->
     return code
 
 
+def time_scale_lines(time_scale: float) -> list[str]:
+    """What the demo says first: its times are the lab's, compressed."""
+    factor = 1 / time_scale
+    restart = 240 * time_scale  # the lab's restart: 240 s of appliance time, scaled
+    return [
+        f"Time scale: the lab runs {factor:g}x faster than real appliances "
+        f"(--time-scale {time_scale:g}).",
+        f"A restart shown as about {restart:.1f} s takes a real Expressway about 3 to 5 minutes",
+        f"(vendor note; docs/domain.md section 1). Multiply the times shown by {factor:g}.",
+    ]
+
+
+def demo_env(state: Path, lab_env: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the demo's exops runs: the lab's, and the demo's own state.
+
+    No EXOPS_* setting of the caller's shell or settings file reaches the demo (a
+    team store, a lock directory, an inventory): the journal, the backups and the
+    cluster locks live under ``state``, so the demo's cluster c1 shares a lock
+    with no other c1 on the host, not even another demo's.
+    """
+    env = {k: v for k, v in environ.items() if not k.startswith("EXOPS_")}
+    env.update(lab_env)
+    env.update(
+        {
+            "EXOPS_STATE_DIR": str(state / "exops"),
+            "EXOPS_LOCK_DIR": str(state / "locks"),
+            "EXOPS_CONFIG": str(state / "no-settings-file.yaml"),  # never created
+        }
+    )
+    return env
+
+
+def _chapters(spec: str | None) -> list[int]:
+    """``1-3,5`` -> [1, 2, 3, 5], ``12-`` -> 12 to the last (1-based); None: every one."""
+    if not spec:
+        return list(range(1, len(CHAPTERS) + 1))
+    numbers: list[int] = []
+    for part in spec.split(","):
+        first, dash, last = part.strip().partition("-")
+        try:
+            end = int(last) if last else len(CHAPTERS) if dash else int(first)
+            numbers += range(int(first), end + 1)
+        except ValueError:
+            raise SystemExit(f"--chapters {spec!r}: expected numbers like 1-3,5") from None
+    if not numbers or not all(1 <= n <= len(CHAPTERS) for n in numbers):
+        raise SystemExit(f"--chapters {spec!r}: chapters are 1-{len(CHAPTERS)}")
+    return numbers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exops.tools.demo", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=Path(".lab/demo"))
-    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument(
+        "--state-dir", type=Path, help="the demo's own directory (default: a new temporary one)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        help="the lab's speed: 0.01 (default) runs 100x faster than real appliances",
+    )
     parser.add_argument(
         "--subnet", help="loopback /16 for the lab, e.g. 127.77 (default: a free one)"
     )
     parser.add_argument("--https-port", type=int, help="HTTPS port of every peer (default: free)")
     parser.add_argument("--ssh-port", type=int, help="SSH port of every peer (default: free)")
     parser.add_argument("--full-plans", action="store_true", help="show each full plan first")
+    parser.add_argument("--chapters", help="only these chapters, e.g. 1-3,5 (default: all)")
     parser.add_argument("--keep", action="store_true", help="leave the lab running at the end")
     args = parser.parse_args(argv)
-    state = args.state_dir.resolve()
+    if not 0 < args.time_scale <= 1:
+        raise SystemExit(f"--time-scale {args.time_scale}: must be in (0, 1]")
+    chapters = _chapters(args.chapters)
+    missing = lab_missing()
+    if missing:
+        print(f"the demo runs on the bundled lab, which {missing}", file=sys.stderr)
+        return 2
+    for line in time_scale_lines(args.time_scale):
+        console.print(line, soft_wrap=True)
+    own = args.state_dir is None
+    state = Path(tempfile.mkdtemp(prefix="exops-demo-")) if own else args.state_dir.resolve()
+    try:
+        return _run(args, state, chapters)
+    finally:
+        if own and not args.keep:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, state: Path, chapters: list[int]) -> int:
     if args.subnet:
         first = f"{args.subnet}.1.11"
         subnet = args.subnet
@@ -130,10 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         "--https-port", str(https), "--ssh-port", str(ssh),
     ]  # fmt: skip
     subprocess.check_call(lab_up)
-    env = {**os.environ, **read_lab_env(state / "lab.env"), "EXOPS_STATE_DIR": str(state / "exops")}
+    env = demo_env(state, read_lab_env(state / "lab.env"), os.environ)
     started = time.monotonic()
     try:
-        for number, (title, why, command) in enumerate(CHAPTERS, 1):
+        for number in chapters:
+            title, why, command = CHAPTERS[number - 1]
             console.print(Rule(f"{number}. {title}"))
             console.print(f"[italic]{why}[/]")
             if args.full_plans and {"--yes", "-y"} & set(command):
@@ -144,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 subprocess.call([*mock, "down", "--state-dir", str(state)])
     console.print(Rule(f"demo finished in {time.monotonic() - started:.0f} s"))
+    if args.keep:
+        console.print(
+            f"the lab is still running: its environment is {state / 'lab.env'}, the demo's "
+            f"journal EXOPS_STATE_DIR={env['EXOPS_STATE_DIR']}; "
+            f"stop it with: python -m exops.lab down --state-dir {state}"
+        )
     return 0
 
 

@@ -7,10 +7,24 @@ subnet and ports nobody holds, so a lab runs beside another one.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 from pathlib import Path
 
 from exops.core.errors import UsageError
+
+# What the lab needs beyond exops's own dependencies: the `lab` extra of pyproject.toml.
+LAB_MODULES = ("aiohttp", "asyncssh")
+LAB_INSTALL = "pip install 'exops[lab]'"
+
+
+def lab_missing() -> str | None:
+    """Why the bundled lab cannot start in this install, as the end of a sentence
+    ("is not installed (missing aiohttp): pip install 'exops[lab]'"), or None."""
+    absent = [m for m in LAB_MODULES if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    return f"is not installed (missing {', '.join(absent)}): {LAB_INSTALL}"
 
 
 def bindable(ip: str, port: int) -> bool:

@@ -277,7 +277,7 @@ def running_clone(
             "the clone lab did not start (python -m exops.lab up): "
             + (lines[-1] if lines else f"exit {proc.returncode}")
             + (
-                f" - the bundled lab needs {missing.group(1)}: pip install 'exops[mock]'"
+                f" - the bundled lab needs {missing.group(1)}: {labcli.LAB_INSTALL}"
                 if missing
                 else ""
             )
@@ -548,11 +548,14 @@ def rehearse(
     """Read ``cluster`` (reads only), clone it, run ``runbook`` on the clone; the report.
 
     Raises:
-        UsageError: bad input (cluster, runbook, parameters, fault).
+        UsageError: bad input (cluster, runbook, parameters, fault), or the lab is not installed.
         ExopsError: the clone could not be started.
     """
     if not 0 < time_scale <= 1:
         raise UsageError(f"--time-scale {time_scale}: must be in (0, 1]")
+    missing = labcli.lab_missing()
+    if missing:  # before the real cluster is read: nothing to do without the lab
+        raise UsageError(f"exops rehearse runs the clone on the bundled lab, which {missing}")
     spec = env.inventory.cluster(cluster)
     faults = list(faults or [])
     for f in faults:
