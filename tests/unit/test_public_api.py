@@ -99,10 +99,10 @@ def test_every_subclass_of_exops_error_in_the_library_is_exported_or_internal() 
     """A caller can catch what ``Runner`` and the getters raise by its exported name:
     every ``ExopsError`` subclass of the stages is exported, except those that never
     leave the stage that raises them (turned into a step's result there)."""
-    import exops.apply.executor
     import exops.appliance.rest
     import exops.appliance.ssh
-    import exops.run.runner  # noqa: F401 - loads every stage
+    import exops.apply.executor
+    import exops.run.runner
 
     internal = {"SafetyError", "CommandRefused"}  # become a failed step, never raised out
 
