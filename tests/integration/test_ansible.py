@@ -236,3 +236,55 @@ def test_failures_locks_plans_and_unreachable_clusters(
         assert kind == "UNREACHABLE!", out
         assert res["unreachable"] is True and res["msg"], res
     assert writes_since(lab, seq) == []
+
+
+def _argument_spec(module: str) -> set[str]:
+    """The option names a module accepts: the shared COMMON_ARGS and its own."""
+    import ast
+
+    utils = ast.parse((COLLECTION / "plugins" / "module_utils" / "exops.py").read_text())
+    common = next(
+        n.value
+        for n in utils.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "COMMON_ARGS"
+    )
+    assert isinstance(common, ast.Call)
+    names = {k.arg for k in common.keywords if k.arg}
+    source = ast.parse((COLLECTION / "plugins" / "modules" / f"{module}.py").read_text())
+    for node in ast.walk(source):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "update"
+        ):
+            names |= {k.arg for k in node.keywords if k.arg}
+    return names
+
+
+@pytest.mark.parametrize("module", ["runbook", "apply_plan", "status", "check"])
+def test_each_module_documents_exactly_the_options_it_takes(
+    module: str, collections: Path, tmp_path: Path
+) -> None:
+    """What ansible-test's validate-modules checks first (ansible-test itself cannot
+    run offline: it downloads a pip bootstrap script for each of its virtualenvs)."""
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(collections),
+        "ANSIBLE_HOME": str(tmp_path / "home"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    proc = subprocess.run(
+        [BIN / "ansible-doc", "--json", f"exops.expressway.{module}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(proc.stdout)[f"exops.expressway.{module}"]
+    options = doc["doc"]["options"]
+    assert set(options) == _argument_spec(module)
+    assert all(o.get("description") for o in options.values())
+    assert doc["examples"] and doc["return"]
+    assert options["password"]["type"] == "str" and "Never logged" in " ".join(
+        options["password"]["description"]
+    )
