@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from exops.cli.display import PeerWait, console
-from exops.plan.model import BLOCKING, CheckOutcome, CheckResult
-from exops.report.status import SCHEMA, ClusterReport, Verdict, summarize
+from exops.plan.model import CheckOutcome, CheckResult
+from exops.report.status import SCHEMA, ClusterReport, Verdict
 from exops.run.env import Env
-
-if TYPE_CHECKING:
-    from exops.facts.session import Session
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
 
@@ -38,13 +34,10 @@ def stderr() -> Console:
 
 def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
     """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise."""
-    from exops.facts.gather import STATUS_FACTS
+    from exops.run import read
 
-    with env.session(clusters) as session:
-        names = list(session.clusters)
-        with _peer_wait(session) as wait:
-            facts = session.gather_many(names, needs=STATUS_FACTS, on_peer=wait.done)
-    reports = [summarize(facts[n]) for n in names]
+    with _peer_wait(env, clusters) as wait:
+        reports = read.status(env, clusters, on_peer=wait.done)
     if json_out:
         doc = {"schema": SCHEMA, "clusters": [r.model_dump(mode="json") for r in reports]}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -52,13 +45,12 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
         console = stdout()
         for report in reports:
             print_report(console, report)
-    bad = [r for r in reports if r.verdict in (Verdict.DEGRADED, Verdict.BROKEN)]
-    return 1 if bad else 0
+    return 0 if all(read.is_healthy(r) for r in reports) else 1
 
 
-def _peer_wait(session: Session) -> PeerWait:
+def _peer_wait(env: Env, clusters: list[str] | None) -> PeerWait:
     """The live "waiting for c1-p3" line on stderr while the peers are read."""
-    return PeerWait(stderr(), list(session.specs))
+    return PeerWait(stderr(), [p.name for c in env.inventory.select(clusters) for p in c.peers])
 
 
 def print_report(console: Console, r: ClusterReport) -> None:
@@ -104,9 +96,10 @@ def print_report(console: Console, r: ClusterReport) -> None:
 def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
     """Run the prerequisite checks on each cluster; exit 3 when any fails."""
     from exops.core.exitcodes import ExitCode
+    from exops.run.read import passed
 
     results = check_results(env, clusters, new_peer)
-    failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
+    failed = not all(passed(rs) for rs in results.values())
     if json_out:
         docs = [
             {
@@ -127,21 +120,12 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
 def check_results(
     env: Env, clusters: list[str] | None, new_peer: str | None
 ) -> dict[str, tuple[CheckResult, ...]]:
-    """The prerequisite checks of each selected cluster (those that hold ``new_peer``)."""
-    from exops.core.errors import UsageError
-    from exops.plan.preflight import run_checks
+    """``exops.run.read.check`` with the live peer line on stderr."""
+    from exops.run import read
 
-    names = [c.name for c in env.inventory.select(clusters)]
-    if new_peer:
-        owners = [n for n in names if new_peer in {p.name for p in env.inventory.cluster(n).peers}]
-        if not owners:
-            if len(names) == 1:
-                env.inventory.cluster(names[0]).peer(new_peer)  # its message lists the peers
-            raise UsageError(f"--peer {new_peer!r} is not a peer of {', '.join(names)}")
-        names = owners
-    with env.session(names) as session, _peer_wait(session) as wait:
-        gathered = session.gather_many(names, on_peer=wait.done)
-    return {n: run_checks(gathered[n], None, new_peer=new_peer) for n in names}
+    names = read.check_peers(env, clusters, new_peer)
+    with _peer_wait(env, names) as wait:
+        return read.check(env, names, new_peer=new_peer, on_peer=wait.done)
 
 
 def print_checks(out: Console, cluster: str, results: tuple[CheckResult, ...]) -> None:

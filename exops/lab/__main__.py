@@ -19,26 +19,74 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m exops.lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("up", "serve"):
-        p = sub.add_parser(name, help="start a lab (up: in the background)")
-        p.add_argument("--clusters", type=int, default=1)
-        p.add_argument("--peers", type=int, default=4)
-        p.add_argument("--time-scale", type=float, default=0.01)
-        p.add_argument("--state-dir", type=Path, required=True)
-        p.add_argument("--preset", choices=("unclustered", "formed"), default="unclustered")
-        p.add_argument(
-            "--spec", type=Path, help="YAML: per-peer overrides (name or 'all' -> fields)"
+        p = sub.add_parser(
+            name,
+            help="start a lab: up in the background (returns once every listener is ready), "
+            "serve in the foreground",
         )
-        p.add_argument("--subnet", default="127.77", help="first two octets of the peer addresses")
-        p.add_argument("--https-port", type=int, default=8443)
-        p.add_argument("--ssh-port", type=int, default=8022)
-        p.add_argument("--transport", choices=("rest", "ssh", "auto"), default="auto")
+        p.add_argument(
+            "--clusters", type=int, default=1, help="how many clusters (1..250; default 1)"
+        )
+        p.add_argument("--peers", type=int, default=4, help="peers per cluster (1..6; default 4)")
+        p.add_argument(
+            "--time-scale",
+            type=float,
+            default=0.01,
+            help="multiplies the appliance's real durations (restart, replication): "
+            "0.01 makes a 4-minute restart 2.4 s (default 0.01)",
+        )
+        p.add_argument(
+            "--state-dir",
+            type=Path,
+            required=True,
+            help="DIR for the lab's files: lab.env, inventory/, ca.pem, known_hosts, "
+            "server.log, pid",
+        )
+        p.add_argument(
+            "--preset",
+            choices=("unclustered", "formed"),
+            default="unclustered",
+            help="the peers' starting state: factory fresh, or each cluster already "
+            "formed and healthy (default unclustered)",
+        )
+        p.add_argument(
+            "--spec",
+            type=Path,
+            help="YAML: per-peer overrides (name or 'all' -> fields), or a whole cloned "
+            "cluster (a 'clusters' key, as exops rehearse writes)",
+        )
+        p.add_argument(
+            "--subnet",
+            default="127.77",
+            help="first two octets of the peer addresses, loopback only (default 127.77)",
+        )
+        p.add_argument(
+            "--https-port",
+            type=int,
+            default=8443,
+            help="the HTTPS port every peer listens on (default 8443)",
+        )
+        p.add_argument(
+            "--ssh-port",
+            type=int,
+            default=8022,
+            help="the SSH port every peer listens on (default 8022)",
+        )
+        p.add_argument(
+            "--transport",
+            choices=("rest", "ssh", "auto"),
+            default="auto",
+            help="the transport written into the generated inventory (default auto)",
+        )
         p.add_argument(
             "--cdb-rest",
             choices=("on", "off"),
             default="off",
             help="the cluster database REST interface on every peer (off: the X14.2+ default)",
         )
-        p.add_argument("--timeout", type=float, default=60.0, help="up: seconds to wait for ready")
+        p.add_argument(
+            "--timeout", type=float, default=60.0, help="up: seconds to wait for ready (default 60)"
+        )
         p.add_argument(
             "--replay",
             type=Path,
@@ -46,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
             "with the recorded answers; the peers come from DIR/manifest.json",
         )
     down = sub.add_parser("down", help="stop a lab")
-    down.add_argument("--state-dir", type=Path, required=True)
+    down.add_argument(
+        "--state-dir",
+        type=Path,
+        required=True,
+        help="DIR the lab was started with (up --state-dir)",
+    )
     return parser
 
 

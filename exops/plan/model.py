@@ -180,7 +180,7 @@ def load_plan_file(path: Path, *, exops_version: str | None = None) -> Plan:
         PlanEditedError: the content does not match its digest (exit 3).
     """
     if exops_version is None:
-        from exops import __version__
+        from exops.core.version import __version__
 
         exops_version = __version__
     raw = read_capped(path, MAX_PLAN_BYTES, "plan file")

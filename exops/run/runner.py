@@ -16,20 +16,41 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
-from exops import __version__
+from exops.appliance.base import Appliance
 from exops.apply.results import RunResult, RunStatus, StepResult, exit_code_for
 from exops.core.errors import ExopsError, PreconditionError, StalePlanError, UsageError
 from exops.core.models import ClusterFacts
+from exops.core.version import __version__
 from exops.facts.gather import Fact
-from exops.facts.session import Session
 from exops.plan.model import Action, ActionKind, Plan
 from exops.run.env import Env
 from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
 from exops.state.base import StateStore
 
 Confirm = Callable[[Plan], bool]
+
+
+class RunSession(Protocol):
+    """What a run needs of its one session (``exops.facts.session.Session``):
+    a context that closes the connections, the open appliances, fresh facts."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def appliance(self, host: str) -> Appliance: ...
+    def gather(
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
+    ) -> ClusterFacts: ...
+
+
+OpenSession = Callable[[list[str]], RunSession]
+"""How a run opens its session for the named clusters (default: ``Env.session``)."""
 
 
 def utc_now() -> datetime:
@@ -62,18 +83,18 @@ class Runner:
         observers: Sequence[Observer] = (),
         cancel: threading.Event | None = None,
         confirm: Confirm | None = None,
-        sessions: Callable[[list[str]], Session] | None = None,
+        sessions: OpenSession | None = None,
     ):
         self.env = env
         self.observers = list(observers)
         self.cancel = cancel or threading.Event()
         self.confirm = confirm
         # How a run opens its one session (tests pass a fake appliance cluster).
-        self.sessions = sessions or env.session
+        self.sessions: OpenSession = sessions or env.session
 
     # -- planning ---------------------------------------------------------------
     def gather(
-        self, session: Session, cluster: str, needs: frozenset[Fact] | None = None
+        self, session: RunSession, cluster: str, needs: frozenset[Fact] | None = None
     ) -> ClusterFacts:
         """The cluster's facts: ``needs`` (default: every fact)."""
         facts = session.gather(cluster, needs=needs)
@@ -81,13 +102,13 @@ class Runner:
         return facts.model_copy(update={"cluster_name": name})
 
     def make_plan(
-        self, session: Session, runbook_ref: str, cluster: str, params: dict[str, Any]
+        self, session: RunSession, runbook_ref: str, cluster: str, params: dict[str, Any]
     ) -> Plan:
         """Gather facts and plan (no change is made)."""
         return self._plan_and_trust(session, runbook_ref, cluster, params)[0]
 
     def _plan_and_trust(
-        self, session: Session, runbook_ref: str, cluster: str, params: dict[str, Any]
+        self, session: RunSession, runbook_ref: str, cluster: str, params: dict[str, Any]
     ) -> tuple[Plan, str | None]:
         """The plan, and the one peer the run may decommission: granted only by the
         shipped remove-peer runbook's own parameter, never by a file or a saved plan."""
@@ -218,7 +239,7 @@ class Runner:
     def _execute(
         self,
         store: StateStore,
-        session: Session,
+        session: RunSession,
         plan: Plan,
         *,
         yes: bool,
@@ -249,7 +270,7 @@ class Runner:
     def _apply(
         self,
         store: StateStore,
-        session: Session,
+        session: RunSession,
         plan: Plan,
         unreached: tuple[str, ...],
         decommission: str | None,
@@ -434,4 +455,4 @@ def _null() -> Iterator[None]:
     yield
 
 
-__all__ = ["Confirm", "Runner"]
+__all__ = ["Confirm", "OpenSession", "RunSession", "Runner"]

@@ -47,7 +47,7 @@ from exops.inventory import ClusterSpec, load_inventory
 from exops.plan.model import Action, CheckOutcome, Plan
 from exops.run.env import Env
 from exops.run.observers import Observer, RunInfo
-from exops.run.runner import Runner
+from exops.run.runner import Runner, RunSession
 from exops.tools import labcli
 
 REHEARSAL_SCHEMA = "exops.rehearsal/1"
@@ -482,7 +482,7 @@ class _Reading(Runner):
     facts: ClusterFacts | None = None
 
     def gather(
-        self, session: Session, cluster: str, needs: frozenset[Fact] | None = None
+        self, session: RunSession, cluster: str, needs: frozenset[Fact] | None = None
     ) -> ClusterFacts:
         # Everything, not only what the plan uses: the clone is built from these facts.
         self.facts = super().gather(session, cluster)
