@@ -29,6 +29,7 @@ from exops.core.errors import (
     TransportError,
 )
 from exops.core.models import ClusterFacts, ClusterSettings
+from exops.facts.health import restart_alarm, restart_pending
 from exops.plan.model import Action, ActionKind, Plan
 
 Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
@@ -295,8 +296,8 @@ class Executor:
                     )
             if not peer.reachable:
                 return False, peer.error or "unreachable"
-            if peer.restart_pending:
-                return False, "restart still pending (alarm 20007)"
+            if restart_pending(peer):
+                return False, f"restart still pending (alarm {restart_alarm()})"
             return True, "restart done"
 
         if decommissioning:

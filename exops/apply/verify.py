@@ -12,8 +12,8 @@ from typing import Any
 
 from exops.core.models import ClusterFacts, PeerFacts
 from exops.facts.health import (
-    REPLICATION_ALARMS,
     peer_problems,
+    replication_alarms,
     replication_problems,
     settled_problems,
 )
@@ -36,7 +36,7 @@ def cluster_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
 
     With ``allow_unreachable`` (switch-primary with the old primary down) the
     peers exops cannot reach are left out, and so are the remaining peers'
-    complaints about them (their state, 20004/20006, the database status).
+    complaints about them (their state, communication alarms, the database status).
     """
     hosts = _hosts(facts, action)
     if action.condition_args.get("allow_unreachable"):
@@ -99,7 +99,7 @@ def in_sync(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
         if not p.reachable:
             bad.append(f"{p.host} unreachable")
             continue
-        alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+        alarms = sorted({a.id for a in p.raised_alarms} & replication_alarms())
         if alarms:
             bad.append(f"{p.host} alarms {', '.join(alarms)}")
     return (not bad), "; ".join(bad) or "in sync"

@@ -220,9 +220,6 @@ class ClusterStatus(Frozen):
     peers: tuple[PeerStatusEntry, ...] = ()
 
 
-RESTART_REQUIRED = "20007"
-
-
 class PeerFacts(Frozen):
     """Everything exops knows about one peer at one moment."""
 
@@ -254,11 +251,6 @@ class PeerFacts(Frozen):
 
     def has_alarm(self, alarm_id: str) -> bool:
         return any(a.id == alarm_id for a in self.raised_alarms)
-
-    @property
-    def restart_pending(self) -> bool:
-        """Read from the appliance (alarm 20007), never kept in memory."""
-        return self.has_alarm(RESTART_REQUIRED)
 
 
 class ClusterFacts(Frozen):

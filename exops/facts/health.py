@@ -3,10 +3,10 @@
 A member is *healthy* when exops read it (reachable, and its settings, status
 and alarms all parsed: anything unknown never passes), its cluster database
 is Active, every peer it lists is Active as it sees them, and it raises no
-cluster alarm (communication 20004/20006, replication errors, primary
-mismatch, invalid clustering configuration, factory reset pending). A
-restart pending (20007) is not ill health but unfinished work: ``settled``
-adds it. ``exops status`` reports both and every other raised alarm;
+cluster alarm (the knowledge table's classes communication, replication,
+primary-mismatch, own-entry, invalid-clustering, factory-reset). A restart
+pending (class restart-required) is not ill health but unfinished work:
+``settled`` adds it. ``exops status`` reports both and every other raised alarm;
 preflight ``cluster_health`` and the ``cluster_healthy`` / ``peer_healthy``
 waits use exactly these functions (docs/architecture.md, "Health").
 """
@@ -16,16 +16,38 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from exops.appliance.knowledge import alarm_id, alarm_ids
 from exops.core.models import ClusterFacts, PeerFacts, PeerState
 
-COMMUNICATION_ALARMS = frozenset({"20004", "20006"})
-REPLICATION_ALARMS = frozenset({"20101", "20102", "20103", "20104", "20105", "20110"})
-FACTORY_RESET_ALARM = "20107"
-INVALID_CLUSTERING_ALARM = "20106"
-RESTART_REQUIRED = "20007"
-CLUSTER_ALARMS = (
-    COMMUNICATION_ALARMS | REPLICATION_ALARMS | {FACTORY_RESET_ALARM, INVALID_CLUSTERING_ALARM}
-)
+# Alarm classes of the knowledge table (knowledge.toml `class`): the ids come from there.
+REPLICATION_CLASSES = ("replication", "primary-mismatch", "own-entry")
+CLUSTER_CLASSES = ("communication", *REPLICATION_CLASSES, "invalid-clustering", "factory-reset")
+
+
+def cluster_alarms() -> frozenset[str]:
+    """Alarms that make a member unhealthy."""
+    return alarm_ids(*CLUSTER_CLASSES)
+
+
+def replication_alarms() -> frozenset[str]:
+    """Alarms that say a member is out of sync (repair-replication's remedy)."""
+    return alarm_ids(*REPLICATION_CLASSES)
+
+
+def restart_alarm() -> str:
+    """The alarm a saved change raises until the peer restarts."""
+    return alarm_id("restart-required")
+
+
+def restart_pending(p: PeerFacts) -> bool:
+    """Read from the appliance (the restart-required alarm), never kept in memory."""
+    return p.has_alarm(restart_alarm())
+
+
+def factory_reset_pending(p: PeerFacts) -> bool:
+    """The peer says its next restart resets it (status flag or alarm)."""
+    by_status = bool(p.status and p.status.factory_reset_pending)
+    return by_status or p.has_alarm(alarm_id("factory-reset"))
 
 
 def unreadable(p: PeerFacts) -> str | None:
@@ -51,7 +73,7 @@ def peer_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
     bad = [e for e in p.status.peers if e.state is not PeerState.ACTIVE]
     if bad:
         problems.append(f"{p.host} sees " + ", ".join(f"{e.address} {e.state.value}" for e in bad))
-    alarms = sorted({a.id for a in p.raised_alarms} & CLUSTER_ALARMS - set(ignore))
+    alarms = sorted({a.id for a in p.raised_alarms} & cluster_alarms() - set(ignore))
     if alarms:
         problems.append(f"{p.host} alarms {', '.join(alarms)}")
     return problems
@@ -60,8 +82,8 @@ def peer_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
 def settled_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
     """Healthy and no restart pending (a peer that finished restarting)."""
     problems = peer_problems(p, ignore=ignore)
-    if not problems and p.has_alarm(RESTART_REQUIRED):
-        problems.append(f"{p.host} restart pending (alarm {RESTART_REQUIRED})")
+    if not problems and restart_pending(p):
+        problems.append(f"{p.host} restart pending (alarm {restart_alarm()})")
     return problems
 
 
@@ -73,12 +95,12 @@ def cluster_problems(peers: Iterable[PeerFacts], *, ignore: Iterable[str] = ()) 
 
 
 def replication_problems(p: PeerFacts) -> list[str]:
-    alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+    alarms = sorted({a.id for a in p.raised_alarms} & replication_alarms())
     return [f"{p.host} alarms {', '.join(alarms)}"] if alarms else []
 
 
 def out_of_sync(p: PeerFacts) -> bool:
-    return bool({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+    return bool({a.id for a in p.raised_alarms} & replication_alarms())
 
 
 def designates(peer: PeerFacts, address: str) -> bool:

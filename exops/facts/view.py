@@ -204,12 +204,12 @@ class ClusterView:
     @property
     def out_of_sync(self) -> list[str]:
         """Subordinates raising a replication-error alarm (repair-replication targets)."""
-        from exops.facts.health import REPLICATION_ALARMS
+        from exops.facts.health import replication_alarms
 
         return [
             h
             for h in self.subordinates
-            if {a.id for a in self.peer(h).raised_alarms} & REPLICATION_ALARMS
+            if {a.id for a in self.peer(h).raised_alarms} & replication_alarms()
         ]
 
     def others(self, *exclude: str | None) -> list[str]:

@@ -10,20 +10,17 @@ from enum import StrEnum
 
 from exops.core.models import ClusterFacts, ClusterSettings, Frozen, PeerFacts, PeerState, is_ip
 from exops.facts.health import (
-    COMMUNICATION_ALARMS,
-    FACTORY_RESET_ALARM,
-    REPLICATION_ALARMS,
-    RESTART_REQUIRED,
     consensus_settings_peer,
+    factory_reset_pending,
     peer_problems,
+    restart_alarm,
+    restart_pending,
 )
 from exops.facts.health import designates as _designates
 
 SCHEMA = "exops.status/1"
 CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
 __all__ = [
-    "COMMUNICATION_ALARMS",
-    "REPLICATION_ALARMS",
     "ClusterReport",
     "Verdict",
     "consensus_settings_peer",
@@ -131,8 +128,8 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 replication=p.status.replication if p.status else None,
                 tls_mode=p.settings.tls_mode.value if p.settings else None,
                 alarms=tuple(sorted({a.id for a in p.raised_alarms})),
-                restart_pending=p.restart_pending,
-                factory_reset_pending=_reset_pending(p),
+                restart_pending=restart_pending(p),
+                factory_reset_pending=factory_reset_pending(p),
                 version=p.system.version if p.system else None,
                 role=p.system.role.value if p.system and p.system.role else None,
                 platform=p.system.platform if p.system else None,
@@ -214,11 +211,6 @@ def _state_of(peer: PeerFacts, seen: dict[str, str]) -> str | None:
     return None
 
 
-def _reset_pending(peer: PeerFacts) -> bool:
-    by_status = bool(peer.status and peer.status.factory_reset_pending)
-    return by_status or peer.has_alarm(FACTORY_RESET_ALARM)
-
-
 def _verdict(
     facts: ClusterFacts, rows: list[PeerRow], listed: tuple[str, ...], primary: PeerFacts | None
 ) -> tuple[Verdict, list[str]]:
@@ -261,10 +253,11 @@ def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:
         return problems
     if r.state and r.state != PeerState.ACTIVE.value:
         problems.append(f"{r.host} is {r.state} as seen by the primary")
+    restart = restart_alarm()
     if r.restart_pending:
-        problems.append(f"{r.host} restart pending (alarm {RESTART_REQUIRED})")
+        problems.append(f"{r.host} restart pending (alarm {restart})")
     shown = {a for p in problems if " alarms " in p for a in p.split(" alarms ")[1].split(", ")}
-    other = [a for a in r.alarms if a != RESTART_REQUIRED and a not in shown]
+    other = [a for a in r.alarms if a != restart and a not in shown]
     if other:
         problems.append(f"{r.host} alarms {', '.join(other)}")
     return problems

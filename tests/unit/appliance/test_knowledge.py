@@ -56,30 +56,20 @@ def test_a_row_outside_its_set_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> 
         knowledge._rows(data, "alarm", knowledge.AlarmInfo)
 
 
-def test_the_old_constants_are_what_the_table_gives() -> None:
-    """The literals the code keeps today are the table's rows (deleted in the next commit)."""
-    from exops.core import models
-    from exops.facts import health
-    from exops.plan import planner, restore
-    from exops.tools import logs, rehearse
+def test_health_follows_the_alarm_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reclassify one alarm in a copy of the catalogue: health and status follow."""
+    from dataclasses import replace
 
-    # The planner's "replicated" is the table's spread "cluster", except ip_version,
-    # which the table (and the lab) spread with the others and the planner forgot.
-    assert set(planner.REPLICATED_FIELDS) == set(knowledge.cluster_fields()) - {"ip_version"}
-    assert knowledge.cluster_fields() == restore.CLUSTER_WIDE
-    # Predicted.restart_needed compares tls_mode, ip_version and the own entry (peers).
-    assert knowledge.restart_fields() == ("peers", "tls_mode", "ip_version")
-    # Alarms expected while a peer restarts: the communication class.
-    assert tuple(sorted(knowledge.alarm_ids("communication"))) == planner.TRANSIENT_ALARMS
-    assert knowledge.alarm_ids("communication") == health.COMMUNICATION_ALARMS
-    assert knowledge.alarm_ids("communication") == logs.COMMUNICATION_ALARMS
-    replication = knowledge.alarm_ids("replication", "primary-mismatch", "own-entry")
-    assert replication == health.REPLICATION_ALARMS
-    assert knowledge.alarm_id("factory-reset") == health.FACTORY_RESET_ALARM
-    assert knowledge.alarm_id("invalid-clustering") == health.INVALID_CLUSTERING_ALARM
-    restart = knowledge.alarm_id("restart-required")
-    assert health.RESTART_REQUIRED == models.RESTART_REQUIRED == logs.RESTART_REQUIRED == restart
-    # The lab derives from its state the cluster-state alarms it raises (a type UUID);
-    # the old list missed 20110, which the lab derives too (lab.py: no own entry).
-    lab_raised = {a.id for a in knowledge.ALARM_CATALOGUE if a.uuid and a.cls != "peer"}
-    assert lab_raised - {"20110"} == rehearse.DERIVED_ALARMS
+    from factkit import cluster, peer
+
+    from exops.facts.health import peer_problems
+    from exops.report.status import Verdict, summarize
+
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1], alarms=("20108",)))
+    assert peer_problems(facts.peers[1]) == []  # class "peer": not a cluster alarm
+    copy = tuple(
+        replace(a, cls="communication") if a.id == "20108" else a for a in knowledge.ALARM_CATALOGUE
+    )
+    monkeypatch.setattr(knowledge, "ALARM_CATALOGUE", copy)
+    assert peer_problems(facts.peers[1]) == ["p2 alarms 20108"]
+    assert summarize(facts).verdict is Verdict.DEGRADED
