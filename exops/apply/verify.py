@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exops.core.models import ClusterFacts, PeerFacts
+from exops.facts.address import same_peer
 from exops.facts.health import (
     peer_problems,
     replication_alarms,
@@ -78,18 +79,19 @@ def replicated(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
 
 
 def primary_agreed(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
-    """Every reachable given peer names the same primary address, the wanted one."""
-    wanted = str(action.condition_args.get("address", "")).lower()
+    """Every reachable given peer names the wanted primary: the same peer, by any of
+    the addresses that designate it (its FQDN or its IP, exops.facts.address)."""
+    wanted = str(action.condition_args.get("address", ""))
     wrong = []
     for p in _hosts(facts, action):
         if not p.reachable or p.settings is None:
             continue
-        got = (p.settings.primary_address or "").lower()
-        if got != wanted:
-            wrong.append(f"{p.host} names {got or 'no primary'}")
+        got = p.settings.primary_address or ""
+        if not same_peer(facts, got, wanted):
+            wrong.append(f"{p.host} names {got.lower() or 'no primary'}")
     if wrong:
         return False, "; ".join(wrong)
-    return True, f"every reachable peer names {wanted}"
+    return True, f"every reachable peer names {wanted.lower()}"
 
 
 def in_sync(facts: ClusterFacts, action: Action) -> tuple[bool, str]:

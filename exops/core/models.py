@@ -92,7 +92,7 @@ class ClusterSettings(Frozen):
                 continue
             if not is_address(a):
                 raise ValueError(f"peer slot {i}: {a!r} is not an IPv4/IPv6 address or FQDN")
-            key = a.lower().rstrip(".")
+            key = address_key(a)
             if key in seen:
                 raise ValueError(f"peer slot {i}: {a!r} is also in slot {seen[key]}")
             seen[key] = i
@@ -118,9 +118,11 @@ class ClusterSettings(Frozen):
         return not any(self.peers)
 
     def slot_of(self, address: str) -> int | None:
-        """1-based slot holding ``address`` (case-insensitive), or None."""
+        """1-based slot holding ``address`` (``address_key``: case and a trailing dot
+        ignored), or None."""
+        key = address_key(address)
         for i, a in enumerate(self.peers, start=1):
-            if a and a.lower() == address.lower():
+            if a and address_key(a) == key:
                 return i
         return None
 
@@ -270,7 +272,7 @@ class ClusterFacts(Frozen):
 
     def by_address(self, address: str) -> PeerFacts | None:
         for p in self.peers:
-            if p.address.lower() == address.lower():
+            if address_key(p.address) == address_key(address):
                 return p
         return None
 
@@ -286,6 +288,13 @@ def is_fqdn(value: str) -> bool:
     if len(labels) < 2 or labels[-1].isdigit():  # a numeric TLD is a mistyped IP
         return False
     return all(_LABEL.match(label) for label in labels)
+
+
+def address_key(address: str) -> str:
+    """The form peer addresses are compared in: case-insensitive, a trailing dot (a
+    fully qualified DNS name, ``exp-1.example.com.``) ignored. exops.facts.address
+    builds "does this address designate that peer" on it."""
+    return address.lower().rstrip(".")
 
 
 def is_address(value: object) -> bool:

@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 from exops.appliance.knowledge import alarm_id, alarm_ids
-from exops.core.models import ClusterFacts, PeerFacts, PeerState
+from exops.core.models import ClusterFacts, PeerFacts, PeerState, address_key
+from exops.facts.address import host_of
 
 # Alarm classes of the knowledge table (knowledge.toml `class`): the ids come from there.
 REPLICATION_CLASSES = ("replication", "primary-mismatch", "own-entry")
@@ -103,39 +104,33 @@ def out_of_sync(p: PeerFacts) -> bool:
     return bool({a.id for a in p.raised_alarms} & replication_alarms())
 
 
-def designates(peer: PeerFacts, address: str) -> bool:
-    return address.lower() in {peer.address.lower(), peer.fqdn.lower()} - {""}
-
-
 def consensus_settings_peer(facts: ClusterFacts) -> PeerFacts | None:
     """The reachable peer whose view of the primary the most peers share.
 
-    Prefers the peer that names itself primary; ``None`` when no reachable
-    peer lists any address.
+    Peers that name the same primary by different forms (its FQDN, its IP, a
+    trailing dot) vote for the same peer (``exops.facts.address``). Prefers
+    the peer that names itself primary; ``None`` when no reachable peer lists
+    any address.
     """
     views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
     if not views:
         return None
-    votes = Counter(
-        addr.lower() for p in views if p.settings and (addr := p.settings.primary_address)
-    )
+
+    def vote(addr: str) -> tuple[str, str]:
+        host = host_of(facts, addr)
+        return ("host", host) if host else ("address", address_key(addr))
+
+    named = {p.host: vote(a) for p in views if p.settings and (a := p.settings.primary_address)}
+    votes = Counter(named.values())
     if not votes:
         return views[0]
 
-    def names_itself(addr: str) -> bool:
-        return any(
-            designates(p, addr) and (p.settings.primary_address or "").lower() == addr
-            for p in views
-            if p.settings
-        )
+    def names_itself(key: tuple[str, str]) -> bool:
+        return key[0] == "host" and named.get(key[1]) == key
 
-    # The address most peers name; on a tie, one whose peer agrees it is primary.
-    primary_address = max(votes, key=lambda a: (votes[a], names_itself(a)))
+    # The peer most peers name; on a tie, one that agrees it is primary.
+    primary = max(votes, key=lambda k: (votes[k], names_itself(k)))
     for p in views:
-        if p.settings and designates(p, primary_address):
+        if primary == ("host", p.host):
             return p
-    return next(
-        p
-        for p in views
-        if p.settings and (p.settings.primary_address or "").lower() == primary_address
-    )
+    return next(p for p in views if named.get(p.host) == primary)

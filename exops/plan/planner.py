@@ -32,7 +32,16 @@ from pydantic_core import to_jsonable_python
 from exops.appliance import knowledge
 from exops.appliance.base import Command, apply_writes, settings_writes
 from exops.core.errors import RunbookFileError, UsageError
-from exops.core.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_fqdn, is_ip
+from exops.core.models import (
+    MAX_PEERS,
+    ClusterFacts,
+    ClusterSettings,
+    PeerFacts,
+    address_key,
+    is_fqdn,
+    is_ip,
+)
+from exops.facts.address import names_of, same_peer
 from exops.facts.gather import PLAN_FACTS, Fact, needs_of
 from exops.facts.health import restart_alarm, restart_pending
 from exops.facts.view import ClusterView
@@ -77,12 +86,12 @@ class Predicted:
     saved: ClusterSettings | None
     in_force: ClusterSettings | None  # None: unknown (a restart was already pending)
     pending: bool
-    names: frozenset[str]  # addresses that designate this peer (lower case)
+    names: frozenset[str]  # addresses that designate this peer (address_key form)
 
     def self_entry(self, settings: ClusterSettings | None) -> str | None:
         if settings is None:
             return None
-        return next((a.lower() for a in settings.peers if a and a.lower() in self.names), None)
+        return next((a.lower() for a in settings.peers if a and address_key(a) in self.names), None)
 
     def restart_needed(self) -> bool:
         """A saved change of a setting whose effect is "restart" (knowledge.toml) is
@@ -451,7 +460,7 @@ class _Planner:
         """The peer that names itself primary in its predicted saved settings."""
         for host, peer in self.state.items():
             s = peer.saved
-            if s and s.primary_address and s.primary_address.lower() in peer.names:
+            if s and s.primary_address and address_key(s.primary_address) in peer.names:
                 return host
         return self.view.primary
 
@@ -471,7 +480,7 @@ class _Planner:
             peer = self.state[host]
             if host == primary or not peer.reachable or peer.saved is None:
                 continue
-            if (peer.saved.primary_address or "").lower() != (address or "").lower():
+            if not same_peer(self.facts, peer.saved.primary_address or "", address or ""):
                 continue
             fields = replicated_fields()
             update = {f: getattr(source, f) for f in fields}
@@ -571,9 +580,9 @@ def new_peer_tls_names(view: ClusterView, host: str, now: datetime) -> CheckResu
 
 
 def _predict(p: PeerFacts) -> Predicted:
-    names = {p.address.lower(), p.fqdn.lower()}
+    names = set(names_of(p))
     if p.system is not None:
-        names |= {a.lower() for a in (p.system.lan1, p.system.lan2) if a}
+        names |= {address_key(a) for a in (p.system.lan1, p.system.lan2) if a}
     pending = restart_pending(p)
     return Predicted(
         host=p.host,

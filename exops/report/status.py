@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from exops.core.models import ClusterFacts, ClusterSettings, Frozen, PeerFacts, PeerState, is_ip
+from exops.core.models import (
+    MAX_PEERS,
+    ClusterFacts,
+    ClusterSettings,
+    Frozen,
+    PeerFacts,
+    PeerState,
+    address_key,
+    is_ip,
+)
+from exops.facts.address import designates, host_of, same_peer
 from exops.facts.health import (
     consensus_settings_peer,
     factory_reset_pending,
@@ -16,7 +26,6 @@ from exops.facts.health import (
     restart_alarm,
     restart_pending,
 )
-from exops.facts.health import designates as _designates
 
 SCHEMA = "exops.status/1"
 CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
@@ -107,10 +116,10 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
     ref_settings = ref.settings if ref else None
     listed = ref_settings.listed if ref_settings else ()
     primary_addr = ref_settings.primary_address if ref_settings else None
-    primary = next((p for p in facts.peers if primary_addr and _designates(p, primary_addr)), None)
-    seen_by_primary = {}
+    primary = next((p for p in facts.peers if primary_addr and designates(p, primary_addr)), None)
+    seen_by_primary: tuple[tuple[str, str], ...] = ()
     if primary and primary.status:
-        seen_by_primary = {e.address.lower(): e.state.value for e in primary.status.peers}
+        seen_by_primary = tuple((e.address, e.state.value) for e in primary.status.peers)
     rows = []
     for p in facts.peers:
         slot = _slot(listed, p)
@@ -199,16 +208,13 @@ def root_cause(
 
 def _slot(listed: tuple[str, ...], peer: PeerFacts) -> int | None:
     for i, a in enumerate(listed, start=1):
-        if _designates(peer, a):
+        if designates(peer, a):
             return i
     return None
 
 
-def _state_of(peer: PeerFacts, seen: dict[str, str]) -> str | None:
-    for key in (peer.address.lower(), peer.fqdn.lower()):
-        if key and key in seen:
-            return seen[key]
-    return None
+def _state_of(peer: PeerFacts, seen: tuple[tuple[str, str], ...]) -> str | None:
+    return next((state for address, state in seen if designates(peer, address)), None)
 
 
 def _verdict(
@@ -238,6 +244,7 @@ def _verdict(
     by_host = {p.host: p for p in facts.peers}
     for r in members:
         degraded += _member_problems(r, by_host[r.host])
+    degraded += list_form_findings(facts, [by_host[r.host] for r in members])
     if broken:
         return Verdict.BROKEN, broken + degraded
     if degraded:
@@ -261,3 +268,38 @@ def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:
     if other:
         problems.append(f"{r.host} alarms {', '.join(other)}")
     return problems
+
+
+def list_form_findings(facts: ClusterFacts, members: list[PeerFacts]) -> list[str]:
+    """Slots where the members' lists name the same peer by different addresses (its
+    FQDN here, its IP there): every peer must hold the same list (domain doc 3.2),
+    so each is a finding with its remedy, never healthy. Case and a trailing dot
+    are not differences (exops.facts.address)."""
+    lists = [
+        (p.host, s) for p in members if p.reachable and (s := p.settings) and not s.is_empty
+    ]
+    findings = []
+    for slot in range(1, MAX_PEERS + 1):
+        holders: dict[str, list[str]] = {}  # address_key -> the hosts listing that form
+        forms: dict[str, str] = {}  # address_key -> the text as the first holder lists it
+        for host, settings in lists:
+            text = settings.peers[slot - 1]
+            if text:
+                holders.setdefault(address_key(text), []).append(host)
+                forms.setdefault(address_key(text), text)
+        keys = list(holders)
+        if len(keys) < 2 or not all(same_peer(facts, forms[k], forms[keys[0]]) for k in keys):
+            continue  # one form, or different peers: not a difference of form
+        common = max(keys, key=lambda k: len(holders[k]))
+        who = host_of(facts, forms[common])
+        for k in keys:
+            if k == common:
+                continue
+            odd = ", ".join(holders[k])
+            findings.append(
+                f"{odd} list{'s' if len(holders[k]) == 1 else ''} {who} in slot {slot} as "
+                f"{forms[k]}, {', '.join(holders[common])} as {forms[common]}: every peer "
+                f"must hold the same list. Run exops convert-fqdn -c {facts.cluster} "
+                f"(every peer by FQDN), or put the address you want in slot {slot} on {odd}"
+            )
+    return findings

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretBytes, SecretStr
 
-from exops.core.models import MAX_PEERS, ClusterSettings, TlsMode
+from exops.core.models import MAX_PEERS, ClusterSettings, TlsMode, address_key
 from exops.core.redact import MASK, is_secret_key
 from exops.plan.model import Action, ActionKind, CheckOutcome, Plan
 
@@ -243,9 +243,9 @@ def _is_primary(plan: Plan, host: str, primary_address: str | None) -> bool:
     if not primary_address:
         return False
     address = _host_address(plan, host)
-    p = primary_address.lower()
+    p = address_key(primary_address)
     if address:
-        return address.lower() == p
+        return address_key(address) == p
     return host.lower() in (p, p.split(".")[0])
 
 
