@@ -88,13 +88,6 @@ def settled_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
     return problems
 
 
-def cluster_problems(peers: Iterable[PeerFacts], *, ignore: Iterable[str] = ()) -> list[str]:
-    out: list[str] = []
-    for p in peers:
-        out += peer_problems(p, ignore=ignore)
-    return out
-
-
 def replication_problems(p: PeerFacts) -> list[str]:
     alarms = sorted({a.id for a in p.raised_alarms} & replication_alarms())
     return [f"{p.host} alarms {', '.join(alarms)}"] if alarms else []

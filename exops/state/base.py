@@ -140,7 +140,7 @@ class StepRow:
     @classmethod
     def of(cls, step: Any) -> StepRow:
         """From any object with ``action`` (id, step, kind, host), status, started,
-        duration_s, detail, error, advice (``exops.apply.executor.Outcome`` and its successors)."""
+        duration_s, detail, error, advice (``exops.apply.results.StepResult``)."""
         action = step.action
         started = step.started
         return cls(
@@ -187,7 +187,7 @@ class Held:
 
 
 class StepLike(Protocol):
-    """What ``record_step`` reads (``exops.apply.executor.Outcome`` fits)."""
+    """What ``record_step`` reads (``exops.apply.results.StepResult`` fits)."""
 
     action: Any
     status: Any
