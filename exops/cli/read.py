@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from exops.cli.display import PeerWait, console
+from exops.core.exitcodes import ExitCode
 from exops.plan.model import BLOCKING, CheckOutcome, CheckResult
 from exops.report.status import SCHEMA, ClusterReport, Verdict, summarize
 from exops.run.env import Env
@@ -36,7 +37,7 @@ def stderr() -> Console:
     return console(stderr=True)
 
 
-def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
+def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> ExitCode:
     """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise."""
     from exops.facts.gather import STATUS_FACTS
 
@@ -53,7 +54,7 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
         for report in reports:
             print_report(console, report)
     bad = [r for r in reports if r.verdict in (Verdict.DEGRADED, Verdict.BROKEN)]
-    return 1 if bad else 0
+    return ExitCode.FAILED if bad else ExitCode.OK
 
 
 def _peer_wait(session: Session) -> PeerWait:
@@ -101,10 +102,10 @@ def print_report(console: Console, r: ClusterReport) -> None:
     console.print()
 
 
-def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
+def check(
+    env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool
+) -> ExitCode:
     """Run the prerequisite checks on each cluster; exit 3 when any fails."""
-    from exops.core.exitcodes import ExitCode
-
     results = check_results(env, clusters, new_peer)
     failed = any(c.outcome in BLOCKING for rs in results.values() for c in rs)
     if json_out:
@@ -121,7 +122,7 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
     else:
         for n, rs in results.items():
             print_checks(stdout(), n, rs)
-    return int(ExitCode.REFUSED) if failed else int(ExitCode.OK)
+    return ExitCode.REFUSED if failed else ExitCode.OK
 
 
 def check_results(
