@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_PEERS = 6
+CAPACITY_PEERS = 4  # peers beyond the 4th add resilience, not capacity
 EMPTY_SLOTS: tuple[str, ...] = ("",) * MAX_PEERS
 
 

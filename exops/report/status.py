@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from exops.core.models import (
+    CAPACITY_PEERS,
     MAX_PEERS,
     ClusterFacts,
     ClusterSettings,
@@ -28,7 +29,6 @@ from exops.facts.health import (
 )
 
 SCHEMA = "exops.status/1"
-CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
 __all__ = [
     "ClusterReport",
     "Verdict",

@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exops.core.models import MAX_PEERS, ClusterSettings, TlsMode, address_key
+from exops.core.models import CAPACITY_PEERS, MAX_PEERS, ClusterSettings, TlsMode, address_key
 from exops.core.redact import redact
 from exops.plan.model import Action, ActionKind, CheckOutcome, Plan
-
-CAPACITY_PEERS = 4  # peers beyond the 4th add resilience, not capacity
 
 
 def mask_secrets(value: Any) -> Any:

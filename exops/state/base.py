@@ -62,6 +62,7 @@ def now_iso() -> str:
 
 
 def current_user() -> str:
+    """Who runs exops, as the journal and the lock name them (one rule for both)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
