@@ -127,8 +127,3 @@ class RoutedAppliance:
         self.rest.close()
         if self._ssh is not None:
             self._ssh.close()
-
-
-def open_appliance(target: ConnectionTarget) -> RoutedAppliance:
-    """The appliance interface for one peer (no connection is opened yet)."""
-    return RoutedAppliance(target)

@@ -108,6 +108,17 @@ SPREADS = ("cluster", "replicated", "local")
 EFFECTS = ("live", "restart")
 CLI_STYLES = ("string", "enum", "number")
 MARKS = ("CONFIRMED", "INFERRED", "MOCK-DEFINED")
+ALARM_CLASSES = (
+    "communication",
+    "replication",
+    "primary-mismatch",
+    "own-entry",
+    "restart-required",
+    "invalid-clustering",
+    "factory-reset",
+    "peer",
+)
+_KEYWORDS = {"class": "cls"}  # file columns whose name is a Python keyword
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,7 @@ class AlarmInfo:
     remedy: str
     fix: str  # the exops command or runbook that fixes it ("" when none does)
     transient: bool  # expected for a while during cluster changes
+    cls: str  # the file's `class` column: one of ALARM_CLASSES
     mark: str  # CONFIRMED | MOCK-DEFINED
     source: str
 
@@ -142,9 +154,10 @@ def _rows(data: dict[str, Any], kind: str, cls: type[Any]) -> list[Any]:
     """The ``[[kind]]`` rows as ``cls``; a malformed shipped file fails loudly at import."""
     names = [f.name for f in fields(cls)]
     rows = []
-    for i, row in enumerate(data.get(kind, []), 1):
+    for i, raw in enumerate(data.get(kind, []), 1):
+        row = {_KEYWORDS.get(k, k): v for k, v in raw.items()}
         if set(row) != set(names):
-            raise ValueError(f"knowledge.toml: [[{kind}]] #{i}: keys {sorted(row)} != {names}")
+            raise ValueError(f"knowledge.toml: [[{kind}]] #{i}: keys {sorted(raw)} != {names}")
         if row["mark"].split()[0] not in MARKS:
             raise ValueError(f"knowledge.toml: [[{kind}]] #{i}: unknown mark {row['mark']!r}")
         rows.append(cls(**row))
@@ -159,10 +172,103 @@ def _load() -> tuple[dict[str, SettingRule], tuple[AlarmInfo, ...]]:
         if not all(ok) or r.table not in {getattr(CDB, f.name) for f in fields(Cdb)}:
             raise ValueError(f"knowledge.toml: setting {r.name}: a value outside its set")
         rules[r.name] = replace(r, row_key=r.row_key or None)
-    return rules, tuple(_rows(data, "alarm", AlarmInfo))
+    alarms = tuple(_rows(data, "alarm", AlarmInfo))
+    for a in alarms:
+        if a.cls not in ALARM_CLASSES:
+            raise ValueError(
+                f"knowledge.toml: alarm {a.id}: class {a.cls!r} is not one of {ALARM_CLASSES}"
+            )
+    return rules, alarms
 
 
 SETTING_RULES, ALARM_CATALOGUE = _load()
+
+# -- what the code reads from the rows ------------------------------------------------
+# The accessors read SETTING_RULES and ALARM_CATALOGUE when called (never a copy made
+# at import), so the planner, restore, health and log analysis follow the table.
+
+# The peer model (exops.core.models.ClusterSettings) field -> the rows holding it,
+# in the table's order. ``h323_mode`` is read as an alarm (20106), not modelled.
+MODEL_FIELDS: dict[str, tuple[str, ...]] = {
+    "peers": ("peer_address",),
+    "primary": ("primary",),
+    "cluster_name": ("cluster_name",),
+    "tls_mode": ("tls_mode",),
+    "ip_version": ("ip_version",),
+    "mapping_enabled": ("mapping_mode",),
+    "mapping": ("mapping_name", "mapping_address"),
+}
+
+
+def _column(name: str, column: str) -> str:
+    """One column of a setting, by row name or peer-model field (rows of one field agree)."""
+    rows = MODEL_FIELDS.get(name, (name,))
+    values: set[str] = {getattr(SETTING_RULES[r], column) for r in rows}
+    if len(values) != 1:
+        raise ValueError(f"knowledge.toml: the rows of {name} disagree on {column}: {values}")
+    return values.pop()
+
+
+def spread_of(name: str) -> str:
+    """How a saved change of a setting spreads: cluster | replicated | local.
+
+    ``name`` is a row name (``tls_mode``, ``mapping_name``) or a field of the
+    peer model (``mapping``, ``peers``)."""
+    return _column(name, "spread")
+
+
+def effect_of(name: str) -> str:
+    """When a saved change of a setting is in force: live | restart."""
+    return _column(name, "effect")
+
+
+def model_fields(*, spread: str | None = None, effect: str | None = None) -> tuple[str, ...]:
+    """The peer-model fields whose rows have this spread and/or effect, in table order."""
+    return tuple(
+        f
+        for f in MODEL_FIELDS
+        if (spread is None or spread_of(f) == spread) and (effect is None or effect_of(f) == effect)
+    )
+
+
+def cluster_fields() -> tuple[str, ...]:
+    """Peer-model fields in a cluster-database table (spread "cluster"): a change on
+    one peer lands at once on every peer its database is connected to. The planner
+    calls these "replicated"; restore keeps them as they are on one peer."""
+    return model_fields(spread="cluster")
+
+
+def restart_fields() -> tuple[str, ...]:
+    """Peer-model fields whose saved change raises 20007 until the peer restarts
+    (effect "restart"). For ``peers`` only the peer's own entry counts (the file's
+    header: a change of another peer's slot is live)."""
+    return model_fields(effect="restart")
+
+
+def alarm_ids(*classes: str) -> frozenset[str]:
+    """Ids of the catalogue's alarms of these classes (``ALARM_CLASSES``)."""
+    unknown = set(classes) - set(ALARM_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown alarm class {sorted(unknown)}; classes: {ALARM_CLASSES}")
+    return frozenset(a.id for a in ALARM_CATALOGUE if a.cls in classes)
+
+
+def alarm_id(cls: str) -> str:
+    """The id of the one alarm of a single-alarm class (restart-required, factory-reset)."""
+    ids = alarm_ids(cls)
+    if len(ids) != 1:
+        raise ValueError(f"knowledge.toml: class {cls!r} has {len(ids)} alarms, not one")
+    return next(iter(ids))
+
+
+def alarm_class(alarm: str) -> str | None:
+    """The class of a catalogued alarm id (None: not in the catalogue)."""
+    return next((a.cls for a in ALARM_CATALOGUE if a.id == alarm), None)
+
+
+def transient_alarms() -> frozenset[str]:
+    """Alarms expected for a while during cluster changes (the ``transient`` column)."""
+    return frozenset(a.id for a in ALARM_CATALOGUE if a.transient)
 
 
 @dataclass(frozen=True)

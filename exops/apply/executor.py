@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from exops.appliance.base import Appliance, apply_writes, settings_writes
 from exops.apply.results import FAILED_STATUSES, StepResult, StepStatus
-from exops.apply.safety import SafetyError, check_command, check_restart, check_write
+from exops.apply.safety import check_command, check_restart, check_write
 from exops.apply.waits import Waiter
 from exops.core.errors import (
     AuthError,
@@ -29,6 +29,7 @@ from exops.core.errors import (
     TransportError,
 )
 from exops.core.models import ClusterFacts, ClusterSettings
+from exops.facts.health import restart_alarm, restart_pending
 from exops.plan.model import Action, ActionKind, Plan
 
 Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
@@ -45,9 +46,6 @@ class Cluster(Protocol):
 
 class Events(Protocol):
     def emit(self, event: str, **fields: Any) -> None: ...
-
-
-Outcome = StepResult  # the executor's name for one step's result
 
 
 class BackupSink(Protocol):
@@ -81,7 +79,7 @@ RESTORE_BACKUPS = "{cluster}.restore"
 
 @dataclass
 class Applied:
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[StepResult] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -106,9 +104,6 @@ ADVICE = {
 
 
 class Executor:
-    # The safety rule that stopped the run, if one did (the runner exits 3 for it).
-    safety_refusal: SafetyError | None = None
-
     def __init__(
         self,
         cluster: Cluster,
@@ -118,7 +113,7 @@ class Executor:
         waiter: Waiter,
         events: Events,
         options: ApplyOptions,
-        on_outcome: Callable[[Outcome], None] | None = None,
+        on_outcome: Callable[[StepResult], None] | None = None,
         before_each: Callable[[Action], None] | None = None,
     ):
         self.on_outcome = on_outcome or (lambda _: None)
@@ -139,7 +134,7 @@ class Executor:
             self.on_outcome(outcome)  # journalled at once: a crash loses no finished step
             if outcome.status in FAILED_STATUSES:
                 for rest in self.plan.actions[index + 1 :]:
-                    skipped = Outcome(
+                    skipped = StepResult(
                         rest, StepStatus.SKIPPED, datetime.now(UTC), detail="not reached"
                     )
                     applied.outcomes.append(skipped)
@@ -147,7 +142,7 @@ class Executor:
                 break
         return applied
 
-    def _one(self, action: Action) -> Outcome:
+    def _one(self, action: Action) -> StepResult:
         started = datetime.now(UTC)
         t0 = self.waiter.clock()
         common = {
@@ -164,15 +159,7 @@ class Executor:
             duration = self.waiter.clock() - t0
             advice = action.advice or ADVICE.get(action.kind)
             kind = _failure_status(action, exc)
-            self.events.emit(
-                "failed",
-                **common,
-                status=kind.value,
-                error=str(exc),
-                advice=advice,
-                duration_s=round(duration, 3),
-            )
-            return Outcome(
+            return StepResult(
                 action,
                 kind,
                 started,
@@ -182,8 +169,7 @@ class Executor:
                 refused=isinstance(exc, PreconditionError),
             )
         duration = self.waiter.clock() - t0
-        self.events.emit(status, **common, detail=detail, duration_s=round(duration, 3))
-        return Outcome(action, StepStatus(status), started, duration, detail=detail)
+        return StepResult(action, StepStatus(status), started, duration, detail=detail)
 
     def _dispatch(self, action: Action) -> tuple[str, str]:
         handler = {
@@ -231,16 +217,13 @@ class Executor:
             # Replication already brought some planned values: write only the rest.
             writes = settings_writes(current, action.after)
         # Safety rules R1/R3/R5 on a fresh read, right before the write.
-        _guard(
-            self,
-            lambda: check_write(
-                host,
-                current,
-                writes,
-                apply_writes(current, writes),
-                self.cluster.gather(self.plan.cluster, light=True),
-                decommission=self.options.decommission,
-            ),
+        check_write(
+            host,
+            current,
+            writes,
+            apply_writes(current, writes),
+            self.cluster.gather(self.plan.cluster, light=True),
+            decommission=self.options.decommission,
         )
         app.write(writes)
         found = app.read_settings()
@@ -258,14 +241,11 @@ class Executor:
         app = self.cluster.appliance(host)
         # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.
         target = app.read_settings()
-        _guard(
-            self,
-            lambda: check_restart(
-                host,
-                target,
-                self.cluster.gather(self.plan.cluster, light=True),
-                decommission=self.options.decommission,
-            ),
+        check_restart(
+            host,
+            target,
+            self.cluster.gather(self.plan.cluster, light=True),
+            decommission=self.options.decommission,
         )
         decommissioning = action.decommission and host == self.options.decommission
         try:
@@ -295,8 +275,8 @@ class Executor:
                     )
             if not peer.reachable:
                 return False, peer.error or "unreachable"
-            if peer.restart_pending:
-                return False, "restart still pending (alarm 20007)"
+            if restart_pending(peer):
+                return False, f"restart still pending (alarm {restart_alarm()})"
             return True, "restart done"
 
         if decommissioning:
@@ -328,12 +308,7 @@ class Executor:
         if action.command is None:
             raise DivergenceError(f"command action {action.id} names no command", host=host)
         command = action.command
-        _guard(
-            self,
-            lambda: check_command(
-                host, command.value, self.cluster.gather(self.plan.cluster, light=True)
-            ),
-        )
+        check_command(host, command.value, self.cluster.gather(self.plan.cluster, light=True))
         answer = self.cluster.appliance(host).command(command)
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
 
@@ -381,17 +356,6 @@ def _failure_status(action: Action, exc: ExopsError) -> StepStatus:
     if isinstance(exc, TimeoutError_) and action.kind in (ActionKind.WAIT, ActionKind.VERIFY):
         return StepStatus.FAILED
     return StepStatus.UNREACHABLE if isinstance(exc, TransportError) else StepStatus.FAILED
-
-
-def _guard(executor: Executor, check: Callable[[], None]) -> None:
-    """Run a safety check; a refusal is kept on the executor (``safety_refusal``) so
-    the runner can exit 3 (refused) rather than 1, then propagates: the write or
-    restart does not happen."""
-    try:
-        check()
-    except SafetyError as exc:
-        executor.safety_refusal = exc
-        raise
 
 
 def _progressed(before: ClusterSettings, current: ClusterSettings, after: ClusterSettings) -> bool:

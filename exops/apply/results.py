@@ -15,7 +15,8 @@ from typing import Any
 from exops.core.exitcodes import ExitCode
 from exops.plan.model import Action, Plan
 
-RUN_SCHEMA = "exops.run/1"  # fields only added since /1: status, exit_code, message, unreached
+# Fields only added since /1: status, exit_code, message, unreached, warnings.
+RUN_SCHEMA = "exops.run/1"
 
 
 class StepStatus(StrEnum):
@@ -92,6 +93,10 @@ class RunResult:
     steps: list[StepResult] = field(default_factory=list)
     message: str = ""  # one line: why it refused / failed / is partial
     unreached: tuple[str, ...] = ()  # members skipped because they did not answer
+    # What went wrong beside the appliance work, e.g. journal writes that failed (the
+    # run is then not, or not fully, recorded in the state store). The CLI prints each
+    # on stderr; the status and exit code stay those of the appliance work.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -123,7 +128,7 @@ class RunResult:
         return recap
 
     def to_doc(self) -> dict[str, Any]:
-        """The ``--json`` document of a run (schema ``exops.run/2``)."""
+        """The ``--json`` document of a run (schema ``exops.run/1``)."""
         return {
             "schema": RUN_SCHEMA,
             "run_id": self.run_id,
@@ -136,6 +141,7 @@ class RunResult:
             "failed": self.failed,
             "changed": self.changed,
             "unreached": list(self.unreached),
+            "warnings": list(self.warnings),
             "recap": self.recap(),
             "outcomes": [s.to_doc() for s in self.steps],
             "plan": json.loads(self.plan.to_json()) if self.plan else None,

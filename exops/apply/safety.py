@@ -37,6 +37,7 @@ from exops.core.models import (
     is_address,
     is_fqdn,
 )
+from exops.facts.address import designates, host_of
 
 if TYPE_CHECKING:
     from exops.runbook.schema import Runbook
@@ -154,16 +155,6 @@ def trusted_decommission(runbook: Runbook, params: Mapping[str, Any]) -> str | N
 
 
 # -- helpers on fresh facts ------------------------------------------------------------
-def designates(peer: PeerFacts, address: str) -> bool:
-    """True when ``address`` names ``peer`` (its inventory address or FQDN)."""
-    a = address.lower().rstrip(".")
-    return bool(a) and a in {peer.address.lower(), peer.fqdn.lower().rstrip(".")} - {""}
-
-
-def host_of(facts: ClusterFacts, address: str) -> str | None:
-    return next((p.host for p in facts.peers if designates(p, address)), None)
-
-
 def reference_settings(facts: ClusterFacts) -> ClusterSettings | None:
     """The fresh primary's settings (the consensus ``exops status`` uses)."""
     from exops.facts.health import consensus_settings_peer

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from exops.core.models import ClusterFacts, PeerFacts
+from exops.facts.address import same_peer
 from exops.facts.health import (
-    REPLICATION_ALARMS,
     peer_problems,
+    replication_alarms,
     replication_problems,
     settled_problems,
 )
@@ -36,7 +37,7 @@ def cluster_healthy(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
 
     With ``allow_unreachable`` (switch-primary with the old primary down) the
     peers exops cannot reach are left out, and so are the remaining peers'
-    complaints about them (their state, 20004/20006, the database status).
+    complaints about them (their state, communication alarms, the database status).
     """
     hosts = _hosts(facts, action)
     if action.condition_args.get("allow_unreachable"):
@@ -78,18 +79,19 @@ def replicated(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
 
 
 def primary_agreed(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
-    """Every reachable given peer names the same primary address, the wanted one."""
-    wanted = str(action.condition_args.get("address", "")).lower()
+    """Every reachable given peer names the wanted primary: the same peer, by any of
+    the addresses that designate it (its FQDN or its IP, exops.facts.address)."""
+    wanted = str(action.condition_args.get("address", ""))
     wrong = []
     for p in _hosts(facts, action):
         if not p.reachable or p.settings is None:
             continue
-        got = (p.settings.primary_address or "").lower()
-        if got != wanted:
-            wrong.append(f"{p.host} names {got or 'no primary'}")
+        got = p.settings.primary_address or ""
+        if not same_peer(facts, got, wanted):
+            wrong.append(f"{p.host} names {got.lower() or 'no primary'}")
     if wrong:
         return False, "; ".join(wrong)
-    return True, f"every reachable peer names {wanted}"
+    return True, f"every reachable peer names {wanted.lower()}"
 
 
 def in_sync(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
@@ -99,7 +101,7 @@ def in_sync(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
         if not p.reachable:
             bad.append(f"{p.host} unreachable")
             continue
-        alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+        alarms = sorted({a.id for a in p.raised_alarms} & replication_alarms())
         if alarms:
             bad.append(f"{p.host} alarms {', '.join(alarms)}")
     return (not bad), "; ".join(bad) or "in sync"

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Protocol
 
 from exops.core.errors import TimeoutError_
@@ -22,18 +21,10 @@ POLL_FRACTION = 0.05
 
 
 class Reporter(Protocol):
-    """Where a wait reports: a rich progress line or structured events."""
+    """Where a wait reports (the runner's observers: a progress line, events)."""
 
     def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None: ...
     def finished(self, what: str, elapsed: float) -> None: ...
-
-
-class SilentReporter:
-    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
-        return None
-
-    def finished(self, what: str, elapsed: float) -> None:
-        return None
 
 
 def poll_interval(elapsed: float, max_poll: float) -> float:
@@ -49,7 +40,7 @@ class Waiter:
         cancel: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.reporter = reporter or SilentReporter()
+        self.reporter = reporter
         self.max_poll = max_poll
         self.cancel = cancel or threading.Event()
         self.clock = clock
@@ -74,7 +65,8 @@ class Waiter:
             ok, detail = check()
             elapsed = self.clock() - start
             if ok:
-                self.reporter.finished(what, elapsed)
+                if self.reporter is not None:
+                    self.reporter.finished(what, elapsed)
                 return elapsed
             if elapsed >= timeout:
                 raise TimeoutError_(
@@ -82,48 +74,8 @@ class Waiter:
                     host=host,
                     operation="wait",
                 )
-            self.reporter.waiting(what, detail, elapsed, timeout)
+            if self.reporter is not None:
+                self.reporter.waiting(what, detail, elapsed, timeout)
             pause = min(poll_interval(elapsed, self.max_poll), max(timeout - elapsed, 0.0))
             if self.cancel.wait(pause):
                 raise KeyboardInterrupt
-
-
-class RichReporter:
-    """One live progress line per wait, for a terminal."""
-
-    def __init__(self, console: object):
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=20),
-            TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[detail]}"),
-            console=console,  # type: ignore[arg-type]
-            transient=True,
-        )
-        self._tasks: dict[str, object] = {}
-
-    @contextmanager
-    def active(self) -> Iterator[RichReporter]:
-        with self.progress:
-            yield self
-
-    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
-        task = self._tasks.get(what)
-        if task is None:
-            task = self.progress.add_task(what, total=timeout, detail=detail)
-            self._tasks[what] = task
-        self.progress.update(task, completed=elapsed, detail=detail[:60])  # type: ignore[arg-type]
-
-    def finished(self, what: str, elapsed: float) -> None:
-        task = self._tasks.pop(what, None)
-        if task is not None:
-            self.progress.remove_task(task)  # type: ignore[arg-type]

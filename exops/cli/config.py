@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from exops.cli.display import console
 from exops.core.exitcodes import ExitCode
-from exops.core.settings import SETTINGS, load_settings
+from exops.core.settings import SETTINGS, resolve
 
 
 def sources(environ: dict[str, str] | None = None) -> dict[str, tuple[Any, str]]:
-    """Each setting's value and its source: ``environment (VAR)``, ``file (PATH)``,
-    or ``default`` (no flag applies to ``exops config`` itself)."""
-    env = dict(os.environ if environ is None else environ)
-    settings = load_settings(environ=env)
-    path = Path(env.get("EXOPS_CONFIG") or Path.home() / ".config" / "exops" / "config.yaml")
-    in_file: set[str] = set()
-    if path.is_file():
-        import yaml
-
-        data = yaml.safe_load(path.read_text()) or {}
-        in_file = set(data) if isinstance(data, dict) else set()
-    out: dict[str, tuple[Any, str]] = {}
-    values = asdict(settings)
-    for name, setting in SETTINGS.items():
-        if env.get(setting.envvar) not in (None, ""):
-            where = f"environment ({setting.envvar})"
-        elif name in in_file:
-            where = f"file ({path})"
-        else:
-            where = "default"
-        out[name] = (values.get(name), where)
-    return out
+    """Each setting's value and its source (``exops.core.settings.resolve``):
+    ``environment (VAR)``, ``file (PATH)`` or ``default`` (no flag applies to
+    ``exops config`` itself)."""
+    return {name: (r.value, r.source) for name, r in resolve(environ=environ).items()}
 
 
 def show(*, json_out: bool) -> int:

@@ -227,6 +227,9 @@ def render_recap(result: RunResult) -> list[str]:
             f"[red]UNREACHABLE[/] {escape(host)}: skipped, NOT done; re-run when it answers"
         )
     title = f"PLAY RECAP (run {result.run_id})" if result.run_id else "PLAY RECAP"
+    if result.warnings:  # e.g. the journal lost writes: the run is not fully recorded
+        n = len(result.warnings)
+        title += f" [yellow]{n} warning{'s' if n > 1 else ''} on stderr[/]"
     lines.append(f"\n{title} " + "*" * 40)
     for host, counts in sorted(result.recap().items()):
         parts = " ".join(f"{k}={v}" for k, v in counts.items())

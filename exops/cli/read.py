@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from exops.cli.display import PeerWait, console
+from exops.core.exitcodes import ExitCode
 from exops.plan.model import CheckOutcome, CheckResult
 from exops.report.status import SCHEMA, ClusterReport, Verdict
 from exops.run.env import Env
@@ -32,7 +33,7 @@ def stderr() -> Console:
     return console(stderr=True)
 
 
-def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
+def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> ExitCode:
     """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise."""
     from exops.run import read
 
@@ -45,7 +46,7 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> int:
         console = stdout()
         for report in reports:
             print_report(console, report)
-    return 0 if all(read.is_healthy(r) for r in reports) else 1
+    return ExitCode.OK if all(read.is_healthy(r) for r in reports) else ExitCode.FAILED
 
 
 def _peer_wait(env: Env, clusters: list[str] | None) -> PeerWait:
@@ -93,9 +94,10 @@ def print_report(console: Console, r: ClusterReport) -> None:
     console.print()
 
 
-def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool) -> int:
+def check(
+    env: Env, clusters: list[str] | None, new_peer: str | None, *, json_out: bool
+) -> ExitCode:
     """Run the prerequisite checks on each cluster; exit 3 when any fails."""
-    from exops.core.exitcodes import ExitCode
     from exops.run.read import passed
 
     results = check_results(env, clusters, new_peer)
@@ -114,7 +116,7 @@ def check(env: Env, clusters: list[str] | None, new_peer: str | None, *, json_ou
     else:
         for n, rs in results.items():
             print_checks(stdout(), n, rs)
-    return int(ExitCode.REFUSED) if failed else int(ExitCode.OK)
+    return ExitCode.REFUSED if failed else ExitCode.OK
 
 
 def check_results(

@@ -231,9 +231,16 @@ def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     if result.status in (RunStatus.FAILED, RunStatus.REFUSED, RunStatus.PARTIAL):
         # One line on stderr: what cron mails and schedulers log.
         err().print(f"exops: error: {escape(result.message)}", soft_wrap=True, markup=True)
+    print_warnings(result)
     if result.status is RunStatus.INTERRUPTED:
         raise KeyboardInterrupt
     return result.exit_code
+
+
+def print_warnings(result: RunResult) -> None:
+    """Each warning of a run (a journal write that failed) on stderr, one line each."""
+    for warning in result.warnings:
+        err().print(f"exops: warning: {escape(warning)}", soft_wrap=True, markup=True)
 
 
 def _print_refusal_evidence(out: Console, result: RunResult) -> None:
@@ -335,6 +342,8 @@ def _fleet_render(item: FleetItem, opts: RunOptions) -> str:
         problems = f"exops: {item.cluster}: {result.message}\n"
     else:
         problems = ""
+    if result is not None:
+        problems += "".join(f"exops: warning: {item.cluster}: {w}\n" for w in result.warnings)
     if result is not None and not opts.json_out:
         if opts.dry_run and result.plan is not None:
             show_plan(result.plan, replace(opts, out=None), item.context["text"])

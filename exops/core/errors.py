@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from exops.core.exitcodes import ExitCode
+
 
 class ExopsError(Exception):
-    """Base of every error exops reports to the operator."""
+    """Base of every error exops reports to the operator (``exit_code``: the process's)."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.FAILED
 
     def __init__(self, message: str, *, host: str | None = None, operation: str | None = None):
         super().__init__(message)
@@ -29,7 +31,7 @@ class ExopsError(Exception):
 class UsageError(ExopsError):
     """Bad flags, unknown cluster or peer, bad parameter values."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class InventoryError(UsageError):
@@ -77,19 +79,19 @@ class ApplianceError(ExopsError):
 class PreconditionError(ExopsError):
     """A preflight check or a safety rule refused the run."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
 
 class LockedError(ExopsError):
     """Another run holds the cluster lock."""
 
-    exit_code = 4
+    exit_code = ExitCode.LOCKED
 
 
 class StalePlanError(ExopsError):
     """A saved plan no longer matches the cluster it was computed from."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
 
 class DivergenceError(ExopsError):

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_PEERS = 6
+CAPACITY_PEERS = 4  # peers beyond the 4th add resilience, not capacity
 EMPTY_SLOTS: tuple[str, ...] = ("",) * MAX_PEERS
 
 
@@ -92,7 +93,7 @@ class ClusterSettings(Frozen):
                 continue
             if not is_address(a):
                 raise ValueError(f"peer slot {i}: {a!r} is not an IPv4/IPv6 address or FQDN")
-            key = a.lower().rstrip(".")
+            key = address_key(a)
             if key in seen:
                 raise ValueError(f"peer slot {i}: {a!r} is also in slot {seen[key]}")
             seen[key] = i
@@ -118,9 +119,11 @@ class ClusterSettings(Frozen):
         return not any(self.peers)
 
     def slot_of(self, address: str) -> int | None:
-        """1-based slot holding ``address`` (case-insensitive), or None."""
+        """1-based slot holding ``address`` (``address_key``: case and a trailing dot
+        ignored), or None."""
+        key = address_key(address)
         for i, a in enumerate(self.peers, start=1):
-            if a and a.lower() == address.lower():
+            if a and address_key(a) == key:
                 return i
         return None
 
@@ -220,9 +223,6 @@ class ClusterStatus(Frozen):
     peers: tuple[PeerStatusEntry, ...] = ()
 
 
-RESTART_REQUIRED = "20007"
-
-
 class PeerFacts(Frozen):
     """Everything exops knows about one peer at one moment."""
 
@@ -255,11 +255,6 @@ class PeerFacts(Frozen):
     def has_alarm(self, alarm_id: str) -> bool:
         return any(a.id == alarm_id for a in self.raised_alarms)
 
-    @property
-    def restart_pending(self) -> bool:
-        """Read from the appliance (alarm 20007), never kept in memory."""
-        return self.has_alarm(RESTART_REQUIRED)
-
 
 class ClusterFacts(Frozen):
     """All peers of one cluster, gathered together."""
@@ -278,7 +273,7 @@ class ClusterFacts(Frozen):
 
     def by_address(self, address: str) -> PeerFacts | None:
         for p in self.peers:
-            if p.address.lower() == address.lower():
+            if address_key(p.address) == address_key(address):
                 return p
         return None
 
@@ -294,6 +289,13 @@ def is_fqdn(value: str) -> bool:
     if len(labels) < 2 or labels[-1].isdigit():  # a numeric TLD is a mistyped IP
         return False
     return all(_LABEL.match(label) for label in labels)
+
+
+def address_key(address: str) -> str:
+    """The form peer addresses are compared in: case-insensitive, a trailing dot (a
+    fully qualified DNS name, ``exp-1.example.com.``) ignored. exops.facts.address
+    builds "does this address designate that peer" on it."""
+    return address.lower().rstrip(".")
 
 
 def is_address(value: object) -> bool:

@@ -83,8 +83,23 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact(obj: Any) -> Any:
-    """A deep copy of ``obj`` with secret values replaced by ``MASK``.
+def is_secret(key: object, value: Any = None, *, flags: bool = False) -> bool:
+    """The one decision whether a value is a secret, for the journal, events and reports.
+
+    A ``SecretStr``/``SecretBytes`` anywhere is; so is any value under a
+    secret-looking key name (``is_secret_key``), except ``None`` and booleans
+    unless ``flags``: in the journal and events ``password_set: true`` carries no
+    secret and stays useful; reports (``flags=True``) mask those too.
+    """
+    if isinstance(value, SecretStr | SecretBytes):
+        return True
+    if not is_secret_key(key):
+        return False
+    return flags or (value is not None and not isinstance(value, bool))
+
+
+def redact(obj: Any, *, flags: bool = False) -> Any:
+    """A deep copy of ``obj`` with secret values (``is_secret``) replaced by ``MASK``.
 
     Masks values under secret-looking keys, pydantic ``SecretStr``/``SecretBytes``
     anywhere, and credentials inside strings. Pydantic models become their JSON
@@ -95,17 +110,36 @@ def redact(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact_text(obj)
     if isinstance(obj, BaseModel):
-        return redact(obj.model_dump(mode="json"))
+        return redact(obj.model_dump(mode="json"), flags=flags)
     if isinstance(obj, Mapping):
-        return {key: _redact_item(key, value) for key, value in obj.items()}
+        return {key: redact_item(key, value, flags=flags) for key, value in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):
-        items = [redact(v) for v in obj]
+        items = [redact(v, flags=flags) for v in obj]
         return tuple(items) if isinstance(obj, tuple) else items
     return obj
 
 
-def _redact_item(key: object, value: Any) -> Any:
-    # None and booleans carry no secret ("password_set: true" stays useful).
-    if is_secret_key(key) and value is not None and not isinstance(value, bool):
-        return MASK
-    return redact(value)
+def redact_item(key: object, value: Any, *, flags: bool = False) -> Any:
+    """``value`` as it may be shown under ``key``: the mask when it is a secret."""
+    return MASK if is_secret(key, value, flags=flags) else redact(value, flags=flags)
+
+
+def secret_values(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The plain values of the secrets in ``params`` (``is_secret``), to scrub from any
+    rendered text; values shorter than 3 characters are left (they would mask noise)."""
+    out: list[str] = []
+    for k, v in params.items():
+        if isinstance(v, SecretStr):
+            out.append(v.get_secret_value())
+        elif isinstance(v, Mapping):
+            out += secret_values(v)
+        elif is_secret(k, v):
+            out.append(str(v))
+    return tuple(s for s in out if len(s) >= 3)
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every occurrence of a secret value replaced by the mask."""
+    for s in sorted(secrets, key=len, reverse=True):
+        text = text.replace(s, MASK)
+    return text

@@ -133,22 +133,37 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         raise UsageError(f"{source}: {name}: {exc}") from exc
 
 
-def load_settings(
+@dataclass(frozen=True)
+class Resolved:
+    """One setting's effective value and where it came from."""
+
+    value: Any
+    source: str  # "flag (--NAME)", "environment (EXOPS_NAME)", "file (PATH)" or "default"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The settings file: ``EXOPS_CONFIG``, else ``~/.config/exops/config.yaml``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("EXOPS_CONFIG") or Path.home() / ".config" / "exops" / "config.yaml")
+
+
+def resolve(
     flags: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     config_file: Path | None = None,
-) -> Settings:
-    """Resolve every setting: flag > environment > settings file > default.
+) -> dict[str, Resolved]:
+    """Every setting with its value and source: flag > environment > settings file >
+    default. The one place the precedence is worked out (``load_settings`` and
+    ``exops config`` both read it).
 
     Raises:
         UsageError: a value does not parse, naming where it came from.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    path = config_file or Path(
-        env.get("EXOPS_CONFIG") or Path.home() / ".config" / "exops" / "config.yaml"
-    )
+    defaults = Settings()
+    out = {name: Resolved(getattr(defaults, name, None), "default") for name in SETTINGS}
+    path = config_file or config_path(env)
     if path.is_file():
         try:
             data = yaml.safe_load(path.read_text()) or {}
@@ -159,16 +174,34 @@ def load_settings(
         for key, raw in data.items():
             if key not in SETTINGS:
                 raise UsageError(f"{path}: unknown setting {key!r}")
-            values[key] = _coerce(key, raw, str(path))
+            out[key] = Resolved(_coerce(key, raw, str(path)), f"file ({path})")
     for name, setting in SETTINGS.items():
         if env.get(setting.envvar) not in (None, ""):
-            values[name] = _coerce(name, env[setting.envvar], setting.envvar)
+            value = _coerce(name, env[setting.envvar], setting.envvar)
+            out[name] = Resolved(value, f"environment ({setting.envvar})")
     for name, raw in (flags or {}).items():
         if raw is not None:
             if name not in SETTINGS:
                 raise UsageError(f"unknown setting {name!r}")
             # Flags go through the same parser: --restart-timeout nan is refused too.
             flag = "--" + name.replace("_", "-")
-            values[name] = raw if isinstance(raw, bool) else _coerce(name, raw, flag)
+            value = raw if isinstance(raw, bool) else _coerce(name, raw, flag)
+            out[name] = Resolved(value, f"flag ({flag})")
+    return out
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Resolve every setting: flag > environment > settings file > default (``resolve``).
+
+    Raises:
+        UsageError: a value does not parse, naming where it came from.
+    """
+    resolved = resolve(flags, environ=environ, config_file=config_file)
     known = {f.name for f in fields(Settings)}
-    return replace(Settings(), **{k: v for k, v in values.items() if k in known})
+    given = {k: r.value for k, r in resolved.items() if k in known and r.source != "default"}
+    return replace(Settings(), **given)

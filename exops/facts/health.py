@@ -3,10 +3,10 @@
 A member is *healthy* when exops read it (reachable, and its settings, status
 and alarms all parsed: anything unknown never passes), its cluster database
 is Active, every peer it lists is Active as it sees them, and it raises no
-cluster alarm (communication 20004/20006, replication errors, primary
-mismatch, invalid clustering configuration, factory reset pending). A
-restart pending (20007) is not ill health but unfinished work: ``settled``
-adds it. ``exops status`` reports both and every other raised alarm;
+cluster alarm (the knowledge table's classes communication, replication,
+primary-mismatch, own-entry, invalid-clustering, factory-reset). A restart
+pending (class restart-required) is not ill health but unfinished work:
+``settled`` adds it. ``exops status`` reports both and every other raised alarm;
 preflight ``cluster_health`` and the ``cluster_healthy`` / ``peer_healthy``
 waits use exactly these functions (docs/architecture.md, "Health").
 """
@@ -16,16 +16,39 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from exops.core.models import ClusterFacts, PeerFacts, PeerState
+from exops.appliance.knowledge import alarm_id, alarm_ids
+from exops.core.models import ClusterFacts, PeerFacts, PeerState, address_key
+from exops.facts.address import host_of
 
-COMMUNICATION_ALARMS = frozenset({"20004", "20006"})
-REPLICATION_ALARMS = frozenset({"20101", "20102", "20103", "20104", "20105", "20110"})
-FACTORY_RESET_ALARM = "20107"
-INVALID_CLUSTERING_ALARM = "20106"
-RESTART_REQUIRED = "20007"
-CLUSTER_ALARMS = (
-    COMMUNICATION_ALARMS | REPLICATION_ALARMS | {FACTORY_RESET_ALARM, INVALID_CLUSTERING_ALARM}
-)
+# Alarm classes of the knowledge table (knowledge.toml `class`): the ids come from there.
+REPLICATION_CLASSES = ("replication", "primary-mismatch", "own-entry")
+CLUSTER_CLASSES = ("communication", *REPLICATION_CLASSES, "invalid-clustering", "factory-reset")
+
+
+def cluster_alarms() -> frozenset[str]:
+    """Alarms that make a member unhealthy."""
+    return alarm_ids(*CLUSTER_CLASSES)
+
+
+def replication_alarms() -> frozenset[str]:
+    """Alarms that say a member is out of sync (repair-replication's remedy)."""
+    return alarm_ids(*REPLICATION_CLASSES)
+
+
+def restart_alarm() -> str:
+    """The alarm a saved change raises until the peer restarts."""
+    return alarm_id("restart-required")
+
+
+def restart_pending(p: PeerFacts) -> bool:
+    """Read from the appliance (the restart-required alarm), never kept in memory."""
+    return p.has_alarm(restart_alarm())
+
+
+def factory_reset_pending(p: PeerFacts) -> bool:
+    """The peer says its next restart resets it (status flag or alarm)."""
+    by_status = bool(p.status and p.status.factory_reset_pending)
+    return by_status or p.has_alarm(alarm_id("factory-reset"))
 
 
 def unreadable(p: PeerFacts) -> str | None:
@@ -51,7 +74,7 @@ def peer_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
     bad = [e for e in p.status.peers if e.state is not PeerState.ACTIVE]
     if bad:
         problems.append(f"{p.host} sees " + ", ".join(f"{e.address} {e.state.value}" for e in bad))
-    alarms = sorted({a.id for a in p.raised_alarms} & CLUSTER_ALARMS - set(ignore))
+    alarms = sorted({a.id for a in p.raised_alarms} & cluster_alarms() - set(ignore))
     if alarms:
         problems.append(f"{p.host} alarms {', '.join(alarms)}")
     return problems
@@ -60,60 +83,47 @@ def peer_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
 def settled_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
     """Healthy and no restart pending (a peer that finished restarting)."""
     problems = peer_problems(p, ignore=ignore)
-    if not problems and p.has_alarm(RESTART_REQUIRED):
-        problems.append(f"{p.host} restart pending (alarm {RESTART_REQUIRED})")
+    if not problems and restart_pending(p):
+        problems.append(f"{p.host} restart pending (alarm {restart_alarm()})")
     return problems
 
 
-def cluster_problems(peers: Iterable[PeerFacts], *, ignore: Iterable[str] = ()) -> list[str]:
-    out: list[str] = []
-    for p in peers:
-        out += peer_problems(p, ignore=ignore)
-    return out
-
-
 def replication_problems(p: PeerFacts) -> list[str]:
-    alarms = sorted({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
+    alarms = sorted({a.id for a in p.raised_alarms} & replication_alarms())
     return [f"{p.host} alarms {', '.join(alarms)}"] if alarms else []
 
 
 def out_of_sync(p: PeerFacts) -> bool:
-    return bool({a.id for a in p.raised_alarms} & REPLICATION_ALARMS)
-
-
-def designates(peer: PeerFacts, address: str) -> bool:
-    return address.lower() in {peer.address.lower(), peer.fqdn.lower()} - {""}
+    return bool({a.id for a in p.raised_alarms} & replication_alarms())
 
 
 def consensus_settings_peer(facts: ClusterFacts) -> PeerFacts | None:
     """The reachable peer whose view of the primary the most peers share.
 
-    Prefers the peer that names itself primary; ``None`` when no reachable
-    peer lists any address.
+    Peers that name the same primary by different forms (its FQDN, its IP, a
+    trailing dot) vote for the same peer (``exops.facts.address``). Prefers
+    the peer that names itself primary; ``None`` when no reachable peer lists
+    any address.
     """
     views = [p for p in facts.peers if p.reachable and p.settings and not p.settings.is_empty]
     if not views:
         return None
-    votes = Counter(
-        addr.lower() for p in views if p.settings and (addr := p.settings.primary_address)
-    )
+
+    def vote(addr: str) -> tuple[str, str]:
+        host = host_of(facts, addr)
+        return ("host", host) if host else ("address", address_key(addr))
+
+    named = {p.host: vote(a) for p in views if p.settings and (a := p.settings.primary_address)}
+    votes = Counter(named.values())
     if not votes:
         return views[0]
 
-    def names_itself(addr: str) -> bool:
-        return any(
-            designates(p, addr) and (p.settings.primary_address or "").lower() == addr
-            for p in views
-            if p.settings
-        )
+    def names_itself(key: tuple[str, str]) -> bool:
+        return key[0] == "host" and named.get(key[1]) == key
 
-    # The address most peers name; on a tie, one whose peer agrees it is primary.
-    primary_address = max(votes, key=lambda a: (votes[a], names_itself(a)))
+    # The peer most peers name; on a tie, one that agrees it is primary.
+    primary = max(votes, key=lambda k: (votes[k], names_itself(k)))
     for p in views:
-        if p.settings and designates(p, primary_address):
+        if primary == ("host", p.host):
             return p
-    return next(
-        p
-        for p in views
-        if p.settings and (p.settings.primary_address or "").lower() == primary_address
-    )
+    return next(p for p in views if named.get(p.host) == primary)

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from exops.core.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, TlsMode, is_fqdn
+from exops.core.models import (
+    MAX_PEERS,
+    ClusterFacts,
+    ClusterSettings,
+    PeerFacts,
+    TlsMode,
+    is_fqdn,
+)
+from exops.facts.address import designates
+from exops.facts.address import host_of as _host_of
 
 CLOCK_RESOLUTION_S = 1  # SystemTime and Uptime are whole seconds
 
@@ -33,13 +42,9 @@ class ClusterView:
     def fqdn(self, host: str) -> str:
         return self.peer(host).fqdn
 
-    def host_of(self, address: str) -> str | None:
-        """The inventory host an address designates (its address or FQDN)."""
-        a = address.lower()
-        for p in self.facts.peers:
-            if a and a in {p.address.lower(), p.fqdn.lower()} - {""}:
-                return p.host
-        return None
+    def host_of(self, addr: str) -> str | None:
+        """The inventory host an address designates (exops.facts.address)."""
+        return _host_of(self.facts, addr)
 
     # -- addressing ----------------------------------------------------------------
     @property
@@ -104,7 +109,7 @@ class ClusterView:
     def slot_of(self, host: str) -> int | None:
         p = self.peer(host)
         for i, a in enumerate(self.settings.peers, start=1):
-            if a and a.lower() in {p.address.lower(), p.fqdn.lower()} - {""}:
+            if a and designates(p, a):
                 return i
         return None
 
@@ -157,8 +162,7 @@ class ClusterView:
     def peers_without(self, host: str) -> list[str]:
         """The list without ``host``, compacted (no gaps, same order)."""
         p = self.peer(host)
-        names = {p.address.lower(), p.fqdn.lower()} - {""}
-        kept = [a for a in self.settings.peers if a and a.lower() not in names]
+        kept = [a for a in self.settings.peers if a and not designates(p, a)]
         return kept + [""] * (MAX_PEERS - len(kept))
 
     def primary_slot_without(self, host: str) -> int:
@@ -204,12 +208,12 @@ class ClusterView:
     @property
     def out_of_sync(self) -> list[str]:
         """Subordinates raising a replication-error alarm (repair-replication targets)."""
-        from exops.facts.health import REPLICATION_ALARMS
+        from exops.facts.health import replication_alarms
 
         return [
             h
             for h in self.subordinates
-            if {a.id for a in self.peer(h).raised_alarms} & REPLICATION_ALARMS
+            if {a.id for a in self.peer(h).raised_alarms} & replication_alarms()
         ]
 
     def others(self, *exclude: str | None) -> list[str]:

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
 from exops.core.errors import InventoryError, UsageError
-from exops.core.models import MAX_PEERS, Role, is_address, is_fqdn
+from exops.core.models import MAX_PEERS, Role, is_address, is_fqdn, is_ip
 from exops.core.settings import Settings
 
 FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
@@ -46,14 +46,6 @@ __all__ = ["is_address", "is_fqdn", "is_safe_name"]
 def is_safe_name(value: object) -> bool:
     """A host or cluster name that is safe as a file name (no path, no '..')."""
     return isinstance(value, str) and bool(_NAME.match(value)) and ".." not in value
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -334,7 +326,7 @@ def _check_cluster(
     slots: dict[int, str] = {}
     families: dict[str, str] = {}  # "IPv4"/"IPv6" -> first peer listed by such an address
     for p in peers:
-        if _is_ip(p.address):
+        if is_ip(p.address):
             family = f"IPv{ipaddress.ip_address(p.address).version}"
             if ip_version and family.lower() != str(ip_version).lower():
                 raise doc.fail(

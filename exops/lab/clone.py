@@ -50,7 +50,9 @@ from exops.lab.settings import MAX_PEERS, ClusterSettings, IpVersion, Switch, Tl
 ROLES = ("Expressway-C", "Expressway-E", "VCS")
 CERT_MODES = ("ok", "missing_san", "wrong_name", "expired", "self_signed")
 # Alarms the lab derives from its own state: never forced, they rise and clear.
-DERIVED = frozenset({"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107"})
+DERIVED = frozenset(
+    {"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107", "20110"}
+)
 
 
 E = TypeVar("E", bound=StrEnum)

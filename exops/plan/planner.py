@@ -8,10 +8,12 @@ would (docs/contract.md section 6), so that:
 - a configure step becomes the minimal writes from the *predicted* settings
   (nothing when they already match: the idempotence record is a Skipped);
 - ``restart: {when: pending}`` restarts exactly the peers whose restart is
-  pending after the earlier steps (read from alarm 20007 for what was already
-  pending before this run: a failed run finishes the job on the next one);
-- a change of a replicated setting on the primary lands on the in-sync
-  subordinates (so their restarts are planned);
+  pending after the earlier steps (read from the restart-required alarm for
+  what was already pending before this run: a failed run finishes the job on
+  the next one);
+- a change of a replicated setting (spread "cluster" in knowledge.toml) on the
+  primary lands on the in-sync subordinates (so their restarts are planned);
+  which saved changes need a restart is the table's ``effect`` column;
 - waits and verifies are planned only once something has changed before
   them (a re-run of a satisfied runbook is an empty plan);
 - a backup of each peer is planned before its first change;
@@ -27,10 +29,21 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from exops.appliance import knowledge
 from exops.appliance.base import Command, apply_writes, settings_writes
 from exops.core.errors import RunbookFileError, UsageError
-from exops.core.models import MAX_PEERS, ClusterFacts, ClusterSettings, PeerFacts, is_fqdn, is_ip
+from exops.core.models import (
+    MAX_PEERS,
+    ClusterFacts,
+    ClusterSettings,
+    PeerFacts,
+    address_key,
+    is_fqdn,
+    is_ip,
+)
+from exops.facts.address import names_of, same_peer
 from exops.facts.gather import PLAN_FACTS, Fact, needs_of
+from exops.facts.health import restart_alarm, restart_pending
 from exops.facts.view import ClusterView
 from exops.plan.model import (
     BLOCKING,
@@ -47,8 +60,17 @@ from exops.runbook.expr import ExpressionError, evaluate, render
 from exops.runbook.schema import Runbook, Step
 
 NOMINAL_RESTART_S = 300.0  # a real appliance restart: "several minutes"
-REPLICATED_FIELDS = ("tls_mode", "cluster_name", "mapping_enabled", "mapping")
-TRANSIENT_ALARMS = ("20004", "20006")
+
+
+def replicated_fields() -> tuple[str, ...]:
+    """What a save on the primary changes on its in-sync subordinates: the peer-model
+    fields in a cluster-database table (knowledge.toml spread "cluster")."""
+    return knowledge.cluster_fields()
+
+
+def restart_alarms() -> tuple[str, ...]:
+    """Alarms expected while a peer restarts (its peers lose it): the communication class."""
+    return tuple(sorted(knowledge.alarm_ids("communication")))
 
 
 class Refused(Exception):
@@ -64,22 +86,26 @@ class Predicted:
     saved: ClusterSettings | None
     in_force: ClusterSettings | None  # None: unknown (a restart was already pending)
     pending: bool
-    names: frozenset[str]  # addresses that designate this peer (lower case)
+    names: frozenset[str]  # addresses that designate this peer (address_key form)
 
     def self_entry(self, settings: ClusterSettings | None) -> str | None:
         if settings is None:
             return None
-        return next((a.lower() for a in settings.peers if a and a.lower() in self.names), None)
+        return next((a.lower() for a in settings.peers if a and address_key(a) in self.names), None)
 
     def restart_needed(self) -> bool:
+        """A saved change of a setting whose effect is "restart" (knowledge.toml) is
+        not in force yet; of the peer list, only this peer's own entry counts."""
         if self.in_force is None or self.saved is None:
             return self.pending
         s, a = self.saved, self.in_force
-        return (
-            s.tls_mode != a.tls_mode
-            or s.ip_version != a.ip_version
-            or self.self_entry(s) != self.self_entry(a)
-        )
+        for f in knowledge.restart_fields():
+            if f == "peers":
+                if self.self_entry(s) != self.self_entry(a):
+                    return True
+            elif getattr(s, f) != getattr(a, f):
+                return True
+        return False
 
 
 @dataclass
@@ -134,7 +160,7 @@ def basis_of(facts: ClusterFacts) -> dict[str, dict[str, Any]]:
         p.host: {
             "reachable": p.reachable,
             "settings": p.settings.model_dump(mode="json") if p.settings else None,
-            "restart_pending": p.restart_pending,
+            "restart_pending": restart_pending(p),
         }
         for p in facts.peers
     }
@@ -357,14 +383,15 @@ class _Planner:
             self.draft.warnings.append(
                 f"restarting the configuration primary {host}: replication pauses until it is back"
             )
-        reason = "restart pending (alarm 20007)" if peer.pending else "restart requested"
+        pending = f"restart pending (alarm {restart_alarm()})"
+        reason = pending if peer.pending else "restart requested"
         self.draft.add(
             step=name,
             kind=ActionKind.RESTART,
             host=host,
             timeout_s=spec.timeout,
             expected_downtime_s=NOMINAL_RESTART_S,
-            expected_alarms=TRANSIENT_ALARMS,
+            expected_alarms=restart_alarms(),
             reason=reason,
             advice=step.advice,
             decommission=bool(step.decommission and peer.saved and peer.saved.is_empty),
@@ -381,7 +408,7 @@ class _Planner:
                 condition=spec.gate,
                 condition_args=args,
                 timeout_s=spec.timeout,
-                expected_alarms=TRANSIENT_ALARMS,
+                expected_alarms=restart_alarms(),
                 reason=f"health gate after restarting {host}",
             )
 
@@ -433,7 +460,7 @@ class _Planner:
         """The peer that names itself primary in its predicted saved settings."""
         for host, peer in self.state.items():
             s = peer.saved
-            if s and s.primary_address and s.primary_address.lower() in peer.names:
+            if s and s.primary_address and address_key(s.primary_address) in peer.names:
                 return host
         return self.view.primary
 
@@ -453,18 +480,20 @@ class _Planner:
             peer = self.state[host]
             if host == primary or not peer.reachable or peer.saved is None:
                 continue
-            if (peer.saved.primary_address or "").lower() != (address or "").lower():
+            if not same_peer(self.facts, peer.saved.primary_address or "", address or ""):
                 continue
-            update = {f: getattr(source, f) for f in REPLICATED_FIELDS}
+            fields = replicated_fields()
+            update = {f: getattr(source, f) for f in fields}
             before = peer.saved
             peer.saved = peer.saved.model_copy(update=update)
             peer.pending = peer.restart_needed()
-            moved = [f for f in REPLICATED_FIELDS if getattr(before, f) != getattr(peer.saved, f)]
+            moved = [f for f in fields if getattr(before, f) != getattr(peer.saved, f)]
+            then = f"; a restart is then pending (alarm {restart_alarm()})"
             if moved:  # a change review must see what replication will do, not only writes
                 self.draft.warnings.append(
                     f"{host}: replication from {primary} will change "
                     + ", ".join(f"{f} to {_shown(getattr(peer.saved, f))}" for f in moved)
-                    + ("; a restart is then pending (alarm 20007)" if peer.pending else "")
+                    + (then if peer.pending else "")
                 )
 
     # -- expressions and targets -------------------------------------------------------
@@ -551,10 +580,10 @@ def new_peer_tls_names(view: ClusterView, host: str, now: datetime) -> CheckResu
 
 
 def _predict(p: PeerFacts) -> Predicted:
-    names = {p.address.lower(), p.fqdn.lower()}
+    names = set(names_of(p))
     if p.system is not None:
-        names |= {a.lower() for a in (p.system.lan1, p.system.lan2) if a}
-    pending = p.restart_pending
+        names |= {address_key(a) for a in (p.system.lan1, p.system.lan2) if a}
+    pending = restart_pending(p)
     return Predicted(
         host=p.host,
         reachable=p.reachable and p.settings is not None,

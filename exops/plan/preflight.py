@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from exops.appliance.knowledge import PER_PEER_LICENCES
 from exops.core.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.facts.gather import ALL_FACTS, Fact, needs_of
-from exops.facts.health import CLUSTER_ALARMS, out_of_sync, peer_problems
+from exops.facts.health import cluster_alarms, factory_reset_pending, out_of_sync, peer_problems
 from exops.facts.view import ClusterView
 from exops.plan.model import CheckOutcome, CheckResult
 
@@ -429,7 +429,7 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
             bad.append(p.host)
             continue
         states = {e.state for e in p.status.peers}
-        alarms = sorted({a.id for a in p.raised_alarms} & CLUSTER_ALARMS)
+        alarms = sorted({a.id for a in p.raised_alarms} & cluster_alarms())
         evidence[p.host] = (
             f"database {p.status.database}; peers {','.join(sorted(s.value for s in states))}"
             + (f"; alarms {','.join(alarms)}" if alarms else "")
@@ -451,7 +451,7 @@ def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | No
     evidence: dict[str, str] = {}
     bad = []
     for p in view.facts.peers:
-        pending = (p.status is not None and p.status.factory_reset_pending) or p.has_alarm("20107")
+        pending = factory_reset_pending(p)
         # A pending reset on a peer the formed cluster no longer lists (a leaver that
         # remove-peer cleared, a run killed before its decommission restart) is no
         # hazard to this cluster: the restart that resets it is the intended one.

@@ -9,9 +9,10 @@ flips what belongs to the whole cluster:
   taken before a switch-primary names the old primary: restoring it as it is
   would make the peers disagree); a restore that cannot name the agreed
   primary is refused;
-- cluster-wide settings (name, TLS mode, IP version, address mapping) are
-  cluster-database tables that spread at once to every peer: they are kept as
-  they are, and the plan says so when the source differs.
+- cluster-wide settings (knowledge.toml spread "cluster": name, TLS mode, IP
+  version, address mapping) are cluster-database tables that spread at once to
+  every peer: they are kept as they are, and the plan says so when the source
+  differs.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from exops.appliance.base import settings_writes
+from exops.appliance.knowledge import cluster_fields
 from exops.core.models import ClusterFacts, ClusterSettings
+from exops.facts.health import restart_alarm
 from exops.facts.view import ClusterView
 from exops.plan.model import Action, ActionKind, Plan, Skipped, digest
 from exops.plan.planner import basis_of
-
-CLUSTER_WIDE = ("cluster_name", "tls_mode", "ip_version", "mapping_enabled", "mapping")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def plan_restore(
         ),
     )
     warnings.append(
-        "a restart may be needed afterwards: `exops status` shows alarm 20007 if so "
+        f"a restart may be needed afterwards: `exops status` shows alarm {restart_alarm()} if so "
         f"(then `exops restart -c {facts.cluster} --peer {host}`)"
     )
     return Plan(**base, actions=actions, warnings=tuple(warnings))
@@ -99,7 +100,7 @@ def _wanted(
     warnings = [
         f"{source.label} has {field} {getattr(source.settings, field)!r}; cluster-wide "
         f"settings are not restored on one peer (kept {getattr(current, field)!r})"
-        for field in CLUSTER_WIDE
+        for field in cluster_fields()
         if getattr(source.settings, field) != getattr(current, field)
     ]
     peers = source.settings.peers

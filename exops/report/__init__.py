@@ -14,10 +14,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from exops.core.redact import scrub, secret_values
 from exops.plan.model import Plan
 from exops.report.templating import render
 from exops.report.text import plan_text, run_text
-from exops.report.view import mask_secrets, plan_view, run_view, scrub, secret_values
+from exops.report.view import mask_secrets, plan_view, run_view
 
 __all__ = ["FORMATS", "render_plan", "render_run"]
 

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from exops.core.models import ClusterFacts, ClusterSettings, Frozen, PeerFacts, PeerState, is_ip
-from exops.facts.health import (
-    COMMUNICATION_ALARMS,
-    FACTORY_RESET_ALARM,
-    REPLICATION_ALARMS,
-    RESTART_REQUIRED,
-    consensus_settings_peer,
-    peer_problems,
+from exops.core.models import (
+    CAPACITY_PEERS,
+    MAX_PEERS,
+    ClusterFacts,
+    ClusterSettings,
+    Frozen,
+    PeerFacts,
+    PeerState,
+    address_key,
+    is_ip,
 )
-from exops.facts.health import designates as _designates
+from exops.facts.address import designates, host_of, same_peer
+from exops.facts.health import (
+    consensus_settings_peer,
+    factory_reset_pending,
+    peer_problems,
+    restart_alarm,
+    restart_pending,
+)
 
 SCHEMA = "exops.status/1"
-CAPACITY_PEERS = 4  # peers 5 and 6 add resilience, not capacity
 __all__ = [
-    "COMMUNICATION_ALARMS",
-    "REPLICATION_ALARMS",
     "ClusterReport",
     "Verdict",
     "consensus_settings_peer",
@@ -110,10 +116,10 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
     ref_settings = ref.settings if ref else None
     listed = ref_settings.listed if ref_settings else ()
     primary_addr = ref_settings.primary_address if ref_settings else None
-    primary = next((p for p in facts.peers if primary_addr and _designates(p, primary_addr)), None)
-    seen_by_primary = {}
+    primary = next((p for p in facts.peers if primary_addr and designates(p, primary_addr)), None)
+    seen_by_primary: tuple[tuple[str, str], ...] = ()
     if primary and primary.status:
-        seen_by_primary = {e.address.lower(): e.state.value for e in primary.status.peers}
+        seen_by_primary = tuple((e.address, e.state.value) for e in primary.status.peers)
     rows = []
     for p in facts.peers:
         slot = _slot(listed, p)
@@ -131,8 +137,8 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 replication=p.status.replication if p.status else None,
                 tls_mode=p.settings.tls_mode.value if p.settings else None,
                 alarms=tuple(sorted({a.id for a in p.raised_alarms})),
-                restart_pending=p.restart_pending,
-                factory_reset_pending=_reset_pending(p),
+                restart_pending=restart_pending(p),
+                factory_reset_pending=factory_reset_pending(p),
                 version=p.system.version if p.system else None,
                 role=p.system.role.value if p.system and p.system.role else None,
                 platform=p.system.platform if p.system else None,
@@ -202,21 +208,13 @@ def root_cause(
 
 def _slot(listed: tuple[str, ...], peer: PeerFacts) -> int | None:
     for i, a in enumerate(listed, start=1):
-        if _designates(peer, a):
+        if designates(peer, a):
             return i
     return None
 
 
-def _state_of(peer: PeerFacts, seen: dict[str, str]) -> str | None:
-    for key in (peer.address.lower(), peer.fqdn.lower()):
-        if key and key in seen:
-            return seen[key]
-    return None
-
-
-def _reset_pending(peer: PeerFacts) -> bool:
-    by_status = bool(peer.status and peer.status.factory_reset_pending)
-    return by_status or peer.has_alarm(FACTORY_RESET_ALARM)
+def _state_of(peer: PeerFacts, seen: tuple[tuple[str, str], ...]) -> str | None:
+    return next((state for address, state in seen if designates(peer, address)), None)
 
 
 def _verdict(
@@ -246,6 +244,7 @@ def _verdict(
     by_host = {p.host: p for p in facts.peers}
     for r in members:
         degraded += _member_problems(r, by_host[r.host])
+    degraded += list_form_findings(facts, [by_host[r.host] for r in members])
     if broken:
         return Verdict.BROKEN, broken + degraded
     if degraded:
@@ -261,10 +260,46 @@ def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:
         return problems
     if r.state and r.state != PeerState.ACTIVE.value:
         problems.append(f"{r.host} is {r.state} as seen by the primary")
+    restart = restart_alarm()
     if r.restart_pending:
-        problems.append(f"{r.host} restart pending (alarm {RESTART_REQUIRED})")
+        problems.append(f"{r.host} restart pending (alarm {restart})")
     shown = {a for p in problems if " alarms " in p for a in p.split(" alarms ")[1].split(", ")}
-    other = [a for a in r.alarms if a != RESTART_REQUIRED and a not in shown]
+    other = [a for a in r.alarms if a != restart and a not in shown]
     if other:
         problems.append(f"{r.host} alarms {', '.join(other)}")
     return problems
+
+
+def list_form_findings(facts: ClusterFacts, members: list[PeerFacts]) -> list[str]:
+    """Slots where the members' lists name the same peer by different addresses (its
+    FQDN here, its IP there): every peer must hold the same list (domain doc 3.2),
+    so each is a finding with its remedy, never healthy. Case and a trailing dot
+    are not differences (exops.facts.address)."""
+    lists = [
+        (p.host, s) for p in members if p.reachable and (s := p.settings) and not s.is_empty
+    ]
+    findings = []
+    for slot in range(1, MAX_PEERS + 1):
+        holders: dict[str, list[str]] = {}  # address_key -> the hosts listing that form
+        forms: dict[str, str] = {}  # address_key -> the text as the first holder lists it
+        for host, settings in lists:
+            text = settings.peers[slot - 1]
+            if text:
+                holders.setdefault(address_key(text), []).append(host)
+                forms.setdefault(address_key(text), text)
+        keys = list(holders)
+        if len(keys) < 2 or not all(same_peer(facts, forms[k], forms[keys[0]]) for k in keys):
+            continue  # one form, or different peers: not a difference of form
+        common = max(keys, key=lambda k: len(holders[k]))
+        who = host_of(facts, forms[common])
+        for k in keys:
+            if k == common:
+                continue
+            odd = ", ".join(holders[k])
+            findings.append(
+                f"{odd} list{'s' if len(holders[k]) == 1 else ''} {who} in slot {slot} as "
+                f"{forms[k]}, {', '.join(holders[common])} as {forms[common]}: every peer "
+                f"must hold the same list. Run exops convert-fqdn -c {facts.cluster} "
+                f"(every peer by FQDN), or put the address you want in slot {slot} on {odd}"
+            )
+    return findings

@@ -2,8 +2,8 @@
 
 Every output format (text, Markdown, HTML) renders the same ``PlanView``, so
 the terminal dry run and the change-review document cannot disagree. Values
-are pre-formatted strings; templates only lay them out. Parameters whose name
-looks secret are masked here, before any template sees them.
+are pre-formatted strings; templates only lay them out. Secrets are masked
+here (``exops.core.redact``'s rule, ``flags=True``), before any template sees them.
 """
 
 from __future__ import annotations
@@ -12,29 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import SecretBytes, SecretStr
-
-from exops.core.models import MAX_PEERS, ClusterSettings, TlsMode
-from exops.core.redact import MASK, is_secret_key
+from exops.core.models import CAPACITY_PEERS, MAX_PEERS, ClusterSettings, TlsMode, address_key
+from exops.core.redact import redact
 from exops.plan.model import Action, ActionKind, CheckOutcome, Plan
 
-CAPACITY_PEERS = 4  # peers beyond the 4th add resilience, not capacity
 
-
-def is_secret_name(name: str) -> bool:
-    """True when a parameter name looks like it holds a secret (``exops.core.redact``'s rule)."""
-    return is_secret_key(name)
-
-
-def mask_secrets(value: Any, name: str = "") -> Any:
-    """``value`` with every secret-looking entry (by key name or type) masked, recursively."""
-    if isinstance(value, SecretStr | SecretBytes) or (name and is_secret_name(name)):
-        return MASK
-    if isinstance(value, Mapping):
-        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_secrets(v) for v in value]
-    return value
+def mask_secrets(value: Any) -> Any:
+    """``value`` as a report shows it: every secret masked (``exops.core.redact``'s
+    rule; in reports also a secret-named ``None`` or boolean)."""
+    return redact(value, flags=True)
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -243,9 +229,9 @@ def _is_primary(plan: Plan, host: str, primary_address: str | None) -> bool:
     if not primary_address:
         return False
     address = _host_address(plan, host)
-    p = primary_address.lower()
+    p = address_key(primary_address)
     if address:
-        return address.lower() == p
+        return address_key(address) == p
     return host.lower() in (p, p.split(".")[0])
 
 
@@ -405,26 +391,6 @@ def _param(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
-
-
-def secret_values(params: Mapping[str, Any]) -> tuple[str, ...]:
-    """The values of secret-looking parameters (to scrub from any rendered text)."""
-    out: list[str] = []
-    for k, v in params.items():
-        if isinstance(v, SecretStr):
-            out.append(v.get_secret_value())
-        elif isinstance(v, Mapping):
-            out += secret_values(v)
-        elif is_secret_name(str(k)) and v is not None and not isinstance(v, bool):
-            out.append(str(v))
-    return tuple(s for s in out if len(s) >= 3)
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every occurrence of a secret value replaced by the mask."""
-    for s in sorted(secrets, key=len, reverse=True):
-        text = text.replace(s, MASK)
-    return text
 
 
 @dataclass(frozen=True)

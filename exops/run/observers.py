@@ -98,7 +98,10 @@ class JournalObserver(Observer):
 
     A journal write that fails once the run has begun (the database locked past
     its busy timeout, the server gone) never aborts the run half-way through a
-    restart: the failure is kept in ``lost`` and the runner reports it.
+    restart: the failure is kept in ``lost`` and, when the run finishes, added to
+    the result's ``warnings`` (which the CLI prints on stderr and ``--json``
+    carries), so a run never looks recorded when it was not. A run whose start
+    cannot be recorded does not start.
     """
 
     def __init__(self, journal: Any, *, user: str, host: str | None = None):
@@ -123,21 +126,33 @@ class JournalObserver(Observer):
 
     def step_finished(self, run: RunInfo, result: StepResult) -> None:
         if self._id is not None:
-            self._keep(lambda: self.journal.record_step(self._id, result))
+            what = f"step {result.action.id} ({result.status.value})"
+            self._keep(what, lambda: self.journal.record_step(self._id, result))
 
     def run_finished(self, run: RunInfo, result: RunResult) -> None:
         if self._id is not None:
             self._keep(
-                lambda: self.journal.finish_run(self._id, result.status.value, result.exit_code)
+                f"the run's end ({result.status.value}, exit {result.exit_code})",
+                lambda: self.journal.finish_run(self._id, result.status.value, result.exit_code),
+            )
+        if self.lost:
+            result.warnings.append(
+                f"the journal did not record run {run.run_id} completely "
+                f"({len(self.lost)} write{'s' if len(self.lost) > 1 else ''} failed: "
+                + "; ".join(self.lost)
+                + "): `exops show` and `--resume` do not see what was lost; this output is "
+                "the record of what was done"
             )
 
-    def _keep(self, write: Callable[[], None]) -> None:
+    def _keep(self, what: str, write: Callable[[], None]) -> None:
         from exops.core.errors import ExopsError
+        from exops.core.redact import redact_text
 
         try:
             write()
         except (ExopsError, OSError) as exc:
-            self.lost.append(str(exc).splitlines()[0])
+            why = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.lost.append(f"{what}: {redact_text(why)}")
 
 
 class EventsObserver(Observer):

@@ -8,8 +8,6 @@ run. The runner prints nothing and asks nothing itself: observers watch it
 
 from __future__ import annotations
 
-import getpass
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +25,7 @@ from exops.facts.gather import Fact
 from exops.plan.model import Action, ActionKind, Plan
 from exops.run.env import Env
 from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
-from exops.state.base import StateStore
+from exops.state.base import StateStore, current_user
 
 Confirm = Callable[[Plan], bool]
 
@@ -55,13 +53,6 @@ OpenSession = Callable[[list[str]], RunSession]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return os.environ.get("USER", "?")
 
 
 class Runner:

@@ -62,6 +62,7 @@ def now_iso() -> str:
 
 
 def current_user() -> str:
+    """Who runs exops, as the journal and the lock name them (one rule for both)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
@@ -140,7 +141,7 @@ class StepRow:
     @classmethod
     def of(cls, step: Any) -> StepRow:
         """From any object with ``action`` (id, step, kind, host), status, started,
-        duration_s, detail, error, advice (``exops.apply.executor.Outcome`` and its successors)."""
+        duration_s, detail, error, advice (``exops.apply.results.StepResult``)."""
         action = step.action
         started = step.started
         return cls(
@@ -187,7 +188,7 @@ class Held:
 
 
 class StepLike(Protocol):
-    """What ``record_step`` reads (``exops.apply.executor.Outcome`` fits)."""
+    """What ``record_step`` reads (``exops.apply.results.StepResult`` fits)."""
 
     action: Any
     status: Any

@@ -97,6 +97,11 @@ def sqlite_error(path: Path, exc: sqlite3.Error) -> UsageError:
 class SqliteJournal:
     """The journal file at ``path`` (created, with its schema, on first use).
 
+    A run is ``running`` from ``start_run`` until ``finish_run`` sets its final
+    status; one whose process died on this host is *reported* as ``interrupted``
+    (``base.run_status``: reads never write), one from another host that never
+    finished keeps showing ``running``.
+
     Raises:
         UsageError: the file is corrupt, locked beyond ``busy_timeout_s``, read-only,
             or written by a newer exops (schema version).

@@ -39,6 +39,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import Any, BinaryIO
 
+from exops.appliance.knowledge import alarm_id, alarm_ids
+
 SCHEMA = "exops.logs/1"
 
 
@@ -103,9 +105,6 @@ RULES: tuple[Rule, ...] = tuple(
     )
 )
 
-# Alarms that mean "cannot talk to a peer" (domain doc section 4).
-COMMUNICATION_ALARMS = frozenset({"20004", "20006"})
-RESTART_REQUIRED = "20007"
 # Disruption events: they open a communication episode on the peer that logs them.
 _DISRUPTIONS = frozenset({LogKind.DISCONNECT, LogKind.DB_INCONSISTENT, LogKind.CONNECT_FAILED})
 _SYNC = frozenset(
@@ -711,6 +710,10 @@ class _PeerState:
         self.recovered_at: datetime | None = None
         self.last_tls: LogEvent | None = None
         self.last_restart: LogEvent | None = None
+        # Alarms that mean "cannot talk to a peer" (domain doc section 4) and the one a
+        # saved change raises until a restart: classes of knowledge.toml's catalogue.
+        self.communication = alarm_ids("communication")
+        self.restart_required = alarm_id("restart-required")
 
     def feed(self, e: LogEvent) -> None:
         p = self.p
@@ -726,10 +729,10 @@ class _PeerState:
             self.last_tls = e
         elif e.kind in (LogKind.RESTART, LogKind.STARTED):
             self.last_restart = e
-            self.open.pop(RESTART_REQUIRED, None)
+            self.open.pop(self.restart_required, None)
         self._alarms(e)
         if e.kind in _DISRUPTIONS or (
-            e.kind is LogKind.ALARM_RAISED and e.alarm_id in COMMUNICATION_ALARMS
+            e.kind is LogKind.ALARM_RAISED and e.alarm_id in self.communication
         ):
             self._disrupted(e)
         elif e.kind is LogKind.H323_TIMEOUT and self.in_episode:
@@ -787,7 +790,7 @@ class _PeerState:
             self.open[e.alarm_id] = e
         elif e.kind is LogKind.ALARM_CLEARED:
             self.open.pop(e.alarm_id, None)
-            if not COMMUNICATION_ALARMS & set(self.open):
+            if not self.communication & set(self.open):
                 self._recovered(e.ts)
 
     def _disrupted(self, e: LogEvent) -> None:
@@ -814,12 +817,13 @@ class _PeerState:
         p.open_alarms = [f"{a} {_title(e.get('Detail') or '')}" for a, e in self.open.items()]
         self._communication()
         self._replication()
-        if RESTART_REQUIRED in self.open:
-            e = self.open[RESTART_REQUIRED]
+        if self.restart_required in self.open:
+            e = self.open[self.restart_required]
             why = f" after {self.last_tls.detail}" if self.last_tls else ""
             p.flag(
                 Verdict.RESTART_PENDING,
-                f"alarm 20007 Restart required raised at {self.clock.at(e.ts)}{why}; "
+                f"alarm {self.restart_required} Restart required raised at "
+                f"{self.clock.at(e.ts)}{why}; "
                 "no restart in this log since",
             )
         if not p.reasons:
@@ -831,7 +835,7 @@ class _PeerState:
                 if self.last_restart.kind is LogKind.STARTED
                 else f"restart requested at {when}; no start logged since"
             )
-        if p.episodes == 1 and not (self.in_episode or COMMUNICATION_ALARMS & set(self.open)):
+        if p.episodes == 1 and not (self.in_episode or self.communication & set(self.open)):
             at = self.lost_at.ts if self.lost_at else None
             back = self.clock.at(self.recovered_at)
             p.reasons.append(f"{self._who()} at {self.clock.at(at)}; recovered at {back}")
@@ -843,7 +847,7 @@ class _PeerState:
 
     def _communication(self) -> None:
         p = self.p
-        comm_open = sorted(COMMUNICATION_ALARMS & set(self.open))
+        comm_open = sorted(self.communication & set(self.open))
         who = self._who()
         if self.in_episode or comm_open:
             at = self.lost_at.ts if self.lost_at else None
@@ -861,7 +865,7 @@ class _PeerState:
     def _replication(self) -> None:
         p = self.p
         for aid, e in self.open.items():
-            if "replication" in e.detail.lower() and aid not in COMMUNICATION_ALARMS:
+            if "replication" in e.detail.lower() and aid not in self.communication:
                 p.flag(Verdict.OUT_OF_SYNC, f"replication alarm still raised: {e.detail}")
         if self.sync_broken:
             p.flag(

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from exops.appliance.knowledge import ALARM_CATALOGUE, alarm_id
 from exops.apply.results import RunResult
 from exops.core.errors import ExopsError, UsageError
 from exops.core.models import ClusterFacts, PeerFacts
@@ -52,8 +53,22 @@ from exops.tools import labcli
 
 REHEARSAL_SCHEMA = "exops.rehearsal/1"
 FAULT_KINDS = ("unreachable", "restart_hang", "replication_error")
-# Alarms the lab derives from its own state (they rise and clear as the clone changes).
-DERIVED_ALARMS = frozenset({"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107"})
+
+
+# The lab derives every cluster alarm it raises from its own state (they rise and
+# clear as the clone changes): those of every class but "peer" that have a type UUID
+# (knowledge.toml: "no UUID: the mock never raises it"). exops/lab/clone.py DERIVED
+# lists the same ids (tests/contract/test_contract_cli.py compares them).
+def derived_alarms() -> frozenset[str]:
+    """Alarms the clone derives from the state it clones (never copied as static)."""
+    return frozenset(a.id for a in ALARM_CATALOGUE if a.uuid and a.cls != "peer")
+
+
+def replication_error_alarms() -> frozenset[str]:
+    """What the clone's ``replication_error`` raises: the replication class it models."""
+    return frozenset(a.id for a in ALARM_CATALOGUE if a.uuid and a.cls == "replication")
+
+
 # Step kinds whose duration is simulated time (scaled by the clone's time scale);
 # configure, backup and command steps are requests, as long on the clone as for real.
 SCALED_KINDS = frozenset({"restart", "wait", "verify"})
@@ -200,9 +215,10 @@ def _peer_entry(
             "map": [[m.name, m.address] for m in s.mapping],
         }
     raised = [a for a in pf.alarms if a.status == "raised"]
-    entry["restart_pending"] = any(a.id == "20007" for a in raised)
-    entry["replication_error"] = any(a.id == "20101" for a in raised)
-    static = [a for a in raised if a.id not in DERIVED_ALARMS]
+    entry["restart_pending"] = any(a.id == alarm_id("restart-required") for a in raised)
+    entry["replication_error"] = any(a.id in replication_error_alarms() for a in raised)
+    derived = derived_alarms()
+    static = [a for a in raised if a.id not in derived]
     entry["alarms"] = [
         {"id": a.id, "title": a.title, "severity": a.severity, "uuid": a.uuid} for a in static
     ]

@@ -172,6 +172,14 @@ def test_catalogue_agrees_with_the_mock_and_the_evidence() -> None:
     assert {a.id for a in ALARM_CATALOGUE if a.transient} == {"20004", "20006", "20007"}
 
 
+def test_rehearse_and_the_clone_agree_on_the_alarms_the_lab_derives() -> None:
+    from exops.lab.clone import DERIVED
+    from exops.tools.rehearse import derived_alarms
+
+    assert derived_alarms() == DERIVED
+    assert set(ALARMS) >= DERIVED  # the lab raises each of them
+
+
 # -- the mock prints the fixtures' structure -------------------------------------------
 
 

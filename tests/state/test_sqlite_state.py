@@ -22,7 +22,7 @@ from exops.core.settings import load_settings
 from exops.state import open_state, open_url
 from exops.state import sqlite as sqlite_store
 from exops.state.flock import SYSTEM_LOCK_DIR, resolve_lock_dir
-from exops.state.journal import SCHEMA_VERSION
+from exops.state.sqlite import SCHEMA_VERSION
 
 
 def _one_line_usage(exc: pytest.ExceptionInfo[UsageError]) -> str:

@@ -193,6 +193,19 @@ def test_configure_already_done_writes_nothing(tmp_path: Path) -> None:
     assert app.writes == []
 
 
+def test_the_executor_tells_only_what_the_runner_forwards(tmp_path: Path) -> None:
+    """Step results reach the runner as data (``on_outcome``); the event channel
+    carries only what has no result: a step starting, a restart going out."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, BEFORE, restart_s=300)
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex = executor(tmp_path, app, make_plan(configure(), restart), clock)
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["changed", "changed"]
+    seen = [event for event, _ in ex.events_seen]  # type: ignore[attr-defined]
+    assert seen == ["step_started", "step_started", "restarting"]
+
+
 def test_divergence_stops_and_skips_the_rest(tmp_path: Path) -> None:
     clock = FakeClock()
     other = ClusterSettings(peers=("10.0.0.99", *EMPTY_SLOTS[1:]), primary=1)
@@ -350,11 +363,10 @@ def test_r1_executor_refuses_emptying_a_list(tmp_path: Path) -> None:
     clock = FakeClock()
     peers = three(clock)
     action = conf("p3", LISTED, ClusterSettings(), decommission=True)
-    ex, result = run_on(tmp_path, peers, clock, action, decommission=None)
+    _, result = run_on(tmp_path, peers, clock, action, decommission=None)
     assert [o.status for o in result.outcomes] == ["failed"]
     assert "safety rule R1" in (result.outcomes[0].error or "")
-    assert peers.apps["p3"].writes == [] and ex.safety_refusal is not None
-    assert ex.safety_refusal.rule == "R1"
+    assert peers.apps["p3"].writes == [] and result.outcomes[0].refused  # the runner exits 3
 
 
 def test_r1_executor_lets_the_trusted_leaver_be_emptied(tmp_path: Path) -> None:
@@ -362,9 +374,9 @@ def test_r1_executor_lets_the_trusted_leaver_be_emptied(tmp_path: Path) -> None:
     compacted = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
     peers = FakePeers(clock, {"p1": compacted, "p2": compacted, "p3": LISTED})
     action = conf("p3", LISTED, ClusterSettings(), decommission=True)
-    ex, result = run_on(tmp_path, peers, clock, action, decommission="p3")
+    _, result = run_on(tmp_path, peers, clock, action, decommission="p3")
     assert [o.status for o in result.outcomes] == ["changed"]
-    assert peers.apps["p3"].settings.is_empty and ex.safety_refusal is None
+    assert peers.apps["p3"].settings.is_empty and not result.outcomes[0].refused
 
 
 def test_r3_executor_refuses_ip_on_fqdn_cluster(tmp_path: Path) -> None:

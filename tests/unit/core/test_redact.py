@@ -133,3 +133,35 @@ def test_redact_text_is_linear_on_long_lines() -> None:
     assert redact_text(f"{long_word} password={long_word}") == f"{long_word} password={MASK}"
     assert redact_text("https://" + "a" * 50_000) == "https://" + "a" * 50_000
     assert time.perf_counter() - t0 < 0.5
+
+
+def test_one_secret_rule_for_the_journal_and_the_reports() -> None:
+    """``is_secret`` decides for both; reports also mask a secret-named None or bool."""
+    from pydantic import SecretStr
+
+    from exops.core.redact import is_secret, scrub, secret_values
+    from exops.report import render_run
+    from exops.report.view import mask_secrets
+
+    assert is_secret("admin_password", "x") and is_secret("anything", SecretStr("x"))
+    assert not is_secret("option_keys", "x")
+    assert not is_secret("password_set", True) and is_secret("password_set", True, flags=True)
+    assert not is_secret("token", None) and is_secret("token", None, flags=True)
+    value = {
+        "password": None,
+        "password_set": True,
+        "note": "login with password=hunter2",
+        "peers": ("p1", {"api_key": "k3y"}),
+    }
+    journal = redact(value)
+    assert journal["password"] is None and journal["password_set"] is True
+    report = mask_secrets(value)
+    assert report["password"] == report["password_set"] == MASK
+    # both mask inside strings and in nested containers
+    assert journal["note"] == report["note"] == f"login with password={MASK}"
+    assert journal["peers"][1] == report["peers"][1] == {"api_key": MASK}
+    secrets = secret_values({"password": "hunter2", "flag_secret": False, "x": {"token": "t0k3n"}})
+    assert secrets == ("hunter2", "t0k3n")
+    assert scrub("a hunter2 b t0k3n", secrets) == f"a {MASK} b {MASK}"
+    run = {"run_id": "r1", "params": {"secret": None, "peer": "p2"}, "steps": []}
+    assert '"secret": "********"' in render_run(run, "json")

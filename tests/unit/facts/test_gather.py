@@ -30,6 +30,7 @@ from exops.core.models import (
     SystemInfo,
 )
 from exops.facts.gather import cluster_facts, read_peer_facts
+from exops.facts.health import restart_pending
 from exops.inventory import PeerSpec
 
 SPEC = PeerSpec(
@@ -158,7 +159,7 @@ def test_a_healthy_peer_is_fully_modelled() -> None:
     assert facts.certificate == CERT
     assert facts.trust_store == ("exops lab CA",)
     assert facts.alarms == ()
-    assert facts.restart_pending is False
+    assert restart_pending(facts) is False
     assert facts.gathered_at is not None and facts.gathered_at.tzinfo is not None
 
 
@@ -189,7 +190,7 @@ def test_an_unreachable_peer_is_data(exc: TransportError) -> None:
     assert facts.error == str(exc)
     assert facts.error.startswith("exp-c-1 probe: ")
     assert facts.settings is None and facts.status is None and facts.alarms == ()
-    assert facts.restart_pending is False
+    assert restart_pending(facts) is False
 
 
 def test_transport_failure_after_the_probe_stops_reading() -> None:
@@ -218,7 +219,7 @@ def test_a_garbled_status_is_recorded_and_the_rest_still_modelled() -> None:
     assert facts.settings == SETTINGS
     assert facts.system == SYSTEM
     assert facts.certificate == CERT
-    assert facts.restart_pending is True
+    assert restart_pending(facts) is True
 
 
 def test_the_first_error_is_kept() -> None:
@@ -264,7 +265,7 @@ def test_no_certificate_and_a_garbled_one() -> None:
 )
 def test_restart_pending_from_alarm_20007(alarms: tuple[Alarm, ...], pending: bool) -> None:
     facts = read_peer_facts(FakeAppliance(read_alarms=alarms), SPEC)
-    assert facts.restart_pending is pending
+    assert restart_pending(facts) is pending
     assert facts.alarms == alarms
     assert facts.raised_alarms == tuple(a for a in alarms if a.raised)
 
@@ -349,7 +350,7 @@ def test_garbled_cli_status_through_the_real_ssh_appliance() -> None:
     assert facts.system is not None and facts.system.platform is None  # not over SSH
     assert facts.system.hardware == "VMware"
     assert facts.certificate == CERT
-    assert facts.restart_pending is True
+    assert restart_pending(facts) is True
 
 
 def test_unreachable_through_the_real_ssh_appliance() -> None:

@@ -39,6 +39,7 @@ from exops.facts.gather import (
     plan_for,
     read_peer_facts,
 )
+from exops.facts.health import restart_pending
 from exops.inventory import PeerSpec, load_inventory
 
 # -- a fake appliance whose reads wait for company ----------------------------------
@@ -407,7 +408,7 @@ def test_status_reads_only_what_it_shows_each_once() -> None:
     assert facts.settings is not None and facts.status is not None
     assert facts.system is not None and facts.system.version == "X15.2.1"
     assert facts.system.role is Role.EXPRESSWAY_C and facts.system.platform == "medium"
-    assert facts.restart_pending is True
+    assert restart_pending(facts) is True
     assert facts.certificate is None and facts.rtt_ms is None
     assert facts.unknown["system.dns_servers"].startswith("not read")
     assert sorted(wire.requests) == sorted(

@@ -381,3 +381,29 @@ def test_malformed_runbook_values_are_a_runbook_error_not_a_write(values: str, s
         plan_runbook(parse_runbook(text, "mine.yaml"), facts, {}, now=NOW, exops_version="t")
     assert says in str(exc.value) and str(exc.value).startswith("mine.yaml: step 'set' on p1")
     assert "\n" not in str(exc.value)
+
+
+def test_the_planner_follows_the_knowledge_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Change one row in a copy of knowledge.toml's rules: the prediction follows."""
+    from dataclasses import replace
+
+    from exops.appliance import knowledge
+
+    facts = cluster(*(peer(i, [0, 1, 2], by_fqdn=True) for i in range(3)))
+    table = dict(knowledge.SETTING_RULES)
+    # As shipped: tls_mode is spread "cluster", effect "restart" (every peer restarts).
+    assert len([a for a in plan("enforce-tls", facts).actions if a.kind is ActionKind.RESTART]) == 3
+
+    # A TLS mode in force at once: nothing left to restart.
+    live = {**table, "tls_mode": replace(table["tls_mode"], effect="live")}
+    monkeypatch.setattr(knowledge, "SETTING_RULES", live)
+    p = plan("enforce-tls", facts)
+    assert changes(p) == [("p1", "configure")]
+    assert {s.reason for s in p.skipped if s.host == "p2"} == {"no restart pending"}
+
+    # A TLS mode kept by each peer alone: it no longer lands on the subordinates.
+    local = {**table, "tls_mode": replace(table["tls_mode"], spread="local")}
+    monkeypatch.setattr(knowledge, "SETTING_RULES", local)
+    p = plan("enforce-tls", facts)
+    assert changes(p) == [("p1", "configure"), ("p1", "restart")]
+    assert not [w for w in p.warnings if "replication from p1" in w]

@@ -19,10 +19,14 @@ from hypothesis import strategies as st
 from exops.appliance.base import apply_writes
 from exops.core.models import Alarm, ClusterFacts, ClusterSettings, PeerFacts
 from exops.plan.model import ActionKind, Plan
-from exops.plan.planner import REPLICATED_FIELDS, plan_runbook
+from exops.plan.planner import plan_runbook
 from exops.runbook.loader import load_runbook
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# The oracle's own copy of docs/contract.md section 6 (independent of the planner,
+# which reads knowledge.toml): what a save on the primary changes on its in-sync
+# subordinates (cluster-database tables), and what a restart must put in force.
+CLUSTER_WIDE = ("cluster_name", "tls_mode", "ip_version", "mapping_enabled", "mapping")
 
 
 @st.composite
@@ -82,7 +86,7 @@ def simulate(
                 for other, s in saved.items():
                     if other != host and s.primary_address == src.primary_address:
                         saved[other] = s.model_copy(
-                            update={f: getattr(src, f) for f in REPLICATED_FIELDS}
+                            update={f: getattr(src, f) for f in CLUSTER_WIDE}
                         )
         elif action.kind is ActionKind.RESTART and host:
             in_force[host] = saved[host]

@@ -50,8 +50,6 @@ class Recorder(Observer):
         self.calls.append(f"run_finished {result.status.value}")
 
 
-
-
 def runner(env: Env, peers: dict[str, FakePeer], **kw: Any) -> tuple[Runner, FakeSession]:
     session = FakeSession(peers)
     return Runner(env, sessions=lambda clusters: session, **kw), session  # type: ignore[arg-type, return-value]
@@ -75,12 +73,12 @@ def test_ordered_restart_returns_data_and_tells_observers_in_order(tmp_path: Pat
 
 
 def test_the_run_is_journalled_with_every_step(tmp_path: Path) -> None:
-    from exops.state.journal import Journal
+    from exops.state.sqlite import SqliteJournal
 
     env = make_env(tmp_path)
     run, _ = runner(env, cluster())
     result = run.run("restart", "c1", {"peer": "p2"}, yes=True)
-    stored = Journal(env.settings.journal_path).get_run(str(result.run_id))
+    stored = SqliteJournal(env.settings.journal_path).get_run(str(result.run_id))
     assert stored is not None and stored["status"] == "ok" and stored["exit_code"] == 0
     assert [s["status"] for s in stored["steps"]] == [s.status.value for s in result.steps]
 
@@ -166,7 +164,7 @@ def test_a_health_wait_that_times_out_is_a_failure_not_unreachable(tmp_path: Pat
 
 
 def test_an_interrupted_run_is_journalled_interrupted(tmp_path: Path) -> None:
-    from exops.state.journal import Journal
+    from exops.state.sqlite import SqliteJournal
 
     env = make_env(tmp_path)
     cancel = threading.Event()
@@ -174,7 +172,7 @@ def test_an_interrupted_run_is_journalled_interrupted(tmp_path: Path) -> None:
     peers = cluster(p2={"never_back": True})
     result = runner(env, peers, cancel=cancel)[0].run("restart", "c1", {"peer": "p2"}, yes=True)
     assert result.status is RunStatus.INTERRUPTED and result.exit_code == 130
-    stored = Journal(env.settings.journal_path).get_run(str(result.run_id))
+    stored = SqliteJournal(env.settings.journal_path).get_run(str(result.run_id))
     assert stored is not None and stored["status"] == "interrupted"
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from journalkit import PASSWORD, sample_run
 
-from exops.apply.executor import Outcome
+from exops.apply.results import StepResult
 from exops.core.errors import ExopsError
 from exops.plan.model import Action, ActionKind
 from exops.state.base import NewRun
-from exops.state.journal import SCHEMA_VERSION, Journal
+from exops.state.sqlite import SCHEMA_VERSION, SqliteJournal
 
 RUN_KEYS = {
     "run_id",
@@ -45,7 +45,9 @@ STEP_KEYS = {
 }
 
 
-def _start(journal: Journal, run_id: str, cluster: str = "c1", runbook: str = "add-peer") -> int:
+def _start(
+    journal: SqliteJournal, run_id: str, cluster: str = "c1", runbook: str = "add-peer"
+) -> int:
     return journal.start_run(sample_run(run_id, cluster, runbook))
 
 
@@ -57,23 +59,23 @@ def _outcome(
     detail: str = "",
     error: str | None = None,
     advice: str | None = None,
-) -> Outcome:
+) -> StepResult:
     action = Action(id=aid, step=f"step {aid}", kind=kind, host="exp1")
     started = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-    return Outcome(action, status, started, 1.25, detail=detail, error=error, advice=advice)
+    return StepResult(action, status, started, 1.25, detail=detail, error=error, advice=advice)
 
 
-def _status(journal: Journal, run_id: str) -> str:
+def _status(journal: SqliteJournal, run_id: str) -> str:
     run = journal.get_run(run_id)
     assert run is not None
     return str(run["status"])
 
 
 def test_round_trip_of_a_failed_run(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "state" / "journal.sqlite")
+    journal = SqliteJournal(tmp_path / "state" / "journal.sqlite")
     jid = _start(journal, "r1")
-    journal.record_outcome(jid, _outcome("1", ActionKind.BACKUP, "ok", detail="saved"))
-    journal.record_outcome(
+    journal.record_step(jid, _outcome("1", ActionKind.BACKUP, "ok", detail="saved"))
+    journal.record_step(
         jid,
         _outcome(
             "2",
@@ -83,7 +85,7 @@ def test_round_trip_of_a_failed_run(tmp_path: Path) -> None:
             advice="re-run the same command",
         ),
     )
-    journal.record_outcome(jid, _outcome("3", ActionKind.RESTART, "skipped", detail="not reached"))
+    journal.record_step(jid, _outcome("3", ActionKind.RESTART, "skipped", detail="not reached"))
     journal.finish_run(jid, "failed", 1)
 
     run = journal.get_run("r1")
@@ -126,9 +128,9 @@ def test_round_trip_of_a_failed_run(tmp_path: Path) -> None:
 
 def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
-    journal = Journal(path)
+    journal = SqliteJournal(path)
     jid = _start(journal, "r1")
-    journal.record_outcome(
+    journal.record_step(
         jid,
         _outcome(
             "1",
@@ -147,7 +149,7 @@ def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
 
 
 def test_list_runs_newest_first_filtered_and_limited(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite")
+    journal = SqliteJournal(tmp_path / "j.sqlite")
     for i, cluster in enumerate(["c1", "c2", "c1", "c1"]):
         jid = _start(journal, f"r{i}", cluster=cluster)
         journal.finish_run(jid, "ok", 0)
@@ -163,7 +165,7 @@ def test_list_runs_newest_first_filtered_and_limited(tmp_path: Path) -> None:
 
 
 def test_last_failed_run_picks_the_latest_failure_of_that_runbook(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite")
+    journal = SqliteJournal(tmp_path / "j.sqlite")
     plan = [
         ("r0", "c1", "add-peer", "failed"),
         ("r1", "c1", "add-peer", "failed"),
@@ -185,7 +187,7 @@ def test_unfinished_run_is_running_while_its_process_lives(tmp_path: Path) -> No
     import socket
 
     path = tmp_path / "j.sqlite"
-    journal = Journal(path)
+    journal = SqliteJournal(path)
     here = socket.gethostname()
     for run_id, host in (("live", here), ("dead", here), ("elsewhere", "other-box")):
         journal.start_run(NewRun(run_id, "c1", "x", params={}, plan={}, user="a", host=host))
@@ -209,8 +211,8 @@ def test_unfinished_run_is_running_while_its_process_lives(tmp_path: Path) -> No
 
 def test_schema_version_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    _start(Journal(path), "r1")
-    again = Journal(path)  # reopening keeps the data
+    _start(SqliteJournal(path), "r1")
+    again = SqliteJournal(path)  # reopening keeps the data
     assert [r["run_id"] for r in again.list_runs()] == ["r1"]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -218,20 +220,20 @@ def test_schema_version_and_reopen(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(ExopsError, match="newer"):
-        Journal(path)
+        SqliteJournal(path)
 
 
 def test_concurrent_writers_do_not_lose_rows(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    Journal(path)
+    SqliteJournal(path)
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
-            journal = Journal(path)  # each writer as a separate process would
+            journal = SqliteJournal(path)  # each writer as a separate process would
             jid = _start(journal, f"r{n}", cluster=f"c{n}")
             for i in range(5):
-                journal.record_outcome(jid, _outcome(str(i), ActionKind.VERIFY, "ok"))
+                journal.record_step(jid, _outcome(str(i), ActionKind.VERIFY, "ok"))
             journal.finish_run(jid, "ok", 0)
         except BaseException as exc:
             errors.append(exc)
@@ -242,7 +244,7 @@ def test_concurrent_writers_do_not_lose_rows(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    journal = Journal(path)
+    journal = SqliteJournal(path)
     assert len(journal.list_runs(limit=100)) == 6
     for n in range(6):
         run = journal.get_run(f"r{n}")
@@ -256,16 +258,16 @@ def test_corrupt_or_locked_journal_is_one_usage_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"\x13garbage" * 1000)
     with pytest.raises(UsageError, match="not an exops journal") as info:
-        Journal(bad)
+        SqliteJournal(bad)
     assert "\n" not in str(info.value) and info.value.exit_code == 2
 
     path = tmp_path / "j.sqlite"
-    Journal(path)
+    SqliteJournal(path)
     blocker = sqlite3.connect(path, isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
         with pytest.raises(UsageError, match="locked by another process"):
-            Journal(path, busy_timeout_s=0.1)
+            SqliteJournal(path, busy_timeout_s=0.1)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
