@@ -21,8 +21,10 @@ PATCHABLE = {
     "dns_servers",
     "ntp_servers",
     "ssh_welcome",
+    "server_list_form",
 }
 SSH_WELCOMES = ("plain", "ok")  # exops.lab.ssh.welcome
+SERVER_LIST_FORMS = ("documented", "list", "undocumented")  # exops.lab.rest.server_answer
 
 
 def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Application:
@@ -71,6 +73,11 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
         if changes.get("ssh_welcome", "plain") not in SSH_WELCOMES:
             return web.json_response(
                 {"error": f"ssh_welcome: expected one of {', '.join(SSH_WELCOMES)}"}, status=400
+            )
+        if changes.get("server_list_form", "documented") not in SERVER_LIST_FORMS:
+            return web.json_response(
+                {"error": f"server_list_form: expected one of {', '.join(SERVER_LIST_FORMS)}"},
+                status=400,
             )
         for key, value in changes.items():
             if key == "cert":
