@@ -104,7 +104,8 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
             {
                 "time_scale": lab.time_scale,
                 "replication_interval_s": lab.interval,
-                "restart_downtime_s": lab.restart_s,
+                "restart_downtime_s": lab.restart_s,  # REST restart (~3 min documented)
+                "reboot_downtime_s": lab.reboot_s,  # xCommand Boot (~5 min documented)
                 "restarts": restarts,
                 "restart_downtime_total_s": sum(r["downtime_s"] for r in restarts),
                 "listeners_up": len(listeners.runners),
