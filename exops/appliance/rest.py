@@ -927,7 +927,8 @@ class RestAppliance:
         the router reads ``eventlog N`` over SSH instead (``RoutedAppliance.read_log``)."""
         with self._operation("read log"):
             path = f"{REST.eventlog}?lines={int(lines)}"
-            return self._request("GET", path, retry=True).text.splitlines()
+            text = self._request("GET", path, retry=True).text
+            return [line for line in text.splitlines() if line.strip()]
 
     def probe(self) -> float:
         start = time.perf_counter()

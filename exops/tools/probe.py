@@ -343,6 +343,20 @@ class _PeerProber:
         if self.result.answers("provisioning_rest"):
             self._cert_fields()
         self._logs()
+        self._other_forms()
+
+    def _other_forms(self) -> None:
+        """Send the no-evidence forms the reads above did not (the other interface's):
+        read-only, results ignored - only what the box answered matters (``forms``)."""
+        if self.result.answers("ssh"):
+            if not any(
+                f.via == "ssh" and f.name.startswith("settings.") for f in self.result.fields
+            ):
+                self._read("settings", self.ssh.read_settings)
+                self._read("status", self.ssh.read_status)
+            if not any(f.via == "ssh" and f.name == "system.version" for f in self.result.fields):
+                self._read("system", self.ssh.read_system)
+            self._read("alarms", lambda: self.ssh._status(CLI.status_alarms))
 
     def forms(self) -> None:
         """Every no-evidence form (``FORMS``) this probe sent, with what came back."""
