@@ -514,13 +514,13 @@ def shape_of(data: Any, depth: int = 0) -> str:
         if not data:
             return "an object with no keys"
         parts = []
-        for key in sorted(data, key=str)[:8]:
+        for key in sorted(data, key=str)[:16]:
             child = data[key]
             if isinstance(child, (dict, list)) and depth < 2:
                 parts.append(f"{key}: {shape_of(child, depth + 1)}")
             else:
                 parts.append(str(key))
-        more = ", ..." if len(data) > 8 else ""
+        more = ", ..." if len(data) > 16 else ""
         return "an object {" + ", ".join(parts) + more + "}"
     return _kind(data)
 

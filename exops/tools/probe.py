@@ -492,7 +492,7 @@ class _PeerProber:
             row = f"SETTING_RULES[h323_mode]: {CDB.prefix}{CDB.h323}.mode (MOCK-DEFINED)"
         else:
             h323, h_err = self._read("h323", self.ssh.read_h323)
-            via, src, row = "ssh", CLI.read_h323, f"Cli.read_h323: {CLI.read_h323} (CONFIRMED)"
+            via, src, row = "ssh", CLI.read_h323, f"Cli.read_h323: {CLI.read_h323} (INFERRED)"
         shown = None if h323 is None else ("On" if h323 else "Off")
         self.add("system.h323", via, src, row, shown, h_err, "no On/Off value")
         system, err = self._read("system", self.rest.read_system)
@@ -583,7 +583,7 @@ class _PeerProber:
             "system.version": ("SYSTEM_UNIT.version: Software Version (CONFIRMED)", "version"),
             "system.role": ("ROLE_BY_FLAGS: Software Configuration flags (CONFIRMED)", "role"),
             "system.platform": ("SystemUnitTree: no platform size over SSH", "platform"),
-            "system.h323": (f"Cli.read_h323: {CLI.read_h323} (CONFIRMED form)", "h323_enabled"),
+            "system.h323": (f"Cli.read_h323: {CLI.read_h323} (INFERRED)", "h323_enabled"),
         }
         for name, (row, attr) in rows.items():
             value = getattr(system, attr) if system is not None else None
