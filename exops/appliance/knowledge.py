@@ -33,11 +33,14 @@ class Rest:
     restart: str = "/api/provisioning/restart"  # path CONFIRMED
     optionkey: str = "/api/provisioning/optionkey"  # path CONFIRMED, body MOCK-DEFINED
     dns: str = "/api/provisioning/common/dns/dns"  # CONFIRMED
-    dns_servers: str = "/api/v1/provisioning/common/dns/dnsserver"  # CONFIRMED
-    ntp_servers: str = "/api/v1/provisioning/common/time/ntpserver"  # CONFIRMED
+    dns_servers: str = "/api/v1/provisioning/common/dns/dnsserver"  # CONFIRMED (SERVER_LISTS)
+    ntp_servers: str = "/api/v1/provisioning/common/time/ntpserver"  # CONFIRMED (SERVER_LISTS)
     server_cert: str = "/api/provisioning/certs/server"  # CONFIRMED
     trust_store: str = "/api/provisioning/certs/root"  # CONFIRMED
     cdb_access: str = "/api/provisioning/common/cdbrestapiaccess"  # path CONFIRMED
+    # NO EVIDENCE (invented path: no REST log resource in any REST table X8.8-X14.2).
+    # Kept for the lab; a real box answering 404 makes exops read the log over SSH
+    # (``Cli.eventlog``, INFERRED). FORMS["rest.eventlog"].
     eventlog: str = "/api/provisioning/eventlog"  # MOCK-DEFINED
 
 
@@ -279,18 +282,27 @@ class Cli:
     """
 
     read_alternates: str = "xConfiguration Alternates"  # family CONFIRMED, leaves MOCK-DEFINED
-    read_h323: str = "xConfiguration H323"  # CONFIRMED form
-    read_dns: str = "xConfiguration IP DNS"  # MOCK-DEFINED leaves
-    read_ntp: str = "xConfiguration NTP"  # MOCK-DEFINED leaves
+    read_h323: str = "xConfiguration H323"  # INFERRED (VCS guides X1/X3: "H.323 Mode")
+    # ``Server <n> Address`` INFERRED (predecessor configuration XML); ``Hostname``
+    # and ``Domain Name`` leaves no evidence (FORMS["ssh.ip_dns.names"]).
+    read_dns: str = "xConfiguration IP DNS"
+    read_ntp: str = "xConfiguration NTP"  # NO EVIDENCE for the leaves (FORMS["ssh.ntp"])
     status_alternates: str = "xStatus Alternates"  # node CONFIRMED; its leaves MOCK-DEFINED
     status_system: str = "xStatus SystemUnit"  # CONFIRMED (X8.11.3 capture)
     status_warnings: str = "xStatus Warnings"  # CONFIRMED (X8.11.3 capture)
     status_alarms: str = "xStatus Alarm"  # CONFIRMED in use, form UNKNOWN: fallback only
-    status_option_keys: str = "xStatus OptionKeys"  # MOCK-DEFINED
-    boot: str = "xCommand Boot"  # CONFIRMED
+    # The top-level node is ``Options`` (CONFIRMED: the X8.11.3 capture, where it is
+    # empty; there is no ``OptionKeys`` node). Its entries: OPTIONS_TREE (MOCK-DEFINED).
+    status_options: str = "xStatus Options"
+    # Root tshell form CONFIRMED; admin-shell use INFERRED; INFERRED to be a reboot
+    # (~5 min), not an application restart (TANDBERG GK guide: "Reboots the system").
+    boot: str = "xCommand Boot"
+    # ``eventlog N`` prints the last N event-log lines (INFERRED: a practitioner's
+    # VCS/Expressway health-check notes, "configlog|eventlog|networklog 100").
+    eventlog: str = "eventlog"
     # After login: the welcome does not reliably end in OK (section 8), so exops
     # sends this cheap read and discards everything up to its answer.
-    sync: str = "xConfiguration H323 Mode"  # CONFIRMED leaf
+    sync: str = "xConfiguration H323 Mode"  # INFERRED leaf (see read_h323)
     sync_marker: str = "*c xConfiguration H323 Mode:"
     # Enter under a pty is CR (section 8); a cooked pty maps it to LF, so CR works
     # either way, while LF alone may not execute in a raw shell.
@@ -351,6 +363,146 @@ PER_PEER_LICENCES = (
     "room system registration",
     "desktop system registration",
 )
+
+
+
+# -- list-or-object answers (issue 24; docs/contract.md section 2.1) ------------------
+@dataclass(frozen=True)
+class ServerList:
+    """Where a provisioning server list keeps its addresses, in every documented shape.
+
+    Accepted answers: the wrapped object ``{wrapper: row}`` (when the guide shows a
+    wrapper), one ``row`` object, or a JSON list of either (``[]``: none configured).
+    A row is an object whose ``field`` is text (``""``: an empty slot). Any other
+    shape is *unknown*, named in the reason; never "no servers".
+    """
+
+    path: str
+    field: str  # the address field of one row
+    wrapper: str | None  # the key a row comes wrapped in (None: no wrapper documented)
+    example: str  # the guide's body, quoted
+
+
+SERVER_LISTS: dict[str, ServerList] = {
+    # CONFIRMED: REST API Summary Guide X14.2 and 2020 edition, GET .../dns/dnsserver
+    # response body; POST/PUT send the same wrapper.
+    "dns_servers": ServerList(
+        REST.dns_servers,
+        "address",
+        "DefaultDNSServers",
+        '{"DefaultDNSServers": {"index": 2, "address": "10.0.0.2"}}',
+    ),
+    # CONFIRMED: same guide, GET .../time/ntpserver response body: one object.
+    "ntp_servers": ServerList(
+        REST.ntp_servers,
+        "Address",
+        None,
+        '{"index": 5, "KeyId": 1, "Hash": "sha1", "Authentication": "disabled", '
+        '"Address": "10.0.0.1"}',
+    ),
+}
+
+
+@dataclass(frozen=True)
+class OptionKeyFields:
+    """One option key in ``GET /api/provisioning/optionkey`` (path CONFIRMED in use by a
+    third-party client; body NO EVIDENCE: MOCK-DEFINED, FORMS["rest.optionkey"]).
+    Read like a server list: one object or a list of objects."""
+
+    key: str = "Key"
+    description: str = "Description"
+    count: str = "Count"
+
+
+OPTION_KEY_FIELDS = OptionKeyFields()
+
+
+@dataclass(frozen=True)
+class OptionsTree:
+    """``xStatus Options`` (node CONFIRMED, X8.11.3 capture: ``<Options item="1"/>``,
+    empty on a licensed VCS). The entries are MOCK-DEFINED (FORMS["ssh.options"]):
+    ``Option <n>:`` holding ``Key``, ``Description``, ``Count``. An empty node or no
+    block at all does not prove a peer has no keys (the capture's node is empty), so
+    it reads as *unknown*."""
+
+    node: str = "Options"
+    entry: str = "Option"
+    key: str = "Key"
+    description: str = "Description"
+    count: str = "Count"
+
+
+OPTIONS_TREE = OptionsTree()
+
+# The server leaves of ``xConfiguration IP DNS`` (INFERRED: predecessor configuration
+# XML ``<IP><DNS><Server item="1"><Address>``; the X8.11.3 status tree has ``IP DNS
+# Server <n> Address``) and ``xConfiguration NTP`` (NO EVIDENCE: FORMS["ssh.ntp"]).
+# An answer with none of these leaves is *unknown* (its leaves are named), never
+# "no servers"; a leaf with an empty value is an empty slot.
+DNS_SERVER_LEAF = re.compile(r"^IP DNS Server (?P<n>\d+) Address$")
+NTP_SERVER_LEAF = re.compile(r"^NTP Server (?P<n>\d+) Address$")
+
+# Expressway X14.2 and later have no option keys (CONFIRMED: Expressway Select Release
+# Note X14.2.5, "Product Activation Keys (PAK) Licensing (Option Keys) are removed from
+# Cisco Expressway X14.2 release" / "Smart License is default and the only licensing
+# mode"); Cisco VCS keeps "Option keys /PAK license mode only". The option-key
+# prerequisite applies to VCS and to Expressway before X14.2.
+OPTION_KEYS_REMOVED_IN = (14, 2)
+
+
+def version_tuple(version: str | None) -> tuple[int, ...] | None:
+    """``X14.2.5`` -> (14, 2, 5); None when it is not an ``X<n>...`` version."""
+    if version is None:
+        return None
+    m = re.match(r"^X(\d+(?:\.\d+)*)", version.strip())
+    return tuple(int(n) for n in m.group(1).split(".")) if m else None
+
+
+# -- forms with no public evidence (docs/contract.md section 9) -----------------------
+@dataclass(frozen=True)
+class FormInfo:
+    """A form exops sends or parses that no public source shows (``[[form]]`` rows).
+
+    ``request`` is what goes on the wire (``GET <path>`` or a CLI line); ``exops probe``
+    names each one it met and what the box answered, so a first probe of a real box
+    confirms or corrects it."""
+
+    name: str
+    transport: str  # rest | cdb | ssh
+    request: str
+    part: str  # which part has no evidence
+    exops_reads: str  # what exops takes from it
+    mark: str
+    source: str  # what was searched
+
+
+def _load_forms() -> dict[str, FormInfo]:
+    data = tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
+    forms = {f.name: f for f in _rows(data, "form", FormInfo)}
+    for f in forms.values():
+        if f.transport not in ("rest", "cdb", "ssh"):
+            raise ValueError(f"knowledge.toml: form {f.name}: transport {f.transport!r}")
+    return forms
+
+
+FORMS = _load_forms()
+
+
+def form_of(transport: str, request: str) -> FormInfo | None:
+    """The ``[[form]]`` row a request falls under (REST: by path, query ignored; CLI: by
+    the command, case-insensitive), or None."""
+    text = " ".join(request.split()).split("?", maxsplit=1)[0]
+    best: FormInfo | None = None
+    for f in FORMS.values():
+        if (f.transport == "ssh") != (transport == "ssh"):
+            continue
+        want = f.request
+        hit = text.lower() == want.lower() if transport == "ssh" else text == want
+        if not hit and transport != "ssh":
+            hit = text.startswith(want + "/")
+        if hit and (best is None or len(want) > len(best.request)):
+            best = f
+    return best
 
 
 ALARM_BY_ID: dict[str, AlarmInfo] = {a.id: a for a in ALARM_CATALOGUE}

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -31,11 +32,14 @@ from exops.appliance.knowledge import (
     CDB_NOT_RUNNING,
     CSRF_HEADER,
     MAX_ANSWER_BYTES,
+    OPTION_KEY_FIELDS,
     REQUEST_DEADLINE_S,
     REST,
+    SERVER_LISTS,
     SETTING_RULES,
     TLS_FROM_CDB,
     TLS_TO_CDB,
+    ServerList,
 )
 from exops.appliance.record import PeerRecorder, recorder_for
 from exops.appliance.xapi import parse_system_time
@@ -342,6 +346,26 @@ def parse_status(database: Any, peer_status: Any) -> ClusterStatus:
     )
 
 
+# ``status/alarm.status``: raised, lowered, and acknowledged (CONFIRMED, 2026-12 update:
+# an independent client of /api/management). Acknowledging does not lower an alarm,
+# so an acknowledged alarm is still raised (as every listed ``xStatus Warnings`` entry).
+_ALARM_STATUS = {"raised": "raised", "lowered": "lowered", "acknowledged": "raised"}
+
+
+def _when(rec: Mapping[str, Any], name: str, where: str) -> str:
+    """A raise time: text as given, or epoch seconds (CONFIRMED, 2026-12 update) as
+    ``YYYY-MM-DDTHH:MM:SSZ``; missing is ``""``."""
+    value = _given(rec, name, where, "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(int(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ApplianceError(f"{where}: {name} {value} is not a time") from exc
+    if not isinstance(value, str):
+        raise _bad(where, name, value, "text or epoch seconds")
+    return value
+
+
 def parse_alarms(data: Any) -> tuple[Alarm, ...]:
     alarms = []
     for n, rec in enumerate(local_records(data, CDB.alarms)):
@@ -350,15 +374,15 @@ def parse_alarms(data: Any) -> tuple[Alarm, ...]:
         alarms.append(
             Alarm(
                 id=_text(rec, "id", at),
-                status=_choice(rec, "status", at, {"raised": "raised", "lowered": "lowered"}),
+                status=_choice(rec, "status", at, _ALARM_STATUS),
                 uuid=_text(rec, "uuid", at, ""),
                 severity=_text(rec, "severity", at, ""),
                 title=_text(rec, "title", at, ""),
                 # null parameters: an alarm without any (the alarm manager logs
                 # Parameters="null"); anything but text or null is refused.
                 parameters=_text(rec, "parameters", at, "") if parameters is not None else "",
-                first_raised=_text(rec, "first_raised", at, ""),
-                last_raised=_text(rec, "last_raised", at, ""),
+                first_raised=_when(rec, "first_raised", at),
+                last_raised=_when(rec, "last_raised", at),
             )
         )
     return tuple(alarms)
@@ -392,6 +416,10 @@ def parse_system(
     A missing (or null) ``Version``, ``ProductType`` or ``PlatformSize``, or a
     product type exops does not know, gives ``None`` and a reason in
     ``unknown`` (``"system.version"`` -> why); a value of the wrong type fails.
+    The DNS and NTP server lists and the option keys are read in every
+    documented shape (``SERVER_LISTS``); any other shape, or a ``Refused`` read,
+    makes that fact ``None`` with the answer's shape in ``unknown`` - never an
+    empty list.
     """
     where = REST.sysinfo
     if not isinstance(info, dict):
@@ -419,8 +447,19 @@ def parse_system(
         unknown["system.h323_enabled"] = "H.323 mode has no REST form without the CDB REST API"
     if not isinstance(dns, dict):
         raise ApplianceError(f"{REST.dns}: answer is {_kind(dns)}, expected an object")
+    servers = {}
+    for name, answer in (("dns_servers", dns_servers), ("ntp_servers", ntp_servers)):
+        servers[name], why = parse_servers(answer, SERVER_LISTS[name])
+        if servers[name] is None:
+            unknown[f"system.{name}"] = why
+    option_keys, why = parse_option_keys(keys)
+    if option_keys is None:
+        unknown["system.option_keys"] = why
+    hostname = _text(dns, "SystemHostName", REST.dns, "")
     return SystemInfo(
-        name=_text(info, "SystemName", where),
+        # The sysinfo body has no public example (MOCK-DEFINED): without SystemName the
+        # name is the DNS host name (CONFIRMED field), never a failed read.
+        name=_text(info, "SystemName", where, "") or hostname,
         version=version,
         role=role,
         platform=platform,
@@ -430,42 +469,141 @@ def parse_system(
         system_time=parse_system_time(info.get("SystemTime")),
         lan1=_optional_text(info, "Lan1Address", where),
         lan2=_optional_text(info, "Lan2Address", where),
-        hostname=_text(dns, "SystemHostName", REST.dns, ""),
+        hostname=hostname,
         domain=_text(dns, "DomainName", REST.dns, ""),
-        dns_servers=_servers(dns_servers, "address", REST.dns_servers),
-        ntp_servers=_servers(ntp_servers, "Address", REST.ntp_servers),
+        dns_servers=servers["dns_servers"],
+        ntp_servers=servers["ntp_servers"],
         h323_enabled=h323,
-        option_keys=_option_keys(keys),
+        option_keys=option_keys,
     )
 
 
-def _servers(data: Any, key: str, where: str) -> tuple[str, ...]:
-    if not isinstance(data, list):
-        raise ApplianceError(f"{where}: answer is {_kind(data)}, expected a list")
-    out = []
-    for n, row in enumerate(data):
+@dataclass(frozen=True)
+class Refused:
+    """A read answered with an error (HTTP 4xx/5xx) or with no JSON: the fact it was
+    for is *unknown*, the rest of the system read goes on (a peer on X14.2+ has no
+    option keys; a resource may be missing on a version)."""
+
+    status: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status}: {self.message}" if self.status else self.message
+
+
+# The system-read answers whose error makes only their own fact unknown (a Refused),
+# not the whole read: the server lists (a version may lack a path) and the option keys
+# (Expressway X14.2+ has none; the body is MOCK-DEFINED).
+OPTIONAL_SYSTEM_PATHS = frozenset({REST.dns_servers, REST.ntp_servers, REST.optionkey})
+
+
+def shape_of(data: Any, depth: int = 0) -> str:
+    """A JSON answer's shape in words, to name an answer exops does not read:
+    ``an object {DefaultDNSServers: a list of 1 (an object {address, index})}``."""
+    if isinstance(data, list):
+        if not data:
+            return "an empty list"
+        kinds: list[str] = []
+        for item in data:
+            k = shape_of(item, depth + 1) if depth < 2 else _kind(item)
+            if k not in kinds:
+                kinds.append(k)
+        shown = " / ".join(kinds[:3]) + (" / ..." if len(kinds) > 3 else "")
+        return f"a list of {len(data)} ({shown})"
+    if isinstance(data, dict):
+        if not data:
+            return "an object with no keys"
+        parts = []
+        for key in sorted(data, key=str)[:16]:
+            child = data[key]
+            if isinstance(child, (dict, list)) and depth < 2:
+                parts.append(f"{key}: {shape_of(child, depth + 1)}")
+            else:
+                parts.append(str(key))
+        more = ", ..." if len(data) > 16 else ""
+        return "an object {" + ", ".join(parts) + more + "}"
+    return _kind(data)
+
+
+def _expected(spec: ServerList) -> str:
+    row = f'{{"index", "{spec.field}"}}'
+    if spec.wrapper:
+        return f'{{"{spec.wrapper}": {row}}}, one {row} object, or a list of either'
+    return f"one {row} object or a list of them"
+
+
+def _server_row(item: Any, spec: ServerList) -> tuple[str, str | None]:
+    """One row (wrapped or not) -> (address, None) or ("", what is wrong)."""
+    row = item
+    if spec.wrapper and isinstance(item, dict) and set(item) == {spec.wrapper}:
+        row = item[spec.wrapper]
         if not isinstance(row, dict):
-            raise ApplianceError(f"{where} row {n}: is {_kind(row)}, expected an object")
-        address = _text(row, key, f"{where} row {n}", "")
+            return "", f"{spec.wrapper} holds {_kind(row)}"
+    if not isinstance(row, dict):
+        return "", f"{_kind(row)}, not an object"
+    if spec.field not in row:
+        return "", f"no field {spec.field}"
+    value = row[spec.field]
+    if not isinstance(value, str):
+        return "", f"{spec.field} is {_kind(value)}"
+    return value.strip(), None
+
+
+def parse_servers(data: Any, spec: ServerList) -> tuple[tuple[str, ...] | None, str]:
+    """A DNS or NTP server answer in any documented shape -> (addresses, "");
+    any other shape -> (None, the shape named). ``[]`` is the one "none" answer."""
+    if isinstance(data, Refused):
+        return None, f"{spec.path} answered {data}"
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for n, item in enumerate(items):
+        address, problem = _server_row(item, spec)
+        if problem is not None:
+            at = f"item {n}: {problem}" if isinstance(data, list) else problem
+            return None, (
+                f"{spec.path}: answer is {shape_of(data)} ({at}); exops reads {_expected(spec)}"
+            )
         if address:
             out.append(address)
-    return tuple(out)
+    return tuple(out), ""
 
 
-def _option_keys(data: Any) -> tuple[OptionKey, ...]:
+def parse_option_keys(data: Any) -> tuple[tuple[OptionKey, ...] | None, str]:
+    """``GET optionkey`` (body MOCK-DEFINED): one ``{Key, Description, Count}`` object or a
+    list of them -> (keys, ""); anything else, or a ``Refused`` read -> (None, why)."""
+    f = OPTION_KEY_FIELDS
+    if isinstance(data, Refused):
+        return None, f"{REST.optionkey} answered {data}"
+    items = data if isinstance(data, list) else [data]
     keys = []
-    for at, row in _objects(data, REST.optionkey, "row", "a list"):
-        count = row.get("Count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-            raise _bad(at, "Count", count, "a whole number or null")
+    for n, row in enumerate(items):
+        problem = None
+        if not isinstance(row, dict):
+            problem = f"{_kind(row)}, not an object"
+        elif not isinstance(row.get(f.key), str) or not row[f.key].strip():
+            problem = f"no text {f.key}"
+        elif not isinstance(row.get(f.description, ""), str):
+            problem = f"{f.description} is {_kind(row[f.description])}"
+        else:
+            count = row.get(f.count)
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+                problem = f"{f.count} is {_kind(count)}"
+        if problem is not None:
+            at = f"item {n}: {problem}" if isinstance(data, list) else problem
+            return None, (
+                f"{REST.optionkey}: answer is {shape_of(data)} ({at}); exops reads one "
+                f"{{{f.key}, {f.description}, {f.count}}} object or a list of them "
+                "(a MOCK-DEFINED form)"
+            )
+        assert isinstance(row, dict)
         keys.append(
             OptionKey(
-                key=_text(row, "Key", at),
-                description=_text(row, "Description", at, ""),
-                count=count,
+                key=row[f.key],
+                description=row.get(f.description) or "",
+                count=row.get(f.count),
             )
         )
-    return tuple(keys)
+    return tuple(keys), ""
 
 
 def _wire_value(w: Write) -> str:
@@ -677,19 +815,29 @@ class RestAppliance:
         except ValueError as exc:
             raise ApplianceError(f"answer of {path.split('?', maxsplit=1)[0]} is not JSON") from exc
 
-    def get_json(self, path: str, *, operation: str, cdb: bool = False) -> Any:
+    def get_json(
+        self, path: str, *, operation: str, cdb: bool = False, refused_ok: bool = False
+    ) -> Any:
         """One read: ``GET path`` (retried like every read), its JSON answer.
 
         Errors name this peer and ``operation`` (e.g. "read sysinfo"), as the
         ``read_*`` methods' do. ``cdb``: a cluster-database path (its
-        availability is learnt from the answer).
+        availability is learnt from the answer). ``refused_ok``: an error answer
+        or an answer that is not JSON comes back as ``Refused`` (the fact it is
+        for is then unknown; used for the parts of the system read a version may
+        lack, ``OPTIONAL_SYSTEM_PATHS``).
 
         Raises:
             TransportError: the peer did not answer (or refused the credentials).
             ApplianceError: an error answer, or an answer that is not JSON.
         """
         with self._operation(operation):
-            return self._json(path, cdb=cdb)
+            try:
+                return self._json(path, cdb=cdb)
+            except ApplianceError as exc:
+                if not refused_ok:
+                    raise
+                return Refused(exc.status_code, exc.message)
 
     def _cdb_json(self, table: str, *filters: tuple[str, str | int]) -> Any:
         return self._json(CDB.read(table, *filters), cdb=True)
@@ -750,8 +898,11 @@ class RestAppliance:
             (REST.ntp_servers, "ntp servers"),
             (REST.optionkey, "option keys"),
         ):
-            with self._operation(f"read {what}"):
-                answers.append(self._json(path))
+            answers.append(
+                self.get_json(
+                    path, operation=f"read {what}", refused_ok=path in OPTIONAL_SYSTEM_PATHS
+                )
+            )
         h323 = self.read_h323() if self.cdb_available() else None
         info, dns, dns_servers, ntp_servers, keys = answers
         with self._operation("read system"):
@@ -771,9 +922,13 @@ class RestAppliance:
             return cert, trust_store_names(roots)
 
     def read_log(self, lines: int = 500) -> list[str]:
+        """``GET /api/provisioning/eventlog`` - a MOCK-DEFINED path (the lab's): no public
+        source shows a REST log resource, so a real box is expected to answer 404 and
+        the router reads ``eventlog N`` over SSH instead (``RoutedAppliance.read_log``)."""
         with self._operation("read log"):
             path = f"{REST.eventlog}?lines={int(lines)}"
-            return self._request("GET", path, retry=True).text.splitlines()
+            text = self._request("GET", path, retry=True).text
+            return [line for line in text.splitlines() if line.strip()]
 
     def probe(self) -> float:
         start = time.perf_counter()

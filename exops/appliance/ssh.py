@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import paramiko
 
@@ -26,6 +26,8 @@ from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, M
 from exops.appliance.record import PeerRecorder, recorder_for
 from exops.core.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
 from exops.core.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
+
+_T = TypeVar("_T")
 
 
 class ShellSession(Protocol):
@@ -278,6 +280,8 @@ class SshAppliance:
         self._factory = shell_factory or ParamikoShell
         self._shell: ShellSession | None = None
         self.rest = rest
+        # What the last read_system could not learn: "system.option_keys" -> why.
+        self.last_unknown: dict[str, str] = {}
 
     def _send(self, command: str, *, read: bool = True) -> str:
         """One command; a read is retried once on a fresh session if the old one died
@@ -360,19 +364,32 @@ class SshAppliance:
         uptime = str(self._single(CLI.status_system).get("Uptime", ""))
         return int(uptime) if uptime.isdecimal() else None
 
-    def read_system(self) -> SystemInfo:
-        unit = self._single(CLI.status_system)
-        keys = self._single(CLI.status_option_keys)
+    def _optional(self, command: str, parse: Callable[[str, str], _T]) -> _T | xapi.Unread:
+        """A read whose failure makes only its own fact unknown: the parsed answer, or
+        why it could not be taken (refused with ERROR, or a shape exops does not read).
+        A lost session still raises."""
         try:
-            return xapi.system_from_cli(
-                unit,
-                self._config(CLI.read_h323),
-                self._config(CLI.read_dns),
-                self._config(CLI.read_ntp),
-                keys,
-            )
+            return parse(self._ask(command), command)
+        except ApplianceError as exc:
+            how = "was refused" if isinstance(exc, xapi.CommandRefused) else "failed"
+            return f"'{command}' {how}: {exc.message}"
+
+    def read_system(self) -> SystemInfo:
+        """SystemUnit and H.323 are required; the DNS and NTP servers and the option
+        keys (``xStatus Options``) are unknown when their answer cannot be taken
+        (reasons in ``last_unknown``): a peer on X14.2+ has no option keys at all."""
+        unit = self._single(CLI.status_system)
+        h323 = self._config(CLI.read_h323)
+        dns = self._optional(CLI.read_dns, xapi.parse_config)
+        ntp = self._optional(CLI.read_ntp, xapi.parse_config)
+        options = self._optional(CLI.status_options, xapi.parse_status)
+        unknown: dict[str, str] = {}
+        try:
+            system = xapi.system_from_cli(unit, h323, dns, ntp, options, unknown)
         except ApplianceError as exc:
             raise ApplianceError(exc.message, host=self.host, operation="read system") from exc
+        self.last_unknown = unknown
+        return system
 
     def read_certificate(self) -> tuple[Certificate | None, tuple[str, ...]]:
         if self.rest is None:
@@ -382,9 +399,15 @@ class SshAppliance:
         return self.rest.read_certificate()  # type: ignore[attr-defined, no-any-return]
 
     def read_log(self, lines: int = 500) -> list[str]:
-        if self.rest is None:
-            raise ApplianceError("logs have no CLI form", host=self.host, operation="read log")
-        return self.rest.read_log(lines)  # type: ignore[attr-defined, no-any-return]
+        """The last ``lines`` event-log lines, oldest first: ``eventlog N`` (INFERRED: a
+        practitioner's VCS/Expressway notes; the real REST API has no log resource)."""
+        command = f"{CLI.eventlog} {int(lines)}"
+        answer = self._send(command)
+        try:
+            body = xapi.log_lines(answer, command)
+        except ApplianceError as exc:
+            raise ApplianceError(exc.message, host=self.host, operation="read log") from exc
+        return body
 
     def write(self, writes: Sequence[Write]) -> None:
         for w in writes:

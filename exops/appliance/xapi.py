@@ -6,16 +6,21 @@ truncated answer raises ``ApplianceError`` saying what was expected.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from exops.appliance.base import Write
 from exops.appliance.knowledge import (
     ALARM_BY_UUID,
+    CLI,
     CONFIG_LINE,
+    DNS_SERVER_LEAF,
     END_LINE,
     ERROR_OPEN,
+    NTP_SERVER_LEAF,
     NULL_VALUES,
+    OPTIONS_TREE,
     ROLE_BY_FLAGS,
     SETTING_RULES,
     STATUS_CLOSE,
@@ -397,47 +402,129 @@ def h323_mode(config: dict[str, str]) -> bool | None:
     return {"On": True, "Off": False}.get(value)
 
 
+# A read whose answer could not be taken: the text says why (the command refused it,
+# or its shape is not one exops reads). The fact it was for is then unknown.
+Unread = str
+
+
+def servers_from_config(
+    config: dict[str, str] | Unread, leaf: re.Pattern[str], command: str
+) -> tuple[tuple[str, ...] | None, str]:
+    """The ``... Server <n> Address`` leaves -> (addresses in slot order, ""); an answer
+    without any such leaf -> (None, the leaves it did have): unknown, never "none"."""
+    if isinstance(config, str):
+        return None, config
+    slots: dict[int, str] = {}
+    for key, value in config.items():
+        m = leaf.match(key)
+        if m:
+            slots[int(m.group("n"))] = value.strip()
+    if not slots:
+        seen = ", ".join(sorted(config)[:5]) or "nothing"
+        name = leaf.pattern.strip("^$").replace(r"(?P<n>\d+)", "<n>")
+        return None, f"answer to '{command}' has no '{name}' leaf (it printed: {seen})"
+    for n, value in slots.items():
+        if value.lower() in NULL_VALUES:
+            return None, f"answer to '{command}' has a null value {value!r} in Server {n}"
+    return tuple(v for _, v in sorted(slots.items()) if v), ""
+
+
+def option_keys_from_status(
+    blocks: list[tuple[str, Tree]] | Unread,
+) -> tuple[tuple[OptionKey, ...] | None, str]:
+    """``xStatus Options`` -> (keys, ""), or (None, why). The node is CONFIRMED (X8.11.3
+    capture), its entries ``Option <n>: Key, Description, Count`` MOCK-DEFINED. No block
+    or an empty node is unknown: the capture's ``Options`` is empty on a licensed VCS,
+    so an empty node does not show that a peer has no keys."""
+    t = OPTIONS_TREE
+    cmd = CLI.status_options
+    if isinstance(blocks, str):
+        return None, blocks
+    nodes = [node for node, _ in blocks]
+    if nodes != [t.node]:
+        shown = ", ".join(nodes) or "no block"
+        return None, f"answer to '{cmd}' printed {shown}; exops reads one '{t.node}' block"
+    tree = blocks[0][1]
+    if not tree:
+        return None, (
+            f"'{cmd}' lists no entries: an empty {t.node} node does not show which option "
+            "keys a peer has (the real X8.11.3 capture shows it empty on a licensed system)"
+        )
+    keys = []
+    for name, entry in tree.items():
+        words = name.split()
+        ok = len(words) == 2 and words[0] == t.entry and words[1].isdecimal()
+        if not ok or not isinstance(entry, dict) or not str(entry.get(t.key, "")).strip():
+            return None, (
+                f"answer to '{cmd}' has an entry {name!r} exops does not read (it reads "
+                f"'{t.entry} <n>' with {t.key}, {t.description}, {t.count}: a MOCK-DEFINED form)"
+            )
+        count = str(entry.get(t.count, "")).strip()
+        if count and not count.isdecimal():
+            return None, f"answer to '{cmd}': {name} {t.count} is {count!r}, not a number"
+        keys.append(
+            OptionKey(
+                key=str(entry[t.key]),
+                description=str(entry.get(t.description, "")),
+                count=int(count) if count else None,
+            )
+        )
+    return tuple(keys), ""
+
+
 def system_from_cli(
-    unit: Tree, h323: dict[str, str], dns: dict[str, str], ntp: dict[str, str], keys: Tree
+    unit: Tree,
+    h323: dict[str, str],
+    dns: dict[str, str] | Unread,
+    ntp: dict[str, str] | Unread,
+    options: list[tuple[str, Tree]] | Unread,
+    unknown: dict[str, str] | None = None,
 ) -> SystemInfo:
     """xStatus SystemUnit (real X8.11.3 tree) + xConfiguration H323 / IP DNS / NTP +
-    xStatus OptionKeys. Version, role and H.323 mode are None when unknown; the
-    platform size is not in the tree, so it is always None over SSH."""
+    xStatus Options. Version, role and H.323 mode are None when unknown; the
+    platform size is not in the tree, so it is always None over SSH. The DNS and
+    NTP servers and the option keys are None when their answer was refused or has
+    no leaf exops reads, with the reason in ``unknown`` (``"system.dns_servers"``)."""
     cmd = "xStatus SystemUnit"
+    unknown = {} if unknown is None else unknown
     version = _leaf(unit, SYSTEM_UNIT.version)
     if version is not None:
         _not_null(version, "Software Version", cmd)
         version = version.strip() if VERSION.match(version.strip()) else None
     serial = _leaf(unit, SYSTEM_UNIT.serial) or ""
     _not_null(serial, "Hardware SerialNumber", cmd)
-    option_keys = []
-    for node in keys.values():
-        if isinstance(node, dict):
-            count = node.get("Count", "")
-            option_keys.append(
-                OptionKey(
-                    key=str(node.get("Key", "")),
-                    description=str(node.get("Description", "")),
-                    count=int(count) if str(count).isdecimal() else None,
-                )
-            )
+    dns_servers, why = servers_from_config(dns, DNS_SERVER_LEAF, CLI.read_dns)
+    if dns_servers is None:
+        unknown["system.dns_servers"] = why
+    ntp_servers, why = servers_from_config(ntp, NTP_SERVER_LEAF, CLI.read_ntp)
+    if ntp_servers is None:
+        unknown["system.ntp_servers"] = why
+    option_keys, why = option_keys_from_status(options)
+    if option_keys is None:
+        unknown["system.option_keys"] = why
+    names = dns if isinstance(dns, dict) else {}
     uptime = _leaf(unit, SYSTEM_UNIT.uptime) or ""
     return SystemInfo(
-        name=dns.get("IP DNS Hostname", ""),
+        name=names.get("IP DNS Hostname", ""),
         version=version,
         role=role_from_unit(unit),
         platform=None,
         hardware=_leaf(unit, SYSTEM_UNIT.hardware) or "",
         serial=serial,
         uptime_s=int(uptime) if uptime.isdecimal() else None,
-        hostname=dns.get("IP DNS Hostname", ""),
-        domain=dns.get("IP DNS Domain Name", ""),
-        dns_servers=tuple(v for k, v in sorted(dns.items()) if k.startswith("IP DNS Server") and v),
-        ntp_servers=tuple(v for k, v in sorted(ntp.items()) if k.startswith("NTP Server") and v),
+        hostname=names.get("IP DNS Hostname", ""),
+        domain=names.get("IP DNS Domain Name", ""),
+        dns_servers=dns_servers,
+        ntp_servers=ntp_servers,
         h323_enabled=h323_mode(h323),
-        option_keys=tuple(option_keys),
+        option_keys=option_keys,
         system_time=parse_system_time(_leaf(unit, ("SystemTime",))),
     )
+
+
+def log_lines(answer: str, command: str) -> list[str]:
+    """``eventlog N`` -> its log lines (the final OK dropped; ERROR raises)."""
+    return [line for line in _lines(answer, command) if line.strip()]
 
 
 def parse_system_time(value: object) -> datetime | None:

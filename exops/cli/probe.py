@@ -9,6 +9,8 @@ from typing import Any
 
 from exops.core.errors import UsageError
 
+PROBE_REPORT = "probe.json"  # written beside the transcripts by --record
+
 
 def _start_recording(env: Any, cluster: str, record: Path | None) -> None:
     from exops.appliance import record as rec
@@ -33,12 +35,22 @@ def probe(
     finally:
         if record is not None:
             rec.stop()
+    doc = report.to_doc()
+    if record is not None:
+        # The report beside the transcripts: DIR is the one bundle to send back
+        # (docs/probe.md). No secret reaches it (the transcripts are scrubbed the same way).
+        text = rec.scrub_text(json.dumps(doc, indent=2), report.secrets)
+        (record / PROBE_REPORT).write_text(text + "\n")
+        (record / PROBE_REPORT).chmod(0o600)
     if json_out:
-        print(json.dumps(report.to_doc(), indent=2))
+        print(json.dumps(doc, indent=2))
     else:
-        print(render_probe(report.to_doc()))
+        print(render_probe(doc))
         if record is not None:
-            print(f"recorded: {record} (replay: python -m exops.lab up --replay {record} ...)")
+            print(
+                f"recorded: {record} (the redacted bundle to send back: docs/probe.md; "
+                f"replay: python -m exops.lab up --replay {record} ...)"
+            )
     return report.exit_code
 
 
@@ -57,6 +69,8 @@ def render_probe(doc: dict[str, Any]) -> str:
         for f in p["fields"]:
             if f["status"] == "parsed":
                 out.append(f"  [ok] {f['name']} = {f['value']}  via {f['via']}; {f['contract']}")
+            elif f["status"] == "n/a":
+                out.append(f"  [na] {f['name']}: not applicable ({f['value']})")
             elif f["status"] == "unknown":
                 out.append(f"  [--] {f['name']}: unknown ({f['error']}) via {f['via']}")
             else:
@@ -64,6 +78,14 @@ def render_probe(doc: dict[str, Any]) -> str:
                     f"  [!!] {f['name']}: UNREADABLE via {f['via']} {f['source']}: {f['error']}"
                 )
                 out.append(f"       raw answer: {f['raw']}")
+        if p.get("forms"):
+            out.append("  forms with no public evidence, as this box answered them:")
+            for m in p["forms"]:
+                out.append(f"    [{m['form']}] {m['request']}")
+                out.append(f"        unproven: {m['part']}")
+                out.append(f"        answered: {m['answered']}")
+        if p.get("forms_not_met"):
+            out.append(f"  not sent this time: {', '.join(p['forms_not_met'])}")
     out.append("")
     out.append("runbooks:")
     for v in doc["runbooks"]:

@@ -191,10 +191,12 @@ class SystemInfo(Frozen):
     lan2: str | None = None
     hostname: str = ""
     domain: str = ""
-    dns_servers: tuple[str, ...] = ()
-    ntp_servers: tuple[str, ...] = ()
+    # None: the answer had a shape exops does not read, or was refused (the reason
+    # in PeerFacts.unknown); () only when the peer answered "none configured".
+    dns_servers: tuple[str, ...] | None = ()
+    ntp_servers: tuple[str, ...] | None = ()
     h323_enabled: bool | None = None
-    option_keys: tuple[OptionKey, ...] = ()
+    option_keys: tuple[OptionKey, ...] | None = ()
     # The appliance's own clock (UTC) when it answered: minus ``uptime_s``, its boot
     # time on its own clock (``restart --resume``); None = not offered or unparsable.
     system_time: datetime | None = None

@@ -211,8 +211,11 @@ class _RoutedPlan(_Plan):
         self.route: bool | None = None  # True: cluster reads over the CDB REST API
 
     def _rest_json(self, what: str, path: str, *, cdb: bool = False) -> Callable[[], Any]:
+        from exops.appliance.rest import OPTIONAL_SYSTEM_PATHS
+
         rest = self.app.rest
-        return lambda: rest.get_json(path, operation=f"read {what}", cdb=cdb)
+        optional = path in OPTIONAL_SYSTEM_PATHS  # an error there: that fact unknown
+        return lambda: rest.get_json(path, operation=f"read {what}", cdb=cdb, refused_ok=optional)
 
     def _cdb(self, table: str) -> Read:
         from exops.appliance.knowledge import CDB
@@ -614,7 +617,9 @@ def read_peer_facts(
     return Gatherer(workers=per_peer + 1, per_peer=per_peer).gather([peer], wanted)[0]
 
 
-SYSTEM_FIELDS = ("version", "role", "platform", "h323_enabled")
+SYSTEM_FIELDS = (
+    "version", "role", "platform", "h323_enabled", "dns_servers", "ntp_servers", "option_keys"
+)
 
 
 def unknown_fields(appliance: Appliance, system: SystemInfo | None) -> dict[str, str]:

@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
             help="the cluster database REST interface on every peer (off: the X14.2+ default)",
         )
         p.add_argument(
+            "--server-list-form",
+            choices=("documented", "list", "undocumented"),
+            default="documented",
+            help="the shape of the DNS/NTP server (and option-key) answers: the guide's "
+            "(default), a JSON list of rows, or a shape no source shows (tests)",
+        )
+        p.add_argument(
             "--timeout", type=float, default=60.0, help="up: seconds to wait for ready (default 60)"
         )
         p.add_argument(
@@ -143,6 +150,7 @@ def _config(args: argparse.Namespace) -> dict[str, object]:
         "ssh_port": args.ssh_port,
         "transport": args.transport,
         "cdb_rest": args.cdb_rest == "on",
+        "server_list_form": args.server_list_form,
     }
 
 

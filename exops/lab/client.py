@@ -122,13 +122,16 @@ def start_lab(
     transport: str = "auto",
     cdb_rest: bool = False,
     replay: Path | None = None,
+    server_list_form: str = "documented",
 ) -> RunningLab:
     """Start a lab process on ``subnet`` (``127.N``) and wait until every listener is up.
 
     ``cdb_rest`` switches the cluster database REST interface on for every
     peer (off by default, as on a real X14.2+ box); a spec's per-peer
     ``cdb_rest`` still wins. ``replay``: serve the transcripts recorded in
-    that directory (``up --replay``).
+    that directory (``up --replay``). ``server_list_form``: the shape of the
+    DNS/NTP server and option-key answers (``documented``, ``list``,
+    ``undocumented``; docs/contract.md 2.1).
 
     Raises:
         RuntimeError: the lab did not start (its log attached).
@@ -155,6 +158,8 @@ def start_lab(
         transport,
         "--cdb-rest",
         "on" if cdb_rest else "off",
+        "--server-list-form",
+        server_list_form,
     ]
     if replay is not None:  # recorded transcripts (exops --record DIR) instead of a model
         argv += ["--replay", str(replay)]

@@ -21,8 +21,10 @@ PATCHABLE = {
     "dns_servers",
     "ntp_servers",
     "ssh_welcome",
+    "server_list_form",
 }
 SSH_WELCOMES = ("plain", "ok")  # exops.lab.ssh.welcome
+SERVER_LIST_FORMS = ("documented", "list", "undocumented")  # exops.lab.rest.server_answer
 
 
 def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Application:
@@ -72,6 +74,11 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
             return web.json_response(
                 {"error": f"ssh_welcome: expected one of {', '.join(SSH_WELCOMES)}"}, status=400
             )
+        if changes.get("server_list_form", "documented") not in SERVER_LIST_FORMS:
+            return web.json_response(
+                {"error": f"server_list_form: expected one of {', '.join(SERVER_LIST_FORMS)}"},
+                status=400,
+            )
         for key, value in changes.items():
             if key == "cert":
                 peer.cert_mode = value
@@ -97,7 +104,8 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
             {
                 "time_scale": lab.time_scale,
                 "replication_interval_s": lab.interval,
-                "restart_downtime_s": lab.restart_s,
+                "restart_downtime_s": lab.restart_s,  # REST restart (~3 min documented)
+                "reboot_downtime_s": lab.reboot_s,  # xCommand Boot (~5 min documented)
                 "restarts": restarts,
                 "restart_downtime_total_s": sum(r["downtime_s"] for r in restarts),
                 "listeners_up": len(listeners.runners),

@@ -53,7 +53,12 @@ __all__ = [  # also the names other modules and tests take from here
 ]
 
 REPLICATION_S = 120.0
-RESTART_S = 240.0  # docs/contract.md section 5
+# docs/contract.md section 5: "A restart takes approximately 3 minutes" / "A reboot
+# takes approximately 5 minutes" (Expressway Administrator Guide, Maintenance).
+# REST restart -> the application restart; xCommand Boot -> a reboot (INFERRED: the
+# TANDBERG guides' "Reboots the system").
+RESTART_S = 180.0
+REBOOT_S = 300.0
 
 ALARMS: dict[str, tuple[str, str, str]] = {
     # id: (title, severity, type uuid)
@@ -185,6 +190,11 @@ class Peer:
     # The SSH shell's welcome: "plain" ends it with a blank line (a real box's
     # does not reliably end in OK), "ok" with an OK line (older form).
     ssh_welcome: str = "plain"
+    # The shape of the DNS/NTP server and option-key answers (docs/contract.md 2.1):
+    # "documented" (the guide's: DNS {"DefaultDNSServers": {...}}, NTP one object, a
+    # list of those for several), "list" (a JSON list of rows) or "undocumented" (a
+    # shape no source shows, for tests: exops must read it as unknown).
+    server_list_form: str = "documented"
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     # A clone (spec ``clusters:``): the inventory group, the addresses the real
     # cluster lists this peer under (they designate it like its own IP), a
@@ -264,6 +274,12 @@ class Peer:
     def factory_reset_pending(self) -> bool:
         return not any(self.saved.peers) and any(self.active.peers)
 
+    @property
+    def has_option_keys(self) -> bool:
+        """VCS, and Expressway before X14.2 (X14.2 removed option keys: Expressway
+        Select Release Note X14.2.5)."""
+        return self.role == "VCS" or not _version_at_least(self.version, (14, 2))
+
     # -- log --------------------------------------------------------------
     @property
     def log_host(self) -> str:
@@ -303,6 +319,10 @@ class Lab:
     @property
     def restart_s(self) -> float:
         return RESTART_S * self.time_scale
+
+    @property
+    def reboot_s(self) -> float:
+        return REBOOT_S * self.time_scale
 
     def add(self, peer: Peer) -> None:
         self.peers[peer.name] = peer
@@ -554,12 +574,14 @@ class Lab:
         self.evaluate(peer)
 
     # -- restart and factory reset -------------------------------------------------
-    def restart(self, peer: Peer) -> None:
+    def restart(self, peer: Peer, *, reboot: bool = False) -> None:
+        """Down for ``restart_s`` (REST restart) or ``reboot_s`` (``xCommand Boot``)."""
         peer.emit("kernel", Event="System Restart", Detail="Restart requested by admin")
         peer.state = Lifecycle.RESTARTING
         self.on_down(peer)
         started = time.time()
-        self.restarts.append({"peer": peer.name, "down_at": started, "downtime_s": self.restart_s})
+        downtime = self.reboot_s if reboot else self.restart_s
+        self.restarts.append({"peer": peer.name, "down_at": started, "downtime_s": downtime})
 
     def due_boots(self, now: float) -> None:
         for r in self.restarts:
@@ -855,6 +877,7 @@ class Lab:
             "alarms": sorted(a.id for a in peer.alarms.values() if a.status == "raised"),
             "dns_servers": list(peer.dns_servers),
             "ntp_servers": list(peer.ntp_servers),
+            "server_list_form": peer.server_list_form,
             "hostname": peer.hostname,
             "domain": peer.domain,
             "lan2": peer.lan2,

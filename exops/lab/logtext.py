@@ -3,11 +3,15 @@
 Forms (see ../shared/domain/expressway-interface.md section 8, real log lines,
 and the seed's TechNote 217230 capture):
 
-- alarm raised / lowered (CONFIRMED form, ``management:`` tag, ``UTCTime`` last)::
+- alarm raised / lowered (CONFIRMED form, ``UTCTime`` last). The process tag depends
+  on the alarm (the seed's logs): 20004 and 20006 are logged by ``alarm:``
+  (seed :636-644, ``expc01 alarm: Level="WARN" Event="Alarm Raised" Id="20006"``),
+  20007 by ``management:`` (seed :758, TechNote 217230)::
 
     <ts> <host> management: Level="WARN" Event="Alarm Raised" Id="20007"
       UUID="..." Severity="warning" Detail="..." UTCTime="2020-08-12 20:13:25,194"
 
+  The mock's own ids (20101-20110, MOCK-DEFINED) use ``alarm:`` (MOCK-DEFINED).
   ``Alarm Lowered`` uses ``Level="INFO"`` (INFERRED: same form).
 - a cluster-database table change, logged by every peer of the database
   (CONFIRMED form, no process tag)::
@@ -35,6 +39,9 @@ from typing import Any
 from exops.lab.settings import CLUSTER_FIELDS, TLS_CDB, ClusterSettings
 
 HTTPD_PID = 15060  # any pid; the real line carries the web server's
+# The process tag of an alarm's line, by alarm id (CONFIRMED for these three: seed logs).
+ALARM_TAGS = {"20004": "alarm", "20006": "alarm", "20007": "management"}
+DEFAULT_ALARM_TAG = "alarm"  # MOCK-DEFINED (ids no source gives)
 CLUSTERDB_PID = "<0.345.0>"
 
 
@@ -79,7 +86,7 @@ def alarm_line(
         "Detail": detail,
         "UTCTime": utc,
     }
-    return f"{ts} {host} management: {_fields(fields)}"
+    return f"{ts} {host} {ALARM_TAGS.get(alarm_id, DEFAULT_ALARM_TAG)}: {_fields(fields)}"
 
 
 def clusterdb_change(

@@ -1,7 +1,7 @@
 """pytest fixtures for the mock lab: real servers, real sockets, one subnet each.
 
-``lab_factory(clusters=, peers=, time_scale=, preset=, spec=, cdb_rest=False)``
-starts a lab
+``lab_factory(clusters=, peers=, time_scale=, preset=, spec=, cdb_rest=False,
+server_list_form="documented")`` starts a lab
 in its own process (``python -m exops.lab up``) on a loopback subnet no
 other lab of this test session uses (so pytest-xdist workers never collide,
 and a subnet another session holds is skipped), and stops it at the end of

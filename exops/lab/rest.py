@@ -30,8 +30,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CDB_PREFIX = "/api/management/"
 FORM = "application/x-www-form-urlencoded"
 
-RAML = """#%RAML 1.0
-title: Expressway REST API (exops mock)
+# "The Expressway REST API is compliant with RAML version 0.8" (REST API Summary Guide
+# X14.2): the header is CONFIRMED; the resources listed are the lab's (MOCK-DEFINED text).
+RAML = """#%RAML 0.8
+title: Expressway REST API (exops lab)
 version: v1
 baseUri: https://{host}/api
 mediaType: application/json
@@ -43,6 +45,7 @@ mediaType: application/json
   /optionkey:
     get:
   /eventlog:
+    description: the lab only (MOCK-DEFINED; a real box has no REST event log)
     get:
   /certs:
     /server:
@@ -93,12 +96,12 @@ def make_app(lab: Lab, peer: Peer) -> web.Application:
             f"{prefix}/provisioning/common/cluster/peers",
             lambda q: _json([{"PeerAddress": a} for a in peer.saved.peers if a]),
         )
-        for path, servers, key in (
-            ("dns/dnsserver", "dns_servers", "address"),
-            ("time/ntpserver", "ntp_servers", "Address"),
+        for path, servers, key, wrapper in (
+            ("dns/dnsserver", "dns_servers", "address", DNS_WRAPPER),
+            ("time/ntpserver", "ntp_servers", "Address", None),
         ):
             route = f"{prefix}/provisioning/common/{path}"
-            handler = _server_list(peer, servers, key)
+            handler = _server_list(peer, servers, key, wrapper)
             for method in ("GET", "POST", "PUT", "DELETE"):
                 r.add_route(method, route, handler)
         r.add_get(f"{prefix}/provisioning/common/dns/dns", lambda q: _json(_dns(peer)))
@@ -108,7 +111,7 @@ def make_app(lab: Lab, peer: Peer) -> web.Application:
             lambda q: _json({"Enabled": peer.cdb_rest}),
         )
         r.add_put(f"{prefix}/provisioning/common/cdbrestapiaccess", lambda q: _put_cdb(peer, q))
-    r.add_get("/api/provisioning/optionkey", lambda q: _json(peer.option_keys))
+    r.add_get("/api/provisioning/optionkey", lambda q: _option_keys(peer))
     r.add_get(
         "/api/provisioning/certs/server",
         lambda q: web.Response(text=(peer.cert.cert_pem if peer.cert else b"").decode()),
@@ -281,16 +284,69 @@ async def _put_dns(peer: Peer, request: web.Request) -> web.Response:
     return _json(OK)
 
 
-def _server_list(peer: Peer, attr: str, key: str) -> Handler:
-    """GET/POST/PUT/DELETE of the DNS or NTP server list (up to 5, indices from 1)."""
+# The guide's wrapper of a DNS server row (CONFIRMED: REST API Summary Guide X14.2,
+# GET .../dns/dnsserver answers {"DefaultDNSServers": {"index": 2, "address": ...}};
+# POST and PUT send the same wrapper). No wrapper is documented for NTP.
+DNS_WRAPPER = "DefaultDNSServers"
+SERVER_LIST_FORMS = ("documented", "list", "undocumented")
+
+
+def server_rows(servers: list[str], key: str) -> list[dict[str, Any]]:
+    """One row per configured server (indices from 1). NTP rows carry the guide's
+    other fields (names CONFIRMED, values MOCK-DEFINED)."""
+    rows: list[dict[str, Any]] = []
+    for i, address in enumerate(servers, 1):
+        if key == "Address":  # NTP: the guide's body
+            rows.append(
+                {"index": i, "KeyId": 0, "Hash": "sha1", "Authentication": "disabled", key: address}
+            )
+        else:
+            rows.append({"index": i, key: address})
+    return rows
+
+
+def server_answer(form: str, servers: list[str], key: str, wrapper: str | None) -> Any:
+    """The GET answer in the peer's ``server_list_form``.
+
+    ``documented``: the guide's shape - DNS the wrapped object, NTP one object; several
+    servers a list of those (a list is not shown by the guide; MOCK-DEFINED), none ``[]``.
+    ``list``: a JSON list of rows. ``undocumented``: a list of bare addresses, a shape
+    no source shows (tests: exops must read it as unknown)."""
+    if form == "undocumented":
+        return list(servers)
+    rows = server_rows(servers, key)
+    if form == "list":
+        return rows
+    items: list[Any] = [{wrapper: r} for r in rows] if wrapper else rows
+    return items[0] if len(items) == 1 else items
+
+
+def _option_keys(peer: Peer) -> web.Response:
+    """The peer's option keys (body MOCK-DEFINED: a list of {Key, Description, Count}).
+    Expressway X14.2+ has no option keys: 404 (MOCK-DEFINED answer). The
+    ``undocumented`` form answers an object keyed by description (no source shows it)."""
+    if not peer.has_option_keys:
+        return _error(404, "Option keys are not used on this version (Smart Licensing)")
+    if peer.server_list_form == "undocumented":
+        return _json({"OptionKeys": {str(k["Description"]): k["Key"] for k in peer.option_keys}})
+    return _json(peer.option_keys)
+
+
+def _server_list(peer: Peer, attr: str, key: str, wrapper: str | None) -> Handler:
+    """GET/POST/PUT/DELETE of the DNS or NTP server list (up to 5, indices from 1).
+    A POST/PUT body may come in the guide's wrapper (DNS) or bare."""
 
     async def handle(request: web.Request) -> web.Response:
         servers: list[str] = getattr(peer, attr)
         if request.method == "GET":
-            return _json([{"index": i, key: a} for i, a in enumerate(servers, 1)])
+            return _json(server_answer(peer.server_list_form, servers, key, wrapper))
         data = await _body(request)
         if isinstance(data, web.Response):
             return data
+        if wrapper and set(data) == {wrapper}:
+            data = data[wrapper]
+            if not isinstance(data, dict):
+                return _error(400, f"{wrapper} must be a JSON object")
         index = data.get("index")
         if request.method != "POST" and (
             isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= len(servers)

@@ -166,6 +166,9 @@ def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
                     else None,
                 ),
                 option_keys=o.get("option_keys", option_keys(role, c)),
+                server_list_form=o.get(
+                    "server_list_form", cfg.get("server_list_form", "documented")
+                ),
             )
             lab.add(peer)
     if cfg.get("preset") == "formed":

@@ -102,10 +102,14 @@ def config_leaves(peer: Peer) -> list[tuple[str, Any]]:
         ]
     items.append(("H323 Mode", "On" if peer.h323 else "Off"))
     items += [("IP DNS Hostname", peer.hostname), ("IP DNS Domain Name", peer.domain)]
+    # Server leaves: `IP DNS Server <n> Address` INFERRED, `NTP Server <n> Address`
+    # MOCK-DEFINED. The "undocumented" form (tests) prints leaves exops does not read.
+    odd = peer.server_list_form == "undocumented"
+    dns_leaf, ntp_leaf = ("Nameserver", "Host") if odd else ("Server", "Server")
     servers = (list(peer.dns_servers) + [""] * 5)[:5]
-    items += [(f"IP DNS Server {i} Address", a) for i, a in enumerate(servers, 1)]
+    items += [(f"IP DNS {dns_leaf} {i} Address", a) for i, a in enumerate(servers, 1)]
     ntp = (list(peer.ntp_servers) + [""] * 5)[:5]
-    items += [(f"NTP Server {i} Address", a) for i, a in enumerate(ntp, 1)]
+    items += [(f"NTP {ntp_leaf} {i} Address", a) for i, a in enumerate(ntp, 1)]
     return items
 
 
@@ -239,15 +243,32 @@ def status_tree(lab: Lab, peer: Peer) -> Tree:
             "FirstRaised": r["first_raised"],
             "LastRaised": r["last_raised"],
         }
+    tree["Options"] = options_tree(peer)
+    return tree
+
+
+# `xStatus Options`: the node is CONFIRMED (X8.11.3 capture: <Options item="1"/>, empty);
+# the entries are MOCK-DEFINED, mirrored from exops.appliance.knowledge.OPTIONS_TREE
+# (tests/contract/test_conformance.py compares them): `Option <n>:` with Key,
+# Description, Count.
+OPTION_ENTRY = "Option"
+
+
+def options_tree(peer: Peer) -> Tree:
+    """The Options node: one entry per option key; empty on Expressway X14.2+ (no option
+    keys). The "undocumented" form prints `Key <n>:` entries (the old mock's form)."""
     keys: Tree = {}
+    if not peer.has_option_keys:
+        return keys
+    entry = "Key" if peer.server_list_form == "undocumented" else OPTION_ENTRY
     for i, k in enumerate(peer.option_keys, 1):
-        keys[f"Key {i}"] = {
+        count = k.get("Count")
+        keys[f"{entry} {i}"] = {
             "Key": str(k["Key"]),
             "Description": str(k["Description"]),
-            "Count": str(k.get("Count", "")),
+            "Count": "" if count is None else str(count),
         }
-    tree["OptionKeys"] = keys
-    return tree
+    return keys
 
 
 # -- abbreviation-proof path resolution ---------------------------------------------
@@ -446,8 +467,8 @@ def _xcommand(lab: Lab, peer: Peer, rest: str) -> Answer:
         return Answer(error("Unknown command", ("xCommand " + rest)[:80]), write=True)
     if not name:
         return Answer(error("Unknown command", "xCommand"), write=True)
-    if name == "Boot":
-        asyncio.get_running_loop().call_later(0.05, lab.restart, peer)
+    if name == "Boot":  # a reboot (INFERRED): down for lab.reboot_s
+        asyncio.get_running_loop().call_later(0.05, lambda: lab.restart(peer, reboot=True))
         return Answer("OK\n", close=True, write=True)
     if name == "ForceConfigUpdate":
         reason = lab.force_config_update(peer)

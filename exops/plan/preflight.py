@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from exops.appliance.knowledge import PER_PEER_LICENCES
+from exops.appliance.knowledge import OPTION_KEYS_REMOVED_IN, PER_PEER_LICENCES, version_tuple
 from exops.core.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.facts.gather import ALL_FACTS, Fact, needs_of
 from exops.facts.health import cluster_alarms, factory_reset_pending, out_of_sync, peer_problems
@@ -197,7 +197,7 @@ def check_h323(view: ClusterView, scope: list[PeerFacts], new: str | None) -> Ch
 
 
 def _keys(p: PeerFacts) -> frozenset[str]:
-    assert p.system is not None
+    assert p.system is not None and p.system.option_keys is not None
     return frozenset(
         k.description
         for k in p.system.option_keys
@@ -205,17 +205,75 @@ def _keys(p: PeerFacts) -> frozenset[str]:
     )
 
 
+def option_key_rule(p: PeerFacts) -> tuple[str | None, str]:
+    """Which licensing a peer follows: ``("keys", what)`` for VCS and Expressway before
+    X14.2, ``("none", what)`` for Expressway X14.2+ (no option keys: Smart Licensing
+    only), ``(None, why)`` when its product or version is unknown."""
+    s = p.system
+    if s is None:
+        return None, _why_unknown(p, "role")
+    if s.role is None:
+        return None, _why_unknown(p, "role")
+    if s.role is Role.VCS:
+        return "keys", f"VCS {s.version or '?'} (option keys)"
+    version = version_tuple(s.version)
+    if version is None:
+        return None, _why_unknown(p, "version")
+    if version >= OPTION_KEYS_REMOVED_IN:
+        return "none", f"{s.role.value} {s.version}: no option keys (Smart Licensing only)"
+    return "keys", f"{s.role.value} {s.version} (option keys)"
+
+
 def check_option_keys(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """Same option keys on every peer (per-peer licence counts excepted): a rule of VCS
+    and of Expressway before X14.2. Expressway X14.2 and later have no option keys
+    (Expressway Release Note X14.2.5), so there the check does not apply; a peer whose
+    product or version is unknown, or whose keys could not be read, makes it unknown."""
+    removed = "X" + ".".join(map(str, OPTION_KEYS_REMOVED_IN))
     evidence: dict[str, str] = {}
-    sets = {}
+    rules: dict[str, str] = {}
+    unreadable: list[str] = []
     for p in scope:
-        if p.system is None:
-            evidence[p.host] = _unreachable(p)
+        if not p.reachable or p.system is None:
+            evidence[p.host] = _unreachable(p) if not p.reachable else _why_unknown(p, "role")
+            unreadable.append(p.host)
+            continue
+        rule, what = option_key_rule(p)
+        evidence[p.host] = what
+        if rule is None:
+            unreadable.append(p.host)
+        else:
+            rules[p.host] = rule
+    if unreadable:
+        return _unknown("option_keys", "product or version", unreadable, evidence)
+    if set(rules.values()) == {"none"}:
+        return _outcome(
+            "option_keys",
+            CheckOutcome.NOT_APPLICABLE,
+            f"not applicable: Expressway {removed} and later have no option keys "
+            "(Smart Licensing only; Expressway Release Note X14.2.5)",
+            evidence,
+        )
+    if len(set(rules.values())) > 1:
+        return _outcome(
+            "option_keys",
+            CheckOutcome.UNKNOWN,
+            f"unknown: some peers use option keys and some (Expressway {removed}+) have none; "
+            "compare them once every peer runs the same version",
+            evidence,
+        )
+    sets = {}
+    missing = []
+    for p in scope:
+        assert p.system is not None
+        if p.system.option_keys is None:
+            evidence[p.host] += f"; keys {_why_unknown(p, 'option_keys')}"
+            missing.append(p.host)
             continue
         sets[p.host] = _keys(p)
-        evidence[p.host] = ", ".join(sorted(sets[p.host])) or "none"
-    if len(sets) < len(scope):
-        return _result("option_keys", False, "cannot read every peer's option keys", evidence)
+        evidence[p.host] += ": " + (", ".join(sorted(sets[p.host])) or "none")
+    if missing:
+        return _unknown("option_keys", "option keys", missing, evidence)
     distinct = set(sets.values())
     if len(distinct) > 1:
         union = frozenset().union(*distinct)
@@ -228,19 +286,35 @@ def check_option_keys(view: ClusterView, scope: list[PeerFacts], new: str | None
 
 
 def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """DNS and NTP servers configured on every peer, as the peers answer them. A server
+    list exops could not read (refused, or a shape it does not read) is unknown, never
+    "none"; an unreachable peer fails."""
     evidence: dict[str, str] = {}
     bad = []
+    unknown = []
     for p in scope:
         if p.system is None:
             evidence[p.host] = _unreachable(p)
             bad.append(p.host)
             continue
         s = p.system
-        evidence[p.host] = (
-            f"DNS {','.join(s.dns_servers) or 'none'}; NTP {','.join(s.ntp_servers) or 'none'}"
-        )
-        if not s.dns_servers or not s.ntp_servers:
+        shown = []
+        for label, servers, name in (
+            ("DNS", s.dns_servers, "dns_servers"),
+            ("NTP", s.ntp_servers, "ntp_servers"),
+        ):
+            shown.append(
+                f"{label} {_why_unknown(p, name)}"
+                if servers is None
+                else f"{label} {','.join(servers) or 'none'}"
+            )
+        evidence[p.host] = "; ".join(shown)
+        if s.dns_servers is None or s.ntp_servers is None:
+            unknown.append(p.host)
+        elif not s.dns_servers or not s.ntp_servers:
             bad.append(p.host)
+    if not bad and unknown:
+        return _unknown("base_network", "DNS or NTP servers", unknown, evidence)
     return _verdict(
         "base_network",
         bad,

@@ -8,22 +8,40 @@ parsed, over which interface, and which row of the appliance knowledge
 parsed comes with the first line of the raw answer. Then a verdict per
 shipped runbook: "can run" or "cannot run, because ...".
 
+Every form exops uses that no public source shows (``knowledge.FORMS``, the
+``[[form]]`` rows; docs/contract.md section 9) is named in ``forms`` with what
+the box answered to it, so a first probe of a real box confirms or corrects
+it; ``--record DIR`` keeps every exchange and this report (``DIR/probe.json``)
+as the redacted bundle an operator can send back (docs/probe.md).
+
 Nothing is written: every request is a GET or a CLI read (``xConfiguration``
-without a value, ``xStatus``). The raw answers come from the same recording
-hook as ``--record`` (``exops.appliance.record``), kept in memory.
+without a value, ``xStatus``, ``eventlog``). The raw answers come from the same
+recording hook as ``--record`` (``exops.appliance.record``), kept in memory.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from exops.appliance.base import ConnectionTarget, Field
-from exops.appliance.knowledge import CDB, CLI, REST, SETTING_RULES
+from exops.appliance.knowledge import (
+    CDB,
+    CLI,
+    ERROR_OPEN,
+    FORMS,
+    OPTION_KEYS_REMOVED_IN,
+    REST,
+    SERVER_LISTS,
+    SETTING_RULES,
+    form_of,
+    version_tuple,
+)
 from exops.appliance.record import PeerRecorder, recorder_for
-from exops.appliance.rest import RestAppliance
+from exops.appliance.rest import RestAppliance, shape_of
 from exops.appliance.ssh import ParamikoShell, SshAppliance
 from exops.core.errors import ApplianceError, ExopsError, TransportError
 from exops.core.models import Role
@@ -62,13 +80,26 @@ class Interface:
 @dataclass
 class FieldRead:
     name: str
-    status: str  # parsed | unknown (the interface does not give it) | unreadable
+    # parsed | unknown (the interface does not give it, or in a shape exops does not
+    # read: the reason names it) | n/a (this version has no such thing) | unreadable
+    status: str
     via: str  # rest | cdb-rest | ssh
     source: str  # the path or CLI command
     contract: str  # the knowledge row it matched
     value: str = ""
     raw: str = ""  # first line of the raw answer when unreadable
     error: str = ""
+
+
+@dataclass
+class FormMet:
+    """A form with no public evidence (``knowledge.FORMS``) that the probe sent, and what
+    the box answered: the line an operator sends back to confirm or correct it."""
+
+    form: str  # the FORMS row
+    request: str  # as sent (query kept)
+    part: str  # which part has no evidence
+    answered: str  # status and shape / first lines of the answer
 
 
 @dataclass
@@ -83,6 +114,8 @@ class PeerProbe:
     product: str | None = None
     role: str | None = None
     fields: list[FieldRead] = field(default_factory=list)
+    forms: list[FormMet] = field(default_factory=list)
+    forms_not_met: list[str] = field(default_factory=list)  # FORMS rows never sent
 
     def interface(self, name: str) -> Interface | None:
         return next((i for i in self.interfaces if i.name == name), None)
@@ -129,6 +162,8 @@ class ProbeReport:
     cluster: str
     peers: list[PeerProbe]
     verdicts: list[Verdict]
+    # The peers' passwords, to scrub a written report with (never in to_doc).
+    secrets: list[str] = field(default_factory=list, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -229,6 +264,10 @@ class _PeerProber:
             self.result.fields.append(
                 FieldRead(name, "unknown", via, source, contract, error=why_unknown)
             )
+        elif isinstance(value, NotApplicable):
+            self.result.fields.append(
+                FieldRead(name, "n/a", via, source, contract, value.why, error=why_unknown)
+            )
         else:
             self.result.fields.append(FieldRead(name, "parsed", via, source, contract, str(value)))
 
@@ -303,6 +342,42 @@ class _PeerProber:
             self._system_fields()
         if self.result.answers("provisioning_rest"):
             self._cert_fields()
+        self._logs()
+        self._other_forms()
+
+    def _other_forms(self) -> None:
+        """Send the no-evidence forms the reads above did not (the other interface's):
+        read-only, results ignored - only what the box answered matters (``forms``)."""
+        if self.result.answers("ssh"):
+            if not any(
+                f.via == "ssh" and f.name.startswith("settings.") for f in self.result.fields
+            ):
+                self._read("settings", self.ssh.read_settings)
+                self._read("status", self.ssh.read_status)
+            if not any(f.via == "ssh" and f.name == "system.version" for f in self.result.fields):
+                self._read("system", self.ssh.read_system)
+            self._read("alarms", lambda: self.ssh._status(CLI.status_alarms))
+
+    def forms(self) -> None:
+        """Every no-evidence form (``FORMS``) this probe sent, with what came back."""
+        met: dict[str, FormMet] = {}
+        for x in self.tap.exchanges:
+            if x.get("iface") == "ssh":
+                answer = str(x.get("answer", ""))
+                request = str(x.get("command", ""))
+                rows = [form_of("ssh", request)]
+                if ERROR_OPEN in answer:
+                    rows.append(FORMS.get("ssh.error_block"))
+                answered = _lines_of(answer)
+            else:
+                request = f"{x.get('method')} {x.get('path')}"
+                rows = [form_of("rest", request)]
+                answered = _rest_answer(x)
+            for row in rows:
+                if row is not None and row.name not in met:
+                    met[row.name] = FormMet(row.name, request, row.part, answered)
+        self.result.forms = [met[n] for n in FORMS if n in met]
+        self.result.forms_not_met = [n for n in FORMS if n not in met]
 
     def _cluster_fields(self, route: str) -> None:
         app: Any = self.rest if route == "cdb-rest" else self.ssh
@@ -417,26 +492,90 @@ class _PeerProber:
             row = f"SETTING_RULES[h323_mode]: {CDB.prefix}{CDB.h323}.mode (MOCK-DEFINED)"
         else:
             h323, h_err = self._read("h323", self.ssh.read_h323)
-            via, src, row = "ssh", CLI.read_h323, f"Cli.read_h323: {CLI.read_h323} (CONFIRMED)"
+            via, src, row = "ssh", CLI.read_h323, f"Cli.read_h323: {CLI.read_h323} (INFERRED)"
         shown = None if h323 is None else ("On" if h323 else "Off")
         self.add("system.h323", via, src, row, shown, h_err, "no On/Off value")
         system, err = self._read("system", self.rest.read_system)
-        self.add(
-            "system.network",
-            "rest",
-            f"{REST.dns}, {REST.dns_servers}, {REST.ntp_servers}, {REST.optionkey}",
-            "Rest.dns/dns_servers/ntp_servers (CONFIRMED), Rest.optionkey (body MOCK-DEFINED)",
-            None
-            if system is None
-            else f"{len(system.dns_servers)} DNS, {len(system.ntp_servers)} NTP, "
-            f"{len(system.option_keys)} option keys",
-            err,
-        )
+        self._listed_facts("rest", system, err, self.rest.last_unknown)
+
+    def _listed_facts(
+        self, via: str, system: Any, err: ExopsError | None, said: dict[str, str]
+    ) -> None:
+        """DNS and NTP servers and option keys: each parsed, unknown with the shape named,
+        or n/a (option keys on Expressway X14.2+)."""
+        if via == "rest":
+            rows = {
+                "dns_servers": (
+                    SERVER_LISTS["dns_servers"].path,
+                    "SERVER_LISTS[dns_servers]: wrapped object, one object or a list "
+                    "(CONFIRMED shape)",
+                ),
+                "ntp_servers": (
+                    SERVER_LISTS["ntp_servers"].path,
+                    "SERVER_LISTS[ntp_servers]: one object or a list (CONFIRMED shape)",
+                ),
+                "option_keys": (REST.optionkey, "Rest.optionkey (body MOCK-DEFINED)"),
+            }
+        else:
+            rows = {
+                "dns_servers": (
+                    CLI.read_dns,
+                    "DNS_SERVER_LEAF: IP DNS Server <n> Address (INFERRED)",
+                ),
+                "ntp_servers": (
+                    CLI.read_ntp,
+                    "NTP_SERVER_LEAF: NTP Server <n> Address (MOCK-DEFINED)",
+                ),
+                "option_keys": (
+                    CLI.status_options,
+                    "OPTIONS_TREE: node CONFIRMED, entries MOCK-DEFINED",
+                ),
+            }
+        removed = _no_option_keys(self.result)
+        for name, (source, row) in rows.items():
+            value: Any = None
+            why = said.get(f"system.{name}", "")
+            if system is not None:
+                got = getattr(system, name)
+                if name == "option_keys" and removed:
+                    value = NotApplicable(removed)
+                elif got is not None and name == "option_keys":
+                    value = ", ".join(k.description or k.key for k in got) or "none"
+                elif got is not None:
+                    value = ", ".join(got) or "none"
+            self.add(f"system.{name}", via, source, row, value, err, why)
+
+    def _logs(self) -> None:
+        """The event log both ways: REST ``eventlog`` (MOCK-DEFINED path, the lab's) and
+        ``eventlog N`` over SSH (INFERRED). Neither is needed by a runbook, so a failure
+        is ``unknown``, not unreadable."""
+        if self.result.answers("provisioning_rest"):
+            lines, err = self._read("log", lambda: self.rest.read_log(5))
+            self.add(
+                "logs.rest",
+                "rest",
+                f"{REST.eventlog}?lines=5",
+                "Rest.eventlog (MOCK-DEFINED: no public REST log resource)",
+                None if lines is None else f"{len(lines)} lines",
+                None,
+                "" if err is None else str(err).splitlines()[0],
+            )
+        if self.result.answers("ssh"):
+            lines, err = self._read("log", lambda: self.ssh.read_log(5))
+            self.add(
+                "logs.ssh",
+                "ssh",
+                f"{CLI.eventlog} 5",
+                "Cli.eventlog (INFERRED)",
+                None if lines is None else f"{len(lines)} lines",
+                None,
+                "" if err is None else str(err).splitlines()[0],
+            )
 
     def _system_over_ssh(self) -> None:
         r = self.result
         system, err = self._read("system", self.ssh.read_system)
-        src = f"{CLI.status_system} + {CLI.status_option_keys} + {CLI.read_h323}"
+        src = f"{CLI.status_system} + {CLI.read_h323}"
         if system is not None:
             r.version = system.version
             r.role = r.product = system.role.value if system.role else None
@@ -444,7 +583,7 @@ class _PeerProber:
             "system.version": ("SYSTEM_UNIT.version: Software Version (CONFIRMED)", "version"),
             "system.role": ("ROLE_BY_FLAGS: Software Configuration flags (CONFIRMED)", "role"),
             "system.platform": ("SystemUnitTree: no platform size over SSH", "platform"),
-            "system.h323": (f"Cli.read_h323: {CLI.read_h323} (CONFIRMED form)", "h323_enabled"),
+            "system.h323": (f"Cli.read_h323: {CLI.read_h323} (INFERRED)", "h323_enabled"),
         }
         for name, (row, attr) in rows.items():
             value = getattr(system, attr) if system is not None else None
@@ -453,17 +592,7 @@ class _PeerProber:
             elif value is not None and not isinstance(value, str):
                 value = str(getattr(value, "value", value))
             self.add(name, "ssh", src, row, value, err, "not offered over SSH")
-        self.add(
-            "system.network",
-            "ssh",
-            f"{CLI.read_dns}, {CLI.read_ntp}, {CLI.status_option_keys}",
-            "Cli.read_dns/read_ntp/status_option_keys (MOCK-DEFINED leaves)",
-            None
-            if system is None
-            else f"{len(system.dns_servers)} DNS, {len(system.ntp_servers)} NTP, "
-            f"{len(system.option_keys)} option keys",
-            err,
-        )
+        self._listed_facts("ssh", system, err, self.ssh.last_unknown)
 
     def _cert_fields(self) -> None:
         certs, err = self._read("certificate", self.rest.read_certificate)
@@ -496,10 +625,46 @@ class _PeerProber:
             self.interfaces()
             if self.result.reachable:
                 self.fields()
+            self.forms()
         finally:
             self.rest.close()
             self.ssh.close()
         return self.result
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    why: str
+
+
+def _no_option_keys(p: PeerProbe) -> str:
+    """Why option keys do not apply to this peer ("" when they may): Expressway X14.2+."""
+    version = version_tuple(p.version)
+    expressway = p.role in ("Expressway-C", "Expressway-E")
+    if expressway and version is not None and version >= OPTION_KEYS_REMOVED_IN:
+        return (
+            "Expressway X14.2 and later have no option keys (Smart Licensing only; "
+            "Release Note X14.2.5)"
+        )
+    return ""
+
+
+def _lines_of(answer: str, keep: int = 4) -> str:
+    lines = [ln.strip() for ln in answer.splitlines() if ln.strip()]
+    shown = " | ".join(ln[:120] for ln in lines[:keep])
+    more = f" (+{len(lines) - keep} lines)" if len(lines) > keep else ""
+    return (shown + more) or "(empty answer)"
+
+
+def _rest_answer(x: dict[str, Any]) -> str:
+    if x.get("error"):
+        return f"no answer: {x['error']}"
+    body = str(x.get("body", ""))
+    try:
+        shown = shape_of(json.loads(body))
+    except ValueError:
+        shown = _lines_of(body, 2)
+    return f"HTTP {x.get('status')}: {shown}"
 
 
 def probe_peer(spec: PeerSpec, target: ConnectionTarget) -> PeerProbe:
@@ -596,4 +761,5 @@ def probe_cluster(env: Any, cluster: str, peer: str | None = None) -> ProbeRepor
     specs = [p for p in spec.peers if peer is None or p.name == peer]
     with ThreadPoolExecutor(max_workers=max(1, min(len(specs), env.settings.workers))) as pool:
         results = list(pool.map(lambda s: probe_peer(s, session.targets[s.name]), specs))
-    return ProbeReport(cluster=cluster, peers=results, verdicts=verdicts(results))
+    secrets = [session.targets[s.name].password.get_secret_value() for s in specs]
+    return ProbeReport(cluster=cluster, peers=results, verdicts=verdicts(results), secrets=secrets)

@@ -151,8 +151,9 @@ def clone_spec(
         "(CN and DNS SAN = each peer's FQDN, or the defect read: missing SAN, wrong name, "
         "expired, self-signed); issuer, key, chain and the real trust store contents "
         "are not copied",
-        "durations: a restart takes 240 s and replication runs every 120 s (the lab's "
-        "model); measure one real restart of your appliances to calibrate the prediction",
+        "durations: a restart takes 180 s (xCommand Boot, a reboot: 300 s) and replication "
+        "runs every 120 s (the lab's model of the documented ~3 min restart / ~5 min "
+        "reboot); measure one real restart of your appliances to calibrate the prediction",
         "DNS: each FQDN resolves to what exops resolved it to on the real cluster "
         "(the clone's hosts file); the peers' own DNS servers are not consulted",
     ]

@@ -55,7 +55,7 @@ def shape(tree: xapi.Tree, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]
 
 def test_system_unit_of_the_real_capture() -> None:
     unit = one(fixture("system_unit_x8113.txt"), "xStatus SystemUnit")
-    info = xapi.system_from_cli(unit, {"H323 Mode": "On"}, {}, {}, {})
+    info = xapi.system_from_cli(unit, {"H323 Mode": "On"}, {}, {}, [])
     assert info.version == "X8.11.3"
     assert info.role is Role.VCS  # ExpresswaySeries False
     assert info.platform is None  # not in the tree: unknown, never guessed
@@ -65,7 +65,7 @@ def test_system_unit_of_the_real_capture() -> None:
 
 def test_system_unit_of_an_expressway_e() -> None:
     unit = one(fixture("system_unit_expressway_e.txt"), "xStatus SystemUnit")
-    info = xapi.system_from_cli(unit, {}, {}, {}, {})
+    info = xapi.system_from_cli(unit, {}, {}, {}, [])
     assert (info.role, info.version, info.platform) == (Role.EXPRESSWAY_E, "X15.2.1", None)
     assert info.h323_enabled is None  # no answer: unknown, not "On"
     flipped = fixture("system_unit_expressway_e.txt").replace(
@@ -222,7 +222,7 @@ def test_mock_system_unit_has_the_capture_shape(lab: Any) -> None:
                 "EnhancedOCSCollaboration",
             )
         }
-        info = xapi.system_from_cli(unit, {}, {}, {}, {})
+        info = xapi.system_from_cli(unit, {}, {}, {}, [])
         assert (info.role, info.version, info.platform) == (role, "X15.2.1", None)
     dual = one(mock(lab, "c1-p2", "xStatus SystemUnit"))
     assert dual["Software"]["Configuration"]["DualNetworkInterfaces"] == "True"

@@ -18,6 +18,8 @@ import httpx
 import pytest
 from clikit import cli_for, last_seq, writes_since
 
+from exops.appliance.knowledge import FORMS
+
 pytestmark = pytest.mark.integration
 
 
@@ -46,7 +48,19 @@ def test_probe_reads_every_field_over_the_interface_that_serves_it(
         }
         assert (peer["version"], peer["role"]) == ("X15.2.1", "Expressway-C")
         fields = _fields(peer)
+        # Option keys: n/a on Expressway X14.2+ (no option keys); all else read.
+        assert fields.pop("system.option_keys")["status"] == "n/a"
         assert all(f["status"] == "parsed" for f in fields.values()), fields
+        assert fields["system.dns_servers"]["value"] == "192.0.2.53"
+        assert fields["logs.rest"]["value"] == fields["logs.ssh"]["value"]  # the same log
+        # Every form with no public evidence that it sent is named with the answer.
+        met = {m["form"]: m for m in peer["forms"]}
+        assert met["rest.sysinfo"]["answered"].startswith("HTTP 200: an object {")
+        assert met["rest.optionkey"]["answered"].startswith("HTTP 404: ")
+        assert met["ssh.options"]["answered"] == "*s Options: / | *s/end | OK"
+        assert ("cdb.clusterdatabase" in met) is cdb_rest
+        assert "ssh.alternates" in met and "ssh.ntp" in met  # SSH answers: sent too
+        assert set(met) | set(peer["forms_not_met"]) == set(FORMS)
         assert fields["settings.peers"]["via"] == route
         assert fields["settings.peers"]["value"].startswith(lab.peers["c1-p1"])
         contract = fields["settings.peers"]["contract"]
@@ -88,10 +102,14 @@ def test_a_recorded_probe_replays_through_exops(lab_factory: Any, tmp_path: Path
     probed = cli.json("probe", "-c", "c1", "--record", str(rec))
     live_status = cli.json("status", "-c", "c1")
     files = sorted(p.name for p in rec.iterdir())
-    assert files == ["c1-p1.jsonl", "c1-p2.jsonl", "c1-p3.jsonl", "manifest.json"]
+    assert files == ["c1-p1.jsonl", "c1-p2.jsonl", "c1-p3.jsonl", "manifest.json", "probe.json"]
     everything = b"".join(p.read_bytes() for p in rec.iterdir())
     assert lab.password.encode() not in everything
     assert b"authorization" not in everything.lower()
+    # The bundle to send back holds the report, forms met included (docs/probe.md).
+    report = json.loads((rec / "probe.json").read_text())
+    assert report == probed and all(p["forms"] for p in report["peers"])
+    assert (rec / "probe.json").stat().st_mode & 0o077 == 0
 
     # Any command records with EXOPS_RECORD_DIR (the runner's session included).
     env_rec = tmp_path / "env-rec"

@@ -258,7 +258,7 @@ def test_fault_http_error_by_path_prefix_and_count(lab: Any, rest: Rest) -> None
     assert r.status_code == 503
     assert "Message" in r.json()
     # Other paths and other peers are not affected; auth still comes first.
-    assert rest.get("c1-p1", "/api/provisioning/optionkey").status_code == 200
+    assert rest.get("c1-p1", "/api/v1/provisioning/common/dns/dnsserver").status_code == 200
     assert rest.get("c1-p2", "/api/provisioning/sysinfo").status_code == 200
     lab.control.clear(fid)
     assert rest.get("c1-p1", "/api/provisioning/sysinfo").status_code == 200
@@ -427,9 +427,11 @@ def test_aiohttp_errors_are_json(lab: Any, rest: Rest) -> None:
 
 
 def test_raml_self_description(lab: Any, rest: Rest) -> None:
+    """REST API Summary Guide X14.2: "The Expressway REST API is compliant with RAML
+    version 0.8" (Table B: the mock's `#%RAML 1.0` was CONTRADICTED)."""
     r = rest.get("c1-p1", "/api/raml")
     assert r.status_code == 200
-    assert r.text.startswith("#%RAML 1.0")
+    assert r.text.startswith("#%RAML 0.8\n")
     assert "/management/{table}" in r.text and "/cdbrestapiaccess" in r.text
 
 
@@ -452,7 +454,10 @@ def test_provisioning_dns_and_ntp_writes(lab: Any, rest: Rest) -> None:
         headers=CSRF,
     )
     assert r.status_code == 400
-    r = rest.post("c1-p1", f"{base}/dns/dnsserver", json={"address": "192.0.2.54"})
+    # POST and PUT take the guide's wrapper (REST API Summary Guide X14.2) or a bare row.
+    r = rest.post(
+        "c1-p1", f"{base}/dns/dnsserver", json={"DefaultDNSServers": {"address": "192.0.2.54"}}
+    )
     assert r.status_code == 200
     r = put(
         rest.url("c1-p1", f"{base}/dns/dnsserver"),
@@ -461,16 +466,17 @@ def test_provisioning_dns_and_ntp_writes(lab: Any, rest: Rest) -> None:
     )
     assert r.status_code == 200
     assert rest.get("c1-p1", f"{base}/dns/dnsserver").json() == [
-        {"index": 1, "address": "192.0.2.55"},
-        {"index": 2, "address": "192.0.2.54"},
+        {"DefaultDNSServers": {"index": 1, "address": "192.0.2.55"}},
+        {"DefaultDNSServers": {"index": 2, "address": "192.0.2.54"}},
     ]
     r = rest.client.request(
         "DELETE", rest.url("c1-p1", f"{base}/dns/dnsserver"), json={"index": 1}, headers=CSRF
     )
     assert r.status_code == 200
-    assert rest.get("c1-p1", f"{base}/dns/dnsserver").json() == [
-        {"index": 1, "address": "192.0.2.54"}
-    ]
+    # One server: the guide's body exactly, {"DefaultDNSServers": {"index", "address"}}.
+    assert rest.get("c1-p1", f"{base}/dns/dnsserver").json() == {
+        "DefaultDNSServers": {"index": 1, "address": "192.0.2.54"}
+    }
     r = rest.client.request(
         "DELETE", rest.url("c1-p1", f"{base}/time/ntpserver"), json={"index": 7}, headers=CSRF
     )
@@ -480,6 +486,52 @@ def test_provisioning_dns_and_ntp_writes(lab: Any, rest: Rest) -> None:
     assert lab.control.peer_state("c1-p1")["ntp_servers"] == ["192.0.2.123", "192.0.2.124"]
     r = rest.post("c1-p1", f"{base}/time/ntpserver", json={"Address": 5})
     assert r.status_code == 400
+
+
+# REST API Summary Guide X14.2 (and 2020 edition), the response bodies exactly:
+GUIDE_DNS = {"DefaultDNSServers": {"index": 2, "address": "10.0.0.2"}}
+GUIDE_NTP = {"index": 5, "KeyId": 1, "Hash": "sha1", "Authentication": "disabled", "Address": ""}
+
+
+def test_server_lists_answer_the_documented_shapes_by_default(lab: Any, rest: Rest) -> None:
+    base = "/api/v1/provisioning/common"
+    dns = rest.get("c1-p1", f"{base}/dns/dnsserver").json()
+    ntp = rest.get("c1-p1", f"{base}/time/ntpserver").json()
+    assert dns == {"DefaultDNSServers": {"index": 1, "address": "192.0.2.53"}}
+    assert set(ntp) == set(GUIDE_NTP) and ntp["Address"] == "192.0.2.123"
+    assert _shape(dns) == _shape(GUIDE_DNS) and _shape(ntp) == _shape(GUIDE_NTP)
+    lab.control.patch_peer("c1-p1", dns_servers=[], ntp_servers=["192.0.2.123", "192.0.2.124"])
+    assert rest.get("c1-p1", f"{base}/dns/dnsserver").json() == []
+    ntp = rest.get("c1-p1", f"{base}/time/ntpserver").json()
+    assert [row["Address"] for row in ntp] == ["192.0.2.123", "192.0.2.124"]
+
+
+def test_server_list_form_option_list_and_undocumented(lab: Any, rest: Rest) -> None:
+    base = "/api/v1/provisioning/common"
+    lab.control.patch_peer("c1-p2", server_list_form="list")
+    assert rest.get("c1-p2", f"{base}/dns/dnsserver").json() == [
+        {"index": 1, "address": "192.0.2.53"}
+    ]
+    assert [r["Address"] for r in rest.get("c1-p2", f"{base}/time/ntpserver").json()] == [
+        "192.0.2.123"
+    ]
+    lab.control.patch_peer("c1-p2", server_list_form="undocumented")
+    assert rest.get("c1-p2", f"{base}/dns/dnsserver").json() == ["192.0.2.53"]
+    with pytest.raises(AssertionError, match="server_list_form"):
+        lab.control.patch_peer("c1-p2", server_list_form="xml")
+    assert rest.get("c1-p1", f"{base}/dns/dnsserver").json()["DefaultDNSServers"]  # per peer
+
+
+def test_option_keys_only_where_the_version_has_them(lab: Any, rest: Rest) -> None:
+    """Expressway X14.2+ has no option keys (Release Note X14.2.5): the lab answers 404
+    (MOCK-DEFINED); a VCS or an older Expressway lists them (body MOCK-DEFINED)."""
+    r = rest.get("c1-p1", "/api/provisioning/optionkey")
+    assert r.status_code == 404 and r.json()["Message"]
+    lab.control.patch_peer("c1-p1", role="VCS", version="X8.11.3")
+    keys = rest.get("c1-p1", "/api/provisioning/optionkey").json()
+    assert keys and all(set(k) == {"Key", "Description", "Count"} for k in keys)
+    lab.control.patch_peer("c1-p1", role="Expressway-C", version="X14.0.7")
+    assert rest.get("c1-p1", "/api/provisioning/optionkey").status_code == 200
 
 
 def test_fault_cdb_unavailable(lab: Any, rest: Rest) -> None:

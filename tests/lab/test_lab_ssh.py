@@ -229,7 +229,7 @@ def test_boot_over_ssh_closes_both_listeners_then_they_return(lab: Any, rest: Re
     after = rest.get("c1-p3", "/api/provisioning/sysinfo").json()["UptimeSeconds"]
     metrics = lab.control.metrics()
     (restart,) = [r for r in metrics["restarts"] if r["peer"] == "c1-p3"]
-    assert restart["downtime_s"] >= 0.9 * metrics["restart_downtime_s"]
+    assert restart["downtime_s"] >= 0.9 * metrics["reboot_downtime_s"]  # Boot: a reboot
     # Uptime (simulated seconds) restarts from the boot: without a restart it would
     # have grown by at least the whole downtime.
     assert after < before + (time.monotonic() - started) / metrics["time_scale"] - 100
@@ -330,6 +330,32 @@ def test_abbreviations_leaves_subtrees_help_and_logs(lab: Any) -> None:
     assert "abbrev.example.com" in changes[-1]
     assert 'Reason: "Ambiguous' in answers[9]  # Alarm or Alternates
     assert answers[9].endswith("ERROR\n")
+
+
+def test_options_node_as_the_real_tree_names_it(lab: Any) -> None:
+    """The X8.11.3 capture has a top-level `Options` node and no `OptionKeys` (Table B:
+    CONTRADICTED). Empty on Expressway X14.2+ (no option keys); on a VCS its entries
+    (MOCK-DEFINED: `Option <n>` with Key, Description, Count)."""
+    out = cli(lab, "c1-p1", "xStatus Options", "xStatus OptionKeys")
+    assert "*s Options: /\n*s/end\n\nOK\n" in out  # X15.2.1: the node, empty
+    assert 'Reason: "No such status path"' in out  # no OptionKeys node
+    everything = cli(lab, "c1-p1", "xstatus")
+    assert "*s Options: /" in everything and "OptionKeys" not in everything
+    lab.control.patch_peer("c1-p1", role="VCS", version="X8.11.3")
+    values = status_values(cli(lab, "c1-p1", "xStatus Options"))
+    assert values["Option 1 Description"] == "H323-SIP Interworking Gateway"
+    assert values["Option 3 Count"] == "10"
+    assert values["Option 1 Count"] == ""  # no count: empty, never "None"
+
+
+def test_server_leaves_follow_the_server_list_form(lab: Any) -> None:
+    values = config_values(cli(lab, "c1-p2", "xConfiguration IP DNS", "xConfiguration NTP"))
+    assert values["IP DNS Server 1 Address"] == "192.0.2.53"  # INFERRED leaf
+    assert values["NTP Server 1 Address"] == "192.0.2.123"  # MOCK-DEFINED leaf
+    lab.control.patch_peer("c1-p2", server_list_form="undocumented", role="VCS")
+    odd = cli(lab, "c1-p2", "xConfiguration IP DNS", "xConfiguration NTP", "xStatus Options")
+    assert "IP DNS Server" not in odd and "IP DNS Nameserver 1 Address" in odd
+    assert "NTP Host 1 Address" in odd and "  Key 1:" in odd  # shapes exops does not read
 
 
 def test_warnings_have_the_capture_shape(lab: Any) -> None:

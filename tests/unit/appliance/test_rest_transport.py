@@ -956,7 +956,7 @@ def _sysinfo(**changes: Any) -> Mutate:
 
 
 GARBLED_SYSTEM: dict[str, Mutate] = {
-    "no name": _sysinfo(SystemName=KeyError),
+    "name a number": _sysinfo(SystemName=7),
     "version a number": _sysinfo(Version=15),
     "product type a number": _sysinfo(ProductType=3),
     "platform a list": _sysinfo(PlatformSize=["medium"]),
@@ -968,12 +968,87 @@ GARBLED_SYSTEM: dict[str, Mutate] = {
     "sysinfo a list": _set_json(REST.sysinfo, [1, 2]),
     "sysinfo not json": _raw(REST.sysinfo, b"Service temporarily unavailable"),
     "dns a list": _set_json(REST.dns, ["exp-c-1"]),
-    "dns servers an object": _set_json(REST.dns_servers, {"address": "x"}),
-    "ntp rows strings": _set_json(REST.ntp_servers, ["192.0.2.123"]),
-    "option key without key": _set_json(REST.optionkey, [{"Description": "x"}]),
-    "option count text": _set_json(REST.optionkey, [{"Key": "k", "Count": "many"}]),
-    "option keys null": _set_json(REST.optionkey, None),
 }
+
+# Undocumented shapes of the list-or-object answers (issue 24): the fact is unknown, with
+# the shape named; the rest of the system read stands.
+UNKNOWN_SHAPES: dict[str, tuple[Mutate, str, str]] = {
+    "dns servers a list of text": (
+        _set_json(REST.dns_servers, ["192.0.2.53"]),
+        "system.dns_servers",
+        "a list of 1 (text)",
+    ),
+    "ntp rows strings": (
+        _set_json(REST.ntp_servers, ["192.0.2.123"]),
+        "system.ntp_servers",
+        "a list of 1 (text)",
+    ),
+    "ntp address a number": (
+        _set_json(REST.ntp_servers, {"index": 1, "Address": 5}),
+        "system.ntp_servers",
+        "Address is a number",
+    ),
+    "dns servers 404": (
+        lambda p: p.on(REST.dns_servers, httpx.Response(404, json={"Message": "Not Found"})),
+        "system.dns_servers",
+        "HTTP 404: Not Found",
+    ),
+    "option key without key": (
+        _set_json(REST.optionkey, [{"Description": "x"}]),
+        "system.option_keys",
+        "no text Key",
+    ),
+    "option count text": (
+        _set_json(REST.optionkey, [{"Key": "k", "Count": "many"}]),
+        "system.option_keys",
+        "Count is text",
+    ),
+    "option keys not json": (
+        _raw(REST.optionkey, b"<html>no option keys</html>"),
+        "system.option_keys",
+        "not JSON",
+    ),
+    "option keys 404 (X14.2+ has none)": (
+        lambda p: p.on(REST.optionkey, httpx.Response(404, json={"Message": "Not Found"})),
+        "system.option_keys",
+        "HTTP 404",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fact", "shape"), UNKNOWN_SHAPES.values(), ids=UNKNOWN_SHAPES.keys()
+)
+def test_undocumented_list_shapes_are_unknown_never_empty(
+    appliance: RestAppliance, peer: FakePeer, mutate: Mutate, fact: str, shape: str
+) -> None:
+    mutate(peer)
+    info = appliance.read_system()
+    assert getattr(info, fact.removeprefix("system.")) is None
+    assert shape in appliance.last_unknown[fact]
+    assert info.version == "X15.2.1"  # the rest of the read stands
+    assert info.dns_servers is None or info.dns_servers == ("192.0.2.53",)
+
+
+def test_without_system_name_the_dns_host_name_names_the_peer(
+    appliance: RestAppliance, peer: FakePeer
+) -> None:
+    """The sysinfo body is MOCK-DEFINED: a real box may not say SystemName."""
+    peer.json[REST.sysinfo].pop("SystemName")
+    assert appliance.read_system().name == "exp-c-1"  # dns/dns SystemHostName
+
+
+def test_a_single_dns_server_object_is_read(appliance: RestAppliance, peer: FakePeer) -> None:
+    peer.json[REST.dns_servers] = {"index": 1, "address": "192.0.2.9"}
+    assert appliance.read_system().dns_servers == ("192.0.2.9",)
+
+
+def test_401_on_an_optional_read_is_still_an_auth_error(
+    appliance: RestAppliance, peer: FakePeer
+) -> None:
+    peer.on(REST.optionkey, httpx.Response(401, json={"Message": "Authentication failed"}))
+    with pytest.raises(AuthError):
+        appliance.read_system()
 
 
 @pytest.mark.parametrize("mutate", GARBLED_SYSTEM.values(), ids=GARBLED_SYSTEM.keys())

@@ -142,8 +142,8 @@ SYSTEM_UNIT = """\
 OK
 """
 OPTION_KEYS = """\
-*s OptionKeys: /
-  Key 1:
+*s Options: /
+  Option 1:
     Key: "116341E1-1-CCCC"
     Description: "Traversal Calls"
     Count: "20"
@@ -157,7 +157,7 @@ ANSWERS: dict[str, str] = {
     "xStatus Warnings": WARNINGS,
     "xStatus Alarm": ALARMS,
     "xStatus SystemUnit": SYSTEM_UNIT,
-    "xStatus OptionKeys": OPTION_KEYS,
+    "xStatus Options": OPTION_KEYS,
     "xConfiguration H323": _config("H323", [("Mode", "On")]),
     "xConfiguration IP DNS": _config(
         "IP DNS",
@@ -311,7 +311,7 @@ def test_read_system_asks_five_questions(appliance: SshAppliance, lab: Lab) -> N
     assert sorted(lab.sent) == sorted(
         [
             "xStatus SystemUnit",
-            "xStatus OptionKeys",
+            "xStatus Options",
             "xConfiguration H323",
             "xConfiguration IP DNS",
             "xConfiguration NTP",
@@ -367,27 +367,56 @@ def test_system_facts_missing_or_odd_are_unknown(appliance: SshAppliance, lab: L
     assert (info.hardware, info.serial, info.uptime_s) == ("", "", None)
 
 
-def test_certificates_and_logs_need_rest(appliance: SshAppliance) -> None:
+def test_certificates_need_rest_and_logs_are_read_with_eventlog(
+    appliance: SshAppliance, lab: Lab
+) -> None:
     with pytest.raises(ApplianceError, match="no CLI form") as info:
         appliance.read_certificate()
     assert_clean(info.value, "read certificate")
-    with pytest.raises(ApplianceError, match="no CLI form") as info:
-        appliance.read_log()
+    # `eventlog N` (INFERRED): the real REST API has no log resource.
+    lab.answers["eventlog 2"] = "2026-11-30T11:00:00.000+00:00 exp-e-2 a: x\nline two\nOK\n"
+    assert appliance.read_log(2) == ["2026-11-30T11:00:00.000+00:00 exp-e-2 a: x", "line two"]
+    lab.answers["eventlog 2"] = _error("Unknown command", "eventlog")
+    with pytest.raises(ApplianceError, match="Unknown command") as info:
+        appliance.read_log(2)
     assert_clean(info.value, "read log")
 
 
-def test_certificates_and_logs_delegate_to_rest(lab: Lab) -> None:
+def test_certificates_delegate_to_rest(lab: Lab) -> None:
     class Rest:
         def read_certificate(self) -> tuple[None, tuple[str, ...]]:
             return None, ("exops lab CA",)
 
-        def read_log(self, lines: int = 500) -> list[str]:
-            return [f"{lines} lines"]
-
     a = SshAppliance(TARGET, shell_factory=lab.factory, rest=Rest())
     assert a.read_certificate() == (None, ("exops lab CA",))
-    assert a.read_log(7) == ["7 lines"]
-    assert lab.shells == []  # no SSH session for either
+    assert lab.shells == []  # no SSH session
+
+
+def test_options_and_server_leaves_unreadable_are_unknown_not_failures(
+    appliance: SshAppliance, lab: Lab
+) -> None:
+    """Issue 24: the real tree has `Options` (no `OptionKeys`); a refused or empty
+    Options node, or DNS/NTP answers without the server leaves, make only those facts
+    unknown (the reason names the shape); version and role are still read."""
+    lab.answers["xStatus Options"] = _error("Unknown command", "xStatus Options")
+    lab.answers["xConfiguration NTP"] = _config("NTP", [("Host 1 Address", "192.0.2.123")])
+    info = appliance.read_system()
+    assert (info.version, info.role) == ("X15.2.1", Role.EXPRESSWAY_E)
+    assert info.option_keys is None and info.ntp_servers is None
+    assert info.dns_servers == ("192.0.2.53",)
+    said = appliance.last_unknown
+    assert "'xStatus Options' was refused: " in said["system.option_keys"]
+    assert "no 'NTP Server <n> Address' leaf (it printed: NTP Host 1 Address)" in (
+        said["system.ntp_servers"]
+    )
+    # The capture's empty Options node: unknown too (it does not show "no keys").
+    lab.answers["xStatus Options"] = "*s Options: /\n*s/end\n\nOK\n"
+    assert appliance.read_system().option_keys is None
+    assert "empty Options node" in appliance.last_unknown["system.option_keys"]
+    # The old mock's node name is not the real one.
+    lab.answers["xStatus Options"] = OPTION_KEYS.replace("Option 1", "Key 1")
+    assert appliance.read_system().option_keys is None
+    assert "'Key 1'" in appliance.last_unknown["system.option_keys"]
 
 
 # -- writes and commands ------------------------------------------------------------------
@@ -523,9 +552,13 @@ ALL_READS: dict[str, tuple[str, Callable[[SshAppliance], Any]]] = {
     "status": ("xStatus Alternates", lambda a: a.read_status()),
     "alarms": ("xStatus Warnings", lambda a: a.read_alarms()),
     "system": ("xStatus SystemUnit", lambda a: a.read_system()),
-    "option keys": ("xStatus OptionKeys", lambda a: a.read_system()),
-    "dns": ("xConfiguration IP DNS", lambda a: a.read_system()),
     "h323": ("xConfiguration H323", lambda a: a.read_h323()),
+}
+# The parts of the system read whose garbled answer makes only their fact unknown.
+OPTIONAL_READS: dict[str, tuple[str, str]] = {
+    "option keys": ("xStatus Options", "option_keys"),
+    "dns": ("xConfiguration IP DNS", "dns_servers"),
+    "ntp": ("xConfiguration NTP", "ntp_servers"),
 }
 
 GARBLE: dict[str, Callable[[str], str]] = {
@@ -550,6 +583,19 @@ def test_garbled_answers_are_appliance_errors_with_host_and_operation(
     with pytest.raises(ApplianceError) as info:
         call(appliance)
     assert_clean(info.value)
+
+
+@pytest.mark.parametrize("garble", GARBLE.values(), ids=GARBLE.keys())
+@pytest.mark.parametrize("read", OPTIONAL_READS.values(), ids=OPTIONAL_READS.keys())
+def test_garbled_optional_answers_make_only_their_fact_unknown(
+    appliance: SshAppliance, lab: Lab, read: tuple[str, str], garble: Callable[[str], str]
+) -> None:
+    command, fact = read
+    lab.answers[command] = garble(lab.answers[command])
+    info = appliance.read_system()
+    assert getattr(info, fact) is None
+    assert appliance.last_unknown[f"system.{fact}"].startswith(f"'{command}' failed: ")
+    assert info.version == "X15.2.1"
 
 
 @pytest.mark.parametrize(
@@ -1096,6 +1142,27 @@ def test_routing(
     assert routed.read_log() == []
     assert routed.command(Command.FORCE_SYSTEM_KEY_UPDATE) == "OK"
     assert lab.sent[-1] == "xCommand ForceSystemKeyUpdate"
+    routed.close()
+
+
+def test_logs_fall_back_to_eventlog_over_ssh_when_rest_has_none(lab: Lab) -> None:
+    """GET /api/provisioning/eventlog has no public evidence (MOCK-DEFINED): on a box
+    that answers 404 the router reads `eventlog N` over SSH (INFERRED)."""
+    seen: list[str] = []
+    target = TARGET.model_copy(update={"transport": "auto"})
+
+    def router(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(404, json={"Message": "Not Found"})
+
+    client = httpx.Client(transport=httpx.MockTransport(router), base_url="https://10.0.0.12")
+    rest = RestAppliance(target, client=client, sleep=lambda s: None)
+    lab.answers["eventlog 3"] = "one\ntwo\nOK\n"
+    routed = RoutedAppliance(
+        target, rest=rest, ssh=SshAppliance(target, shell_factory=lab.factory, rest=rest)
+    )
+    assert routed.read_log(3) == ["one", "two"]
+    assert seen == [REST.eventlog] and lab.sent[-1] == "eventlog 3"
     routed.close()
 
 

@@ -125,13 +125,15 @@ SYSTEM_UNIT = """\
 OK
 """
 
+# `xStatus Options`: the node is CONFIRMED (X8.11.3 capture); these entries are the
+# MOCK-DEFINED form (knowledge.OPTIONS_TREE).
 OPTION_KEYS = """\
-*s OptionKeys: /
-  Key 1:
+*s Options: /
+  Option 1:
     Key: "116341FA1-1-AAAAAAAA"
     Description: "Rich Media Sessions"
     Count: "10"
-  Key 2:
+  Option 2:
     Key: "116341FB1-1-BBBBBBBB"
     Description: "Expressway Series"
     Count: ""
@@ -248,7 +250,7 @@ def test_h323_dns_ntp_and_system_unit_to_system_info() -> None:
         xapi.parse_config(H323),
         xapi.parse_config(DNS),
         xapi.parse_config(NTP),
-        _one(OPTION_KEYS),
+        xapi.parse_status(OPTION_KEYS),
     )
     assert info.name == "exp-c-1"  # the DNS host name (no Name in the real tree)
     assert info.version == "X15.2.1"
@@ -271,14 +273,18 @@ def test_h323_dns_ntp_and_system_unit_to_system_info() -> None:
 def test_system_info_missing_parts_are_unknown_never_defaults() -> None:
     """Changed: a missing role used to read as VCS and H.323 as On."""
     unit = _one('*s SystemUnit: /\n  Software:\n    Version: "X14.3.0"\n*s/end\n\nOK\n')
-    info = xapi.system_from_cli(unit, {}, {}, {}, {})
+    unknown: dict[str, str] = {}
+    info = xapi.system_from_cli(unit, {}, {}, {}, [], unknown)
     assert info.version == "X14.3.0"
     assert info.role is None
     assert info.h323_enabled is None
     assert info.uptime_s is None
     assert info.platform is None
     assert info.hardware == info.serial == ""
-    assert info.option_keys == ()
+    # Changed (issue 24): no server leaf, no Options block: unknown with why, never ().
+    assert (info.dns_servers, info.ntp_servers, info.option_keys) == (None, None, None)
+    assert "no 'IP DNS Server <n> Address' leaf" in unknown["system.dns_servers"]
+    assert "no block" in unknown["system.option_keys"]
 
 
 @pytest.mark.parametrize(
@@ -657,23 +663,26 @@ def test_system_unit_without_a_version_or_with_odd_values() -> None:
         '*s SystemUnit: /\n  Software: "X15"\n*s/end\nOK\n',
         '*s SystemUnit: /\n  Software:\n    Version: "fifteen"\n*s/end\nOK\n',
     ):
-        assert xapi.system_from_cli(_one(unit), {}, {}, {}, {}).version is None
+        assert xapi.system_from_cli(_one(unit), {}, {}, {}, []).version is None
     for null in ("null", "None", "(null)", "N/A"):
         with pytest.raises(ApplianceError, match=r"null value .* for 'Software Version'"):
-            xapi.system_from_cli(_one(SYSTEM_UNIT.replace("X15.2.1", null)), {}, {}, {}, {})
+            xapi.system_from_cli(_one(SYSTEM_UNIT.replace("X15.2.1", null)), {}, {}, {}, [])
     with pytest.raises(ApplianceError, match="null value 'nil' for 'Hardware SerialNumber'"):
-        xapi.system_from_cli(_one(SYSTEM_UNIT.replace("0A1B2C3D", "nil")), {}, {}, {}, {})
+        xapi.system_from_cli(_one(SYSTEM_UNIT.replace("0A1B2C3D", "nil")), {}, {}, {}, [])
 
 
 def test_system_unit_odd_numbers_fall_back_to_none() -> None:
-    """Documented fallback: a non-numeric uptime or count is unknown, not an error."""
+    """Documented fallback: a non-numeric uptime is unknown, not an error; an option
+    key whose count is not a number makes the option keys unknown (issue 24)."""
     unit = _one(SYSTEM_UNIT.replace('Uptime: "1234"', 'Uptime: "12 days"'))
-    keys = _one(OPTION_KEYS.replace('Count: "10"', 'Count: "\u00b2"'))
-    info = xapi.system_from_cli(unit, {}, {}, {}, keys)
+    keys = xapi.parse_status(OPTION_KEYS.replace('Count: "10"', 'Count: "\u00b2"'))
+    unknown: dict[str, str] = {}
+    info = xapi.system_from_cli(unit, {}, {}, {}, keys, unknown)
     assert info.uptime_s is None
-    assert info.option_keys[0].count is None
+    assert info.option_keys is None
+    assert "Option 1 Count is '\u00b2', not a number" in unknown["system.option_keys"]
     unit = _one(SYSTEM_UNIT.replace('Uptime: "1234"', 'Uptime: "\u00b9\u00b2"'))
-    assert xapi.system_from_cli(unit, {}, {}, {}, {}).uptime_s is None
+    assert xapi.system_from_cli(unit, {}, {}, {}, []).uptime_s is None
 
 
 # Fuzz: any text at all gives a result or an ApplianceError.
@@ -731,6 +740,6 @@ def test_any_answer_parses_or_raises_appliance_error(answer: str) -> None:
         with contextlib.suppress(ApplianceError):
             xapi.status_from_tree(tree)
         with contextlib.suppress(ApplianceError):
-            xapi.system_from_cli(tree, {}, {}, {}, tree)
+            xapi.system_from_cli(tree, {}, {}, {}, blocks)
     with contextlib.suppress(ApplianceError):
         xapi.alarms_from_blocks(blocks)

@@ -309,7 +309,7 @@ SSH_ANSWERS = {
         '      Expressway: "False"\n      ExpresswaySeries: "True"\n'
         '  Hardware:\n    Version: "VMware"\n*s/end\n\nOK\n'
     ),
-    "xStatus OptionKeys": "*s OptionKeys: /\n*s/end\n\nOK\n",
+    "xStatus Options": "*s Options: /\n*s/end\n\nOK\n",
     "xConfiguration IP DNS": '*c xConfiguration IP DNS Hostname: "exp-c-1"\nOK\n',
     "xConfiguration NTP": "OK\n",
 }

@@ -29,7 +29,14 @@ from exops.plan.preflight import run_checks
 
 ADDR = ("10.0.0.11", "10.0.0.12", "10.0.0.13")
 # field of SystemInfo -> the check that needs it
-NEEDS = {"version": "version", "role": "role", "h323_enabled": "h323", "platform": "platform"}
+NEEDS = {
+    "version": "version",
+    "role": "role",
+    "h323_enabled": "h323",
+    "platform": "platform",
+    "dns_servers": "base_network",  # an answer in a shape exops does not read (issue 24)
+    "ntp_servers": "base_network",
+}
 
 
 def _peer(i: int) -> PeerFacts:

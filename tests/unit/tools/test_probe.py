@@ -147,11 +147,59 @@ def test_probe_peer_reports_each_field_and_the_raw_first_line(
         "SETTING_RULES[peer_address]: /api/management/configuration/alternates.ip_address"
     )
     assert result.version == "X15.2.1" and result.role == "Expressway-C"
-    version, network = result.field("system.version"), result.field("system.network")
+    version, dns = result.field("system.version"), result.field("system.dns_servers")
     assert version is not None and version.status == "parsed" and version.value == "X15.2.1"
-    assert network is not None and network.status == "unreadable"  # DNS answered 404
-    assert network.raw == '{"Message":"Not found"}'
+    assert dns is not None and dns.status == "unreadable"  # dns/dns answered 404: no read
+    assert dns.raw == '{"Message":"Not found"}'
     assert not result.complete
+    # The forms with no public evidence it met are named with what came back (issue 24).
+    met = {m.form: m for m in result.forms}
+    assert met["rest.sysinfo"].answered.startswith("HTTP 200: an object {ProductType, Version")
+    assert met["rest.eventlog"].request == "GET /api/provisioning/eventlog?lines=5"
+    assert met["rest.eventlog"].answered == "HTTP 404: an object {Message}"
+    assert "ssh.options" in result.forms_not_met  # SSH never answered
+
+
+def _x142_handler(request: httpx.Request) -> httpx.Response:
+    """An X14.2+ Expressway answering the guide's server shapes and 404 for option keys."""
+    path = request.url.path
+    answers: dict[str, Any] = {
+        REST.probe: [{"PeerAddress": "10.0.0.11"}],
+        REST.sysinfo: {"Version": "X15.2.1", "ProductType": "Expressway-E", "PlatformSize": "large"},
+        REST.dns: {"SystemHostName": "e1", "DomainName": "example.com"},
+        REST.dns_servers: {"DefaultDNSServers": {"index": 2, "address": "10.0.0.2"}},
+        REST.ntp_servers: {"index": 5, "Address": "10.0.0.1"},
+    }
+    if path in answers:
+        return httpx.Response(200, json=answers[path])
+    return httpx.Response(404, json={"Message": "Not found"})
+
+
+def test_probe_reads_the_guide_shapes_and_option_keys_are_na_on_x142(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = httpx.MockTransport(_x142_handler)
+    monkeypatch.setattr(
+        probe_mod,
+        "RestAppliance",
+        lambda t: RestAppliance(t, transport=transport, sleep=lambda s: None),
+    )
+    monkeypatch.setattr(probe_mod, "ParamikoShell", _NoShell)
+    spec = PeerSpec("e1", "c", "10.0.0.11", 443, 22, "10.0.0.11", "", None, 1, "auto", "admin")
+    target = ConnectionTarget(host="e1", hostname="10.0.0.11", password=SecretStr("pw"), retries=0)
+    result = probe_peer(spec, target)
+    fields = {f.name: f for f in result.fields}
+    assert (fields["system.dns_servers"].status, fields["system.dns_servers"].value) == (
+        "parsed",
+        "10.0.0.2",
+    )
+    assert fields["system.ntp_servers"].value == "10.0.0.1"
+    keys = fields["system.option_keys"]
+    assert keys.status == "n/a" and "X14.2 and later have no option keys" in keys.value
+    assert "HTTP 404" in keys.error  # what the box answered, kept
+    met = {m.form: m for m in result.forms}
+    assert met["rest.optionkey"].answered == "HTTP 404: an object {Message}"
+    assert met["cdb.disabled"].answered == "HTTP 404: an object {Message}"
 
 
 # -- the rehearsal's clone spec -------------------------------------------------------------
