@@ -600,6 +600,16 @@ def restore(
     return runs.restore(env, cluster, peer, backup, opts)
 
 
+def _register_lifecycle() -> None:
+    """``snapshot`` and ``diff`` (exops/cli/snapshots.py)."""
+    from exops.cli import snapshots
+
+    snapshots.register(_command, _READ_CONN)
+
+
+_register_lifecycle()
+
+
 @app.command()
 def unlock(
     cluster: Annotated[
