@@ -601,10 +601,11 @@ def restore(
 
 
 def _register_lifecycle() -> None:
-    """``snapshot`` and ``diff`` (exops/cli/snapshots.py)."""
-    from exops.cli import snapshots
+    """``snapshot`` and ``diff`` (exops/cli/snapshots.py), ``drain`` (exops/cli/drain.py)."""
+    from exops.cli import drain, snapshots
 
     snapshots.register(_command, _READ_CONN)
+    drain.register(_command, _CONN_OPTIONS)
 
 
 _register_lifecycle()

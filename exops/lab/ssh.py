@@ -28,6 +28,7 @@ import asyncssh
 from exops.lab import faults, settings
 from exops.lab.lab import ALARMS, Lab, Peer, iso
 from exops.lab.settings import MAX_PEERS
+from exops.lab.traffic import traffic_of
 
 # CLI path -> (settings key, value style); (\d) captures the 1-based index.
 PATHS: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -247,6 +248,7 @@ def status_tree(lab: Lab, peer: Peer) -> Tree:
             "Count": str(k.get("Count", "")),
         }
     tree["OptionKeys"] = keys
+    tree["ResourceUsage"] = traffic_of(lab).resource_usage_tree(peer)  # exops/lab/traffic.py
     return tree
 
 
