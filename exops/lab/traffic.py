@@ -130,7 +130,7 @@ class Traffic:
             if not peer.running:
                 self._shed(peer, everything=True)
                 continue
-            if peer.maintenance_mode and now - u.last_step >= self.step_s:
+            if peer.maintenance_mode and now - u.last_step >= self.step_s * (1 - 1e-9):
                 u.last_step = now
                 self._shed(peer, everything=False)
 
