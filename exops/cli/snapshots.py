@@ -32,8 +32,9 @@ Snap = Annotated[
 ]
 Limit = Annotated[
     int,
-    typer.Option("--limit", help="How many snapshots to list (1-100000).", metavar="N", min=1,
-                 max=100_000),
+    typer.Option(
+        "--limit", help="How many snapshots to list (1-100000).", metavar="N", min=1, max=100_000
+    ),
 ]
 
 
@@ -213,9 +214,8 @@ _STYLE = {"changed": "yellow", "added": "green", "removed": "red", "unknown": "r
 def render_diff(result: Any, *, all_rows: bool = False) -> None:
     out = console()
     b, a = result.before, result.after
-    title = (
-        f"cluster {b.cluster}: {b.label} ({b.taken_at}) -> {a.label}"
-        + (f" ({a.taken_at})" if a.taken_at else "")
+    title = f"cluster {b.cluster}: {b.label} ({b.taken_at}) -> {a.label}" + (
+        f" ({a.taken_at})" if a.taken_at else ""
     )
     rows = [r for r in result.rows if all_rows or r.shown]
     out.print(escape(title))

@@ -88,7 +88,15 @@ def test_drain_waits_for_the_operator_then_the_calls_and_restart_clears_it(
     assert planned["seen"]["calls"] == 8 and planned["seen"]["registrations"] == 9
 
     run = Background(
-        cli, "drain", "-c", "c1", "-p", "c1-p2", "--yes", "--accept", "manual-maintenance",
+        cli,
+        "drain",
+        "-c",
+        "c1",
+        "-p",
+        "c1-p2",
+        "--yes",
+        "--accept",
+        "manual-maintenance",
         "--json",
     )
     line = run.wait_line("manual step:")
@@ -99,7 +107,11 @@ def test_drain_waits_for_the_operator_then_the_calls_and_restart_clears_it(
     assert code == 0, err
     doc = json.loads(out)
     assert (doc["status"], doc["maintenance_mode_verified"]) == ("ok", True)
-    assert (doc["seen"]["maintenance_mode"], doc["seen"]["calls"], doc["seen"]["registrations"]) == (
+    assert (
+        doc["seen"]["maintenance_mode"],
+        doc["seen"]["calls"],
+        doc["seen"]["registrations"],
+    ) == (
         True,
         0,
         0,
@@ -175,8 +187,17 @@ def test_timeout_is_a_failure_with_what_was_last_seen(lab_factory: Any, tmp_path
     cli = cli_for(lab, tmp_path)
     seed(lab)
     proc = cli(
-        "drain", "-c", "c1", "-p", "c1-p2", "--yes", "--accept", "manual-maintenance",
-        "--drain-timeout", "1", expect=1,
+        "drain",
+        "-c",
+        "c1",
+        "-p",
+        "c1-p2",
+        "--yes",
+        "--accept",
+        "manual-maintenance",
+        "--drain-timeout",
+        "1",
+        expect=1,
     )
     assert "gave up waiting for c1-p2 drained" in proc.stderr
     assert "maintenance mode off" in proc.stderr
@@ -197,8 +218,18 @@ def test_maintenance_mode_unreadable_without_the_cluster_database(
     assert "cannot be read" in proc.stderr and "--accept unverified-maintenance" in proc.stderr
 
     run = Background(
-        cli, "drain", "-c", "c1", "-p", "c1-p2", "--yes", "--json",
-        "--accept", "manual-maintenance", "--accept", "unverified-maintenance",
+        cli,
+        "drain",
+        "-c",
+        "c1",
+        "-p",
+        "c1-p2",
+        "--yes",
+        "--json",
+        "--accept",
+        "manual-maintenance",
+        "--accept",
+        "unverified-maintenance",
     )
     run.wait_line("manual step:")
     lab.control.patch_peer("c1-p2", maintenance_mode=True)

@@ -53,9 +53,7 @@ def test_snapshot_then_a_change_on_the_cli_shows_as_drift(
         assert p["values"]["certificate.fingerprint_sha256"]
         assert p["transport"] == transport
     history = cli.json("history", "-c", "c1")["runs"]
-    assert [(r["run_id"], r["runbook"], r["status"]) for r in history] == [
-        (sid, "snapshot", "ok")
-    ]
+    assert [(r["run_id"], r["runbook"], r["status"]) for r in history] == [(sid, "snapshot", "ok")]
     listed = cli.json("snapshot", "--list")["snapshots"]
     assert [(s["snapshot_id"], s["cluster"], s["peer_count"]) for s in listed] == [(sid, "c1", 3)]
     steps = cli.json("show", sid)["steps"]  # one journal step per peer
@@ -83,9 +81,7 @@ def test_snapshot_then_a_change_on_the_cli_shows_as_drift(
     second = cli.json("snapshot", "-c", "c1")["snapshot_id"]
     assert shown(cli.json("diff", sid, second)) == expected
     assert cli.json("diff", second, "-c", "c1")["drift"] == 0
-    assert shown(cli.json("diff", second, sid)) == {
-        (h, s, a, b, c) for (h, s, b, a, c) in expected
-    }
+    assert shown(cli.json("diff", second, sid)) == {(h, s, a, b, c) for (h, s, b, a, c) in expected}
 
 
 def test_an_unreachable_peer_is_stored_as_unread_and_never_compared(

@@ -94,7 +94,11 @@ def test_through_a_running_lab(lab_factory: Any) -> None:
     state = lab.control.patch_peer(
         "c1-p1", calls={"Traversal": 3, "CollaborationEdge": 1}, registrations=5
     )
-    assert (state["calls_total"], state["registrations"], state["maintenance_mode"]) == (4, 5, False)
+    assert (state["calls_total"], state["registrations"], state["maintenance_mode"]) == (
+        4,
+        5,
+        False,
+    )
     usage = status_values(cli(lab, "c1-p1", "xStatus ResourceUsage"))
     assert usage["Calls Traversal Current"] == "3" and usage["Registrations Current"] == "5"
     rest = Rest(lab)
@@ -103,8 +107,10 @@ def test_through_a_running_lab(lab_factory: Any) -> None:
         lab.control.patch_peer("c1-p1", maintenance_mode=True)  # the operator, on the web page
         assert rest.record("c1-p1", "configuration/system") == {"maintenance_mode": "on"}
         wait_for(
-            lambda: lab.control.peer_state("c1-p1")["calls_total"] == 0
-            and lab.control.peer_state("c1-p1")["registrations"] == 0,
+            lambda: (
+                lab.control.peer_state("c1-p1")["calls_total"] == 0
+                and lab.control.peer_state("c1-p1")["registrations"] == 0
+            ),
             "c1-p1 drained",
             timeout=60,
         )

@@ -144,8 +144,19 @@ def test_a_version_1_sqlite_journal_gains_the_tables_and_keeps_its_runs(tmp_path
         columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
     conn.close()
     assert columns == [
-        "id", "run_id", "cluster", "runbook", "status", "exit_code", "user", "host", "pid",
-        "started", "finished", "params", "plan",
+        "id",
+        "run_id",
+        "cluster",
+        "runbook",
+        "status",
+        "exit_code",
+        "user",
+        "host",
+        "pid",
+        "started",
+        "finished",
+        "params",
+        "plan",
     ]  # the journal's own table is unchanged
 
 
@@ -158,7 +169,7 @@ def test_a_version_1_postgres_store_is_migrated_once(pg_url: str, tmp_path: Path
         conn.execute(MIGRATIONS[1])  # type: ignore[arg-type]
         conn.execute("INSERT INTO exops_schema VALUES (1)")
         conn.execute(
-            "INSERT INTO exops_runs (run_id, cluster, runbook, status, \"user\", host, pid,"
+            'INSERT INTO exops_runs (run_id, cluster, runbook, status, "user", host, pid,'
             " started, params, plan) VALUES ('old', 'c1', 'restart', 'ok', 'bob', 'h', 1,"
             " '2026-01-01', '{}', '{}')"
         )

@@ -85,7 +85,7 @@ def test_anything_else_is_unknown_with_the_reason(raw: Any) -> None:
 
 
 def test_usage_sums_every_call_type() -> None:
-    (node, tree), = parse_status(USAGE_ANSWER, USAGE.command)
+    ((node, tree),) = parse_status(USAGE_ANSWER, USAGE.command)
     assert node == "ResourceUsage"
     read = usage_from_tree(tree)
     assert (read.calls, read.registrations) == (7, 17)
