@@ -25,6 +25,7 @@ Re-running it on a drained peer finds nothing to do.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -448,11 +449,10 @@ class OffCheck:
     message: str
 
 
-def verify_off(env: Env, cluster: str, peer: str, *, timeout_s: float = 60.0) -> OffCheck:
-    """Read ``peer``'s maintenance mode after its restart until it reads off (bounded).
-
-    The vendor's rule: maintenance mode turns off by itself when a peer restarts.
-    """
+def verify_off(env: Env, cluster: str, peer: str, *, timeout_s: float = 120.0) -> OffCheck:
+    """Read ``peer``'s maintenance mode after its restart (the vendor's rule: a restart
+    turns it off). Polls, bounded, while the peer does not answer or still reads on;
+    a mode that cannot be read at all is reported unknown at once."""
     address = env.inventory.cluster(cluster).peer(peer).address
     last: list[PeerRead] = []
     with env.session([cluster]) as session:
@@ -460,24 +460,24 @@ def verify_off(env: Env, cluster: str, peer: str, *, timeout_s: float = 60.0) ->
         def check() -> tuple[bool, str]:
             seen = _read(session, peer, address)
             last[:] = [seen]
-            return seen.mode.on is False, seen.describe()
+            return seen.reachable and seen.mode.on is not True, seen.describe()
 
-        try:
+        with contextlib.suppress(TimeoutError_):  # judged from the last read below
             Waiter(max_poll=env.settings.max_poll_interval).until(
                 f"{peer} maintenance mode off", check, timeout=timeout_s, host=peer
             )
-        except TimeoutError_:
-            seen = last[0] if last else None
-            if seen is not None and seen.mode.on is True:
-                return OffCheck(
-                    False,
-                    f"{peer}: maintenance mode is still ON after its restart (the vendor says a "
-                    f"restart turns it off): turn it off on the web page {MAINTENANCE.set_page}",
-                )
-            why = seen.describe() if seen else "not read"
-            return OffCheck(None, f"{peer}: maintenance mode after the restart not verified: {why}")
-    return OffCheck(
-        True,
-        f"{peer}: maintenance mode is off again after its restart (the vendor's rule: "
-        "a restart turns it off)",
-    )
+    seen = last[0] if last else None
+    if seen is not None and seen.mode.on is False:
+        return OffCheck(
+            True,
+            f"{peer}: maintenance mode is off again after its restart (the vendor's rule: "
+            "a restart turns it off)",
+        )
+    if seen is not None and seen.mode.on is True:
+        return OffCheck(
+            False,
+            f"{peer}: maintenance mode is still ON after its restart (the vendor says a "
+            f"restart turns it off): turn it off on the web page {MAINTENANCE.set_page}",
+        )
+    why = seen.describe() if seen else "not read"
+    return OffCheck(None, f"{peer}: maintenance mode after the restart NOT verified: {why}")

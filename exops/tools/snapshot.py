@@ -118,19 +118,19 @@ def _step(index: int, doc: dict[str, Any]) -> _Step:
 
 def save(
     store: StateStore, cluster: str, run_id: str, peers: list[dict[str, Any]], snapshot_id: str
-) -> str:
-    """Store ``peers`` as one snapshot of ``cluster`` taken by run ``run_id`` (for a
-    runbook that takes one inside its own run, e.g. before an upgrade)."""
-    return store.snapshots.save(
-        NewSnapshot(
-            snapshot_id=snapshot_id,
-            run_id=run_id,
-            cluster=cluster,
-            peers=peers,
-            user=current_user(),
-            host=socket.gethostname(),
-        )
+) -> NewSnapshot:
+    """Store ``peers`` as one snapshot of ``cluster`` taken by run ``run_id`` (also for
+    a runbook that takes one inside its own run, e.g. before an upgrade)."""
+    snapshot = NewSnapshot(
+        snapshot_id=snapshot_id,
+        run_id=run_id,
+        cluster=cluster,
+        peers=peers,
+        user=current_user(),
+        host=socket.gethostname(),
     )
+    store.snapshots.save(snapshot)
+    return snapshot
 
 
 def take(
@@ -161,7 +161,7 @@ def take(
             )
             try:
                 peers = read_live(env, cluster, on_peer)
-                save(store, cluster, run_id, peers, run_id)
+                stored = save(store, cluster, run_id, peers, run_id)
                 for i, doc in enumerate(peers, start=1):
                     store.journal.record_step(journal_id, _step(i, doc))
             except KeyboardInterrupt:
@@ -174,7 +174,7 @@ def take(
                 snapshot_id=run_id,
                 run_id=run_id,
                 cluster=cluster,
-                taken_at=str((store.snapshots.get(run_id) or {}).get("taken_at", "")),
+                taken_at=stored.taken_at,
                 peers=peers,
                 incomplete=[str(p["host"]) for p in peers if not complete(p)],
             )

@@ -239,3 +239,20 @@ def test_maintenance_mode_unreadable_without_the_cluster_database(
     assert doc["status"] == "ok" and doc["maintenance_mode_verified"] is False
     assert "NOT verified" in doc["message"]
     assert (doc["seen"]["calls"], doc["seen"]["registrations"]) == (0, 0)
+
+    # --restart: the restart runs; the mode after it cannot be read either, and says so.
+    done = cli.json(
+        "drain",
+        "-c",
+        "c1",
+        "-p",
+        "c1-p2",
+        "--yes",
+        "--restart",
+        "--accept",
+        "unverified-maintenance",
+    )
+    assert done["restart"]["run"]["status"] == "ok"
+    assert done["restart"]["maintenance_mode_off"] is None
+    assert "NOT verified" in done["restart"]["maintenance_mode_message"]
+    assert lab.control.peer_state("c1-p2")["maintenance_mode"] is False  # the lab's truth
