@@ -600,6 +600,17 @@ def restore(
     return runs.restore(env, cluster, peer, backup, opts)
 
 
+def _register_lifecycle() -> None:
+    """``snapshot`` and ``diff`` (exops/cli/snapshots.py), ``drain`` (exops/cli/drain.py)."""
+    from exops.cli import drain, snapshots
+
+    snapshots.register(_command, _READ_CONN)
+    drain.register(_command, _CONN_OPTIONS)
+
+
+_register_lifecycle()
+
+
 @app.command()
 def unlock(
     cluster: Annotated[

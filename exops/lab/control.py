@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from exops.lab.lab import Lab
+from exops.lab.traffic import traffic_of
 
 PATCHABLE = {
     "role",
@@ -25,16 +26,22 @@ PATCHABLE = {
 }
 SSH_WELCOMES = ("plain", "ok")  # exops.lab.ssh.welcome
 SERVER_LIST_FORMS = ("documented", "list", "undocumented")  # exops.lab.rest.server_answer
+# The operator's hand (exops/lab/traffic.py): maintenance mode as set on the web page
+# (the evidence shows no machine form), and a peer's calls and registrations.
+TRAFFIC = {"maintenance_mode", "calls", "registrations"}
 
 
 def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Application:
     app = web.Application()
     r = app.router
 
+    def snapshot(peer: Any) -> dict[str, Any]:
+        return {**lab.snapshot(peer), **traffic_of(lab).state(peer)}
+
     async def state(_: web.Request) -> web.Response:
         return web.json_response(
             {
-                "peers": {n: lab.snapshot(p) for n, p in lab.peers.items()},
+                "peers": {n: snapshot(p) for n, p in lab.peers.items()},
                 "faults": list(lab.faults.values()),
             }
         )
@@ -43,7 +50,7 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
         peer = lab.peers.get(request.match_info["peer"])
         if peer is None:
             return web.json_response({"error": "unknown peer"}, status=404)
-        return web.json_response(lab.snapshot(peer))
+        return web.json_response(snapshot(peer))
 
     async def requests(request: web.Request) -> web.Response:
         since = int(request.query.get("since", "0"))
@@ -67,7 +74,7 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
         if peer is None:
             return web.json_response({"error": "unknown peer"}, status=404)
         changes = await request.json()
-        unknown = set(changes) - PATCHABLE
+        unknown = set(changes) - PATCHABLE - TRAFFIC
         if unknown:
             return web.json_response({"error": f"not patchable: {sorted(unknown)}"}, status=400)
         if changes.get("ssh_welcome", "plain") not in SSH_WELCOMES:
@@ -79,6 +86,13 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
                 {"error": f"server_list_form: expected one of {', '.join(SERVER_LIST_FORMS)}"},
                 status=400,
             )
+        traffic = traffic_of(lab)
+        try:
+            traffic.seed(peer, changes.pop("calls", None), changes.pop("registrations", None))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if "maintenance_mode" in changes:
+            traffic.set_maintenance(peer, bool(changes.pop("maintenance_mode")), time.time())
         for key, value in changes.items():
             if key == "cert":
                 peer.cert_mode = value
@@ -92,7 +106,7 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
             else:
                 setattr(peer, key, value)
         lab.evaluate(peer)
-        return web.json_response(lab.snapshot(peer))
+        return web.json_response(snapshot(peer))
 
     async def metrics(_: web.Request) -> web.Response:
         now = time.time()

@@ -287,8 +287,12 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tick = max(min(lab.interval / 8, 1.0), 0.02)
+    from exops.lab.traffic import traffic_of
+
     while not stop.is_set():
-        lab.tick(time.time())
+        now = time.time()
+        lab.tick(now)
+        traffic_of(lab).tick(now)  # calls, registrations, maintenance mode after a restart
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=tick)
     for p in list(lab.peers.values()):

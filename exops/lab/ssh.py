@@ -28,6 +28,7 @@ import asyncssh
 from exops.lab import faults, settings
 from exops.lab.lab import ALARMS, Lab, Peer, iso
 from exops.lab.settings import MAX_PEERS
+from exops.lab.traffic import traffic_of
 
 # CLI path -> (settings key, value style); (\d) captures the 1-based index.
 PATHS: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -244,6 +245,7 @@ def status_tree(lab: Lab, peer: Peer) -> Tree:
             "LastRaised": r["last_raised"],
         }
     tree["Options"] = options_tree(peer)
+    tree["ResourceUsage"] = traffic_of(lab).resource_usage_tree(peer)  # exops/lab/traffic.py
     return tree
 
 

@@ -1,4 +1,5 @@
-"""The state store: run journal, cluster locks and pre-change backups, behind one interface.
+"""The state store: run journal, cluster locks, pre-change backups and configuration
+snapshots, behind one interface.
 
 Two backends, chosen by the ``state_url`` setting (``EXOPS_STATE_URL``):
 
@@ -38,6 +39,8 @@ The interface (the runner calls exactly this)::
     store.backups.save(cluster, host, settings_dict, run_id) -> location (str)
     store.backups.latest(cluster, host) -> (location, settings_dict) | None
     store.backups.read(location) -> settings_dict      # UsageError when unreadable
+    store.snapshots.save(NewSnapshot(...)) / .get(ref) / .latest(cluster) / .list(...)
+                                          # configuration snapshots (exops.state.snapshots)
     store.close()
 
 ``open_state`` checks writability up front (a real write probe, the schema, the

@@ -11,10 +11,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exops.core.errors import ExopsError, UsageError
 from exops.core.redact import redact, redact_text
+
+if TYPE_CHECKING:
+    from exops.state.snapshots import SnapshotStore
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -264,6 +267,9 @@ class StateStore(Protocol):
 
     @property
     def backups(self) -> BackupStore: ...
+
+    @property
+    def snapshots(self) -> SnapshotStore: ...
 
     def lock(
         self, cluster: str, *, runbook: str, timeout_s: float

@@ -1,9 +1,10 @@
-"""``exops state migrate``: copy an embedded (SQLite) journal and its backups into the
-PostgreSQL team store.
+"""``exops state migrate``: copy an embedded (SQLite) journal, its backups and its
+configuration snapshots into the PostgreSQL team store.
 
 Idempotent: a run is copied only when its ``run_id`` is not in the target yet
 (with all its steps, in one transaction), a backup only when the target has no
-backup of the same cluster, host and time; re-running copies nothing twice.
+backup of the same cluster, host and time, a snapshot only when its id is not
+there yet; re-running copies nothing twice.
 What is copied was redacted when it was first stored.
 """
 
@@ -21,12 +22,19 @@ class Migrated:
     runs_present: int
     backups_copied: int
     backups_present: int
+    snapshots_copied: int = 0
+    snapshots_present: int = 0
 
     def summary(self) -> str:
-        return (
+        text = (
             f"copied {self.runs_copied} run(s) ({self.runs_present} already there) and "
             f"{self.backups_copied} backup(s) ({self.backups_present} already there)"
         )
+        if self.snapshots_copied or self.snapshots_present:
+            text += (
+                f"; {self.snapshots_copied} snapshot(s) ({self.snapshots_present} already there)"
+            )
+        return text
 
 
 def migrate(src: str, dst: str, *, connect_timeout_s: float = 5.0) -> Migrated:
@@ -39,6 +47,7 @@ def migrate(src: str, dst: str, *, connect_timeout_s: float = 5.0) -> Migrated:
     from exops.state import sqlite_dir
     from exops.state.backups import FileBackups
     from exops.state.postgres import PostgresStore, safe_url
+    from exops.state.snapshots import SqliteSnapshots, from_export
     from exops.state.sqlite import SqliteJournal
 
     if not src.lower().startswith("sqlite:"):
@@ -55,6 +64,10 @@ def migrate(src: str, dst: str, *, connect_timeout_s: float = 5.0) -> Migrated:
     try:
         runs = [target.import_run(doc) for doc in source.export_runs()]
         saved = [target.import_backup(doc) for doc in backups.export()]
+        snaps = [
+            target.snapshots.import_snapshot(from_export(doc))
+            for doc in SqliteSnapshots(source).export()
+        ]
     finally:
         target.close()
     return Migrated(
@@ -62,4 +75,6 @@ def migrate(src: str, dst: str, *, connect_timeout_s: float = 5.0) -> Migrated:
         runs_present=len(runs) - sum(runs),
         backups_copied=sum(saved),
         backups_present=len(saved) - sum(saved),
+        snapshots_copied=sum(snaps),
+        snapshots_present=len(snaps) - sum(snaps),
     )

@@ -53,6 +53,7 @@ from exops.state.base import (
     now_iso,
     run_status,
 )
+from exops.state.snapshots import POSTGRES_MIGRATION, PostgresSnapshots
 
 try:
     import psycopg
@@ -60,7 +61,7 @@ try:
 except ImportError:  # pragma: no cover - a dependency; the message says what to install
     psycopg = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: configuration snapshots (exops.state.snapshots)
 PASSWORD_ENV = "EXOPS_STATE_PASSWORD"
 KEYRING_SERVICE = "exops-state"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -123,6 +124,7 @@ CREATE TABLE exops_locks (
     backend_pid integer NOT NULL
 );
 """,
+    2: POSTGRES_MIGRATION,
 }
 
 _RUN_COLUMNS = (
@@ -259,6 +261,7 @@ class PostgresStore:
             raise
         self.journal = PostgresJournal(self)
         self.backups = PostgresBackups(self)
+        self.snapshots = PostgresSnapshots(self)
 
     # -- plumbing -------------------------------------------------------------
     def run(self, what: str, work: Callable[[Any], _T]) -> _T:
@@ -291,6 +294,10 @@ class PostgresStore:
                 self._conn.execute(
                     "INSERT INTO exops_backups (cluster, host, taken_at, run_id, settings)"
                     " VALUES ('.probe', '', '', '', '{}')"
+                )
+                self._conn.execute(
+                    "INSERT INTO exops_snapshots (snapshot_id, run_id, cluster, taken_at,"
+                    " \"user\", host, peer_count) VALUES ('.probe', '', '', '', '', '', 0)"
                 )
                 self._conn.execute(
                     "INSERT INTO exops_locks VALUES ('.probe', '', '', 0, '', '', 0)"

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from exops.core.errors import UsageError
-from exops.state import backups, base
+from exops.state import backups, base, snapshots
 from exops.state.base import Held, LockLostError, NewRun, StepLike, StepRow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: configuration snapshots (exops.state.snapshots)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS steps (
     UNIQUE (run, seq)
 );
 """
+
+# Schema version -> its statements (each idempotent: CREATE ... IF NOT EXISTS).
+_MIGRATIONS = {1: _SCHEMA, 2: snapshots.SQLITE_MIGRATION}
 
 _RUN_COLUMNS = (
     "run_id, started, finished, cluster, runbook, status, exit_code, user, host, pid, params"
@@ -125,11 +128,11 @@ class SqliteJournal:
                         f"{path}: journal schema {version} is newer than this exops "
                         f"understands ({SCHEMA_VERSION}); upgrade exops"
                     )
-                if version < SCHEMA_VERSION:
-                    for statement in _SCHEMA.split(";"):
+                for number in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[number].split(";"):
                         if statement.strip():
                             conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute(f"PRAGMA user_version = {number}")
 
     # -- writing --------------------------------------------------------------
     def start_run(self, run: NewRun) -> int:
@@ -348,6 +351,7 @@ class SqliteStore:
         probe_directory(state_dir / "backups", "backup directory")
         self.journal = SqliteJournal(state_dir / "journal.sqlite", busy_timeout_s=busy_timeout_s)
         self.backups = backups.FileBackups(state_dir / "backups")
+        self.snapshots = snapshots.SqliteSnapshots(self.journal)
         self.lock_dir = resolve_lock_dir(state_dir, lock_dir)
         self._held: dict[str, dict[str, Any]] = {}
 

@@ -1,0 +1,182 @@
+"""``exops drain``: parse, hand off to exops.tools.drain, render (and ``--restart``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from exops.appliance.maintenance import ACCEPT_UNVERIFIED
+from exops.cli import options as o
+from exops.cli.display import console
+from exops.core.exitcodes import ExitCode
+
+
+class _Lines:
+    """Wait progress as plain lines: one whenever what is seen changes."""
+
+    def __init__(self, out: Any):
+        self.out = out
+        self.last = ""
+
+    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        if detail != self.last:
+            self.last = detail
+            self.out.print(f"  {elapsed:6.1f}s  {escape(detail)}", soft_wrap=True)
+
+    def finished(self, what: str, elapsed: float) -> None:
+        return None
+
+
+def drain(
+    env: Any,
+    cluster: o.Cluster,
+    peer: Annotated[str, typer.Option("--peer", "-p", help="The peer to drain.", metavar="PEER")],
+    max_calls: Annotated[
+        int,
+        typer.Option(
+            "--max-calls", help="Drained when its current calls are at most N.", metavar="N", min=0
+        ),
+    ] = 0,
+    max_registrations: Annotated[
+        int,
+        typer.Option(
+            "--max-registrations",
+            help="Drained when its current registrations are at most N.",
+            metavar="N",
+            min=0,
+        ),
+    ] = 0,
+    drain_timeout: Annotated[
+        float,
+        typer.Option(
+            "--drain-timeout",
+            help="Seconds to wait for the peer to drain [env EXOPS_DRAIN_TIMEOUT].",
+            metavar="SECONDS",
+            envvar="EXOPS_DRAIN_TIMEOUT",
+            callback=o.finite_seconds,
+        ),
+    ] = 1800.0,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            help="Accept a step by name in an unattended run: manual-maintenance (wait for "
+            "the operator's web-page step), unverified-maintenance (maintenance mode cannot "
+            "be read: wait on calls and registrations alone). Repeat for both.",
+            metavar="NAME",
+        ),
+    ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Once drained, restart the peer (the restart runbook, health-gated) and "
+            "check that maintenance mode is off again.",
+        ),
+    ] = False,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    json_out: o.Json = False,
+    lock_timeout: o.LockTimeout = None,
+) -> int:
+    """Drain a peer before maintenance: the manual maintenance-mode step, then wait.
+
+    Maintenance mode is set on the web page only (no REST or command-line form): exops
+    prints the step exactly, then waits until the peer reads as in maintenance and its
+    calls and registrations are at or under --max-calls/--max-registrations. Unattended
+    (--yes or no terminal) the manual step is refused (exit 3) unless accepted with
+    --accept manual-maintenance. Exit 0 drained (or already), 1 timed out, 3 refused.
+    """
+    from exops.tools import drain as tool
+
+    out = console(stderr=json_out)
+    opts = tool.DrainOptions(
+        max_calls=max_calls,
+        max_registrations=max_registrations,
+        timeout_s=drain_timeout,
+        accept=frozenset(accept or ()),
+        unattended=yes or not sys.stdin.isatty(),
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+    )
+    result = tool.drain(
+        env,
+        cluster,
+        peer,
+        opts,
+        say=lambda line: out.print(escape(line), soft_wrap=True),
+        reporter=_Lines(out),
+    )
+    doc = result.to_json()
+    code = result.exit_code
+    if result.status in ("refused", "failed"):
+        console(stderr=True).print(f"exops: error: {escape(result.message)}", soft_wrap=True)
+    else:
+        out.print(escape(result.message), soft_wrap=True)
+    if restart and code == 0 and not dry_run:
+        code, doc["restart"] = _restart(
+            env,
+            cluster,
+            peer,
+            yes=yes,
+            json_out=json_out,
+            lock_timeout=lock_timeout,
+            unverified_ok=ACCEPT_UNVERIFIED in opts.accept,
+        )
+    elif restart and dry_run and code == 0:
+        out.print(
+            f"then: restart {escape(peer)} (exops restart -c {escape(cluster)} --peer "
+            f"{escape(peer)}) and check that maintenance mode is off again"
+        )
+    if json_out:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    return code
+
+
+def _restart(
+    env: Any,
+    cluster: str,
+    peer: str,
+    *,
+    yes: bool,
+    json_out: bool,
+    lock_timeout: float | None,
+    unverified_ok: bool,
+) -> tuple[int, dict[str, Any]]:
+    """The restart runbook on ``peer``, rendered as `exops restart` does, then the
+    maintenance-mode check (the vendor's rule: off after a restart). A mode that
+    cannot be read fails it unless --accept unverified-maintenance was given."""
+    from exops.cli.display import TerminalDisplay, render_recap
+    from exops.cli.runs import RunOptions, _confirm
+    from exops.run.runner import Runner
+    from exops.tools import drain as tool
+
+    out = console(stderr=json_out)
+    opts = RunOptions(yes=yes, json_out=json_out)
+    runner = Runner(env, observers=[TerminalDisplay(out)], confirm=_confirm(out, opts, set()))
+    result = runner.run("restart", cluster, {"peer": peer}, yes=yes, lock_timeout=lock_timeout)
+    for line in render_recap(result):
+        out.print(line, soft_wrap=True)
+    doc: dict[str, Any] = {"run": result.to_doc(), "maintenance_mode_off": None}
+    if result.exit_code != 0:
+        console(stderr=True).print(f"exops: error: {escape(result.message)}", soft_wrap=True)
+        return result.exit_code, doc
+    check = tool.verify_off(env, cluster, peer, timeout_s=min(env.settings.settle_timeout, 120.0))
+    doc["maintenance_mode_off"] = check.off
+    doc["maintenance_mode_message"] = check.message
+    if check.off is True or (check.off is None and unverified_ok):
+        out.print(escape(check.message), soft_wrap=True)
+        return int(ExitCode.OK), doc
+    console(stderr=True).print(f"exops: error: {escape(check.message)}", soft_wrap=True)
+    return int(ExitCode.FAILED), doc
+
+
+def register(command: Callable[..., Callable[[Callable[..., int]], Any]], conn: list[Any]) -> None:
+    """Add ``drain`` to the app through its ``_command`` decorator; ``conn``: the
+    connection options of a run (with --state-url and the timeouts)."""
+    command("drain", conn=conn)(drain)
