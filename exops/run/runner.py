@@ -185,7 +185,9 @@ class Runner:
                 )
             if saved.refused:
                 raise PreconditionError(f"{path}: this plan was refused: {saved.refused}")
-            return self._execute(store, session, saved, yes=yes, decommission=leaver)
+            return self._execute(
+                store, session, saved, yes=yes, decommission=leaver, saved_plan=path
+            )
 
     def restore(
         self,
@@ -223,6 +225,7 @@ class Runner:
         *,
         yes: bool,
         decommission: str | None = None,
+        saved_plan: Path | None = None,
     ) -> RunResult:
         if plan.refused:
             return _refused(plan)
@@ -232,7 +235,7 @@ class Runner:
             return _finished(plan, status, [], unreached, run_id=None)
         if plan.has_changes:
             self._confirm(plan, yes)
-        return self._apply(store, session, plan, unreached, decommission)
+        return self._apply(store, session, plan, unreached, decommission, saved_plan)
 
     def _confirm(self, plan: Plan, yes: bool) -> None:
         restarts = [a.host or "?" for a in plan.restarts]
@@ -253,6 +256,7 @@ class Runner:
         plan: Plan,
         unreached: tuple[str, ...],
         decommission: str | None,
+        saved_plan: Path | None = None,
     ) -> RunResult:
         from exops.apply.executor import ApplyOptions, Executor
         from exops.apply.verify import CONDITIONS
@@ -279,10 +283,18 @@ class Runner:
                 run_id=run.run_id,
                 decommission=decommission,
                 backups=store.backups,
+                saved_plan=saved_plan is not None,
             ),
             on_outcome=lambda o: observers.step_finished(run, o),
             before_each=lambda action: store.check_lock(plan.cluster),
         )
+        # The stale-plan rule, before anything is journalled or written: what the plan
+        # expects to find still holds on a fresh read (else exit 3, nothing written).
+        try:
+            executor.check_fresh()
+        except StalePlanError as exc:
+            where = f"{saved_plan}: " if saved_plan is not None else ""
+            raise StalePlanError(where + str(exc)) from exc
         observers.run_started(run)
         try:
             applied = executor.run()
