@@ -89,7 +89,7 @@ class ApplyOptions:
     # The run applies a saved plan: "re-run the same command" would re-apply a plan
     # that no longer holds once this run has written anything; the advice names the
     # direct command instead (it plans again from the real state).
-    saved_plan: bool = False
+    saved_plan: str | None = None  # the plan file's path
 
 
 # Refused logins a restart wait tolerates (a peer going down can cut a login short)
@@ -184,7 +184,7 @@ class Executor:
     def _replan_advice(self) -> str:
         if self.options.saved_plan:
             return (
-                f"make a new plan (`{plan_command(self.plan, 'FILE')}`), or run "
+                f"make a new plan (`{plan_command(self.plan, self.options.saved_plan)}`), or run "
                 f"`{run_command(self.plan)}` (it plans again from the real state)"
             )
         return f"re-run `{run_command(self.plan)}`: it plans again from the real state"

@@ -568,7 +568,7 @@ def test_another_peer_changed_mid_run_stops_before_the_next_write(tmp_path: Path
         waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
         events=Sink(),
         options=ApplyOptions(
-            restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path), saved_plan=True
+            restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path), saved_plan="p.json"
         ),
     )
     result = ex.run()
