@@ -33,7 +33,8 @@ from pydantic import Field as PydField
 from pydantic import ValidationError, model_validator
 
 from exops.appliance.base import Command, Write
-from exops.core.errors import PreconditionError, UsageError, read_capped
+from exops.core.errors import PreconditionError, UsageError
+from exops.core.files import read_capped
 from exops.core.models import ClusterFacts, ClusterSettings, Frozen
 
 PLAN_FORMAT = "exops.plan/2"

@@ -12,77 +12,18 @@ request log; the other administrator edits a peer over SSH (OpenSSH).
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, cli_for, last_seq, writes_since
+from clikit import cli_for, last_seq, writes_since
 from labkit import cli as ssh_cli
 from labkit import require
+from pausekit import run_paused
 
 pytestmark = pytest.mark.integration
-
-# Runs the real CLI; holds after the N-th step_started event until the file GO exists
-# (what another administrator does in that moment is then not a race).
-PAUSED = """
-import os, sys, time
-from exops.run.events import JsonLinesSink
-
-pause_at, go = int(os.environ["ST_PAUSE_AT"]), os.environ["ST_GO"]
-seen = [0]
-emit = JsonLinesSink.emit
-
-def paused_emit(self, event, **fields):
-    emit(self, event, **fields)
-    if event == "step_started":
-        seen[0] += 1
-        if seen[0] == pause_at:
-            deadline = time.monotonic() + 60
-            while not os.path.exists(go) and time.monotonic() < deadline:
-                time.sleep(0.005)
-
-JsonLinesSink.emit = paused_emit
-sys.argv = ["exops", *sys.argv[1:]]
-from exops.cli.app import main
-main()
-"""
-
-
-def run_paused(
-    cli: Cli, tmp_path: Path, args: tuple[str, ...], n: int, meanwhile: Any
-) -> subprocess.CompletedProcess[str]:
-    """Run ``exops ARGS --yes``; when step N starts, call ``meanwhile()``, then let it go on."""
-    wrapper, events, go = tmp_path / "paused.py", tmp_path / "events.jsonl", tmp_path / "go"
-    wrapper.write_text(PAUSED)
-    env = {**cli.env, "ST_PAUSE_AT": str(n), "ST_GO": str(go)}
-    argv = [sys.executable, str(wrapper), *args, "--yes", "--events", str(events)]
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            seen = events.read_text().splitlines() if events.exists() else []
-            started = sum(json.loads(ln)["event"] == "step_started" for ln in seen if ln)
-            if started >= n:
-                break
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "step never started"
-            time.sleep(0.01)
-        meanwhile()
-        go.touch()
-        out, err = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 @pytest.fixture

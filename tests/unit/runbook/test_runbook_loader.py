@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -289,7 +290,27 @@ def test_oversized_runbook_is_refused(tmp_path: Path) -> None:
 def test_dev_zero_is_refused_without_reading_it_all() -> None:
     with pytest.raises(UsageError) as exc:
         load_runbook("/dev/zero")
-    assert "larger than" in _one_line_usage(exc)
+    assert "character device, not a regular file" in _one_line_usage(exc)
+
+
+def test_a_fifo_runbook_is_refused_at_once(tmp_path: Path) -> None:
+    """A named pipe nobody writes to would block a read forever: refused, exit 2."""
+    fifo = tmp_path / "book.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError) as exc:
+        load_runbook(str(fifo))
+    assert exc.value.exit_code == 2
+    assert "FIFO (named pipe), not a regular file" in _one_line_usage(exc)
+
+
+def test_a_sparse_file_is_refused_from_its_size(tmp_path: Path) -> None:
+    """1 GiB of holes: refused from its size, never read into memory."""
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as fh:
+        fh.truncate(1 << 30)
+    with pytest.raises(RunbookFileError) as exc:
+        load_runbook(str(big))
+    assert "larger than 256 KiB" in _one_line_usage(exc)
 
 
 def test_invalid_utf8_is_one_line_with_its_line(tmp_path: Path) -> None:
@@ -304,7 +325,7 @@ def test_invalid_utf8_is_one_line_with_its_line(tmp_path: Path) -> None:
 def test_a_directory_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as exc:
         load_runbook(str(tmp_path) + "/")
-    assert "cannot read runbook file" in _one_line_usage(exc)
+    assert "runbook file is a directory, not a regular file" in _one_line_usage(exc)
 
 
 def test_alias_bomb_is_refused() -> None:
