@@ -13,7 +13,7 @@ from rich.table import Table
 
 from exops.cli.display import console
 from exops.core.exitcodes import ExitCode
-from exops.core.settings import SETTINGS, load_settings
+from exops.core.settings import SETTINGS, load_settings, read_settings_file
 
 
 def sources(environ: dict[str, str] | None = None) -> dict[str, tuple[Any, str]]:
@@ -22,12 +22,7 @@ def sources(environ: dict[str, str] | None = None) -> dict[str, tuple[Any, str]]
     env = dict(os.environ if environ is None else environ)
     settings = load_settings(environ=env)
     path = Path(env.get("EXOPS_CONFIG") or Path.home() / ".config" / "exops" / "config.yaml")
-    in_file: set[str] = set()
-    if path.is_file():
-        import yaml
-
-        data = yaml.safe_load(path.read_text()) or {}
-        in_file = set(data) if isinstance(data, dict) else set()
+    in_file = set(read_settings_file(path))
     out: dict[str, tuple[Any, str]] = {}
     values = asdict(settings)
     for name, setting in SETTINGS.items():

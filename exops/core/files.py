@@ -22,7 +22,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 from exops.core.errors import ExopsError, UsageError
 
@@ -110,7 +110,7 @@ def check_writable_target(path: Path, what: str) -> None:
     _check_target(path, st, what)
 
 
-def open_for_write(path: Path, what: str, *, append: bool = False, mode: int = 0o666) -> IO[str]:
+def open_for_write(path: Path, what: str, *, append: bool = False, mode: int = 0o666) -> TextIO:
     """A text stream writing (or appending) to ``path``, never through a symbolic link
     nor into another user's file or a non-regular file. A new file gets ``mode``
     (cut by the umask).
@@ -121,6 +121,7 @@ def open_for_write(path: Path, what: str, *, append: bool = False, mode: int = 0
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     flags |= os.O_APPEND if append else 0
+    check_writable_target(Path(path), what)  # clear words first; fstat below is the guard
     try:
         fd = os.open(path, flags, mode)
     except OSError as exc:
@@ -178,9 +179,10 @@ def write_atomic(path: Path, data: bytes, what: str, *, mode: int = PRIVATE_FILE
         raise
 
 
-def private_dir(path: Path, what: str, *, create: bool = True) -> None:
-    """Make sure ``path`` is a directory of ours, not a symbolic link; created (with
-    its missing parents) readable by its owner only (0700).
+def private_dir(path: Path, what: str, *, create: bool = True, follow: bool = False) -> None:
+    """Make sure ``path`` is a directory of ours, not a symbolic link (``follow``: a
+    link to a directory of ours is fine, e.g. a state directory set up elsewhere);
+    created (with its missing parents) readable by its owner only (0700).
 
     Raises:
         UsageError: cannot be created, is a symbolic link or not a directory, or
@@ -192,7 +194,7 @@ def private_dir(path: Path, what: str, *, create: bool = True) -> None:
         except OSError as exc:
             raise UsageError(f"{what} {path} cannot be created ({exc.strerror})") from exc
     try:
-        st = os.lstat(path)
+        st = os.stat(path) if follow else os.lstat(path)
     except FileNotFoundError:
         return
     except OSError as exc:

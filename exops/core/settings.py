@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from exops.core import yamldoc
 from exops.core.errors import UsageError
+
+MAX_SETTINGS_BYTES = 64 * 1024  # a settings file is a dozen lines
 
 
 def _state_home() -> Path:
@@ -133,6 +134,24 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         raise UsageError(f"{source}: {name}: {exc}") from exc
 
 
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings file's mapping ({} when there is none): read by exops's one YAML
+    reader (a regular file, bounded, YAML 1.2 booleans, duplicate keys refused with
+    both lines).
+
+    Raises:
+        UsageError: not a regular file, too large, not valid YAML, not a mapping.
+    """
+    if not path.exists() and not path.is_symlink():
+        return {}
+    data = yamldoc.read(path, MAX_SETTINGS_BYTES, "settings file").data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of setting names")
+    return data
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     *,
@@ -149,17 +168,10 @@ def load_settings(
     path = config_file or Path(
         env.get("EXOPS_CONFIG") or Path.home() / ".config" / "exops" / "config.yaml"
     )
-    if path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}: expected a mapping of setting names")
-        for key, raw in data.items():
-            if key not in SETTINGS:
-                raise UsageError(f"{path}: unknown setting {key!r}")
-            values[key] = _coerce(key, raw, str(path))
+    for key, raw in read_settings_file(path).items():
+        if key not in SETTINGS:
+            raise UsageError(f"{path}: unknown setting {key!r}")
+        values[key] = _coerce(key, raw, str(path))
     for name, setting in SETTINGS.items():
         if env.get(setting.envvar) not in (None, ""):
             values[name] = _coerce(name, env[setting.envvar], setting.envvar)

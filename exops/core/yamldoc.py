@@ -92,13 +92,19 @@ class Document:
     source: str
 
 
-def parse(text: str, source: str, *, error: type[ExopsError] = UsageError) -> Document:
+def parse(
+    text: str,
+    source: str,
+    *,
+    error: type[ExopsError] = UsageError,
+    max_aliases: int = MAX_ALIASES,
+) -> Document:
     """Parse ``text`` (named ``source`` in errors) by the rules above.
 
     Raises:
         ``error``: one line ``source:line: not valid YAML: ...`` (or the bound refused).
     """
-    _check_bounds(text, source, error)
+    _check_bounds(text, source, error, max_aliases)
     try:
         node, data = _load(Loader, text)
     except yaml.YAMLError:
@@ -118,7 +124,14 @@ def _load(cls: Any, text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def read(path: Path, limit: int, what: str, *, error: type[ExopsError] = UsageError) -> Document:
+def read(
+    path: Path,
+    limit: int,
+    what: str,
+    *,
+    error: type[ExopsError] = UsageError,
+    max_aliases: int = MAX_ALIASES,
+) -> Document:
     """Read a YAML file: a regular file, at most ``limit`` bytes, strict UTF-8 (the
     line of the first bad byte is named), parsed by the rules above.
 
@@ -127,7 +140,7 @@ def read(path: Path, limit: int, what: str, *, error: type[ExopsError] = UsageEr
             UTF-8, not valid YAML.
     """
     text = decode(read_capped(path, limit, what, error), str(path), error)
-    return parse(text, str(path), error=error)
+    return parse(text, str(path), error=error, max_aliases=max_aliases)
 
 
 def decode(raw: bytes, source: str, error: type[ExopsError] = UsageError) -> str:
@@ -140,7 +153,7 @@ def decode(raw: bytes, source: str, error: type[ExopsError] = UsageError) -> str
         raise error(f"{source}:{line}: not valid UTF-8 (byte {exc.start}: {bad!r})") from exc
 
 
-def _check_bounds(text: str, source: str, error: type[ExopsError]) -> None:
+def _check_bounds(text: str, source: str, error: type[ExopsError], max_aliases: int) -> None:
     """Refuse alias bombs and deep nesting before the document is built."""
     aliases = depth = 0
     try:
@@ -148,8 +161,8 @@ def _check_bounds(text: str, source: str, error: type[ExopsError]) -> None:
             aliases += isinstance(event, yaml.AliasEvent)
             depth += isinstance(event, yaml.CollectionStartEvent)
             depth -= isinstance(event, yaml.CollectionEndEvent)
-            if aliases > MAX_ALIASES:
-                why = f"more than {MAX_ALIASES} YAML aliases; refused (alias expansion)"
+            if aliases > max_aliases:
+                why = f"more than {max_aliases} YAML aliases; refused (alias expansion)"
             elif depth > MAX_DEPTH:
                 why = f"nested deeper than {MAX_DEPTH} levels; refused"
             else:

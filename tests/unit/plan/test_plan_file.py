@@ -143,13 +143,13 @@ def test_malformed_plan_files_are_one_line_usage_errors(
 def test_unreadable_and_too_large_plan_files(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read plan file"):
         load_plan_file(tmp_path / "missing.json")
-    with pytest.raises(UsageError, match="cannot read plan file"):
-        load_plan_file(tmp_path)  # a directory
+    with pytest.raises(UsageError, match="plan file is a directory, not a regular file"):
+        load_plan_file(tmp_path)
     big = tmp_path / "big.json"
     big.write_bytes(b" " * (MAX_PLAN_BYTES + 1))
     with pytest.raises(UsageError, match="larger than"):
         load_plan_file(big)
-    with pytest.raises(UsageError, match="larger than"):
+    with pytest.raises(UsageError, match="character device, not a regular file"):
         load_plan_file(Path("/dev/zero"))
 
 
