@@ -192,3 +192,21 @@ def test_private_directories_are_owner_only_and_never_links(tmp_path: Path) -> N
     (state / "backups").symlink_to(elsewhere)
     with pytest.raises(UsageError, match="symbolic link"):
         private_dir(state / "backups", "backup directory")
+
+
+# -- no assert guards a runtime condition (python -O removes them) ----------------------------
+def test_no_assert_statement_in_exops() -> None:
+    """``python -O`` drops every ``assert``: a condition exops relies on at run time is
+    checked with ``if``/``raise`` (tests may assert)."""
+    import ast
+
+    import exops
+
+    root = Path(exops.__file__).parent
+    found = [
+        f"{path.relative_to(root.parent)}:{node.lineno}"
+        for path in sorted(root.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert found == []
