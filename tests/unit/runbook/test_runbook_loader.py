@@ -395,6 +395,35 @@ def test_expressions_are_bounded(expression: str, fragment: str) -> None:
     assert fragment in str(exc.value) and "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("{{ lipsum(n=100000) }}", "lipsum(...) would produce"),
+        ("{{ lipsum(100000) }}", "lipsum(...) would produce"),
+        ('{{ ("\\n" * 4000) | indent(100000) }}', "indent(...) would produce"),
+        ('{{ ("a" * 4000) | replace("a", "b" * 4000) }}', "replace(...) would produce"),
+        ('{{ ("a" * 4000).replace("a", "b" * 4000) }}', "replace(...) would produce"),
+        ('{{ ("\\t" * 4000).expandtabs(100000) }}', "expandtabs(...) would produce"),
+        ('{{ "x".center(100000) }}', "center(...) would produce"),
+        ("{{ [1, 2] | slice(100000) | list }}", "slice(...) would produce"),
+    ],
+)
+def test_growing_calls_are_bounded_before_they_run(
+    expression: str, fragment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lipsum(n=100000)`` built 45 M items (11 s, 242 MB) before the output limit
+    refused it: such calls are refused from their arguments, before they run."""
+    from exops.runbook import expr
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ran before it was bounded")
+
+    monkeypatch.setattr(expr, "generate_lorem_ipsum", never)
+    with pytest.raises(expr.BoundsError) as exc:
+        expr.render(expression, {})
+    assert fragment in str(exc.value) and "\n" not in str(exc.value)
+
+
 def test_bounded_expressions_still_compute_what_runbooks_need() -> None:
     from exops.runbook.expr import render
 
@@ -402,3 +431,5 @@ def test_bounded_expressions_still_compute_what_runbooks_need() -> None:
     assert render("{{ range(1, 7) | list }}", {}) == [1, 2, 3, 4, 5, 6]
     assert render("{{ ['a', 'b'] | join(', ') }}", {}) == "a, b"
     assert render("{{ 'p' ~ 3 }}", {}) == "p3"
+    assert render("{{ 'a.b' | replace('.', '-') }}", {}) == "a-b"
+    assert render("{{ 'x' | center(5) }}", {}) == "  x  "
