@@ -221,6 +221,8 @@ def _range(*args: Any) -> range:
 ENV = _Env(undefined=StrictUndefined)
 ENV.filters = {name: _bounded_filter(name, f) for name, f in ENV.filters.items()}
 ENV.filters.pop("format", None)  # printf-style widths: use ~ or join
+
+
 def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> Any:
     """Jinja's ``lipsum``, bounded before it runs (``n * max`` words)."""
     _bound_before("lipsum", {"n": n, "max": max})
