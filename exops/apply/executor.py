@@ -254,6 +254,13 @@ class Executor:
                 "backup of each changed peer was saved first)"
             )
         advice = action.advice or ADVICE.get(action.kind)
+        if action.kind is ActionKind.BACKUP and isinstance(exc, TransportError):
+            # The peer went away while its settings were read: not a backup-store fault.
+            advice = (
+                f"{action.host} did not answer while exops read its settings to back them "
+                f"up (nothing was changed on it): check it is up and reachable "
+                f"(`exops status -c {self.plan.cluster}`), then re-run the same command"
+            )
         if advice and self.options.saved_plan and self.written:
             advice = advice.replace("re-run the same command", f"run `{run_command(self.plan)}`")
         return advice

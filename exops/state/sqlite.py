@@ -380,20 +380,15 @@ class SqliteStore:
 
     def check_lock(self, cluster: str | None = None) -> None:
         """A flock cannot be lost, but ``exops unlock --force`` can remove our file."""
-        from exops.state.flock import lock_path
+        from exops.state.flock import lock_path, lost
 
         for held, holder in list(self._held.items()):
             if cluster is not None and held != cluster:
                 continue
-            path = lock_path(held, self.lock_dir)
-            try:
-                recorded = json.loads(path.read_text())
-            except (OSError, ValueError):
-                recorded = None
-            if recorded != holder:
+            why = lost(lock_path(held, self.lock_dir), holder)
+            if why is not None:
                 raise LockLostError(
-                    f"the lock on cluster {held} was removed ({path}: `exops unlock --force`?);"
-                    " stopping before the next step"
+                    f"the lock on cluster {held} is lost: {why}; stopping before the next step"
                 )
 
     def close(self) -> None:

@@ -3,6 +3,7 @@ locks and backups must behave the same."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -411,3 +412,28 @@ def test_one_store_shared_by_threads_numbers_steps_in_order(store: StateStore) -
         assert run is not None and [s["action_id"] for s in run["steps"]] == [
             str(i) for i in range(10)
         ]
+
+
+def test_check_lock_tells_an_overwritten_lock_from_a_removed_one(
+    store: StateStore, tmp_path: Path
+) -> None:
+    """Another process wrote its own holder into our lock file: that is not
+    "removed" (`exops unlock --force`); the message names what it found."""
+    from exops.state import LockLostError
+
+    if store.backend != "sqlite":
+        pytest.skip("the file lock's content (PostgreSQL has no lock file)")
+    with store.lock("c1", runbook="restart", timeout_s=0) as held:
+        path = Path(held.where)
+        intruder = {"user": "mallory", "host": "jump9", "pid": 4242, "runbook": "restart"}
+        path.write_text(json.dumps(intruder) + "\n")
+        with pytest.raises(LockLostError) as info:
+            store.check_lock()
+        text = str(info.value)
+        assert "overwritten" in text and "mallory" in text and "removed" not in text, text
+        path.write_text("garbage\n")
+        with pytest.raises(LockLostError, match="overwritten by another process"):
+            store.check_lock()
+        path.unlink()
+        with pytest.raises(LockLostError, match="was removed"):
+            store.check_lock()

@@ -581,3 +581,30 @@ def test_another_peer_changed_mid_run_stops_before_the_next_write(tmp_path: Path
     assert "written so far: p2: primary = 2" in (stopped.advice or ""), stopped.advice
     assert "`exops switch-primary -c c1 --peer p2 --yes`" in (stopped.advice or "")
     assert peers.apps["p1"].writes == []
+
+
+def test_a_peer_unreachable_during_its_backup_is_not_told_to_check_the_backup_directory(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    backup = Action(id="1", step="backup", kind=ActionKind.BACKUP, host="p1")
+    ex = executor(tmp_path, app, make_plan(backup), clock)
+    ex.check_fresh()
+    app.down_until = 10_000.0  # gone after the start check, before its backup
+    result = ex.run()
+    outcome = result.outcomes[0]
+    assert outcome.status == "unreachable"
+    assert "backup directory" not in (outcome.advice or "")
+    assert "did not answer" in (outcome.advice or "") and "exops status -c c1" in (
+        outcome.advice or ""
+    )
+
+
+def test_a_backup_store_that_cannot_write_still_says_so(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    (tmp_path / "c1").write_text("not a directory")  # the store cannot make c1/p1/
+    backup = Action(id="1", step="backup", kind=ActionKind.BACKUP, host="p1")
+    result = executor(tmp_path, app, make_plan(backup), clock).run()
+    assert "backup directory" in (result.outcomes[0].advice or "")
