@@ -38,7 +38,8 @@ from exops.core.errors import (
     TlsError,
     TransportError,
 )
-from exops.core.models import ClusterFacts, ClusterSettings
+from exops.core.models import ClusterFacts, ClusterSettings, TlsMode
+from exops.facts.gather import Fact
 from exops.plan.model import (
     Action,
     ActionKind,
@@ -58,7 +59,12 @@ class Cluster(Protocol):
 
     def appliance(self, host: str) -> Appliance: ...
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts: ...
 
 
@@ -131,6 +137,10 @@ ADVICE = {
 class ChangedDuringRun(PreconditionError):
     """A peer changed during the run (another administrator): stopped before the next
     write (exit 3); the advice says what was written and what finishes the job."""
+
+
+class CertificateProblem(TimeoutError_):
+    """A wait ran out of time in TLS Enforce mode and a member's certificate is why."""
 
 
 class Executor:
@@ -254,6 +264,14 @@ class Executor:
                 "backup of each changed peer was saved first)"
             )
         advice = action.advice or ADVICE.get(action.kind)
+        if isinstance(exc, CertificateProblem):
+            advice = (
+                "in TLS Enforce mode every peer must present a valid certificate, from a CA "
+                "every peer trusts, that names the address the cluster lists it under: "
+                "replace the certificate named above on that peer, then re-run the same "
+                f"command (`exops status -c {self.plan.cluster}` shows the peers that "
+                "refuse it)"
+            )
         if action.kind is ActionKind.BACKUP and isinstance(exc, TransportError):
             # The peer went away while its settings were read: not a backup-store fault.
             advice = (
@@ -424,8 +442,57 @@ class Executor:
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).
         timeout = min(action.timeout_s or self.options.settle_timeout, self.options.settle_timeout)
         what = f"{action.condition} ({action.step})"
-        waited = self.waiter.until(what, check, timeout=timeout, host=action.host)
+        try:
+            waited = self.waiter.until(what, check, timeout=timeout, host=action.host)
+        except TimeoutError_ as exc:
+            certificates = self._certificate_problems()
+            if not certificates:
+                raise
+            raise CertificateProblem(
+                f"{exc.message}; in TLS Enforce mode: " + "; ".join(certificates),
+                host=exc.host,
+                operation=exc.operation,
+            ) from exc
         return "ok", f"{action.condition} after {waited:.1f} s"
+
+    def _certificate_problems(self) -> list[str]:
+        """When the cluster is in TLS Enforce mode: each member whose certificate does
+        not name the address the cluster lists it under (or is expired, self-signed,
+        not trusted), with the certificate's subject, names and issuer. Best effort:
+        [] when nothing can be read (the wait's own failure stands)."""
+        from exops.facts.view import ClusterView
+        from exops.plan.preflight import tls_name_problems
+
+        try:
+            facts = self.cluster.gather(
+                self.plan.cluster, needs=frozenset({Fact.SETTINGS, Fact.CERTIFICATE})
+            )
+        except (ExopsError, TypeError):
+            return []
+        view = ClusterView(facts)
+        if view.settings.tls_mode is not TlsMode.ENFORCE:
+            return []
+        members = [facts.peer(h) for h in view.members]
+        issuers = sorted({p.certificate.issuer for p in members if p.certificate})
+        now = datetime.now(UTC)
+        out = []
+        for p in members:
+            cert = p.certificate
+            slot = view.slot_of(p.host)
+            listed = view.settings.peers[slot - 1] if slot else p.address
+            if cert is None:
+                continue
+            problems = tls_name_problems(
+                listed, cert, now, issuers, p.trust_store, f"it is listed by IP ({listed})"
+            )
+            if problems:
+                names = ", ".join(cert.sans) or "none"
+                out.append(
+                    f"the certificate of {p.host} (CN {cert.subject_cn or '-'}, names {names}, "
+                    f"issued by {cert.issuer}, sha256 {cert.fingerprint_sha256[:16]}) "
+                    f"fails for {listed}: {'; '.join(problems)}"
+                )
+        return out
 
     def _command(self, action: Action) -> tuple[str, str]:
         host = self._host(action)
