@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from clikit import cli_for, last_seq, writes_since
+from killkit import run_killed, settled
 from labkit import cli as ssh_cli
 from labkit import require
 from pausekit import run_paused
@@ -114,3 +115,36 @@ def test_a_peer_edited_during_a_run_stops_it_and_the_printed_command_finishes(
     masters = {p: s["saved"]["master"] for p, s in lab.control.state()["peers"].items()}
     assert set(masters.values()) == {2}, masters
     assert lab.control.peer_state("c1-p3")["saved"]["peers"][3] == fqdn  # the admin's edit stays
+
+
+def test_switch_primary_with_peers_waiting_for_a_restart_is_refused_and_the_remedy_works(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """An enforce-tls killed after its first write leaves every peer waiting for a
+    restart (alarm 20007). switch-primary then ran, and the switch never took on the
+    waiting peers (two primaries claimed, 20102/20105 for good; afterwards every
+    command refused). Now it is refused (exit 3, nothing written) naming the peers and
+    the commands that restart them safely; run as printed, they succeed, and the
+    switch then succeeds with one primary claimed."""
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed")
+    cli = cli_for(lab, tmp_path, EXOPS_SETTLE_TIMEOUT="60")
+    cli("convert-fqdn", "-c", "c1", "--yes")
+    killed = run_killed(lab, cli, tmp_path, ("enforce-tls", "-c", "c1"), 1)
+    assert killed.killed, killed.stderr
+    settled(lab)
+    waiting = [
+        p for p in ("c1-p1", "c1-p2", "c1-p3") if lab.control.peer_state(p)["restart_required"]
+    ]
+    assert waiting == ["c1-p1", "c1-p2", "c1-p3"], waiting
+
+    seq = last_seq(lab)
+    out = cli("switch-primary", "-c", "c1", "--peer", "c1-p2", "--yes", expect=3)
+    assert writes_since(lab, seq) == []
+    assert "c1-p1, c1-p2, c1-p3 of cluster c1 wait for a restart (alarm 20007)" in out.stderr
+    remedies = re.findall(r"`(exops restart [^`]*)`", out.stderr)
+    assert [shlex.split(c)[-2] for c in remedies] == ["c1-p1", "c1-p2", "c1-p3"], remedies
+    for command in remedies:
+        done = cli(*shlex.split(command)[1:], expect=None)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    cli("switch-primary", "-c", "c1", "--peer", "c1-p2", "--yes")
+    assert claimed(lab) == {"c1-p2"}
