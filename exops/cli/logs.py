@@ -13,6 +13,7 @@ from typing import Any
 from exops.cli.read import Env, stderr
 from exops.core.errors import ExopsError, UsageError
 from exops.core.exitcodes import ExitCode
+from exops.core.files import read_capped
 from exops.tools.logs import (
     ParsedLines,
     Window,
@@ -80,13 +81,18 @@ class _Read:
         self.events.skipped += parsed.skipped
 
 
+# A support bundle's logs are tens of MiB at most; a file is a regular file, read
+# bounded (a FIFO would block forever, /dev/zero never end): "-" reads stdin.
+MAX_LOG_BYTES = 512 * 1024 * 1024
+
+
 def _read_files(files: Sequence[Path]) -> _Read:
     read = _Read()
     for path in files:
-        try:
-            text = sys.stdin.read() if str(path) == "-" else path.read_text(errors="replace")
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read ({exc.strerror})") from exc
+        if str(path) == "-":
+            text = sys.stdin.read()
+        else:
+            text = read_capped(path, MAX_LOG_BYTES, "log file").decode("utf-8", "replace")
         read.add(parse_text(text))
     return read
 
