@@ -272,11 +272,18 @@ def _refusal_changes(saved: Plan, fresh: Plan) -> list[str]:
     return [f"refusal changed: was {saved.refused}; now {fresh.refused}"]
 
 
+# Verdicts that let a plan run: a move between them (a measured round trip now under
+# its warning level) changes nothing the plan does, so it does not make a plan stale.
+_PASSING = frozenset({CheckOutcome.PASS, CheckOutcome.WARN})
+
+
 def _preflight_changes(saved: Plan, fresh: Plan) -> list[str]:
     out = []
     was = {c.name: c.outcome for c in saved.preflight}
     now = {c.name: c.outcome for c in fresh.preflight}
     for name in list(dict.fromkeys([*was, *now])):
+        if {was.get(name), now.get(name)} <= _PASSING:
+            continue
         if was.get(name) != now.get(name):
             summary = next((c.summary for c in fresh.preflight if c.name == name), "")
             before = was[name].value if name in was else "not run"

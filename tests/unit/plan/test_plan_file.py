@@ -203,6 +203,18 @@ def test_a_preflight_verdict_change_is_named() -> None:
     assert lines == ["preflight size: was pass, now fail (6 of 6)"]
 
 
+def test_a_warning_that_comes_and_goes_does_not_make_a_plan_stale() -> None:
+    """The latency check warns or passes with exops's own round trips (a loaded
+    machine): neither blocks, the plan does the same; only a blocking change counts."""
+    warn = (CheckResult(name="size", outcome=CheckOutcome.WARN, summary="5 of 6"),)
+    assert compare_plans(a_plan(), a_plan(preflight=warn)) == []
+    assert compare_plans(a_plan(preflight=warn), a_plan()) == []
+    unknown = (CheckResult(name="size", outcome=CheckOutcome.UNKNOWN, summary="?"),)
+    assert compare_plans(a_plan(preflight=warn), a_plan(preflight=unknown)) == [
+        "preflight size: was warn, now unknown (?)"
+    ]
+
+
 def test_a_refusal_change_is_named() -> None:
     assert compare_plans(a_plan(), a_plan(refused="no")) == ["refused now: no"]
     assert compare_plans(a_plan(refused="no"), a_plan()) == ["no longer refused (was: no)"]
