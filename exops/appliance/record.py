@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exops.core.files import open_for_write, write_text
+
 TRANSCRIPT_SCHEMA = "exops.transcript/1"
 MANIFEST = "manifest.json"
 ENV_VAR = "EXOPS_RECORD_DIR"
@@ -104,11 +106,9 @@ class PeerRecorder:
         line = scrub_text(line, self.secrets)  # last guard: no secret in any field
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists()
-            with self.path.open("a", encoding="utf-8") as f:
+            # Owner-only, never through a symbolic link nor into another user's file.
+            with open_for_write(self.path, "transcript", append=True, mode=0o600) as f:
                 f.write(line + "\n")
-            if new:
-                self.path.chmod(0o600)
 
     def rest(
         self,
@@ -181,7 +181,8 @@ class Recording:
         """``DIR/manifest.json``: the clusters and peers recorded (no secret)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / MANIFEST
-        path.write_text(json.dumps({"schema": TRANSCRIPT_SCHEMA, "clusters": clusters}, indent=2))
+        doc = {"schema": TRANSCRIPT_SCHEMA, "clusters": clusters}
+        write_text(path, json.dumps(doc, indent=2), "transcript manifest")
         return path
 
 

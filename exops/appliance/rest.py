@@ -588,14 +588,13 @@ def parse_option_keys(data: Any) -> tuple[tuple[OptionKey, ...] | None, str]:
             count = row.get(f.count)
             if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
                 problem = f"{f.count} is {_kind(count)}"
-        if problem is not None:
+        if problem is not None or not isinstance(row, dict):
             at = f"item {n}: {problem}" if isinstance(data, list) else problem
             return None, (
                 f"{REST.optionkey}: answer is {shape_of(data)} ({at}); exops reads one "
                 f"{{{f.key}, {f.description}, {f.count}}} object or a list of them "
                 "(a MOCK-DEFINED form)"
             )
-        assert isinstance(row, dict)
         keys.append(
             OptionKey(
                 key=row[f.key],

@@ -25,6 +25,7 @@ from exops.appliance.base import Command, ConnectionTarget, Write
 from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, MAX_ANSWER_BYTES
 from exops.appliance.record import PeerRecorder, recorder_for
 from exops.core.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
+from exops.core.files import open_for_write
 from exops.core.models import Alarm, Certificate, ClusterSettings, ClusterStatus, SystemInfo
 
 _T = TypeVar("_T")
@@ -81,7 +82,8 @@ class _AcceptAndRecord(paramiko.MissingHostKeyPolicy):
     ) -> None:
         client.get_host_keys().add(hostname, key.get_name(), key)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
+        # Never through a symbolic link nor into another user's file (core.files).
+        with open_for_write(self.path, "known_hosts file", append=True, mode=0o600) as f:
             f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 

@@ -6,6 +6,15 @@ to prove the predicted state holds. When reality differs from the prediction
 it stops with a report (step, peer, expected, found, what to do) and marks
 every later action "not reached"; a plain re-run plans again from the real
 state and finishes the job.
+
+The stale-plan rule (docs/safety.md): before the first write, ``check_fresh``
+compares what the plan expects to find (its basis, each action's ``before``)
+with fresh facts and refuses the whole run on any difference
+(``StalePlanError``, exit 3, nothing written). Before every later write the
+peers' own fields (peer list, primary) are compared with what the run left
+them as: a peer another administrator changed meanwhile stops the run
+(``ChangedDuringRun``, exit 3) with what was written so far and the command
+that finishes the job.
 """
 
 from __future__ import annotations
@@ -24,13 +33,24 @@ from exops.core.errors import (
     DivergenceError,
     ExopsError,
     PreconditionError,
+    StalePlanError,
     TimeoutError_,
     TlsError,
     TransportError,
 )
-from exops.core.models import ClusterFacts, ClusterSettings
+from exops.core.models import ClusterFacts, ClusterSettings, TlsMode
+from exops.facts.gather import Fact
 from exops.facts.health import restart_alarm, restart_pending
-from exops.plan.model import Action, ActionKind, Plan
+from exops.plan.model import (
+    Action,
+    ActionKind,
+    Plan,
+    local_changes,
+    plan_command,
+    run_command,
+    settings_diff,
+    stale_lines,
+)
 
 Condition = Callable[[ClusterFacts, Action], tuple[bool, str]]
 
@@ -40,7 +60,12 @@ class Cluster(Protocol):
 
     def appliance(self, host: str) -> Appliance: ...
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts: ...
 
 
@@ -65,6 +90,10 @@ class ApplyOptions:
     # rules R1/R2/R4. Set by the command line from the SHIPPED remove-peer runbook's
     # `peer` parameter; never from a runbook file, an Action or a saved plan.
     decommission: str | None = None
+    # The run applies a saved plan: "re-run the same command" would re-apply a plan
+    # that no longer holds once this run has written anything; the advice names the
+    # direct command instead (it plans again from the real state).
+    saved_plan: str | None = None  # the plan file's path
 
 
 # Refused logins a restart wait tolerates (a peer going down can cut a login short)
@@ -103,6 +132,15 @@ ADVICE = {
 }
 
 
+class ChangedDuringRun(PreconditionError):
+    """A peer changed during the run (another administrator): stopped before the next
+    write (exit 3); the advice says what was written and what finishes the job."""
+
+
+class CertificateProblem(TimeoutError_):
+    """A wait ran out of time in TLS Enforce mode and a member's certificate is why."""
+
+
 class Executor:
     def __init__(
         self,
@@ -125,8 +163,40 @@ class Executor:
         self.waiter = waiter
         self.events = events
         self.options = options
+        # Each peer's settings as this run last read or left them (set by check_fresh):
+        # a peer whose own fields move otherwise was changed by someone else.
+        self.known: dict[str, ClusterSettings] | None = None
+        self.written: list[str] = []  # "host: writes" of every write done so far
+
+    def check_fresh(self) -> None:
+        """The stale-plan rule, before the first write: the plan's basis and every
+        action's expected state hold on a fresh read of the cluster.
+
+        Raises:
+            StalePlanError: one line per difference (step, peer, expected, found);
+                nothing was written anywhere (exit 3).
+        """
+        facts = self.cluster.gather(self.plan.cluster, light=True)
+        lines = stale_lines(self.plan, facts)
+        if lines:
+            raise StalePlanError(
+                "the cluster changed since this plan was made; nothing was written:\n  "
+                + "\n  ".join(lines)
+                + f"\n{self._replan_advice()}"
+            )
+        self.known = {p.host: p.settings for p in facts.peers if p.reachable and p.settings}
+
+    def _replan_advice(self) -> str:
+        if self.options.saved_plan:
+            return (
+                f"make a new plan (`{plan_command(self.plan, self.options.saved_plan)}`), or run "
+                f"`{run_command(self.plan)}` (it plans again from the real state)"
+            )
+        return f"re-run `{run_command(self.plan)}`: it plans again from the real state"
 
     def run(self) -> Applied:
+        if self.known is None:
+            self.check_fresh()
         applied = Applied()
         for index, action in enumerate(self.plan.actions):
             outcome = self._one(action)
@@ -157,7 +227,7 @@ class Executor:
             status, detail = self._dispatch(action)
         except ExopsError as exc:
             duration = self.waiter.clock() - t0
-            advice = action.advice or ADVICE.get(action.kind)
+            advice = self._advice(action, exc)
             kind = _failure_status(action, exc)
             return StepResult(
                 action,
@@ -170,6 +240,55 @@ class Executor:
             )
         duration = self.waiter.clock() - t0
         return StepResult(action, StepStatus(status), started, duration, detail=detail)
+
+    def _advice(self, action: Action, exc: ExopsError) -> str | None:
+        if isinstance(exc, ChangedDuringRun):
+            done = "; ".join(self.written) if self.written else "nothing"
+            return (
+                f"written so far: {done}. To finish the job on the cluster as it is now, "
+                f"run `{run_command(self.plan)}` (it plans again from the real state; a "
+                "backup of each changed peer was saved first)"
+            )
+        advice = action.advice or ADVICE.get(action.kind)
+        if isinstance(exc, CertificateProblem):
+            advice = (
+                "in TLS Enforce mode every peer must present a valid certificate, from a CA "
+                "every peer trusts, that names the address the cluster lists it under: "
+                "replace the certificate named above on that peer, then re-run the same "
+                f"command (`exops status -c {self.plan.cluster}` shows the peers that "
+                "refuse it)"
+            )
+        if action.kind is ActionKind.BACKUP and isinstance(exc, TransportError):
+            # The peer went away while its settings were read: not a backup-store fault.
+            advice = (
+                f"{action.host} did not answer while exops read its settings to back them "
+                f"up (nothing was changed on it): check it is up and reachable "
+                f"(`exops status -c {self.plan.cluster}`), then re-run the same command"
+            )
+        if advice and self.options.saved_plan and self.written:
+            advice = advice.replace("re-run the same command", f"run `{run_command(self.plan)}`")
+        return advice
+
+    def _fresh(self, action: Action) -> ClusterFacts:
+        """Fresh facts of the cluster right before a write, restart or command: the
+        peers' own fields are what this run left them as (else ``ChangedDuringRun``)."""
+        facts = self.cluster.gather(self.plan.cluster, light=True)
+        if self.known:
+            changed = local_changes(self.known, facts)
+            if changed:
+                raise ChangedDuringRun(
+                    f"step {action.id} '{action.step}': stopped before it: the cluster "
+                    "changed during this run (another administrator?): " + "; ".join(changed),
+                    host=action.host,
+                    operation=action.kind.value,
+                )
+        return facts
+
+    def _wrote(self, host: str, settings: ClusterSettings, writes: str) -> None:
+        if self.known is not None:
+            self.known[host] = settings
+        if writes:
+            self.written.append(f"{host}: {writes}")
 
     def _dispatch(self, action: Action) -> tuple[str, str]:
         handler = {
@@ -201,16 +320,18 @@ class Executor:
 
     def _configure(self, action: Action) -> tuple[str, str]:
         host = self._host(action)
+        fresh = self._fresh(action)
         app = self.cluster.appliance(host)
         current = app.read_settings()
         if action.after is not None and current == action.after:
+            self._wrote(host, current, "")
             return "ok", "already as planned"
         writes = action.writes
         if action.before is not None and current != action.before:
             if action.after is None or not _progressed(action.before, current, action.after):
-                raise DivergenceError(
-                    f"step {action.id} '{action.step}': settings changed since planning; "
-                    f"expected {describe_diff(action.before, current)}",
+                raise ChangedDuringRun(
+                    f"step {action.id} '{action.step}': settings changed since planning: "
+                    f"{describe_diff(action.before, current)}",
                     host=host,
                     operation="configure",
                 )
@@ -222,15 +343,17 @@ class Executor:
             current,
             writes,
             apply_writes(current, writes),
-            self.cluster.gather(self.plan.cluster, light=True),
+            fresh,
             decommission=self.options.decommission,
         )
         app.write(writes)
         found = app.read_settings()
+        described = ", ".join(w.describe() for w in writes)
+        self._wrote(host, found, described)
         if action.after is not None and found != action.after:
             raise DivergenceError(
                 f"step {action.id} '{action.step}': after writing, expected "
-                f"{describe_diff(found, action.after)}",
+                f"{describe_diff(action.after, found)}",
                 host=host,
                 operation="configure",
             )
@@ -238,21 +361,20 @@ class Executor:
 
     def _restart(self, action: Action) -> tuple[str, str]:
         host = self._host(action)
+        fresh = self._fresh(action)
         app = self.cluster.appliance(host)
         # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.
         target = app.read_settings()
-        check_restart(
-            host,
-            target,
-            self.cluster.gather(self.plan.cluster, light=True),
-            decommission=self.options.decommission,
-        )
+        check_restart(host, target, fresh, decommission=self.options.decommission)
         decommissioning = action.decommission and host == self.options.decommission
         try:
             uptime_before = app.read_uptime()
         except ExopsError:
             uptime_before = None
         app.restart()
+        self.written.append(f"{host}: restarted")
+        if decommissioning and self.known is not None:
+            self.known.pop(host, None)  # it comes back factory reset, on purpose
         self.events.emit("restarting", host=host, action=action.id)
         back = _back_poll(app, uptime_before, decommissioning=decommissioning)
         timeout = min(
@@ -300,16 +422,67 @@ class Executor:
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).
         timeout = min(action.timeout_s or self.options.settle_timeout, self.options.settle_timeout)
         what = f"{action.condition} ({action.step})"
-        waited = self.waiter.until(what, check, timeout=timeout, host=action.host)
+        try:
+            waited = self.waiter.until(what, check, timeout=timeout, host=action.host)
+        except TimeoutError_ as exc:
+            certificates = self._certificate_problems()
+            if not certificates:
+                raise
+            raise CertificateProblem(
+                f"{exc.message}; in TLS Enforce mode: " + "; ".join(certificates),
+                host=exc.host,
+                operation=exc.operation,
+            ) from exc
         return "ok", f"{action.condition} after {waited:.1f} s"
+
+    def _certificate_problems(self) -> list[str]:
+        """When the cluster is in TLS Enforce mode: each member whose certificate does
+        not name the address the cluster lists it under (or is expired, self-signed,
+        not trusted), with the certificate's subject, names and issuer. Best effort:
+        [] when nothing can be read (the wait's own failure stands)."""
+        from exops.facts.view import ClusterView
+        from exops.plan.preflight import tls_name_problems
+
+        try:
+            facts = self.cluster.gather(
+                self.plan.cluster, needs=frozenset({Fact.SETTINGS, Fact.CERTIFICATE})
+            )
+        except (ExopsError, TypeError):
+            return []
+        view = ClusterView(facts)
+        if view.settings.tls_mode is not TlsMode.ENFORCE:
+            return []
+        members = [facts.peer(h) for h in view.members]
+        issuers = sorted({p.certificate.issuer for p in members if p.certificate})
+        now = datetime.now(UTC)
+        out = []
+        for p in members:
+            cert = p.certificate
+            slot = view.slot_of(p.host)
+            listed = view.settings.peers[slot - 1] if slot else p.address
+            if cert is None:
+                continue
+            problems = tls_name_problems(
+                listed, cert, now, issuers, p.trust_store, f"it is listed by IP ({listed})"
+            )
+            if problems:
+                names = ", ".join(cert.sans) or "none"
+                out.append(
+                    f"the certificate of {p.host} (CN {cert.subject_cn or '-'}, names {names}, "
+                    f"issued by {cert.issuer}, sha256 {cert.fingerprint_sha256[:16]}) "
+                    f"fails for {listed}: {'; '.join(problems)}"
+                )
+        return out
 
     def _command(self, action: Action) -> tuple[str, str]:
         host = self._host(action)
         if action.command is None:
             raise DivergenceError(f"command action {action.id} names no command", host=host)
         command = action.command
-        check_command(host, command.value, self.cluster.gather(self.plan.cluster, light=True))
+        fresh = self._fresh(action)
+        check_command(host, command.value, fresh)
         answer = self.cluster.appliance(host).command(command)
+        self.written.append(f"{host}: xCommand {command.value}")
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
 
 
@@ -365,7 +538,5 @@ def _progressed(before: ClusterSettings, current: ClusterSettings, after: Cluste
 
 
 def describe_diff(expected: ClusterSettings, found: ClusterSettings) -> str:
-    """'field: expected X, found Y' for every field that differs."""
-    a, b = expected.model_dump(mode="json"), found.model_dump(mode="json")
-    parts = [f"{k} {a[k]!r}, found {b[k]!r}" for k in a if a[k] != b[k]]
-    return "; ".join(parts) or "no difference"
+    """'<field> expected X, found Y' for every field (peer slot) that differs."""
+    return "; ".join(settings_diff(expected, found)) or "no difference"

@@ -427,8 +427,14 @@ def cli_params(meta: Any, given: dict[str, Any], env: Any, cluster: str) -> dict
 
 def _mapping_pairs(flag: str, pairs: list[str]) -> dict[str, str]:
     from exops.core.errors import UsageError
+    from exops.core.models import MAX_PEERS
     from exops.inventory import is_address, is_fqdn
 
+    if len(pairs) > MAX_PEERS:
+        raise UsageError(
+            f"{flag}: {len(pairs)} FQDN=IP pairs given; the cluster address mapping holds at "
+            f"most {MAX_PEERS} (one row per peer)"
+        )
     mapping: dict[str, str] = {}
     for pair in pairs:
         name, sep, ip = pair.partition("=")

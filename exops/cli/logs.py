@@ -82,6 +82,8 @@ class _Read:
         self.events.skipped += parsed.skipped
 
 
+
+
 def _read_files(files: Sequence[Path]) -> _Read:
     read = _Read()
     for path in files:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from exops.core.errors import UsageError
+from exops.core.files import check_writable_target, write_text
 
 PROBE_REPORT = "probe.json"  # written beside the transcripts by --record
 
@@ -115,6 +116,8 @@ def rehearse(
     if fmt not in ("text", "md", "html", "json"):
         raise UsageError(f"--format: {fmt!r} is not one of text, md, html, json")
     faults = [parse_inject(i) for i in inject or []]
+    if out is not None:  # refused before the rehearsal starts
+        check_writable_target(out, "--out")
     result = run_rehearsal(
         env, runbook, cluster, params, time_scale=time_scale, faults=faults, keep_dir=keep,
         progress=lambda line: print(line, file=sys.stderr),
@@ -122,5 +125,5 @@ def rehearse(
     text = render(result, fmt)
     print(text)
     if out is not None:
-        out.write_text(text + "\n")
+        write_text(out, text + "\n", "--out")
     return result.exit_code

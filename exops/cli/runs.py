@@ -26,6 +26,7 @@ from exops.apply.results import RunResult, RunStatus
 from exops.cli.display import TerminalDisplay, console, render_recap, render_summary
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
+from exops.core.files import check_writable_target, open_for_write, write_text
 from exops.plan.model import Plan
 from exops.run import fleet as fleet_mod
 from exops.run.env import Env
@@ -72,10 +73,8 @@ def show_plan(plan: Plan, opts: RunOptions, out: TextIO | None = None) -> None:
     text = render_plan(plan, fmt)
     if opts.out:
         out_fmt = "json" if opts.out.suffix == ".json" else fmt
-        try:
-            opts.out.write_text(render_plan(plan, out_fmt) if out_fmt != fmt else text)
-        except OSError as exc:
-            raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
+        # Never through a symbolic link nor into another user's file (core.files).
+        write_text(opts.out, render_plan(plan, out_fmt) if out_fmt != fmt else text, "--out")
     stream = out or sys.stdout
     stream.write(text if text.endswith("\n") else text + "\n")
 
@@ -125,10 +124,7 @@ def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]
     if opts.events == "-":
         observers.append(EventsObserver(sys.stdout))
     elif opts.events:
-        try:
-            stream = stack.enter_context(open(opts.events, "a", encoding="utf-8"))  # noqa: SIM115
-        except OSError as exc:
-            raise UsageError(f"--events {opts.events}: cannot open ({exc.strerror})") from exc
+        stream = stack.enter_context(open_for_write(Path(opts.events), "--events", append=True))
         observers.append(EventsObserver(stream))
     return observers
 
@@ -136,6 +132,8 @@ def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]
 def _interactive(env: Env, opts: RunOptions, act: Callable[[Runner], RunResult]) -> int:
     """Run ``act`` with a runner that shows progress, may ask before restarts, and
     writes events; render its result; return the exit code."""
+    if opts.out is not None:  # refused before anything is read or changed
+        check_writable_target(opts.out, "--out")
     out = human(opts)
     shown: set[str] = set()
     with ExitStack() as stack:
@@ -183,11 +181,14 @@ def _plan_or_run(
 
 def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
     check_format(opts)
+    if opts.out is not None:
+        check_writable_target(opts.out, "--out")
     return _planned(Runner(env).plan(ref, cluster, params), opts)
 
 
 def _planned(result: RunResult, opts: RunOptions) -> int:
-    assert result.plan is not None
+    if result.plan is None:
+        raise UsageError("no plan was made")
     show_plan(result.plan, opts)
     if result.status is RunStatus.REFUSED:
         err().print(f"[red]refused:[/] {escape(result.plan.refused or '')}", soft_wrap=True)
@@ -215,10 +216,7 @@ def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOpt
 def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     """Render a finished run: JSON document or recap; one stderr line on failure."""
     if opts.out and result.plan is not None and not opts.dry_run:
-        try:
-            opts.out.write_text(result.plan.to_json())
-        except OSError as exc:
-            raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
+        write_text(opts.out, result.plan.to_json(), "--out")
     if opts.json_out:
         sys.stdout.write(json.dumps(result.to_doc(), indent=2, default=str) + "\n")
     elif result.status is RunStatus.REFUSED and not result.steps:
@@ -372,7 +370,4 @@ def _events_stream(opts: RunOptions, stack: ExitStack) -> TextIO | None:
         return sys.stdout
     if not opts.events:
         return None
-    try:
-        return stack.enter_context(open(opts.events, "a", encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--events {opts.events}: cannot open ({exc.strerror})") from exc
+    return stack.enter_context(open_for_write(Path(opts.events), "--events", append=True))

@@ -7,8 +7,6 @@ the operation so the CLI can print one clear line. Messages never hold secrets.
 
 from __future__ import annotations
 
-from typing import Any
-
 from exops.core.exitcodes import ExitCode
 
 
@@ -97,20 +95,3 @@ class StalePlanError(ExopsError):
 class DivergenceError(ExopsError):
     """During apply, the appliance differs from what the plan predicted."""
 
-
-def read_capped(path: Any, limit: int, what: str, error: type[ExopsError] = UsageError) -> bytes:
-    """At most ``limit`` bytes of the file at ``path`` (``/dev/zero`` cannot hang us).
-
-    Raises:
-        UsageError: unreadable (``cannot read <what>``).
-        ``error``: larger than ``limit`` (``<what> larger than <size>; refused``).
-    """
-    try:
-        with open(path, "rb") as fh:
-            raw: bytes = fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
-    if len(raw) > limit:
-        size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
-        raise error(f"{path}: {what} larger than {size}; refused")
-    return raw

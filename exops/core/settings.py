@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from exops.core import yamldoc
 from exops.core.errors import UsageError
+
+MAX_SETTINGS_BYTES = 64 * 1024  # a settings file is a dozen lines
 
 
 def _state_home() -> Path:
@@ -141,6 +142,24 @@ class Resolved:
     source: str  # "flag (--NAME)", "environment (EXOPS_NAME)", "file (PATH)" or "default"
 
 
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings file's mapping ({} when there is none): read by exops's one YAML
+    reader (a regular file, bounded, YAML 1.2 booleans, duplicate keys refused with
+    both lines).
+
+    Raises:
+        UsageError: not a regular file, too large, not valid YAML, not a mapping.
+    """
+    if not path.exists() and not path.is_symlink():
+        return {}
+    data = yamldoc.read(path, MAX_SETTINGS_BYTES, "settings file").data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of setting names")
+    return data
+
+
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
     """The settings file: ``EXOPS_CONFIG``, else ``~/.config/exops/config.yaml``."""
     env = os.environ if environ is None else environ
@@ -164,17 +183,10 @@ def resolve(
     defaults = Settings()
     out = {name: Resolved(getattr(defaults, name, None), "default") for name in SETTINGS}
     path = config_file or config_path(env)
-    if path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}: expected a mapping of setting names")
-        for key, raw in data.items():
-            if key not in SETTINGS:
-                raise UsageError(f"{path}: unknown setting {key!r}")
-            out[key] = Resolved(_coerce(key, raw, str(path)), f"file ({path})")
+    for key, raw in read_settings_file(path).items():
+        if key not in SETTINGS:
+            raise UsageError(f"{path}: unknown setting {key!r}")
+        out[key] = Resolved(_coerce(key, raw, str(path)), f"file ({path})")
     for name, setting in SETTINGS.items():
         if env.get(setting.envvar) not in (None, ""):
             value = _coerce(name, env[setting.envvar], setting.envvar)

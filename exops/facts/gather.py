@@ -527,9 +527,11 @@ class _Gather:
             self._finish(run)
 
     def _local(self, run: _Run) -> None:
-        assert run.peer.resolve is not None
+        resolve = run.peer.resolve
         try:
-            resolved = run.peer.resolve()
+            if resolve is None:  # only queued when there is a resolver: never an assert
+                raise LookupError("no resolver")
+            resolved = resolve()
         except BaseException as exc:
             self.bugs.append(exc)
             resolved = ()

@@ -65,9 +65,8 @@ def unreadable(p: PeerFacts) -> str | None:
 def peer_problems(p: PeerFacts, *, ignore: Iterable[str] = ()) -> list[str]:
     """What keeps one member from being healthy (empty: healthy)."""
     why = unreadable(p)
-    if why:
-        return [why]
-    assert p.status is not None
+    if why or p.status is None:  # unreadable() covers a missing status: never an assert
+        return [why or f"{p.host} could not be read"]
     problems = []
     if p.status.database != "Active":
         problems.append(f"{p.host} database {p.status.database or 'unknown'}")

@@ -99,6 +99,19 @@ class ClusterView:
         return out
 
     @property
+    def waiting_restart(self) -> list[str]:
+        """Members that answered with a restart pending (the restart-required alarm)."""
+        from exops.facts.health import restart_pending
+
+        return [
+            h for h in self.members if (p := self.facts.peer(h)).reachable and restart_pending(p)
+        ]
+
+    @property
+    def unreachable_members(self) -> list[str]:
+        return [h for h in self.members if not self.facts.peer(h).reachable]
+
+    @property
     def subordinates(self) -> list[str]:
         return [h for h in self.members if h != self.primary]
 

@@ -27,6 +27,7 @@ import yaml
 from pydantic import SecretStr
 
 from exops.appliance.base import ConnectionTarget
+from exops.core import yamldoc
 from exops.core.errors import InventoryError, UsageError
 from exops.core.models import MAX_PEERS, Role, is_address, is_fqdn, is_ip
 from exops.core.settings import Settings
@@ -97,36 +98,34 @@ class Inventory:
         return [self.cluster(n) for n in names]
 
 
-# The libyaml loader (about 40x faster than the pure-Python one on a 300-host
-# file); the pure-Python one where PyYAML was built without libyaml.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# An inventory of a few hundred hosts is tens of KiB; aliases are a fair way to
+# share host data, so more of them are allowed than in a runbook (still bounded).
+MAX_INVENTORY_BYTES = 8 * 1024 * 1024
+MAX_INVENTORY_ALIASES = 4096
 
 
 class _Located:
-    """A YAML document with the line of every mapping key, for error messages."""
+    """A YAML document with the line of every mapping key, for error messages.
+
+    Read by exops's one YAML reader (``exops.core.yamldoc``): a regular file of at
+    most ``MAX_INVENTORY_BYTES``, YAML 1.2 booleans, a key given twice (a host,
+    a group) refused with both lines."""
 
     def __init__(self, path: Path):
         self.path = path
         self.lines: dict[tuple[str, ...], int] = {}
-        try:
-            text = path.read_text()
-            # One parse, with libyaml when it is there: the node tree gives the
-            # line of every key, the same tree gives the data.
-            loader = _LOADER(text)
-            try:
-                node = loader.get_single_node()
-                self.data = loader.construct_document(node) if node is not None else None
-            finally:
-                loader.dispose()
-        except FileNotFoundError as exc:
-            raise InventoryError(f"{path}: file not found") from exc
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise InventoryError(f"{where}: not valid YAML: {problem}") from exc
-        if node is not None:
-            self._index(node, ())
+        if not path.exists() and not path.is_symlink():
+            raise InventoryError(f"{path}: file not found")
+        doc = yamldoc.read(
+            path,
+            MAX_INVENTORY_BYTES,
+            "inventory file",
+            error=InventoryError,
+            max_aliases=MAX_INVENTORY_ALIASES,
+        )
+        self.data = doc.data
+        if doc.node is not None:
+            self._index(doc.node, ())
 
     def _index(self, node: yaml.Node, prefix: tuple[str, ...]) -> None:
         if isinstance(node, yaml.MappingNode):

@@ -11,11 +11,17 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
+from exops.core.files import read_capped
+
+MAX_HOSTS_FILE_BYTES = 4 * 1024 * 1024
+
 
 @lru_cache(maxsize=8)
 def _hosts_table(path: str) -> dict[str, tuple[str, ...]]:
+    """The hosts file's names -> addresses: a regular file, read bounded (core.files)."""
     table: dict[str, list[str]] = {}
-    for line in Path(path).read_text().splitlines():
+    raw = read_capped(path, MAX_HOSTS_FILE_BYTES, "hosts file (EXOPS_HOSTS_FILE)")
+    for line in raw.decode("utf-8", errors="replace").splitlines():
         fields = line.split("#", 1)[0].split()
         if len(fields) >= 2:
             for name in fields[1:]:

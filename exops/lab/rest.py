@@ -352,7 +352,6 @@ def _server_list(peer: Peer, attr: str, key: str, wrapper: str | None) -> Handle
             isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= len(servers)
         ):
             return _error(404, f"No server with index {index!r}")
-        assert request.method == "POST" or isinstance(index, int)
         if request.method == "DELETE":
             del servers[index - 1]
             return _json(OK)

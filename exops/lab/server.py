@@ -64,7 +64,8 @@ class Listeners:
         self.closing: dict[str, asyncio.Task[Any]] = {}
 
     def context(self, peer: Peer) -> ssl.SSLContext:
-        assert peer.cert is not None
+        if peer.cert is None:  # every peer gets one when added: never an assert
+            raise RuntimeError(f"{peer.name} has no certificate")
         folder = self.state / "peers" / peer.name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "cert.pem").write_bytes(peer.cert.cert_pem)

@@ -160,7 +160,17 @@ CLUSTER_FIELDS = tuple(
     (r.key, r.field) for r in SETTING_RULES.values() if r.table == "configuration/cluster"
 )
 REPLICATED = ("tls", "name", "map_mode", "map")  # plus h323 (a non-cluster setting)
-LIVE = ("name", "map_mode", "map")  # take effect without a restart
+# Settings keys in force at once, even on a peer waiting for a restart for another reason:
+# the rule table's "live" rows (map_name/map_address are the rows of "map"; h323 is not
+# a cluster setting). The configuration primary is one (domain doc 3.5 switches it with
+# no restart; docs/contract.md section 6).
+LIVE = tuple(
+    dict.fromkeys(
+        "map" if r.key in ("map_name", "map_address") else r.key
+        for r in SETTING_RULES.values()
+        if r.effect == "live" and r.key != "h323"
+    )
+)
 
 # The cluster database spells TLS Enforce "Enforcing" (its tls_verify field, its log lines).
 TLS_CDB = {TlsMode.PERMISSIVE: "Permissive", TlsMode.ENFORCE: "Enforcing"}

@@ -10,6 +10,10 @@ digest of its own canonical JSON (without the digest field):
 ``load_plan_file`` refuses a file that is too large, not JSON, of an unknown
 format or from a newer exops (exit 2), and one edited by hand (exit 3).
 ``compare_plans`` names what differs between a saved plan and a fresh one.
+
+``stale_lines`` is the stale-plan rule (docs/safety.md): before the first write
+of any run, what the plan expects to find (its basis, and each action's
+``before``) is compared with fresh facts; any difference refuses the run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,8 +33,10 @@ from pydantic import Field as PydField
 from pydantic import ValidationError, model_validator
 
 from exops.appliance.base import Command, Write
-from exops.core.errors import PreconditionError, UsageError, read_capped
-from exops.core.models import ClusterSettings, Frozen
+from exops.core.errors import PreconditionError, UsageError
+from exops.core.files import read_capped
+from exops.core.models import ClusterFacts, ClusterSettings, Frozen
+from exops.facts.health import restart_alarm, restart_pending
 
 PLAN_FORMAT = "exops.plan/2"
 PLAN_FORMAT_PREFIX = "exops.plan/"
@@ -265,11 +273,18 @@ def _refusal_changes(saved: Plan, fresh: Plan) -> list[str]:
     return [f"refusal changed: was {saved.refused}; now {fresh.refused}"]
 
 
+# Verdicts that let a plan run: a move between them (a measured round trip now under
+# its warning level) changes nothing the plan does, so it does not make a plan stale.
+_PASSING = frozenset({CheckOutcome.PASS, CheckOutcome.WARN})
+
+
 def _preflight_changes(saved: Plan, fresh: Plan) -> list[str]:
     out = []
     was = {c.name: c.outcome for c in saved.preflight}
     now = {c.name: c.outcome for c in fresh.preflight}
     for name in list(dict.fromkeys([*was, *now])):
+        if {was.get(name), now.get(name)} <= _PASSING:
+            continue
         if was.get(name) != now.get(name):
             summary = next((c.summary for c in fresh.preflight if c.name == name), "")
             before = was[name].value if name in was else "not run"
@@ -294,3 +309,222 @@ def _action_changes(saved: Plan, fresh: Plan) -> list[str]:
         for k in range(j1, j2):
             out.append(f"new action {fresh.actions[k].id}: {b_lines[k]}")
     return out
+
+
+# -- the stale-plan rule ---------------------------------------------------------------
+# A peer's own cluster fields: never replicated nor spread by the cluster database
+# (docs/contract.md section 6), so nothing but a write to that peer changes them.
+LOCAL_FIELDS = ("peers", "primary")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a run expects to find on one peer before its first write."""
+
+    host: str
+    where: str  # "step 4 'name'" (the first step that changes the peer) or the plan's facts
+    reachable: bool | None  # None: not known to the plan
+    settings: ClusterSettings | None
+    restart_pending: bool | None
+    fields: tuple[str, ...]  # the settings fields that must match
+
+
+def expectations(plan: Plan) -> list[Expectation]:
+    """Per peer of the plan's basis (and per peer an action names), what must hold
+    before the run's first write: the basis (reachability, settings, restart
+    pending) and, for a peer the plan configures, the ``before`` of its first
+    configure step. A configure step after an earlier one that changes a cluster-wide
+    (replicated) field is held to the peer's own fields only: replication may
+    have landed by then (that step checks the rest itself, right before it writes)."""
+    out: dict[str, Expectation] = {}
+    first_change: dict[str, Action] = {}
+    first_configure: dict[str, tuple[Action, bool]] = {}
+    spreading = False  # an earlier configure changes a replicated field
+    for a in plan.actions:
+        if a.host and a.changes_appliance:
+            first_change.setdefault(a.host, a)
+        if a.kind is ActionKind.CONFIGURE and a.host:
+            if a.host not in first_configure:
+                first_configure[a.host] = (a, spreading)
+            if a.before is not None and a.after is not None:
+                changed = _changed_fields(a.before, a.after)
+                spreading = spreading or any(f not in LOCAL_FIELDS for f in changed)
+    hosts = list(dict.fromkeys([*plan.basis, *first_change]))
+    for host in hosts:
+        basis = plan.basis.get(host, {})
+        settings = _settings_of(basis.get("settings"))
+        fields: tuple[str, ...] = tuple(ClusterSettings.model_fields)
+        change = first_change.get(host)
+        where = (
+            f"step {change.id} '{change.step}'" if change else "the facts the plan was made from"
+        )
+        configured = first_configure.get(host)
+        if configured is not None and configured[0].before is not None:
+            action, after_spread = configured
+            settings = action.before
+            where = f"step {action.id} '{action.step}'"
+            if after_spread:
+                fields = LOCAL_FIELDS
+        reachable = basis.get("reachable")
+        pending = basis.get("restart_pending")
+        out[host] = Expectation(
+            host=host,
+            where=where,
+            reachable=reachable if isinstance(reachable, bool) else None,
+            settings=settings,
+            restart_pending=pending if isinstance(pending, bool) else None,
+            fields=fields,
+        )
+    return list(out.values())
+
+
+def stale_lines(plan: Plan, fresh: ClusterFacts) -> list[str]:
+    """One line per difference between what ``plan`` expects to find and ``fresh``
+    facts (step, peer, expected, found); [] when the plan still holds."""
+    lines: list[str] = []
+    now = {p.host: p for p in fresh.peers}
+    for e in expectations(plan):
+        head = f"{e.where} on {e.host}"
+        p = now.get(e.host)
+        if p is None:
+            lines.append(f"{head}: expected a peer of cluster {plan.cluster}, found none")
+            continue
+        readable = p.reachable and p.settings is not None
+        if e.reachable is not None and e.reachable != p.reachable:
+            was = "reachable" if e.reachable else "unreachable"
+            found = "reachable" if p.reachable else f"unreachable ({p.error or 'no answer'})"
+            lines.append(f"{head}: expected {was}, found {found}")
+            continue
+        if e.settings is not None:
+            if not readable:
+                lines.append(
+                    f"{head}: expected its cluster settings, found them unreadable "
+                    f"({p.error or 'no answer'})"
+                )
+                continue
+            read = p.settings
+            if read is not None:
+                lines += [f"{head}: {d}" for d in settings_diff(e.settings, read, e.fields)]
+        pending = restart_pending(p)
+        if e.restart_pending is not None and readable and e.restart_pending != pending:
+            alarm = f"a restart pending (alarm {restart_alarm()})"
+            lines.append(
+                f"{head}: expected "
+                + (alarm if e.restart_pending else "no restart pending")
+                + ", found "
+                + (alarm if pending else "none pending")
+            )
+    for host in now:
+        if plan.basis and host not in plan.basis:
+            lines.append(f"{host}: found in cluster {plan.cluster}, not in the plan's facts")
+    return lines
+
+
+def local_changes(expected: Mapping[str, ClusterSettings], fresh: ClusterFacts) -> list[str]:
+    """Peers whose own fields (peer list, primary) are no longer what the run left
+    them as: one line per difference ("peer: what, expected, found"). Peers exops
+    cannot read now are left to the step that needs them."""
+    lines = []
+    for p in fresh.peers:
+        want = expected.get(p.host)
+        if want is None or not p.reachable or p.settings is None:
+            continue
+        lines += [f"{p.host}: {d}" for d in settings_diff(want, p.settings, LOCAL_FIELDS)]
+    return lines
+
+
+def settings_diff(
+    expected: ClusterSettings, found: ClusterSettings, fields: tuple[str, ...] | None = None
+) -> list[str]:
+    """'<what> expected X, found Y' for every field (peer slot) that differs."""
+    out = []
+    for name in fields or tuple(ClusterSettings.model_fields):
+        a, b = getattr(expected, name), getattr(found, name)
+        if a == b:
+            continue
+        if name == "peers":
+            for i, (x, y) in enumerate(zip(a, b, strict=True), start=1):
+                if x != y:
+                    out.append(f"peer {i} address expected {_slot(x)}, found {_slot(y)}")
+        elif name == "primary":
+            out.append(f"configuration primary expected slot {a}, found slot {b}")
+        else:
+            shown = {"mapping": lambda v: [f"{m.name}={m.address}" for m in v]}.get(name, str)
+            out.append(f"{name} expected {shown(a)!r}, found {shown(b)!r}")
+    return out
+
+
+def _slot(address: str) -> str:
+    return repr(address) if address else "empty"
+
+
+def _changed_fields(a: ClusterSettings, b: ClusterSettings) -> list[str]:
+    return [f for f in ClusterSettings.model_fields if getattr(a, f) != getattr(b, f)]
+
+
+def _settings_of(doc: Any) -> ClusterSettings | None:
+    if doc is None:
+        return None
+    try:
+        return ClusterSettings.model_validate(doc)
+    except ValidationError:
+        return None
+
+
+def run_command(plan: Plan, *, yes: bool = True) -> str:
+    """The direct command that plans ``plan``'s runbook again from the real state and
+    runs it (what finishes a run that stopped, or replaces a stale saved plan)."""
+    tail = " --yes" if yes else ""
+    if plan.runbook == "restore":
+        peer = plan.params.get("peer")
+        backup = plan.params.get("backup")
+        extra = f" --backup {backup}" if backup else ""
+        return f"exops restore -c {plan.cluster} --peer {peer}{extra}{tail}"
+    flags = _flags(plan)
+    if flags is None:
+        return f"exops run {_generic_args(plan)}{tail}"
+    return " ".join([f"exops {plan.runbook} -c {plan.cluster}", *flags]) + tail
+
+
+def plan_command(plan: Plan, out: str) -> str:
+    """The command that saves a new plan of ``plan``'s runbook and parameters."""
+    if plan.runbook == "restore":
+        return run_command(plan, yes=False) + " --dry-run"
+    flags = _flags(plan)
+    if flags is None:
+        return f"exops plan {_generic_args(plan)} --out {out}"
+    return " ".join([f"exops plan {plan.runbook} -c {plan.cluster}", *flags, f"--out {out}"])
+
+
+def _generic_args(plan: Plan) -> str:
+    pairs = [f"-P {k}={_param_text(v)}" for k, v in plan.params.items() if v is not None]
+    return " ".join([plan.runbook, "-c", plan.cluster, *pairs])
+
+
+def _flags(plan: Plan) -> list[str] | None:
+    """A shipped runbook's own flags for ``plan.params`` (None: not a shipped runbook)."""
+    from exops.runbook.catalog import shipped
+
+    meta = shipped().get(plan.runbook)
+    if meta is None:
+        return None
+    parts = []
+    for p in meta.params:
+        value = plan.params.get(p.name)
+        if p.hidden or value is None or (p.default is not None and value == p.default):
+            continue
+        flag = p.flag or "--" + p.name.replace("_", "-")
+        if p.type == "bool":
+            on, _, off = flag.partition("/")
+            parts.append(on if value else (off or "--no-" + on[2:]))
+        elif p.type == "mapping" and isinstance(value, dict):
+            parts += [f"{flag} {k}={v}" for k, v in value.items()]
+        else:
+            parts.append(f"{flag} {value}")
+    return parts
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)

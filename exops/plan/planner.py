@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_core import to_jsonable_python
 
 from exops.appliance import knowledge
 from exops.appliance.base import Command, apply_writes, settings_writes
-from exops.core.errors import RunbookFileError, UsageError
+from exops.core.errors import ExopsError, RunbookFileError, UsageError
 from exops.core.models import (
     MAX_PEERS,
     ClusterFacts,
@@ -268,14 +268,14 @@ class _Planner:
                 self._one(step, name, host, ctx)
 
     def _block(self, step: Step, context: dict[str, Any], prefix: str) -> None:
-        assert step.steps is not None
+        steps = _given(step.steps, "a block's steps")
         if step.when is not None and not self._eval(step.when, context, step.name):
             self.draft.skipped.append(Skipped(step=step.name, host=None, reason="not needed"))
             return
         items = self._eval(step.foreach, context, step.name) if step.foreach else [None]
         for item in items or []:
             ctx = {**context, step.as_: item} if step.foreach else context
-            self._steps(step.steps, ctx, prefix)
+            self._steps(steps, ctx, prefix)
 
     def _one(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:
         peer = self.state[host]
@@ -322,33 +322,37 @@ class _Planner:
     # -- kinds ----------------------------------------------------------------------------
     def _configure(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:
         peer = self.state[host]
-        assert step.configure is not None and peer.saved is not None
-        values = self._render(step.configure, ctx, name)
+        configure, saved = _given(step.configure, "configure"), _given(peer.saved, "settings")
+        values = self._render(configure, ctx, name)
         try:
-            wanted = desired_settings(peer.saved, values)
+            wanted = desired_settings(saved, values)
         except ValueError as exc:
             raise RunbookFileError(
                 f"{self.runbook.source}: step '{name}' on {host}: {exc}"
             ) from exc
-        writes = settings_writes(peer.saved, wanted)
+        writes = settings_writes(saved, wanted)
         if not writes:
             self.draft.skipped.append(Skipped(step=name, host=host, reason="already as wanted"))
             return
-        if wanted.is_empty and not peer.saved.is_empty and not step.decommission:
+        if wanted.is_empty and not saved.is_empty and not step.decommission:
             raise Refused(
                 f"step '{name}' would empty every peer slot of {host}: it would factory reset "
                 "at its next restart (only remove-peer decommissions a peer on purpose)"
             )
         self._backup(host, name)
-        assert apply_writes(peer.saved, writes) == wanted, "write model and prediction disagree"
+        if apply_writes(saved, writes) != wanted:  # never an assert: gone under python -O
+            raise Refused(
+                f"step '{name}' on {host}: the writes exops would send do not produce the "
+                "settings it wants; nothing is planned (report this to the exops maintainers)"
+            )
         self.draft.add(
             step=name,
             kind=ActionKind.CONFIGURE,
             host=host,
             writes=writes,
-            before=peer.saved,
+            before=saved,
             after=wanted,
-            reason=_reason(peer.saved, wanted),
+            reason=_reason(saved, wanted),
             advice=step.advice,
         )
         was_primary = self._primary() == host
@@ -358,8 +362,7 @@ class _Planner:
             self._replicate(host)
 
     def _restart(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:
-        spec = step.restart
-        assert spec is not None
+        spec = _given(step.restart, "restart")
         peer = self.state[host]
         if spec.unless_booted_after:
             since = self._eval(spec.unless_booted_after, ctx, name)
@@ -413,14 +416,14 @@ class _Planner:
             )
 
     def _command(self, step: Step, name: str, host: str) -> None:
-        assert step.command is not None
+        command = _given(step.command, "command")
         self._backup(host, name)
         self.draft.add(
             step=name,
             kind=ActionKind.COMMAND,
             host=host,
-            command=Command(step.command),
-            reason=f"xCommand {step.command}",
+            command=Command(command),
+            reason=f"xCommand {command}",
             advice=step.advice,
         )
 
@@ -436,8 +439,7 @@ class _Planner:
         )
 
     def _wait(self, step: Step, name: str, host: str | None, ctx: dict[str, Any]) -> None:
-        spec = step.wait or step.verify
-        assert spec is not None
+        spec = _given(step.wait or step.verify, "wait or verify")
         if not self.draft.changed and not spec.always:
             return  # nothing changed before it: nothing to wait for
         args = to_jsonable_python(self._render(dict(spec.args), ctx, name))
@@ -473,8 +475,7 @@ class _Planner:
 
     def _replicate(self, primary: str) -> None:
         """A replicated change on the primary lands on its in-sync subordinates."""
-        source = self.state[primary].saved
-        assert source is not None
+        source = _given(self.state[primary].saved, "the primary's settings")
         address = source.primary_address
         for host in self._members():
             peer = self.state[host]
@@ -594,6 +595,17 @@ def _predict(p: PeerFacts) -> Predicted:
     )
 
 
+T = TypeVar("T")
+
+
+def _given(value: T | None, what: str) -> T:
+    """``value``, which the runbook schema and the dispatch guarantee; an internal error
+    otherwise (never an ``assert``: asserts vanish under ``python -O``)."""
+    if value is None:
+        raise ExopsError(f"internal error: {what} missing where the runbook schema requires it")
+    return value
+
+
 def desired_settings(current: ClusterSettings, values: dict[str, Any]) -> ClusterSettings:
     """``current`` with the runbook's values laid over it (validated).
 
@@ -635,6 +647,11 @@ def _mapping_rows(value: Any) -> list[dict[str, str]]:
     pairs = list(value.items()) if isinstance(value, dict) else value
     if not isinstance(pairs, list | tuple):
         raise ValueError(f"mapping: expected FQDN -> IP pairs, got {value!r}")
+    if len(pairs) > MAX_PEERS:
+        raise ValueError(
+            f"mapping: {len(pairs)} FQDN -> IP pairs; the cluster address mapping holds at "
+            f"most {MAX_PEERS} (one row per peer)"
+        )
     rows = []
     for i, pair in enumerate(pairs, start=1):
         if not isinstance(pair, list | tuple) or len(pair) != 2:

@@ -6,6 +6,7 @@ table and as JSON (schema ``exops.status/1``, documented in the README).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from exops.core.models import (
@@ -153,7 +154,9 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
         cluster=facts.cluster,
         verdict=verdict,
         reasons=tuple(reasons),
-        root_cause=root_cause(verdict, reasons, rows, ref_settings),
+        root_cause=root_cause(
+            verdict, reasons, rows, ref_settings, {p.host: p.unreachable_kind for p in facts.peers}
+        ),
         cluster_name=ref_settings.cluster_name or None if ref_settings else None,
         primary_host=primary.host if primary else None,
         primary_slot=ref_settings.primary if ref_settings and ref_settings.primary else None,
@@ -183,8 +186,12 @@ def root_cause(
     reasons: list[str],
     rows: list[PeerRow],
     settings: ClusterSettings | None,
+    kinds: Mapping[str, str] | None = None,
 ) -> str:
-    """The first thing to fix, in one short sentence (the reasons list the rest)."""
+    """The first thing to fix, in one short sentence (the reasons list the rest).
+    ``kinds``: host -> why it is unreachable (``PeerFacts.unreachable_kind``): a peer
+    whose certificate or SSH host key does not verify answered, as someone exops
+    cannot trust (possible impersonation), which is not "does not answer"."""
     if verdict is Verdict.HEALTHY:
         return "healthy"
     if verdict is Verdict.UNCLUSTERED:
@@ -195,7 +202,7 @@ def root_cause(
             return f"{r.host} has every peer slot empty and will factory reset at its next restart"
     for r in rows:
         if r.slot and not r.reachable:
-            return f"{r.host} does not answer ({r.error or 'unreachable'})"
+            return _unreachable_cause(r, (kinds or {}).get(r.host, ""))
     for r in rows:
         if r.slot and r.error:
             return f"{r.host} could not be read: {r.error}"
@@ -204,6 +211,17 @@ def root_cause(
             if r.slot and r.listed_as and is_ip(r.listed_as) and r.state != PeerState.ACTIVE.value:
                 return f"{r.host} is listed by IP address in TLS Enforce mode"
     return reasons[0] if reasons else verdict.value
+
+
+def _unreachable_cause(r: PeerRow, kind: str) -> str:
+    if kind == "tls":  # it answered, as someone exops cannot verify
+        return (
+            f"{r.host} cannot be trusted: {r.error or 'its identity does not verify'}; "
+            "check the peer's certificate or SSH host key before anything else"
+        )
+    if kind == "auth":
+        return f"{r.host} refuses exops's credentials ({r.error or 'login refused'})"
+    return f"{r.host} does not answer ({r.error or 'unreachable'})"
 
 
 def _slot(listed: tuple[str, ...], peer: PeerFacts) -> int | None:

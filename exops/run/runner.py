@@ -100,9 +100,10 @@ class Runner:
 
     def _plan_and_trust(
         self, session: RunSession, runbook_ref: str, cluster: str, params: dict[str, Any]
-    ) -> tuple[Plan, str | None]:
-        """The plan, and the one peer the run may decommission: granted only by the
-        shipped remove-peer runbook's own parameter, never by a file or a saved plan."""
+    ) -> tuple[Plan, str | None, ClusterFacts]:
+        """The plan, the one peer the run may decommission (granted only by the
+        shipped remove-peer runbook's own parameter, never by a file or a saved plan),
+        and the facts it was made from."""
         from exops.apply.safety import trusted_decommission
         from exops.plan.planner import plan_facts, plan_runbook
         from exops.runbook.loader import load_runbook
@@ -110,7 +111,7 @@ class Runner:
         runbook = load_runbook(runbook_ref)
         facts = self.gather(session, cluster, plan_facts(runbook))  # what the plan uses
         plan = plan_runbook(runbook, facts, params, now=utc_now(), exops_version=__version__)
-        return plan, trusted_decommission(runbook, plan.params)
+        return plan, trusted_decommission(runbook, plan.params), facts
 
     def plan(
         self, runbook_ref: str, cluster: str, params: dict[str, Any], *, resume: bool = False
@@ -159,7 +160,7 @@ class Runner:
                 self._lock(store, cluster, runbook_ref, lock_timeout),
                 self.sessions([cluster]) as session,
             ):
-                plan, leaver = self._plan_and_trust(session, runbook_ref, cluster, params)
+                plan, leaver, _ = self._plan_and_trust(session, runbook_ref, cluster, params)
                 plan = self._measured_downtime(plan, store)
                 return self._execute(store, session, plan, yes=yes, decommission=leaver)
 
@@ -176,7 +177,13 @@ class Runner:
             StalePlanError: the fresh plan differs (one line per change).
             PreconditionError: the saved plan was refused.
         """
-        from exops.plan.model import compare_plans, load_plan_file
+        from exops.plan.model import (
+            compare_plans,
+            load_plan_file,
+            plan_command,
+            run_command,
+            stale_lines,
+        )
 
         saved = load_plan_file(path, exops_version=__version__)
         self.env.inventory.cluster(saved.cluster)
@@ -185,19 +192,24 @@ class Runner:
             self._lock(store, saved.cluster, saved.runbook, lock_timeout),
             self.sessions([saved.cluster]) as session,
         ):
-            fresh, leaver = self._plan_and_trust(
+            fresh, leaver, facts = self._plan_and_trust(
                 session, saved.runbook, saved.cluster, dict(saved.params)
             )
-            changed = compare_plans(saved, fresh)
+            # The stale-plan rule: what the saved plan expects to find (its basis, each
+            # step's expected state), then what planning again would do differently.
+            changed = stale_lines(saved, facts) + compare_plans(saved, fresh)
             if changed:
                 raise StalePlanError(
-                    f"{path}: the cluster changed since this plan was made: "
-                    + "; ".join(changed)
-                    + "; make a new plan"
+                    f"{path}: the cluster changed since this plan was made; nothing was "
+                    "written:\n  " + "\n  ".join(changed) + "\nmake a new plan "
+                    f"(`{plan_command(saved, str(path))}`), or run `{run_command(saved)}` "
+                    "(it plans again from the real state)"
                 )
             if saved.refused:
                 raise PreconditionError(f"{path}: this plan was refused: {saved.refused}")
-            return self._execute(store, session, saved, yes=yes, decommission=leaver)
+            return self._execute(
+                store, session, saved, yes=yes, decommission=leaver, saved_plan=path
+            )
 
     def restore(
         self,
@@ -235,6 +247,7 @@ class Runner:
         *,
         yes: bool,
         decommission: str | None = None,
+        saved_plan: Path | None = None,
     ) -> RunResult:
         if plan.refused:
             return _refused(plan)
@@ -244,7 +257,7 @@ class Runner:
             return _finished(plan, status, [], unreached, run_id=None)
         if plan.has_changes:
             self._confirm(plan, yes)
-        return self._apply(store, session, plan, unreached, decommission)
+        return self._apply(store, session, plan, unreached, decommission, saved_plan)
 
     def _confirm(self, plan: Plan, yes: bool) -> None:
         restarts = [a.host or "?" for a in plan.restarts]
@@ -265,6 +278,7 @@ class Runner:
         plan: Plan,
         unreached: tuple[str, ...],
         decommission: str | None,
+        saved_plan: Path | None = None,
     ) -> RunResult:
         from exops.apply.executor import ApplyOptions, Executor
         from exops.apply.verify import CONDITIONS
@@ -291,10 +305,18 @@ class Runner:
                 run_id=run.run_id,
                 decommission=decommission,
                 backups=store.backups,
+                saved_plan=str(saved_plan) if saved_plan is not None else None,
             ),
             on_outcome=lambda o: observers.step_finished(run, o),
             before_each=lambda action: store.check_lock(plan.cluster),
         )
+        # The stale-plan rule, before anything is journalled or written: what the plan
+        # expects to find still holds on a fresh read (else exit 3, nothing written).
+        try:
+            executor.check_fresh()
+        except StalePlanError as exc:
+            where = f"{saved_plan}: " if saved_plan is not None else ""
+            raise StalePlanError(where + str(exc)) from exc
         observers.run_started(run)
         try:
             applied = executor.run()

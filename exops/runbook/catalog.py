@@ -2,7 +2,9 @@
 
 Only what the command line needs (no schema validation, no Jinja): building
 ``exops --help`` must stay instant. ``loader.load_runbook`` still validates a
-runbook fully before it runs.
+runbook fully before it runs. Both read the YAML with the one reader of exops
+(``exops.core.yamldoc``: YAML 1.2 booleans, duplicate keys refused), so what
+``--help`` shows is what a run reads.
 """
 
 from __future__ import annotations
@@ -12,13 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-import yaml
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - libyaml missing
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
+from exops.core import yamldoc
+from exops.core.errors import RunbookFileError
 
 ParamType = Literal["str", "bool", "int", "peer", "mapping", "time", "choice"]
 
@@ -82,6 +79,12 @@ def meta_from(data: dict[str, Any], name: str) -> RunbookMeta:
     return RunbookMeta(name, str(data.get("description", "")).strip(), tuple(params))
 
 
+def meta_of_text(text: str, name: str) -> RunbookMeta:
+    """A runbook file's command-line metadata, read as ``loader`` reads the file."""
+    data = yamldoc.parse(text, f"runbooks/{name}.yaml", error=RunbookFileError).data
+    return meta_from(data if isinstance(data, dict) else {}, name)
+
+
 @cache
 def shipped() -> dict[str, RunbookMeta]:
     """Every runbook shipped with exops, by name."""
@@ -90,6 +93,5 @@ def shipped() -> dict[str, RunbookMeta]:
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             name = entry.name[:-5]
-            data = yaml.load(entry.read_text(encoding="utf-8"), Loader=_Loader)
-            out[name] = meta_from(data if isinstance(data, dict) else {}, name)
+            out[name] = meta_of_text(entry.read_text(encoding="utf-8"), name)
     return out

@@ -8,16 +8,16 @@ syntax, and the names of checks, conditions and commands.
 from __future__ import annotations
 
 import importlib.resources
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
-from exops.core.errors import RunbookFileError, UsageError, read_capped
+from exops.core import yamldoc
+from exops.core.errors import RunbookFileError, UsageError
+from exops.core.files import read_capped
 from exops.runbook.expr import ENV, BoundsError, check_template, is_template
 from exops.runbook.schema import TARGET_KEYWORDS, Runbook, Step
 from exops.runbook.vocabulary import CHECK_NAMES, CONDITION_NAMES
@@ -26,38 +26,12 @@ Loc = tuple[str | int, ...]
 
 # Bounded input: a runbook is a few KiB of YAML. Anything past these limits is
 # refused with one line before it is parsed further (alias bombs, deep nesting,
-# /dev/zero, a binary file).
+# /dev/zero, a FIFO, a binary file). The YAML rules (1.2 booleans, duplicate keys
+# refused with both lines, alias and depth bounds) are exops.core.yamldoc's, the
+# same for the catalog behind --help, the inventory and the settings file.
 MAX_RUNBOOK_BYTES = 256 * 1024
-MAX_ALIASES = 16
-MAX_DEPTH = 24
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """Safe YAML where only true/false are booleans (YAML 1.2): ``on:`` stays a key,
-    and a key given twice in one mapping is an error (a copy-paste never silently
-    drops the first ``configure:``)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+MAX_ALIASES = yamldoc.MAX_ALIASES
+MAX_DEPTH = yamldoc.MAX_DEPTH
 
 
 def bundled() -> list[str]:
@@ -92,61 +66,22 @@ def load_shipped(ref: str) -> Runbook:
 
 
 def read_bounded(path: Path, limit: int = MAX_RUNBOOK_BYTES) -> str:
-    """A runbook file's text: at most ``limit`` bytes read, strict UTF-8.
+    """A runbook file's text: a regular file, at most ``limit`` bytes read, strict UTF-8.
 
     Raises:
-        UsageError: unreadable, larger than the limit, or not UTF-8 (one line).
+        UsageError: unreadable or not a regular file (a FIFO would block forever);
+            RunbookFileError: larger than the limit, or not UTF-8 (one line).
     """
     raw = read_capped(path, limit, "runbook file", RunbookFileError)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise RunbookFileError(
-            f"{path}:{line}: not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
-        ) from exc
-
-
-def _check_bounds(text: str, source: str) -> None:
-    """Refuse alias bombs and deep nesting before the document is built."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_RUNBOOK_BYTES:
-        raise RunbookFileError(f"{source}: runbook larger than {MAX_RUNBOOK_BYTES // 1024} KiB")
-    aliases = depth = 0
-    try:
-        for event in yaml.parse(text, Loader=_Yaml12Loader):
-            aliases += isinstance(event, yaml.AliasEvent)
-            depth += isinstance(event, yaml.CollectionStartEvent)
-            depth -= isinstance(event, yaml.CollectionEndEvent)
-            if aliases > MAX_ALIASES:
-                why = f"more than {MAX_ALIASES} YAML aliases; refused (alias expansion)"
-            elif depth > MAX_DEPTH:
-                why = f"nested deeper than {MAX_DEPTH} levels; refused"
-            else:
-                continue
-            raise RunbookFileError(f"{source}:{_line_of(event)}: {why}")
-    except yaml.YAMLError:
-        return  # reported with its line by the full parse below
-
-
-def _line_of(event: yaml.Event) -> int:
-    mark = event.start_mark
-    return mark.line + 1 if mark is not None else 1
+    return yamldoc.decode(raw, str(path), RunbookFileError)
 
 
 def parse_runbook(text: str, source: str) -> Runbook:
-    _check_bounds(text, source)
-    try:
-        node = yaml.compose(text, Loader=_Yaml12Loader)
-        data = yaml.load(text, Loader=_Yaml12Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        if line > max(len(text.splitlines()), 1):  # '<stream end>': point at the opening
-            context = getattr(exc, "context_mark", None)
-            line = context.line + 1 if context is not None else len(text.splitlines())
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RunbookFileError(f"{source}:{line}: YAML: {problem}") from exc
-    lines = _line_table(node) if node is not None else {}
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_RUNBOOK_BYTES:
+        raise RunbookFileError(f"{source}: runbook larger than {MAX_RUNBOOK_BYTES // 1024} KiB")
+    doc = yamldoc.parse(text, source, error=RunbookFileError)
+    data = doc.data
+    lines = yamldoc.line_table(doc.node)
     if not isinstance(data, dict):
         raise RunbookFileError(f"{source}:1: a runbook is a mapping with name and steps")
     try:
@@ -161,26 +96,6 @@ def parse_runbook(text: str, source: str) -> Runbook:
         ) from exc
     _check_names_and_expressions(runbook, data, lines, source)
     return runbook
-
-
-def _line_table(node: yaml.Node) -> dict[Loc, int]:
-    """Map every path (keys and list indices) in the document to its 1-based line."""
-    table: dict[Loc, int] = {}
-
-    def walk(n: yaml.Node, loc: Loc) -> None:
-        table[loc] = n.start_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                key = k.value
-                table[(*loc, key)] = k.start_mark.line + 1
-                walk(v, (*loc, key))
-                table[(*loc, key)] = k.start_mark.line + 1
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                walk(v, (*loc, i))
-
-    walk(node, ())
-    return table
 
 
 def _line_for(lines: dict[Loc, int], loc: Loc) -> int:

@@ -42,6 +42,7 @@ __all__ = [
     "describe",
     "force_unlock",
     "lock_path",
+    "lost",
     "resolve_lock_dir",
     "unlock",
 ]
@@ -212,6 +213,38 @@ def unlock(cluster: str, *, lock_dir: Path | None = None, force: bool = False) -
     if not holder:
         return "an unrecorded holder" if live else None
     return describe(holder) + ("" if live else " (stale: no process held it)")
+
+
+def lost(path: Path, holder: dict[str, Any]) -> str | None:
+    """Why the lock file at ``path`` no longer records ``holder`` (our own run), or
+    None when it still does: removed (``exops unlock --force``), emptied, or
+    overwritten by another process (named when it recorded itself)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return f"the lock file {path} was removed (`exops unlock --force`?)"
+    except OSError as exc:
+        return f"the lock file {path} cannot be read any more ({exc.strerror})"
+    try:
+        raw = os.pread(fd, 64 * 1024, 0)
+    except OSError as exc:
+        return f"the lock file {path} cannot be read any more ({exc.strerror})"
+    finally:
+        os.close(fd)
+    if not raw.strip():
+        return f"the lock file {path} was emptied by another process"
+    try:
+        recorded = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        recorded = None
+    if recorded == holder:
+        return None
+    if isinstance(recorded, dict):
+        return (
+            f"the lock file {path} was overwritten: it now names {describe(recorded)}, "
+            "not this run"
+        )
+    return f"the lock file {path} was overwritten by another process (it no longer names this run)"
 
 
 def force_unlock(cluster: str, *, lock_dir: Path | None = None) -> str | None:

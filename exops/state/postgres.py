@@ -723,14 +723,15 @@ class PostgresBackups:
         row = self.store.run(
             "find the latest backup",
             lambda conn: conn.execute(
-                "SELECT id, settings FROM exops_backups WHERE cluster = %s AND host = %s"
-                " ORDER BY taken_at DESC, id DESC LIMIT 1",
+                "SELECT id, cluster, host, taken_at, settings FROM exops_backups"
+                " WHERE cluster = %s AND host = %s ORDER BY taken_at DESC, id DESC LIMIT 1",
                 (cluster, host),
             ).fetchone(),
         )
         if row is None:
             return None
-        return f"{self.store.target.shown}#backup={row['id']}", dict(json.loads(row["settings"]))
+        location = f"{self.store.target.shown}#backup={row['id']}"
+        return location, _checked(row, location)
 
     def read(self, location: str) -> dict[str, Any]:
         """The settings of the backup at ``location`` (``...#backup=N`` or ``N``).
@@ -744,9 +745,23 @@ class PostgresBackups:
         row = self.store.run(
             "read a backup",
             lambda conn: conn.execute(
-                "SELECT settings FROM exops_backups WHERE id = %s", (int(match.group(1)),)
+                "SELECT cluster, host, taken_at, settings FROM exops_backups WHERE id = %s",
+                (int(match.group(1)),),
             ).fetchone(),
         )
         if row is None:
             raise UsageError(f"{location}: no such backup in the state store")
-        return dict(json.loads(row["settings"]))
+        return _checked(row, location)
+
+
+def _checked(row: Any, location: str) -> dict[str, Any]:
+    """A row's settings, through the one backup check (``backups.check_backup``): the
+    store and a file give the same answer for the same document."""
+    from exops.state.backups import check_backup
+
+    try:
+        settings = json.loads(row["settings"])
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{location}: not an exops backup (settings not JSON)") from exc
+    doc = {k: row[k] for k in ("cluster", "host", "taken_at")}
+    return dict(check_backup({**doc, "settings": settings}, location)["settings"])

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exops.core.errors import UsageError
+from exops.core.files import PRIVATE_DIR, PRIVATE_FILE, check_writable_target, private_dir
 from exops.state import backups, base, snapshots
 from exops.state.base import Held, LockLostError, NewRun, StepLike, StepRow
 
@@ -113,12 +114,8 @@ class SqliteJournal:
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0):
         self.path = path
         self.busy_timeout_s = busy_timeout_s
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(
-                f"state directory {path.parent} cannot be created ({exc.strerror})"
-            ) from exc
+        private_dir(path.parent, "state directory", follow=True)
+        _private_file(path, "journal")
         with self._connect() as conn:
             self._wal(conn)
             with self._write(conn):
@@ -293,6 +290,19 @@ def _run(row: sqlite3.Row) -> dict[str, Any]:
     return run
 
 
+def _private_file(path: Path, what: str) -> None:
+    """Create ``path`` empty and owner-only (0600) when it is missing (SQLite then opens
+    it with those permissions); refuse a symbolic link or another user's file."""
+    check_writable_target(path, what)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise UsageError(f"{what} {path} cannot be created ({exc.strerror})") from exc
+    os.close(fd)
+
+
 def _write_probe_file(path: Path) -> None:
     """Write, sync and remove a small file: the directory takes writes now."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -314,18 +324,21 @@ def _dir_error(directory: Path, what: str, exc: OSError, doing: str) -> UsageErr
     return UsageError(f"{what} {directory} {doing} ({exc.strerror})")
 
 
-def probe_directory(directory: Path, what: str = "state directory") -> None:
-    """Create ``directory`` and prove it writable with a real write.
+def probe_directory(
+    directory: Path, what: str = "state directory", *, follow: bool = True
+) -> None:
+    """Create ``directory`` readable by its owner only (0700), refuse one that is a
+    symbolic link or belongs to another user, and prove it writable with a real write.
 
     Raises:
-        UsageError: one line: cannot be created, read-only, not writable, or full.
+        UsageError: one line: cannot be created, a link, another user's, read-only,
+            not writable, or full.
     """
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise _dir_error(directory, what, exc, "cannot be created") from exc
-    if not directory.is_dir():
-        raise UsageError(f"{what} {directory} is not a directory")
+    private_dir(directory, what, create=False, follow=follow)
     try:
         _write_probe_file(directory / f".exops-probe-{os.getpid()}")
     except OSError as exc:
@@ -348,7 +361,8 @@ class SqliteStore:
 
         self.state_dir = state_dir
         probe_directory(state_dir)
-        probe_directory(state_dir / "backups", "backup directory")
+        # backups/ itself is never a link: it would send every backup elsewhere.
+        probe_directory(state_dir / "backups", "backup directory", follow=False)
         self.journal = SqliteJournal(state_dir / "journal.sqlite", busy_timeout_s=busy_timeout_s)
         self.backups = backups.FileBackups(state_dir / "backups")
         self.snapshots = snapshots.SqliteSnapshots(self.journal)
@@ -375,20 +389,15 @@ class SqliteStore:
 
     def check_lock(self, cluster: str | None = None) -> None:
         """A flock cannot be lost, but ``exops unlock --force`` can remove our file."""
-        from exops.state.flock import lock_path
+        from exops.state.flock import lock_path, lost
 
         for held, holder in list(self._held.items()):
             if cluster is not None and held != cluster:
                 continue
-            path = lock_path(held, self.lock_dir)
-            try:
-                recorded = json.loads(path.read_text())
-            except (OSError, ValueError):
-                recorded = None
-            if recorded != holder:
+            why = lost(lock_path(held, self.lock_dir), holder)
+            if why is not None:
                 raise LockLostError(
-                    f"the lock on cluster {held} was removed ({path}: `exops unlock --force`?);"
-                    " stopping before the next step"
+                    f"the lock on cluster {held} is lost: {why}; stopping before the next step"
                 )
 
     def close(self) -> None:

@@ -293,7 +293,8 @@ def drain(
                     f"no terminal): {steps}; then run again, or pass --accept {ACCEPT_MANUAL} to "
                     "let this run wait for it",
                 )
-            assert store is not None
+            if store is None:  # the manual branch opened it above
+                raise ExopsError("drain: the state store was not opened")
             return _wait(store, session, env, result, opts, say, reporter, cancel)
     finally:
         if store is not None:

@@ -241,13 +241,13 @@ def diff(
         raise UsageError("exops diff: name two snapshots, or a snapshot (or none) and -c CLUSTER")
     if cluster is not None:
         env.inventory.cluster(cluster)
+    named = cluster or ""  # one snapshot or none: the checks above make a cluster given
     store = open_state(env.settings)
     try:
         if refs:
             before = _find(store, refs[0])
         else:
-            assert cluster is not None
-            latest = store.snapshots.latest(cluster)
+            latest = store.snapshots.latest(named)
             if latest is None:
                 raise UsageError(
                     f"no snapshot of cluster {cluster} yet: take one with `exops snapshot -c "
@@ -264,14 +264,13 @@ def diff(
                 "are of different clusters"
             )
         return compare(snapshot_side(before), before["peers"], snapshot_side(after), after["peers"])
-    assert cluster is not None
-    if before["cluster"] != cluster:
+    if before["cluster"] != named:
         raise UsageError(
             f"snapshot {before['snapshot_id']} is of cluster {before['cluster']}, not {cluster}"
         )
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    live = read_live(env, cluster, on_peer)
-    return compare(snapshot_side(before), before["peers"], Side("live", cluster, now), live)
+    live = read_live(env, named, on_peer)
+    return compare(snapshot_side(before), before["peers"], Side("live", named, now), live)
 
 
 def diff_exit_code(result: Diff, *, detailed: bool) -> int:

@@ -104,6 +104,29 @@ def test_a_cluster_field_lands_on_the_whole_database_and_needs_a_restart(model: 
     assert 'tls_verify - changed from: Permissive to: Enforcing"' in p2.log[-2] + p2.log[-1]
 
 
+def test_every_live_setting_is_in_force_at_once_even_with_a_restart_pending(model: Lab) -> None:
+    """The rule table says the configuration primary is "live" (docs/contract.md section
+    6; domain doc 3.5: switching needs no restart): the code agrees, also on a peer
+    that waits for a restart (20007) for another reason. It kept the old primary in
+    force until the restart, which left two primaries claimed after a switch."""
+    p1, p2, p3 = (model.peers[f"c1-p{i}"] for i in (1, 2, 3))
+    assert model.save_setting(p1, "tls", TlsMode.ENFORCE) is None  # every peer now pending
+    assert p2.restart_needed() and p3.restart_needed()
+    for peer in (p2, p1, p3):  # switch-primary's order: the new primary first
+        assert model.save_setting(peer, "master", 2) is None
+        assert peer.active.master == 2, peer.name
+        assert peer.active.tls is TlsMode.PERMISSIVE  # the restart-only field waits
+    assert [p.name for p in (p1, p2, p3) if p.is_primary] == ["c1-p2"]
+    model.tick(time.time())
+    for peer in (p1, p2, p3):
+        alarms = model.snapshot(peer)["alarms"]
+        assert "20105" not in alarms and "20102" not in alarms, (peer.name, alarms)
+    live = {r.key for r in settings.SETTING_RULES.values() if r.effect == "live"} - {"h323"}
+    rows = {"map_name": "map", "map_address": "map"}
+    assert {rows.get(k, k) for k in live} == set(settings.LIVE)
+    assert set(settings.LIVE) == {"master", "name", "map_mode", "map"}
+
+
 def test_a_refused_write_commits_nothing(model: Lab) -> None:
     p1 = model.peers["c1-p1"]
     before = p1.saved.copy()

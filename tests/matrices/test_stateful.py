@@ -5,14 +5,18 @@ through random sequences of runbooks (add-peer, remove-peer, switch-primary,
 restart, convert-fqdn), each possibly under an injected fault (a peer
 unreachable, or slow), killed with SIGKILL right after a write, disturbed by
 a manual drift through the control API (H.323 off on a peer), or applied from
-a saved plan. After every step, on the mock's true state:
+a saved plan; and another administrator edits a peer over SSH between plan and
+apply, or during a run (issue 30). After every step, on the mock's true state:
 
 - no peer is in a factory-reset state except the leaver a remove-peer run
   intends to reset;
 - exops never had two peers of the cluster down at once (restart windows
   from the lab's request log and ``/metrics`` restart downtimes);
 - once the fault or drift is gone, re-running the same command exits 0 and a
-  further dry run plans no write (the run converges).
+  further dry run plans no write (the run converges);
+- a stale plan writes nothing (a saved plan applied after another administrator's
+  edit: exit 3, not one write in the lab's request log), and no run leaves two
+  peers each claiming to be the configuration primary.
 
 Derandomized, a handful of examples: deterministic and within CI's budget.
 The terminal summary prints the number of sequences and steps.
@@ -25,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, cli_for
+from clikit import Cli, cli_for, last_seq, writes_since
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from killkit import plans_no_write, reset_peers, run_killed, settled
+from pausekit import run_paused, toggle_form
 
 pytestmark = pytest.mark.integration
 
@@ -236,6 +241,51 @@ class Sessions(RuleBasedStateMachine):
         assert applied.returncode in (0, 3), (applied.returncode, applied.stderr[-1500:])
         self._converges(args)
 
+    # -- the rule: another administrator edits a peer --------------------------------
+    @rule(data=st.data(), when=st.sampled_from(("between", "during")))
+    def another_administrator_edits(self, data: st.DataObject, when: str) -> None:
+        """Another administrator lists a member by its other form (IP <-> FQDN) on a
+        peer over SSH: between ``plan --out`` and ``apply`` (the stale plan is refused,
+        exit 3, nothing written), or while a run is between two steps (it stops before
+        its next write, exit 3, or finishes when nothing was left to write). Then that
+        administrator undoes the edit and the command converges."""
+        assert self.cli is not None
+        args = self.command(data)
+        victims = [
+            p for p in self.members() if any(self.lab.control.peer_state(p)["saved"]["peers"])
+        ]
+        victim = data.draw(st.sampled_from(victims), label="victim")
+        self._step(f"edit_{when}", f"{victim} edited {when} {' '.join(args)}")
+        self._note_leaver(args)
+        if when == "between":
+            out = self.home / f"plan-{COUNTS['steps']}.json"
+            self.cli("plan", *args, "--out", str(out))
+            edit = toggle_form(self.lab, victim)
+            seq = last_seq(self.lab)
+            applied = self.cli("apply", str(out), "--yes", expect=None)
+            if edit is not None:
+                assert applied.returncode == 3, (self.log, applied.stderr[-1500:])
+                assert writes_since(self.lab, seq) == [], (self.log, writes_since(self.lab, seq))
+            else:
+                assert applied.returncode in (0, 3), (self.log, applied.stderr[-1500:])
+        else:
+            plan = self.cli.json(*args, "--dry-run")
+            steps = len(plan.get("actions") or [])
+            n = data.draw(st.integers(1, max(steps, 1)), label="step")
+            edits = []
+            result = run_paused(
+                self.cli, self.home, args, n, lambda: edits.append(toggle_form(self.lab, victim))
+            )
+            assert result.returncode in (0, 3), (self.log, result.returncode, result.stderr[-1500:])
+            assert "Traceback" not in result.stderr, result.stderr[-3000:]
+            edit = edits[0] if edits else None
+            if result.returncode == 3 and edit is not None:
+                text = result.stdout + result.stderr
+                assert "changed during this run" in text or "changed since" in text, text[-2000:]
+        if edit is not None:
+            edit.undo(self.lab)
+        self._converges(args)
+
     # -- invariants ----------------------------------------------------------------
     @invariant()
     def no_factory_reset_but_a_leaver(self) -> None:
@@ -245,6 +295,17 @@ class Sessions(RuleBasedStateMachine):
         assert not bad, (self.log, bad)
         members = self.members()
         assert members, (self.log, "no peer names a primary any more")
+
+    @invariant()
+    def never_two_primaries_claimed(self) -> None:
+        """No run (stopped, stale, disturbed) leaves two peers each naming itself the
+        configuration primary once the operator ran what it printed."""
+        if self.lab is None:
+            return
+        claiming = sorted(
+            n for n, s in self.lab.control.state()["peers"].items() if s["is_primary"]
+        )
+        assert len(claiming) <= 1, (self.log, claiming)
 
     @invariant()
     def never_two_peers_down(self) -> None:

@@ -3,6 +3,7 @@ locks and backups must behave the same."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ from journalkit import PASSWORD, sample_run
 from statekit import finish, operator_env, spawn_holder
 
 from exops.core.errors import LockedError, PreconditionError, UsageError
+from exops.core.models import ClusterSettings
 from exops.plan.model import ActionKind
 from exops.state import StateStore, open_url
 from exops.state.base import NewRun
@@ -181,17 +183,35 @@ def test_restart_durations_of_one_peer_newest_first(store: StateStore) -> None:
     assert store.journal.restart_durations("c1", "exp9") == []
 
 
+def settings_doc(*peers: str, primary: int = 1) -> dict[str, Any]:
+    """A peer's cluster settings as the executor saves them (complete, valid)."""
+    slots = (*peers, *[""] * (6 - len(peers)))
+    return ClusterSettings(peers=slots, primary=primary).model_dump(mode="json")
+
+
 def test_backups_save_latest_read(store: StateStore) -> None:
     assert store.backups.latest("c1", "exp1") is None
-    first = store.backups.save("c1", "exp1", {"peers": ["a", "", ""], "primary": 1}, "r1")
-    second = store.backups.save("c1", "exp1", {"peers": ["a", "b", ""], "primary": 1}, "r2")
-    store.backups.save("c1", "exp2", {"peers": ["x"]}, "r2")
+    one, two = settings_doc("10.0.0.1"), settings_doc("10.0.0.1", "10.0.0.2")
+    first = store.backups.save("c1", "exp1", one, "r1")
+    second = store.backups.save("c1", "exp1", two, "r2")
+    store.backups.save("c1", "exp2", settings_doc("10.0.0.9"), "r2")
     assert first != second
     latest = store.backups.latest("c1", "exp1")
-    assert latest == (second, {"peers": ["a", "b", ""], "primary": 1})
-    assert store.backups.read(first) == {"peers": ["a", "", ""], "primary": 1}
+    assert latest == (second, two)
+    assert store.backups.read(first) == one
     with pytest.raises(UsageError):
         store.backups.read(first + "999")
+
+
+def test_both_backup_readers_refuse_what_is_not_a_backup(store: StateStore) -> None:
+    """A stored document that is not complete, valid cluster settings is refused by
+    the store's reader exactly as ``restore --backup FILE`` refuses such a file."""
+    location = store.backups.save("c1", "exp1", {"peers": ["a", "", ""], "primary": 1}, "r1")
+    with pytest.raises(UsageError, match="not an exops backup") as by_read:
+        store.backups.read(location)
+    with pytest.raises(UsageError, match="not an exops backup") as by_latest:
+        store.backups.latest("c1", "exp1")
+    assert str(by_read.value).partition("(")[2] == str(by_latest.value).partition("(")[2]
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "c 1", "x" * 200, "a\nb"])
@@ -392,3 +412,28 @@ def test_one_store_shared_by_threads_numbers_steps_in_order(store: StateStore) -
         assert run is not None and [s["action_id"] for s in run["steps"]] == [
             str(i) for i in range(10)
         ]
+
+
+def test_check_lock_tells_an_overwritten_lock_from_a_removed_one(
+    store: StateStore, tmp_path: Path
+) -> None:
+    """Another process wrote its own holder into our lock file: that is not
+    "removed" (`exops unlock --force`); the message names what it found."""
+    from exops.state import LockLostError
+
+    if store.backend != "sqlite":
+        pytest.skip("the file lock's content (PostgreSQL has no lock file)")
+    with store.lock("c1", runbook="restart", timeout_s=0) as held:
+        path = Path(held.where)
+        intruder = {"user": "mallory", "host": "jump9", "pid": 4242, "runbook": "restart"}
+        path.write_text(json.dumps(intruder) + "\n")
+        with pytest.raises(LockLostError) as info:
+            store.check_lock()
+        text = str(info.value)
+        assert "overwritten" in text and "mallory" in text and "removed" not in text, text
+        path.write_text("garbage\n")
+        with pytest.raises(LockLostError, match="overwritten by another process"):
+            store.check_lock()
+        path.unlink()
+        with pytest.raises(LockLostError, match="was removed"):
+            store.check_lock()

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pgserver
 import psycopg
@@ -18,6 +19,7 @@ import pytest
 from statekit import exops, finish, operator_env, spawn_holder
 
 from exops.core.errors import LockedError, UsageError
+from exops.core.models import ClusterSettings
 from exops.plan.model import ActionKind
 from exops.state import LockLostError, open_url
 from exops.state.base import NewRun
@@ -219,7 +221,7 @@ def test_state_migrate_copies_once(pg_url: str, tmp_path: Path) -> None:
         local.journal.record_step(jid, step("1", ActionKind.BACKUP, "ok"))
         local.journal.record_step(jid, step("2", ActionKind.RESTART, "changed", duration_s=90.0))
         local.journal.finish_run(jid, "ok", 0)
-        local.backups.save("c1", "exp1", {"peers": [f"p{n}"]}, f"r{n}")
+        local.backups.save("c1", "exp1", _settings(f"10.0.0.{n + 1}"), f"r{n}")
 
     done = migrate(f"sqlite://{state}", pg_url)
     assert (done.runs_copied, done.runs_present, done.backups_copied) == (3, 0, 3)
@@ -233,7 +235,7 @@ def test_state_migrate_copies_once(pg_url: str, tmp_path: Path) -> None:
         for n in range(3):
             assert team.journal.get_run(f"r{n}") == local.journal.get_run(f"r{n}")
         latest = team.backups.latest("c1", "exp1")
-        assert latest is not None and latest[1] == {"peers": ["p2"]}
+        assert latest is not None and latest[1] == _settings("10.0.0.3")
         assert team.journal.restart_durations("c1", "exp1") == [90.0, 90.0, 90.0]
     finally:
         team.close()
@@ -307,3 +309,7 @@ def test_a_run_killed_on_another_host_reads_as_interrupted(pg_url: str, tmp_path
             proc.kill()
         finish(proc)
         store.close()
+
+
+def _settings(address: str) -> dict[str, Any]:
+    return ClusterSettings(peers=(address, "", "", "", "", ""), primary=1).model_dump(mode="json")

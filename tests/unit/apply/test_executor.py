@@ -10,8 +10,9 @@ import pytest
 
 from exops.appliance.base import Command, Write, apply_writes, settings_writes
 from exops.apply.executor import Applied, ApplyOptions, Executor
+from exops.apply.results import StepResult
 from exops.apply.waits import Waiter
-from exops.core.errors import TransportError
+from exops.core.errors import StalePlanError, TransportError
 from exops.core.models import (
     EMPTY_SLOTS,
     Alarm,
@@ -186,9 +187,18 @@ def test_configure_writes_exactly_the_plan(tmp_path: Path) -> None:
 
 
 def test_configure_already_done_writes_nothing(tmp_path: Path) -> None:
+    """Replication brought the planned (cluster-wide) value after the run began: the
+    step finds it done and writes nothing."""
     clock = FakeClock()
-    app = FakeAppliance(clock, AFTER)
-    result = executor(tmp_path, app, make_plan(configure()), clock).run()
+    unnamed = AFTER.model_copy(update={"cluster_name": ""})
+    action = configure().model_copy(
+        update={"before": unnamed, "writes": settings_writes(unnamed, AFTER)}
+    )
+    app = FakeAppliance(clock, unnamed)
+    ex = executor(tmp_path, app, make_plan(action), clock)
+    ex.check_fresh()
+    app.settings = AFTER
+    result = ex.run()
     assert [o.status for o in result.outcomes] == ["ok"]
     assert app.writes == []
 
@@ -206,16 +216,46 @@ def test_the_executor_tells_only_what_the_runner_forwards(tmp_path: Path) -> Non
     assert seen == ["step_started", "step_started", "restarting"]
 
 
-def test_divergence_stops_and_skips_the_rest(tmp_path: Path) -> None:
+def test_a_stale_plan_is_refused_before_any_write(tmp_path: Path) -> None:
+    """The stale-plan rule: a peer that no longer reads as the plan expects refuses
+    the whole run before its first action, one line per difference (step, peer,
+    expected, found); nothing is written or restarted."""
     clock = FakeClock()
     other = ClusterSettings(peers=("10.0.0.99", *EMPTY_SLOTS[1:]), primary=1)
     app = FakeAppliance(clock, other)
     restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
-    result = executor(tmp_path, app, make_plan(configure(), restart), clock).run()
+    ex = executor(tmp_path, app, make_plan(configure(), restart), clock)
+    with pytest.raises(StalePlanError) as refused:
+        ex.run()
+    assert refused.value.exit_code == 3
+    lines = str(refused.value).splitlines()
+    assert "step 1 'configure' on p1: peer 1 address expected empty, found '10.0.0.99'" in [
+        ln.strip() for ln in lines
+    ], lines
+    assert "step 1 'configure' on p1: configuration primary expected slot 0, found slot 1" in [
+        ln.strip() for ln in lines
+    ], lines
+    assert app.writes == [] and app.down_until < 0
+    assert ex.events_seen == []  # type: ignore[attr-defined]  # no step even started
+
+
+def test_a_peer_changed_during_the_run_stops_it_before_its_next_write(tmp_path: Path) -> None:
+    """Another administrator edits the peer between the start check and its step: the
+    run stops before writing (refused, exit 3), says what was written so far and the
+    command that finishes the job; the rest is not reached."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, BEFORE)
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex = executor(tmp_path, app, make_plan(configure(), restart), clock)
+    ex.check_fresh()
+    app.settings = ClusterSettings(peers=("10.0.0.99", *EMPTY_SLOTS[1:]), primary=1)
+    result = ex.run()
     assert [o.status for o in result.outcomes] == ["failed", "skipped"]
-    assert "settings changed since planning" in (result.outcomes[0].error or "")
-    assert "10.0.0.99" in (result.outcomes[0].error or "")
-    assert result.outcomes[0].advice
+    first = result.outcomes[0]
+    assert first.refused
+    assert "changed during this run" in (first.error or "") and "10.0.0.99" in (first.error or "")
+    assert "written so far: nothing" in (first.advice or "")
+    assert "`exops run test -c c1 --yes`" in (first.advice or "")
     assert app.writes == [] and app.down_until < 0
 
 
@@ -512,3 +552,76 @@ def test_a_write_accepted_but_not_applied_is_a_divergence(tmp_path: Path) -> Non
     assert [o.status for o in result.outcomes] == ["failed", "skipped"]
     assert "after writing, expected" in (result.outcomes[0].error or "")
     assert app.down_until < 0  # the restart after it is not reached
+
+
+def test_another_peer_changed_mid_run_stops_before_the_next_write(tmp_path: Path) -> None:
+    """A switch of the primary, p2 then p1: after p2 is written, another administrator
+    lists p3 differently on p3 itself. The run stops before writing p1, names what was
+    written (p2's primary) and the direct command; p1 is untouched."""
+    clock = FakeClock()
+    peers = three(clock)
+    to_p2 = LISTED.model_copy(update={"primary": 2})
+    first = conf("p2", LISTED, to_p2)
+    second = conf("p1", LISTED, to_p2).model_copy(update={"id": "2", "step": "point p1"})
+
+    class Sink:
+        def emit(self, event: str, **fields: object) -> None:
+            pass
+
+    def between_the_two_steps(outcome: StepResult) -> None:
+        if outcome.host == "p2":  # another administrator edits p3 after p2's write
+            edited = LISTED.model_copy(
+                update={"peers": (*ADDRS[:2], "p3.example.com", *EMPTY_SLOTS[3:])}
+            )
+            peers.apps["p3"].settings = edited
+
+    ex = Executor(
+        peers,  # type: ignore[arg-type]
+        make_plan(first, second).model_copy(
+            update={"runbook": "switch-primary", "params": {"peer": "p2"}}
+        ),
+        conditions={},
+        waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
+        events=Sink(),
+        options=ApplyOptions(
+            restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path), saved_plan="p.json"
+        ),
+        on_outcome=between_the_two_steps,
+    )
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["changed", "failed"]
+    stopped = result.outcomes[1]
+    assert stopped.refused
+    assert "p3: peer 3 address expected '10.0.0.13', found 'p3.example.com'" in (
+        stopped.error or ""
+    )
+    assert "written so far: p2: primary = 2" in (stopped.advice or ""), stopped.advice
+    assert "`exops switch-primary -c c1 --peer p2 --yes`" in (stopped.advice or "")
+    assert peers.apps["p1"].writes == []
+
+
+def test_a_peer_unreachable_during_its_backup_is_not_told_to_check_the_backup_directory(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    backup = Action(id="1", step="backup", kind=ActionKind.BACKUP, host="p1")
+    ex = executor(tmp_path, app, make_plan(backup), clock)
+    ex.check_fresh()
+    app.down_until = 10_000.0  # gone after the start check, before its backup
+    result = ex.run()
+    outcome = result.outcomes[0]
+    assert outcome.status == "unreachable"
+    assert "backup directory" not in (outcome.advice or "")
+    assert "did not answer" in (outcome.advice or "") and "exops status -c c1" in (
+        outcome.advice or ""
+    )
+
+
+def test_a_backup_store_that_cannot_write_still_says_so(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    (tmp_path / "c1").write_text("not a directory")  # the store cannot make c1/p1/
+    backup = Action(id="1", step="backup", kind=ActionKind.BACKUP, host="p1")
+    result = executor(tmp_path, app, make_plan(backup), clock).run()
+    assert "backup directory" in (result.outcomes[0].advice or "")

@@ -11,7 +11,7 @@ import pytest
 from exops.appliance.base import Field, Write
 from exops.core.errors import PreconditionError, UsageError
 from exops.core.exitcodes import ExitCode
-from exops.core.models import EMPTY_SLOTS, ClusterSettings
+from exops.core.models import EMPTY_SLOTS, Alarm, ClusterFacts, ClusterSettings, PeerFacts
 from exops.plan.model import (
     MAX_PLAN_BYTES,
     PLAN_FORMAT,
@@ -24,6 +24,9 @@ from exops.plan.model import (
     compare_plans,
     content_digest,
     load_plan_file,
+    plan_command,
+    run_command,
+    stale_lines,
 )
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -140,13 +143,13 @@ def test_malformed_plan_files_are_one_line_usage_errors(
 def test_unreadable_and_too_large_plan_files(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read plan file"):
         load_plan_file(tmp_path / "missing.json")
-    with pytest.raises(UsageError, match="cannot read plan file"):
-        load_plan_file(tmp_path)  # a directory
+    with pytest.raises(UsageError, match="plan file is a directory, not a regular file"):
+        load_plan_file(tmp_path)
     big = tmp_path / "big.json"
     big.write_bytes(b" " * (MAX_PLAN_BYTES + 1))
     with pytest.raises(UsageError, match="larger than"):
         load_plan_file(big)
-    with pytest.raises(UsageError, match="larger than"):
+    with pytest.raises(UsageError, match="character device, not a regular file"):
         load_plan_file(Path("/dev/zero"))
 
 
@@ -200,6 +203,18 @@ def test_a_preflight_verdict_change_is_named() -> None:
     assert lines == ["preflight size: was pass, now fail (6 of 6)"]
 
 
+def test_a_warning_that_comes_and_goes_does_not_make_a_plan_stale() -> None:
+    """The latency check warns or passes with exops's own round trips (a loaded
+    machine): neither blocks, the plan does the same; only a blocking change counts."""
+    warn = (CheckResult(name="size", outcome=CheckOutcome.WARN, summary="5 of 6"),)
+    assert compare_plans(a_plan(), a_plan(preflight=warn)) == []
+    assert compare_plans(a_plan(preflight=warn), a_plan()) == []
+    unknown = (CheckResult(name="size", outcome=CheckOutcome.UNKNOWN, summary="?"),)
+    assert compare_plans(a_plan(preflight=warn), a_plan(preflight=unknown)) == [
+        "preflight size: was warn, now unknown (?)"
+    ]
+
+
 def test_a_refusal_change_is_named() -> None:
     assert compare_plans(a_plan(), a_plan(refused="no")) == ["refused now: no"]
     assert compare_plans(a_plan(refused="no"), a_plan()) == ["no longer refused (was: no)"]
@@ -209,3 +224,112 @@ def test_a_decommission_flag_is_a_difference() -> None:
     actions = list(a_plan().actions)
     actions[2] = actions[2].model_copy(update={"decommission": True})
     assert compare_plans(a_plan(), a_plan(actions=tuple(actions))) != []
+
+
+# -- the stale-plan rule (stale_lines): what a plan expects to find, on fresh facts -----
+
+
+NEW = ClusterSettings()  # p3, not yet clustered
+
+
+def facts_of(**peers: ClusterSettings | None) -> ClusterFacts:
+    return ClusterFacts(
+        cluster="c1",
+        peers=tuple(
+            PeerFacts(
+                host=h,
+                address=f"10.0.0.1{i}",
+                reachable=s is not None,
+                settings=s,
+                error=None if s is not None else "connection refused",
+            )
+            for i, (h, s) in enumerate(peers.items(), start=1)
+        ),
+        gathered_at=NOW,
+    )
+
+
+def basis_of(**peers: ClusterSettings) -> dict[str, dict[str, object]]:
+    return {
+        h: {"reachable": True, "settings": s.model_dump(mode="json"), "restart_pending": False}
+        for h, s in peers.items()
+    }
+
+
+def test_a_plan_holds_on_the_facts_it_was_made_from() -> None:
+    plan = a_plan(basis=basis_of(p1=BEFORE, p2=BEFORE, p3=NEW))
+    assert stale_lines(plan, facts_of(p1=BEFORE, p2=BEFORE, p3=NEW)) == []
+
+
+def test_an_edited_peer_is_one_line_per_difference_naming_step_peer_expected_found() -> None:
+    plan = a_plan(basis=basis_of(p1=BEFORE, p2=BEFORE, p3=NEW))
+    by_name = BEFORE.model_copy(update={"peers": ("10.0.0.11", "p2.example.com", *EMPTY_SLOTS[2:])})
+    moved = BEFORE.model_copy(update={"primary": 2})
+    assert stale_lines(plan, facts_of(p1=by_name, p2=moved, p3=NEW)) == [
+        "step 2 'list p3' on p1: peer 2 address expected '10.0.0.12', found 'p2.example.com'",
+        "the facts the plan was made from on p2: configuration primary expected slot 1, found slot 2",
+    ]
+
+
+def test_a_peer_unreachable_now_or_new_to_the_cluster_is_a_difference() -> None:
+    plan = a_plan(basis=basis_of(p1=BEFORE, p2=BEFORE, p3=NEW))
+    lines = stale_lines(plan, facts_of(p1=BEFORE, p2=None, p3=NEW, p4=BEFORE))
+    assert lines == [
+        "the facts the plan was made from on p2: expected reachable, found unreachable "
+        "(connection refused)",
+        "p4: found in cluster c1, not in the plan's facts",
+    ]
+
+
+def test_a_step_after_a_cluster_wide_change_is_held_to_the_peers_own_fields() -> None:
+    """After a step that changes a replicated field, a later step on another peer may
+    find replication landed: only that peer's list and primary must hold then."""
+    named = BEFORE.model_copy(update={"cluster_name": "c1.example.com"})
+    plan = a_plan(
+        basis=basis_of(p1=BEFORE, p2=BEFORE, p3=NEW),
+        actions=(
+            Action(
+                id="1",
+                step="name",
+                kind=ActionKind.CONFIGURE,
+                host="p1",
+                writes=(Write(field=Field.CLUSTER_NAME, value="c1.example.com"),),
+                before=BEFORE,
+                after=named,
+            ),
+            Action(
+                id="2",
+                step="p2",
+                kind=ActionKind.CONFIGURE,
+                host="p2",
+                writes=(WRITE,),
+                before=named,
+                after=named.model_copy(update={"peers": AFTER.peers}),
+            ),
+        ),
+    )
+    assert stale_lines(plan, facts_of(p1=BEFORE, p2=BEFORE, p3=NEW)) == []
+    moved = BEFORE.model_copy(update={"primary": 2})
+    assert stale_lines(plan, facts_of(p1=BEFORE, p2=moved, p3=NEW)) == [
+        "step 2 'p2' on p2: configuration primary expected slot 1, found slot 2"
+    ]
+
+
+def test_a_restart_pending_since_planning_is_a_difference() -> None:
+    plan = a_plan(basis=basis_of(p1=BEFORE, p3=NEW))
+    facts = facts_of(p1=BEFORE, p3=NEW)
+    pending = facts.peers[0].model_copy(update={"alarms": (Alarm(id="20007"),)})
+    lines = stale_lines(plan, facts.model_copy(update={"peers": (pending, facts.peers[1])}))
+    assert lines == [
+        "step 2 'list p3' on p1: expected no restart pending, found a restart pending (alarm 20007)"
+    ]
+
+
+def test_the_commands_that_replace_a_stale_plan() -> None:
+    plan = a_plan(runbook="switch-primary", params={"peer": "c1-p2"})
+    assert run_command(plan) == "exops switch-primary -c c1 --peer c1-p2 --yes"
+    assert (
+        plan_command(plan, "p.json") == "exops plan switch-primary -c c1 --peer c1-p2 --out p.json"
+    )
+    custom = a_plan(runbook="my-book", params={"x": "1", "y": None})
+    assert run_command(custom, yes=False) == "exops run my-book -c c1 -P x=1"

@@ -169,6 +169,26 @@ def test_switch_primary_with_old_primary_down_skips_it_with_a_warning() -> None:
     assert "Skipped, NOT done" in text and "0 already in place" in text
 
 
+def test_switch_primary_is_refused_while_members_wait_for_a_restart() -> None:
+    """Members waiting for a restart (20007): refused, naming them and the restart
+    commands; with a member down (the old primary gone) the switch stays possible
+    (a primary change takes effect at once, and rule R2 would refuse those restarts)."""
+    everyone = [0, 1, 2]
+    facts = cluster(peer(0, everyone), peer(1, everyone, alarms=("20007",)), peer(2, everyone))
+    p = plan("switch-primary", facts, peer="p3")
+    assert p.refused is not None and p.actions == ()
+    assert p.refused.startswith("p2 of cluster c1 wait for a restart (alarm 20007)")
+    assert "`exops restart -c c1 --peer p2 --yes`" in p.refused
+    down = cluster(
+        peer(0, everyone, reachable=False),
+        peer(1, everyone, alarms=("20007",)),
+        peer(2, everyone),
+    )
+    p = plan("switch-primary", down, peer="p3")
+    assert p.refused is None
+    assert changes(p) == [("p3", "configure"), ("p2", "configure")]
+
+
 def test_convert_fqdn_goes_slot_by_slot() -> None:
     facts = cluster(*(peer(i, [0, 1]) for i in range(2)))
     p = plan("convert-fqdn", facts)

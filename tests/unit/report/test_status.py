@@ -96,3 +96,20 @@ def test_each_raised_alarm_has_its_title_and_the_command_for_it() -> None:
     (note,) = report.alarms
     assert (note.host, note.id, note.title) == ("p2", "20007", "Restart required")
     assert note.fix == "exops restart -c c1 --peer p2"
+
+
+def test_a_host_key_mismatch_is_not_reported_as_a_peer_that_does_not_answer() -> None:
+    """A peer whose SSH host key no longer matches (possible impersonation) answered:
+    the verdict says it cannot be trusted, never "does not answer"."""
+    mismatch = "c1-p2 connect: SSH host key does not match known_hosts: possible impersonation"
+    p2 = peer(1, 3, reachable=False).model_copy(
+        update={"error": mismatch, "unreachable_kind": "tls"}
+    )
+    r = summarize(cluster(peer(0, 3), p2, peer(2, 3)))
+    assert "does not answer" not in r.root_cause, r.root_cause
+    assert r.root_cause.startswith("p2 cannot be trusted: ") and "impersonation" in r.root_cause
+    down = peer(1, 3, reachable=False).model_copy(
+        update={"error": "connection refused", "unreachable_kind": "connect"}
+    )
+    r = summarize(cluster(peer(0, 3), down, peer(2, 3)))
+    assert r.root_cause == "p2 does not answer (connection refused)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -289,7 +290,27 @@ def test_oversized_runbook_is_refused(tmp_path: Path) -> None:
 def test_dev_zero_is_refused_without_reading_it_all() -> None:
     with pytest.raises(UsageError) as exc:
         load_runbook("/dev/zero")
-    assert "larger than" in _one_line_usage(exc)
+    assert "character device, not a regular file" in _one_line_usage(exc)
+
+
+def test_a_fifo_runbook_is_refused_at_once(tmp_path: Path) -> None:
+    """A named pipe nobody writes to would block a read forever: refused, exit 2."""
+    fifo = tmp_path / "book.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError) as exc:
+        load_runbook(str(fifo))
+    assert exc.value.exit_code == 2
+    assert "FIFO (named pipe), not a regular file" in _one_line_usage(exc)
+
+
+def test_a_sparse_file_is_refused_from_its_size(tmp_path: Path) -> None:
+    """1 GiB of holes: refused from its size, never read into memory."""
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as fh:
+        fh.truncate(1 << 30)
+    with pytest.raises(RunbookFileError) as exc:
+        load_runbook(str(big))
+    assert "larger than 256 KiB" in _one_line_usage(exc)
 
 
 def test_invalid_utf8_is_one_line_with_its_line(tmp_path: Path) -> None:
@@ -304,7 +325,7 @@ def test_invalid_utf8_is_one_line_with_its_line(tmp_path: Path) -> None:
 def test_a_directory_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as exc:
         load_runbook(str(tmp_path) + "/")
-    assert "cannot read runbook file" in _one_line_usage(exc)
+    assert "runbook file is a directory, not a regular file" in _one_line_usage(exc)
 
 
 def test_alias_bomb_is_refused() -> None:
@@ -374,6 +395,35 @@ def test_expressions_are_bounded(expression: str, fragment: str) -> None:
     assert fragment in str(exc.value) and "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("{{ lipsum(n=100000) }}", "lipsum(...) would produce"),
+        ("{{ lipsum(100000) }}", "lipsum(...) would produce"),
+        ('{{ ("\\n" * 4000) | indent(100000) }}', "indent(...) would produce"),
+        ('{{ ("a" * 4000) | replace("a", "b" * 4000) }}', "replace(...) would produce"),
+        ('{{ ("a" * 4000).replace("a", "b" * 4000) }}', "replace(...) would produce"),
+        ('{{ ("\\t" * 4000).expandtabs(100000) }}', "expandtabs(...) would produce"),
+        ('{{ "x".center(100000) }}', "center(...) would produce"),
+        ("{{ [1, 2] | slice(100000) | list }}", "slice(...) would produce"),
+    ],
+)
+def test_growing_calls_are_bounded_before_they_run(
+    expression: str, fragment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lipsum(n=100000)`` built 45 M items (11 s, 242 MB) before the output limit
+    refused it: such calls are refused from their arguments, before they run."""
+    from exops.runbook import expr
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ran before it was bounded")
+
+    monkeypatch.setattr(expr, "generate_lorem_ipsum", never)
+    with pytest.raises(expr.BoundsError) as exc:
+        expr.render(expression, {})
+    assert fragment in str(exc.value) and "\n" not in str(exc.value)
+
+
 def test_bounded_expressions_still_compute_what_runbooks_need() -> None:
     from exops.runbook.expr import render
 
@@ -381,3 +431,5 @@ def test_bounded_expressions_still_compute_what_runbooks_need() -> None:
     assert render("{{ range(1, 7) | list }}", {}) == [1, 2, 3, 4, 5, 6]
     assert render("{{ ['a', 'b'] | join(', ') }}", {}) == "a, b"
     assert render("{{ 'p' ~ 3 }}", {}) == "p3"
+    assert render("{{ 'a.b' | replace('.', '-') }}", {}) == "a-b"
+    assert render("{{ 'x' | center(5) }}", {}) == "  x  "
