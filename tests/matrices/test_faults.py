@@ -291,9 +291,12 @@ def rerun_reaches_end_state(lab: Any, cli: Cli, scenario: Scenario) -> None:
             "a peer is still restarting",
         )
     )
-    cli(*scenario.args, "--yes")
+    # The re-run is about converging, not about timing: on a loaded machine a restart
+    # can outlast the fault runs' short timeouts, so it waits as long as it needs.
+    patient = Cli({**cli.env, "EXOPS_RESTART_TIMEOUT": "120", "EXOPS_SETTLE_TIMEOUT": "60"})
+    patient(*scenario.args, "--yes")
     scenario.end_state(lab)
-    again = cli.json(*scenario.args, "--dry-run")
+    again = patient.json(*scenario.args, "--dry-run")
     changing = [a for a in again["actions"] if a["kind"] in ("configure", "restart", "command")]
     assert changing == [], changing
 
