@@ -125,6 +125,35 @@ class Settings:
         return self.state_dir / "backups"
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a settings file is a few lines; refuse what is not one
+
+
+def _read_config(path: Path) -> str:
+    """The settings file's text: at most ``MAX_CONFIG_BYTES`` read, strict UTF-8, no NUL.
+
+    Raises:
+        UsageError: one line naming the file and what is wrong with it.
+    """
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the settings file ({exc.strerror or exc})") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"{path}: settings file larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    if b"\0" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\0")) + 1
+        raise UsageError(f"{path}: not a settings file: NUL byte on line {line} (binary data?)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}): "
+            "a settings file is YAML text"
+        ) from exc
+
+
 def _coerce(name: str, raw: Any, source: str) -> Any:
     setting = SETTINGS[name]
     try:
@@ -151,7 +180,7 @@ def load_settings(
     )
     if path.is_file():
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(_read_config(path)) or {}
         except yaml.YAMLError as exc:
             raise UsageError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
