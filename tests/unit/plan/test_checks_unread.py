@@ -139,3 +139,31 @@ def test_a_member_read_bad_still_fails() -> None:
     peers[2] = _unread(peers[2])
     outcome, summary = _outcomes(_facts(*peers))["base_network"]
     assert outcome is CheckOutcome.FAIL and "p2" in summary, summary
+
+
+MY_RESTART = """\
+name: mine
+params: {peer: {type: peer, required: true}}
+steps:
+  - name: restart it
+    on: "{{ peer }}"
+    restart: {when: always}
+"""
+
+
+def test_a_cluster_that_answered_nothing_readable_is_not_planned_on() -> None:
+    """A runbook without preflight: the planner itself refuses a cluster of which
+    nothing was read, even though every peer answered (issue 26)."""
+    from exops.plan.planner import plan_runbook
+    from exops.runbook.loader import parse_runbook
+
+    facts = _facts(*(_unread(_peer(i)) for i in range(3)))
+    plan = plan_runbook(
+        parse_runbook(MY_RESTART, "mine.yaml"),
+        facts,
+        {"peer": "p2"},
+        now=datetime.now(UTC),
+        exops_version="t",
+    )
+    assert plan.refused and "could be read" in plan.refused and plan.actions == ()
+    assert "IsADirectoryError" in plan.refused
