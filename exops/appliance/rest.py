@@ -20,6 +20,7 @@ naming the table and field, never a guessed value.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
@@ -88,11 +89,20 @@ def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
 
 
 def base_url(target: ConnectionTarget) -> str:
-    """``https://host:port``; an IPv6 literal is bracketed (RFC 3986)."""
-    host = target.hostname
+    """``https://host:port``; an IPv6 literal is bracketed (RFC 3986). ``host`` is the
+    address the hosts file gives the name (``target.address``), else the name."""
+    host = target.address or target.hostname
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"https://{host}:{target.port}"
+
+
+def _by_name(target: ConnectionTarget) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers, extensions) of a request to ``target.address``: the name in the Host
+    header and in TLS (SNI, certificate check), as if it had been resolved."""
+    if not target.address:
+        return {}, {}
+    return {"Host": f"{target.hostname}:{target.port}"}, {"sni_hostname": target.hostname}
 
 
 # The total deadline of the exchange the calling thread is in (time.monotonic), or
@@ -693,8 +703,14 @@ class RestAppliance:
             min(self.target.read_timeout_s, remaining),
             connect=min(self.target.connect_timeout_s, remaining),
         )
+        named, extensions = _by_name(self.target)
         request = self.client.build_request(
-            method, path, data=data, headers=headers, timeout=timeout
+            method,
+            path,
+            data=data,
+            headers={**named, **(headers or {})},
+            timeout=timeout,
+            extensions=extensions,
         )
         # Every socket wait of this attempt ends by its deadline (DeadlineTransport).
         _EXCHANGE.deadline = time.monotonic() + remaining
@@ -775,7 +791,7 @@ class RestAppliance:
                     ) from exc
                 error = _mapped(exc, last or spent)
                 if error is not None:
-                    raise error from exc
+                    raise _unresolved(error, exc, self.target) from exc
             else:
                 code = answer.status_code
                 if cdb and code in CDB_NOT_RUNNING:
@@ -959,6 +975,19 @@ def _mapped(exc: httpx.HTTPError, last: bool) -> ExopsError | None:
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return TransportError(f"connection dropped ({_reason(exc)})") if last else None
     return TransportError(f"HTTP error ({_reason(exc)})")
+
+
+def _unresolved(error: ExopsError, exc: Exception, target: ConnectionTarget) -> ExopsError:
+    """A name that did not resolve: say so, and which resolver was asked."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return TransportError(
+                f"cannot connect: {target.hostname} does not resolve "
+                f"({cause.strerror or cause}; asked {target.resolver or 'the system resolver'})"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return error
 
 
 def _is_tls_failure(exc: Exception) -> bool:

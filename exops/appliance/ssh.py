@@ -19,6 +19,7 @@ recorded) only when the operator opted in.
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -162,8 +163,15 @@ class ParamikoShell:
         t = self.target
         op = "ssh connect"
         try:
+            # EXOPS_HOSTS_FILE named the host: connect to its address, verify the name.
+            sock = (
+                socket.create_connection((t.address, t.ssh_port), timeout=t.connect_timeout_s)
+                if t.address
+                else None
+            )
             client.connect(
                 t.hostname,
+                sock=sock,
                 port=t.ssh_port,
                 username=t.username,
                 password=t.password.get_secret_value(),
@@ -194,6 +202,13 @@ class ParamikoShell:
             raise TransportError(f"SSH failed: {exc}", host=self.host, operation=op) from exc
         except TimeoutError as exc:
             raise TimeoutError_("SSH connection timed out", host=self.host, operation=op) from exc
+        except socket.gaierror as exc:
+            raise TransportError(
+                f"cannot connect over SSH: {t.hostname} does not resolve ({exc.strerror or exc}; "
+                f"asked {t.resolver or 'the system resolver'})",
+                host=self.host,
+                operation=op,
+            ) from exc
         except OSError as exc:
             raise TransportError(
                 f"cannot connect over SSH ({exc.strerror or exc})", host=self.host, operation=op

@@ -83,3 +83,38 @@ def test_a_late_peer_is_reported_unreachable(
     assert by_host["c1-p3"]["reachable"] is False, by_host["c1-p3"]
     assert "gave up after" in by_host["c1-p3"]["error"], by_host["c1-p3"]["error"]
     assert by_host["c1-p1"]["reachable"] and by_host["c1-p2"]["reachable"]
+
+
+def _inventory_by_fqdn(lab: Any, tmp_path: Path, peer: str) -> Path:
+    """A copy of the lab's inventory where ``peer``'s management hostname is its FQDN,
+    a name only the lab's hosts file knows."""
+    import shutil
+
+    import yaml
+
+    inv = tmp_path / "inventory"
+    shutil.copytree(lab.env["EXOPS_INVENTORY"], inv)
+    hosts = yaml.safe_load((inv / "hosts.yaml").read_text())
+    hosts[peer]["hostname"] = lab.fqdns[peer]
+    (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return inv
+
+
+def test_a_peer_named_by_an_fqdn_only_the_hosts_file_knows(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    inv = _inventory_by_fqdn(lab, tmp_path, "c1-p2")
+    # The lab's hosts file (EXOPS_HOSTS_FILE) resolves it; TLS verifies the FQDN.
+    cli = cli_for(lab, tmp_path, EXOPS_INVENTORY=str(inv), EXOPS_TRANSPORT="rest")
+    doc = cli.json("status", "-c", "c1")
+    assert doc["clusters"][0]["verdict"] == "healthy", doc["clusters"][0]["reasons"]
+    # Without the hosts file, the system resolver is asked, and the message says so.
+    cli = cli_for(
+        lab, tmp_path, EXOPS_INVENTORY=str(inv), EXOPS_TRANSPORT="rest", EXOPS_HOSTS_FILE=""
+    )
+    doc = cli.json("status", "-c", "c1", expect=1)
+    p2 = next(p for p in doc["clusters"][0]["peers"] if p["host"] == "c1-p2")
+    assert p2["reachable"] is False
+    assert f"{lab.fqdns['c1-p2']} does not resolve" in p2["error"], p2["error"]
+    assert "asked the system resolver (no EXOPS_HOSTS_FILE set)" in p2["error"], p2["error"]
