@@ -233,7 +233,9 @@ class ParamikoShell:
         self._chan = chan
         try:
             chan.sendall((CLI.sync + CLI.line_end).encode())
-            self._note(CLI.sync, _sync_answer(self._read(chan, "login", _synced, deadline)))
+            # The first answer: within the read timeout, and within what is left of the login.
+            first = min(deadline, time.monotonic() + t.read_timeout_s)
+            self._note(CLI.sync, _sync_answer(self._read(chan, "login", _synced, first)))
         except (TransportError, ApplianceError):  # first: TimeoutError_ is an OSError too
             self.close()
             raise
