@@ -67,6 +67,10 @@ class ConnectionTarget(Frozen):
 
     host: str  # inventory name, used in every error message
     hostname: str  # management address (IP or DNS name) to connect to
+    # Where to connect when EXOPS_HOSTS_FILE names ``hostname`` (TLS and SSH still verify
+    # ``hostname``); None: the system resolver resolves it (exops.inventory.resolve).
+    address: str | None = None
+    resolver: str = ""  # who resolves ``hostname``, for error messages ("" for an IP)
     port: int = 443  # HTTPS
     ssh_port: int = 22
     username: str = "admin"

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from exops.appliance.base import PEER_CONCURRENCY, ConnectionTarget
 from exops.appliance.factory import RoutedAppliance
-from exops.appliance.rest import RestAppliance, ssl_context
+from exops.appliance.rest import DeadlineTransport, RestAppliance, ssl_context
 
 NAME = "exops_appliance"
 
@@ -73,7 +73,7 @@ def rest_appliance(target: ConnectionTarget) -> RestAppliance:
     """
     import httpx
 
-    pool = httpx.HTTPTransport(
+    pool = DeadlineTransport(  # every exchange under its total deadline (issue 26)
         verify=_shared_context(target),
         limits=httpx.Limits(
             max_connections=PEER_CONCURRENCY, max_keepalive_connections=PEER_CONCURRENCY

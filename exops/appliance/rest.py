@@ -1,9 +1,14 @@
 """The appliance over HTTPS: provisioning REST and the cluster database (CDB) REST.
 
 One ``httpx.Client`` per peer, reused (keep-alive) for the whole session.
-Every answer is streamed in under two caps: ``MAX_ANSWER_BYTES`` (checked
-while it arrives) and an overall per-request deadline (every retry included;
-socket reads use ``ConnectionTarget.read_timeout_s``). Idempotent reads are
+Every answer is streamed in under three caps: ``MAX_ANSWER_BYTES`` (checked
+while it arrives); each attempt's total deadline, connect timeout + read timeout
+(connection, TLS handshake, headers and body together, however slowly the bytes
+arrive: every socket wait is cut to what is left of it); and an overall
+per-request deadline (every retry included). A single socket wait is at most
+``ConnectionTarget.read_timeout_s`` (connect timeout while connecting). An
+attempt that spent its total deadline is not retried: the peer is too slow,
+not flaky. Idempotent reads are
 retried with a short backoff on connection trouble and 5xx; a CDB answering
 503/408 ("cluster database not fully running", CONFIRMED) is retried until
 the deadline; writes never are. httpx exceptions are mapped to exops's tree
@@ -15,14 +20,17 @@ naming the table and field, never a guessed value.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from exops.appliance.base import Command, ConnectionTarget, Field, Write
@@ -85,11 +93,126 @@ def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
 
 
 def base_url(target: ConnectionTarget) -> str:
-    """``https://host:port``; an IPv6 literal is bracketed (RFC 3986)."""
-    host = target.hostname
+    """``https://host:port``; an IPv6 literal is bracketed (RFC 3986). ``host`` is the
+    address the hosts file gives the name (``target.address``), else the name."""
+    host = target.address or target.hostname
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"https://{host}:{target.port}"
+
+
+def _by_name(target: ConnectionTarget) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers, extensions) of a request to ``target.address``: the name in the Host
+    header and in TLS (SNI, certificate check), as if it had been resolved."""
+    if not target.address:
+        return {}, {}
+    return {"Host": f"{target.hostname}:{target.port}"}, {"sni_hostname": target.hostname}
+
+
+# The total deadline of the exchange the calling thread is in (time.monotonic), or
+# None. A request runs whole in one thread (httpx's sync client), so every socket
+# wait of an attempt, on a new or a reused connection, sees its own deadline.
+_EXCHANGE = threading.local()
+
+
+def _cut(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of the calling thread's exchange deadline."""
+    at: float | None = getattr(_EXCHANGE, "deadline", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise expired("the exchange's total deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every wait (read, write, TLS handshake) ends by the deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _cut(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _cut(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(
+            ssl_context, server_hostname, _cut(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _cut(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - exops connects over TCP only
+        stream = self._inner.connect_unix_socket(
+            path, _cut(timeout, httpcore.ConnectTimeout), socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - unused by HTTP/1.1
+        self._inner.sleep(seconds)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's HTTPS transport, each socket wait of an exchange cut to its total deadline.
+
+    httpx's own timeouts are per socket wait: a peer that sends a byte just within
+    the read timeout, again and again, would hold a request for ever (issue 26).
+    Here every wait of an exchange (connect, TLS handshake, each read and write of
+    the headers and the body) is at most what is left of the deadline that
+    ``RestAppliance`` sets for the calling thread, and fails with httpx's own
+    timeout exception when it is spent.
+    """
+
+    def __init__(
+        self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None
+    ):
+        limits = limits or httpx.Limits()
+        super().__init__(verify=verify, limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
+def attempt_bound_s(target: ConnectionTarget) -> float:
+    """The total deadline of one exchange: connect timeout + read timeout."""
+    return target.connect_timeout_s + target.read_timeout_s
 
 
 @dataclass(frozen=True)
@@ -677,14 +800,16 @@ class RestAppliance:
 
     def _new_client(self) -> httpx.Client:
         target = self.target
+        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+        transport = self._transport or DeadlineTransport(verify=ssl_context(target), limits=limits)
         return httpx.Client(
             base_url=base_url(target),
             auth=(target.username, target.password.get_secret_value()),
             verify=ssl_context(target),
             timeout=httpx.Timeout(target.read_timeout_s, connect=target.connect_timeout_s),
             headers={"Accept": "application/json"},
-            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
-            transport=self._transport,
+            limits=limits,
+            transport=transport,
         )
 
     # -- plumbing ------------------------------------------------------------
@@ -707,15 +832,39 @@ class RestAppliance:
         deadline_at: float,
         data: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        bound_s: float,
     ) -> Answer:
+        """One attempt; ``deadline_at`` ends it whole (``bound_s`` long, for messages)."""
         remaining = max(deadline_at - self._clock(), 0.001)
         timeout = httpx.Timeout(
             min(self.target.read_timeout_s, remaining),
             connect=min(self.target.connect_timeout_s, remaining),
         )
+        named, extensions = _by_name(self.target)
         request = self.client.build_request(
-            method, path, data=data, headers=headers, timeout=timeout
+            method,
+            path,
+            data=data,
+            headers={**named, **(headers or {})},
+            timeout=timeout,
+            extensions=extensions,
         )
+        # Every socket wait of this attempt ends by its deadline (DeadlineTransport).
+        _EXCHANGE.deadline = time.monotonic() + remaining
+        try:
+            return self._exchange(request, method, path, deadline_at, data, bound_s)
+        finally:
+            _EXCHANGE.deadline = None
+
+    def _exchange(
+        self,
+        request: httpx.Request,
+        method: str,
+        path: str,
+        deadline_at: float,
+        data: Mapping[str, str] | None,
+        bound_s: float,
+    ) -> Answer:
         try:
             response = self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -737,7 +886,8 @@ class RestAppliance:
                     )
                 if self._clock() > deadline_at:
                     raise TimeoutError_(
-                        f"answer still arriving after the {self.deadline_s:.0f} s deadline"
+                        f"answer still arriving at the {bound_s:.0f} s "
+                        "deadline (the peer answers too slowly)"
                     )
         finally:
             response.close()
@@ -764,18 +914,21 @@ class RestAppliance:
         attempt = busy = 0
         while True:
             last = not retry or attempt >= self.target.retries
+            now = self._clock()
+            attempt_at = min(deadline_at, now + attempt_bound_s(self.target))
+            bound_s = attempt_at - now
             try:
-                answer = self._send_once(method, path, deadline_at, data, headers)
+                answer = self._send_once(method, path, attempt_at, data, headers, bound_s)
             except httpx.HTTPError as exc:
-                spent = self._clock() >= deadline_at
+                spent = self._clock() >= attempt_at
                 if spent and isinstance(exc, httpx.TimeoutException):
                     raise TimeoutError_(
-                        f"no complete answer within the {self.deadline_s:.0f} s deadline "
-                        f"({type(exc).__name__})"
+                        f"no complete answer within the {bound_s:.0f} s "
+                        f"deadline ({type(exc).__name__})"
                     ) from exc
                 error = _mapped(exc, last or spent)
                 if error is not None:
-                    raise error from exc
+                    raise _unresolved(error, exc, self.target) from exc
             else:
                 code = answer.status_code
                 if cdb and code in CDB_NOT_RUNNING:
@@ -976,6 +1129,19 @@ def _mapped(exc: httpx.HTTPError, last: bool) -> ExopsError | None:
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return TransportError(f"connection dropped ({_reason(exc)})") if last else None
     return TransportError(f"HTTP error ({_reason(exc)})")
+
+
+def _unresolved(error: ExopsError, exc: Exception, target: ConnectionTarget) -> ExopsError:
+    """A name that did not resolve: say so, and which resolver was asked."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return TransportError(
+                f"cannot connect: {target.hostname} does not resolve "
+                f"({cause.strerror or cause}; asked {target.resolver or 'the system resolver'})"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return error
 
 
 def _is_tls_failure(exc: Exception) -> bool:

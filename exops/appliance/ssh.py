@@ -5,14 +5,22 @@ peer. The welcome does not reliably end in ``OK``, so after login exops sends
 one cheap read (``CLI.sync``) and discards everything before its answer. Each
 command is then sent in full (never abbreviated), ended like the Enter key
 (CR), and its answer read up to its final ``OK`` or ``ERROR`` line within a
-deadline and a size cap; CRLF line ends and the echo of the command are
-removed. Host keys are checked against known_hosts; an unknown key is
-accepted (and recorded) only when the operator opted in.
+deadline (the read timeout, in all: a peer that trickles its answer cannot
+stretch it) and a size cap; CRLF line ends and the echo of the command are
+removed. The login as a whole (TCP connect, banner, key exchange, password,
+shell, the first answer) ends within connect timeout + read timeout: a watchdog
+closes the connection when that passes, since paramiko waits for a shell and a
+pty without any timeout of its own. A timed-out command is not tried again on
+a new session: the peer is slow, and a second try would only double the wait.
+Host keys are checked against known_hosts; an unknown key is accepted (and
+recorded) only when the operator opted in.
 """
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,19 +109,73 @@ class ParamikoShell:
     def _known_hosts(self) -> Path:
         return Path(self.target.known_hosts or Path.home() / ".ssh" / "known_hosts").expanduser()
 
+    def _host_keys(self, client: paramiko.SSHClient, known: Path) -> None:
+        """Load known_hosts; one that cannot be read means no host key can be verified."""
+        try:
+            if known.exists():
+                client.load_host_keys(str(known))
+        except (OSError, UnicodeDecodeError, paramiko.SSHException) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise TlsError(
+                f"cannot read the SSH known_hosts file {known} ({reason}): no host key "
+                "can be verified (EXOPS_KNOWN_HOSTS names a file)",
+                host=self.host,
+                operation="ssh connect",
+            ) from exc
+
     def _connect(self) -> paramiko.Channel:
+        """Log in and open the shell, all within connect timeout + read timeout."""
         t = self.target
         client = paramiko.SSHClient()
         known = self._known_hosts()
-        if known.exists():
-            client.load_host_keys(str(known))
+        self._host_keys(client, known)
         client.set_missing_host_key_policy(
             _AcceptAndRecord(known) if t.accept_new_host_keys else _RejectUnknown()
         )
+        bound_s = t.connect_timeout_s + t.read_timeout_s
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            client.close()  # wakes every paramiko wait: the socket and the channel events
+
+        watchdog = threading.Timer(bound_s, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            chan = self._login(client, known, time.monotonic() + bound_s)
+        except Exception as exc:
+            if expired.is_set():
+                self.close()
+                raise TimeoutError_(
+                    f"SSH login not complete within {bound_s:.0f} s (connect timeout + read "
+                    "timeout): the peer answers too slowly",
+                    host=self.host,
+                    operation="ssh connect",
+                ) from exc
+            raise
+        finally:
+            watchdog.cancel()
+        if expired.is_set():  # it fired as the login finished: the connection is gone
+            self.close()
+            raise TimeoutError_(
+                f"SSH login not complete within {bound_s:.0f} s", host=self.host, operation="login"
+            )
+        return chan
+
+    def _login(self, client: paramiko.SSHClient, known: Path, deadline: float) -> paramiko.Channel:
+        t = self.target
         op = "ssh connect"
         try:
+            # EXOPS_HOSTS_FILE named the host: connect to its address, verify the name.
+            sock = (
+                socket.create_connection((t.address, t.ssh_port), timeout=t.connect_timeout_s)
+                if t.address
+                else None
+            )
             client.connect(
                 t.hostname,
+                sock=sock,
                 port=t.ssh_port,
                 username=t.username,
                 password=t.password.get_secret_value(),
@@ -122,6 +184,7 @@ class ParamikoShell:
                 timeout=t.connect_timeout_s,
                 banner_timeout=t.connect_timeout_s,
                 auth_timeout=t.connect_timeout_s,
+                channel_timeout=t.connect_timeout_s,
             )
         except paramiko.AuthenticationException as exc:
             raise AuthError("SSH credentials refused", host=self.host, operation=op) from exc
@@ -143,6 +206,13 @@ class ParamikoShell:
             raise TransportError(f"SSH failed: {exc}", host=self.host, operation=op) from exc
         except TimeoutError as exc:
             raise TimeoutError_("SSH connection timed out", host=self.host, operation=op) from exc
+        except socket.gaierror as exc:
+            raise TransportError(
+                f"cannot connect over SSH: {t.hostname} does not resolve ({exc.strerror or exc}; "
+                f"asked {t.resolver or 'the system resolver'})",
+                host=self.host,
+                operation=op,
+            ) from exc
         except OSError as exc:
             raise TransportError(
                 f"cannot connect over SSH ({exc.strerror or exc})", host=self.host, operation=op
@@ -167,7 +237,9 @@ class ParamikoShell:
         self._chan = chan
         try:
             chan.sendall((CLI.sync + CLI.line_end).encode())
-            self._note(CLI.sync, _sync_answer(self._read(chan, "login", _synced)))
+            # The first answer: within the read timeout, and within what is left of the login.
+            first = min(deadline, time.monotonic() + t.read_timeout_s)
+            self._note(CLI.sync, _sync_answer(self._read(chan, "login", _synced, first)))
         except (TransportError, ApplianceError):  # first: TimeoutError_ is an OSError too
             self.close()
             raise
@@ -181,9 +253,17 @@ class ParamikoShell:
     def _read_answer(self, chan: paramiko.Channel, command: str) -> str:
         return strip_echo(self._read(chan, command, _complete), command)
 
-    def _read(self, chan: paramiko.Channel, command: str, done: Callable[[str], bool]) -> str:
-        """Read until ``done(text)``, within the deadline and the size cap."""
-        deadline = time.monotonic() + self.target.read_timeout_s
+    def _read(
+        self,
+        chan: paramiko.Channel,
+        command: str,
+        done: Callable[[str], bool],
+        deadline: float | None = None,
+    ) -> str:
+        """Read until ``done(text)``, within the deadline (default: the read timeout from
+        now, in all however the bytes trickle) and the size cap."""
+        deadline = deadline or time.monotonic() + self.target.read_timeout_s
+        span = max(deadline - time.monotonic(), 0.0)
         buf = b""
         while True:
             text = normalise(buf)
@@ -195,7 +275,8 @@ class ParamikoShell:
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError_(
-                    f"no complete answer to '{command}' within {self.target.read_timeout_s:.0f} s",
+                    f"no complete answer to '{command}' within {span:.0f} s"
+                    + (" (the answer was still arriving)" if buf else ""),
                     host=self.host,
                     operation=command,
                 )
@@ -296,6 +377,9 @@ class SshAppliance:
             except AuthError:
                 self._shell = None
                 raise  # never log in again with refused credentials (account lockout)
+            except TimeoutError_:
+                self._shell = None
+                raise  # a slow peer: a second session would only double the wait
             except TransportError:
                 self._shell = None
                 if not read or attempt == 1:

@@ -22,6 +22,7 @@ VERDICT_STYLE = {
     Verdict.DEGRADED: "yellow",
     Verdict.BROKEN: "bold red",
     Verdict.UNCLUSTERED: "cyan",
+    Verdict.UNKNOWN: "bold red",
 }
 
 
@@ -34,7 +35,8 @@ def stderr() -> Console:
 
 
 def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> ExitCode:
-    """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise."""
+    """Print status; exit 0 when every cluster is healthy or unclustered, 1 otherwise
+    (degraded, broken, or unknown: too little could be read to decide)."""
     from exops.run import read
 
     with _peer_wait(env, clusters) as wait:

@@ -144,7 +144,10 @@ def read(
 
 
 def decode(raw: bytes, source: str, error: type[ExopsError] = UsageError) -> str:
-    """Strict UTF-8, naming the line of the first byte that is not."""
+    """Strict UTF-8 text without NUL bytes, naming the line of the first bad byte."""
+    if b"\0" in raw:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise error(f"{source}:{line}: not text: a NUL byte (binary data?)")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -27,6 +27,7 @@ that stops answering half-way is not one to plan changes on.
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -404,8 +405,10 @@ class _Run:
         self.in_flight = 0
         self.answered = False  # the first job came back without a transport failure
         self.failure: fail.TransportError | None = None
+        self.failed_after: float | None = None  # seconds from the peer's first read
         self.outcome = _Outcome()
         self.started = datetime.now(UTC)
+        self.t0 = time.monotonic()
         self.resolved: tuple[str, ...] | None = None
         self.pending_local = 1 if peer.resolve else 0
 
@@ -514,6 +517,7 @@ class _Gather:
             run.outcome.errors.update(outcome.errors)
             if failure is not None and run.failure is None:
                 run.failure = failure
+                run.failed_after = time.monotonic() - run.t0
             if run.failure is None:
                 run.answered = True
                 if run.plan is not None:
@@ -587,7 +591,7 @@ def _facts_of(run: _Run) -> PeerFacts:
         return PeerFacts(
             **base,
             reachable=False,
-            error=str(run.failure),
+            error=_failure_text(run),
             unreachable_kind=unreachable_kind(run.failure),
             gathered_at=run.started,
         )
@@ -601,6 +605,15 @@ def _facts_of(run: _Run) -> PeerFacts:
         unknown={**unknown_fields(app, values.get("system")), **unknown},
         **values,
     )
+
+
+def _failure_text(run: _Run) -> str:
+    """Why the peer is unreachable; a slow peer also with the time exops gave it
+    (every exchange has a total deadline: a peer cannot hold a gather for ever)."""
+    text = str(run.failure)
+    if isinstance(run.failure, fail.TimeoutError_) and run.failed_after is not None:
+        text += f" (gave up after {run.failed_after:.1f} s)"
+    return text
 
 
 def read_peer_facts(

@@ -410,9 +410,14 @@ def connection_target(
     peer: PeerSpec, settings: Settings, environ: Mapping[str, str] | None = None
 ) -> ConnectionTarget:
     """Everything a transport needs to reach one peer."""
+    from exops.inventory.resolve import management_address
+
+    address, resolver = management_address(peer.hostname, settings.hosts_file)
     return ConnectionTarget(
         host=peer.name,
         hostname=peer.hostname,
+        address=address,
+        resolver=resolver,
         port=peer.port,
         ssh_port=peer.ssh_port,
         username=peer.username,

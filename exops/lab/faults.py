@@ -2,11 +2,15 @@
 
 A front end asks ``fault_gate`` once per request (REST) or CLI line (SSH),
 before it checks credentials, and gets a ``Gate``: how long to wait, whether
-to drop the connection. After the credentials pass it asks ``fault_answer``
-for an injected error answer (``http_error``, ``cdb_unavailable``), and after
-the handler ran, ``garbage`` for a body to swap in; SSH asks ``auth_rejected``
-when it checks credentials. Faults with a ``count``
-are used up here, so a front end never touches ``Lab.faults`` itself.
+to drop the connection, and how to send the answer once it is made: ``late_s``
+(hold the finished answer that long: the request took effect, its answer comes
+after the client's deadline) and ``trickle_s`` (send it one byte per that many
+seconds: REST status line, headers and body; SSH the answer text). After the
+credentials pass it asks ``fault_answer`` for an injected error answer
+(``http_error``, ``cdb_unavailable``), and after the handler ran, ``garbage``
+for a body to swap in; SSH asks ``auth_rejected`` when it checks credentials.
+Faults with a ``count`` are used up here, so a front end never touches
+``Lab.faults`` itself.
 
 Matching rules: ``peer`` must match; ``iface`` (``rest`` / ``ssh``) matches
 when the fault names none or the same one; ``path_prefix`` matches the
@@ -30,6 +34,8 @@ class Gate:
 
     delay_s: float = 0.0
     drop: bool = False
+    late_s: float = 0.0  # ``late``: the answer, once made, is held this long
+    trickle_s: float = 0.0  # ``trickle``: the answer goes out one byte per this interval
 
 
 def _matches(f: dict[str, Any], peer: Peer, iface: str, path: str, default_prefix: str) -> bool:
@@ -45,10 +51,12 @@ def _first(lab: Lab, kind: str, peer: Peer, iface: str, path: str, prefix: str =
 
 
 def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate:
-    """Delay (``latency`` REST only, ``slow``) and ``drop`` for one request or CLI line.
+    """Delay (``latency`` REST only, ``slow``), ``drop``, ``late`` and ``trickle`` for
+    one request or CLI line.
 
-    ``path`` is the REST path with its query, or the CLI line. A ``drop`` with
-    a count is used up by this call.
+    ``path`` is the REST path with its query, or the CLI line (``""``: the SSH
+    welcome, which only a fault without a ``path_prefix`` matches). A ``drop``,
+    ``late`` or ``trickle`` with a count is used up by this call.
     """
     delay = lab.latency_ms(peer.name) / 2000.0 if iface == "rest" else 0.0
     slow = _first(lab, "slow", peer, iface, path)
@@ -57,7 +65,34 @@ def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate
     drop = _first(lab, "drop", peer, iface, path)
     if drop is not None:
         lab.use_fault(drop)
-    return Gate(delay_s=delay, drop=drop is not None)
+    late = _first(lab, "late", peer, iface, path)
+    if late is not None:
+        lab.use_fault(late)
+    trickle = _first(lab, "trickle", peer, iface, path)
+    if trickle is not None:
+        lab.use_fault(trickle)
+    return Gate(
+        delay_s=delay,
+        drop=drop is not None,
+        late_s=float(late.get("seconds", 10.0)) if late is not None else 0.0,
+        trickle_s=float(trickle.get("interval", 1.0)) if trickle is not None else 0.0,
+    )
+
+
+def welcome_trickle(lab: Lab, peer: Peer) -> float:
+    """The interval of an SSH ``trickle`` without a ``path_prefix`` (it trickles the
+    welcome too: a login that never ends), or 0. Its count is not used up here."""
+    f = next(
+        (
+            f
+            for f in lab.faults_of("trickle")
+            if f.get("peer") == peer.name
+            and f.get("iface") in (None, "ssh")
+            and not f.get("path_prefix")
+        ),
+        None,
+    )
+    return float(f.get("interval", 1.0)) if f is not None else 0.0
 
 
 def auth_rejected(lab: Lab, peer: Peer) -> bool:

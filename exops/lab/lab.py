@@ -381,6 +381,8 @@ class Lab:
             "replication_error",
             "garbage",
             "cdb_unavailable",
+            "trickle",
+            "late",
         }
         kind = spec.get("kind")
         if kind not in kinds:

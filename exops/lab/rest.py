@@ -187,13 +187,36 @@ def _middleware(lab: Lab, peer: Peer) -> Any:
             mode = faults.garbage(lab, peer, path, write) if status == 200 else None
             if mode is not None and isinstance(response, web.Response):
                 status = "garbage"
-                return _garbage(mode, response.body)
+                response = _garbage(mode, response.body)
+            if gate.late_s:  # the request took effect; its answer comes after the deadline
+                await asyncio.sleep(gate.late_s)
+            if gate.trickle_s and isinstance(response, web.Response):
+                await _trickle(request, response, gate.trickle_s)
+                raise ConnectionResetError("answer trickled out by fault")
             return response
         finally:
             accepted = write and isinstance(status, int) and status < 400
             lab.record(peer, "rest", request.method, path, accepted, status)
 
     return middleware
+
+
+async def _trickle(request: web.Request, response: web.Response, interval: float) -> None:
+    """Fault ``trickle``: the whole answer (status line, headers, body) one byte per
+    ``interval`` seconds straight onto the connection, which is then closed."""
+    body = bytes(response.body or b"") if isinstance(response.body, bytes | bytearray) else b""
+    head = [f"HTTP/1.1 {response.status} {response.reason}"]
+    head += [f"{k}: {v}" for k, v in response.headers.items() if k.lower() != "content-length"]
+    head += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    raw = "\r\n".join(head).encode() + body
+    transport = request.transport
+    for i in range(len(raw)):
+        if transport is None or transport.is_closing():
+            return  # the client gave up
+        transport.write(raw[i : i + 1])
+        await asyncio.sleep(interval)
+    if transport is not None:
+        transport.close()
 
 
 async def _replayed(lab: Lab, peer: Peer, request: web.Request) -> web.Response:

@@ -589,8 +589,20 @@ async def _answer(
     lab.record(
         peer, "ssh", "CLI", line.strip(), answer.write and not failed, "ERROR" if failed else "OK"
     )
-    out(answer.output)
+    if gate.late_s:  # the line took effect; its answer comes after the client's deadline
+        await asyncio.sleep(gate.late_s)
+    if gate.trickle_s:
+        await _trickle(answer.output, out, gate.trickle_s)
+    else:
+        out(answer.output)
     return answer.close
+
+
+async def _trickle(text: str, out: Callable[[str], None], interval: float) -> None:
+    """Fault ``trickle``: the answer one character per ``interval`` seconds."""
+    for ch in text:
+        out(ch)
+        await asyncio.sleep(interval)
 
 
 def _replayed(lab: Lab, peer: Peer, line: str) -> Answer:
@@ -613,7 +625,11 @@ def make_process_handler(lab: Lab, peer: Peer) -> Any:
                 await _answer(lab, peer, process, process.command, out)
                 process.exit(0)
                 return
-            out(welcome(peer))
+            interval = faults.welcome_trickle(lab, peer)
+            if interval:
+                await _trickle(welcome(peer), out, interval)
+            else:
+                out(welcome(peer))
             lines = Lines()
             done = False
             while not done:

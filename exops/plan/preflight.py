@@ -2,7 +2,9 @@
 
 Each check looks at the peers in scope (the cluster's members, plus the peer
 being added), and returns pass / warn / fail with the value it saw on each
-peer as evidence. ``CHECKS`` is fixed at import.
+peer as evidence. A check judges only what it read: where a fact it needs could
+not be read, it is ``unknown`` naming the peers and why (a peer read and found
+wrong still makes it fail). ``CHECKS`` is fixed at import.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from datetime import UTC, datetime
 from exops.appliance.knowledge import OPTION_KEYS_REMOVED_IN, PER_PEER_LICENCES, version_tuple
 from exops.core.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.facts.gather import ALL_FACTS, Fact, needs_of
-from exops.facts.health import cluster_alarms, factory_reset_pending, out_of_sync, peer_problems
+from exops.facts.health import (
+    cluster_alarms,
+    factory_reset_pending,
+    out_of_sync,
+    peer_problems,
+    unreadable,
+)
 from exops.facts.view import ClusterView
 from exops.plan.model import CheckOutcome, CheckResult
 
@@ -55,6 +63,31 @@ def _why_unknown(p: PeerFacts, field: str) -> str:
     return f"unknown: {p.unknown.get(f'system.{field}', 'not read')}"
 
 
+def _not_read(p: PeerFacts, what: str) -> str:
+    """The evidence for a peer whose ``what`` could not be read."""
+    if not p.reachable:
+        return _unreachable(p)
+    return f"unknown: {what} could not be read ({p.error or 'no answer'})"
+
+
+def _judged(
+    name: str,
+    bad: list[str],
+    missing: list[str],
+    evidence: dict[str, str],
+    failed: str,
+    passed: str,
+    what: str,
+) -> CheckResult:
+    """Fail naming the peers read and found wrong; else unknown naming the peers whose
+    ``what`` could not be read; else pass."""
+    if bad:
+        return _verdict(name, bad, evidence, failed, passed)
+    if missing:
+        return _unknown(name, what, missing, evidence)
+    return _result(name, True, passed, evidence)
+
+
 def _unknown(name: str, what: str, hosts: list[str], evidence: dict[str, str]) -> CheckResult:
     """A fact a check needs is unknown on some peer: the check says so, never passes."""
     return _outcome(
@@ -91,8 +124,16 @@ def _same(
 
 
 def check_reachable(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    evidence = {p.host: ("answers" if p.reachable else _unreachable(p)) for p in scope}
+    """Every peer answers, and what it answers can be read (its cluster settings):
+    a peer that answers only what exops cannot read is no peer to plan on."""
+    evidence = {
+        p.host: "answers" if p.reachable and p.settings else _not_read(p, "its cluster settings")
+        for p in scope
+    }
     down = [p.host for p in scope if not p.reachable]
+    unread = [p.host for p in scope if p.reachable and p.settings is None]
+    if not down and unread:
+        return _unknown("reachable", "cluster settings", unread, evidence)
     return _result(
         "reachable",
         not down,
@@ -102,6 +143,10 @@ def check_reachable(view: ClusterView, scope: list[PeerFacts], new: str | None) 
 
 
 def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    if not any(p.reachable and p.settings is not None for p in view.facts.peers):
+        evidence = {p.host: _not_read(p, "its cluster settings") for p in view.facts.peers}
+        hosts = [p.host for p in view.facts.peers]
+        return _unknown("size", "cluster settings (the list of peers)", hosts, evidence)
     size = view.size + (1 if new and not view.listed(new) else 0)
     evidence = {
         "cluster": f"{view.size} listed" + (f" + {new}" if new and not view.listed(new) else "")
@@ -233,20 +278,20 @@ def check_option_keys(view: ClusterView, scope: list[PeerFacts], new: str | None
     removed = "X" + ".".join(map(str, OPTION_KEYS_REMOVED_IN))
     evidence: dict[str, str] = {}
     rules: dict[str, str] = {}
-    unreadable: list[str] = []
+    unsure: list[str] = []
     for p in scope:
         if not p.reachable or p.system is None:
             evidence[p.host] = _unreachable(p) if not p.reachable else _why_unknown(p, "role")
-            unreadable.append(p.host)
+            unsure.append(p.host)
             continue
         rule, what = option_key_rule(p)
         evidence[p.host] = what
         if rule is None:
-            unreadable.append(p.host)
+            unsure.append(p.host)
         else:
             rules[p.host] = rule
-    if unreadable:
-        return _unknown("option_keys", "product or version", unreadable, evidence)
+    if unsure:
+        return _unknown("option_keys", "product or version", unsure, evidence)
     if set(rules.values()) == {"none"}:
         return _outcome(
             "option_keys",
@@ -290,12 +335,11 @@ def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | Non
     list exops could not read (refused, or a shape it does not read) is unknown, never
     "none"; an unreachable peer fails."""
     evidence: dict[str, str] = {}
-    bad = []
-    unknown = []
+    bad, missing = [], []
     for p in scope:
         if p.system is None:
-            evidence[p.host] = _unreachable(p)
-            bad.append(p.host)
+            evidence[p.host] = _not_read(p, "DNS and NTP servers")
+            missing.append(p.host)
             continue
         s = p.system
         shown = []
@@ -310,17 +354,17 @@ def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | Non
             )
         evidence[p.host] = "; ".join(shown)
         if s.dns_servers is None or s.ntp_servers is None:
-            unknown.append(p.host)
+            missing.append(p.host)
         elif not s.dns_servers or not s.ntp_servers:
             bad.append(p.host)
-    if not bad and unknown:
-        return _unknown("base_network", "DNS or NTP servers", unknown, evidence)
-    return _verdict(
+    return _judged(
         "base_network",
         bad,
+        missing,
         evidence,
         "DNS and NTP servers missing on {}",
         "DNS and NTP configured everywhere",
+        "DNS and NTP servers",
     )
 
 
@@ -398,15 +442,15 @@ def tls_name_problems(
 def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     now = datetime.now(UTC)
     evidence: dict[str, str] = {}
-    bad = []
+    bad, missing = [], []
     issuers = {p.certificate.issuer for p in scope if p.certificate}
     for p in scope:
         slot = view.slot_of(p.host)
         listed = view.settings.peers[slot - 1] if slot else p.address
         cert = p.certificate
         if cert is None:
-            evidence[p.host] = _unreachable(p) if not p.reachable else "no certificate"
-            bad.append(p.host)
+            evidence[p.host] = _not_read(p, "the certificate")
+            missing.append(p.host)
             continue
         problems = tls_name_problems(
             listed, cert, now, sorted(issuers), p.trust_store, f"listed as IP {listed}, not an FQDN"
@@ -414,12 +458,14 @@ def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) 
         evidence[p.host] = "; ".join(problems) or f"{listed} in SANs, issuer {cert.issuer}, valid"
         if problems:
             bad.append(p.host)
-    return _verdict(
+    return _judged(
         "tls_names",
         bad,
+        missing,
         evidence,
         "TLS Enforce would break: {}",
         "every peer address is an FQDN in its certificate, trusted by all",
+        "certificate",
     )
 
 
@@ -495,9 +541,13 @@ def check_no_nat(view: ClusterView, scope: list[PeerFacts], new: str | None) -> 
 
 def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence: dict[str, str] = {}
-    bad = []
+    bad, missing = [], []
     for p in scope:
         problems = peer_problems(p)  # exops.facts.health: the one definition
+        if p.reachable and unreadable(p):  # answered, but not readably: unknown, not ill
+            evidence[p.host] = problems[0]
+            missing.append(p.host)
+            continue
         if p.status is None or (problems and not p.reachable):
             evidence[p.host] = problems[0] if problems else "no status"
             bad.append(p.host)
@@ -512,7 +562,9 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
         if problems:
             bad.append(p.host)
     unsynced = [p.host for p in scope if out_of_sync(p)]
-    summary = f"not healthy: {', '.join(bad)}" if bad else "healthy"
+    if missing and not bad:
+        return _unknown("cluster_health", "cluster status", missing, evidence)
+    summary = f"not healthy: {', '.join(bad + missing)}" if bad else "healthy"
     if unsynced:  # domain doc section 4: the remedy exops offers
         summary += (
             f"; replication alarms on {', '.join(unsynced)}: "
@@ -524,7 +576,14 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
 def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence: dict[str, str] = {}
     bad = []
+    # A peer that answered but whose settings could not be read may be the hazard;
+    # one that does not answer cannot be restarted either (rules R2/R4, fresh reads).
+    missing = [p.host for p in view.facts.peers if p.reachable and p.settings is None]
+    if not any(p.reachable and p.settings is not None for p in view.facts.peers):
+        missing = [p.host for p in view.facts.peers]
     for p in view.facts.peers:
+        if p.host in missing:
+            evidence[p.host] = _not_read(p, "its peer list")
         pending = factory_reset_pending(p)
         # A pending reset on a peer the formed cluster no longer lists (a leaver that
         # remove-peer cleared, a run killed before its decommission restart) is no
@@ -552,12 +611,14 @@ def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | No
         if bad
         else "none"
     )
+    if missing and not bad:
+        return _unknown("factory_reset", "peer list", missing, evidence)
     return _result("factory_reset", not bad, summary, evidence)
 
 
 def check_fqdn_resolves(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence: dict[str, str] = {}
-    bad = []
+    bad, missing = [], []
     mapping = (
         {m.name.lower(): m.address for m in view.settings.mapping}
         if view.settings.mapping_enabled
@@ -574,14 +635,19 @@ def check_fqdn_resolves(view: ClusterView, scope: list[PeerFacts], new: str | No
         evidence[p.host] = f"{p.fqdn} -> {', '.join(resolved) or 'nothing'}" + (
             " (mapping)" if got else ""
         )
-        if ip and ip not in resolved:
+        if not ip:  # its own address could not be read: nothing to compare with
+            evidence[p.host] += f"; {_not_read(p, 'its LAN address')}"
+            missing.append(p.host)
+        elif ip not in resolved:
             bad.append(p.host)
-    return _verdict(
+    return _judged(
         "fqdn_resolves",
         bad,
+        missing,
         evidence,
         "FQDN does not resolve to the peer: {}",
         "every FQDN resolves to its peer",
+        "LAN address",
     )
 
 

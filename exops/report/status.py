@@ -27,6 +27,7 @@ from exops.facts.health import (
     peer_problems,
     restart_alarm,
     restart_pending,
+    unreadable,
 )
 
 SCHEMA = "exops.status/1"
@@ -43,6 +44,9 @@ class Verdict(StrEnum):
     DEGRADED = "degraded"
     BROKEN = "broken"
     UNCLUSTERED = "unclustered"
+    # Too little was read to decide: no peer answered, or what was not read could hide
+    # the answer (an unread member, an unread peer of a cluster that looks unclustered).
+    UNKNOWN = "unknown"
 
 
 class PeerRow(Frozen):
@@ -181,6 +185,12 @@ def alarm_notes(facts: ClusterFacts) -> tuple[AlarmNote, ...]:
     return tuple(notes)
 
 
+_SAID = {
+    Verdict.HEALTHY: "healthy",
+    Verdict.UNCLUSTERED: "not clustered: no peer lists any cluster peer address",
+}
+
+
 def root_cause(
     verdict: Verdict,
     reasons: list[str],
@@ -192,10 +202,10 @@ def root_cause(
     ``kinds``: host -> why it is unreachable (``PeerFacts.unreachable_kind``): a peer
     whose certificate or SSH host key does not verify answered, as someone exops
     cannot trust (possible impersonation), which is not "does not answer"."""
-    if verdict is Verdict.HEALTHY:
-        return "healthy"
-    if verdict is Verdict.UNCLUSTERED:
-        return "not clustered: no peer lists any cluster peer address"
+    if verdict in _SAID:
+        return _SAID[verdict]
+    if verdict is Verdict.UNKNOWN:
+        return _unknown_cause(reasons, rows, kinds or {})
     enforce = settings is not None and settings.tls_mode.value == "Enforce"
     for r in rows:
         if r.factory_reset_pending:
@@ -211,6 +221,14 @@ def root_cause(
             if r.slot and r.listed_as and is_ip(r.listed_as) and r.state != PeerState.ACTIVE.value:
                 return f"{r.host} is listed by IP address in TLS Enforce mode"
     return reasons[0] if reasons else verdict.value
+
+
+def _unknown_cause(reasons: list[str], rows: list[PeerRow], kinds: Mapping[str, str]) -> str:
+    """A peer exops cannot trust is the first thing to look at; else the first reason."""
+    for r in rows:
+        if kinds.get(r.host) in _NOT_ABOUT_THE_PEER:
+            return _unreachable_cause(r, kinds[r.host])
+    return reasons[0] if reasons else "nothing could be read"
 
 
 def _unreachable_cause(r: PeerRow, kind: str) -> str:
@@ -235,39 +253,101 @@ def _state_of(peer: PeerFacts, seen: tuple[tuple[str, str], ...]) -> str | None:
     return next((state for address, state in seen if designates(peer, address)), None)
 
 
+# Why a peer did not answer that says nothing about the peer: exops's own trust
+# (certificate, host key, known_hosts) or credentials.
+_NOT_ABOUT_THE_PEER = ("tls", "auth")
+
+
+def _unread(p: PeerFacts) -> str | None:
+    """Why exops has no facts of this peer to judge by (None: it read them, or the
+    peer did not answer at all, which is itself a fact: unreachable)."""
+    if not p.reachable:
+        if p.unreachable_kind in _NOT_ABOUT_THE_PEER:
+            return f"{p.host} could not be read ({p.error or p.unreachable_kind})"
+        return None
+    return unreadable(p)
+
+
+def _without_a_listing(
+    facts: ClusterFacts, listed: tuple[str, ...]
+) -> tuple[Verdict, list[str]] | None:
+    """The verdict when no peer read gives the cluster's list: no peer read at all
+    (unknown), some peer not read (unknown: it may list the others), every peer read
+    and none lists anything (unclustered); None when a list was read."""
+
+    def why(p: PeerFacts) -> str:
+        return _unread(p) or f"{p.host} unreachable ({p.error or 'no answer'})"
+
+    if not any(p.reachable and p.settings is not None for p in facts.peers):
+        said = "; ".join(why(p) for p in facts.peers) or "no peer in the inventory"
+        return Verdict.UNKNOWN, [f"no peer could be read: {said}"]
+    if listed:
+        return None
+    missing = [why(p) for p in facts.peers if not p.reachable or p.settings is None]
+    if missing:
+        return Verdict.UNKNOWN, [
+            "the peers read list no cluster peer, but not every peer could be read: "
+            + "; ".join(missing)
+        ]
+    return Verdict.UNCLUSTERED, ["no peer lists any cluster peer address"]
+
+
 def _verdict(
     facts: ClusterFacts, rows: list[PeerRow], listed: tuple[str, ...], primary: PeerFacts | None
 ) -> tuple[Verdict, list[str]]:
-    broken: list[str] = []
-    degraded: list[str] = []
-    if not listed:
-        unreachable = [r.host for r in rows if not r.reachable]
-        if unreachable:
-            return Verdict.BROKEN, [f"unreachable: {', '.join(unreachable)}"]
-        return Verdict.UNCLUSTERED, ["no peer lists any cluster peer address"]
+    """The verdict from facts read only; ``UNKNOWN`` with the reasons when they are
+    too few to decide (every verdict: docs/safety.md, "Unknown is never a state")."""
+    unlisted = _without_a_listing(facts, listed)
+    if unlisted is not None:
+        return unlisted
     members = [r for r in rows if r.slot is not None]
-    if primary is None:
-        broken.append("no reachable configuration primary")
-    elif not primary.reachable:
-        broken.append(f"configuration primary {primary.host} is unreachable")
-    for r in rows:
-        if r.factory_reset_pending:
-            broken.append(
-                f"{r.host}: every peer slot is empty; it will factory reset at its next "
-                f"restart. Undo first: exops restore -c {facts.cluster} --peer {r.host}"
-            )
+    by_host = {p.host: p for p in facts.peers}
+    broken, unknown = _primary_problems(primary)
+    broken += [
+        f"{r.host}: every peer slot is empty; it will factory reset at its next "
+        f"restart. Undo first: exops restore -c {facts.cluster} --peer {r.host}"
+        for r in rows
+        if r.factory_reset_pending
+    ]
     views = {r.primary_seen for r in members if r.reachable and r.primary_seen}
     if len(views) > 1:
         broken.append(f"peers disagree on the configuration primary (slots {sorted(views)})")
-    by_host = {p.host: p for p in facts.peers}
+    degraded: list[str] = []
     for r in members:
-        degraded += _member_problems(r, by_host[r.host])
+        peer = by_host[r.host]
+        why = _unread(peer)
+        if why and peer is not primary:  # an unread primary is named above
+            unknown.append(why)
+        elif not why:
+            degraded += _member_problems(r, peer)
     degraded += list_form_findings(facts, [by_host[r.host] for r in members])
+    return _worst(broken, degraded, unknown, len(members))
+
+
+def _primary_problems(primary: PeerFacts | None) -> tuple[list[str], list[str]]:
+    """(broken, unknown) reasons about the configuration primary."""
+    if primary is None:
+        return ["no reachable configuration primary"], []
+    why = _unread(primary)
+    if why:
+        return [], [f"configuration primary {why}"]
+    if not primary.reachable:
+        return [f"configuration primary {primary.host} is unreachable"], []
+    return [], []
+
+
+def _worst(
+    broken: list[str], degraded: list[str], unknown: list[str], members: int
+) -> tuple[Verdict, list[str]]:
+    """Broken or degraded when facts read say so (what was not read is listed after);
+    unknown when only unread peers stand between the cluster and healthy."""
     if broken:
-        return Verdict.BROKEN, broken + degraded
+        return Verdict.BROKEN, broken + degraded + unknown
     if degraded:
-        return Verdict.DEGRADED, degraded
-    return Verdict.HEALTHY, [f"{len(members)} peers active, no alarms"]
+        return Verdict.DEGRADED, degraded + unknown
+    if unknown:
+        return Verdict.UNKNOWN, unknown
+    return Verdict.HEALTHY, [f"{members} peers active, no alarms"]
 
 
 def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:

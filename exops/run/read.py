@@ -104,5 +104,6 @@ def passed(results: Sequence[CheckResult]) -> bool:
 
 
 def is_healthy(report: ClusterReport) -> bool:
-    """Healthy or not yet clustered (``exops status`` exits 1 otherwise)."""
-    return report.verdict not in (Verdict.DEGRADED, Verdict.BROKEN)
+    """Healthy or not yet clustered (``exops status`` exits 1 otherwise, also when the
+    verdict is unknown: a failed read is never a state)."""
+    return report.verdict in (Verdict.HEALTHY, Verdict.UNCLUSTERED)

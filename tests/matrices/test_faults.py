@@ -463,6 +463,48 @@ CASES = [
         ("c1-p3",),
         SSH,
     ),
+    # add-peer step 7 (restart the new peer): its HTTPS answers trickle, a byte every
+    # half second, headers first (each byte well within the read timeout): exops gives
+    # up at the exchange's total deadline (connect + read timeout) instead of reading
+    # for minutes (issue 26).
+    Case(
+        "trickle",
+        add_peer_lab,
+        7,
+        _fault("trickle", peer="c1-p3", iface="rest", interval=0.5),
+        ("c1-p3",),
+        {},
+    ),
+    # add-peer step 7: every HTTPS request of the new peer is carried out at once and
+    # answered after the deadline.
+    Case(
+        "late",
+        add_peer_lab,
+        7,
+        _fault("late", peer="c1-p3", iface="rest", seconds=8),
+        ("c1-p3",),
+        {},
+    ),
+    # add-peer step 7 over SSH: every answer of the new peer trickles (its login too):
+    # the fresh reads before the restart give up at their deadlines.
+    Case(
+        "ssh_trickle",
+        add_peer_lab,
+        7,
+        _fault("trickle", peer="c1-p3", iface="ssh", interval=0.5),
+        ("c1-p3",),
+        SSH,
+    ),
+    # add-peer step 7 over SSH: xCommand Boot is carried out, its answer comes late.
+    Case(
+        "ssh_late",
+        add_peer_lab,
+        7,
+        _fault("late", peer="c1-p3", iface="ssh", path_prefix="xCommand Boot", seconds=8),
+        ("c1-p3",),
+        SSH,
+        drain="c1-p3",
+    ),
     # enforce-tls step 4 (restart the primary): c1-p3's certificate names another host
     Case("tls_wrong_name", enforce_lab, 4, _cert("c1-p3", "wrong_name"), ("c1-p3",), {}),
     # enforce-tls step 3 (wait for Enforce to replicate): c1-p3 stops replicating
@@ -483,7 +525,8 @@ def _restart_landed(lab: Any, peer: str) -> None:
 
     def check() -> tuple[bool, str]:
         landed = any(
-            r["peer"] == peer and "restart" in r["path"] for r in lab.control.requests(since=0)
+            r["peer"] == peer and ("restart" in r["path"] or r["path"].startswith("xCommand Boot"))
+            for r in lab.control.requests(since=0)
         )
         running = lab.control.peer_state(peer)["running"]
         return landed and running, f"{peer}: restart landed {landed}, running {running}"

@@ -7,6 +7,7 @@ garbled CLI answer is seen end to end as ``PeerFacts.error``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -187,7 +188,9 @@ def test_an_unreachable_peer_is_data(exc: TransportError) -> None:
     facts = read_peer_facts(fake, SPEC)
     assert fake.calls == ["probe"]  # nothing else is tried
     assert facts.reachable is False
-    assert facts.error == str(exc)
+    # A timeout also says how long exops gave the peer (issue 26).
+    timed = r" \(gave up after \d+\.\d s\)" if isinstance(exc, TimeoutError_) else ""
+    assert re.fullmatch(re.escape(str(exc)) + timed, facts.error), facts.error
     assert facts.error.startswith("exp-c-1 probe: ")
     assert facts.settings is None and facts.status is None and facts.alarms == ()
     assert restart_pending(facts) is False
@@ -200,7 +203,7 @@ def test_transport_failure_after_the_probe_stops_reading() -> None:
     # One request at a time (reads in order): nothing is read after the failure.
     facts = read_peer_facts(fake, SPEC, per_peer=1)
     assert fake.calls == ["probe", "read_settings", "read_status"]
-    assert facts.error == "exp-c-1 read status: no answer"
+    assert re.fullmatch(r"exp-c-1 read status: no answer \(gave up after \d+\.\d s\)", facts.error)
     assert facts.system is None and facts.alarms == ()
 
 

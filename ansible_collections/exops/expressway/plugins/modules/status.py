@@ -43,7 +43,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 verdict:
-  description: C(healthy), C(degraded), C(broken) or C(unclustered).
+  description: C(healthy), C(degraded), C(broken), C(unclustered) or C(unknown) (too little could be read to decide).
   returned: success or unhealthy
   type: str
   sample: healthy
@@ -81,7 +81,7 @@ def main():
         report = exops.status(exops_env(module), module.params["cluster"])[0]
     except exops.ExopsError as exc:
         error_result(module, exc)
-    healthy = report.verdict not in (exops.Verdict.DEGRADED, exops.Verdict.BROKEN)
+    healthy = report.verdict in (exops.Verdict.HEALTHY, exops.Verdict.UNCLUSTERED)
     result = dict(
         changed=False,
         verdict=report.verdict.value,
