@@ -196,7 +196,7 @@ _RUN_OPTIONS = [
     _p("yes", o.Yes, False),
     _p("json_out", o.Json, False),
     _p("events", o.Events, None),
-    _p("fmt", o.Format, "text"),
+    _p("fmt", o.Format, None),
     _p("out", o.Out, None),
     _p("lock_timeout", o.LockTimeout, None),
     _p("detailed_exitcode", o.DetailedExit, False),
@@ -204,7 +204,7 @@ _RUN_OPTIONS = [
 ]
 _PLAN_OPTIONS = [
     _p("json_out", o.Json, False),
-    _p("fmt", o.Format, "text"),
+    _p("fmt", o.Format, None),
     _p("out", o.Out, None),
     _p("detailed_exitcode", o.DetailedExit, False),
 ]
@@ -595,7 +595,7 @@ def history(
 def show(
     run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.", metavar="RUN")],
     json_out: o.Json = False,
-    fmt: o.Format = "text",
+    fmt: o.Format = None,
     state_url: o.StateUrl = None,
 ) -> None:
     """Show one run: its plan and every step's outcome."""
@@ -753,7 +753,7 @@ def rehearse_command(
             metavar="FAULT@STEP",
         ),
     ] = None,
-    fmt: o.Format = "text",
+    fmt: o.Format = None,
     json_out: o.Json = False,
     out: o.Out = None,
     keep: Annotated[

@@ -79,26 +79,28 @@ def rehearse(
     *,
     time_scale: float = 0.01,
     inject: list[str] | None = None,
-    fmt: str = "text",
+    fmt: str | None = None,
     json_out: bool = False,
     out: Path | None = None,
     keep: Path | None = None,
 ) -> int:
     """Rehearse ``runbook`` on a simulated clone of ``cluster``; the run's exit code."""
+    from exops.report import file_format
     from exops.tools.rehearse import parse_inject, render
     from exops.tools.rehearse import rehearse as run_rehearsal
 
-    if json_out:
-        fmt = "json"
-    if fmt not in ("text", "md", "html", "json"):
-        raise UsageError(f"--format: {fmt!r} is not one of text, md, html, json")
+    shown = "json" if json_out else (fmt or "text")
+    saved = file_format(fmt, out)
     faults = [parse_inject(i) for i in inject or []]
     result = run_rehearsal(
         env, runbook, cluster, params, time_scale=time_scale, faults=faults, keep_dir=keep,
         progress=lambda line: print(line, file=sys.stderr),
     )  # fmt: skip
-    text = render(result, fmt)
+    text = render(result, shown)
     print(text)
     if out is not None:
-        out.write_text(text + "\n")
+        try:
+            out.write_text((text if saved == shown else render(result, saved)) + "\n")
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from exc
     return result.exit_code

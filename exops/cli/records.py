@@ -68,7 +68,9 @@ def history(
     return int(ExitCode.OK)
 
 
-def show(run_id: str, *, json_out: bool, fmt: str, state_url: str | None = None) -> int:
+def show(
+    run_id: str, *, json_out: bool, fmt: str | None = None, state_url: str | None = None
+) -> int:
     from exops.core.errors import UsageError
     from exops.state import open_state
 
@@ -80,9 +82,8 @@ def show(run_id: str, *, json_out: bool, fmt: str, state_url: str | None = None)
     if run is None:
         raise UsageError(f"no run {run_id!r} in the journal (see `exops history`)")
     if json_out:
-        sys.stdout.write(json.dumps(run, indent=2, default=str) + "\n")
-        return int(ExitCode.OK)
-    if fmt in ("md", "html"):
+        fmt = "json"
+    if fmt in ("md", "html", "json"):
         from exops.report import render_run
 
         sys.stdout.write(render_run(run, fmt))

@@ -40,7 +40,7 @@ class RunOptions:
     yes: bool = False
     json_out: bool = False
     events: str | None = None
-    fmt: str = "text"
+    fmt: str | None = None  # None: text on screen, the --out file's suffix decides its format
     out: Path | None = None
     lock_timeout: float | None = None
     detailed_exitcode: bool = False
@@ -49,6 +49,18 @@ class RunOptions:
     @property
     def stdout_is_json(self) -> bool:
         return self.json_out or self.events == "-"
+
+    @property
+    def screen_format(self) -> str:
+        """What is printed: JSON with --json, else --format (default text)."""
+        return "json" if self.json_out else (self.fmt or "text")
+
+    @property
+    def file_format(self) -> str:
+        """What ``--out`` holds: --format when given, else the file's suffix decides."""
+        from exops.report import file_format
+
+        return file_format(self.fmt, self.out)
 
 
 def human(opts: RunOptions) -> Console:
@@ -59,25 +71,26 @@ def err() -> Console:
     return console(stderr=True)
 
 
-def check_format(opts: RunOptions) -> None:
-    if opts.fmt not in ("text", "md", "html", "json"):
-        raise UsageError(f"--format: {opts.fmt!r} is not one of text, md, html, json")
-
-
 def show_plan(plan: Plan, opts: RunOptions, out: TextIO | None = None) -> None:
     """The full plan (dry run, ``exops plan``, ``-v``), and ``--out`` saved."""
     from exops.report import render_plan
 
-    fmt = "json" if opts.json_out else opts.fmt
-    text = render_plan(plan, fmt)
-    if opts.out:
-        out_fmt = "json" if opts.out.suffix == ".json" else fmt
-        try:
-            opts.out.write_text(render_plan(plan, out_fmt) if out_fmt != fmt else text)
-        except OSError as exc:
-            raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
+    text = render_plan(plan, opts.screen_format)
+    save_plan(plan, opts)
     stream = out or sys.stdout
     stream.write(text if text.endswith("\n") else text + "\n")
+
+
+def save_plan(plan: Plan, opts: RunOptions) -> None:
+    """``--out FILE``: the plan in the format ``--format`` names (else FILE's suffix's)."""
+    from exops.report import render_plan
+
+    if opts.out is None:
+        return
+    try:
+        opts.out.write_text(render_plan(plan, opts.file_format))
+    except OSError as exc:
+        raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
 
 
 class _Summary(Observer):
@@ -175,14 +188,12 @@ def _plan_or_run(
     run: Callable[[Runner], RunResult],
 ) -> int:
     """``--dry-run``: the plan, rendered; otherwise the confirmed, rendered run."""
-    check_format(opts)
     if opts.dry_run:
         return _planned(plan(Runner(env)), opts)
     return _interactive(env, opts, run)
 
 
 def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
-    check_format(opts)
     return _planned(Runner(env).plan(ref, cluster, params), opts)
 
 
@@ -214,11 +225,8 @@ def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOpt
 
 def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     """Render a finished run: JSON document or recap; one stderr line on failure."""
-    if opts.out and result.plan is not None and not opts.dry_run:
-        try:
-            opts.out.write_text(result.plan.to_json())
-        except OSError as exc:
-            raise UsageError(f"--out {opts.out}: cannot write ({exc.strerror})") from exc
+    if result.plan is not None and not opts.dry_run:
+        save_plan(result.plan, opts)
     if opts.json_out:
         sys.stdout.write(json.dumps(result.to_doc(), indent=2, default=str) + "\n")
     elif result.status is RunStatus.REFUSED and not result.steps:
@@ -271,7 +279,6 @@ def run_fleet(
     check_fleet(env, clusters, yes=opts.yes, dry_run=opts.dry_run)
     if opts.out is not None:
         raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
-    check_format(opts)
     params = {c: params_for(c) for c in clusters}  # bad input fails before any thread starts
     lock = threading.Lock()
     with ExitStack() as stack:

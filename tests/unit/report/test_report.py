@@ -24,12 +24,6 @@ def check_golden(name: str, text: str) -> None:
     goldenkit.check_golden(name, clean(text))
 
 
-
-
-
-
-
-
 @pytest.mark.parametrize(
     ("fmt", "name"), [("md", "plan.md"), ("html", "plan.html"), ("text", "plan.txt")]
 )
@@ -137,3 +131,23 @@ def test_md_cells_escape_pipes() -> None:
     )
     md = render_plan(plan, "md")
     assert "| a\\|b | **FAIL** | x \\| y |" in md
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "expected"),
+    [
+        (None, None, "text"),
+        (None, "plan.json", "json"),
+        (None, "review.MD", "md"),
+        (None, "review.htm", "html"),
+        (None, "notes.txt", "text"),
+        ("html", "x.json", "html"),  # --format names what the file holds
+        ("text", "plan.json", "text"),
+    ],
+)
+def test_the_out_file_format(fmt: str | None, name: str | None, expected: str) -> None:
+    from pathlib import PurePath
+
+    from exops.report import file_format
+
+    assert file_format(fmt, PurePath(name) if name else None) == expected
