@@ -582,23 +582,67 @@ def history(
         int,
         typer.Option("--limit", help="How many runs (1-100000).", metavar="N", min=1, max=100_000),
     ] = 20,
+    runbook: Annotated[
+        str | None,
+        typer.Option("--runbook", "-r", help="Only runs of this runbook.", metavar="NAME"),
+    ] = None,
+    status: Annotated[
+        o.RunStatusName | None,
+        typer.Option("--status", help="Only runs that ended so.", metavar="STATUS"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only runs started at or after: an ISO date or time (local unless it has an "
+            "offset) or an age (30m, 2h, 7d).",
+            metavar="TIME",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Only runs started at or before (a date: the whole day).",
+            metavar="TIME",
+        ),
+    ] = None,
     json_out: o.Json = False,
     state_url: o.StateUrl = None,
 ) -> None:
-    """List past runs from the journal (every host's, in team mode)."""
+    """List past runs from the journal, newest first (every host's, in team mode):
+    when, parameters, outcome, how long, how many changes."""
     from exops.cli import records
 
-    raise typer.Exit(records.history(cluster, limit, json_out=json_out, state_url=state_url))
+    raise typer.Exit(
+        records.history(
+            cluster,
+            limit,
+            json_out=json_out,
+            state_url=state_url,
+            runbook=runbook,
+            status=status,
+            since=since,
+            until=until,
+        )
+    )
 
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.", metavar="RUN")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help="A run id from `exops history`, or enough of its start to name one run.",
+            metavar="RUN",
+        ),
+    ],
     json_out: o.Json = False,
     fmt: o.Format = None,
     state_url: o.StateUrl = None,
 ) -> None:
-    """Show one run: its plan and every step's outcome."""
+    """Show one run: parameters, outcome, duration, a failure's error and what to do,
+    every step's outcome, the plan it applied and how to roll back."""
     from exops.cli import records
 
     raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt, state_url=state_url))

@@ -110,6 +110,10 @@ def _seconds(flag: str, what: str) -> Any:
 LockTimeout = Annotated[
     float | None, _seconds("--lock-timeout", "to wait for another run's cluster lock (default 0)")
 ]
+# How a run ended, as the journal records it (``exops history --status``).
+RunStatusName = Literal[
+    "ok", "nothing_to_change", "partial", "failed", "refused", "interrupted", "running"
+]
 # The report formats: a closed choice (anything else is bad input, exit 2).
 FormatName = Literal["text", "md", "html", "json"]
 Format = Annotated[

@@ -531,7 +531,7 @@ def run_view(run: Mapping[str, Any]) -> RunView:
         finished=_text(run.get("finished"), "(not finished)"),
         params=tuple((str(k), _param(v)) for k, v in sorted(params.items()) if v is not None),
         steps=steps,
-        failures=tuple(s for s in steps if s.status == "failed"),
+        failures=tuple(s for s in steps if s.status in ("failed", "unreachable")),
         counts=counts,
         rollbacks=rollbacks,
         plan=plan_view(plan) if plan else None,

@@ -56,3 +56,54 @@ def test_out_writes_the_format_named_and_show_prints_json(formed_lab: Any, tmp_p
     assert doc["run_id"] == run_id and doc["steps"]
     assert json.loads(cli("show", run_id, "--json").stdout) == doc
     assert cli("show", run_id, "--format", "html").stdout.lstrip().startswith("<!DOCTYPE html>")
+
+
+# -- show and history: what the journal knows, printed ------------------------------------
+
+
+def test_show_of_a_failed_run_and_history_with_filters(formed_lab: Any, tmp_path: Path) -> None:
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path)
+    ok = cli.json("restart", "-c", "c1", "--peer", "c1-p2", "--yes")["run_id"]
+    lab.control.inject("restart_hang", peer="c1-p3")
+    failed = cli.json(
+        "restart", "-c", "c1", "--peer", "c1-p3", "--yes", "--restart-timeout", "3", expect=1
+    )["run_id"]
+
+    # A unique prefix names the run; the text shows what failed and what to do.
+    text = cli("show", failed[:6]).stdout
+    assert text.startswith(f"exops run {failed}: restart on cluster c1 - failed"), text
+    assert "exit 1  took " in text and "params  peer=c1-p3" in text
+    failure = text[text.index("UNREACHABLE step 1 'restart c1-p3'") : text.index("Steps")]
+    assert "c1-p3" in failure and "error: " in failure and "what to do: " in failure, failure
+    assert "Plan (as it was applied)" in text and "restart  c1-p3  restart c1-p3" in text
+
+    table = cli("history").stdout
+    for column in ("params", "took", "changed"):
+        assert column in table
+    assert "peer=c1-p3" in table and "peer=c1-p2" in table
+
+    def listed(*args: str) -> list[str]:
+        return [r["run_id"] for r in cli.json("history", *args)["runs"]]
+
+    assert listed("--status", "failed") == [failed]
+    assert listed("--status", "ok", "--runbook", "restart") == [ok]
+    assert listed("--runbook", "add-peer") == []
+    assert listed("--since", "1h") == [failed, ok]
+    assert listed("--until", "2000-01-01") == []
+    runs = cli.json("history")["runs"]
+    assert [(r["changed"], r["duration_s"] is not None) for r in runs] == [(0, True), (1, True)]
+    bad = cli("history", "--since", "yesterday-ish", expect=2).stderr
+    assert bad.count("\n") == 1 and "--since" in bad
+    assert cli("history", "--status", "maybe", expect=2).stderr.count("\n") == 1
+
+
+def test_an_ambiguous_or_unknown_run_id_is_bad_input(formed_lab: Any, tmp_path: Path) -> None:
+    cli = cli_for(formed_lab, tmp_path)
+    first = cli.json("restart", "-c", "c1", "--peer", "c1-p2", "--yes")["run_id"]
+    second = cli.json("restart", "-c", "c1", "--peer", "c1-p3", "--yes")["run_id"]
+    common = next(
+        (first[:n] for n in range(len(first), -1, -1) if second.startswith(first[:n])), ""
+    )
+    err = cli("show", common, expect=2).stderr
+    assert "ambiguous" in err and first in err and second in err and err.count("\n") == 1
+    assert "no run" in cli("show", "zzzz", expect=2).stderr
