@@ -232,7 +232,8 @@ def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     elif result.status is RunStatus.REFUSED and not result.steps:
         _print_refusal_evidence(out, result)  # the reason itself: once, on stderr below
     elif result.status is RunStatus.NOTHING_TO_CHANGE:
-        out.print("nothing to change: the cluster already matches the runbook")
+        journalled = f" (run {result.run_id})" if result.run_id else ""
+        out.print(f"nothing to change: the cluster already matches the runbook{journalled}")
     else:
         for line in render_recap(result):
             out.print(line, soft_wrap=True)

@@ -131,6 +131,12 @@ class JournalObserver(Observer):
                 lambda: self.journal.finish_run(self._id, result.status.value, result.exit_code)
             )
 
+    def record_unapplied(self, run: RunInfo, result: RunResult) -> None:
+        """A run that ends before its first step (its plan refused, or nothing to
+        change): one record with the plan, which says why, and no steps."""
+        self._keep(lambda: self.run_started(run))
+        self.run_finished(run, result)
+
     def _keep(self, write: Callable[[], None]) -> None:
         from exops.core.errors import ExopsError
 

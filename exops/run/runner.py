@@ -225,14 +225,24 @@ class Runner:
         decommission: str | None = None,
     ) -> RunResult:
         if plan.refused:
-            return _refused(plan)
+            return self._journal_only(store, plan, _refused(plan))
         unreached = tuple(dict.fromkeys(s.host for s in plan.skipped if not s.in_place and s.host))
         if not plan.actions:
             status = RunStatus.PARTIAL if unreached else RunStatus.NOTHING_TO_CHANGE
-            return _finished(plan, status, [], unreached, run_id=None)
+            return self._journal_only(
+                store, plan, _finished(plan, status, [], unreached, run_id=None)
+            )
         if plan.has_changes:
             self._confirm(plan, yes)
         return self._apply(store, session, plan, unreached, decommission)
+
+    def _journal_only(self, store: StateStore, plan: Plan, result: RunResult) -> RunResult:
+        """Journal a run that ends before any step (refused, nothing to change):
+        every run is in the journal, with its plan saying why."""
+        result.run_id = uuid.uuid4().hex[:12]
+        run = RunInfo(run_id=result.run_id, cluster=plan.cluster, runbook=plan.runbook, plan=plan)
+        JournalObserver(store.journal, user=current_user()).record_unapplied(run, result)
+        return result
 
     def _confirm(self, plan: Plan, yes: bool) -> None:
         restarts = [a.host or "?" for a in plan.restarts]

@@ -107,3 +107,35 @@ def test_an_ambiguous_or_unknown_run_id_is_bad_input(formed_lab: Any, tmp_path: 
     err = cli("show", common, expect=2).stderr
     assert "ambiguous" in err and first in err and second in err and err.count("\n") == 1
     assert "no run" in cli("show", "zzzz", expect=2).stderr
+
+
+# -- every run is journalled: refused and "nothing to change" too ------------------------
+
+
+def test_refused_and_nothing_to_change_runs_are_journalled(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    from pathlib import Path as P
+
+    cli = cli_for(formed_lab, tmp_path)
+    refused = cli.json("enforce-tls", "-c", "c1", "--yes", expect=3)
+    assert refused["status"] == "refused" and refused["run_id"]
+    example = P(__file__).parents[2] / "docs" / "examples" / "set-cluster-name.yaml"
+    args = ("run", str(example), "-c", "c1", "-P", "value=core.example.com", "--yes")
+    cli(*args)
+    idle = cli(*args)
+    assert "nothing to change" in idle.stdout and "(run " in idle.stdout
+    cli("enforce-tls", "-c", "c1", "--dry-run", expect=3)  # a dry run is no run: not journalled
+
+    runs = cli.json("history")["runs"]
+    assert [(r["runbook"], r["status"], r["exit_code"]) for r in runs] == [
+        ("set-cluster-name", "nothing_to_change", 0),
+        ("set-cluster-name", "ok", 0),
+        ("enforce-tls", "refused", 3),
+    ]
+    text = cli("show", refused["run_id"]).stdout
+    assert "- refused" in text.splitlines()[0]
+    assert "REFUSED: preflight failed: tls_names" in text, text
+    assert "listed as IP" in text  # the evidence of the failed check, from the stored plan
+    record = cli.json("show", refused["run_id"])
+    assert record["steps"] == [] and record["plan"]["refused"]
