@@ -25,6 +25,7 @@ from rich.text import Text
 from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
 from exops.plan.model import Action, ActionKind, Plan
 from exops.run.observers import Observer, RunInfo
+from exops.run.runner import IN_FLIGHT, NOT_STARTED
 
 STATUS_STYLE = {
     StepStatus.OK: "green",
@@ -53,8 +54,11 @@ def step_line(result: StepResult) -> str:
     """``changed: [c1-p2] list c1-p4 on the primary (0.3s)``: one finished step."""
     host = result.action.host or "cluster"
     style = STATUS_STYLE[result.status]
+    word = result.status.value
+    if (result.error or "").startswith(IN_FLIGHT):
+        style, word = "yellow", "interrupted"
     text = (
-        f"[{style}]{result.status.value}[/]: {escape(f'[{host}]')} "
+        f"[{style}]{word}[/]: {escape(f'[{host}]')} "
         f"{escape(result.action.step)} ({fmt_s(result.duration_s)})"
     )
     if result.status is StepStatus.SKIPPED and result.detail:
@@ -210,11 +214,57 @@ def render_summary(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def _step_name(s: StepResult) -> str:
+    return f"{s.action.id} '{s.action.step}' on {s.action.host or 'cluster'}"
+
+
+def interruption_lines(result: RunResult) -> list[str]:
+    """An interrupted run as it stood: what was done, what was in flight (and what
+    of it happened), what was planned and not started."""
+    done = [s for s in result.steps if not s.failed and s.detail != NOT_STARTED]
+    flight = [s for s in result.steps if s.failed]
+    waiting = [s for s in result.steps if s.status is StepStatus.SKIPPED and s not in done]
+    lines = ["[yellow]INTERRUPTED[/] (Ctrl-C or a stop signal)"]
+    lines.append(
+        "  done: "
+        + (
+            "; ".join(escape(f"{_step_name(s)} ({s.status.value})") for s in done)
+            if done
+            else "nothing"
+        )
+    )
+    for s in flight:
+        lines.append(f"  in flight: {escape(_step_name(s))}")
+        lines.append(f"    {escape(s.error or '')}")
+    lines.append(
+        "  not started: "
+        + ("; ".join(escape(_step_name(s)) for s in waiting) if waiting else "nothing")
+    )
+    lines.append(f"  what to do: {_rerun(result)}")
+    return lines
+
+
+def _rerun(result: RunResult) -> str:
+    """How to finish an interrupted run: ``--resume`` for a runbook that would
+    otherwise redo what was done (restart), else the same command."""
+    from exops.runbook.catalog import shipped
+
+    meta = shipped().get(result.runbook)
+    if meta is not None and meta.resumable:
+        return (
+            "re-run the same command with --resume: it skips the peers already restarted "
+            "(without it every peer restarts again)"
+        )
+    return "re-run the same command; it plans again from what the peers read"
+
+
 def render_recap(result: RunResult) -> list[str]:
     """The failure details and the recap table, as rich markup lines."""
     lines: list[str] = []
+    if result.status is RunStatus.INTERRUPTED:
+        lines += interruption_lines(result)
     for s in result.steps:
-        if s.failed:
+        if s.failed and result.status is not RunStatus.INTERRUPTED:
             lines.append(
                 f"[red]{s.status.value.upper()}[/] step {escape(s.action.id)} "
                 f"'{escape(s.action.step)}' on {escape(s.action.host or 'cluster')}"
@@ -248,7 +298,7 @@ def outcome_line(result: RunResult) -> str:
         RunStatus.PARTIAL: f"[yellow]{escape(result.message)}[/]",
         RunStatus.FAILED: "[red]failed[/]: re-run the same command once the cause is fixed",
         RunStatus.REFUSED: f"[red]{escape(result.message or 'refused')}[/]",
-        RunStatus.INTERRUPTED: "[yellow]interrupted[/]: re-run the same command to finish",
+        RunStatus.INTERRUPTED: "[yellow]interrupted[/]: " + escape(_rerun(result)),
         RunStatus.PLANNED: "planned; nothing was changed",
     }
     return f"{texts[result.status]} (exit {result.exit_code})"

@@ -120,14 +120,34 @@ def _confirm(out: Console, opts: RunOptions, shown: set[str]) -> Callable[[Plan]
         return None
 
     def ask(plan: Plan) -> bool:
-        import typer
-
         _print_plan_briefly(out, plan, opts)
         shown.add("plan")
         restarts = ", ".join(a.host or "?" for a in plan.restarts)
-        return bool(typer.confirm(f"Restart {restarts} as planned?", default=False))
+        return yes_or_no(out, f"Restart {restarts} as planned?")
 
     return ask
+
+
+def yes_or_no(out: Console, question: str) -> bool:
+    """Ask on the terminal; only y/yes confirms. End of input (Ctrl-D) is a no;
+    Ctrl-C propagates as KeyboardInterrupt (exit 130, like Ctrl-C anywhere).
+
+    The answer is awaited in short ``select`` slices, not one blocking read: the
+    kernel may hand Ctrl-C's SIGINT to another thread (an SSH transport's), and a
+    main thread blocked in read() would then not see it until Enter is pressed.
+    """
+    import select
+
+    out.print(f"{escape(question)} \\[y/N]: ", end="")
+    out.file.flush()
+    stdin = sys.stdin
+    while not select.select([stdin], [], [], 0.2)[0]:
+        pass  # a signal's handler runs between slices
+    answer = stdin.readline()
+    if not answer:  # end of input
+        out.print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]) -> list[Observer]:
