@@ -195,7 +195,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def render_summary(plan: Plan) -> str:
-    """A short plan summary (counts, restarts, the longest wait): shown before asking."""
+    """A short plan summary (counts, restarts, the longest wait) and the plan's risks
+    and warnings: shown before asking, so the question never hides what it risks."""
+    from exops.report.view import plan_view
+
     changes = [a for a in plan.actions if a.kind is ActionKind.CONFIGURE]
     peers = sorted({a.host for a in changes if a.host})
     restarts = [a.host or "?" for a in plan.restarts]
@@ -209,6 +212,7 @@ def render_summary(plan: Plan) -> str:
         + (" (one at a time)" if len(restarts) > 1 else "")
         + (f"; longest wait up to {fmt_s(longest)}" if longest else "")
     ]
+    lines += [f"risk: {r.title}: {r.detail}" for r in plan_view(plan).risks]
     lines += [f"warning: {w}" for w in plan.warnings]
     lines.append("(the full plan: --dry-run, or -v)")
     return "\n".join(lines)

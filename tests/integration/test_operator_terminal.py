@@ -137,3 +137,33 @@ def test_an_interrupted_run_says_what_was_done_in_flight_and_not_started(
     assert all(s["detail"] == "not started: the run was interrupted" for s in steps[1:])
     text = cli("show", run["run_id"]).stdout
     assert "WAS sent" in text and "not started" in text
+
+
+# -- risks above the question --------------------------------------------------------------
+
+
+def test_the_confirmation_shows_the_plans_risks_above_the_question(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    from clikit import run_in_pty
+
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, _ = run_in_pty(
+        ["remove-peer", "-c", "c1", "--peer", "c1-p3"], cli.env, answer=(b"[y/N]: ", b"n\n")
+    )
+    assert code == 2, screen
+    screen = screen.replace("\r\n", "\n")
+    risk = screen.index("risk: factory reset hazard on c1-p3")
+    assert risk < screen.index("Restart c1-p3 as planned? [y/N]"), screen
+    assert "c1-p3 factory resets itself at its next restart" in screen[risk:]
+    assert formed_lab.control.metrics()["restarts"] == []
+
+
+def test_the_help_of_a_destructive_runbook_says_what_it_destroys(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    cli = cli_for(formed_lab, tmp_path)
+    text = " ".join(cli("remove-peer", "--help").stdout.split())
+    assert "DESTROYS the removed peer's configuration" in text
+    assert "factory-resets at its restart" in text
+    assert "every peer restarts" in " ".join(cli("enforce-tls", "--help").stdout.split())
