@@ -68,9 +68,9 @@ def run_text(r: RunView) -> str:
     if r.plan is not None:
         out += ["", "Plan (as it was applied)"]
         out += [f"  {line}" if line else "" for line in plan_text(r.plan).splitlines()]
-    if r.rollbacks:
-        out += ["", "Roll back"]
-        out += [f"  {rb.command}   ({rb.backup})" for rb in r.rollbacks]
+    out += ["", "How to roll back"]
+    out += [f"  $ {rb.command}   # {rb.backup}" for rb in r.rollbacks]
+    out += [f"  {r.rollback_note}"]
     out += ["", r.summary]
     return "\n".join(out) + "\n"
 

@@ -106,8 +106,7 @@ def test_risks_are_derived() -> None:
     assert "factory reset hazard on c1-p2" in md
     assert "TLS verification mode goes to Enforce on c1-p1" in md
     assert "a cluster of 6 peers" in md
-    assert "exops restore -c c1 --peer c1-p2" in md
-    assert "exops restore -c c1 --peer c1-p1" in md
+    assert "exops remove-peer -c c1 --peer c1-p3" in md  # add-peer's way back (rollback.py)
     assert "| TLS verification mode | `Permissive` | `Enforce` |" in md
 
 
