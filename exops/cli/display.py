@@ -66,12 +66,27 @@ def step_line(result: StepResult) -> str:
     return text
 
 
+def can_draw_live(out: Console) -> bool:
+    """A live (redrawn) line needs a terminal that moves the cursor: not TERM=dumb
+    (Emacs shells, some CI and serial consoles), where plain lines are printed."""
+    return out.is_terminal and not out.is_dumb_terminal
+
+
+def step_of(run: RunInfo, action: Action) -> str:
+    """``step 2 of 4``: where the run is."""
+    ids = [a.id for a in run.plan.actions]
+    n = ids.index(action.id) + 1 if action.id in ids else 0
+    return f"step {n} of {len(ids)}" if n else f"{len(ids)} steps"
+
+
 class TerminalDisplay(Observer):
-    """Progress for a person: live in a terminal, plain lines otherwise."""
+    """Progress for a person: a live line in a terminal (the step, where the run is,
+    what the wait sees, elapsed time and its limit), plain lines otherwise (also on a
+    terminal that cannot redraw a line, TERM=dumb)."""
 
     def __init__(self, out: Console, *, live: bool | None = None, quiet_skips: bool = True):
         self.out = out
-        self.live = out.is_terminal if live is None else live
+        self.live = can_draw_live(out) if live is None else live
         self.quiet_skips = quiet_skips
         self._progress: Any = None
         self._task: Any = None
@@ -86,12 +101,13 @@ class TerminalDisplay(Observer):
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[limit]}"),
             TextColumn("[dim]{task.fields[detail]}"),
             console=self.out,
             transient=True,
         )
         self._progress.start()
-        self._task = self._progress.add_task(text, detail="")
+        self._task = self._progress.add_task(text, detail="", limit="")
 
     def _stop_live(self) -> None:
         if self._progress is not None:
@@ -101,11 +117,14 @@ class TerminalDisplay(Observer):
     def step_started(self, run: RunInfo, action: Action) -> None:
         if self.live:
             host = f"[{action.host}] " if action.host else ""
-            self._start_live(escape(f"{host}{action.step}"))  # escape: [host] is no markup
+            where = step_of(run, action)
+            self._start_live(escape(f"{where}: {host}{action.step}"))  # [host] is no markup
 
     def waiting(self, run: RunInfo, what: str, detail: str, elapsed: float, timeout: float) -> None:
         if self.live and self._progress is not None:
-            self._progress.update(self._task, detail=escape(detail[:70]))
+            self._progress.update(
+                self._task, detail=escape(detail[:70]), limit=f"of {fmt_s(timeout)}"
+            )
             return
         # Plain: one line when what is seen changes, else at most every 30 s.
         now = time.monotonic()
@@ -126,6 +145,99 @@ class TerminalDisplay(Observer):
 
     def run_finished(self, run: RunInfo, result: RunResult) -> None:
         self._stop_live()
+
+
+class FleetBoard:
+    """Several clusters at once (``exops restart -c c1 -c c2 --yes``): while they
+    run, one live line per cluster (its step n of m, the peer, what its wait sees,
+    elapsed and limit); on a terminal that cannot redraw (TERM=dumb), plain lines
+    prefixed with the cluster. ``observer(cluster)`` feeds it (from worker threads).
+    """
+
+    def __init__(self, out: Console, clusters: list[str], *, live: bool | None = None):
+        self.out = out
+        self.live = can_draw_live(out) if live is None else live
+        self.lines: dict[str, str] = dict.fromkeys(clusters, "planning")
+        self.width = max((len(c) for c in clusters), default=1)
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}
+        self._last_plain: dict[str, float] = {}
+        self._live: Any = None
+
+    def observer(self, cluster: str) -> Observer:
+        return _FleetLine(self, cluster)
+
+    def set(self, cluster: str, text: str, *, plain: str | None = None) -> None:
+        with self._lock:
+            self.lines[cluster] = text
+        if not self.live and plain is not None:
+            self.out.print(escape(f"[{cluster}] {plain}"), soft_wrap=True, highlight=False)
+
+    def waited(self, cluster: str, key: str) -> bool:
+        """True at most every 30 s per cluster and wait (plain lines)."""
+        now = time.monotonic()
+        with self._lock:
+            if key in self._last_plain and now - self._last_plain[key] < 30:
+                return False
+            self._last_plain[key] = now
+            return True
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+
+        with self._lock:
+            rows = [
+                Text.assemble((f"{c:<{self.width}}  ", "bold"), (line, ""))
+                for c, line in self.lines.items()
+            ]
+        return Group(*rows)
+
+    def __enter__(self) -> FleetBoard:
+        if self.live:
+            from rich.live import Live
+
+            self._live = Live(self, console=self.out, refresh_per_second=4, transient=True)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+class _FleetLine(Observer):
+    def __init__(self, board: FleetBoard, cluster: str):
+        self.board, self.cluster = board, cluster
+        self.step = ""
+        self.t0 = time.monotonic()
+
+    def run_started(self, run: RunInfo) -> None:
+        n = len(run.plan.actions)
+        self.board.set(self.cluster, f"{n} steps planned", plain=f"{run.runbook}: {n} steps")
+
+    def step_started(self, run: RunInfo, action: Action) -> None:
+        host = f"[{action.host}] " if action.host else ""
+        self.step = f"{step_of(run, action)}: {host}{action.step}"
+        self.t0 = time.monotonic()
+        self.board.set(self.cluster, self.step, plain=self.step)
+
+    def waiting(self, run: RunInfo, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        seen = f"{detail[:60]} ({fmt_s(elapsed)} of {fmt_s(timeout)})"
+        plain = None
+        if self.board.waited(self.cluster, f"{self.cluster}|{what}|{detail}"):
+            plain = f"  waiting for {what}: {seen}"
+        self.board.set(self.cluster, f"{self.step}  {seen}", plain=plain)
+
+    def step_finished(self, run: RunInfo, result: StepResult) -> None:
+        if result.status is StepStatus.SKIPPED:
+            return
+        word = result.status.value
+        line = f"{word}: {self.step} ({fmt_s(result.duration_s)})"
+        self.board.set(self.cluster, line, plain=line)
+
+    def run_finished(self, run: RunInfo, result: RunResult) -> None:
+        self.board.set(self.cluster, f"finished: {result.status.value} (exit {result.exit_code})")
 
 
 class PeerWait:
@@ -170,7 +282,7 @@ class PeerWait:
 
     def __enter__(self) -> PeerWait:
         self.started = time.monotonic()
-        if self.out.is_terminal:
+        if can_draw_live(self.out):
             from rich.live import Live
 
             self._live = Live(
@@ -194,28 +306,45 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def render_summary(plan: Plan) -> str:
-    """A short plan summary (counts, restarts, the longest wait) and the plan's risks
-    and warnings: shown before asking, so the question never hides what it risks."""
+def render_summary(
+    plan: Plan, *, restart_limit: float | None = None, settle_limit: float | None = None
+) -> str:
+    """A short plan summary (counts, restarts, how long each may take) and the
+    plan's risks and warnings: shown before asking, so the question never hides
+    what it risks. ``restart_limit``/``settle_limit`` are the run's settings
+    (``--restart-timeout``/``--settle-timeout``), which cap every wait."""
     from exops.report.view import plan_view
 
     changes = [a for a in plan.actions if a.kind is ActionKind.CONFIGURE]
     peers = sorted({a.host for a in changes if a.host})
     restarts = [a.host or "?" for a in plan.restarts]
     waits = [a for a in plan.actions if a.kind in (ActionKind.WAIT, ActionKind.VERIFY)]
-    longest = max((a.timeout_s or 0 for a in waits), default=0)
+    restart_wait = max((_limit(a.timeout_s, restart_limit) for a in plan.restarts), default=0)
+    health_wait = max((_limit(a.timeout_s, settle_limit) for a in waits), default=0)
+    limits = []
+    if restart_wait:
+        limits.append(f"{fmt_s(restart_wait)} per restart")
+    if health_wait:
+        limits.append(f"{fmt_s(health_wait)} per health wait")
     lines = [
         f"plan: {plan.runbook} on {plan.cluster}: {_count(len(plan.actions), 'action')}; "
         f"{_count(len(changes), 'configuration change')}"
         + (f" on {', '.join(peers)}" if peers else "")
         + (f"; restarts {', '.join(restarts)}" if restarts else "; no restart")
         + (" (one at a time)" if len(restarts) > 1 else "")
-        + (f"; longest wait up to {fmt_s(longest)}" if longest else "")
+        + (f"; waits up to {', '.join(limits)}" if limits else "")
     ]
     lines += [f"risk: {r.title}: {r.detail}" for r in plan_view(plan).risks]
     lines += [f"warning: {w}" for w in plan.warnings]
     lines.append("(the full plan: --dry-run, or -v)")
     return "\n".join(lines)
+
+
+def _limit(own: float | None, setting: float | None) -> float:
+    """What the executor waits at most: the step's own timeout capped by the setting."""
+    if setting is None:
+        return own or 0
+    return min(own or setting, setting)
 
 
 def _step_name(s: StepResult) -> str:

@@ -23,7 +23,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from exops.apply.results import RunResult, RunStatus
-from exops.cli.display import TerminalDisplay, console, render_recap, render_summary
+from exops.cli.display import (
+    FleetBoard,
+    TerminalDisplay,
+    console,
+    render_recap,
+    render_summary,
+)
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 from exops.plan.model import Plan
@@ -96,31 +102,37 @@ def save_plan(plan: Plan, opts: RunOptions) -> None:
 class _Summary(Observer):
     """Prints the plan summary (or the full plan with -v) once, before the first step."""
 
-    def __init__(self, out: Console, opts: RunOptions, shown: set[str]):
-        self.out, self.opts, self.shown = out, opts, shown
+    def __init__(self, out: Console, opts: RunOptions, shown: set[str], env: Env):
+        self.out, self.opts, self.shown, self.env = out, opts, shown, env
 
     def run_started(self, run: RunInfo) -> None:
         if "plan" in self.shown:  # already shown before the confirmation
             return
         self.shown.add("plan")
-        _print_plan_briefly(self.out, run.plan, self.opts)
+        _print_plan_briefly(self.out, run.plan, self.opts, self.env)
 
 
-def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions) -> None:
+def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions, env: Env) -> None:
     if opts.verbose and not opts.json_out:
         buffer = io.StringIO()
         show_plan(plan, replace(opts, out=None), buffer)
         out.print(buffer.getvalue(), markup=False, highlight=False, end="")
     else:
-        out.print(escape(render_summary(plan)), soft_wrap=True)
+        settings = env.settings
+        summary = render_summary(
+            plan, restart_limit=settings.restart_timeout, settle_limit=settings.settle_timeout
+        )
+        out.print(escape(summary), soft_wrap=True)
 
 
-def _confirm(out: Console, opts: RunOptions, shown: set[str]) -> Callable[[Plan], bool] | None:
+def _confirm(
+    out: Console, opts: RunOptions, shown: set[str], env: Env
+) -> Callable[[Plan], bool] | None:
     if not sys.stdin.isatty():
         return None
 
     def ask(plan: Plan) -> bool:
-        _print_plan_briefly(out, plan, opts)
+        _print_plan_briefly(out, plan, opts, env)
         shown.add("plan")
         restarts = ", ".join(a.host or "?" for a in plan.restarts)
         return yes_or_no(out, f"Restart {restarts} as planned?")
@@ -150,10 +162,12 @@ def yes_or_no(out: Console, question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]) -> list[Observer]:
+def _observers(
+    opts: RunOptions, out: Console, stack: ExitStack, shown: set[str], env: Env
+) -> list[Observer]:
     observers: list[Observer] = []
     if not opts.json_out:
-        observers.append(_Summary(out, opts, shown))
+        observers.append(_Summary(out, opts, shown, env))
     observers.append(TerminalDisplay(out))
     if opts.events == "-":
         observers.append(EventsObserver(sys.stdout))
@@ -174,8 +188,8 @@ def _interactive(env: Env, opts: RunOptions, act: Callable[[Runner], RunResult])
     with ExitStack() as stack:
         runner = Runner(
             env,
-            observers=_observers(opts, out, stack, shown),
-            confirm=_confirm(out, opts, shown),
+            observers=_observers(opts, out, stack, shown, env),
+            confirm=_confirm(out, opts, shown, env),
         )
         result = act(runner)
     return finish(result, opts, out)
@@ -302,14 +316,25 @@ def run_fleet(
         raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
     params = {c: params_for(c) for c in clusters}  # bad input fails before any thread starts
     lock = threading.Lock()
+    out = human(opts)
     with ExitStack() as stack:
         events = _events_stream(opts, stack)
+        # A person at a terminal sees every cluster's progress while they run (one
+        # live line each; plain lines on TERM=dumb); each cluster's full text follows
+        # when it finishes.
+        board = (
+            stack.enter_context(FleetBoard(out, clusters))
+            if out.is_terminal and not opts.dry_run
+            else None
+        )
 
         def observers_for(item: FleetItem) -> list[Observer]:
             item.context["text"] = text = io.StringIO()
             buffered = Console(file=text, width=200, highlight=False, soft_wrap=True)
             item.context["console"] = buffered
             shown: list[Observer] = [TerminalDisplay(buffered, live=False)]
+            if board is not None:
+                shown.append(board.observer(item.cluster))
             if events is not None:
                 shown.append(EventsObserver(events, lock=lock))
             return shown

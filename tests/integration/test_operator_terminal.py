@@ -167,3 +167,53 @@ def test_the_help_of_a_destructive_runbook_says_what_it_destroys(
     assert "DESTROYS the removed peer's configuration" in text
     assert "factory-resets at its restart" in text
     assert "every peer restarts" in " ".join(cli("enforce-tls", "--help").stdout.split())
+
+
+# -- progress ---------------------------------------------------------------------------
+
+
+def test_several_clusters_show_live_progress_per_cluster(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """Each cluster's line (step n of m, peer, what the wait sees, elapsed and limit)
+    is on the screen while they run, before any cluster's final text."""
+    from clikit import run_in_pty
+
+    lab = lab_factory(clusters=2, peers=2, time_scale=0.02, preset="formed")
+    cli = cli_for(lab, tmp_path)
+    code, screen, _ = run_in_pty(["restart", "-c", "c1", "-c", "c2", "--yes"], cli.env, timeout=400)
+    assert code == 0, screen[-3000:]
+    first_final = screen.index("=== cluster")
+    live = screen[:first_final]
+    for cluster in ("c1", "c2"):
+        assert re.search(rf"{cluster} +step 1 of 4: \[{cluster}-p1\] restart the primary", live), (
+            live[-3000:]
+        )
+    assert re.search(r"\(\d+\.\ds of 30m00s\)", live), live[-3000:]  # elapsed and the limit
+    assert "=== cluster c1: exit 0 ===" in screen and "=== cluster c2: exit 0 ===" in screen
+
+
+def test_on_a_dumb_terminal_progress_is_plain_lines(formed_lab: Any, tmp_path: Path) -> None:
+    from clikit import run_in_pty
+
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, _ = run_in_pty(
+        ["restart", "-c", "c1", "--peer", "c1-p2", "--yes"], cli.env, term="dumb"
+    )
+    assert code == 0, screen[-3000:]
+    assert re.search(r"  waiting for c1-p2 to restart and answer: .* of 30m00s\)", screen), screen
+    assert "\x1b" not in screen and "⠋" not in screen  # no redrawn line, no spinner
+    assert "changed: [c1-p2] restart c1-p2 (" in screen
+
+
+def test_the_live_line_and_the_summary_name_the_step_and_the_limits(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    from clikit import run_in_pty
+
+    cli = cli_for(formed_lab, tmp_path)
+    code, screen, _ = run_in_pty(["restart", "-c", "c1", "--peer", "c1-p2", "--yes"], cli.env)
+    assert code == 0, screen[-3000:]
+    assert "restarts c1-p2; waits up to 30m00s per restart, 30m00s per health wait" in screen
+    assert "step 1 of 2: [c1-p2] restart c1-p2" in screen, screen[-3000:]
+    assert re.search(r"of 30m00s", screen)
