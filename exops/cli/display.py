@@ -13,6 +13,7 @@ Human text goes to ``human`` (stdout, or stderr when stdout carries JSON).
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 import time
@@ -435,3 +436,110 @@ def outcome_line(result: RunResult) -> str:
         RunStatus.PLANNED: "planned; nothing was changed",
     }
     return f"{texts[result.status]} (exit {result.exit_code})"
+
+
+# -- the status table, fitted to the terminal's width ------------------------------------
+
+
+def status_table(r: Any, width: int) -> Any:
+    """``exops status``'s per-peer view of ``r`` (a ``report.status.ClusterReport``)
+    that fits ``width`` columns: the full table when it fits; else the table with
+    the columns that matter first (the primary's mark on the peer, up/down in the
+    state, a pending restart with the alarms); else one block per peer, every
+    value whole (never "127.…", "Acti…")."""
+    from rich.console import Console, Group
+    from rich.measure import Measurement
+
+    name = f" ({r.cluster_name})" if r.cluster_name else ""
+    title = f"cluster {r.cluster}{name}"
+    probe = Console(width=10_000, file=io.StringIO())
+    for table in (_full_table(r, title), _narrow_table(r, title)):
+        if Measurement.get(probe, probe.options, table).maximum <= width:
+            return table
+    blocks: list[Any] = [Text(title, style="italic")]
+    for p in r.peers:
+        blocks += _peer_block(p, width)
+    return Group(*blocks)
+
+
+def _listed(p: Any) -> str:
+    return str(p.listed_as) if p.listed_as else f"[dim]{escape(p.address)} (not listed)[/]"
+
+
+def _full_table(r: Any, title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", expand=False)
+    for col in ("slot", "peer", "listed as", "up", "primary", "state", "database", "replication"):
+        table.add_column(col)
+    for col in ("tls", "alarms", "restart", "version", "via"):
+        table.add_column(col)
+    for p in r.peers:
+        table.add_row(
+            str(p.slot or "-"),
+            p.host,
+            _listed(p),
+            "yes" if p.reachable else "[red]NO[/]",
+            "*" if p.is_primary else "",
+            p.state or "-",
+            p.database or "-",
+            p.replication or "-",
+            p.tls_mode or "-",
+            ",".join(p.alarms) or "-",
+            "pending" if p.restart_pending else "",
+            p.version or "-",
+            p.transport or "-",
+        )
+    return table
+
+
+def _narrow_table(r: Any, title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", expand=False, box=None, pad_edge=False)
+    for col in ("slot", "peer", "listed as", "state", "database", "replication", "tls", "alarms"):
+        table.add_column(col, no_wrap=True)
+    for p in r.peers:
+        alarms = list(p.alarms) + (["restart pending"] if p.restart_pending else [])
+        table.add_row(
+            str(p.slot or "-"),
+            f"{p.host} *" if p.is_primary else p.host,
+            _listed(p),
+            (p.state or "-") if p.reachable else "[red]DOWN[/]",
+            p.database or "-",
+            p.replication or "-",
+            p.tls_mode or "-",
+            ",".join(alarms) or "-",
+        )
+    table.caption = "* configuration primary; version and interface: --json or a wider terminal"
+    table.caption_justify = "left"
+    return table
+
+
+def _peer_block(p: Any, width: int) -> list[Any]:
+    """One peer: its name, then "key value" pairs, never split across lines."""
+    head = f"{p.host}" + (" (primary)" if p.is_primary else "") + f"  slot {p.slot or '-'}"
+    values = [
+        ("listed as", _listed(p)),
+        ("up", "yes" if p.reachable else "[red]NO[/]"),
+        ("state", p.state or "-"),
+        ("database", p.database or "-"),
+        ("replication", p.replication or "-"),
+        ("tls", p.tls_mode or "-"),
+        ("alarms", ",".join(p.alarms) or "-"),
+        ("restart", "pending" if p.restart_pending else "-"),
+        ("version", p.version or "-"),
+        ("via", p.transport or "-"),
+    ]
+    lines: list[Any] = [Text(head, style="bold")]
+    line = Text("  ")
+    for key, value in values:
+        pair = Text.from_markup(f"[dim]{key}[/] {value}")
+        if len(line) > 2 and len(line) + 2 + len(pair) > width:
+            lines.append(line)
+            line = Text("  ")
+        if len(line) > 2:
+            line.append("  ")
+        line.append_text(pair)
+    lines.append(line)
+    return lines

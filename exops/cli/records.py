@@ -206,3 +206,47 @@ def state_migrate(src: str, dst: str) -> int:
     done = migrate(src, dst, connect_timeout_s=load_settings().connect_timeout)
     stderr().print(f"state migrate: {done.summary()}", markup=False)
     return int(ExitCode.OK)
+
+
+def run_in_progress(cluster: str, settings: Any) -> str | None:
+    """One line naming the run that holds ``cluster`` now and its step, from the
+    journal (its record and its plan), or None when no run of it is going on.
+
+    ``exops status`` prints it first, so a peer that does not answer because the
+    run is restarting it reads as the run's doing. A store that cannot be read
+    here is no error: status still reads the cluster.
+    """
+    from exops.core.errors import ExopsError
+    from exops.state import open_state
+    from exops.state.base import RunQuery
+
+    if settings.state_url is None and not settings.journal_path.exists():
+        return None  # no run ever journalled here: nothing to open (or create)
+    try:
+        store = open_state(settings)
+        try:
+            running = store.journal.list_runs(
+                cluster=cluster, limit=1, query=RunQuery(status="running")
+            )
+            run = store.journal.get_run(str(running[0]["run_id"])) if running else None
+        finally:
+            store.close()
+    except (ExopsError, OSError):
+        return None
+    if run is None:
+        return None
+    since = _short_time(run.get("started"))[11:] or "?"
+    head = (
+        f"run {run['run_id']} ({run.get('runbook')} by {run.get('user')}@{run.get('host')}, "
+        f"since {since} UTC) holds cluster {cluster}"
+    )
+    actions = (run.get("plan") or {}).get("actions") or []
+    done = len(run.get("steps") or [])
+    if done >= len(actions):
+        return head + ": finishing"
+    action = actions[done]
+    host = action.get("host")
+    doing = f"step {done + 1} of {len(actions)}, {action.get('step')}"
+    if action.get("kind") == "restart" and host:
+        doing += f" ({host} does not answer while it restarts)"
+    return f"{head}: {doing}"

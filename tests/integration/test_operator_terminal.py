@@ -217,3 +217,31 @@ def test_the_live_line_and_the_summary_name_the_step_and_the_limits(
     assert "restarts c1-p2; waits up to 30m00s per restart, 30m00s per health wait" in screen
     assert "step 1 of 2: [c1-p2] restart c1-p2" in screen, screen[-3000:]
     assert re.search(r"of 30m00s", screen)
+
+
+def test_status_during_a_run_names_the_run_and_its_step(lab_factory: Any, tmp_path: Path) -> None:
+    lab = lab_factory(clusters=1, peers=2, time_scale=0.05, preset="formed")
+    cli = cli_for(lab, tmp_path)
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exops", "restart", "-c", "c1", "--peer", "c1-p2", "--yes",
+         "--events", str(events)],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(events, '"restarting"', proc)
+        shown = cli("status", "-c", "c1", expect=None).stdout
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    first = shown.splitlines()[0]
+    assert re.fullmatch(
+        r"run [0-9a-f]{12} \(restart by \S+@\S+, since \d\d:\d\d:\d\d UTC\) holds cluster c1: "
+        r"step 1 of 2, restart c1-p2 \(c1-p2 does not answer while it restarts\)",
+        first,
+    ), shown
+    after = cli("status", "-c", "c1", expect=None).stdout
+    assert "holds cluster" not in after  # the run is over: nothing said
