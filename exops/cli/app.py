@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from exops.cli import options as o
+from exops.cli.helptext import epilog, runbook_examples, short_help
 
 app = typer.Typer(
     name="exops",
@@ -252,7 +253,9 @@ def _command(
         command.__doc__ = fn.__doc__
         command.__name__ = fn.__name__
         settings = EXTRA_ARGS if extra_args else None
-        app_.command(name, context_settings=settings)(command)
+        app_.command(
+            name, context_settings=settings, short_help=short_help(fn.__doc__), epilog=epilog(name)
+        )(command)
         return fn
 
     return decorate
@@ -308,7 +311,10 @@ def _param_option(meta: Any) -> inspect.Parameter:
     if meta.required:
         option = typer.Option(*names, help=help_text, metavar=metavar)
         return _p(meta.name, Annotated[str, option], inspect.Parameter.empty)
-    default_note = f" [default: {meta.default}]" if meta.default not in (None, "") else ""
+    # A default computed from the cluster ("{{ cluster.first_host }}") is told in the help
+    # text itself; only a plain value is shown as [default: ...].
+    plain = meta.default not in (None, "") and "{{" not in str(meta.default)
+    default_note = f" [default: {meta.default}]" if plain else ""
     option = typer.Option(*names, help=help_text + default_note, metavar=metavar)
     return _p(meta.name, Annotated[str | None, option], None)
 
@@ -355,7 +361,12 @@ def _make_runbook_command(meta: Any) -> None:
     )
     command.__doc__ = meta.description
     command.__name__ = meta.name.replace("-", "_")
-    app.command(meta.name)(command)
+    required = [p.flag or "--" + p.name.replace("_", "-") for p in visible if p.required]
+    app.command(
+        meta.name,
+        short_help=short_help(meta.description),
+        epilog=epilog(meta.name, runbook_examples(meta.name, required)),
+    )(command)
 
 
 def cli_params(meta: Any, given: dict[str, Any], env: Any, cluster: str) -> dict[str, Any]:
@@ -555,11 +566,24 @@ def restore(
     return runs.restore(env, cluster, peer, backup, opts)
 
 
-@app.command()
+@app.command(short_help=short_help(
+    "Remove a cluster lock whose holder died; a live holder only with --force."
+), epilog=epilog("unlock"))
 def unlock(
+    cluster_arg: Annotated[
+        str | None,
+        typer.Argument(
+            help="Deprecated: the cluster as an argument (use -c CLUSTER).",
+            metavar="CLUSTER",
+            show_default=False,
+        ),
+    ] = None,
     cluster: Annotated[
-        str, typer.Argument(help="The cluster whose lock to remove.", metavar="CLUSTER")
-    ],
+        str | None,
+        typer.Option(
+            "--cluster", "-c", help="The cluster whose lock to remove.", metavar="CLUSTER"
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -571,11 +595,24 @@ def unlock(
 ) -> None:
     """Remove a cluster lock whose holder died; a live holder only with --force."""
     from exops.cli import records
+    from exops.core.errors import UsageError
 
-    raise typer.Exit(records.unlock(cluster, force=force, state_url=state_url))
+    if cluster and cluster_arg and cluster != cluster_arg:
+        raise UsageError(f"unlock: two clusters given ({cluster_arg}, -c {cluster}); give one")
+    if not (cluster or cluster_arg):
+        raise UsageError("unlock: which cluster? give -c CLUSTER")
+    if cluster_arg and not cluster:
+        print(
+            f"exops: note: `exops unlock {cluster_arg}` is deprecated; "
+            f"use `exops unlock -c {cluster_arg}`",
+            file=sys.stderr,
+        )
+    raise typer.Exit(records.unlock(str(cluster or cluster_arg), force=force, state_url=state_url))
 
 
-@app.command()
+@app.command(
+    short_help="List past runs from the journal, newest first.", epilog=epilog("history")
+)
 def history(
     cluster: o.Clusters = None,
     limit: Annotated[
@@ -628,7 +665,10 @@ def history(
     )
 
 
-@app.command()
+@app.command(
+    short_help="Show one run: outcome, failure and what to do, steps, plan, rollback.",
+    epilog=epilog("show"),
+)
 def show(
     run_id: Annotated[
         str,
@@ -648,7 +688,7 @@ def show(
     raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt, state_url=state_url))
 
 
-@state_app.command("migrate")
+@state_app.command("migrate", epilog=epilog("migrate"))
 def state_migrate(
     src: Annotated[
         str, typer.Option("--from", help="The store to copy: sqlite:///DIR.", metavar="URL")
@@ -664,7 +704,11 @@ def state_migrate(
     raise typer.Exit(records.state_migrate(src, dst))
 
 
-@app.command("config")
+@app.command(
+    "config",
+    short_help="Show the effective settings and where each came from.",
+    epilog=epilog("config"),
+)
 def config_command(json_out: o.Json = False) -> None:
     """Show the effective settings and where each came from (flag, env, file, default)."""
     from exops.cli import config
@@ -672,7 +716,11 @@ def config_command(json_out: o.Json = False) -> None:
     raise typer.Exit(config.show(json_out=json_out))
 
 
-@logs_app.command("analyze")
+@logs_app.command(
+    "analyze",
+    short_help="Timeline and verdict per peer from Expressway logs.",
+    epilog=epilog("analyze"),
+)
 def logs_analyze(
     files: Annotated[
         list[Path] | None,

@@ -14,6 +14,7 @@ Human text goes to ``human`` (stdout, or stderr when stdout carries JSON).
 from __future__ import annotations
 
 import io
+import re
 import sys
 import threading
 import time
@@ -543,3 +544,81 @@ def _peer_block(p: Any, width: int) -> list[Any]:
         line.append_text(pair)
     lines.append(line)
     return lines
+
+
+# -- a refusal: each cause once, with the fix that fits it ------------------------------
+
+UNREACHABLE = "unreachable: "
+
+
+def refusal_lines(plan: Plan) -> tuple[list[str], str]:
+    """What a plan's refusal prints (plain text lines) and its one stderr line.
+
+    A peer that cannot be read fails or leaves unknown every check that needs it:
+    its cause is said once (with the fix that fits it), and those checks are named
+    on one line, instead of the same cause under each check. Every other failed
+    check keeps its evidence, and the fix when exops knows one.
+    """
+    from exops.plan.model import CheckOutcome
+
+    failing = [c for c in plan.preflight if c.outcome is not CheckOutcome.PASS]
+    failing = [c for c in failing if c.outcome.value not in ("warn", "n/a")]
+    causes: dict[str, str] = {}
+    for check in failing:
+        for host, seen in check.evidence.items():
+            if seen.startswith(UNREACHABLE):
+                causes.setdefault(host, seen[len(UNREACHABLE) :])
+    lines: list[str] = []
+    for host, cause in causes.items():
+        what, _, fix = cause.partition("; ")
+        lines.append(f"{host} cannot be read: {_without_host(what, host)}")
+        if fix:
+            lines.append(f"  fix: {fix}")
+    # A check only blocked by unreadable peers names no other peer in its summary.
+    others = [h for h in plan.basis if h not in causes]
+    blocked = [
+        c.name
+        for c in failing
+        if causes
+        and any(s.startswith(UNREACHABLE) for s in c.evidence.values())
+        and not any(re.search(rf"\b{re.escape(h)}\b", c.summary) for h in others)
+    ]
+    if blocked:
+        lines.append(
+            f"  so these checks could not be made: {', '.join(blocked)} (nothing was changed)"
+        )
+    shown = [c for c in failing if c.name not in blocked]
+    for check in shown:
+        lines.append(f"preflight {check.name}: {check.outcome.value}: {check.summary}")
+        for host, seen in check.evidence.items():
+            if host in causes and seen.startswith(UNREACHABLE):
+                continue
+            lines.append(f"  {host}: {seen}")
+        remedy = _check_fix(plan, check)
+        if remedy:
+            lines.append(f"  fix: {remedy}")
+    reasons = [
+        f"{h} cannot be read ({_without_host(c.partition('; ')[0], h)})" for h, c in causes.items()
+    ]
+    reasons += [f"{c.name}: {c.summary}" for c in shown]
+    if plan.refused and not plan.refused.startswith("preflight failed"):
+        reasons.insert(0, plan.refused)  # a runbook's own refusal (e.g. "run switch-primary")
+    one = "refused: " + ("; ".join(reasons) if reasons else (plan.refused or "refused"))
+    return lines, one
+
+
+def _without_host(text: str, host: str) -> str:
+    """``c1-p3 read configuration/x: HTTPS ...`` -> ``HTTPS ...`` (the host is said)."""
+    head, sep, rest = text.partition(": ")
+    return rest if sep and head.startswith(host) else text
+
+
+def _check_fix(plan: Plan, check: Any) -> str | None:
+    """The fix for a failed check, when one command is it."""
+    evidence = " ".join(check.evidence.values())
+    if check.name == "tls_names" and "not an FQDN" in evidence:
+        return (
+            f"TLS Enforce needs every peer listed by an FQDN: run `exops convert-fqdn -c "
+            f"{plan.cluster}` first, then enforce-tls again"
+        )
+    return None

@@ -27,6 +27,7 @@ from exops.cli.display import (
     FleetBoard,
     TerminalDisplay,
     console,
+    refusal_lines,
     render_recap,
     render_summary,
 )
@@ -235,7 +236,7 @@ def _planned(result: RunResult, opts: RunOptions) -> int:
     assert result.plan is not None
     show_plan(result.plan, opts)
     if result.status is RunStatus.REFUSED:
-        err().print(f"[red]refused:[/] {escape(result.plan.refused or '')}", soft_wrap=True)
+        err().print(escape(refusal_lines(result.plan)[1]), soft_wrap=True)
         return result.exit_code
     if opts.detailed_exitcode and result.plan.has_changes:
         return int(ExitCode.CHANGES_PENDING)
@@ -273,24 +274,21 @@ def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
             out.print(line, soft_wrap=True)
     if result.status in (RunStatus.FAILED, RunStatus.REFUSED, RunStatus.PARTIAL):
         # One line on stderr: what cron mails and schedulers log.
-        err().print(f"exops: error: {escape(result.message)}", soft_wrap=True, markup=True)
+        message = result.message
+        if result.status is RunStatus.REFUSED and not result.steps and result.plan is not None:
+            message = refusal_lines(result.plan)[1]
+        err().print(f"exops: error: {escape(message)}", soft_wrap=True, markup=True)
     if result.status is RunStatus.INTERRUPTED:
         raise KeyboardInterrupt
     return result.exit_code
 
 
 def _print_refusal_evidence(out: Console, result: RunResult) -> None:
-    """The failed preflight checks with what each saw per peer: why it refused."""
-    from exops.plan.model import CheckOutcome
-
+    """Why it refused: each cause once, with the fix that fits it (display.refusal_lines)."""
     if result.plan is None:
         return
-    for check in result.plan.preflight:
-        if check.outcome is CheckOutcome.PASS:
-            continue
-        out.print(f"preflight {check.name}: {check.outcome.value}: {escape(check.summary)}")
-        for host, seen in check.evidence.items():
-            out.print(f"  {escape(host)}: {escape(seen)}", soft_wrap=True)
+    for line in refusal_lines(result.plan)[0]:
+        out.print(escape(line), soft_wrap=True)
 
 
 # -- fleet: one runbook on several clusters (exops.run.fleet), rendered here --------

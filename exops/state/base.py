@@ -146,7 +146,7 @@ def locked_message(cluster: str, holder: dict[str, Any] | None, timeout_s: float
     waited = f" (waited {timeout_s:g} s)" if timeout_s > 0 else ""
     return (
         f"cluster {cluster} is locked by {describe(holder)}{waited}; "
-        f"wait with --lock-timeout or `exops unlock {cluster}`"
+        f"wait with --lock-timeout or `exops unlock -c {cluster}`"
     )
 
 

@@ -438,7 +438,7 @@ class PostgresStore:
             if not force:
                 raise PreconditionError(
                     f"cluster {cluster} is locked by {shown}, whose session is alive; wait for "
-                    f"it, or stop it, or `exops unlock --force {cluster}` to end its session"
+                    f"it, or stop it, or `exops unlock -c {cluster} --force` to end its session"
                 )
             if backend is None:
                 raise PreconditionError(f"cluster {cluster}: cannot find the session holding it")

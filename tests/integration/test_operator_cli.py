@@ -139,3 +139,35 @@ def test_refused_and_nothing_to_change_runs_are_journalled(
     assert "listed as IP" in text  # the evidence of the failed check, from the stored plan
     record = cli.json("show", refused["run_id"])
     assert record["steps"] == [] and record["plan"]["refused"]
+
+
+# -- words: a refusal says each cause once, with the fix that fits ------------------------
+
+
+def test_a_refusal_says_one_cause_once_with_the_fix_that_fits(
+    fresh_lab: Any, tmp_path: Path
+) -> None:
+    """c1-p2 presents a self-signed certificate (as after a factory reset) while the CA
+    bundle is given: one cause, said once, with the fix for a self-signed certificate
+    (not "give the CA with --ca-bundle"), and the checks it kept from being made."""
+    lab, cli = fresh_lab, cli_for(fresh_lab, tmp_path)
+    cli("create-cluster", "-c", "c1", "--yes")
+    lab.control.patch_peer("c1-p2", cert="self_signed")
+    proc = cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes", expect=3)
+    out = proc.stdout
+    assert out.count("self-signed certificate") == 2, out  # the cause, and its fix
+    assert out.count("c1-p2 cannot be read") == 1, out
+    assert "install its CA-signed certificate again" in out
+    assert "give the CA with --ca-bundle" not in out + proc.stderr
+    assert "so these checks could not be made: " in out
+    assert len(out.splitlines()) <= 8, out
+    assert proc.stderr.count("\n") == 1 and "c1-p2 cannot be read" in proc.stderr
+
+
+def test_enforce_tls_refused_for_ip_names_names_convert_fqdn(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    proc = cli_for(formed_lab, tmp_path)("enforce-tls", "-c", "c1", "--yes", expect=3)
+    assert "fix: TLS Enforce needs every peer listed by an FQDN: run `exops convert-fqdn -c c1`" in (
+        proc.stdout
+    )
