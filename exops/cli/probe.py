@@ -56,7 +56,10 @@ def render_probe(doc: dict[str, Any]) -> str:
             out.append(f"  {i['name']:<18} {i['state']:<12} {i['detail']}")
         for f in p["fields"]:
             if f["status"] == "parsed":
-                out.append(f"  [ok] {f['name']} = {f['value']}  via {f['via']}; {f['contract']}")
+                out.append(
+                    f"  [ok] {f['name']} = {f['value']}  via {f['via']}; "
+                    f"{_for_operators(f['contract'])}"
+                )
             elif f["status"] == "unknown":
                 out.append(f"  [--] {f['name']}: unknown ({f['error']}) via {f['via']}")
             else:
@@ -65,10 +68,46 @@ def render_probe(doc: dict[str, Any]) -> str:
                 )
                 out.append(f"       raw answer: {f['raw']}")
     out.append("")
-    out.append("runbooks:")
+    out.append(
+        "runbooks: whether the interfaces each one needs answer (not whether it would run "
+        "now: its preflight checks the cluster; see `exops RUNBOOK -c "
+        f"{doc['cluster']} --dry-run`)"
+    )
     for v in doc["runbooks"]:
-        out.append(f"  {v['runbook']:<20} {v['verdict']}")
+        out.append(f"  {v['runbook']:<20} {_verdict_words(v['verdict'])}")
+    marks = {m for m in EVIDENCE_MARKS if any(m in line for line in out)}
+    if marks:
+        out.append("")
+        out.append("evidence marks (how sure exops is of each form it read):")
+        out += [f"  {m}: {EVIDENCE_MARKS[m]}" for m in EVIDENCE_MARKS if m in marks]
     return "\n".join(out)
+
+
+# What an evidence mark means, for the person reading a probe (knowledge.py, docs/contract.md).
+EVIDENCE_MARKS = {
+    "CONFIRMED": "seen in Cisco's public documentation or on an appliance",
+    "INFERRED": "deduced from public sources, not seen verbatim",
+    "MOCK-DEFINED": (
+        "no public form exists; exops and its simulator define one, so a value read this "
+        "way is exops's best guess: compare it with the web UI before relying on it"
+    ),
+}
+
+
+def _for_operators(contract: str) -> str:
+    """``SETTING_RULES[peer_address]: ...`` -> ``matched ...``: where the value came from,
+    without exops's internal table names."""
+    import re
+
+    text = re.sub(r"SETTING_RULES\[[^\]]+\](?:\.cli)?:\s*", "", contract)
+    return f"matched {text}" if text else contract
+
+
+def _verdict_words(verdict: str) -> str:
+    """The probe's verdict as what it means: the interfaces answer (or not, and why)."""
+    if verdict == "can run":
+        return "interfaces answer"
+    return verdict.replace("cannot run, because", "interfaces missing:", 1)
 
 
 def rehearse(

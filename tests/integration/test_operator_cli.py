@@ -171,3 +171,19 @@ def test_enforce_tls_refused_for_ip_names_names_convert_fqdn(
     assert "fix: TLS Enforce needs every peer listed by an FQDN: run `exops convert-fqdn -c c1`" in (
         proc.stdout
     )
+
+
+def test_probe_says_what_its_verdicts_mean_and_explains_its_marks(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    text = cli_for(formed_lab, tmp_path)("probe", "-c", "c1").stdout
+    assert "runbooks: whether the interfaces each one needs answer (not whether it would run" in (
+        text
+    )
+    assert "enforce-tls          interfaces answer" in text  # its preflight would refuse
+    assert "can run" not in text and "SETTING_RULES[" not in text
+    legend = text[text.index("evidence marks") :]
+    for mark in ("CONFIRMED", "MOCK-DEFINED"):
+        if f"({mark})" in text:
+            assert f"  {mark}: " in legend, legend
+    assert "MOCK-DEFINED: no public form exists" in legend
