@@ -187,3 +187,24 @@ def test_probe_says_what_its_verdicts_mean_and_explains_its_marks(
         if f"({mark})" in text:
             assert f"  {mark}: " in legend, legend
     assert "MOCK-DEFINED: no public form exists" in legend
+
+
+def test_a_failed_rehearsal_reads_as_a_rehearsal_with_the_outcome_on_top(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory(clusters=1, peers=2, time_scale=0.004, preset="unclustered")
+    cli = cli_for(lab, tmp_path)
+    cli("create-cluster", "-c", "c1", "--yes")
+    out = tmp_path / "rehearsal.html"
+    cli("rehearse", "add-peer", "-c", "c1", "--peer", "c1-p2", "--time-scale", "0.004",
+        "--inject", "restart_hang@restart c1-p2", "--format", "html", "--out", str(out),
+        expect=1)  # fmt: skip
+    page = out.read_text()
+    assert "<title>Rehearsal of add-peer on a clone of c1</title>" in page
+    assert "Change review" not in page
+    outcome = page.index("Outcome on the clone: FAILED")
+    assert outcome < page.index("The plan rehearsed:") < page.index("Timeline (predicted")
+    # The clone's own seconds are apart from the predictions at real time.
+    timeline = page[page.index("Timeline (predicted") : page.index("The clone (simulated time)")]
+    assert "clone" not in timeline, timeline
+    assert "simulated time, not a prediction" in page[page.index("The clone (simulated time)") :]
