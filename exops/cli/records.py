@@ -250,3 +250,63 @@ def run_in_progress(cluster: str, settings: Any) -> str | None:
     if action.get("kind") == "restart" and host:
         doing += f" ({host} does not answer while it restarts)"
     return f"{head}: {doing}"
+
+
+# How long after a run's end its restarts still echo in the logs (alarms clearing).
+RESTART_ECHO_S = 300.0
+
+
+def planned_restarts(
+    settings: Any, clusters: list[str] | None, first: Any, last: Any
+) -> list[tuple[Any, Any, str]]:
+    """``(start, end, label)`` of every journalled run that restarted peers between
+    ``first`` and ``last`` (aware datetimes): from its first restart to its end plus
+    a few minutes. ``exops logs analyze`` tells these apart from faults. A store that
+    cannot be read yields none (the analysis is still made)."""
+    from datetime import datetime, timedelta
+
+    from exops.core.errors import ExopsError
+    from exops.state import open_state
+    from exops.state.base import RunQuery
+
+    if first is None or last is None:
+        return []
+    if settings.state_url is None and not settings.journal_path.exists():
+        return []
+    since = (first - timedelta(days=1)).astimezone().isoformat(timespec="milliseconds")
+    query = RunQuery(since=when("--since", since), until=when("--until", last.isoformat()))
+    windows = []
+    try:
+        store = open_state(settings)
+        try:
+            runs = []
+            for cluster in clusters or [None]:  # type: ignore[list-item]
+                runs += store.journal.list_runs(cluster=cluster, limit=1000, query=query)
+            records = [store.journal.get_run(str(r["run_id"])) for r in runs if r.get("changed")]
+        finally:
+            store.close()
+    except (ExopsError, OSError):
+        return []
+    for run in records:
+        if not run:
+            continue
+        restarts = [
+            s for s in run.get("steps") or () if s.get("kind") == "restart" and s.get("started")
+        ]
+        if not restarts:
+            continue
+        try:
+            start = min(datetime.fromisoformat(str(s["started"])) for s in restarts)
+            ends = [
+                datetime.fromisoformat(str(s["started"]))
+                + timedelta(seconds=float(s.get("duration_s") or 0))
+                for s in run.get("steps") or ()
+                if s.get("started")
+            ]
+            end = datetime.fromisoformat(str(run["finished"])) if run.get("finished") else max(ends)
+        except (TypeError, ValueError):
+            continue
+        hosts = ", ".join(dict.fromkeys(str(s.get("host")) for s in restarts))
+        label = f"{run.get('runbook')} run {run.get('run_id')} restarted {hosts}"
+        windows.append((start, end + timedelta(seconds=RESTART_ECHO_S), label))
+    return windows

@@ -683,7 +683,7 @@ def _sections(r: Rehearsal) -> list[tuple[str, list[str]]]:
     ]
     return [
         ("Timeline (predicted at real time)", timeline),
-        ("Predicted downtime per peer (real time)", downtime),
+        ("Predicted downtime per peer", downtime),
         ("Alarms during the rehearsal", alarms),
         ("Safety rules that fired", r.safety or ["none"]),
         ("The clone (simulated time)", clone),

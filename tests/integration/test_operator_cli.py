@@ -208,3 +208,23 @@ def test_a_failed_rehearsal_reads_as_a_rehearsal_with_the_outcome_on_top(
     timeline = page[page.index("Timeline (predicted") : page.index("The clone (simulated time)")]
     assert "clone" not in timeline, timeline
     assert "simulated time, not a prediction" in page[page.index("The clone (simulated time)") :]
+
+
+def test_logs_analyze_tells_exops_planned_restarts_from_faults(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    """After a clean ordered restart every peer's log shows communication failures;
+    with the journal that ran it they are named as planned, never 'flapping'."""
+    cli = cli_for(formed_lab, tmp_path)
+    run = cli.json("restart", "-c", "c1", "--yes")["run_id"]
+    blind = cli_for(formed_lab, tmp_path / "no-journal")  # the same logs, no journal
+    unjournalled = blind.json("logs", "analyze", "-c", "c1")
+    journalled = cli.json("logs", "analyze", "-c", "c1")
+
+    def verdicts(doc: dict[str, Any]) -> dict[str, str]:
+        return {p["host"]: p["verdict"] for p in doc["peers"]}
+
+    assert "flapping" in verdicts(unjournalled).values(), unjournalled  # what it was before
+    assert "flapping" not in verdicts(journalled).values(), journalled
+    reasons = " ".join(r for p in journalled["peers"] for r in p["reasons"])
+    assert f"exops's own planned restarts, not counted as faults: restart run {run}" in reasons
