@@ -1121,10 +1121,8 @@ def _mapped(exc: httpx.HTTPError, last: bool) -> ExopsError | None:
         return TimeoutError_(f"no answer within the timeout ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):
         if _is_tls_failure(exc):
-            return TlsError(
-                f"HTTPS certificate not trusted ({_reason(exc)}); give the CA with "
-                "--ca-bundle, or --insecure to skip verification"
-            )
+            reason = _reason(exc)
+            return TlsError(f"HTTPS certificate not trusted ({reason}); {tls_fix(reason)}")
         return TransportError(f"cannot connect ({_reason(exc)})") if last else None
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return TransportError(f"connection dropped ({_reason(exc)})") if last else None
@@ -1142,6 +1140,26 @@ def _unresolved(error: ExopsError, exc: Exception, target: ConnectionTarget) -> 
             )
         cause = cause.__cause__ or cause.__context__
     return error
+def tls_fix(reason: str) -> str:
+    """The fix that fits why a certificate was not trusted (one cause, one fix)."""
+    low = reason.lower()
+    if "self-signed certificate" in low and "in certificate chain" not in low:
+        return (
+            "the peer presents a self-signed certificate (a factory-reset X12.6+ peer makes "
+            "one): install its CA-signed certificate again, or trust this one by adding it to "
+            "the --ca-bundle file"
+        )
+    if "mismatch" in low:
+        return (
+            "the certificate does not name the address exops connects to: correct the "
+            "peer's hostname in the inventory, or the certificate's names"
+        )
+    if "expired" in low:
+        return "the certificate has expired: renew it on the peer"
+    return (
+        "trust its CA with --ca-bundle (or add the CA to the bundle you give), or "
+        "--insecure to skip verification"
+    )
 
 
 def _is_tls_failure(exc: Exception) -> bool:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from exops.cli import options as o
+from exops.cli.helptext import epilog, runbook_examples, short_help
 
 
 def _docs_dir() -> Path:
@@ -241,7 +242,7 @@ _RUN_OPTIONS = [
     _p("yes", o.Yes, False),
     _p("json_out", o.Json, False),
     _p("events", o.Events, None),
-    _p("fmt", o.Format, "text"),
+    _p("fmt", o.Format, None),
     _p("out", o.Out, None),
     _p("lock_timeout", o.LockTimeout, None),
     _p("detailed_exitcode", o.DetailedExit, False),
@@ -249,7 +250,7 @@ _RUN_OPTIONS = [
 ]
 _PLAN_OPTIONS = [
     _p("json_out", o.Json, False),
-    _p("fmt", o.Format, "text"),
+    _p("fmt", o.Format, None),
     _p("out", o.Out, None),
     _p("detailed_exitcode", o.DetailedExit, False),
 ]
@@ -297,7 +298,9 @@ def _command(
         command.__doc__ = fn.__doc__
         command.__name__ = fn.__name__
         settings = EXTRA_ARGS if extra_args else None
-        app_.command(name, context_settings=settings)(command)
+        app_.command(
+            name, context_settings=settings, short_help=short_help(fn.__doc__), epilog=epilog(name)
+        )(command)
         return fn
 
     return decorate
@@ -353,7 +356,10 @@ def _param_option(meta: Any) -> inspect.Parameter:
     if meta.required:
         option = typer.Option(*names, help=help_text, metavar=metavar)
         return _p(meta.name, Annotated[str, option], inspect.Parameter.empty)
-    default_note = f" [default: {meta.default}]" if meta.default not in (None, "") else ""
+    # A default computed from the cluster ("{{ cluster.first_host }}") is told in the help
+    # text itself; only a plain value is shown as [default: ...].
+    plain = meta.default not in (None, "") and "{{" not in str(meta.default)
+    default_note = f" [default: {meta.default}]" if plain else ""
     option = typer.Option(*names, help=help_text + default_note, metavar=metavar)
     return _p(meta.name, Annotated[str | None, option], None)
 
@@ -400,7 +406,12 @@ def _make_runbook_command(meta: Any) -> None:
     )
     command.__doc__ = meta.description
     command.__name__ = meta.name.replace("-", "_")
-    app.command(meta.name)(command)
+    required = [p.flag or "--" + p.name.replace("_", "-") for p in visible if p.required]
+    app.command(
+        meta.name,
+        short_help=short_help(meta.description),
+        epilog=epilog(meta.name, runbook_examples(meta.name, required)),
+    )(command)
 
 
 def cli_params(meta: Any, given: dict[str, Any], env: Any, cluster: str) -> dict[str, Any]:
@@ -617,11 +628,24 @@ def _register_lifecycle() -> None:
 _register_lifecycle()
 
 
-@app.command()
+@app.command(short_help=short_help(
+    "Remove a cluster lock whose holder died; a live holder only with --force."
+), epilog=epilog("unlock"))
 def unlock(
+    cluster_arg: Annotated[
+        str | None,
+        typer.Argument(
+            help="Deprecated: the cluster as an argument (use -c CLUSTER).",
+            metavar="CLUSTER",
+            show_default=False,
+        ),
+    ] = None,
     cluster: Annotated[
-        str, typer.Argument(help="The cluster whose lock to remove.", metavar="CLUSTER")
-    ],
+        str | None,
+        typer.Option(
+            "--cluster", "-c", help="The cluster whose lock to remove.", metavar="CLUSTER"
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -633,40 +657,100 @@ def unlock(
 ) -> None:
     """Remove a cluster lock whose holder died; a live holder only with --force."""
     from exops.cli import records
+    from exops.core.errors import UsageError
 
-    raise typer.Exit(records.unlock(cluster, force=force, state_url=state_url))
+    if cluster and cluster_arg and cluster != cluster_arg:
+        raise UsageError(f"unlock: two clusters given ({cluster_arg}, -c {cluster}); give one")
+    if not (cluster or cluster_arg):
+        raise UsageError("unlock: which cluster? give -c CLUSTER")
+    if cluster_arg and not cluster:
+        print(
+            f"exops: note: `exops unlock {cluster_arg}` is deprecated; "
+            f"use `exops unlock -c {cluster_arg}`",
+            file=sys.stderr,
+        )
+    raise typer.Exit(records.unlock(str(cluster or cluster_arg), force=force, state_url=state_url))
 
 
-@app.command()
+@app.command(
+    short_help="List past runs from the journal, newest first.", epilog=epilog("history")
+)
 def history(
     cluster: o.Clusters = None,
     limit: Annotated[
         int,
         typer.Option("--limit", help="How many runs (1-100000).", metavar="N", min=1, max=100_000),
     ] = 20,
+    runbook: Annotated[
+        str | None,
+        typer.Option("--runbook", "-r", help="Only runs of this runbook.", metavar="NAME"),
+    ] = None,
+    status: Annotated[
+        o.RunStatusName | None,
+        typer.Option("--status", help="Only runs that ended so.", metavar="STATUS"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only runs started at or after: an ISO date or time (local unless it has an "
+            "offset) or an age (30m, 2h, 7d).",
+            metavar="TIME",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Only runs started at or before (a date: the whole day).",
+            metavar="TIME",
+        ),
+    ] = None,
     json_out: o.Json = False,
     state_url: o.StateUrl = None,
 ) -> None:
-    """List past runs from the journal (every host's, in team mode)."""
+    """List past runs from the journal, newest first (every host's, in team mode):
+    when, parameters, outcome, how long, how many changes."""
     from exops.cli import records
 
-    raise typer.Exit(records.history(cluster, limit, json_out=json_out, state_url=state_url))
+    raise typer.Exit(
+        records.history(
+            cluster,
+            limit,
+            json_out=json_out,
+            state_url=state_url,
+            runbook=runbook,
+            status=status,
+            since=since,
+            until=until,
+        )
+    )
 
 
-@app.command()
+@app.command(
+    short_help="Show one run: outcome, failure and what to do, steps, plan, rollback.",
+    epilog=epilog("show"),
+)
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id from `exops history`.", metavar="RUN")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help="A run id from `exops history`, or enough of its start to name one run.",
+            metavar="RUN",
+        ),
+    ],
     json_out: o.Json = False,
-    fmt: o.Format = "text",
+    fmt: o.Format = None,
     state_url: o.StateUrl = None,
 ) -> None:
-    """Show one run: its plan and every step's outcome."""
+    """Show one run: parameters, outcome, duration, a failure's error and what to do,
+    every step's outcome, the plan it applied and how to roll back."""
     from exops.cli import records
 
     raise typer.Exit(records.show(run_id, json_out=json_out, fmt=fmt, state_url=state_url))
 
 
-@state_app.command("migrate")
+@state_app.command("migrate", epilog=epilog("migrate"))
 def state_migrate(
     src: Annotated[
         str, typer.Option("--from", help="The store to copy: sqlite:///DIR.", metavar="URL")
@@ -682,7 +766,11 @@ def state_migrate(
     raise typer.Exit(records.state_migrate(src, dst))
 
 
-@app.command("config")
+@app.command(
+    "config",
+    short_help="Show the effective settings and where each came from.",
+    epilog=epilog("config"),
+)
 def config_command(json_out: o.Json = False) -> None:
     """Show the effective settings and where each came from (flag, env, file, default)."""
     from exops.cli import config
@@ -690,7 +778,11 @@ def config_command(json_out: o.Json = False) -> None:
     raise typer.Exit(config.show(json_out=json_out))
 
 
-@logs_app.command("analyze")
+@logs_app.command(
+    "analyze",
+    short_help="Timeline and verdict per peer from Expressway logs.",
+    epilog=epilog("analyze"),
+)
 def logs_analyze(
     files: Annotated[
         list[Path] | None,
@@ -819,7 +911,7 @@ def rehearse_command(
             metavar="FAULT@STEP",
         ),
     ] = None,
-    fmt: o.Format = "text",
+    fmt: o.Format = None,
     json_out: o.Json = False,
     out: o.Out = None,
     keep: Annotated[

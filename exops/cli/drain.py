@@ -158,7 +158,7 @@ def _restart(
 
     out = console(stderr=json_out)
     opts = RunOptions(yes=yes, json_out=json_out)
-    runner = Runner(env, observers=[TerminalDisplay(out)], confirm=_confirm(out, opts, set()))
+    runner = Runner(env, observers=[TerminalDisplay(out)], confirm=_confirm(out, opts, set(), env))
     result = runner.run("restart", cluster, {"peer": peer}, yes=yes, lock_timeout=lock_timeout)
     for line in render_recap(result):
         out.print(line, soft_wrap=True)

@@ -16,6 +16,7 @@ from exops.core.exitcodes import ExitCode
 from exops.tools.logs import (
     LogInputError,
     ParsedLines,
+    PlannedWindow,
     Window,
     analysis_doc,
     analyze,
@@ -126,6 +127,20 @@ def _fetch(
     return read
 
 
+def _planned(clusters: list[str] | None, events: Sequence[Any]) -> list[PlannedWindow]:
+    """exops's own restarts in the logs' time span, from the journal."""
+    from exops.cli.records import planned_restarts
+    from exops.core.settings import load_settings
+
+    if not events:
+        return []
+    first, last = min(e.ts for e in events), max(e.ts for e in events)
+    return [
+        PlannedWindow(start, end, label)
+        for start, end, label in planned_restarts(load_settings(), clusters, first, last)
+    ]
+
+
 def analyze_logs(
     files: Sequence[Path],
     clusters: list[str] | None,
@@ -155,7 +170,7 @@ def analyze_logs(
     chosen = select(read.events, window=window, peers=filters.peers, problems=filters.problems)
     # Verdicts judge everything the chosen peers logged up to the end of the window.
     history = select(read.events, window=Window(None, window.until), peers=filters.peers)
-    analysis = analyze(chosen, history=history)
+    analysis = analyze(chosen, history=history, planned=_planned(clusters, history))
     if json_out:
         doc = analysis_doc(analysis)
         doc["filters"] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -110,9 +110,22 @@ def _seconds(flag: str, what: str) -> Any:
 LockTimeout = Annotated[
     float | None, _seconds("--lock-timeout", "to wait for another run's cluster lock (default 0)")
 ]
+# How a run ended, as the journal records it (``exops history --status``).
+RunStatusName = Literal[
+    "ok", "nothing_to_change", "partial", "failed", "refused", "interrupted", "running"
+]
+# The report formats: a closed choice (anything else is bad input, exit 2).
+FormatName = Literal["text", "md", "html", "json"]
 Format = Annotated[
-    str,
-    typer.Option("--format", "-f", help="Plan output: text | md | html | json.", metavar="FORMAT"),
+    FormatName | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output: text | md | html | json (default text; with --out, the file's "
+        "suffix decides: .md, .html, .json, else text).",
+        metavar="text|md|html|json",
+        show_default=False,
+    ),
 ]
 DetailedExit = Annotated[
     bool,
@@ -123,7 +136,12 @@ DetailedExit = Annotated[
 ]
 Out = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Also write the plan to this file.", metavar="FILE"),
+    typer.Option(
+        "--out",
+        "-o",
+        help="Also write the plan to this file, in the --format given (else by its suffix).",
+        metavar="FILE",
+    ),
 ]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Print the full plan before a real run.")

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from exops.core.errors import UsageError
 from exops.core.files import check_writable_target, write_text
 
 PROBE_REPORT = "probe.json"  # written beside the transcripts by --record
@@ -69,7 +68,10 @@ def render_probe(doc: dict[str, Any]) -> str:
             out.append(f"  {i['name']:<18} {i['state']:<12} {i['detail']}")
         for f in p["fields"]:
             if f["status"] == "parsed":
-                out.append(f"  [ok] {f['name']} = {f['value']}  via {f['via']}; {f['contract']}")
+                out.append(
+                    f"  [ok] {f['name']} = {f['value']}  via {f['via']}; "
+                    f"{_for_operators(f['contract'])}"
+                )
             elif f["status"] == "n/a":
                 out.append(f"  [na] {f['name']}: not applicable ({f['value']})")
             elif f["status"] == "unknown":
@@ -88,10 +90,46 @@ def render_probe(doc: dict[str, Any]) -> str:
         if p.get("forms_not_met"):
             out.append(f"  not sent this time: {', '.join(p['forms_not_met'])}")
     out.append("")
-    out.append("runbooks:")
+    out.append(
+        "runbooks: whether the interfaces each one needs answer (not whether it would run "
+        "now: its preflight checks the cluster; see `exops RUNBOOK -c "
+        f"{doc['cluster']} --dry-run`)"
+    )
     for v in doc["runbooks"]:
-        out.append(f"  {v['runbook']:<20} {v['verdict']}")
+        out.append(f"  {v['runbook']:<20} {_verdict_words(v['verdict'])}")
+    marks = {m for m in EVIDENCE_MARKS if any(m in line for line in out)}
+    if marks:
+        out.append("")
+        out.append("evidence marks (how sure exops is of each form it read):")
+        out += [f"  {m}: {EVIDENCE_MARKS[m]}" for m in EVIDENCE_MARKS if m in marks]
     return "\n".join(out)
+
+
+# What an evidence mark means, for the person reading a probe (knowledge.py, docs/contract.md).
+EVIDENCE_MARKS = {
+    "CONFIRMED": "seen in Cisco's public documentation or on an appliance",
+    "INFERRED": "deduced from public sources, not seen verbatim",
+    "MOCK-DEFINED": (
+        "no public form exists; exops and its simulator define one, so a value read this "
+        "way is exops's best guess: compare it with the web UI before relying on it"
+    ),
+}
+
+
+def _for_operators(contract: str) -> str:
+    """``SETTING_RULES[peer_address]: ...`` -> ``matched ...``: where the value came from,
+    without exops's internal table names."""
+    import re
+
+    text = re.sub(r"SETTING_RULES\[[^\]]+\](?:\.cli)?:\s*", "", contract)
+    return f"matched {text}" if text else contract
+
+
+def _verdict_words(verdict: str) -> str:
+    """The probe's verdict as what it means: the interfaces answer (or not, and why)."""
+    if verdict == "can run":
+        return "interfaces answer"
+    return verdict.replace("cannot run, because", "interfaces missing:", 1)
 
 
 def rehearse(
@@ -102,19 +140,18 @@ def rehearse(
     *,
     time_scale: float = 0.01,
     inject: list[str] | None = None,
-    fmt: str = "text",
+    fmt: str | None = None,
     json_out: bool = False,
     out: Path | None = None,
     keep: Path | None = None,
 ) -> int:
     """Rehearse ``runbook`` on a simulated clone of ``cluster``; the run's exit code."""
+    from exops.report import file_format
     from exops.tools.rehearse import parse_inject, render
     from exops.tools.rehearse import rehearse as run_rehearsal
 
-    if json_out:
-        fmt = "json"
-    if fmt not in ("text", "md", "html", "json"):
-        raise UsageError(f"--format: {fmt!r} is not one of text, md, html, json")
+    shown = "json" if json_out else (fmt or "text")
+    saved = file_format(fmt, out)
     faults = [parse_inject(i) for i in inject or []]
     if out is not None:  # refused before the rehearsal starts
         check_writable_target(out, "--out")
@@ -122,8 +159,8 @@ def rehearse(
         env, runbook, cluster, params, time_scale=time_scale, faults=faults, keep_dir=keep,
         progress=lambda line: print(line, file=sys.stderr),
     )  # fmt: skip
-    text = render(result, fmt)
+    text = render(result, shown)
     print(text)
     if out is not None:
-        write_text(out, text + "\n", "--out")
+        write_text(out, (text if saved == shown else render(result, saved)) + "\n", "--out")
     return result.exit_code

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from exops.cli.display import PeerWait, console
+from exops.cli.display import PeerWait, console, status_table
 from exops.core.exitcodes import ExitCode
 from exops.plan.model import CheckOutcome, CheckResult
 from exops.report.status import SCHEMA, ClusterReport, Verdict
@@ -45,8 +45,13 @@ def status(env: Env, clusters: list[str] | None, *, json_out: bool) -> ExitCode:
         doc = {"schema": SCHEMA, "clusters": [r.model_dump(mode="json") for r in reports]}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
+        from exops.cli.records import run_in_progress
+
         console = stdout()
         for report in reports:
+            holder = run_in_progress(report.cluster, env.settings)  # a run holds it: say so first
+            if holder:
+                console.print(f"[yellow]{escape(holder)}[/]", soft_wrap=True)
             print_report(console, report)
     return ExitCode.OK if all(read.is_healthy(r) for r in reports) else ExitCode.FAILED
 
@@ -57,29 +62,7 @@ def _peer_wait(env: Env, clusters: list[str] | None) -> PeerWait:
 
 
 def print_report(console: Console, r: ClusterReport) -> None:
-    name = f" ({r.cluster_name})" if r.cluster_name else ""
-    table = Table(title=f"cluster {r.cluster}{name}", title_justify="left", expand=False)
-    for col in ("slot", "peer", "listed as", "up", "primary", "state", "database", "replication"):
-        table.add_column(col)
-    for col in ("tls", "alarms", "restart", "version", "via"):
-        table.add_column(col)
-    for p in r.peers:
-        table.add_row(
-            str(p.slot or "-"),
-            p.host,
-            p.listed_as or f"[dim]{p.address} (not listed)[/]",
-            "yes" if p.reachable else "[red]NO[/]",
-            "*" if p.is_primary else "",
-            p.state or "-",
-            p.database or "-",
-            p.replication or "-",
-            p.tls_mode or "-",
-            ",".join(p.alarms) or "-",
-            "pending" if p.restart_pending else "",
-            p.version or "-",
-            p.transport or "-",
-        )
-    console.print(table)
+    console.print(status_table(r, console.width))  # fitted to the terminal (display.py)
     style = VERDICT_STYLE[r.verdict]
     said = r.reasons[0] if r.verdict is Verdict.HEALTHY and r.reasons else r.root_cause
     console.print(f"verdict: [{style}]{r.verdict.value}[/] - {escape(said)}")

@@ -23,7 +23,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from exops.apply.results import RunResult, RunStatus
-from exops.cli.display import TerminalDisplay, console, render_recap, render_summary
+from exops.cli.display import (
+    FleetBoard,
+    TerminalDisplay,
+    console,
+    refusal_lines,
+    render_recap,
+    render_summary,
+)
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 from exops.core.files import check_writable_target, open_for_write, write_text
@@ -41,7 +48,7 @@ class RunOptions:
     yes: bool = False
     json_out: bool = False
     events: str | None = None
-    fmt: str = "text"
+    fmt: str | None = None  # None: text on screen, the --out file's suffix decides its format
     out: Path | None = None
     lock_timeout: float | None = None
     detailed_exitcode: bool = False
@@ -50,6 +57,18 @@ class RunOptions:
     @property
     def stdout_is_json(self) -> bool:
         return self.json_out or self.events == "-"
+
+    @property
+    def screen_format(self) -> str:
+        """What is printed: JSON with --json, else --format (default text)."""
+        return "json" if self.json_out else (self.fmt or "text")
+
+    @property
+    def file_format(self) -> str:
+        """What ``--out`` holds: --format when given, else the file's suffix decides."""
+        from exops.report import file_format
+
+        return file_format(self.fmt, self.out)
 
 
 def human(opts: RunOptions) -> Console:
@@ -60,66 +79,95 @@ def err() -> Console:
     return console(stderr=True)
 
 
-def check_format(opts: RunOptions) -> None:
-    if opts.fmt not in ("text", "md", "html", "json"):
-        raise UsageError(f"--format: {opts.fmt!r} is not one of text, md, html, json")
-
-
 def show_plan(plan: Plan, opts: RunOptions, out: TextIO | None = None) -> None:
     """The full plan (dry run, ``exops plan``, ``-v``), and ``--out`` saved."""
     from exops.report import render_plan
 
-    fmt = "json" if opts.json_out else opts.fmt
-    text = render_plan(plan, fmt)
-    if opts.out:
-        out_fmt = "json" if opts.out.suffix == ".json" else fmt
-        # Never through a symbolic link nor into another user's file (core.files).
-        write_text(opts.out, render_plan(plan, out_fmt) if out_fmt != fmt else text, "--out")
+    text = render_plan(plan, opts.screen_format)
+    save_plan(plan, opts)
     stream = out or sys.stdout
     stream.write(text if text.endswith("\n") else text + "\n")
+
+
+def save_plan(plan: Plan, opts: RunOptions) -> None:
+    """``--out FILE``: the plan in the format ``--format`` names (else FILE's suffix's)."""
+    from exops.report import render_plan
+
+    if opts.out is None:
+        return
+    # Never through a symbolic link nor into another user's file (core.files).
+    write_text(opts.out, render_plan(plan, opts.file_format), "--out")
 
 
 class _Summary(Observer):
     """Prints the plan summary (or the full plan with -v) once, before the first step."""
 
-    def __init__(self, out: Console, opts: RunOptions, shown: set[str]):
-        self.out, self.opts, self.shown = out, opts, shown
+    def __init__(self, out: Console, opts: RunOptions, shown: set[str], env: Env):
+        self.out, self.opts, self.shown, self.env = out, opts, shown, env
 
     def run_started(self, run: RunInfo) -> None:
         if "plan" in self.shown:  # already shown before the confirmation
             return
         self.shown.add("plan")
-        _print_plan_briefly(self.out, run.plan, self.opts)
+        _print_plan_briefly(self.out, run.plan, self.opts, self.env)
 
 
-def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions) -> None:
+def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions, env: Env) -> None:
     if opts.verbose and not opts.json_out:
         buffer = io.StringIO()
         show_plan(plan, replace(opts, out=None), buffer)
         out.print(buffer.getvalue(), markup=False, highlight=False, end="")
     else:
-        out.print(escape(render_summary(plan)), soft_wrap=True)
+        settings = env.settings
+        summary = render_summary(
+            plan, restart_limit=settings.restart_timeout, settle_limit=settings.settle_timeout
+        )
+        out.print(escape(summary), soft_wrap=True)
 
 
-def _confirm(out: Console, opts: RunOptions, shown: set[str]) -> Callable[[Plan], bool] | None:
+def _confirm(
+    out: Console, opts: RunOptions, shown: set[str], env: Env
+) -> Callable[[Plan], bool] | None:
     if not sys.stdin.isatty():
         return None
 
     def ask(plan: Plan) -> bool:
-        import typer
-
-        _print_plan_briefly(out, plan, opts)
+        _print_plan_briefly(out, plan, opts, env)
         shown.add("plan")
         restarts = ", ".join(a.host or "?" for a in plan.restarts)
-        return bool(typer.confirm(f"Restart {restarts} as planned?", default=False))
+        return yes_or_no(out, f"Restart {restarts} as planned?")
 
     return ask
 
 
-def _observers(opts: RunOptions, out: Console, stack: ExitStack, shown: set[str]) -> list[Observer]:
+def yes_or_no(out: Console, question: str) -> bool:
+    """Ask on the terminal; only y/yes confirms. End of input (Ctrl-D) is a no;
+    Ctrl-C propagates as KeyboardInterrupt (exit 130, like Ctrl-C anywhere).
+
+    The answer is awaited in short ``select`` slices, not one blocking read: the
+    kernel may hand Ctrl-C's SIGINT to another thread (an SSH transport's), and a
+    main thread blocked in read() would then not see it until Enter is pressed.
+    """
+    import select
+
+    out.print(f"{escape(question)} \\[y/N]: ", end="")
+    out.file.flush()
+    stdin = sys.stdin
+    while not select.select([stdin], [], [], 0.2)[0]:
+        pass  # a signal's handler runs between slices
+    answer = stdin.readline()
+    if not answer:  # end of input
+        out.print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _observers(
+    opts: RunOptions, out: Console, stack: ExitStack, shown: set[str], env: Env
+) -> list[Observer]:
     observers: list[Observer] = []
     if not opts.json_out:
-        observers.append(_Summary(out, opts, shown))
+        observers.append(_Summary(out, opts, shown, env))
     observers.append(TerminalDisplay(out))
     if opts.events == "-":
         observers.append(EventsObserver(sys.stdout))
@@ -139,8 +187,8 @@ def _interactive(env: Env, opts: RunOptions, act: Callable[[Runner], RunResult])
     with ExitStack() as stack:
         runner = Runner(
             env,
-            observers=_observers(opts, out, stack, shown),
-            confirm=_confirm(out, opts, shown),
+            observers=_observers(opts, out, stack, shown, env),
+            confirm=_confirm(out, opts, shown, env),
         )
         result = act(runner)
     return finish(result, opts, out)
@@ -173,14 +221,12 @@ def _plan_or_run(
     run: Callable[[Runner], RunResult],
 ) -> int:
     """``--dry-run``: the plan, rendered; otherwise the confirmed, rendered run."""
-    check_format(opts)
     if opts.dry_run:
         return _planned(plan(Runner(env)), opts)
     return _interactive(env, opts, run)
 
 
 def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
-    check_format(opts)
     if opts.out is not None:
         check_writable_target(opts.out, "--out")
     return _planned(Runner(env).plan(ref, cluster, params), opts)
@@ -191,7 +237,7 @@ def _planned(result: RunResult, opts: RunOptions) -> int:
         raise UsageError("no plan was made")
     show_plan(result.plan, opts)
     if result.status is RunStatus.REFUSED:
-        err().print(f"[red]refused:[/] {escape(result.plan.refused or '')}", soft_wrap=True)
+        err().print(escape(refusal_lines(result.plan)[1]), soft_wrap=True)
         return result.exit_code
     if opts.detailed_exitcode and result.plan.has_changes:
         return int(ExitCode.CHANGES_PENDING)
@@ -215,20 +261,24 @@ def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOpt
 
 def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     """Render a finished run: JSON document or recap; one stderr line on failure."""
-    if opts.out and result.plan is not None and not opts.dry_run:
-        write_text(opts.out, result.plan.to_json(), "--out")
+    if result.plan is not None and not opts.dry_run:
+        save_plan(result.plan, opts)
     if opts.json_out:
         sys.stdout.write(json.dumps(result.to_doc(), indent=2, default=str) + "\n")
     elif result.status is RunStatus.REFUSED and not result.steps:
         _print_refusal_evidence(out, result)  # the reason itself: once, on stderr below
     elif result.status is RunStatus.NOTHING_TO_CHANGE:
-        out.print("nothing to change: the cluster already matches the runbook")
+        journalled = f" (run {result.run_id})" if result.run_id else ""
+        out.print(f"nothing to change: the cluster already matches the runbook{journalled}")
     else:
         for line in render_recap(result):
             out.print(line, soft_wrap=True)
     if result.status in (RunStatus.FAILED, RunStatus.REFUSED, RunStatus.PARTIAL):
         # One line on stderr: what cron mails and schedulers log.
-        err().print(f"exops: error: {escape(result.message)}", soft_wrap=True, markup=True)
+        message = result.message
+        if result.status is RunStatus.REFUSED and not result.steps and result.plan is not None:
+            message = refusal_lines(result.plan)[1]
+        err().print(f"exops: error: {escape(message)}", soft_wrap=True, markup=True)
     print_warnings(result)
     if result.status is RunStatus.INTERRUPTED:
         raise KeyboardInterrupt
@@ -242,17 +292,11 @@ def print_warnings(result: RunResult) -> None:
 
 
 def _print_refusal_evidence(out: Console, result: RunResult) -> None:
-    """The failed preflight checks with what each saw per peer: why it refused."""
-    from exops.plan.model import CheckOutcome
-
+    """Why it refused: each cause once, with the fix that fits it (display.refusal_lines)."""
     if result.plan is None:
         return
-    for check in result.plan.preflight:
-        if check.outcome is CheckOutcome.PASS:
-            continue
-        out.print(f"preflight {check.name}: {check.outcome.value}: {escape(check.summary)}")
-        for host, seen in check.evidence.items():
-            out.print(f"  {escape(host)}: {escape(seen)}", soft_wrap=True)
+    for line in refusal_lines(result.plan)[0]:
+        out.print(escape(line), soft_wrap=True)
 
 
 # -- fleet: one runbook on several clusters (exops.run.fleet), rendered here --------
@@ -276,17 +320,27 @@ def run_fleet(
     check_fleet(env, clusters, yes=opts.yes, dry_run=opts.dry_run)
     if opts.out is not None:
         raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
-    check_format(opts)
     params = {c: params_for(c) for c in clusters}  # bad input fails before any thread starts
     lock = threading.Lock()
+    out = human(opts)
     with ExitStack() as stack:
         events = _events_stream(opts, stack)
+        # A person at a terminal sees every cluster's progress while they run (one
+        # live line each; plain lines on TERM=dumb); each cluster's full text follows
+        # when it finishes.
+        board = (
+            stack.enter_context(FleetBoard(out, clusters))
+            if out.is_terminal and not opts.dry_run
+            else None
+        )
 
         def observers_for(item: FleetItem) -> list[Observer]:
             item.context["text"] = text = io.StringIO()
             buffered = Console(file=text, width=200, highlight=False, soft_wrap=True)
             item.context["console"] = buffered
             shown: list[Observer] = [TerminalDisplay(buffered, live=False)]
+            if board is not None:
+                shown.append(board.observer(item.cluster))
             if events is not None:
                 shown.append(EventsObserver(events, lock=lock))
             return shown

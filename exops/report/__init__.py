@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 from exops.core.redact import scrub, secret_values
@@ -20,9 +21,20 @@ from exops.report.templating import render
 from exops.report.text import plan_text, run_text
 from exops.report.view import mask_secrets, plan_view, run_view
 
-__all__ = ["FORMATS", "render_plan", "render_run"]
+__all__ = ["FORMATS", "file_format", "render_plan", "render_run"]
 
 FORMATS = ("text", "md", "html", "json")
+_SUFFIXES = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
+
+
+def file_format(fmt: str | None, path: PurePath | None) -> str:
+    """The format a file is written in: ``fmt`` when given, else its suffix's
+    (``.json``, ``.md``, ``.html``), else text."""
+    if fmt:
+        return fmt
+    if path is None:
+        return "text"
+    return _SUFFIXES.get(path.suffix.lower(), "text")
 
 
 def _check(fmt: str) -> None:

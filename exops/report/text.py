@@ -45,19 +45,44 @@ def plan_text(v: PlanView) -> str:
 
 
 def run_text(r: RunView) -> str:
+    """A journal record for the terminal (``exops show RUN``): what ran, with which
+    parameters, how it ended and how long it took; a failure's error and what to
+    do first; every step; the plan as it was applied; how to roll back."""
     out = [f"exops run {r.run_id}: {r.runbook} on cluster {r.cluster} - {r.status}"]
-    out.append(f"  started {r.started}  finished {r.finished}  exit {r.exit_code}")
-    out.append(f"  by {r.user}@{r.host}")
-    if r.params:
-        out.append("  params  " + "  ".join(f"{k}={val}" for k, val in r.params))
+    out.append(f"  exit {r.exit_code}  took {took(r.started, r.finished)}  by {r.user}@{r.host}")
+    out.append(f"  started {r.started}  finished {r.finished}")
+    out.append(
+        "  params  " + ("  ".join(f"{k}={val}" for k, val in r.params) if r.params else "(none)")
+    )
+    if r.plan is not None and r.plan.refused:
+        out += ["", f"REFUSED: {r.plan.refused}"]
+    for s in r.failures:
+        out += ["", f"{s.status.upper()} step {s.action_id} '{s.step}' on {s.host}"]
+        out += [f"  {label}: {text}" for label, text in s.notes]
     if r.steps:
         out += ["", "Steps"]
         for s in r.steps:
             line = f"  {s.seq:>3}  {s.action_id:<5} {s.status:<8} {s.kind:<9} {s.host:<16} "
             out.append(line + f"{s.duration:>8}  {s.step}")
             out += [f"         {label}: {text}" for label, text in s.notes]
-    if r.rollbacks:
-        out += ["", "Roll back"]
-        out += [f"  {rb.command}   ({rb.backup})" for rb in r.rollbacks]
+    if r.plan is not None:
+        out += ["", "Plan (as it was applied)"]
+        out += [f"  {line}" if line else "" for line in plan_text(r.plan).splitlines()]
+    out += ["", "How to roll back"]
+    out += [f"  $ {rb.command}   # {rb.backup}" for rb in r.rollbacks]
+    out += [f"  {r.rollback_note}"]
     out += ["", r.summary]
     return "\n".join(out) + "\n"
+
+
+def took(started: str, finished: str) -> str:
+    """``4 min 12 s`` between two ISO times; "-" when either is missing or unreadable."""
+    from datetime import datetime
+
+    from exops.report.view import fmt_duration
+
+    try:
+        seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started))
+    except (TypeError, ValueError):
+        return "-"
+    return fmt_duration(max(0.0, seconds.total_seconds()))

@@ -15,6 +15,7 @@ from typing import Any
 from exops.core.models import CAPACITY_PEERS, MAX_PEERS, ClusterSettings, TlsMode, address_key
 from exops.core.redact import redact
 from exops.plan.model import Action, ActionKind, CheckOutcome, Plan
+from exops.report.rollback import RanSteps, Rollback, rollback
 
 
 def mask_secrets(value: Any) -> Any:
@@ -89,13 +90,6 @@ class Risk:
 
 
 @dataclass(frozen=True)
-class Rollback:
-    host: str
-    command: str
-    backup: str  # how the backup is taken
-
-
-@dataclass(frozen=True)
 class PlanView:
     runbook: str
     cluster: str
@@ -113,7 +107,8 @@ class PlanView:
     restarts: tuple[RestartView, ...]
     total_downtime: str
     risks: tuple[Risk, ...]
-    rollbacks: tuple[Rollback, ...]
+    rollbacks: tuple[Rollback, ...]  # commands to type, in order
+    rollback_note: str  # what they do, or that there is no automatic way back (and the manual one)
     to_change: int
     restart_count: int
     in_place: int
@@ -282,34 +277,6 @@ def _risks(plan: Plan, restarts: tuple[RestartView, ...]) -> tuple[Risk, ...]:
     return tuple(dict.fromkeys(risks))
 
 
-def _rollbacks(plan: Plan) -> tuple[Rollback, ...]:
-    backed_up = {a.host: a.id for a in plan.actions if a.kind is ActionKind.BACKUP}
-    out = []
-    seen: set[str] = set()
-    for a in plan.actions:
-        if a.kind is not ActionKind.CONFIGURE or a.host is None or a.host in seen:
-            continue
-        seen.add(a.host)
-        if a.before is not None and a.before.is_empty:
-            # ``exops restore`` refuses an empty backup: restoring it would factory
-            # reset the peer. A peer that was not clustered is taken back out instead.
-            out.append(
-                Rollback(
-                    a.host,
-                    f"exops remove-peer -c {plan.cluster} --peer {a.host}",
-                    "was not clustered before; its empty backup cannot be restored",
-                )
-            )
-            continue
-        backup = (
-            f"backed up by action {backed_up[a.host]}"
-            if a.host in backed_up
-            else "backed up automatically before the change"
-        )
-        out.append(Rollback(a.host, f"exops restore -c {plan.cluster} --peer {a.host}", backup))
-    return tuple(out)
-
-
 def _summary(plan: Plan, to_change: int, restarts: int, in_place: int) -> str:
     if plan.refused:
         return f"Refused: {plan.refused}"
@@ -373,7 +340,8 @@ def plan_view(plan: Plan) -> PlanView:
         restarts=restarts,
         total_downtime=fmt_duration(total) if restarts else "none",
         risks=_risks(plan, restarts),
-        rollbacks=_rollbacks(plan),
+        rollbacks=rollback(plan)[0],
+        rollback_note=rollback(plan)[1],
         to_change=to_change,
         restart_count=len(restarts),
         in_place=sum(1 for s in plan.skipped if s.in_place),
@@ -422,6 +390,7 @@ class RunView:
     failures: tuple[StepView, ...]
     counts: dict[str, int]
     rollbacks: tuple[Rollback, ...]
+    rollback_note: str
     plan: PlanView | None
     summary: str
 
@@ -471,15 +440,10 @@ def run_view(run: Mapping[str, Any]) -> RunView:
     for s in steps:
         counts[s.status] = counts.get(s.status, 0) + 1
     cluster = _text(run.get("cluster"))
-    changed_hosts = dict.fromkeys(
-        s.host for s in steps if s.kind == ActionKind.CONFIGURE.value and s.status == "changed"
-    )
-    planned = {rb.host: rb for rb in _rollbacks(plan)} if plan else {}
-    rollbacks = tuple(
-        planned.get(h)
-        or Rollback(h, f"exops restore -c {cluster} --peer {h}", "backed up before the change")
-        for h in changed_hosts
-    )
+    if plan is not None:
+        rollbacks, rollback_note = rollback(plan, RanSteps.of(list(run.get("steps") or ())))
+    else:
+        rollbacks, rollback_note = (), "No automatic way back: the run's plan is not readable."
     params = mask_secrets(dict(run.get("params") or {}))
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
     summary = f"Run {_text(run.get('status'), 'unknown')}: " + (
@@ -497,9 +461,10 @@ def run_view(run: Mapping[str, Any]) -> RunView:
         finished=_text(run.get("finished"), "(not finished)"),
         params=tuple((str(k), _param(v)) for k, v in sorted(params.items()) if v is not None),
         steps=steps,
-        failures=tuple(s for s in steps if s.status == "failed"),
+        failures=tuple(s for s in steps if s.status in ("failed", "unreachable")),
         counts=counts,
         rollbacks=rollbacks,
+        rollback_note=rollback_note,
         plan=plan_view(plan) if plan else None,
         summary=summary,
     )

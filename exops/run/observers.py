@@ -144,6 +144,12 @@ class JournalObserver(Observer):
                 "the record of what was done"
             )
 
+    def record_unapplied(self, run: RunInfo, result: RunResult) -> None:
+        """A run that ends before its first step (its plan refused, or nothing to
+        change): one record with the plan, which says why, and no steps."""
+        self._keep("the run's start", lambda: self.run_started(run))
+        self.run_finished(run, result)
+
     def _keep(self, what: str, write: Callable[[], None]) -> None:
         from exops.core.errors import ExopsError
         from exops.core.redact import redact_text

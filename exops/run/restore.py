@@ -1,6 +1,7 @@
 """Where a restore's settings come from (I/O: backup files and the state store).
 
-An explicit backup file (``--backup FILE``); for a peer found with an empty
+An explicit backup (``--backup FILE``, or a team store's ``URL#backup=N`` as a run
+report names it); for a peer found with an empty
 list that the cluster still lists, the cluster's own list (the undo of domain
 doc 3.9); otherwise the latest backup exops took. The pure ``plan_restore``
 (``exops.plan.restore``) turns the source into a plan.
@@ -27,8 +28,11 @@ def restore_source(
         UsageError: no backup of the peer exists; ExopsError: a backup is unreadable.
     """
     if backup is not None:
-        given = _settings(str(backup), read_backup_file(backup)["settings"])
-        return RestoreSource(given, str(backup), str(backup))
+        if "#backup=" in str(backup) and not backup.exists():  # a team store's backup
+            raw = backups.read(str(backup))
+        else:
+            raw = read_backup_file(backup)["settings"]
+        return RestoreSource(_settings(str(backup), raw), str(backup), str(backup))
     current = facts.peer(host).settings
     view = ClusterView(facts)
     if (

@@ -28,6 +28,10 @@ from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
 from exops.state.base import StateStore, current_user
 
 Confirm = Callable[[Plan], bool]
+# The detail of a step an interruption kept from starting, and how the error of
+# the step in flight begins.
+NOT_STARTED = "not started: the run was interrupted"
+IN_FLIGHT = "interrupted in flight"
 
 
 class RunSession(Protocol):
@@ -250,14 +254,24 @@ class Runner:
         saved_plan: Path | None = None,
     ) -> RunResult:
         if plan.refused:
-            return _refused(plan)
+            return self._journal_only(store, plan, _refused(plan))
         unreached = tuple(dict.fromkeys(s.host for s in plan.skipped if not s.in_place and s.host))
         if not plan.actions:
             status = RunStatus.PARTIAL if unreached else RunStatus.NOTHING_TO_CHANGE
-            return _finished(plan, status, [], unreached, run_id=None)
+            return self._journal_only(
+                store, plan, _finished(plan, status, [], unreached, run_id=None)
+            )
         if plan.has_changes:
             self._confirm(plan, yes)
         return self._apply(store, session, plan, unreached, decommission, saved_plan)
+
+    def _journal_only(self, store: StateStore, plan: Plan, result: RunResult) -> RunResult:
+        """Journal a run that ends before any step (refused, nothing to change):
+        every run is in the journal, with its plan saying why."""
+        result.run_id = uuid.uuid4().hex[:12]
+        run = RunInfo(run_id=result.run_id, cluster=plan.cluster, runbook=plan.runbook, plan=plan)
+        JournalObserver(store.journal, user=current_user()).record_unapplied(run, result)
+        return result
 
     def _confirm(self, plan: Plan, yes: bool) -> None:
         restarts = [a.host or "?" for a in plan.restarts]
@@ -293,6 +307,12 @@ class Runner:
         journal = JournalObserver(store.journal, user=current_user())
         observers = Observers([journal, *self.observers])
         bridge = _Bridge(observers, run)
+        done: list[StepResult] = []
+
+        def finished(outcome: StepResult) -> None:
+            done.append(outcome)
+            observers.step_finished(run, outcome)
+
         executor = Executor(
             session,
             plan,
@@ -307,7 +327,7 @@ class Runner:
                 backups=store.backups,
                 saved_plan=str(saved_plan) if saved_plan is not None else None,
             ),
-            on_outcome=lambda o: observers.step_finished(run, o),
+            on_outcome=finished,
             before_each=lambda action: store.check_lock(plan.cluster),
         )
         # The stale-plan rule, before anything is journalled or written: what the plan
@@ -321,12 +341,12 @@ class Runner:
         try:
             applied = executor.run()
         except KeyboardInterrupt:
-            result = _finished(plan, RunStatus.INTERRUPTED, [], unreached, run_id=run.run_id)
+            result = _interrupted(plan, done, bridge, unreached, run.run_id, observers)
             result.message = "interrupted"
             observers.run_finished(run, result)
             return result
         except BaseException:  # a bug: journalled as interrupted, then shown
-            result = _finished(plan, RunStatus.INTERRUPTED, [], unreached, run_id=run.run_id)
+            result = _interrupted(plan, done, bridge, unreached, run.run_id, observers)
             observers.run_finished(run, result)
             raise
         result = _finished(
@@ -390,19 +410,24 @@ class Runner:
 
 
 class _Bridge:
-    """Adapts the executor's event and wait-progress calls to the observers."""
+    """Adapts the executor's event and wait-progress calls to the observers; keeps
+    the step in flight (and whether its restart was sent) for an interrupted run."""
 
     def __init__(self, observers: Observers, run: RunInfo):
         self.observers = observers
         self.run = run
         self._actions: dict[str, Action] = {a.id: a for a in run.plan.actions}
+        self.in_flight: tuple[Action, datetime] | None = None
+        self.restart_sent: set[str] = set()  # action ids whose restart request was sent
 
     def emit(self, event: str, **fields: Any) -> None:
         if event == "step_started":
             action = self._actions.get(str(fields.get("action")))
             if action is not None:
+                self.in_flight = (action, utc_now())
                 self.observers.step_started(self.run, action)
         elif event == "restarting":
+            self.restart_sent.add(str(fields.get("action")))
             self.observers.restarting(self.run, str(fields["host"]), str(fields.get("action")))
 
     def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
@@ -450,6 +475,69 @@ def _finished(
             f"{'it answers' if len(unreached) == 1 else 'they answer'}"
         )
     return result
+
+
+def _interrupted(
+    plan: Plan,
+    done: list[StepResult],
+    bridge: _Bridge,
+    unreached: tuple[str, ...],
+    run_id: str,
+    observers: Observer,
+) -> RunResult:
+    """An interrupted run as it stood: the steps done, the step in flight (a failure
+    saying what of it happened: a restart that was sent did happen), and the steps
+    planned and not started (skipped). Journalled and shown like any other step."""
+    from exops.apply.results import StepStatus
+
+    finished = {s.action.id for s in done}
+    rest: list[StepResult] = []
+    run = bridge.run
+    if bridge.in_flight is not None and bridge.in_flight[0].id not in finished:
+        action, started = bridge.in_flight
+        rest.append(
+            StepResult(
+                action,
+                StepStatus.FAILED,
+                started,
+                duration_s=(utc_now() - started).total_seconds(),
+                error=_in_flight_note(action, action.id in bridge.restart_sent),
+                advice="re-run the same command: it plans again from what the cluster reads now",
+            )
+        )
+    begun = finished | {s.action.id for s in rest}
+    rest += [
+        StepResult(a, StepStatus.SKIPPED, utc_now(), detail=NOT_STARTED)
+        for a in plan.actions
+        if a.id not in begun
+    ]
+    for step in rest:
+        try:
+            observers.step_finished(run, step)
+        except (ExopsError, OSError):  # the interruption is what is reported
+            continue
+    return _finished(plan, RunStatus.INTERRUPTED, [*done, *rest], unreached, run_id=run_id)
+
+
+def _in_flight_note(action: Action, restart_sent: bool) -> str:
+    host = action.host or "the cluster"
+    if action.kind is ActionKind.RESTART:
+        if restart_sent:
+            return (
+                f"{IN_FLIGHT}: the restart of {host} WAS sent; it restarts (or has "
+                "restarted) even though exops stopped waiting for it"
+            )
+        return f"{IN_FLIGHT}, before the restart of {host} was sent"
+    if action.kind in (ActionKind.CONFIGURE, ActionKind.COMMAND):
+        return (
+            f"{IN_FLIGHT}: the change to {host} may or may not have been made; "
+            "a re-run reads it and does only what differs"
+        )
+    doing = {ActionKind.BACKUP: "taking the backup", ActionKind.VERIFY: "checking"}
+    return (
+        f"{IN_FLIGHT} while {doing.get(action.kind, 'waiting')} on {host}; "
+        "this step changes nothing"
+    )
 
 
 def _refused(plan: Plan) -> RunResult:

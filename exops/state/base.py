@@ -42,6 +42,58 @@ STEP_KEYS = (
 )
 
 
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs ``list_runs`` returns: every field given must match.
+
+    ``since``/``until`` are UTC ISO times (``now_iso``'s form), compared with when
+    a run started, both ends included. ``status`` is the status as reported: a
+    ``running`` run whose process died reads ``interrupted``, so both stored
+    statuses are fetched for either and the caller keeps the ones that match.
+    """
+
+    cluster: str | None = None
+    runbook: str | None = None
+    status: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def where(self, mark: str, status_column: str = "status") -> tuple[str, list[Any]]:
+        """A ``WHERE`` clause (or "") and its arguments, ``mark`` the placeholder."""
+        parts: list[str] = []
+        args: list[Any] = []
+        for column, value in (("cluster", self.cluster), ("runbook", self.runbook)):
+            if value is not None:
+                parts.append(f"{column} = {mark}")
+                args.append(value)
+        if self.since is not None:
+            parts.append(f"started >= {mark}")
+            args.append(self.since)
+        if self.until is not None:
+            parts.append(f"started <= {mark}")
+            args.append(self.until)
+        if self.status is not None:
+            stored = self.stored_statuses()
+            parts.append(f"{status_column} IN ({', '.join(mark for _ in stored)})")
+            args += stored
+        return ("WHERE " + " AND ".join(parts) if parts else ""), args
+
+    def stored_statuses(self) -> list[str]:
+        if self.status in ("running", "interrupted"):
+            return ["running", "interrupted"]
+        return [str(self.status)]
+
+    @property
+    def derived(self) -> bool:
+        """True when the reported status must be checked after reading."""
+        return self.status in ("running", "interrupted")
+
+    def keep(self, runs: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+        if self.derived:
+            runs = [r for r in runs if r["status"] == self.status]
+        return runs[: max(0, limit)]
+
+
 class LockLostError(ExopsError):
     """The cluster lock of a running run is gone (its state-store session ended):
     no other host is kept out any more, so the run stops at the next step boundary."""
@@ -98,7 +150,7 @@ def locked_message(cluster: str, holder: dict[str, Any] | None, timeout_s: float
     waited = f" (waited {timeout_s:g} s)" if timeout_s > 0 else ""
     return (
         f"cluster {cluster} is locked by {describe(holder)}{waited}; "
-        f"wait with --lock-timeout or `exops unlock {cluster}`"
+        f"wait with --lock-timeout or `exops unlock -c {cluster}`"
     )
 
 
@@ -241,7 +293,11 @@ class JournalStore(Protocol):
 
     def finish_run(self, journal_id: int, status: str, exit_code: int) -> None: ...
 
-    def list_runs(self, *, cluster: str | None = None, limit: int = 20) -> list[dict[str, Any]]: ...
+    def list_runs(
+        self, *, cluster: str | None = None, limit: int = 20, query: RunQuery | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def match_run_ids(self, prefix: str, limit: int = 10) -> list[str]: ...
 
     def get_run(self, run_id: str) -> dict[str, Any] | None: ...
 

@@ -197,7 +197,7 @@ def unlock(cluster: str, *, lock_dir: Path | None = None, force: bool = False) -
         if live and not force:
             raise PreconditionError(
                 f"cluster {cluster} is locked by {describe(holder)}, which is still running; "
-                f"wait for it, or stop it, or `exops unlock --force {cluster}` if it hangs"
+                f"wait for it, or stop it, or `exops unlock -c {cluster} --force` if it hangs"
             )
         try:
             path.unlink()

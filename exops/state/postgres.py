@@ -43,6 +43,7 @@ from exops.state.base import (
     Held,
     LockLostError,
     NewRun,
+    RunQuery,
     StepLike,
     StepRow,
     backup_doc,
@@ -444,7 +445,7 @@ class PostgresStore:
             if not force:
                 raise PreconditionError(
                     f"cluster {cluster} is locked by {shown}, whose session is alive; wait for "
-                    f"it, or stop it, or `exops unlock --force {cluster}` to end its session"
+                    f"it, or stop it, or `exops unlock -c {cluster} --force` to end its session"
                 )
             if backend is None:
                 raise PreconditionError(f"cluster {cluster}: cannot find the session holding it")
@@ -639,17 +640,40 @@ class PostgresJournal:
             ),
         )
 
-    def list_runs(self, *, cluster: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        where, args = ("WHERE cluster = %s", [cluster]) if cluster is not None else ("", [])
+    def list_runs(
+        self, *, cluster: str | None = None, limit: int = 20, query: RunQuery | None = None
+    ) -> list[dict[str, Any]]:
+        query = query or RunQuery()
+        if cluster is not None:
+            query = RunQuery(cluster, query.runbook, query.status, query.since, query.until)
+        where, args = query.where("%s", "r.status")
+        bound = "" if query.derived else " LIMIT %s"
         rows = self.store.run(
             "list runs",
             lambda conn: conn.execute(
-                f"SELECT {_RUN_COLUMNS}, {_LIVE} FROM exops_runs r {where}"
-                " ORDER BY started DESC, id DESC LIMIT %s",
-                (*args, max(0, limit)),
+                f"SELECT {_RUN_COLUMNS}, {_LIVE}, (SELECT COUNT(*) FROM exops_steps s"
+                " WHERE s.run = r.id AND s.status = 'changed') AS changed"
+                f" FROM exops_runs r {where} ORDER BY started DESC, id DESC{bound}",
+                (*args, *([] if query.derived else [max(0, limit)])),
             ).fetchall(),
         )
-        return [_run_dict(r) for r in rows]
+        runs = []
+        for row in rows:
+            run = _run_dict(row)
+            run["changed"] = int(row["changed"])
+            runs.append(run)
+        return query.keep(runs, limit)
+
+    def match_run_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        rows = self.store.run(
+            "find runs",
+            lambda conn: conn.execute(
+                "SELECT run_id FROM exops_runs WHERE left(run_id, %s) = %s"
+                " ORDER BY started DESC, id DESC LIMIT %s",
+                (len(prefix), prefix, max(0, limit)),
+            ).fetchall(),
+        )
+        return [str(r["run_id"]) for r in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         def work(conn: Any) -> tuple[Any, list[Any]]:

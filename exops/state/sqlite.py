@@ -25,7 +25,7 @@ from typing import Any
 from exops.core.errors import UsageError
 from exops.core.files import PRIVATE_DIR, PRIVATE_FILE, check_writable_target, private_dir
 from exops.state import backups, base, snapshots
-from exops.state.base import Held, LockLostError, NewRun, StepLike, StepRow
+from exops.state.base import Held, LockLostError, NewRun, RunQuery, StepLike, StepRow
 
 SCHEMA_VERSION = 2  # 2: configuration snapshots (exops.state.snapshots)
 
@@ -176,15 +176,39 @@ class SqliteJournal:
             )
 
     # -- reading --------------------------------------------------------------
-    def list_runs(self, *, cluster: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest ``limit`` runs, newest first, optionally of one cluster."""
-        where, args = ("WHERE cluster = ?", [cluster]) if cluster is not None else ("", [])
+    def list_runs(
+        self, *, cluster: str | None = None, limit: int = 20, query: RunQuery | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` runs, newest first, optionally of one cluster or as
+        ``query`` selects; each with ``changed``, its count of changed steps."""
+        query = query or RunQuery()
+        if cluster is not None:
+            query = RunQuery(cluster, query.runbook, query.status, query.since, query.until)
+        where, args = query.where("?")
+        bound = "" if query.derived else " LIMIT ?"
         with self._connect() as conn:
             rows = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY started DESC, id DESC LIMIT ?",
-                (*args, max(0, limit)),
+                f"SELECT {_RUN_COLUMNS}, (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id"
+                f" AND s.status = 'changed') AS changed FROM runs {where}"
+                f" ORDER BY started DESC, id DESC{bound}",
+                (*args, *([] if query.derived else [max(0, limit)])),
             ).fetchall()
-        return [_run(row) for row in rows]
+        runs = []
+        for row in rows:
+            run = _run(row)
+            run["changed"] = int(row["changed"])
+            runs.append(run)
+        return query.keep(runs, limit)
+
+    def match_run_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Run ids that start with ``prefix`` (at most ``limit``, newest first)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ?"
+                " ORDER BY started DESC, id DESC LIMIT ?",
+                (len(prefix), prefix, max(0, limit)),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run with its ``plan`` and its ``steps`` in order; None if unknown."""

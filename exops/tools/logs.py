@@ -696,12 +696,29 @@ class _Names:
         return short if name not in self.hosts and short in self.hosts else name
 
 
+@dataclass(frozen=True)
+class PlannedWindow:
+    """A stretch of time in which exops itself restarted peers (from its journal):
+    communication failures then are its planned restarts, not faults."""
+
+    start: datetime  # timezone-aware
+    end: datetime
+    label: str  # "restart run 3f9c2a1b7d4e (c1-p1, c1-p2)"
+
+    def holds(self, ts: datetime) -> bool:
+        return self.start <= ts <= self.end
+
+
 class _PeerState:
     """Walks one peer's events in time order."""
 
-    def __init__(self, host: str, clock: Clock) -> None:
+    def __init__(
+        self, host: str, clock: Clock, planned: Sequence[PlannedWindow] = ()
+    ) -> None:
         self.p = PeerAnalysis(host)
         self.clock = clock
+        self.planned = planned
+        self.planned_seen: dict[str, int] = {}  # window label -> interruptions inside it
         self.open: dict[str, LogEvent] = {}
         self.in_episode = False
         self.sync_open: LogEvent | None = None
@@ -794,6 +811,10 @@ class _PeerState:
                 self._recovered(e.ts)
 
     def _disrupted(self, e: LogEvent) -> None:
+        window = next((w for w in self.planned if w.holds(e.ts)), None)
+        if window is not None:  # exops's own restart: expected, not an episode
+            self.planned_seen[window.label] = self.planned_seen.get(window.label, 0) + 1
+            return
         if not self.in_episode:
             self.p.episodes += 1
             self.in_episode = True
@@ -828,6 +849,11 @@ class _PeerState:
             )
         if not p.reasons:
             self._quiet()
+        if self.planned_seen:
+            p.reasons.append(
+                "communication failures during exops's own planned restarts, not counted as "
+                "faults: " + "; ".join(self.planned_seen)
+            )
         if self.last_restart is not None:
             when = self.clock.at(self.last_restart.ts)
             p.reasons.append(
@@ -902,10 +928,12 @@ def _sorted(events: list[LogEvent]) -> list[LogEvent]:
     return [e for _, _, e in sorted((e.ts, i, e) for i, e in enumerate(events))]
 
 
-def _walk(events: list[LogEvent], clock: Clock) -> dict[str, PeerAnalysis]:
+def _walk(
+    events: list[LogEvent], clock: Clock, planned: Sequence[PlannedWindow] = ()
+) -> dict[str, PeerAnalysis]:
     states: dict[str, _PeerState] = {}
     for e in _sorted(events):
-        states.setdefault(e.host, _PeerState(e.host, clock)).feed(e)
+        states.setdefault(e.host, _PeerState(e.host, clock, planned)).feed(e)
     return {h: s.finish() for h, s in sorted(states.items())}
 
 
@@ -916,7 +944,12 @@ def _shown(p: PeerAnalysis, shown: PeerAnalysis | None) -> None:
     p.entries, p.first, p.last = s.entries, s.first, s.last
 
 
-def analyze(events: Iterable[LogEvent], *, history: Iterable[LogEvent] | None = None) -> Analysis:
+def analyze(
+    events: Iterable[LogEvent],
+    *,
+    history: Iterable[LogEvent] | None = None,
+    planned: Sequence[PlannedWindow] = (),
+) -> Analysis:
     """A per-peer timeline and verdict (healthy, restart-pending, flapping, ...) with reasons.
 
     ``history`` (default: ``events``) is what the verdicts are judged on: with
@@ -927,6 +960,9 @@ def analyze(events: Iterable[LogEvent], *, history: Iterable[LogEvent] | None = 
     Other peers a line is about (``clusterdb@expc02.apolo.local``, ``10.15.13.16``)
     are named as the log names its hosts when the log says so (host names,
     ``AlternateIPAddresses``).
+
+    ``planned``: when exops itself restarted peers (its journal): a communication
+    failure then is named as planned and never counted as a fault (flapping).
     """
     items = list(events)
     skipped = events.skipped if isinstance(events, ParsedLines) else 0
@@ -935,9 +971,9 @@ def analyze(events: Iterable[LogEvent], *, history: Iterable[LogEvent] | None = 
     items = [_renamed(e, names(e.peer)) if e.peer else e for e in items]
     past = items if history is None else [_renamed(e, names(e.peer)) if e.peer else e for e in past]
     clock = Clock(past or items)
-    peers = _walk(past, clock)
+    peers = _walk(past, clock, planned)
     if history is not None:
-        shown = _walk(items, clock)
+        shown = _walk(items, clock, planned)
         for host, p in peers.items():
             _shown(p, shown.get(host))
     analysis = Analysis(

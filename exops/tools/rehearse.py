@@ -647,32 +647,39 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _sections(r: Rehearsal) -> list[tuple[str, list[str]]]:
+def _outcome(r: Rehearsal) -> tuple[str, list[str]]:
+    """The headline (what happened on the clone, in words) and its lines."""
     doc = r.to_doc()
-    s = r.time_scale
-    outcome = [
-        f"status {doc['status']}, exit code {doc['exit_code']}"
-        + (f": {doc['message']}" if doc["message"] else ""),
-        *(
-            f"{host}: " + ", ".join(f"{k}={v}" for k, v in counts.items() if v)
-            for host, counts in doc["recap"].items()
-        ),
+    ok = doc["exit_code"] == 0
+    headline = (
+        f"Outcome on the clone: {'SUCCEEDED' if ok else 'FAILED'} "
+        f"({doc['status']}, exit code {doc['exit_code']})"
+    )
+    lines = [doc["message"]] if doc["message"] else []
+    lines += [
+        f"{host}: " + ", ".join(f"{k}={v}" for k, v in counts.items() if v)
+        for host, counts in doc["recap"].items()
     ]
-    if r.faults:
-        outcome += [
-            f"injected {f['fault']}"
-            + (f" on {f['peer']} at action {f['action']}" if f.get("peer") else " (never reached)")
-            for f in r.faults
-        ]
+    lines += [
+        f"injected {f['fault']}"
+        + (f" on {f['peer']} at action {f['action']}" if f.get("peer") else " (never reached)")
+        for f in r.faults
+    ]
+    return headline, lines
+
+
+def _sections(r: Rehearsal) -> list[tuple[str, list[str]]]:
+    """The sections after the outcome and the plan: real-time predictions first, then
+    what the clone itself took (simulated time: never a prediction)."""
+    s = r.time_scale
     timeline = [
         f"{_fmt_s(start):>7} +{_fmt_s(r.predicted(t)):<7} {t.action:<5} "
         f"{t.status:<11} {t.step}" + (f" [{t.host}]" if t.host else "")
         for t, start in zip(r.steps, r.predicted_starts(), strict=True)
     ]
     timeline.append(
-        f"predicted duration at real time: {_fmt_s(r.predicted_seconds)} "
-        f"(clone: {r.clone_seconds:.1f} s at time scale {s}; restarts, waits and verifies "
-        "scaled by 1/time scale, requests as measured)"
+        f"predicted duration at real time: {_fmt_s(r.predicted_seconds)} (restarts, waits "
+        "and verifies scaled back to real time, requests as measured)"
     )
     downtime = [
         f"{h}: {_fmt_s(sum(ds) / s)} ({len(ds)} restart{'s' if len(ds) != 1 else ''})"
@@ -689,44 +696,79 @@ def _sections(r: Rehearsal) -> list[tuple[str, list[str]]]:
     alarms += [
         f"still raised at the end on {h}: {', '.join(a)}" for h, a in r.still_raised.items() if a
     ]
+    clone = [
+        f"the clone ran {r.clone_seconds:.1f} s of wall-clock time at time scale {s} "
+        f"({1 / s:g}x faster than real appliances): simulated time, not a prediction",
+        f"the clone's peers were on {r.clone_subnet}.x (loopback); the real cluster was only read",
+    ]
     return [
-        ("Outcome", outcome),
         ("Timeline (predicted at real time)", timeline),
         ("Predicted downtime per peer", downtime),
         ("Alarms during the rehearsal", alarms),
         ("Safety rules that fired", r.safety or ["none"]),
+        ("The clone (simulated time)", clone),
         ("Assumptions (what the clone cannot know)", r.assumptions),
     ]
 
 
 def render(r: Rehearsal, fmt: str) -> str:
-    """The rehearsal report as text, md, html or json (the plan first, like a review)."""
+    """The rehearsal report as text, md, html or json: titled as a rehearsal, the
+    outcome on top, then the plan it rehearsed, then the predictions."""
     from exops.report import render_plan
 
     if fmt == "json":
         return json.dumps(r.to_doc(), indent=2, default=str)
     title = f"Rehearsal of {r.runbook} on a clone of {r.cluster}"
+    headline, outcome = _outcome(r)
     plan = render_plan(r.plan, fmt) if r.plan is not None else ""
     sections = _sections(r)
     if fmt == "md":
-        body = [f"# {title}", "", plan, ""]
+        plan = plan.replace("# Change review:", "## The plan rehearsed:", 1)
+        body = [f"# {title}", "", f"**{headline}**", "", *(f"- {ln}" for ln in outcome), ""]
+        body += [plan, ""]
         for head, lines in sections:
             body += [f"## {head}", "", *(f"- {ln}" for ln in lines), ""]
         return "\n".join(body)
     if fmt == "html":
-        parts = [f"<section class='rehearsal'><h1>{html.escape(title)}</h1>"]
-        for head, lines in sections:
-            items = "".join(f"<li>{html.escape(ln)}</li>" for ln in lines)
-            parts.append(f"<h2>{html.escape(head)}</h2><ul>{items}</ul>")
-        block = "\n".join(parts) + "</section>\n"
-        # One document: the plan's own page, the rehearsal before its end.
-        if "</body>" in plan:
-            return plan.replace("</body>", block + "</body>", 1)
-        return plan + block
-    body = [title, "=" * len(title), plan]
+        return _html(r, title, headline, outcome, plan, sections)
+    body = [title, "=" * len(title), headline, *(f"  {ln}" for ln in outcome), "", plan]
     for head, lines in sections:
         body += ["", head + ":", *(f"  {ln}" for ln in lines)]
     return "\n".join(body)
+
+
+def _html(
+    r: Rehearsal,
+    title: str,
+    headline: str,
+    outcome: list[str],
+    plan: str,
+    sections: list[tuple[str, list[str]]],
+) -> str:
+    """One document titled as a rehearsal: the outcome first, the plan (its review
+    headings demoted), then the predictions and the clone's own time."""
+    cls = "ok" if r.exit_code == 0 else "failed"
+    items = "".join(f"<li>{html.escape(ln)}</li>" for ln in outcome)
+    top = (
+        f"<h1>{html.escape(title)}</h1>\n"
+        f"<p class='summary {cls}' id='outcome'>{html.escape(headline)}</p><ul>{items}</ul>\n"
+    )
+    rest = []
+    for head, lines in sections:
+        lis = "".join(f"<li>{html.escape(ln)}</li>" for ln in lines)
+        rest.append(f"<h2>{html.escape(head)}</h2><ul>{lis}</ul>")
+    tail = "<section class='rehearsal'>" + "\n".join(rest) + "</section>\n"
+    if "<body>" not in plan:
+        return (
+            f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title></head>"
+            f"<body>{top}{tail}</body></html>"
+        )
+    head, _, body = plan.partition("<body>")
+    head = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", head, count=1)
+    body = body.replace("<h1>Change review:", "<h2>The plan rehearsed:", 1).replace(
+        "</h1>", "</h2>", 1
+    )
+    return f"{head}<body>\n{top}{body.replace('</body>', tail + '</body>', 1)}"
 
 
 __all__ = [

@@ -78,7 +78,7 @@ def test_plan_html_in_browser(tmp_path: Path) -> None:
     assert "<td>latency</td>" in dom
     assert "<td>peer 3 address</td>" in dom
     assert '<td class="after"><code>10.0.0.13</code></td>' in dom
-    assert "exops restore -c c1 --peer c1-p1" in dom
+    assert "exops remove-peer -c c1 --peer c1-p3" in dom  # add-peer's way back (issue 32)
     assert "Plan: 2 to change, 1 restart, 1 already in place." in dom
     assert "<code>peer_address 3 = '10.0.0.13'</code>" in html.unescape(dom)
     assert dom.count("<tr>") >= 1 + 3 + 1 + 6  # preflight, actions (header + rows)

@@ -10,6 +10,7 @@ read as it was formed, and the runs change nothing that spreads.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,29 @@ def test_a_real_run_in_a_terminal_shows_the_summary_then_asks(
     )
     assert code == 2, screen
     _golden("restart-asks.txt", screen.replace("\r\n", "\n"))
+
+
+@pytest.mark.parametrize(("width", "name"), [(100, "status-100-columns.txt"), (60, "status-60-columns.txt")])
+def test_status_fits_a_narrow_terminal(
+    formed_lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int, name: str
+) -> None:
+    """At 100 columns the table keeps the columns that matter, every value whole; at
+    60, one block per peer. In-process (the function the command prints with)."""
+    from exops.cli.read import print_report
+    from exops.facts.gather import STATUS_FACTS
+    from exops.report.status import summarize
+    from exops.run.env import load_env
+
+    for key, value in cli_for(formed_lab, tmp_path).env.items():
+        if key.startswith("EXOPS_"):
+            monkeypatch.setenv(key, value)
+    with load_env().session(["c1"]) as session:
+        facts = session.gather_many(["c1"], needs=STATUS_FACTS)["c1"]
+    out = io.StringIO()
+    print_report(Console(file=out, width=width, highlight=False), summarize(facts))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width, text
+    assert "…" not in text  # nothing elided
+    for peer in ("c1-p1", "c1-p2", "c1-p3"):
+        assert re.search(rf"127\.\d+\.1\.1{peer[-1]}", text)  # the listed address, whole
+    _golden(name, text)

@@ -87,7 +87,7 @@ def test_probe_names_what_stops_each_runbook(lab_factory: Any, tmp_path: Path) -
         in (verdicts["add-peer"]["verdict"])
     )
     text = cli("probe", "-c", "c1", "--peer", "c1-p2", expect=1).stdout
-    assert "UNREADABLE" in text and "cannot run, because" in text
+    assert "UNREADABLE" in text and "interfaces missing: c1-p2" in text
 
 
 def _facts_of(status: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -76,10 +76,12 @@ def run_in_pty(
     *,
     stdout_pipe: bool = False,
     answer: tuple[bytes, bytes] | None = None,
+    term: str = "xterm",
+    columns: int = 120,
 ) -> tuple[int, str, str]:
-    """Run ``exops ARGS`` with a terminal (120 columns) on stderr, on stdout unless
-    ``stdout_pipe`` (then stdout is read apart), and on stdin when ``answer`` is
-    ``(prompt, reply)``: the reply is typed once the prompt is on the screen.
+    """Run ``exops ARGS`` with a terminal (``term``, ``columns`` wide) on stderr, on
+    stdout unless ``stdout_pipe`` (then stdout is read apart), and on stdin when
+    ``answer`` is ``(prompt, reply)``: the reply is typed once the prompt is on the screen.
 
     Returns the exit code, the terminal's text (escape codes removed) and stdout.
     """
@@ -89,7 +91,7 @@ def run_in_pty(
         stdin=slave if answer else subprocess.DEVNULL,
         stdout=subprocess.PIPE if stdout_pipe else slave,
         stderr=slave,
-        env={**env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"},
+        env={**env, "TERM": term, "COLUMNS": str(columns), "LINES": "40"},
         close_fds=True,
     )
     os.close(slave)

@@ -21,7 +21,7 @@ from exops.core.errors import LockedError, PreconditionError, UsageError
 from exops.core.models import ClusterSettings
 from exops.plan.model import ActionKind
 from exops.state import StateStore, open_url
-from exops.state.base import NewRun
+from exops.state.base import NewRun, RunQuery
 
 
 @dataclass
@@ -127,6 +127,53 @@ def test_list_runs_newest_first_filtered_and_limited(store: StateStore) -> None:
     first = store.journal.list_runs()[0]
     assert (first["user"], first["host"]) == ("alice", "jump1")
     assert first["params"]["password"] == "********"
+
+
+def test_list_runs_by_runbook_status_and_time_with_changed_counts(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``exops history`` filters: runbook, status (as reported), started within a window;
+    each run carries its count of changed steps; ids are found by a unique prefix."""
+    import exops.state.base
+
+    runs = [
+        ("aa01", "add-peer", "ok", "2024-05-01T10:00:00.000+00:00"),
+        ("aa02", "restart", "failed", "2024-05-02T10:00:00.000+00:00"),
+        ("ab03", "add-peer", "refused", "2024-05-03T10:00:00.000+00:00"),
+        ("b004", "add-peer", "running", "2024-05-04T10:00:00.000+00:00"),
+    ]
+    for run_id, runbook, status, started in runs:
+        monkeypatch.setattr(exops.state.base, "now_iso", lambda started=started: started)
+        jid = _start(store, run_id, runbook=runbook)
+        if run_id == "aa01":
+            store.journal.record_step(jid, step("1", ActionKind.CONFIGURE, "changed"))
+            store.journal.record_step(jid, step("2", ActionKind.RESTART, "changed"))
+            store.journal.record_step(jid, step("3", ActionKind.WAIT, "ok"))
+        if status != "running":
+            store.journal.finish_run(jid, status, 0)
+
+    def ids(**query: str) -> list[str]:
+        return [r["run_id"] for r in store.journal.list_runs(query=RunQuery(**query))]
+
+    assert ids(runbook="add-peer") == ["b004", "ab03", "aa01"]
+    assert ids(status="failed") == ["aa02"]
+    # A run never finished reads "running" or, its holder gone, "interrupted" (PostgreSQL
+    # sees no lock session here): the filter takes the status as reported.
+    reported = {r["run_id"]: r["status"] for r in store.journal.list_runs()}["b004"]
+    other = {"running": "interrupted", "interrupted": "running"}[reported]
+    assert (ids(status=reported), ids(status=other)) == (["b004"], [])
+    assert ids(since="2024-05-02T00:00:00.000+00:00", until="2024-05-03T23:59:59.999+00:00") == [
+        "ab03",
+        "aa02",
+    ]
+    assert ids(runbook="add-peer", since="2024-05-02T00:00:00.000+00:00") == ["b004", "ab03"]
+    changed = {r["run_id"]: r["changed"] for r in store.journal.list_runs()}
+    assert changed == {"aa01": 2, "aa02": 0, "ab03": 0, "b004": 0}
+    assert store.journal.match_run_ids("a") == ["ab03", "aa02", "aa01"]
+    assert store.journal.match_run_ids("aa0") == ["aa02", "aa01"]
+    assert store.journal.match_run_ids("b0") == ["b004"]
+    assert store.journal.match_run_ids("a%") == []  # no pattern characters
+    assert store.journal.match_run_ids("zz") == []
 
 
 def test_last_failed_run_and_interrupted(store: StateStore) -> None:

@@ -12,6 +12,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from exops.cli.app import app
+from exops.core.errors import UsageError
 
 # A type as Typer prints it: <str>, <int>, <path>, <list[str]>, <list[Path]>, <float range> ...
 PYTHON_TYPE = re.compile(r"<[^<>\s][^<>\n]*>")
@@ -80,3 +81,42 @@ def test_every_value_has_a_name(path: tuple[str, ...]) -> None:
 )
 def test_the_names_an_operator_reads(path: tuple[str, ...], line: str) -> None:
     assert line in _help(path)
+
+
+# -- issue 32: examples, exit codes, whole summaries, no raw templates -----------------
+
+LEAVES = [path for path, command in COMMANDS.items() if not hasattr(command, "commands")]
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=_id)
+def test_every_command_shows_examples_and_its_exit_codes(path: tuple[str, ...]) -> None:
+    text = _help(path)
+    examples = text[text.index("Examples:") :]
+    assert re.search(r"^\s+exops ", examples, re.M), text
+    codes = text[text.index("Exit codes:") :]
+    assert re.search(r"^\s+0 ", codes, re.M) and re.search(r"^\s+2 bad input", codes, re.M)
+    assert "{{" not in text  # never a raw runbook template (create-cluster's default peer)
+
+
+def test_the_command_list_never_cuts_a_summary() -> None:
+    listing = _help(())
+    commands = listing[listing.index("Commands:") :]
+    assert "..." not in commands, commands
+    assert "which runbooks can run." in " ".join(commands.split())
+
+
+def test_unlock_takes_c_and_keeps_the_positional_as_a_deprecated_alias(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("EXOPS_LOCK_DIR", str(tmp_path / "locks"))
+    runner = CliRunner()
+    new = runner.invoke(app, ["unlock", "-c", "c1"])
+    assert new.exit_code == 0 and "cluster c1 was not locked" in new.output
+    assert "deprecated" not in new.output
+    old = runner.invoke(app, ["unlock", "c1"])
+    assert old.exit_code == 0 and "cluster c1 was not locked" in old.output
+    assert "`exops unlock c1` is deprecated; use `exops unlock -c c1`" in old.output
+    for bad in (["unlock"], ["unlock", "c1", "-c", "c2"]):  # exops.cli.app.main: exit 2
+        error = runner.invoke(app, bad).exception
+        assert isinstance(error, UsageError) and error.exit_code == 2, error

@@ -113,3 +113,16 @@ def test_the_summary_says_one_at_a_time_only_for_several_restarts() -> None:
     assert one == "plan: restart on c1: 1 action; 0 configuration changes; restarts c1-p2"
     two = render_summary(plan_restarting("c1-p1", "c1-p2"))
     assert "restarts c1-p1, c1-p2 (one at a time)" in two
+
+
+def test_the_summary_names_the_wait_limits_the_settings_cap() -> None:
+    actions = (
+        Action(id="1", step="restart c1-p2", kind=ActionKind.RESTART, host="c1-p2"),
+        Action(id="2", step="gate", kind=ActionKind.WAIT, host="c1-p2"),  # no own timeout
+        Action(id="3", step="settle", kind=ActionKind.WAIT, timeout_s=1200),
+    )
+    plan = _plan().model_copy(update={"actions": actions})
+    first = render_summary(plan, restart_limit=600, settle_limit=1800).splitlines()[0]
+    assert first.endswith("; waits up to 10m00s per restart, 30m00s per health wait"), first
+    capped = render_summary(plan, restart_limit=600, settle_limit=300).splitlines()[0]
+    assert capped.endswith("10m00s per restart, 5m00s per health wait"), capped

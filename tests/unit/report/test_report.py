@@ -24,12 +24,6 @@ def check_golden(name: str, text: str) -> None:
     goldenkit.check_golden(name, clean(text))
 
 
-
-
-
-
-
-
 @pytest.mark.parametrize(
     ("fmt", "name"), [("md", "plan.md"), ("html", "plan.html"), ("text", "plan.txt")]
 )
@@ -112,8 +106,7 @@ def test_risks_are_derived() -> None:
     assert "factory reset hazard on c1-p2" in md
     assert "TLS verification mode goes to Enforce on c1-p1" in md
     assert "a cluster of 6 peers" in md
-    assert "exops restore -c c1 --peer c1-p2" in md
-    assert "exops restore -c c1 --peer c1-p1" in md
+    assert "exops remove-peer -c c1 --peer c1-p3" in md  # add-peer's way back (rollback.py)
     assert "| TLS verification mode | `Permissive` | `Enforce` |" in md
 
 
@@ -137,3 +130,23 @@ def test_md_cells_escape_pipes() -> None:
     )
     md = render_plan(plan, "md")
     assert "| a\\|b | **FAIL** | x \\| y |" in md
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "expected"),
+    [
+        (None, None, "text"),
+        (None, "plan.json", "json"),
+        (None, "review.MD", "md"),
+        (None, "review.htm", "html"),
+        (None, "notes.txt", "text"),
+        ("html", "x.json", "html"),  # --format names what the file holds
+        ("text", "plan.json", "text"),
+    ],
+)
+def test_the_out_file_format(fmt: str | None, name: str | None, expected: str) -> None:
+    from pathlib import PurePath
+
+    from exops.report import file_format
+
+    assert file_format(fmt, PurePath(name) if name else None) == expected

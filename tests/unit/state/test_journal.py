@@ -156,7 +156,7 @@ def test_list_runs_newest_first_filtered_and_limited(tmp_path: Path) -> None:
 
     runs = journal.list_runs()
     assert [r["run_id"] for r in runs] == ["r3", "r2", "r1", "r0"]
-    assert all(set(r) == RUN_KEYS for r in runs)
+    assert all(set(r) == RUN_KEYS | {"changed"} for r in runs)  # + its changed steps
     assert runs[0]["params"] == {"peer": "exp3", "password": "********"}
     assert [r["run_id"] for r in journal.list_runs(cluster="c1")] == ["r3", "r2", "r0"]
     assert [r["run_id"] for r in journal.list_runs(cluster="c1", limit=2)] == ["r3", "r2"]

@@ -75,7 +75,7 @@ def test_second_process_is_refused_at_once_naming_the_holder(
     message = str(info.value)
     assert message.startswith("cluster c1 is locked by ")
     assert f"pid {holder.pid} (add-peer) since " in message
-    assert "--lock-timeout" in message and "`exops unlock c1`" in message
+    assert "--lock-timeout" in message and "`exops unlock -c c1`" in message
     assert "\n" not in message
     assert info.value.exit_code == 4
 
