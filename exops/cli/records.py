@@ -195,6 +195,8 @@ def show(
     finally:
         store.close()
     if run is None:  # resolved above; gone since (another host's migrate or prune)
+        from exops.core.errors import UsageError
+
         raise UsageError(f"no run {run_id!r} in the journal")
     sys.stdout.write(render_run(run, "json" if json_out else (fmt or "text")))
     return int(ExitCode.OK)
