@@ -23,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--clusters", type=int, default=1)
         p.add_argument("--peers", type=int, default=4)
         p.add_argument("--time-scale", type=float, default=0.01)
+        p.add_argument(
+            "--restart-grace",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="simulated seconds a peer goes on answering after it accepts a restart "
+            "(scaled by --time-scale like every duration; default 10; 0: down at once)",
+        )
         p.add_argument("--state-dir", type=Path, required=True)
         p.add_argument("--preset", choices=("unclustered", "formed"), default="unclustered")
         p.add_argument(
@@ -53,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> dict[str, object]:
     if not 1 <= args.clusters <= 250 or not 1 <= args.peers <= 6:
         raise SystemExit("exops.lab: --clusters must be 1..250 and --peers 1..6")
+    grace = args.restart_grace
+    if grace is not None and not 0 <= grace < float("inf"):
+        raise SystemExit("exops.lab: --restart-grace must be 0 or more seconds")
     parts = args.subnet.split(".")
     if (
         len(parts) != 2
@@ -83,6 +94,7 @@ def _config(args: argparse.Namespace) -> dict[str, object]:
         "clusters": args.clusters,
         "peers": args.peers,
         "time_scale": args.time_scale,
+        "restart_grace": grace,
         "preset": args.preset,
         "spec": spec or {},
         "subnet": args.subnet,

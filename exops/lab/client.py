@@ -122,13 +122,16 @@ def start_lab(
     transport: str = "auto",
     cdb_rest: bool = False,
     replay: Path | None = None,
+    restart_grace: float | None = None,
 ) -> RunningLab:
     """Start a lab process on ``subnet`` (``127.N``) and wait until every listener is up.
 
     ``cdb_rest`` switches the cluster database REST interface on for every
     peer (off by default, as on a real X14.2+ box); a spec's per-peer
     ``cdb_rest`` still wins. ``replay``: serve the transcripts recorded in
-    that directory (``up --replay``).
+    that directory (``up --replay``). ``restart_grace``: simulated seconds a peer
+    goes on answering after it accepts a restart (None: the lab's default; 0: it goes
+    down at once).
 
     Raises:
         RuntimeError: the lab did not start (its log attached).
@@ -156,6 +159,8 @@ def start_lab(
         "--cdb-rest",
         "on" if cdb_rest else "off",
     ]
+    if restart_grace is not None:
+        argv += ["--restart-grace", str(restart_grace)]
     if replay is not None:  # recorded transcripts (exops --record DIR) instead of a model
         argv += ["--replay", str(replay)]
     if spec:
