@@ -21,6 +21,7 @@ from exops.core.models import (
     PeerFacts,
     Role,
     SystemInfo,
+    TlsMode,
 )
 from exops.plan.model import Action, ActionKind, Plan
 from exops.state.backups import FileBackups, read_backup_file
@@ -676,3 +677,21 @@ def test_a_runbook_wait_is_capped_by_the_operator_settle_timeout(tmp_path: Path)
     ex.options.settle_timeout = 90
     assert "after 30 s" in (ex.run().outcomes[0].error or "")
     assert clock.now == pytest.approx(30)
+
+
+def test_r3_executor_refuses_an_ip_list_on_a_new_peer_of_an_enforce_cluster(
+    tmp_path: Path,
+) -> None:
+    """add-peer's write onto the new peer (empty list, Permissive) in an Enforce cluster
+    whose primary lists a member by IP: refused right before the write."""
+    clock = FakeClock()
+    enforce = ClusterSettings(
+        peers=(*ADDRS[:2], *EMPTY_SLOTS[2:]), primary=1, tls_mode=TlsMode.ENFORCE
+    )
+    peers = FakePeers(clock, {"p1": enforce, "p2": enforce, "p3": ClusterSettings()})
+    joined = ClusterSettings(peers=(*ADDRS, *EMPTY_SLOTS[3:]), primary=1)
+    ex, result = run_on(tmp_path, peers, clock, conf("p3", ClusterSettings(), joined))
+    assert [o.status for o in result.outcomes] == ["failed"]
+    assert "safety rule R3" in (result.outcomes[0].error or "")
+    assert "TLS Enforce" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == [] and ex.safety_refusal is not None
