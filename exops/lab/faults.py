@@ -45,7 +45,8 @@ def _first(lab: Lab, kind: str, peer: Peer, iface: str, path: str, prefix: str =
 
 
 def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate:
-    """Delay (``latency`` REST only, ``slow``) and ``drop`` for one request or CLI line.
+    """Delay (``latency`` REST only, ``slow``) and ``drop`` for one request or CLI line
+    (also dropped: every request to a peer that is down).
 
     ``path`` is the REST path with its query, or the CLI line. A ``drop`` with
     a count is used up by this call.
@@ -57,7 +58,10 @@ def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate
     drop = _first(lab, "drop", peer, iface, path)
     if drop is not None:
         lab.use_fault(drop)
-    return Gate(delay_s=delay, drop=drop is not None)
+    # A peer down for a restart (or made unreachable) answers nothing, also in the
+    # instant before its listeners are closed: never "uptime 0" from a peer that is down.
+    down = not lab.reachable(peer)
+    return Gate(delay_s=delay, drop=drop is not None or down)
 
 
 def auth_rejected(lab: Lab, peer: Peer) -> bool:

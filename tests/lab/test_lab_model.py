@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from labkit import cli, require
 
-from exops.lab import settings
+from exops.lab import faults, settings
 from exops.lab.certs import LabCA
 from exops.lab.lab import RESTART_GRACE_S, Lab, Lifecycle
 from exops.lab.server import build_lab
@@ -158,6 +158,20 @@ def test_an_accepted_restart_answers_as_before_for_its_grace(model: Lab) -> None
     model.due_boots(time.time() + model.restart_s + 1)
     assert p2.state is Lifecycle.RUNNING and p2.active.tls is TlsMode.ENFORCE
     assert model.snapshot(p2)["uptime_s"] < 3600
+
+
+def test_a_peer_down_for_a_restart_answers_nothing(model: Lab) -> None:
+    """Its listeners close a moment after it goes down (asynchronously): a request in
+    that moment is dropped, never answered (no "uptime 0" from a peer that is down)."""
+    p1 = model.peers["c1-p1"]
+    model.restart(p1)
+    for iface, what in (("rest", "/api/provisioning/sysinfo"), ("ssh", "xStatus SystemUnit")):
+        assert not faults.fault_gate(model, p1, iface, what, False).drop  # still answering
+    model.due_downs(time.time() + model.grace_s)
+    for iface, what in (("rest", "/api/provisioning/sysinfo"), ("ssh", "xStatus SystemUnit")):
+        assert faults.fault_gate(model, p1, iface, what, False).drop
+    model.due_boots(time.time() + model.restart_s + 1)
+    assert not faults.fault_gate(model, p1, "rest", "/api/provisioning/sysinfo", False).drop
 
 
 def test_the_instant_form_goes_down_when_it_accepts(ca: LabCA) -> None:
