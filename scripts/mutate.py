@@ -1,24 +1,43 @@
 #!/usr/bin/env python3
-"""A small mutation runner for the safety-critical code.
+"""A small mutation runner for the code where a wrong answer hurts most.
 
-Each mutation is one deliberate bug, a single-line textual replacement in
-exops/apply/safety.py, the Executor's handlers in exops/apply/executor.py, or a guard in
-exops/plan/planner.py (flip a comparison, drop a rule, invert a condition).
-For each, the file is patched in place, the unit tests run
-(``pytest -q -x -n 0 -p no:randomly`` on the safety, apply and planner tests),
-and the file is restored. A mutation is *caught* when the tests fail.
+Each mutation is one deliberate bug, a small textual replacement (flip a
+comparison, drop a rule, invert a condition). For each, the file is patched in
+place, the killer tests run, and the file is restored. A mutation is *caught*
+when the tests fail on an assertion; one the tests let through is a survivor,
+and so is one caught only by pytest's timeout (a hang is not a test that says
+what is wrong).
 
-    .venv/bin/python scripts/mutate.py            # every mutation
-    .venv/bin/python scripts/mutate.py --list     # list them
-    .venv/bin/python scripts/mutate.py -k R2      # only those whose id contains R2
+Two sets:
 
-Exit 0 when every mutation is caught, 1 otherwise (the survivors are listed).
+- ``safety`` (the default): safety rules (exops/apply/safety.py), the
+  ClusterSettings validators, the Executor's handlers, the planner's guards;
+  killed by ``tests/unit/apply/test_safety.py``, ``test_executor.py`` and
+  ``tests/unit/plan/test_planner.py``.
+- ``sample``: issue 28's sample of 23 across safety rules, preflight checks,
+  the plan digest, the cluster lock, waits, the journal and verify conditions,
+  with the seven that once survived the whole unit suite; each names the
+  focused tests that kill it.
+
+Killers: ``focused`` (the default: the set's own tests, ``-n 0``) or ``unit``
+(the whole unit suite, ``tests/unit -n 1``: slow, several minutes a mutation).
+
+    .venv/bin/python scripts/mutate.py                          # the safety set, focused
+    .venv/bin/python scripts/mutate.py --set sample             # issue 28's sample, focused
+    .venv/bin/python scripts/mutate.py --set sample --killer unit   # ... by the unit suite
+    .venv/bin/python scripts/mutate.py --set sample --list      # list them
+    .venv/bin/python scripts/mutate.py -k R2                    # only ids containing R2
+
+Each line says which test caught the mutation. Exit 0 when every mutation is
+caught, 1 otherwise (the survivors are listed), 2 when the killer tests fail
+without any mutation.
 """
 
 # ruff: noqa: E501  (the mutation table holds long single-line source fragments)
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -35,6 +54,7 @@ class Mutation:
     path: str
     old: str  # must occur exactly once in the file
     new: str
+    tests: tuple[str, ...] = TESTS  # the focused tests that must catch it
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -315,11 +335,211 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
-def run_tests() -> bool:
-    """True when the unit tests pass."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:randomly", *TESTS]
+# -- issue 28's sample: 23 across the code where a wrong answer hurts most -----------------------
+_EXECUTOR = ("tests/unit/apply/test_executor.py",)
+_SAFETY = ("tests/unit/apply/test_safety.py",)
+_PREFLIGHT = ("tests/unit/plan/test_preflight.py",)
+_LOCK = ("tests/unit/state/test_lock.py",)
+_WAITS = ("tests/unit/apply/test_waits.py", "tests/unit/apply/test_executor.py")
+_RUNS = ("tests/unit/run/test_runner.py",)
+_VERIFY = ("tests/unit/apply/test_verify.py", *_RUNS)
+
+SAMPLE: tuple[Mutation, ...] = (
+    # The seven that once survived the whole unit suite (issue 28).
+    Mutation(
+        "restart-back-on-any-answer",  # the first answer after the request taken for "back"
+        "exops/apply/executor.py",
+        "            if reset or uptime + 1 <= now - requested:  # booted after the request",
+        "            if True:  # booted after the request",
+        _EXECUTOR,
+    ),
+    Mutation(
+        "R3-enforce-of-the-cluster-ignored",  # only the peer's own TLS mode counts
+        "exops/apply/safety.py",
+        "    enforce = result.tls_mode is TlsMode.ENFORCE or (\n"
+        "        ref is not None and ref.tls_mode is TlsMode.ENFORCE\n"
+        "    )",
+        "    enforce = result.tls_mode is TlsMode.ENFORCE",
+        (*_SAFETY, *_EXECUTOR),
+    ),
+    Mutation(
+        "factory-reset-unformed-ignored",
+        "exops/plan/preflight.py",
+        "        pending = pending and (view.listed(p.host) or not view.clustered)",
+        "        pending = pending and view.listed(p.host)",
+        _PREFLIGHT,
+    ),
+    Mutation(
+        "size-one-more-than-max",
+        "exops/plan/preflight.py",
+        "    if size > MAX_PEERS:",
+        "    if size > MAX_PEERS + 1:",
+        _PREFLIGHT,
+    ),
+    Mutation(
+        "lock-kept-on-unlinked-file",
+        "exops/state/flock.py",
+        "        if _same_file(fd, path):\n            return fd\n        os.close(fd)\n",
+        "        return fd\n",
+        _LOCK,
+    ),
+    Mutation(
+        "resume-ignores-a-run-left-running",
+        "exops/state/base.py",
+        'UNFINISHED_STATUSES = ("failed", "interrupted", "running")',
+        'UNFINISHED_STATUSES = ("failed", "interrupted")',
+        ("tests/unit/state/test_journal.py", *_RUNS),
+    ),
+    Mutation(
+        "wait-timeout-not-capped",  # a runbook's timeout_s above EXOPS_SETTLE_TIMEOUT
+        "exops/apply/executor.py",
+        "        timeout = min(action.timeout_s or self.options.settle_timeout, "
+        "self.options.settle_timeout)",
+        "        timeout = action.timeout_s or self.options.settle_timeout",
+        _EXECUTOR,
+    ),
+    # The rest of the sample.
+    Mutation(
+        "restart-timeout-not-capped",  # ... and above EXOPS_RESTART_TIMEOUT
+        "exops/apply/executor.py",
+        "        timeout = min(\n"
+        "            action.timeout_s or self.options.restart_timeout, self.options.restart_timeout\n"
+        "        )",
+        "        timeout = action.timeout_s or self.options.restart_timeout",
+        _EXECUTOR,
+    ),
+    Mutation(
+        "wait-gives-up-three-times-late",
+        "exops/apply/waits.py",
+        "            if elapsed >= timeout:",
+        "            if elapsed >= 3 * timeout:",
+        _WAITS,
+    ),
+    Mutation(
+        "wait-poll-not-bounded",
+        "exops/apply/waits.py",
+        "    return min(max(elapsed * POLL_FRACTION, MIN_POLL_S), max_poll)",
+        "    return max(elapsed * POLL_FRACTION, MIN_POLL_S)",
+        _WAITS,
+    ),
+    Mutation(
+        "R1-dropped",
+        "exops/apply/safety.py",
+        "    if not result.is_empty:\n        return\n    ok, why",
+        "    return\n    ok, why",
+        _SAFETY,
+    ),
+    Mutation(
+        "R2-unreachable-member-ok",
+        "exops/apply/safety.py",
+        '    if not member.reachable:\n        return f"is unreachable',
+        '    if False:\n        return f"is unreachable',
+        _SAFETY,
+    ),
+    Mutation(
+        "R4-dropped",
+        "exops/apply/safety.py",
+        "    if target.is_empty and not leaver:",
+        "    if False:",
+        _SAFETY,
+    ),
+    Mutation(
+        "R7-command-on-the-primary",
+        "exops/apply/safety.py",
+        "    if designates(peer, primary):",
+        "    if not designates(peer, primary):",
+        _SAFETY,
+    ),
+    Mutation(
+        "cluster-health-check-passes",
+        "exops/plan/preflight.py",
+        '    return _result("cluster_health", not bad, summary, evidence)',
+        '    return _result("cluster_health", True, summary, evidence)',
+        ("tests/unit/plan/test_fail_closed.py", "tests/unit/plan/test_planner.py"),
+    ),
+    Mutation(
+        "plan-digest-unchecked",
+        "exops/plan/model.py",
+        "    if not isinstance(given, str) or given != content_digest(doc):",
+        "    if not isinstance(given, str):",
+        ("tests/unit/plan/test_plan_file.py",),
+    ),
+    Mutation(
+        "plan-digest-without-the-actions",
+        "exops/plan/model.py",
+        '    body = {k: v for k, v in doc.items() if k != "digest"}',
+        '    body = {k: v for k, v in doc.items() if k not in ("digest", "actions")}',
+        ("tests/unit/plan/test_plan_file.py",),
+    ),
+    Mutation(
+        "lock-holder-not-recorded",
+        "exops/state/flock.py",
+        "        _write_holder_fd(fd, holder)\n",
+        "",
+        _LOCK,
+    ),
+    Mutation(
+        "lock-timeout-ignored",
+        "exops/state/flock.py",
+        "    fd = _lock_fd(path, cluster, max(0.0, timeout_s))",
+        "    fd = _lock_fd(path, cluster, 0.0)",
+        _LOCK,
+    ),
+    Mutation(
+        "journal-not-redacted",
+        "exops/state/base.py",
+        "    return json.dumps(redact(value), default=str)",
+        "    return json.dumps(value, default=str)",
+        ("tests/unit/state/test_journal.py",),
+    ),
+    Mutation(
+        "journal-resumes-the-oldest-failure",
+        "exops/state/sqlite.py",
+        'f" AND status IN ({marks}) ORDER BY started DESC, id DESC LIMIT 1",',
+        'f" AND status IN ({marks}) ORDER BY started ASC, id ASC LIMIT 1",',
+        ("tests/unit/state/test_journal.py",),
+    ),
+    Mutation(
+        "verify-cluster-healthy-always",
+        "exops/apply/verify.py",
+        '    if problems:\n        return False, "; ".join(problems)\n'
+        '    return True, "cluster healthy"',
+        '    if False:\n        return False, "; ".join(problems)\n'
+        '    return True, "cluster healthy"',
+        _VERIFY,
+    ),
+    Mutation(
+        "verify-peer-healthy-always",
+        "exops/apply/verify.py",
+        '    return (not problems), "; ".join(problems) or "healthy"',
+        '    return True, "; ".join(problems) or "healthy"',
+        _VERIFY,
+    ),
+)
+
+SETS = {"safety": MUTATIONS, "sample": SAMPLE}
+
+
+UNIT = ("tests/unit",)
+KILL_TIMEOUT_S = 120  # pytest-timeout per test: a hang is reported, not waited out
+
+
+def run_tests(tests: tuple[str, ...], killer: str) -> tuple[bool, str]:
+    """(passed, the first failing test or "") of one run of the killer tests."""
+    workers = ["-n", "1"] if killer == "unit" else ["-n", "0"]
+    cmd = [
+        sys.executable, "-m", "pytest", "-q", "-x", *workers, "-p", "no:randomly",
+        "-o", f"timeout={KILL_TIMEOUT_S}", *(UNIT if killer == "unit" else tests),
+    ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    return proc.returncode == 0
+    out = proc.stdout + proc.stderr
+    if proc.returncode == 0:
+        return True, ""
+    failed = re.search(r"^(?:FAILED|ERROR) (\S+)", out, re.MULTILINE)
+    by = failed.group(1) if failed else f"pytest exit {proc.returncode}"
+    if "+++ Timeout +++" in out or "Failed: Timeout" in out:
+        by = "TIMEOUT " + by
+    return False, by
 
 
 def apply(m: Mutation) -> str:
@@ -327,7 +547,7 @@ def apply(m: Mutation) -> str:
     text = path.read_text()
     if text.count(m.old) != 1:
         raise SystemExit(
-            f"mutation {m.id}: the line to mutate occurs {text.count(m.old)} times in {m.path}"
+            f"mutation {m.id}: the text to mutate occurs {text.count(m.old)} times in {m.path}"
         )
     path.write_text(text.replace(m.old, m.new))
     return text
@@ -336,34 +556,41 @@ def apply(m: Mutation) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--set", choices=sorted(SETS), default="safety")
+    parser.add_argument("--killer", choices=("focused", "unit"), default="focused")
     parser.add_argument("-k", default="", help="only mutations whose id contains this")
     args = parser.parse_args()
-    chosen = [m for m in MUTATIONS if args.k in m.id]
+    chosen = [m for m in SETS[args.set] if args.k in m.id]
     if args.list:
         for m in chosen:
-            print(f"{m.id:28} {m.path}")
+            print(f"{m.id:34} {m.path}")
         return 0
     for m in chosen:  # every mutation applies (the code it targets still exists)
         original = apply(m)
         (ROOT / m.path).write_text(original)
-    if not run_tests():
-        print("the unit tests fail without any mutation: fix them first", file=sys.stderr)
+    baseline = sorted({t for m in chosen for t in m.tests})
+    ok, by = run_tests(tuple(baseline), args.killer)
+    if not ok:
+        print(f"the killer tests fail without any mutation ({by}): fix them first", file=sys.stderr)
         return 2
     survivors = []
     t0 = time.monotonic()
     for m in chosen:
         original = apply(m)
         try:
-            caught = not run_tests()
+            passed, by = run_tests(m.tests, args.killer)
         finally:
             (ROOT / m.path).write_text(original)
-        print(f"{'caught  ' if caught else 'SURVIVED'} {m.id:28} {m.path}", flush=True)
+        caught = not passed and not by.startswith("TIMEOUT")
+        verdict = "caught  " if caught else "SURVIVED"
+        print(f"{verdict} {m.id:34} {m.path:28} {by or 'every test passed'}", flush=True)
         if not caught:
             survivors.append(m.id)
     caught_n = len(chosen) - len(survivors)
     print(
-        f"mutation score: {caught_n}/{len(chosen)} caught"
-        f" ({100 * caught_n / max(len(chosen), 1):.0f} %) in {time.monotonic() - t0:.0f} s"
+        f"mutation score ({args.set}, {args.killer} tests): {caught_n}/{len(chosen)} caught"
+        f" ({100 * caught_n / max(len(chosen), 1):.0f} %), {len(survivors)} survivors,"
+        f" in {time.monotonic() - t0:.0f} s"
     )
     if survivors:
         print("survivors: " + ", ".join(survivors))

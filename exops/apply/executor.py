@@ -376,7 +376,9 @@ class Executor:
         if decommissioning and self.known is not None:
             self.known.pop(host, None)  # it comes back factory reset, on purpose
         self.events.emit("restarting", host=host, action=action.id)
-        back = _back_poll(app, uptime_before, decommissioning=decommissioning)
+        back = _back_poll(
+            app, uptime_before, decommissioning=decommissioning, clock=self.waiter.clock
+        )
         timeout = min(
             action.timeout_s or self.options.restart_timeout, self.options.restart_timeout
         )
@@ -487,15 +489,25 @@ class Executor:
 
 
 def _back_poll(
-    app: Appliance, uptime_before: int | None, *, decommissioning: bool
+    app: Appliance,
+    uptime_before: int | None,
+    *,
+    decommissioning: bool,
+    clock: Callable[[], float],
 ) -> Callable[[], tuple[bool, str]]:
-    """The check a restart polls: the peer went down and answers again (or its uptime
-    restarted). A peer going down can cut a login short, which reads as refused
+    """The check a restart polls. It holds only on a read that proves the restart
+    happened: an uptime below the one read before the request, or one counting from
+    a boot later than the request. A peer goes on answering for a while after it
+    accepts a restart, and a read may time out while it stops: neither is a restart.
+    Only an appliance that reports no uptime is taken back on "went down, answers
+    again". A peer going down can cut a login short, which reads as refused
     credentials; a third refusal stops the wait: logging in again at every poll
     would lock the account."""
     state = {"down": False, "refused": 0}
+    requested = clock()
 
     def back() -> tuple[bool, str]:
+        now = clock()  # before the read: a boot before this moment is proven by it
         try:
             uptime = app.read_uptime()  # one cheap read, never retried: a tight poll
         except TlsError:
@@ -513,10 +525,13 @@ def _back_poll(
         except TransportError:
             state["down"] = True
             return False, "not answering (restarting)"
-        if state["down"]:
+        if uptime is not None:
+            reset = uptime_before is not None and uptime < uptime_before
+            if reset or uptime + 1 <= now - requested:  # booted after the request
+                return True, f"answering again (uptime {uptime} s)"
+            return False, f"still up (uptime {uptime} s), restart not begun"
+        if state["down"]:  # no uptime to tell: down, then answering, is all there is
             return True, "answering again"
-        if uptime is not None and uptime_before is not None and uptime < uptime_before:
-            return True, f"answering again (uptime {uptime} s)"
         return False, "still up, restart not begun"
 
     return back

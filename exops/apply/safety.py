@@ -54,7 +54,7 @@ class Rule:
 
 _UNIT = "tests/unit/apply/test_safety.py"
 _EXEC = "tests/unit/apply/test_executor.py"
-_INTEG = "tests/integration/test_safety.py"
+_INTEG = "tests/integration/test_safety_cli.py"
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -84,7 +84,8 @@ RULES: tuple[Rule, ...] = (
         "a new gap in the list), of the cluster's IP version when an IP, and an FQDN when the "
         "cluster is in TLS Enforce mode or lists its members by FQDN.",
         "safety.check_write, called by Executor._configure right before app.write",
-        f"{_UNIT}::test_r3_*; {_EXEC}::test_r3_executor_refuses_ip_on_fqdn_cluster",
+        f"{_UNIT}::test_r3_*; {_EXEC}::test_r3_executor_*",
+        f"{_INTEG}::test_r3_a_new_peer_of_an_enforce_cluster_listed_by_ip_is_refused_at_execution",
     ),
     Rule(
         "R4",

@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
             "0.01 makes a 4-minute restart 2.4 s (default 0.01)",
         )
         p.add_argument(
+            "--restart-grace",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="simulated seconds a peer goes on answering after it accepts a restart "
+            "(scaled by --time-scale like every duration; default 10; 0: down at once)",
+        )
+        p.add_argument(
             "--state-dir",
             type=Path,
             required=True,
@@ -113,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> dict[str, object]:
     if not 1 <= args.clusters <= 250 or not 1 <= args.peers <= 6:
         raise SystemExit("exops.lab: --clusters must be 1..250 and --peers 1..6")
+    grace = args.restart_grace
+    if grace is not None and not 0 <= grace < float("inf"):
+        raise SystemExit("exops.lab: --restart-grace must be 0 or more seconds")
     parts = args.subnet.split(".")
     if (
         len(parts) != 2
@@ -143,6 +154,7 @@ def _config(args: argparse.Namespace) -> dict[str, object]:
         "clusters": args.clusters,
         "peers": args.peers,
         "time_scale": args.time_scale,
+        "restart_grace": grace,
         "preset": args.preset,
         "spec": spec or {},
         "subnet": args.subnet,

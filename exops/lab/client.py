@@ -123,6 +123,7 @@ def start_lab(
     cdb_rest: bool = False,
     replay: Path | None = None,
     server_list_form: str = "documented",
+    restart_grace: float | None = None,
 ) -> RunningLab:
     """Start a lab process on ``subnet`` (``127.N``) and wait until every listener is up.
 
@@ -132,6 +133,9 @@ def start_lab(
     that directory (``up --replay``). ``server_list_form``: the shape of the
     DNS/NTP server and option-key answers (``documented``, ``list``,
     ``undocumented``; docs/contract.md 2.1).
+    ``restart_grace``: simulated seconds a peer
+    goes on answering after it accepts a restart (None: the lab's default; 0: it goes
+    down at once).
 
     Raises:
         RuntimeError: the lab did not start (its log attached).
@@ -161,6 +165,8 @@ def start_lab(
         "--server-list-form",
         server_list_form,
     ]
+    if restart_grace is not None:
+        argv += ["--restart-grace", str(restart_grace)]
     if replay is not None:  # recorded transcripts (exops --record DIR) instead of a model
         argv += ["--replay", str(replay)]
     if spec:

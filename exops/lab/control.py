@@ -111,7 +111,14 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
     async def metrics(_: web.Request) -> web.Response:
         now = time.time()
         restarts = [
-            {"peer": x["peer"], "downtime_s": (x.get("booted") or now) - x["down_at"]}
+            {
+                "peer": x["peer"],
+                "downtime_s": (x.get("booted") or now) - x["down_at"],
+                # wall-clock times: request accepted, listeners closed, booted (None: not yet)
+                "requested_at": x.get("requested_at", x["down_at"]),
+                "down_at": x["down_at"],
+                "booted": x.get("booted"),
+            }
             for x in lab.restarts
         ]
         return web.json_response(
@@ -120,6 +127,7 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
                 "replication_interval_s": lab.interval,
                 "restart_downtime_s": lab.restart_s,  # REST restart (~3 min documented)
                 "reboot_downtime_s": lab.reboot_s,  # xCommand Boot (~5 min documented)
+                "restart_grace_s": lab.grace_s,
                 "restarts": restarts,
                 "restart_downtime_total_s": sum(r["downtime_s"] for r in restarts),
                 "listeners_up": len(listeners.runners),

@@ -52,7 +52,7 @@ def _first(lab: Lab, kind: str, peer: Peer, iface: str, path: str, prefix: str =
 
 def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate:
     """Delay (``latency`` REST only, ``slow``), ``drop``, ``late`` and ``trickle`` for
-    one request or CLI line.
+    one request or CLI line (also dropped: every request to a peer that is down).
 
     ``path`` is the REST path with its query, or the CLI line (``""``: the SSH
     welcome, which only a fault without a ``path_prefix`` matches). A ``drop``,
@@ -65,6 +65,9 @@ def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate
     drop = _first(lab, "drop", peer, iface, path)
     if drop is not None:
         lab.use_fault(drop)
+    # A peer down for a restart (or made unreachable) answers nothing, also in the
+    # instant before its listeners are closed: never "uptime 0" from a peer that is down.
+    down = not lab.reachable(peer)
     late = _first(lab, "late", peer, iface, path)
     if late is not None:
         lab.use_fault(late)
@@ -73,7 +76,7 @@ def fault_gate(lab: Lab, peer: Peer, iface: str, path: str, write: bool) -> Gate
         lab.use_fault(trickle)
     return Gate(
         delay_s=delay,
-        drop=drop is not None,
+        drop=drop is not None or down,
         late_s=float(late.get("seconds", 10.0)) if late is not None else 0.0,
         trickle_s=float(trickle.get("interval", 1.0)) if trickle is not None else 0.0,
     )

@@ -43,6 +43,7 @@ __all__ = [  # also the names other modules and tests take from here
     "ALARMS",
     "CLUSTER_SPREAD",
     "MAX_PEERS",
+    "RESTART_GRACE_S",
     "SETTING_RULES",
     "Alarm",
     "Lab",
@@ -59,6 +60,10 @@ REPLICATION_S = 120.0
 # TANDBERG guides' "Reboots the system").
 RESTART_S = 180.0
 REBOOT_S = 300.0
+# A real appliance goes on answering for some seconds after it accepts a restart
+# (services stop first, then the network): simulated seconds, scaled like the rest
+# (MOCK-DEFINED; ``--restart-grace 0`` is the instant form).
+RESTART_GRACE_S = 10.0
 
 ALARMS: dict[str, tuple[str, str, str]] = {
     # id: (title, severity, type uuid)
@@ -144,9 +149,11 @@ class Alarm:
 
 
 class Lifecycle(Enum):
-    """Where a peer is in its life: answering, or down for a restart until it boots."""
+    """Where a peer is in its life: answering, going down (a restart accepted, still
+    answering for the lab's restart grace), or down for a restart until it boots."""
 
     RUNNING = "running"
+    STOPPING = "stopping"  # restart accepted; answers as before until its grace is over
     RESTARTING = "restarting"  # listeners closed; boots when its downtime is over
 
 
@@ -251,7 +258,8 @@ class Peer:
 
     @property
     def running(self) -> bool:
-        return self.state is Lifecycle.RUNNING
+        """Answering (also while going down: a restart accepted, grace not over)."""
+        return self.state is not Lifecycle.RESTARTING
 
     def uptime(self, scale: float) -> int:
         """Simulated seconds since the last boot (0 while down)."""
@@ -292,8 +300,16 @@ class Peer:
 class Lab:
     """Every simulated peer, the lab DNS, faults, and the request log."""
 
-    def __init__(self, *, time_scale: float, password: str, ca: LabCA) -> None:
+    def __init__(
+        self,
+        *,
+        time_scale: float,
+        password: str,
+        ca: LabCA,
+        restart_grace: float = RESTART_GRACE_S,
+    ) -> None:
         self.time_scale = time_scale
+        self.restart_grace = restart_grace  # simulated seconds; 0: down at once
         self.password = password
         self.ca = ca
         self.peers: dict[str, Peer] = {}
@@ -302,6 +318,8 @@ class Lab:
         self.faults: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self.restarts: list[dict[str, Any]] = []
+        # Peers that accepted a restart and still answer: name -> (requested, goes down).
+        self.stopping: dict[str, tuple[float, float, bool]] = {}
         self._seq = 0
         self._fault_seq = 0
         # Front ends register how to close/reopen a peer's listeners.
@@ -323,6 +341,11 @@ class Lab:
     @property
     def reboot_s(self) -> float:
         return REBOOT_S * self.time_scale
+
+    @property
+    def grace_s(self) -> float:
+        """Wall seconds a peer goes on answering after it accepts a restart."""
+        return max(self.restart_grace, 0.0) * self.time_scale
 
     def add(self, peer: Peer) -> None:
         self.peers[peer.name] = peer
@@ -577,13 +600,36 @@ class Lab:
 
     # -- restart and factory reset -------------------------------------------------
     def restart(self, peer: Peer, *, reboot: bool = False) -> None:
-        """Down for ``restart_s`` (REST restart) or ``reboot_s`` (``xCommand Boot``)."""
+        """Accept a restart (REST restart: down for ``restart_s``; ``xCommand Boot``: a
+        reboot, ``reboot_s``): the peer answers as before for the grace (uptime still
+        counting, settings not yet in force), then goes down (``due_downs``). A request
+        while it is already going down joins that restart."""
+        if peer.state is not Lifecycle.RUNNING:
+            return
         peer.emit("kernel", Event="System Restart", Detail="Restart requested by admin")
+        now = time.time()
+        peer.state = Lifecycle.STOPPING
+        self.stopping[peer.name] = (now, now + self.grace_s, reboot)
+        if self.grace_s <= 0:
+            self._go_down(peer)
+
+    def due_downs(self, now: float) -> None:
+        for name, (_requested, down_at, _reboot) in list(self.stopping.items()):
+            if now >= down_at:
+                self._go_down(self.peers[name])
+
+    def _go_down(self, peer: Peer) -> None:
+        requested, _, reboot = self.stopping.pop(peer.name, (time.time(), 0.0, False))
         peer.state = Lifecycle.RESTARTING
         self.on_down(peer)
-        started = time.time()
-        downtime = self.reboot_s if reboot else self.restart_s
-        self.restarts.append({"peer": peer.name, "down_at": started, "downtime_s": downtime})
+        self.restarts.append(
+            {
+                "peer": peer.name,
+                "requested_at": requested,
+                "down_at": time.time(),
+                "downtime_s": self.reboot_s if reboot else self.restart_s,
+            }
+        )
 
     def due_boots(self, now: float) -> None:
         for r in self.restarts:
@@ -839,6 +885,7 @@ class Lab:
                 )
 
     def tick(self, now: float) -> None:
+        self.due_downs(now)
         self.due_boots(now)
         for peer in self.peers.values():
             if (
@@ -864,6 +911,7 @@ class Lab:
             "cdb_rest": peer.cdb_rest,
             "cert": peer.cert_mode,
             "running": peer.running,
+            "lifecycle": peer.state.value,
             "reachable": self.reachable(peer),
             "uptime_s": peer.uptime(self.time_scale) if peer.running else None,
             "saved": peer.saved.to_json(),

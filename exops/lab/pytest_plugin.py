@@ -1,12 +1,15 @@
 """pytest fixtures for the mock lab: real servers, real sockets, one subnet each.
 
 ``lab_factory(clusters=, peers=, time_scale=, preset=, spec=, cdb_rest=False,
-server_list_form="documented")`` starts a lab
-in its own process (``python -m exops.lab up``) on a loopback subnet no
-other lab of this test session uses (so pytest-xdist workers never collide,
-and a subnet another session holds is skipped), and stops it at the end of
-the test. The returned :class:`RunningLab` holds the environment that points
-exops at it and a client for the control API (``exops.lab.client``).
+restart_grace=None, server_list_form="documented")`` starts a lab in its own process
+(``python -m exops.lab up``)
+on a loopback subnet no other lab of this test session uses (so pytest-xdist
+workers never collide, and a subnet another session holds is skipped), and stops
+it at the end of the test. ``restart_grace``: simulated seconds a peer goes on
+answering after it accepts a restart, as a real appliance does (None: the lab's
+default, 10 s; 0: the instant form, down at once). The returned
+:class:`RunningLab` holds the environment that points exops at it and a client
+for the control API (``exops.lab.client``).
 """
 
 from __future__ import annotations

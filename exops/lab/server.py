@@ -19,7 +19,7 @@ from aiohttp import web
 
 from exops.lab import ssh as ssh_front
 from exops.lab.certs import LabCA
-from exops.lab.lab import Lab, Peer
+from exops.lab.lab import RESTART_GRACE_S, Lab, Peer
 from exops.lab.rest import make_app
 from exops.lab.settings import ClusterSettings
 
@@ -135,7 +135,13 @@ class Listeners:
 
 
 def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
-    lab = Lab(time_scale=cfg["time_scale"], password=password, ca=ca)
+    grace = cfg.get("restart_grace")
+    lab = Lab(
+        time_scale=cfg["time_scale"],
+        password=password,
+        ca=ca,
+        restart_grace=RESTART_GRACE_S if grace is None else float(grace),
+    )
     subnet = cfg["subnet"]
     overrides: dict[str, dict[str, Any]] = cfg.get("spec") or {}
     if "clusters" in overrides:  # a clone of a real cluster (exops/lab/clone.py)

@@ -209,3 +209,52 @@ def test_add_peer_in_tls_enforce_lists_the_new_peer_by_fqdn(
         assert state["saved"]["tls"] == "Enforce"
         assert state["database"] == "Active", (peer, state["database"])
         assert not {"20004", "20006"} & set(state["alarms"]), (peer, state["alarms"])
+
+
+# -- R3 at execution: a new peer joining an Enforce cluster is never listed by IP ------------------
+ENFORCE_ONLY = """\
+name: enforce-only
+params: {peer: {type: peer, required: true}}
+steps:
+  - name: TLS Enforce on {{ peer }}
+    on: "{{ peer }}"
+    configure: {tls_mode: Enforce}
+"""
+
+JOIN_BY_IP = """\
+name: join-by-ip
+params: {peer: {type: peer, required: true}}
+steps:
+  - name: list {{ peer }} by IP beside the primary
+    on: "{{ peer }}"
+    configure:
+      peers: "{{ [cluster.address(cluster.primary), cluster.address(peer), '', '', '', ''] }}"
+      primary: 1
+"""
+
+
+def test_r3_a_new_peer_of_an_enforce_cluster_listed_by_ip_is_refused_at_execution(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """The cluster (c1-p1) is in TLS Enforce but lists itself by IP, so only the
+    cluster's Enforce mode (read fresh from its primary) tells that the IP list a
+    runbook file writes onto the new peer c1-p2 (empty list, Permissive) would break
+    it: the planner does not refuse a literal list, the executor's R3 does."""
+    enforce_lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="unclustered")
+    cli = cli_for(enforce_lab, tmp_path)
+    cli("create-cluster", "-c", "c1", "--yes")
+    (tmp_path / "enforce-only.yaml").write_text(ENFORCE_ONLY)
+    cli("run", str(tmp_path / "enforce-only.yaml"), "-c", "c1", "--param", "peer=c1-p1", "--yes")
+    primary = enforce_lab.control.peer_state("c1-p1")["saved"]
+    assert primary["tls"] == "Enforce" and primary["peers"][0] == enforce_lab.peers["c1-p1"]
+    new = enforce_lab.control.peer_state("c1-p2")["saved"]
+    assert new["tls"] == "Permissive" and not any(new["peers"])
+
+    (tmp_path / "join-by-ip.yaml").write_text(JOIN_BY_IP)
+    seq = last_seq(enforce_lab)
+    join = str(tmp_path / "join-by-ip.yaml")
+    proc = cli("run", join, "-c", "c1", "--param", "peer=c1-p2", "--yes", expect=3)
+    assert "safety rule R3" in proc.stderr and "TLS Enforce" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert writes_since(enforce_lab, seq) == [], "a write reached an appliance"
+    assert not any(enforce_lab.control.peer_state("c1-p2")["saved"]["peers"])

@@ -45,6 +45,31 @@ def wait_for(probe: Callable[[], T], what: str, timeout: float = 10.0, every: fl
         time.sleep(every)
 
 
+def holds(
+    probe: Callable[[], Any],
+    what: str,
+    *,
+    until: Callable[[], Any] | None = None,
+    seconds: float = 10.0,
+    every: float = 0.05,
+) -> None:
+    """A state that must not change: ``probe()`` must hold at every poll until
+    ``until()`` does (the evidence that whatever could change it has happened), or,
+    without ``until``, for ``seconds``. Fails at the first poll where it does not
+    hold, and when ``until`` does not come within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        assert value, f"{what}: no longer so ({value!r})"
+        if until is not None and until():
+            assert probe(), f"{what}: no longer so"
+            return
+        if time.monotonic() > deadline:
+            assert until is None, f"timed out after {seconds} s waiting for the evidence: {what}"
+            return
+        time.sleep(every)
+
+
 def port_open(ip: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((ip, port), timeout=timeout):

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from labkit import Rest, cli, config_values, curl, port_open, require, status_values, wait_for
+from labkit import (
+    Rest,
+    cli,
+    config_values,
+    curl,
+    holds,
+    port_open,
+    require,
+    status_values,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +56,11 @@ def _states(rest: Rest, peer: str) -> dict[str, str]:
 
 def _interval(lab: Any) -> float:
     return float(lab.control.metrics()["replication_interval_s"])
+
+
+def _sync_runs(lab: Any, peer: str) -> int:
+    """Replication runs ``peer`` has begun (its log), successful or not."""
+    return lab.control.logs(peer).count('Detail="Starting synchronisation"')
 
 
 def _restart_and_wait(lab: Any, rest: Rest, *peers: str) -> None:
@@ -102,8 +116,11 @@ def test_saving_a_cluster_of_one_raises_20007_until_restart(make: Any) -> None:
     assert "20007" not in rest.raised("c1-p1")
     write(rest, "c1-p1", "configuration/alternates/index/0", ip_address=ip)
     assert "20007" in rest.raised("c1-p1")
-    time.sleep(2 * _interval(lab))
-    assert "20007" in rest.raised("c1-p1"), "20007 must stay until the restart"
+    holds(  # read at every poll over two replication intervals
+        lambda: "20007" in rest.raised("c1-p1"),
+        "20007 raised until the restart",
+        seconds=2 * _interval(lab),
+    )
 
     _restart_and_wait(lab, rest, "c1-p1")
     wait_for(lambda: "20007" not in rest.raised("c1-p1"), "20007 lowered after restart", 5)
@@ -175,8 +192,14 @@ def test_cluster_tables_spread_at_once_the_rest_replicates(make: Any) -> None:
     values = config_values(cli(lab, "c1-p3", "xConfiguration Alternates"))
     assert values["Alternates Cluster Name"] == "renamed.lab.example.com"
     assert values["Alternates Cluster AddressMapping 1 Name"] == lab.fqdns["c1-p1"]
-    time.sleep(2 * interval)
-    assert rest.table("c1-p2", "configuration/alternates")[5]["ip_address"] == ""
+    # Two more replication runs on c1-p2, its own list read at every poll: unchanged.
+    runs = _sync_runs(lab, "c1-p2")
+    holds(
+        lambda: rest.table("c1-p2", "configuration/alternates")[5]["ip_address"] == "",
+        "c1-p2's own peer list untouched by replication",
+        until=lambda: _sync_runs(lab, "c1-p2") >= runs + 2,
+        seconds=4 * interval + 2,
+    )
     assert rest.table("c1-p1", "configuration/alternates")[5]["ip_address"] == "192.0.2.66"
     # A subordinate's own edit of a replicated (non-database) field is overwritten...
     write(rest, "c1-p2", "configuration/h323", mode="On")
@@ -299,8 +322,13 @@ def test_enforce_blocks_replication_to_a_peer_with_a_bad_cert(make: Any) -> None
     assert "20004" in rest.raised("c1-p1")
     # c1-p3 presents a SAN-less cert (curl refuses it too), so it gets nothing.
     # (Its listener now serves that cert: read it with the control API.)
-    time.sleep(2 * interval)
-    assert lab.control.peer_state("c1-p3")["saved"]["name"] == "c1.lab.example.com"
+    runs = _sync_runs(lab, "c1-p3")  # two more (failing) replication runs: it got nothing
+    holds(
+        lambda: lab.control.peer_state("c1-p3")["saved"]["name"] == "c1.lab.example.com",
+        "nothing replicated to c1-p3 (bad certificate)",
+        until=lambda: _sync_runs(lab, "c1-p3") >= runs + 2,
+        seconds=4 * interval + 2,
+    )
     lab.control.patch_peer("c1-p3", cert="ok")
     wait_for(
         lambda: (

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from labkit import cli, require
 
-from exops.lab import settings
+from exops.lab import faults, settings
 from exops.lab.certs import LabCA
-from exops.lab.lab import Lab, Lifecycle
+from exops.lab.lab import RESTART_GRACE_S, Lab, Lifecycle
 from exops.lab.server import build_lab
 from exops.lab.settings import ClusterSettings, IpVersion, Switch, TlsMode
 
@@ -147,18 +147,71 @@ def test_a_web_write_logs_cdb_values(model: Lab) -> None:
 def test_the_lifecycle_replaces_the_running_flag(model: Lab) -> None:
     p3 = model.peers["c1-p3"]
     model.restart(p3)
+    model.due_downs(time.time() + model.grace_s)
     assert p3.state is Lifecycle.RESTARTING
     snap = model.snapshot(p3)
     assert (snap["running"], snap["reachable"], snap["uptime_s"]) == (False, False, None)
+    assert snap["lifecycle"] == "restarting"
     model.due_boots(time.time() + model.restart_s + 1)
     assert p3.state is Lifecycle.RUNNING and model.snapshot(p3)["running"] is True
+
+
+def test_an_accepted_restart_answers_as_before_for_its_grace(model: Lab) -> None:
+    """A real appliance goes on answering for some seconds after it accepts a restart:
+    uptime still counting, the restart still pending; then it goes down, once."""
+    p2 = model.peers["c1-p2"]
+    assert model.restart_grace == RESTART_GRACE_S > 0
+    assert model.grace_s == pytest.approx(RESTART_GRACE_S * model.time_scale)
+    model.save_setting(p2, "tls", TlsMode.ENFORCE)  # needs a restart to be in force
+    p2.boot_time -= 3600 * model.time_scale  # booted an hour (of lab time) ago
+    asked = time.time()
+    model.restart(p2)
+    snap = model.snapshot(p2)
+    assert p2.state is Lifecycle.STOPPING and snap["lifecycle"] == "stopping"
+    assert (snap["running"], snap["reachable"]) == (True, True)
+    assert snap["uptime_s"] >= 3600 and "20007" in snap["alarms"]
+    assert p2.active.tls is TlsMode.PERMISSIVE  # nothing in force before the restart
+    model.restart(p2)  # asked again while going down: the same restart
+    model.due_downs(asked + model.grace_s / 2)
+    assert p2.state is Lifecycle.STOPPING and model.restarts == []
+    model.due_downs(time.time() + model.grace_s)
+    assert p2.state is Lifecycle.RESTARTING and model.snapshot(p2)["running"] is False
+    (restart,) = model.restarts
+    assert restart["peer"] == "c1-p2" and asked <= restart["requested_at"] <= restart["down_at"]
+    model.due_boots(time.time() + model.restart_s + 1)
+    assert p2.state is Lifecycle.RUNNING and p2.active.tls is TlsMode.ENFORCE
+    assert model.snapshot(p2)["uptime_s"] < 3600
+
+
+def test_a_peer_down_for_a_restart_answers_nothing(model: Lab) -> None:
+    """Its listeners close a moment after it goes down (asynchronously): a request in
+    that moment is dropped, never answered (no "uptime 0" from a peer that is down)."""
+    p1 = model.peers["c1-p1"]
+    model.restart(p1)
+    for iface, what in (("rest", "/api/provisioning/sysinfo"), ("ssh", "xStatus SystemUnit")):
+        assert not faults.fault_gate(model, p1, iface, what, False).drop  # still answering
+    model.due_downs(time.time() + model.grace_s)
+    for iface, what in (("rest", "/api/provisioning/sysinfo"), ("ssh", "xStatus SystemUnit")):
+        assert faults.fault_gate(model, p1, iface, what, False).drop
+    model.due_boots(time.time() + model.restart_s + 1)
+    assert not faults.fault_gate(model, p1, "rest", "/api/provisioning/sysinfo", False).drop
+
+
+def test_the_instant_form_goes_down_when_it_accepts(ca: LabCA) -> None:
+    cfg = {"time_scale": 0.01, "subnet": "127.251", "clusters": 1, "peers": 1, "spec": {}}
+    lab = build_lab({**cfg, "preset": "formed", "restart_grace": 0}, "model-Pw-1", ca)
+    p1 = lab.peers["c1-p1"]
+    lab.restart(p1)
+    assert p1.state is Lifecycle.RESTARTING and lab.grace_s == 0
+    assert [r["peer"] for r in lab.restarts] == ["c1-p1"]
 
 
 def test_a_hung_restart_boots_when_the_fault_clears(model: Lab) -> None:
     p2 = model.peers["c1-p2"]
     fid = model.inject({"kind": "restart_hang", "peer": "c1-p2"})
     model.restart(p2)
-    model.due_boots(time.time() + model.restart_s + 1)
+    model.due_downs(time.time() + model.grace_s)
+    model.due_boots(time.time() + model.grace_s + model.restart_s + 1)
     assert p2.state is Lifecycle.RESTARTING
     model.clear(fid)
     assert p2.state is Lifecycle.RUNNING

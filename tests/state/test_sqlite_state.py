@@ -11,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -118,16 +119,74 @@ def test_real_read_only_and_full_state_dirs(tmp_path: Path, mount: str, needle: 
     assert len(lines) == 1 and needle in lines[0], done.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a mode-0555 directory")
+NOBODY = 65534
+# The check as an ordinary user sees it, run in a child process (as root, under the
+# nobody uid): one line on stdout, exit 2 when refused.
+OPEN_AS_OPERATOR = """
+import sys
+from pathlib import Path
+from exops.core.errors import UsageError
+from exops.state import open_url
+try:
+    open_url(None, state_dir=Path(sys.argv[1]), lock_dir=Path(sys.argv[2])).close()
+except UsageError as exc:
+    print(exc)
+    raise SystemExit(2) from None
+print("opened")
+"""
+
+
 def test_read_only_dir_for_an_ordinary_user(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    state.chmod(0o555)
+    """An operator's own state directory made read-only (mode 0555). Root writes into
+    any directory whatever its mode, so where the tests run as root (CI containers)
+    the check runs in a child process under the nobody uid, on a directory that user
+    owns."""
+    if os.geteuid() != 0:
+        state = tmp_path / "state"
+        state.mkdir()
+        state.chmod(0o555)
+        try:
+            with pytest.raises(UsageError, match="not writable"):
+                open_url(None, state_dir=state, lock_dir=tmp_path / "locks")
+        finally:
+            state.chmod(0o755)
+        return
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "running as root needs setpriv (util-linux) to test as an ordinary user"
+    # pytest's tmp_path is private to root (0700): the child works in a directory of its own.
+    base = Path(tempfile.mkdtemp(prefix="exops-ro-"))
     try:
-        with pytest.raises(UsageError, match="not writable"):
-            open_url(None, state_dir=state, lock_dir=tmp_path / "locks")
+        base.chmod(0o755)
+        writable, state, locks = base / "writable", base / "state", base / "locks"
+        for d in (writable, state, locks):
+            d.mkdir()
+            os.chown(d, NOBODY, NOBODY)
+        state.chmod(0o555)
+        as_nobody = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(base)}
+
+        def open_as_nobody(where: Path) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*as_nobody, sys.executable, "-c", OPEN_AS_OPERATOR, str(where), str(locks)],
+                check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=base,
+                timeout=60,
+            )
+
+        ok = open_as_nobody(writable)  # the same user, its own writable directory: fine
+        assert (ok.returncode, ok.stdout.strip()) == (0, "opened"), ok.stderr
+        done = open_as_nobody(state)
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert len(lines) == 1 and "not writable" in lines[0], done.stdout
+        assert lines[0].startswith(f"state directory {state} ")
+        assert list(state.iterdir()) == []  # nothing half-made
     finally:
-        state.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_corrupt_journal_is_one_line(tmp_path: Path) -> None:

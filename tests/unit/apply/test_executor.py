@@ -22,6 +22,7 @@ from exops.core.models import (
     PeerFacts,
     Role,
     SystemInfo,
+    TlsMode,
 )
 from exops.plan.model import Action, ActionKind, Plan
 from exops.state.backups import FileBackups, read_backup_file
@@ -625,3 +626,195 @@ def test_a_backup_store_that_cannot_write_still_says_so(tmp_path: Path) -> None:
     backup = Action(id="1", step="backup", kind=ActionKind.BACKUP, host="p1")
     result = executor(tmp_path, app, make_plan(backup), clock).run()
     assert "backup directory" in (result.outcomes[0].advice or "")
+# -- a restart wait ends only on a read that proves the restart happened --------------------
+class GracefulAppliance(FakeAppliance):
+    """A real appliance's restart: it accepts the request and goes on answering, its
+    uptime still counting and its restart still pending, for ``grace`` seconds; then it
+    is down for ``restart_s``; then it answers again with its uptime from 0 (or, with
+    ``services_s``, that much later: its uptime counts from the kernel's boot, its web
+    service starts after). ``blips``: the reads (counted from the request, 1-based)
+    that time out while it goes down."""
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        settings: ClusterSettings,
+        *,
+        grace: float = 20.0,
+        restart_s: float = 30.0,
+        blips: tuple[int, ...] = (),
+        uptime_known: bool = True,
+        services_s: float = 0.0,
+    ) -> None:
+        super().__init__(clock, settings, restart_s)
+        self.grace = grace
+        self.services_s = services_s
+        self.blips = blips
+        self.uptime_known = uptime_known
+        self.down_from = -1.0
+        self.old_boot = self.boot_at
+        self.requested_at: float | None = None
+        self.reads_since_request = 0
+        self.uptime_reads: list[tuple[float, int | None]] = []
+        self._pending = False
+
+    @property  # type: ignore[override]
+    def pending(self) -> bool:  # a pending restart clears only when it boots
+        return self._pending and not self.booted
+
+    @pending.setter
+    def pending(self, value: bool) -> None:
+        self._pending = value
+
+    @property
+    def booted(self) -> bool:
+        return self.requested_at is not None and self.clock.now >= self.down_until
+
+    def _up(self) -> None:
+        if self.requested_at is None:
+            return
+        if self.down_from <= self.clock.now < self.down_until + self.services_s:
+            raise TransportError("connection refused", host=self.host, operation="read")
+
+    def read_uptime(self) -> int | None:
+        self._up()
+        if self.requested_at is not None:
+            self.reads_since_request += 1
+            if self.reads_since_request in self.blips:
+                raise TransportError("read timed out", host=self.host, operation="read uptime")
+        boot = self.boot_at if self.booted or self.requested_at is None else self.old_boot
+        uptime = int(self.clock.now - boot) if self.uptime_known else None
+        self.uptime_reads.append((self.clock.now, uptime))
+        return uptime
+
+    def restart(self) -> None:
+        self._up()
+        if self.requested_at is not None and not self.booted:
+            return  # already going down: the same restart
+        self.requested_at = self.clock.now
+        self.old_boot = self.boot_at
+        self.down_from = self.clock.now + self.grace
+        self.down_until = self.down_from + self.restart_s
+        self.boot_at = self.down_until
+
+
+def test_a_restart_wait_does_not_end_while_the_peer_still_answers_from_before() -> None:
+    """A healthy peer (no restart pending) restarted on purpose: it answers for 20 s after
+    accepting, then is down 30 s. The step ends only on a read taken after it booted:
+    treating the first answer after the request as "back" would restart the next peer
+    while this one is about to go down."""
+    clock = FakeClock()
+    app = GracefulAppliance(clock, AFTER, grace=20, restart_s=30)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(Path("/nonexistent"), app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"], result.outcomes[0].error
+    assert app.booted and clock.now >= 50  # it ended after the boot, never before
+    proof_at, proof_uptime = app.uptime_reads[-1]  # the read that ended the wait
+    assert proof_at >= 50 and proof_uptime is not None and proof_uptime <= proof_at - 50
+    assert result.outcomes[0].duration_s >= 50
+
+
+def test_a_read_that_times_out_while_the_peer_goes_down_is_not_the_restart() -> None:
+    """One read times out during the grace (the peer is busy stopping its services),
+    the next answers with its old uptime: that is not a restart either."""
+    clock = FakeClock()
+    app = GracefulAppliance(clock, AFTER, grace=20, restart_s=30, blips=(1, 2))
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(Path("/nonexistent"), app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"], result.outcomes[0].error
+    assert app.booted and clock.now >= 50
+    assert app.uptime_reads[-1][0] >= 50
+
+
+def test_a_peer_restarted_soon_after_its_last_boot_is_known_by_its_boot_time() -> None:
+    """Booted 5 s before the request; back with an uptime of 60 s (its web service starts
+    a minute after the kernel): not below the uptime read before, but a boot 110 s
+    after the request proves it."""
+    clock = FakeClock()
+    app = GracefulAppliance(clock, AFTER, grace=20, restart_s=30, services_s=60)
+    app.boot_at = -5.0
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(Path("/nonexistent"), app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"], result.outcomes[0].error
+    proof_at, proof_uptime = app.uptime_reads[-1]
+    assert proof_at >= 110 and proof_uptime is not None and proof_uptime >= 60
+    assert clock.now < 110 * 1.06 + 1  # noticed at once, not at the timeout
+
+
+def test_without_an_uptime_down_then_up_is_the_evidence() -> None:
+    """An appliance that reports no uptime: only "went down, answers again" tells."""
+    clock = FakeClock()
+    app = GracefulAppliance(clock, AFTER, grace=20, restart_s=30, uptime_known=False)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(Path("/nonexistent"), app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"], result.outcomes[0].error
+    assert app.booted and clock.now >= 50
+
+
+def test_a_rolling_restart_never_has_two_peers_down(tmp_path: Path) -> None:
+    """Restart p2 then p3 of a healthy cluster whose peers answer for a while after
+    accepting: p3's restart is asked only once p2 has booted."""
+    clock = FakeClock()
+    peers = three(clock)
+    for i, host in enumerate(("p1", "p2", "p3")):
+        app = GracefulAppliance(clock, LISTED, grace=20, restart_s=30)
+        app.host, app.address = host, ADDRS[i]
+        peers.apps[host] = app
+    second = restart("p3").model_copy(update={"id": "2"})
+    _ex, result = run_on(tmp_path, peers, clock, restart("p2"), second)
+    assert [o.status for o in result.outcomes] == ["changed", "changed"], result.outcomes
+    p2, p3 = peers.apps["p2"], peers.apps["p3"]
+    assert p3.requested_at is not None and p3.requested_at >= p2.down_until
+
+
+def test_the_restart_wait_is_capped_by_the_operator_restart_timeout(tmp_path: Path) -> None:
+    """A runbook's restart timeout above EXOPS_RESTART_TIMEOUT is capped by it."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER, restart_s=10_000)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1", timeout_s=5000)
+    ex = executor(tmp_path, app, make_plan(restart), clock)
+    ex.options.restart_timeout = 120
+    result = ex.run()
+    assert "gave up waiting for p1 to restart and answer after 120 s" in (
+        result.outcomes[0].error or ""
+    )
+    assert clock.now == pytest.approx(120)
+
+
+def test_a_runbook_wait_is_capped_by_the_operator_settle_timeout(tmp_path: Path) -> None:
+    """A runbook's own timeout_s above EXOPS_SETTLE_TIMEOUT is capped by it."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER)
+    wait = Action(id="1", step="settle", kind=ActionKind.WAIT, condition="never", timeout_s=5000)
+    never = {"never": lambda facts, action: (False, "still settling")}
+    ex = executor(tmp_path, app, make_plan(wait), clock, never)
+    ex.options.settle_timeout = 90
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["failed"]
+    assert "after 90 s" in (result.outcomes[0].error or "")
+    assert clock.now == pytest.approx(90)
+    # ... and a runbook timeout below the cap is its own.
+    clock.now = 0.0
+    short = wait.model_copy(update={"timeout_s": 30})
+    ex = executor(tmp_path, app, make_plan(short), clock, never)
+    ex.options.settle_timeout = 90
+    assert "after 30 s" in (ex.run().outcomes[0].error or "")
+    assert clock.now == pytest.approx(30)
+
+
+def test_r3_executor_refuses_an_ip_list_on_a_new_peer_of_an_enforce_cluster(
+    tmp_path: Path,
+) -> None:
+    """add-peer's write onto the new peer (empty list, Permissive) in an Enforce cluster
+    whose primary lists a member by IP: refused right before the write."""
+    clock = FakeClock()
+    enforce = ClusterSettings(
+        peers=(*ADDRS[:2], *EMPTY_SLOTS[2:]), primary=1, tls_mode=TlsMode.ENFORCE
+    )
+    peers = FakePeers(clock, {"p1": enforce, "p2": enforce, "p3": ClusterSettings()})
+    joined = ClusterSettings(peers=(*ADDRS, *EMPTY_SLOTS[3:]), primary=1)
+    _, result = run_on(tmp_path, peers, clock, conf("p3", ClusterSettings(), joined))
+    assert [o.status for o in result.outcomes] == ["failed"]
+    assert "safety rule R3" in (result.outcomes[0].error or "")
+    assert "TLS Enforce" in (result.outcomes[0].error or "")
+    assert peers.apps["p3"].writes == [] and result.outcomes[0].refused

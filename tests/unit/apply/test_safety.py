@@ -475,3 +475,25 @@ def test_r2b_a_member_that_misses_another_peer_too_blocks() -> None:
     with pytest.raises(SafetyError) as exc:
         check_restart("p3", THREE, f, decommission=None)
     assert rule_of(exc) == "R2" and "p1" in str(exc.value)
+
+
+def test_r3_a_new_peer_joining_an_enforce_cluster_is_refused_an_ip_list() -> None:
+    """The new peer's own settings say Permissive and list nobody; the cluster it joins
+    (its reference peer, the fresh primary) is in TLS Enforce and lists a member by IP,
+    so the FQDN half of the rule does not fire: only the cluster's Enforce mode tells
+    that an IP written onto the new peer breaks the cluster (domain 3.4)."""
+    enforce = settings(*ADDR[:2], tls_mode=TlsMode.ENFORCE)
+    new = ClusterSettings()  # empty list, TLS Permissive
+    assert new.tls_mode is TlsMode.PERMISSIVE
+    f = facts(peer(0, enforce), peer(1, enforce), peer(2, new))
+    joined = settings(*ADDR[:3])  # its TLS mode is not written yet: still Permissive
+    assert joined.tls_mode is TlsMode.PERMISSIVE
+    with pytest.raises(SafetyError) as exc:
+        write("p3", new, joined, f, decommission=None)
+    assert rule_of(exc) == "R3" and "TLS Enforce" in str(exc.value)
+    assert ADDR[0] in str(exc.value)
+    # By FQDN it may join; and the same IP list on a Permissive cluster is fine.
+    write("p3", new, settings(*FQDN[:3]), f, decommission=None)
+    permissive = settings(*ADDR[:2])
+    on_permissive = facts(peer(0, permissive), peer(1, permissive), peer(2, new))
+    write("p3", new, joined, on_permissive, decommission=None)

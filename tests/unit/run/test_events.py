@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from exops.plan.model import ActionKind
@@ -108,12 +110,32 @@ def test_threads_never_interleave_lines() -> None:
     assert {(d["worker"], d["i"]) for d in lines} == {(n, i) for n in range(8) for i in range(50)}
 
 
-def test_a_broken_stream_disables_the_sink_instead_of_failing_the_run() -> None:
-    out = io.StringIO()
+class BrokenPipe(io.StringIO):
+    """A stream whose reader went away: every write fails; counts the attempts."""
+
+    def __init__(self, fail: type[Exception] = BrokenPipeError) -> None:
+        super().__init__()
+        self.fail = fail
+        self.attempts = 0
+
+    def write(self, s: str) -> int:
+        self.attempts += 1
+        raise self.fail("the reader went away")
+
+
+@pytest.mark.parametrize("fail", [BrokenPipeError, ValueError])  # ValueError: a closed file
+def test_a_broken_stream_disables_the_sink_instead_of_failing_the_run(
+    fail: type[Exception], caplog: pytest.LogCaptureFixture
+) -> None:
+    out = BrokenPipe(fail)
     sink = JsonLinesSink(out, run_id="r", cluster="c1")
-    out.close()
-    sink.emit("step_started", action="1")  # no exception
-    sink.emit("done", failed=False, changed=True)
+    with caplog.at_level(logging.WARNING, logger="exops.run.events"):
+        sink.emit("step_started", action="1")  # no exception
+        sink.emit("restarting", host="exp2", action="1")
+        sink.emit("done", failed=False, changed=True)
+    assert out.attempts == 1  # disabled after the first failure: never tried again
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "stopped writing events" in warnings[0]
 
 
 def test_multisink_fans_out_and_nullsink_discards() -> None:

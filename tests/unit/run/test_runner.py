@@ -272,3 +272,29 @@ def test_restore_refuses_a_backup_without_the_agreed_primary(tmp_path: Path) -> 
         facts, "p2", RestoreSource(backup, "backup.json"), now=datetime.now(UTC), exops_version="0"
     )
     assert plan.refused is not None and "disagree on the primary" in plan.refused
+
+
+def test_resume_after_a_crash_picks_up_the_run_left_running(tmp_path: Path) -> None:
+    """A run killed mid-way (kill -9, power loss) never journalled its end: it reads
+    "running". `--resume` resumes it: it skips the peers booted since it began."""
+    from exops.state.base import NewRun
+    from exops.state.sqlite import SqliteJournal
+
+    env = make_env(tmp_path)
+    journal = SqliteJournal(env.settings.journal_path)
+    crashed = NewRun(
+        run_id="crashed",
+        cluster="c1",
+        runbook="restart",
+        params={},
+        plan={"runbook": "restart", "actions": []},
+        user="alice",
+        host="jump1",
+    )
+    journal.start_run(crashed)  # and nothing after: the process died
+    started = journal.get_run("crashed")
+    assert started is not None and started["status"] == "running"
+    result = runner(env, cluster())[0].plan("restart", "c1", {}, resume=True)
+    assert result.plan is not None and result.plan.refused is None
+    since = datetime.fromisoformat(str(result.plan.params["since"]))
+    assert since == datetime.fromisoformat(started["started"])

@@ -271,3 +271,14 @@ def test_corrupt_or_locked_journal_is_one_usage_line(tmp_path: Path) -> None:
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+
+
+def test_a_run_left_running_by_a_crash_is_unfinished_for_resume(tmp_path: Path) -> None:
+    """Killed or powered off mid-run: the journal still says "running" (no finish was
+    ever written). --resume must find it, newer than an older failure."""
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    journal.finish_run(_start(journal, "r0", "c1", "restart"), "failed", 1)
+    journal.finish_run(_start(journal, "r1", "c1", "restart"), "ok", 0)
+    _start(journal, "r2", "c1", "restart")  # never finished
+    last = journal.last_failed_run("c1", "restart")
+    assert last is not None and last["run_id"] == "r2"

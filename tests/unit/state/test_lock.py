@@ -241,3 +241,38 @@ def test_a_symlinked_lock_file_is_refused(tmp_path: Path) -> None:
     ):
         pass
     assert target.read_text() == "keep"
+
+
+def test_a_lock_file_unlinked_between_open_and_flock_is_opened_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder releases (its release unlinks the file) after we opened the file but
+    before our flock: our flock then holds a file no longer at the path, and a third run
+    would create a new file and hold the cluster beside us. The lock is taken again on
+    the file at the path, and only one run holds the cluster."""
+    import fcntl
+
+    from exops.state import flock as flock_module
+
+    path = lock_path("c1", tmp_path)
+    path.write_text(json.dumps({"pid": 1, "host": "elsewhere", "runbook": "restart"}))
+    real_flock = fcntl.flock
+    raced: list[int] = []
+
+    def flock_after_the_holder_left(fd: int, op: int) -> None:
+        if not raced and op & fcntl.LOCK_EX:
+            raced.append(os.fstat(fd).st_ino)
+            path.unlink()  # the previous holder's release, just now
+        real_flock(fd, op)
+
+    monkeypatch.setattr(flock_module.fcntl, "flock", flock_after_the_holder_left)
+    with acquire("c1", runbook="add-peer", timeout_s=0, lock_dir=tmp_path) as held:
+        assert raced, "the race was not staged"
+        assert json.loads(path.read_text())["pid"] == os.getpid()  # our record, at the path
+        assert held.holder["pid"] == os.getpid()
+        with (  # nobody else gets the cluster
+            pytest.raises(LockedError),
+            acquire("c1", runbook="restart", timeout_s=0, lock_dir=tmp_path),
+        ):
+            pass
+    assert not path.exists()

@@ -3,7 +3,8 @@
 Unit tests use fixtures written for exops in the appliance's line shape
 (``tests/fixtures/logs/``: a 3-peer incident on 2024-03-05, +01:00, and a
 wrapped excerpt of it pasted among prose). ``test_vendor_seed`` checks the
-vendor note itself (``<repo>/../shared/seeds/*.txt``, present in CI).
+vendor note's own log samples (``tests/fixtures/vendor-note/``: the note's log
+section, verbatim, with its source).
 ``EXOPS_UPDATE_GOLDEN=1`` rewrites the golden outputs.
 """
 
@@ -18,7 +19,6 @@ from goldenkit import check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paths import FIXTURES as FIXTURES_ROOT
-from paths import REPO
 
 from exops.tools.logs import (
     SCHEMA,
@@ -37,7 +37,7 @@ from exops.tools.logs import (
 )
 
 FIXTURES = FIXTURES_ROOT / "logs"
-SEEDS = REPO.parent / "shared" / "seeds"
+VENDOR_NOTE = FIXTURES_ROOT / "vendor-note" / "clustering-logs.fr.txt"
 CET = timezone(timedelta(hours=1))
 
 INCIDENT = (FIXTURES / "incident.log").read_text()
@@ -394,13 +394,8 @@ def test_render_json() -> None:
 
 
 def _seed() -> str:
-    seeds = sorted(SEEDS.glob("*.txt"))
-    if not seeds:
-        pytest.skip(f"no seed file at {SEEDS}/*.txt")
-    texts = [p.read_text(encoding="utf-8") for p in seeds]
-    found = [t for t in texts if "expc01" in t]
-    assert found, f"no seed under {SEEDS} holds the expc01/expc02 log samples"
-    return found[0]
+    """The vendor note's log section (its source: tests/fixtures/vendor-note/README.md)."""
+    return VENDOR_NOTE.read_text(encoding="utf-8")
 
 
 def test_vendor_seed() -> None:
