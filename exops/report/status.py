@@ -224,7 +224,10 @@ def root_cause(
 
 
 def _unknown_cause(reasons: list[str], rows: list[PeerRow], kinds: Mapping[str, str]) -> str:
-    """A peer exops cannot trust is the first thing to look at; else the first reason."""
+    """No peer read at all: that, with each peer's why. Else a peer exops cannot trust
+    is the first thing to look at; else the first reason."""
+    if reasons and reasons[0].startswith("no peer could be read"):
+        return reasons[0]
     for r in rows:
         if kinds.get(r.host) in _NOT_ABOUT_THE_PEER:
             return _unreachable_cause(r, kinds[r.host])
