@@ -70,6 +70,7 @@ def test_a_restart_turns_maintenance_mode_off_and_moves_its_load(model: Lab) -> 
     t.seed(p3, {"NonTraversal": 2}, 4)
     t.set_maintenance(p3, True, time.time())
     model.restart(p3)
+    model.due_downs(time.time() + model.grace_s + 0.01)  # its answering grace is over
     t.tick(time.time())
     assert totals(model)["c1-p3"] == (0, 0)
     assert p3.maintenance_mode  # still on while it is down
