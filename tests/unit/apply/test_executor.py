@@ -37,12 +37,17 @@ class FakeClock:
 
 
 class FakeCancel:
-    """Stands in for threading.Event: waiting advances the fake clock."""
+    """Stands in for threading.Event: waiting advances the fake clock. A wait that
+    pauses for nothing again and again (polling on at its timeout) fails here at
+    once, rather than spin until pytest's timeout."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
+        self.idle = 0
 
     def wait(self, seconds: float) -> bool:
+        self.idle = self.idle + 1 if seconds <= 0 else 0
+        assert self.idle < 100, f"a wait polls on and on at {self.clock.now} s without pausing"
         self.clock.now += seconds
         return False
 
