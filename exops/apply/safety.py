@@ -114,6 +114,18 @@ RULES: tuple[Rule, ...] = (
         "safety.check_command, called by Executor._command right before app.command",
         f"{_UNIT}::test_r7_*; {_EXEC}::test_r7_executor_refuses_command_on_primary",
     ),
+    Rule(
+        "R8",
+        "No write lists a peer that belongs to another cluster: a write that adds an address "
+        "to a list is refused when the written peer's own fresh list, or the fresh list of "
+        "the peer the added address designates (when this cluster does not list it yet), "
+        "names an address that is not a member of this cluster (issue 19: its cluster-wide "
+        "settings would spread through the other cluster's database).",
+        "safety.check_write, called by Executor._configure right before app.write; the "
+        "planner refuses add-peer and create-cluster first (preflight.foreign_refusal)",
+        f"{_UNIT}::test_r8_*; {_EXEC}::test_r8_executor_refuses_to_list_a_foreign_peer",
+        "tests/integration/test_proof.py::test_add_peer_refuses_a_member_of_another_cluster",
+    ),
 )
 
 RULE_BY_ID = {r.id: r for r in RULES}
@@ -214,6 +226,7 @@ def check_write(
     _check_r1(host, current, result, facts, decommission)
     _check_r3(host, current, writes, result, facts)
     _check_r5(host, current, writes, result)
+    _check_r8(host, current, result, facts)
 
 
 def _check_r1(
@@ -311,6 +324,52 @@ def _check_r5(
             f"{_list(result)}",
             operation="configure",
         )
+
+
+def _check_r8(
+    host: str, current: ClusterSettings, result: ClusterSettings, facts: ClusterFacts
+) -> None:
+    """A write that adds an address: neither the written peer nor a joining peer the
+    added address designates may belong to another cluster (fresh lists)."""
+    from exops.plan.preflight import cluster_list_without, foreign_addresses
+
+    before = {a.lower() for a in current.listed}
+    added = [a for a in result.listed if a.lower() not in before]
+    if not added:
+        return
+    judged = [host]
+    for a in added:
+        joining = host_of(facts, a)
+        if joining is None or joining == host or joining in judged:
+            continue
+        if any(host_of(facts, b) == joining for b in cluster_list_without(facts, joining)):
+            continue  # a member already (listed under another of its addresses)
+        # An unreadable joining peer is judged when it is written itself (its own
+        # fresh read): listing it here writes nothing on its cluster.
+        judged.append(joining)
+    # The written peer as read right before the write (``current``), the others as gathered.
+    fresh = facts.model_copy(
+        update={
+            "peers": tuple(
+                p.model_copy(update={"settings": current}) if p.host == host else p
+                for p in facts.peers
+            )
+        }
+    )
+    for who in judged:
+        if not any(p.host == who for p in fresh.peers):
+            continue
+        foreign = foreign_addresses(fresh, who)
+        if foreign:
+            name = fresh.peer(who).settings.cluster_name or "unset"  # type: ignore[union-attr]
+            raise SafetyError(
+                "R8",
+                host,
+                f"{who} belongs to another cluster: its list names {', '.join(foreign)}, "
+                f"which cluster {facts.cluster} does not list (cluster name {name}); take "
+                "it out of that cluster first (exops remove-peer on its own cluster)",
+                operation="configure",
+            )
 
 
 def _gaps(settings: ClusterSettings) -> set[int]:

@@ -42,7 +42,12 @@ from exops.plan.model import (
     Skipped,
     digest,
 )
-from exops.plan.preflight import checks_facts, run_checks, tls_name_problems
+from exops.plan.preflight import (
+    checks_facts,
+    foreign_refusal,
+    run_checks,
+    tls_name_problems,
+)
 from exops.runbook.expr import ExpressionError, evaluate, render
 from exops.runbook.schema import Runbook, Step
 
@@ -163,6 +168,7 @@ class _Planner:
         preflight: tuple[CheckResult, ...] = ()
         try:
             self._readable()
+            self._not_foreign()
             preflight = self._preflight(now)
             failed = [c for c in preflight if c.outcome in BLOCKING]
             if failed:
@@ -195,6 +201,17 @@ class _Planner:
             first = self.facts.peers[0] if self.facts.peers else None
             detail = f": {first.host}: {first.error}" if first else ""
             raise Refused(f"no peer of cluster {self.facts.cluster} could be read{detail}")
+
+    def _not_foreign(self) -> None:
+        """A peer joining this cluster (add-peer, create-cluster) must not be a member of
+        another one: refused before any check, and no ``--accept`` overrides it."""
+        if not self.runbook.preflight_new_peer:
+            return
+        new = self._eval(self.runbook.preflight_new_peer, self.base_context, "preflight")
+        if isinstance(new, str) and new in self.state:
+            why = foreign_refusal(self.facts, new)
+            if why:
+                raise Refused(why)
 
     def _refusals(self) -> None:
         for rule in self.runbook.refuse:

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from exops.appliance.knowledge import PER_PEER_LICENCES
 from exops.core.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
 from exops.facts.gather import ALL_FACTS, Fact, needs_of
-from exops.facts.health import CLUSTER_ALARMS, out_of_sync, peer_problems
+from exops.facts.health import (
+    CLUSTER_ALARMS,
+    consensus_settings_peer,
+    designates,
+    out_of_sync,
+    peer_problems,
+)
 from exops.facts.view import ClusterView
 from exops.plan.model import CheckOutcome, CheckResult
 
@@ -606,4 +612,60 @@ def _tls_names_if_it_applies(
         CheckOutcome.NOT_APPLICABLE,
         "not applicable in TLS Permissive mode (enforce-tls checks it first): " + result.summary,
         result.evidence,
+    )
+
+
+# -- a member of another cluster (issue 19): never pulled in ---------------------------------
+
+
+def cluster_list_without(facts: ClusterFacts, host: str) -> tuple[str, ...]:
+    """The list of the cluster as its other peers agree on it (``host`` left out: a
+    peer's own list must not vote for the cluster it is judged against)."""
+    rest = facts.model_copy(update={"peers": tuple(p for p in facts.peers if p.host != host)})
+    ref = consensus_settings_peer(rest)
+    return ref.settings.listed if ref is not None and ref.settings is not None else ()
+
+
+def foreign_addresses(facts: ClusterFacts, host: str) -> tuple[str, ...]:
+    """The addresses ``host``'s own fresh list names that are not members of this
+    cluster: neither ``host`` itself, nor an address the cluster (its other peers)
+    lists, nor another address of a peer the cluster lists. Non-empty: ``host``
+    belongs to another cluster (the vendor rule: a peer joins only once it lists no
+    other peers). Empty when ``host``'s settings were not read (reachability is
+    judged elsewhere)."""
+    peer = facts.peer(host)
+    if peer.settings is None:
+        return ()
+    listed = cluster_list_without(facts, host)
+    keys = {a.lower() for a in listed}
+    members = {p.host for p in facts.peers for a in listed if designates(p, a)}
+    own = {a.lower() for a in (peer.system.lan1, peer.system.lan2) if a} if peer.system else set()
+    if peer.status is not None and 1 <= peer.status.local_slot <= len(peer.settings.peers):
+        own.add(peer.settings.peers[peer.status.local_slot - 1].lower())  # "This system"
+    out = []
+    for a in peer.settings.listed:
+        if designates(peer, a) or a.lower() in keys | own:
+            continue
+        if any(p.host in members and designates(p, a) for p in facts.peers):
+            continue
+        out.append(a)
+    return tuple(out)
+
+
+def foreign_refusal(facts: ClusterFacts, host: str) -> str | None:
+    """Why ``host`` must not be added to (or made the first peer of) this cluster:
+    it is a member of another cluster. None when it lists only this cluster's members."""
+    foreign = foreign_addresses(facts, host)
+    if not foreign:
+        return None
+    settings = facts.peer(host).settings
+    assert settings is not None
+    name = f"cluster name {settings.cluster_name!r}, " if settings.cluster_name else ""
+    primary = settings.primary_address or "none"
+    return (
+        f"{host} belongs to another cluster ({name}primary {primary}): it lists "
+        f"{', '.join(foreign)}, which cluster {facts.cluster} does not list. Writing cluster "
+        "settings on it would spread them through that cluster's database. Take it out of "
+        f"its own cluster first (`exops remove-peer -c CLUSTER --peer {host}`, CLUSTER being "
+        f"the inventory group of {settings.cluster_name or 'that cluster'}), then add it"
     )

@@ -389,6 +389,21 @@ def test_r5_executor_refuses_primary_on_empty_slot(tmp_path: Path) -> None:
     assert peers.apps["p2"].writes == []
 
 
+def test_r8_executor_refuses_to_list_a_foreign_peer(tmp_path: Path) -> None:
+    """A plan made while p3 was unclustered; by the time of the write p3 has joined
+    another cluster (its fresh list names c2's peers): the primary's write is refused."""
+    clock = FakeClock()
+    two = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
+    other = ClusterSettings(
+        peers=("10.0.2.11", ADDRS[2], *EMPTY_SLOTS[2:]), primary=1, cluster_name="c2.example"
+    )
+    peers = FakePeers(clock, {"p1": two, "p2": two, "p3": other})
+    ex, result = run_on(tmp_path, peers, clock, conf("p1", two, LISTED))
+    assert "safety rule R8" in (result.outcomes[0].error or "")
+    assert "10.0.2.11" in (result.outcomes[0].error or "")
+    assert peers.apps["p1"].writes == [] and ex.safety_refusal is not None
+
+
 def restart(host: str, **kw: object) -> Action:
     return Action(id="1", step="restart", kind=ActionKind.RESTART, host=host, **kw)  # type: ignore[arg-type]
 

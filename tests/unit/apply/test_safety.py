@@ -194,7 +194,7 @@ def test_r3_refuses_an_address_of_the_other_ip_version() -> None:
         "p1",
         v6,
         settings("2001:db8::1", "2001:db8::2", ip_version=IpVersion.IPV6),
-        facts(peer(0, v6)),
+        facts(peer(0, v6).model_copy(update={"address": "2001:db8::1"})),
         decommission=None,
     )
 
@@ -475,3 +475,48 @@ def test_r2b_a_member_that_misses_another_peer_too_blocks() -> None:
     with pytest.raises(SafetyError) as exc:
         check_restart("p3", THREE, f, decommission=None)
     assert rule_of(exc) == "R2" and "p1" in str(exc.value)
+
+
+# -- R8: never list a peer that belongs to another cluster ------------------------------------
+OTHER = settings("10.0.2.11", ADDR[2], "10.0.2.12", cluster_name="c2.example.com")
+
+
+def test_r8_refuses_listing_a_member_of_another_cluster() -> None:
+    """The primary lists p3, which lists two peers of cluster c2: refused, on its fresh list."""
+    two = settings(*ADDR[:2])
+    f = facts(peer(0, two), peer(1, two), peer(2, OTHER))
+    with pytest.raises(SafetyError) as exc:
+        write("p1", two, settings(*ADDR[:3]), f, decommission=None)
+    assert rule_of(exc) == "R8"
+    assert "p3 belongs to another cluster" in str(exc.value)
+    assert "10.0.2.11, 10.0.2.12" in str(exc.value) and "c2.example.com" in str(exc.value)
+
+
+def test_r8_refuses_writing_the_foreign_peer_itself() -> None:
+    """A re-run after the members listed p3: writing p3 (its fresh list is c2's) is refused."""
+    f = facts(peer(0, THREE), peer(1, THREE), peer(2, OTHER))
+    with pytest.raises(SafetyError) as exc:
+        write("p3", OTHER, settings(*ADDR[:3]), f, decommission=None)
+    assert rule_of(exc) == "R8" and "p3 belongs to another cluster" in str(exc.value)
+
+
+def test_r8_allows_adding_a_peer_with_an_empty_list_and_configuring_it() -> None:
+    two = settings(*ADDR[:2])
+    f = facts(peer(0, two), peer(1, two), peer(2, settings()))
+    write("p1", two, settings(*ADDR[:3]), f, decommission=None)
+    f = facts(peer(0, THREE), peer(1, THREE), peer(2, settings()))
+    write("p3", settings(), THREE, f, decommission=None)
+
+
+def test_r8_allows_writes_that_add_no_address() -> None:
+    """Compaction (remove-peer) and primary changes list nothing new: a subordinate still
+    listing the leaver the primary no longer lists is not 'foreign'."""
+    compacted = settings(ADDR[0], ADDR[2])
+    f = facts(peer(0, compacted), peer(1, THREE), peer(2, THREE))
+    write("p3", THREE, compacted, f, decommission="p2")
+
+
+def test_r8_allows_listing_a_member_by_its_fqdn() -> None:
+    """convert-fqdn: slot 2 becomes p2's FQDN; p2 is a member already."""
+    f = facts(peer(0, THREE), peer(1, THREE), peer(2, THREE))
+    write("p1", THREE, settings(ADDR[0], FQDN[1], ADDR[2]), f, decommission=None)
