@@ -329,25 +329,21 @@ def _check_r5(
 def _check_r8(
     host: str, current: ClusterSettings, result: ClusterSettings, facts: ClusterFacts
 ) -> None:
-    """A write that adds an address: neither the written peer nor a joining peer the
-    added address designates may belong to another cluster (fresh lists)."""
-    from exops.plan.preflight import cluster_list_without, foreign_addresses
+    """A write that adds an address: neither the written peer nor a peer an added
+    address designates may list an address outside this cluster. The cluster is the
+    list written plus the list the other peers agree on (the peers judged have no
+    vote); the written peer as read right before the write (``current``)."""
+    from exops.facts.health import consensus_settings_peer
+    from exops.plan.preflight import foreign_addresses
 
     before = {a.lower() for a in current.listed}
     added = [a for a in result.listed if a.lower() not in before]
     if not added:
         return
-    judged = [host]
-    for a in added:
-        joining = host_of(facts, a)
-        if joining is None or joining == host or joining in judged:
-            continue
-        if any(host_of(facts, b) == joining for b in cluster_list_without(facts, joining)):
-            continue  # a member already (listed under another of its addresses)
-        # An unreadable joining peer is judged when it is written itself (its own
-        # fresh read): listing it here writes nothing on its cluster.
-        judged.append(joining)
-    # The written peer as read right before the write (``current``), the others as gathered.
+    judged = [
+        host,
+        *dict.fromkeys(j for a in added if (j := host_of(facts, a)) not in (None, host)),
+    ]
     fresh = facts.model_copy(
         update={
             "peers": tuple(
@@ -356,12 +352,18 @@ def _check_r8(
             )
         }
     )
+    voters = fresh.model_copy(
+        update={"peers": tuple(p for p in fresh.peers if p.host not in judged)}
+    )
+    ref = consensus_settings_peer(voters)
+    cluster = (*result.listed, *(ref.settings.listed if ref and ref.settings else ()))
     for who in judged:
-        if not any(p.host == who for p in fresh.peers):
+        if who is None or not any(p.host == who for p in fresh.peers):
             continue
-        foreign = foreign_addresses(fresh, who)
+        foreign = foreign_addresses(fresh, who, cluster)
         if foreign:
-            name = fresh.peer(who).settings.cluster_name or "unset"  # type: ignore[union-attr]
+            settings = fresh.peer(who).settings
+            name = settings.cluster_name if settings and settings.cluster_name else "unset"
             raise SafetyError(
                 "R8",
                 host,

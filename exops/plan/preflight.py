@@ -626,17 +626,19 @@ def cluster_list_without(facts: ClusterFacts, host: str) -> tuple[str, ...]:
     return ref.settings.listed if ref is not None and ref.settings is not None else ()
 
 
-def foreign_addresses(facts: ClusterFacts, host: str) -> tuple[str, ...]:
+def foreign_addresses(
+    facts: ClusterFacts, host: str, cluster: Sequence[str] | None = None
+) -> tuple[str, ...]:
     """The addresses ``host``'s own fresh list names that are not members of this
-    cluster: neither ``host`` itself, nor an address the cluster (its other peers)
-    lists, nor another address of a peer the cluster lists. Non-empty: ``host``
-    belongs to another cluster (the vendor rule: a peer joins only once it lists no
-    other peers). Empty when ``host``'s settings were not read (reachability is
-    judged elsewhere)."""
+    cluster: neither ``host`` itself, nor an address of the cluster's list
+    (``cluster``; default: as its other peers agree on it), nor another address of a
+    peer that list names. Non-empty: ``host`` belongs to another cluster (the vendor
+    rule: a peer joins only once it lists no other peers). Empty when ``host``'s
+    settings were not read (reachability is judged elsewhere)."""
     peer = facts.peer(host)
     if peer.settings is None:
         return ()
-    listed = cluster_list_without(facts, host)
+    listed = cluster_list_without(facts, host) if cluster is None else tuple(cluster)
     keys = {a.lower() for a in listed}
     members = {p.host for p in facts.peers for a in listed if designates(p, a)}
     own = {a.lower() for a in (peer.system.lan1, peer.system.lan2) if a} if peer.system else set()

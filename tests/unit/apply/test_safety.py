@@ -520,3 +520,20 @@ def test_r8_allows_listing_a_member_by_its_fqdn() -> None:
     """convert-fqdn: slot 2 becomes p2's FQDN; p2 is a member already."""
     f = facts(peer(0, THREE), peer(1, THREE), peer(2, THREE))
     write("p1", THREE, settings(ADDR[0], FQDN[1], ADDR[2]), f, decommission=None)
+
+
+def test_r8_allows_building_a_cluster_from_one_peer() -> None:
+    """Add-peer on a cluster of one: the primary lists p2, then p2 is configured like it
+    (the primary is the whole cluster: no other peer agrees on its list)."""
+    one, two = settings(ADDR[0]), settings(*ADDR[:2])
+    write("p1", one, two, facts(peer(0, one), peer(1, settings())), decommission=None)
+    write("p2", settings(), two, facts(peer(0, two), peer(1, settings())), decommission=None)
+
+
+def test_r8_refuses_the_other_clusters_primary_on_a_cluster_of_one() -> None:
+    """p2 names itself primary of c2: its vote must not make c2's list 'the cluster'."""
+    one = settings(ADDR[0])
+    c2 = settings(ADDR[1], "10.0.2.11", cluster_name="c2.example.com")
+    with pytest.raises(SafetyError) as exc:
+        write("p1", one, settings(*ADDR[:2]), facts(peer(0, one), peer(1, c2)), decommission=None)
+    assert rule_of(exc) == "R8" and "p2 belongs to another cluster" in str(exc.value)
