@@ -66,3 +66,35 @@ def test_create_cluster_refuses_a_member_of_another_cluster(
     out = cli("create-cluster", "-c", "c3", "--yes", expect=3)
     assert "c2-p1 belongs to another cluster" in out.stderr, out.stderr
     assert writes_since(lab, seq) == []
+
+
+# -- verification that can fail (issue 19 item 2) --------------------------------------------
+FAST = {"EXOPS_SETTLE_TIMEOUT": "6", "EXOPS_MAX_POLL_INTERVAL": "0.2"}
+
+
+@pytest.mark.parametrize("transport", ["ssh", "rest"])
+def test_add_peer_fails_when_replication_never_reaches_the_new_peer(
+    lab_factory: Any, tmp_path: Path, transport: str
+) -> None:
+    """Replication silently stalled on the new peer (no alarm yet, as in the minutes
+    before a real peer raises one): add-peer used to exit 0, its last step comparing
+    the TLS mode and cluster name exops had itself just written on the peer."""
+    lab = lab_factory(
+        clusters=1, peers=3, time_scale=0.004, preset="unclustered", cdb_rest=transport == "rest"
+    )
+    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport, **FAST)
+    cli("create-cluster", "-c", "c1", "--yes")
+    cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes")  # replication works: exit 0
+    assert lab.control.peer_state("c1-p2")["saved"]["name"] == "c1.lab.example.com"
+    fault = lab.control.inject("replication_stall", peer="c1-p3")
+    out = cli("add-peer", "-c", "c1", "--peer", "c1-p3", "--yes", expect=1)
+    # (paramiko may log "Socket exception" while a peer restarts: not exops's reason)
+    lines = [x for x in out.stderr.splitlines() if x.startswith("exops: ")]
+    assert len(lines) == 1 and lines[0].startswith("exops: error: "), out.stderr
+    assert "joined" in lines[0] and "c1-p3 replication Pending" in lines[0], lines[0]
+    assert "cluster_name=''" in lines[0]
+    state = lab.control.peer_state("c1-p3")
+    assert state["replication"] == "Pending" and not state["alarms"], state  # no alarm: silent
+    lab.control.clear(fault)
+    cli("add-peer", "-c", "c1", "--peer", "c1-p3", "--yes")  # replication resumes: exit 0
+    assert lab.control.peer_state("c1-p3")["saved"]["name"] == "c1.lab.example.com"

@@ -435,6 +435,70 @@ def test_r2_executor_restarts_in_a_healthy_cluster(tmp_path: Path) -> None:
     assert peers.apps["p2"].down_until > 0
 
 
+class CachingPeers(FakePeers):
+    """A cluster read that, once, hands the wait a read taken before the restart (a
+    cache, a slow proxy): stamped with the time it was really read."""
+
+    def __init__(self, clock: FakeClock, settings: dict[str, ClusterSettings]) -> None:
+        super().__init__(clock, settings)
+        self.cached: ClusterFacts | None = None
+        self.wait_reads = 0
+
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts:
+        facts = super().gather(cluster, hosts, light=light)
+        now = datetime.now(UTC)
+        facts = facts.model_copy(
+            update={"peers": tuple(p.model_copy(update={"gathered_at": now}) for p in facts.peers)}
+        )
+        if hosts is not None and len(hosts) > 1:
+            self.wait_reads += 1
+            if self.cached is not None and self.wait_reads == 1:
+                return self.cached
+        return facts
+
+
+def test_a_wait_never_judges_a_read_taken_before_the_restart(tmp_path: Path) -> None:
+    """Issue 19: a wait that returns on its first poll right after a restart must have
+    read the state after the restart; a read that began before it is read again."""
+    clock = FakeClock()
+    peers = CachingPeers(clock, {"p1": LISTED, "p2": LISTED, "p3": LISTED})
+    peers.cached = peers.gather("c1", ["p1", "p2", "p3"])  # read before the restart
+    peers.wait_reads = 0
+    judged: list[ClusterFacts] = []
+
+    def anything(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+        judged.append(facts)
+        return True, "holds"
+
+    wait = Action(
+        id="2",
+        step="wait",
+        kind=ActionKind.WAIT,
+        condition="anything",
+        condition_args={"hosts": ["p1", "p2", "p3"]},
+    )
+
+    class Sink:
+        def emit(self, event: str, **fields: object) -> None:
+            pass
+
+    ex = Executor(
+        peers,  # type: ignore[arg-type]
+        make_plan(restart("p2"), wait),
+        conditions={"anything": anything},
+        waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
+        events=Sink(),
+        options=ApplyOptions(restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path)),
+    )
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["changed", "ok"]
+    assert peers.wait_reads == 2  # the stale read was not judged: read again
+    assert ex.restarted_at is not None
+    assert all(p.gathered_at and p.gathered_at >= ex.restarted_at for f in judged for p in f.peers)
+
+
 def test_r4_executor_refuses_restart_of_empty_peer(tmp_path: Path) -> None:
     """Holds for any plan, even one whose Action says decommission."""
     clock = FakeClock()
