@@ -110,7 +110,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "R7",
         "An xCommand (ForceConfigUpdate) runs only on a reachable subordinate, never on the "
-        "fresh configuration primary.",
+        "fresh configuration primary, and never while the reachable peers disagree on the "
+        "primary (it would pull a configuration from the wrong peer).",
         "safety.check_command, called by Executor._command right before app.command",
         f"{_UNIT}::test_r7_*; {_EXEC}::test_r7_executor_refuses_command_on_primary",
     ),
@@ -470,6 +471,18 @@ def check_command(host: str, command: str, facts: ClusterFacts) -> None:
     if not peer.reachable:
         raise SafetyError(
             "R7", host, f"unreachable ({peer.error or 'not answering'})", operation="command"
+        )
+    from exops.plan.preflight import primary_dispute, primary_remedy
+
+    dispute = primary_dispute(facts)
+    if dispute:
+        fix = primary_remedy(facts)
+        raise SafetyError(
+            "R7",
+            host,
+            f"the peers disagree on the configuration primary ({dispute}): {command} would "
+            "pull a configuration from the wrong peer" + (f"; first: {fix}" if fix else ""),
+            operation="command",
         )
     ref = reference_settings(facts)
     primary = ref.primary_address if ref is not None else None

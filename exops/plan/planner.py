@@ -291,7 +291,7 @@ class _Planner:
         elif step.restart is not None:
             self._restart(step, name, host, ctx)
         elif step.command is not None:
-            self._command(step, name, host)
+            self._command(step, name, host, ctx)
         elif step.backup is not None:
             self._backup(host, name)
         else:
@@ -340,7 +340,7 @@ class _Planner:
             before=peer.saved,
             after=wanted,
             reason=_reason(peer.saved, wanted),
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
         )
         was_primary = self._primary() == host
         peer.saved = wanted
@@ -383,7 +383,7 @@ class _Planner:
             expected_downtime_s=NOMINAL_RESTART_S,
             expected_alarms=TRANSIENT_ALARMS,
             reason=reason,
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
             decommission=bool(step.decommission and peer.saved and peer.saved.is_empty),
         )
         peer.in_force = peer.saved
@@ -400,9 +400,10 @@ class _Planner:
                 timeout_s=spec.timeout,
                 expected_alarms=TRANSIENT_ALARMS,
                 reason=f"health gate after restarting {host}",
+                advice=self._advice(step, ctx, name),
             )
 
-    def _command(self, step: Step, name: str, host: str) -> None:
+    def _command(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:
         assert step.command is not None
         self._backup(host, name)
         self.draft.add(
@@ -411,7 +412,7 @@ class _Planner:
             host=host,
             command=Command(step.command),
             reason=f"xCommand {step.command}",
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
         )
 
     def _backup(self, host: str, name: str) -> None:
@@ -442,7 +443,7 @@ class _Planner:
             timeout_s=spec.timeout,
             expected_alarms=tuple(spec.expected_alarms),
             reason=f"until {spec.condition}",
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
         )
 
     # -- predicted cluster ---------------------------------------------------------------
@@ -513,6 +514,12 @@ class _Planner:
             return render(value, context)
         except ExpressionError as exc:
             raise RunbookFileError(f"{self.runbook.source}: step '{where}': {exc}") from exc
+
+    def _advice(self, step: Step, context: dict[str, Any], where: str) -> str | None:
+        """The step's advice, its expressions rendered (a remedy names the real command)."""
+        if step.advice is None:
+            return None
+        return str(self._render(step.advice, context, where))
 
     def _eval(self, text: str, context: dict[str, Any], where: str) -> Any:
         try:

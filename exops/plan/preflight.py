@@ -445,10 +445,16 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
             bad.append(p.host)
     unsynced = [p.host for p in scope if out_of_sync(p)]
     summary = f"not healthy: {', '.join(bad)}" if bad else "healthy"
-    if unsynced:  # domain doc section 4: the remedy exops offers
+    dispute = primary_dispute(view.facts)
+    if dispute:  # the safe remedy: never ForceConfigUpdate while the primary is disputed
+        fix = primary_remedy(view.facts)
+        summary += f"; the peers disagree on the configuration primary ({dispute})" + (
+            f": run `{fix}` first" if fix else ""
+        )
+    elif unsynced:  # domain doc section 4: the remedy exops offers
         summary += (
             f"; replication alarms on {', '.join(unsynced)}: "
-            f"run exops repair-replication -c {view.facts.cluster} first"
+            f"run `exops repair-replication -c {view.facts.cluster}` first"
         )
     return _result("cluster_health", not bad, summary, evidence)
 
@@ -671,3 +677,44 @@ def foreign_refusal(facts: ClusterFacts, host: str) -> str | None:
         f"its own cluster first (`exops remove-peer -c CLUSTER --peer {host}`, CLUSTER being "
         f"the inventory group of {settings.cluster_name or 'that cluster'}), then add it"
     )
+
+
+# -- the primary the peers agree on (remedies: issue 19 item 3) -------------------------------
+
+
+def primaries_named(facts: ClusterFacts) -> dict[str, list[str]]:
+    """Each configuration primary address the reachable, clustered peers name (lower
+    case), with the peers naming it."""
+    out: dict[str, list[str]] = {}
+    for p in facts.peers:
+        if p.reachable and p.settings is not None and not p.settings.is_empty:
+            out.setdefault((p.settings.primary_address or "").lower(), []).append(p.host)
+    return out
+
+
+def agreed_primary(facts: ClusterFacts) -> str | None:
+    """The inventory peer that the most peers name primary (the consensus ``exops
+    status`` uses), or None."""
+    ref = consensus_settings_peer(facts)
+    address = ref.settings.primary_address if ref is not None and ref.settings else None
+    return next((p.host for p in facts.peers if address and designates(p, address)), None)
+
+
+def primary_dispute(facts: ClusterFacts) -> str | None:
+    """'c1-p1 names 10.0.0.11; c1-p2, c1-p3 name 10.0.0.12' when the peers disagree on
+    the configuration primary, else None."""
+    named = primaries_named(facts)
+    if len(named) < 2:
+        return None
+    return "; ".join(
+        f"{', '.join(hosts)} name{'s' if len(hosts) == 1 else ''} {address or 'no primary'}"
+        for address, hosts in sorted(named.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    )
+
+
+def primary_remedy(facts: ClusterFacts) -> str:
+    """The safe remedy while the peers disagree on the primary: re-run switch-primary
+    for the primary most of them name (never ForceConfigUpdate, which would wipe a
+    peer's configuration and pull it from whichever primary that peer names)."""
+    agreed = agreed_primary(facts)
+    return f"exops switch-primary -c {facts.cluster} --peer {agreed}" if agreed else ""

@@ -3,10 +3,14 @@ outside the cluster it was asked to change (true state from the lab's control AP
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import labkit
 import pytest
 import yaml
 from clikit import Cli, cli_for, last_seq, writes_since
@@ -98,3 +102,147 @@ def test_add_peer_fails_when_replication_never_reaches_the_new_peer(
     lab.control.clear(fault)
     cli("add-peer", "-c", "c1", "--peer", "c1-p3", "--yes")  # replication resumes: exit 0
     assert lab.control.peer_state("c1-p3")["saved"]["name"] == "c1.lab.example.com"
+
+
+# -- remedies that are safe (issue 19 item 3) -------------------------------------------------
+VALUED = {"-c", "--cluster", "--peer", "-p", "--backup"}
+READS = {"status", "check", "history", "show"}
+COMMANDS = READS | {
+    "add-peer",
+    "remove-peer",
+    "create-cluster",
+    "enforce-tls",
+    "switch-primary",
+    "convert-fqdn",
+    "address-mapping",
+    "repair-replication",
+    "restart",
+    "restore",
+    "apply",
+    "unlock",
+}
+
+
+def commands_in(text: str) -> list[tuple[str, ...]]:
+    """Every `exops SUBCOMMAND [-c C] [--flag [VALUE]]...` printed in ``text``."""
+    found = []
+    words = re.findall(r"[^\s`;,()]+", text)
+    for i, word in enumerate(words):
+        if word != "exops" or i + 1 >= len(words) or words[i + 1] not in COMMANDS:
+            continue
+        cmd = [words[i + 1]]
+        j = i + 2
+        while j < len(words) and words[j].startswith("-"):
+            cmd.append(words[j])
+            if words[j] in VALUED and j + 1 < len(words):
+                cmd.append(words[j + 1].rstrip(".:"))
+                j += 1
+            j += 1
+        found.append(tuple(cmd))
+    return list(dict.fromkeys(found))
+
+
+def printed_remedies(cli: Cli, *outputs: str) -> list[tuple[str, ...]]:
+    """The changing commands status, check and the given run outputs print."""
+    status = cli("status", "-c", "c1", "--json", expect=None).stdout
+    check = cli("check", "-c", "c1", "--json", expect=None).stdout
+    doc = json.loads(status)["clusters"][0]
+    texts = [n["fix"] for n in doc["alarms"]] + list(doc["reasons"]) + [doc["root_cause"]]
+    texts += [c["summary"] for c in json.loads(check)["checks"]]
+    cmds = [c for t in (*texts, *outputs) for c in commands_in(t)]
+    return [c for c in dict.fromkeys(cmds) if c[0] not in READS]
+
+
+def run_remedy(lab: Any, cli: Cli, cmd: tuple[str, ...]) -> tuple[int, str]:
+    """Run a printed remedy as printed (plus --yes: the operator confirms the prompt).
+    It either succeeds or is refused (2, 3) with nothing written."""
+    seq = last_seq(lab)
+    out = cli(*cmd, "--yes", expect=None)
+    assert "Traceback" not in out.stderr, out.stderr
+    if out.returncode != 0:
+        assert out.returncode in (2, 3), (cmd, out.returncode, out.stderr[-1500:])
+        assert writes_since(lab, seq) == [], (cmd, "wrote before refusing", out.stderr)
+    return out.returncode, out.stderr
+
+
+def _eventually(check: Any, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_remedies_after_switch_primary_with_the_old_primary_down(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    """The old primary comes back naming itself (20102): status used to say
+    repair-replication, which sends ForceConfigUpdate starting with the old primary."""
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, **FAST)
+    fault = lab.control.inject("unreachable", peer="c1-p1")
+    cli("switch-primary", "-c", "c1", "--peer", "c1-p2", "--yes", expect=6)
+    lab.control.clear(fault)
+    _eventually(lambda: "20102" in lab.control.peer_state("c1-p2")["alarms"], "20102 on c1-p2")
+    seq = last_seq(lab)
+    refused = cli("repair-replication", "-c", "c1", "--yes", expect=3)
+    assert "disagree on the configuration primary" in refused.stderr
+    assert writes_since(lab, seq) == []
+    remedies = printed_remedies(cli)
+    assert remedies == [("switch-primary", "-c", "c1", "--peer", "c1-p2")], remedies
+    assert run_remedy(lab, cli, remedies[0])[0] == 0
+    _eventually(
+        lambda: (
+            not any(
+                {"20102", "20105"} & set(s["alarms"]) for s in lab.control.state()["peers"].values()
+            )
+        ),
+        "primary mismatch alarms gone",
+    )
+    assert all(lab.control.peer_state(p)["saved"]["master"] == 2 for p in lab.peers)
+
+
+def test_remedy_after_a_hung_restart_is_resume(formed_lab: Any, tmp_path: Path) -> None:
+    lab = formed_lab
+    cli = cli_for(lab, tmp_path, EXOPS_RESTART_TIMEOUT="4", **FAST)
+    fault = lab.control.inject("restart_hang", peer="c1-p2")
+    failed = cli("restart", "-c", "c1", "--yes", expect=1)
+    remedies = printed_remedies(cli, failed.stdout, failed.stderr)
+    assert ("restart", "-c", "c1", "--resume") in remedies, remedies
+    assert ("restart", "-c", "c1") not in remedies
+    for cmd in remedies:  # c1-p2 still hung: refused, nothing written
+        assert run_remedy(lab, cli, cmd)[0] == 3, cmd
+    lab.control.clear(fault)  # it boots
+    _eventually(lambda: lab.control.peer_state("c1-p2")["running"], "c1-p2 back")
+    _eventually(lambda: not lab.control.peer_state("c1-p1")["alarms"], "c1-p1 healthy")
+    seq = last_seq(lab)
+    assert run_remedy(lab, cli, ("restart", "-c", "c1", "--resume"))[0] == 0
+    assert [r["peer"] for r in writes_since(lab, seq)] == ["c1-p3"]  # only the rest
+
+
+def test_remedies_for_a_peer_whose_list_was_emptied(formed_lab: Any, tmp_path: Path) -> None:
+    """Someone emptied c1-p3's list by hand (20107, 20007): status used to say
+    `exops restart --peer c1-p3`, which is refused (and would factory reset it)."""
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, **FAST)
+    labkit.cli(
+        lab, "c1-p3", *(f'xConfiguration Alternates Peer {i} Address: ""' for i in range(1, 7))
+    )
+    _eventually(lambda: "20107" in lab.control.peer_state("c1-p3")["alarms"], "20107")
+    remedies = printed_remedies(cli)
+    assert ("restart", "-c", "c1", "--peer", "c1-p3") not in remedies, remedies
+    assert remedies == [("restore", "-c", "c1", "--peer", "c1-p3")], remedies
+    assert run_remedy(lab, cli, remedies[0])[0] == 0
+    state = lab.control.peer_state("c1-p3")
+    assert state["saved"]["peers"][:3] == [lab.peers[p] for p in ("c1-p1", "c1-p2", "c1-p3")]
+    assert not state["factory_reset_pending"]
+
+
+def test_remedy_for_a_peer_missing_from_its_own_list(formed_lab: Any, tmp_path: Path) -> None:
+    """c1-p3's own entry removed by hand (20007 pending; 20110 once restarted): status
+    used to say `exops restart --peer c1-p3`, which puts a list without itself in force."""
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, **FAST)
+    labkit.cli(lab, "c1-p3", 'xConfiguration Alternates Peer 3 Address: ""')
+    _eventually(lambda: "20007" in lab.control.peer_state("c1-p3")["alarms"], "20007")
+    remedies = printed_remedies(cli)
+    assert remedies == [("add-peer", "-c", "c1", "--peer", "c1-p3")], remedies
+    assert run_remedy(lab, cli, remedies[0])[0] == 0
+    state = lab.control.peer_state("c1-p3")
+    assert lab.peers["c1-p3"] in state["saved"]["peers"] and not state["alarms"], state

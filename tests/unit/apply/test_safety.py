@@ -359,6 +359,18 @@ def test_r7_allows_a_subordinate() -> None:
     check_command("p2", "ForceConfigUpdate", HEALTHY)
 
 
+def test_r7_refuses_while_the_peers_disagree_on_the_primary() -> None:
+    """After switch-primary with the old primary down, the old primary comes back still
+    naming itself: ForceConfigUpdate (wipe and pull) is refused on every peer."""
+    new = settings(*ADDR[:3], primary=2)
+    f = facts(peer(0, THREE), peer(1, new), peer(2, new))
+    for host in ("p1", "p3"):
+        with pytest.raises(SafetyError) as exc:
+            check_command(host, "ForceConfigUpdate", f)
+        assert rule_of(exc) == "R7" and "disagree on the configuration primary" in str(exc.value)
+        assert "exops switch-primary -c c1 --peer p2" in str(exc.value)
+
+
 # -- bounded input: timeouts are finite and positive (issue 11, item 7) ---------------------------
 @pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "0", "-5", "", "abc", "1e400"])
 @pytest.mark.parametrize(
