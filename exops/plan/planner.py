@@ -43,6 +43,9 @@ from exops.plan.model import (
     digest,
 )
 from exops.plan.preflight import (
+    ACCEPT_PARAM,
+    ACCEPTED_PREFIX,
+    accepted_names,
     checks_facts,
     foreign_refusal,
     run_checks,
@@ -152,7 +155,10 @@ class _Planner:
         self.view = ClusterView(facts)
         self.state = {p.host: _predict(p) for p in facts.peers}
         self.draft = _Draft()
-        self.params = coerce_params(runbook, params, self.view)
+        given = dict(params)
+        # ``--accept NAME``: prerequisites the operator overrides, kept in the plan's params.
+        self.accepted = accepted_names(given.pop(ACCEPT_PARAM, None), runbook.preflight)
+        self.params = coerce_params(runbook, given, self.view)
         self.base_context: dict[str, Any] = {
             "cluster": self.view,
             "cluster_name": facts.cluster,
@@ -160,6 +166,8 @@ class _Planner:
             "state": lambda host: self.state[host].saved,
             **self.params,
         }
+        if self.accepted:
+            self.params[ACCEPT_PARAM] = list(self.accepted)
 
     # -- the plan -----------------------------------------------------------------
     def plan(self, *, now: datetime, exops_version: str) -> Plan:
@@ -170,7 +178,11 @@ class _Planner:
             self._readable()
             self._not_foreign()
             preflight = self._preflight(now)
-            failed = [c for c in preflight if c.outcome in BLOCKING]
+            failed = [
+                c
+                for c in preflight
+                if c.outcome in BLOCKING and c.name not in self.accepted
+            ]
             if failed:
                 raise Refused(
                     "preflight failed: " + "; ".join(f"{c.name}: {c.summary}" for c in failed)
@@ -221,10 +233,19 @@ class _Planner:
     def _preflight(self, now: datetime) -> tuple[CheckResult, ...]:
         if not self.runbook.preflight:
             return ()
-        new_peer = None
+        new_peer = leaving = None
         if self.runbook.preflight_new_peer:
             new_peer = self._eval(self.runbook.preflight_new_peer, self.base_context, "preflight")
-        results = run_checks(self.facts, self.runbook.preflight, new_peer=new_peer or None)
+        if self.runbook.preflight_leaving_peer:
+            leaving = self._eval(
+                self.runbook.preflight_leaving_peer, self.base_context, "preflight"
+            )
+        results = run_checks(
+            self.facts,
+            self.runbook.preflight,
+            new_peer=new_peer or None,
+            leaving=leaving if isinstance(leaving, str) and leaving else None,
+        )
         if (
             new_peer
             and isinstance(new_peer, str)
@@ -235,10 +256,21 @@ class _Planner:
             # A peer joining a cluster in TLS Enforce: its name must be in its certificate
             # and trust must be mutual, or every peer goes database Failed (domain 3.4).
             results = (*results, new_peer_tls_names(self.view, new_peer, now))
+        results = tuple(self._accept(c) for c in results)
         for c in results:
-            if c.outcome is CheckOutcome.WARN:
+            if c.outcome is CheckOutcome.WARN or (
+                c.outcome in BLOCKING and c.name in self.accepted
+            ):
                 self.draft.warnings.append(f"{c.name}: {c.summary}")
         return results
+
+    def _accept(self, check: CheckResult) -> CheckResult:
+        """A failed or unknown check the operator accepted by name: it stays failed in
+        the plan (the evidence is kept), marked accepted, and no longer refuses it."""
+        if check.name not in self.accepted or check.outcome not in BLOCKING:
+            return check
+        summary = f"{ACCEPTED_PREFIX} (--accept {check.name}): {check.outcome.value}: "
+        return check.model_copy(update={"summary": summary + check.summary})
 
     # -- steps --------------------------------------------------------------------------
     def _steps(self, steps: tuple[Step, ...], context: dict[str, Any], prefix: str) -> None:

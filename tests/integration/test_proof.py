@@ -246,3 +246,69 @@ def test_remedy_for_a_peer_missing_from_its_own_list(formed_lab: Any, tmp_path: 
     assert run_remedy(lab, cli, remedies[0])[0] == 0
     state = lab.control.peer_state("c1-p3")
     assert lab.peers["c1-p3"] in state["saved"]["peers"] and not state["alarms"], state
+
+
+# -- prerequisites enforced (issue 19 item 4) ---------------------------------------------
+def test_a_failed_prerequisite_refuses_and_accept_overrides_it_on_the_record(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="unclustered")
+    cli = cli_for(lab, tmp_path, **FAST)
+    cli("create-cluster", "-c", "c1", "--yes")
+    lab.control.patch_peer("c1-p2", dns_servers=[])
+    seq = last_seq(lab)
+    refused = cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--yes", expect=3)
+    assert "base_network" in refused.stderr and "DNS servers missing on c1-p2" in refused.stderr
+    assert writes_since(lab, seq) == []
+    bad = cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--accept", "factory_reset", expect=2)
+    assert "--accept factory_reset: not a check that may be overridden" in bad.stderr
+    plan = cli.json(
+        "add-peer", "-c", "c1", "--peer", "c1-p2", "--accept", "base_network", "--dry-run"
+    )
+    assert plan["refused"] is None and plan["params"]["accept"] == ["base_network"]
+    check = next(c for c in plan["preflight"] if c["name"] == "base_network")
+    assert check["outcome"] == "fail" and check["summary"].startswith("accepted by the operator")
+    run = cli("add-peer", "-c", "c1", "--peer", "c1-p2", "--accept", "base_network", "--yes")
+    assert "base_network: accepted by the operator (--accept base_network)" in run.stdout
+    (last,) = cli.json("history", "-c", "c1", "--limit", "1")["runs"]
+    shown = cli.json("show", last["run_id"])
+    assert shown["plan"]["params"]["accept"] == ["base_network"]  # journalled
+
+
+def test_remove_peer_refuses_while_another_member_is_unhealthy(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    """remove-peer had no health preflight: it compacted every list while c1-p3 was out
+    of sync with the primary."""
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, **FAST)
+    lab.control.inject("replication_error", peer="c1-p3")
+    _eventually(lambda: "20101" in lab.control.peer_state("c1-p3")["alarms"], "20101 on c1-p3")
+    seq = last_seq(lab)
+    out = cli("remove-peer", "-c", "c1", "--peer", "c1-p2", "--yes", expect=3)
+    assert "cluster_health" in out.stderr and "c1-p3" in out.stderr, out.stderr
+    assert writes_since(lab, seq) == []
+
+
+def test_remove_peer_of_a_dead_peer_goes_ahead(formed_lab: Any, tmp_path: Path) -> None:
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, **FAST)
+    lab.control.inject("unreachable", peer="c1-p2")
+    _eventually(
+        lambda: "20004" in lab.control.peer_state("c1-p1")["alarms"], "c1-p1 sees c1-p2 down"
+    )
+    out = cli("remove-peer", "-c", "c1", "--peer", "c1-p2", "--yes", expect=6)  # partial
+    assert "c1-p2" in out.stderr
+    for p in ("c1-p1", "c1-p3"):
+        assert lab.peers["c1-p2"] not in lab.control.peer_state(p)["saved"]["peers"]
+
+
+def test_a_slow_operator_host_is_no_latency_warning(formed_lab: Any, tmp_path: Path) -> None:
+    """300 ms between this host and two peers: exops cannot see the peers' own path,
+    so the plan says what it measured as a manual check; no warning, no refusal."""
+    lab = formed_lab
+    cli = cli_for(lab, tmp_path, **FAST)
+    lab.control.inject("latency", a="c1-p1", b="c1-p2", ms=300)
+    plan = cli.json("add-peer", "-c", "c1", "--peer", "c1-p3", "--dry-run")
+    latency = next(c for c in plan["preflight"] if c["name"] == "latency")
+    assert latency["outcome"] == "n/a" and latency["summary"].startswith("manual check"), latency
+    assert "from this host" in latency["summary"]
+    assert not any("latency" in w for w in plan["warnings"]), plan["warnings"]

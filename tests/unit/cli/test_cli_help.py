@@ -80,3 +80,11 @@ def test_every_value_has_a_name(path: tuple[str, ...]) -> None:
 )
 def test_the_names_an_operator_reads(path: tuple[str, ...], line: str) -> None:
     assert line in _help(path)
+
+
+def test_accept_help_names_every_check_that_may_be_overridden() -> None:
+    from exops.cli.options import ACCEPT_HELP
+    from exops.plan.preflight import ACCEPTABLE
+
+    listed = ACCEPT_HELP.split(": ", 1)[1].split(". ")[0]
+    assert listed.split(", ") == list(ACCEPTABLE)
