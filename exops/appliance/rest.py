@@ -653,6 +653,14 @@ class RestAppliance:
                     self._sleep(delay)
                     slept += delay
                     continue
+                if cdb and code == 404:
+                    raise ApplianceError(
+                        f"HTTP 404: {_message(answer)}: the cluster database REST API is off "
+                        "on this peer (the X14.2+ default); use the default transport "
+                        "(--transport auto reads the cluster settings over SSH), or switch "
+                        "that API on at the appliance",
+                        status_code=404,
+                    )
                 if code < 500 or last:
                     return self._check(answer)
             delay = min(0.2 * 2**attempt, 2.0)
@@ -814,14 +822,39 @@ def _mapped(exc: httpx.HTTPError, last: bool) -> ExopsError | None:
         return TimeoutError_(f"no answer within the timeout ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):
         if _is_tls_failure(exc):
-            return TlsError(
-                f"HTTPS certificate not trusted ({_reason(exc)}); give the CA with "
-                "--ca-bundle, or --insecure to skip verification"
-            )
+            return TlsError(tls_failure_message(exc))
         return TransportError(f"cannot connect ({_reason(exc)})") if last else None
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return TransportError(f"connection dropped ({_reason(exc)})") if last else None
     return TransportError(f"HTTP error ({_reason(exc)})")
+
+
+def tls_failure_message(exc: Exception) -> str:
+    """What is wrong with the appliance's certificate, and the fix that keeps
+    verification on (never --insecure): an expired or self-signed certificate is said
+    to be so, with its remedy; an unknown issuer asks for the CA."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    code = getattr(cause, "verify_code", None)
+    text = str(getattr(cause, "verify_message", "") or _reason(exc))
+    low = text.lower()
+    if code in (9, 10) or "expired" in low or "not yet valid" in low:
+        return (
+            f"the appliance's HTTPS certificate is out of its validity ({text}): renew it on "
+            "the appliance (exops keeps verifying certificates)"
+        )
+    if code in (18, 19) or "self-signed" in low or "self signed" in low:
+        return (
+            f"the appliance presents a self-signed HTTPS certificate ({text}): install one "
+            "signed by your CA on it, or give this certificate with --ca-bundle to trust it"
+        )
+    if code == 62 or "mismatch" in low:
+        return (
+            f"the appliance's HTTPS certificate does not name the address exops connects to "
+            f"({text}): renew it with that name in its SANs"
+        )
+    return f"HTTPS certificate not trusted ({text}): give the CA that signed it with --ca-bundle"
 
 
 def _is_tls_failure(exc: Exception) -> bool:

@@ -73,11 +73,24 @@ class Predicted:
     in_force: ClusterSettings | None  # None: unknown (a restart was already pending)
     pending: bool
     names: frozenset[str]  # addresses that designate this peer (lower case)
+    # Why a restart will be required, when this plan causes it (not read from alarm 20007).
+    cause: str = ""
 
     def self_entry(self, settings: ClusterSettings | None) -> str | None:
         if settings is None:
             return None
         return next((a.lower() for a in settings.peers if a and a.lower() in self.names), None)
+
+    def restart_causes(self) -> list[str]:
+        """The saved settings not in force that only a restart puts in force."""
+        if self.in_force is None or self.saved is None:
+            return []
+        s, a = self.saved, self.in_force
+        out = [f"TLS mode {s.tls_mode.value}"] if s.tls_mode != a.tls_mode else []
+        out += [f"IP version {s.ip_version.value}"] if s.ip_version != a.ip_version else []
+        if self.self_entry(s) != self.self_entry(a):
+            out.append(f"address it lists itself under ({self.self_entry(s) or 'none'})")
+        return out
 
     def restart_needed(self) -> bool:
         if self.in_force is None or self.saved is None:
@@ -357,6 +370,7 @@ class _Planner:
         if not writes:
             self.draft.skipped.append(Skipped(step=name, host=host, reason="already as wanted"))
             return
+        held = _in_place(peer.saved, wanted, values)
         if wanted.is_empty and not peer.saved.is_empty and not step.decommission:
             raise Refused(
                 f"step '{name}' would empty every peer slot of {host}: it would factory reset "
@@ -364,7 +378,7 @@ class _Planner:
             )
         self._backup(host, name)
         assert apply_writes(peer.saved, writes) == wanted, "write model and prediction disagree"
-        self.draft.add(
+        action = self.draft.add(
             step=name,
             kind=ActionKind.CONFIGURE,
             host=host,
@@ -374,9 +388,16 @@ class _Planner:
             reason=_reason(peer.saved, wanted),
             advice=self._advice(step, ctx, name),
         )
+        if held:  # the whole intended end state in the plan, not only what is written
+            self.draft.skipped.append(Skipped(step=name, host=host, reason=f"in place: {held}"))
         was_primary = self._primary() == host
         peer.saved = wanted
+        pending_before = peer.pending
         peer.pending = peer.restart_needed()
+        if peer.pending and not pending_before:
+            causes = peer.restart_causes()
+            if causes:
+                peer.cause = f"the {', '.join(causes)} saved in step {action.id}"
         if was_primary:
             self._replicate(host)
 
@@ -406,7 +427,12 @@ class _Planner:
             self.draft.warnings.append(
                 f"restarting the configuration primary {host}: replication pauses until it is back"
             )
-        reason = "restart pending (alarm 20007)" if peer.pending else "restart requested"
+        if self.facts.peer(host).restart_pending:
+            reason = "restart pending (alarm 20007)"  # read from the appliance
+        elif peer.pending:  # predicted: nothing is pending yet
+            reason = f"will be required by {peer.cause or 'the changes before this step'}"
+        else:
+            reason = "restart requested"
         self.draft.add(
             step=name,
             kind=ActionKind.RESTART,
@@ -507,14 +533,18 @@ class _Planner:
                 continue
             update = {f: getattr(source, f) for f in REPLICATED_FIELDS}
             before = peer.saved
+            pending_before = peer.pending
             peer.saved = peer.saved.model_copy(update=update)
             peer.pending = peer.restart_needed()
+            if peer.pending and not pending_before:
+                causes = peer.restart_causes()
+                peer.cause = f"the {', '.join(causes)} replicated from {primary}" if causes else ""
             moved = [f for f in REPLICATED_FIELDS if getattr(before, f) != getattr(peer.saved, f)]
             if moved:  # a change review must see what replication will do, not only writes
                 self.draft.warnings.append(
                     f"{host}: replication from {primary} will change "
                     + ", ".join(f"{f} to {_shown(getattr(peer.saved, f))}" for f in moved)
-                    + ("; a restart is then pending (alarm 20007)" if peer.pending else "")
+                    + ("; a restart will then be required (alarm 20007)" if peer.pending else "")
                 )
 
     # -- expressions and targets -------------------------------------------------------
@@ -673,6 +703,25 @@ def _mapping_rows(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"mapping: row {i}: {address!r} is not an IP address")
         rows.append({"name": name, "address": address})
     return rows
+
+
+def _in_place(before: ClusterSettings, wanted: ClusterSettings, asked: dict[str, Any]) -> str:
+    """The settings a configure step asks for that already hold their target, shown so a
+    reviewer sees the whole intended end state ("tls_mode Permissive, ip_version IPv4")."""
+    held = [
+        k
+        for k in asked
+        if k in ClusterSettings.model_fields and getattr(before, k) == getattr(wanted, k)
+    ]
+    return ", ".join(f"{k} {_shown_value(getattr(wanted, k))}" for k in held)
+
+
+def _shown_value(value: Any) -> str:
+    if value == "":
+        return "(empty)"
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(a for a in value if a) + "]"
+    return _shown(getattr(value, "value", value))
 
 
 def _shown(value: Any) -> str:

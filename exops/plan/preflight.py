@@ -53,6 +53,8 @@ def _verdict(
 
 
 def _unreachable(p: PeerFacts) -> str:
+    if p.unreachable_kind == "tls":  # it answers: its certificate is what is wrong
+        return f"certificate refused: {p.error or 'not trusted'}"
     return f"unreachable: {p.error or 'no answer'}"
 
 
@@ -108,13 +110,11 @@ def _same(
 
 def check_reachable(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     evidence = {p.host: ("answers" if p.reachable else _unreachable(p)) for p in scope}
-    down = [p.host for p in scope if not p.reachable]
-    return _result(
-        "reachable",
-        not down,
-        f"unreachable: {', '.join(down)}" if down else "every peer answers",
-        evidence,
-    )
+    down = [p.host for p in scope if not p.reachable and p.unreachable_kind != "tls"]
+    refused = [p for p in scope if not p.reachable and p.unreachable_kind == "tls"]
+    parts = [f"unreachable: {', '.join(down)}"] if down else []
+    parts += [f"{p.host}: {p.error or 'HTTPS certificate not trusted'}" for p in refused]
+    return _result("reachable", not parts, "; ".join(parts) or "every peer answers", evidence)
 
 
 def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:

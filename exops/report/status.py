@@ -229,6 +229,9 @@ def _verdict(
         unreachable = [r.host for r in rows if not r.reachable]
         if unreachable:
             return Verdict.BROKEN, [f"unreachable: {', '.join(unreachable)}"]
+        unread = [p for p in facts.peers if p.settings is None]  # unknown is not "unclustered"
+        if unread:
+            return Verdict.BROKEN, [f"{p.host}: settings not read: {p.error}" for p in unread]
         return Verdict.UNCLUSTERED, ["no peer lists any cluster peer address"]
     members = [r for r in rows if r.slot is not None]
     if primary is None:

@@ -312,3 +312,43 @@ def test_a_slow_operator_host_is_no_latency_warning(formed_lab: Any, tmp_path: P
     assert latency["outcome"] == "n/a" and latency["summary"].startswith("manual check"), latency
     assert "from this host" in latency["summary"]
     assert not any("latency" in w for w in plan["warnings"]), plan["warnings"]
+
+
+# -- plans say what is present and what is predicted (issue 19 item 5) ----------------------
+def test_create_cluster_dry_run_says_will_be_required_and_in_place(
+    fresh_lab: Any, tmp_path: Path
+) -> None:
+    cli = cli_for(fresh_lab, tmp_path)
+    text = cli("create-cluster", "-c", "c1", "--dry-run").stdout
+    assert "restart pending" not in text, text
+    assert "will be required by the address it lists itself under" in text, text
+    assert "in place: ip_version IPv4, tls_mode Permissive" in text, text
+
+
+@pytest.mark.parametrize(
+    ("mode", "said", "fix"),
+    [
+        ("expired", "out of its validity (certificate has expired)", "renew it on the appliance"),
+        ("self_signed", "self-signed HTTPS certificate", "--ca-bundle"),
+    ],
+)
+def test_a_bad_appliance_certificate_is_named_with_a_fix_that_keeps_verification(
+    formed_lab: Any, tmp_path: Path, mode: str, said: str, fix: str
+) -> None:
+    lab, cli = formed_lab, cli_for(formed_lab, tmp_path, **FAST)
+    lab.control.patch_peer("c1-p3", cert=mode)
+    out = cli("convert-fqdn", "-c", "c1", "--dry-run", expect=3)
+    (line,) = [x for x in out.stderr.splitlines() if x.startswith("refused: ")]
+    assert said in line and fix in line, line
+    assert "--insecure" not in out.stderr + out.stdout
+    assert "unreachable" not in line, line
+
+
+def test_transport_rest_with_the_cdb_rest_api_off_says_how_to_proceed(
+    formed_lab: Any, tmp_path: Path
+) -> None:
+    cli = cli_for(formed_lab, tmp_path)
+    out = cli("convert-fqdn", "-c", "c1", "--transport", "rest", "--dry-run", expect=3)
+    assert "--transport auto" in out.stderr and "switch that API on" in out.stderr, out.stderr
+    status = cli("status", "-c", "c1", "--transport", "rest", expect=None)
+    assert "unclustered" not in status.stdout  # unread settings are not an empty cluster

@@ -733,9 +733,38 @@ def test_tls_failure_is_a_tls_error_and_not_retried(
     with pytest.raises(TlsError, match="--ca-bundle") as info:
         appliance.probe()
     assert_clean(info.value, "probe")
-    assert "--insecure" in str(info.value)
+    assert "--insecure" not in str(info.value)  # the fix keeps verification on (issue 19)
     assert peer.count(REST.probe) == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "said", "fix"),
+    [
+        (10, "certificate has expired", "out of its validity", "renew it on the appliance"),
+        (18, "self-signed certificate", "self-signed HTTPS certificate", "signed by your CA"),
+        (
+            62,
+            "IP address mismatch, certificate is not valid for '10.0.0.11'",
+            "does not name",
+            "SANs",
+        ),
+        (20, "unable to get local issuer certificate", "not trusted", "--ca-bundle"),
+    ],
+)
+def test_a_bad_certificate_is_named_with_the_fix_that_keeps_verification_on(
+    appliance: RestAppliance, peer: FakePeer, code: int, text: str, said: str, fix: str
+) -> None:
+    exc = httpx.ConnectError("handshake failed", request=_req(REST.probe))
+    cause = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {text}")
+    cause.verify_code, cause.verify_message = code, text
+    exc.__cause__ = cause
+    peer.on(REST.probe, exc)
+    with pytest.raises(TlsError) as info:
+        appliance.probe()
+    message = str(info.value)
+    assert said in message and fix in message and text in message
+    assert "--insecure" not in message and "\n" not in message
 
 
 def test_other_http_errors_are_transport_errors(appliance: RestAppliance, peer: FakePeer) -> None:

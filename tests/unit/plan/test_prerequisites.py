@@ -223,3 +223,30 @@ def test_base_network_of_a_peer_not_read_is_unknown_not_missing() -> None:
     peers = [peer(0, [0, 1]), peer(1, [0, 1], reachable=False)]
     (result,) = run_checks(cluster(*peers), ["base_network"])
     assert result.outcome is CheckOutcome.UNKNOWN and "missing" not in result.summary
+
+
+# -- plans say what is present and what is predicted (issue 19 item 5) ----------------------
+def test_create_cluster_says_the_restart_will_be_required_not_that_it_is_pending() -> None:
+    facts = cluster(peer(0, []), peer(1, []))
+    p = plan("create-cluster", facts, peer="p1")
+    (restart,) = p.restarts
+    configure = next(a for a in p.actions if a.kind.value == "configure")
+    assert "pending" not in restart.reason, restart.reason
+    assert restart.reason == (
+        f"will be required by the address it lists itself under ({ADDR[0]}) "
+        f"saved in step {configure.id}"
+    )
+
+
+def test_a_restart_read_from_the_appliance_is_still_pending() -> None:
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1], alarms=("20007",)))
+    p = plan("add-peer", facts, peer="p2")
+    assert [a.reason for a in p.restarts] == ["restart pending (alarm 20007)"]
+
+
+def test_settings_already_at_their_target_are_shown_in_place() -> None:
+    """A reviewer sees the whole intended end state: TLS Permissive and IPv4 hold already."""
+    facts = cluster(peer(0, []), peer(1, []))
+    p = plan("create-cluster", facts, peer="p1")
+    held = [s.reason for s in p.skipped if s.host == "p1" and s.reason.startswith("in place")]
+    assert held == ["in place: ip_version IPv4, tls_mode Permissive, cluster_name (empty)"]

@@ -91,3 +91,15 @@ def test_repair_replication_refuses_while_the_peers_disagree_on_the_primary() ->
     assert p.refused is not None and p.actions == ()
     assert "disagree on the configuration primary" in p.refused
     assert "exops switch-primary -c c1 --peer p2" in p.refused
+
+
+def test_status_of_settings_not_read_is_broken_not_unclustered() -> None:
+    """--transport rest on peers whose CDB REST API is off: nothing was read, which is
+    not 'no peer lists any address'."""
+    unread = [
+        peer(i, [0, 1]).model_copy(update={"settings": None, "error": "HTTP 404: CDB off"})
+        for i in range(2)
+    ]
+    report = summarize(cluster(*unread))
+    assert report.verdict.value == "broken"
+    assert report.reasons[0] == "p1: settings not read: HTTP 404: CDB off"
