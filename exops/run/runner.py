@@ -13,14 +13,20 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from exops import __version__
 from exops.apply.results import RunResult, RunStatus, StepResult, exit_code_for
-from exops.core.errors import ExopsError, PreconditionError, StalePlanError, UsageError
+from exops.core.errors import (
+    ExopsError,
+    LockedError,
+    PreconditionError,
+    StalePlanError,
+    UsageError,
+)
 from exops.core.models import ClusterFacts
 from exops.facts.gather import Fact
 from exops.facts.session import Session
@@ -281,7 +287,7 @@ class Runner:
                 backups=store.backups,
             ),
             on_outcome=lambda o: observers.step_finished(run, o),
-            before_each=lambda action: store.check_lock(plan.cluster),
+            before_each=lambda action: store.check_lock(self._lock_key(plan.cluster)),
         )
         observers.run_started(run)
         try:
@@ -344,7 +350,11 @@ class Runner:
 
     def _lock(self, store: StateStore, cluster: str, runbook: str, timeout: float | None) -> Any:
         wait = timeout if timeout is not None else self.env.settings.lock_timeout
-        return store.lock(cluster, runbook=runbook, timeout_s=wait)
+        spec = self.env.inventory.cluster(cluster)
+        return _cluster_lock(store, spec.lock_key, cluster, spec.members, runbook, wait)
+
+    def _lock_key(self, cluster: str) -> str:
+        return self.env.inventory.cluster(cluster).lock_key
 
     def _resume_since(self, store: StateStore, cluster: str, runbook: str) -> str:
         last = store.journal.last_failed_run(cluster, runbook)
@@ -432,6 +442,26 @@ def _refused(plan: Plan) -> RunResult:
 @contextmanager
 def _null() -> Iterator[None]:
     yield
+
+
+@contextmanager
+def _cluster_lock(
+    store: StateStore,
+    key: str,
+    cluster: str,
+    members: tuple[str, ...],
+    runbook: str,
+    wait: float,
+) -> Iterator[Any]:
+    """The host-wide lock of one cluster, keyed by what identifies it (``ClusterSpec
+    .lock_key``); a refusal names the cluster and its members in the holder line."""
+    with ExitStack() as stack:
+        try:
+            held = stack.enter_context(store.lock(key, runbook=runbook, timeout_s=wait))
+        except LockedError as exc:
+            shown = f"cluster {cluster} ({', '.join(members)})"
+            raise LockedError(str(exc).replace(f"cluster {key}", shown, 1)) from None
+        yield held
 
 
 __all__ = ["Confirm", "Runner"]

@@ -352,3 +352,29 @@ def test_transport_rest_with_the_cdb_rest_api_off_says_how_to_proceed(
     assert "--transport auto" in out.stderr and "switch that API on" in out.stderr, out.stderr
     status = cli("status", "-c", "c1", "--transport", "rest", expect=None)
     assert "unclustered" not in status.stdout  # unread settings are not an empty cluster
+
+
+# -- one lock per cluster, not per cluster name (issue 19 item 6) ---------------------------
+def test_two_clusters_called_c1_do_not_lock_each_other_out(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    from exops.core.settings import load_settings
+    from exops.inventory import load_inventory
+    from exops.state.flock import acquire
+
+    site_a = lab_factory(clusters=1, peers=2, time_scale=0.004, preset="formed")
+    site_b = lab_factory(clusters=1, peers=2, time_scale=0.004, preset="formed")
+    locks = tmp_path / "locks"
+    copy = tmp_path / "inventory-copy"
+    shutil.copytree(site_a.inventory_dir, copy)
+    a_copy = cli_for(site_a, tmp_path / "a", EXOPS_INVENTORY=str(copy), EXOPS_LOCK_DIR=str(locks))
+    b = cli_for(site_b, tmp_path / "b", EXOPS_LOCK_DIR=str(locks))
+    spec = load_inventory(site_a.inventory_dir, load_settings()).cluster("c1")
+    with acquire(spec.lock_key, runbook="add-peer", timeout_s=0, lock_dir=locks):
+        b("repair-replication", "-c", "c1", "--yes")  # another cluster called c1: runs
+        held = a_copy("repair-replication", "-c", "c1", "--yes", expect=4)  # the same one
+        members = ", ".join(site_a.peers[p] for p in sorted(site_a.peers))
+        assert f"cluster c1 ({members}) is locked by " in held.stderr, held.stderr
+        assert "(add-peer)" in held.stderr
+        live = a_copy("unlock", "c1", expect=3)  # the name finds the keyed lock
+        assert "still running" in live.stderr, live.stderr
