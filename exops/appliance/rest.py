@@ -42,6 +42,7 @@ from exops.appliance.xapi import parse_system_time
 from exops.core.errors import (
     ApplianceError,
     AuthError,
+    DuplicateSlotsError,
     ExopsError,
     TimeoutError_,
     TlsError,
@@ -267,20 +268,21 @@ def parse_settings(alternates: Any, master: Any, cluster: Any, mapping: Any) -> 
             f"got {len(rows)}"
         )
     peers = []
-    seen: dict[str, int] = {}
     for idx in range(MAX_PEERS):
         where = f"{CDB.prefix}{CDB.alternates} index {idx}"
-        address = _text(rows[idx], "ip_address", where)
+        peers.append(_text(rows[idx], "ip_address", where))
         if "cdb_address" in rows[idx]:
             _text(rows[idx], "cdb_address", where)
+    seen: dict[str, int] = {}
+    for idx, address in enumerate(peers):
+        if address and address.lower() in seen:  # the raw slots, for a killed move's repair
+            raise DuplicateSlotsError(
+                f"{CDB.prefix}{CDB.alternates}: ip_address {address!r} is listed at "
+                f"index {seen[address.lower()]} and {idx}",
+                slots=tuple(peers),
+            )
         if address:
-            if address.lower() in seen:
-                raise ApplianceError(
-                    f"{CDB.prefix}{CDB.alternates}: ip_address {address!r} is listed at "
-                    f"index {seen[address.lower()]} and {idx}"
-                )
             seen[address.lower()] = idx
-        peers.append(address)
     master_rec = one_record(master, CDB.master)
     master_idx = _integer(master_rec, "master_idx", f"{CDB.prefix}{CDB.master}", -1, MAX_PEERS - 1)
     rec = one_record(cluster, CDB.cluster)

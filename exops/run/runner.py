@@ -118,7 +118,7 @@ class Runner:
             plan = self.make_plan(session, runbook_ref, cluster, params)
         plan = self._measured_downtime(plan, None)
         if plan.refused:
-            return _refused(plan)
+            return _refused(self._explained(plan))
         return RunResult(
             cluster=cluster,
             runbook=plan.runbook,
@@ -153,7 +153,9 @@ class Runner:
                 self._lock(store, cluster, runbook_ref, lock_timeout),
                 self.sessions([cluster]) as session,
             ):
+                repaired = _finish_interrupted(store, session, cluster)
                 plan, leaver = self._plan_and_trust(session, runbook_ref, cluster, params)
+                plan = _noted(plan, repaired)
                 plan = self._measured_downtime(plan, store)
                 return self._execute(store, session, plan, yes=yes, decommission=leaver)
 
@@ -211,9 +213,11 @@ class Runner:
         with self._store() as store:
             lock = _null() if dry_run else self._lock(store, cluster, "restore", lock_timeout)
             with lock, self.sessions([cluster]) as session:
+                repaired = None if dry_run else _finish_interrupted(store, session, cluster)
                 facts = self.gather(session, cluster)
                 source = restore_source(facts, host, backup, store.backups)
                 plan = plan_restore(facts, host, source, now=utc_now(), exops_version=__version__)
+                plan = _noted(plan, repaired)
                 if dry_run:
                     if plan.refused:
                         return _refused(plan)
@@ -338,6 +342,18 @@ class Runner:
                 actions.append(a)
         return plan.model_copy(update={"actions": tuple(actions)})
 
+    def _explained(self, plan: Plan) -> Plan:
+        """A refused dry run: say when the next run will finish a move a killed run left
+        half done (exops.run.repair), which is what makes a peer unreadable."""
+        from exops.run.repair import explain_refusal
+
+        try:
+            with self._store() as store:
+                text = explain_refusal(store.journal, plan.cluster, plan.refused or "")
+        except ExopsError:  # a dry run never needs the store
+            return plan
+        return plan.model_copy(update={"refused": text})
+
     @contextmanager
     def _store(self) -> Iterator[StateStore]:
         from exops.state import open_state
@@ -442,6 +458,20 @@ def _refused(plan: Plan) -> RunResult:
 @contextmanager
 def _null() -> Iterator[None]:
     yield
+
+
+def _finish_interrupted(store: StateStore, session: Session, cluster: str) -> str | None:
+    """A move a killed run left half done, finished from the journal (exops.run.repair)."""
+    from exops.run.repair import finish_interrupted
+
+    return finish_interrupted(store.journal, session, cluster)
+
+
+def _noted(plan: Plan, repaired: str | None) -> Plan:
+    """The new plan (journalled with the run) records the write sequence finished first."""
+    if repaired is None:
+        return plan
+    return plan.model_copy(update={"warnings": (repaired, *plan.warnings)})
 
 
 @contextmanager
