@@ -332,10 +332,10 @@ def _check_r8(
 ) -> None:
     """A write that adds an address: neither the written peer nor a peer an added
     address designates may list an address outside this cluster. The cluster is the
-    list written plus the list the other peers agree on (the peers judged have no
-    vote); the written peer as read right before the write (``current``)."""
-    from exops.facts.health import consensus_settings_peer
-    from exops.plan.preflight import foreign_addresses
+    list written plus the list the other peers agree on (the judged peer has no vote
+    on its own judgement); the written peer as read right before the write
+    (``current``)."""
+    from exops.plan.preflight import cluster_list_without, foreign_addresses
 
     before = {a.lower() for a in current.listed}
     added = [a for a in result.listed if a.lower() not in before]
@@ -353,14 +353,12 @@ def _check_r8(
             )
         }
     )
-    voters = fresh.model_copy(
-        update={"peers": tuple(p for p in fresh.peers if p.host not in judged)}
-    )
-    ref = consensus_settings_peer(voters)
-    cluster = (*result.listed, *(ref.settings.listed if ref and ref.settings else ()))
     for who in judged:
         if who is None or not any(p.host == who for p in fresh.peers):
             continue
+        # The cluster: the list written, and the list the peers other than ``who`` agree
+        # on (the judged peer has no vote on its own judgement).
+        cluster = (*result.listed, *cluster_list_without(fresh, who))
         foreign = foreign_addresses(fresh, who, cluster)
         if foreign:
             settings = fresh.peer(who).settings

@@ -549,3 +549,14 @@ def test_r8_refuses_the_other_clusters_primary_on_a_cluster_of_one() -> None:
     with pytest.raises(SafetyError) as exc:
         write("p1", one, settings(*ADDR[:2]), facts(peer(0, one), peer(1, c2)), decommission=None)
     assert rule_of(exc) == "R8" and "p2 belongs to another cluster" in str(exc.value)
+
+
+def test_r8_the_judged_peer_has_no_vote_on_what_the_cluster_is() -> None:
+    """p2 and p3 are members of c2 (p2 its primary): listing p2 on c1's only member must
+    be judged against c1's list, not against c2's majority (p2's own vote excluded)."""
+    one = settings(ADDR[0])
+    c2 = settings(ADDR[1], ADDR[2], cluster_name="c2.example.com")
+    f = facts(peer(0, one), peer(1, c2), peer(2, c2))
+    with pytest.raises(SafetyError) as exc:
+        write("p1", one, settings(*ADDR[:2]), f, decommission=None)
+    assert rule_of(exc) == "R8" and "p2 belongs to another cluster" in str(exc.value)
