@@ -204,6 +204,30 @@ MUTATIONS: tuple[Mutation, ...] = (
         '    if False:\n        raise SafetyError(\n            "R7"',
     ),
     Mutation(
+        "R7-dispute-ok",
+        "exops/apply/safety.py",
+        "    dispute = primary_dispute(facts)\n    if dispute:",
+        "    dispute = primary_dispute(facts)\n    if False:",
+    ),
+    Mutation(
+        "R8-drop",
+        "exops/apply/safety.py",
+        "    _check_r8(host, current, result, facts)\n",
+        "",
+    ),
+    Mutation(
+        "R8-judge-only-the-written-peer",
+        "exops/apply/safety.py",
+        "    judged = [\n        host,\n        *dict.fromkeys(",
+        "    judged = [\n        host,\n        *dict.fromkeys(() if True else",
+    ),
+    Mutation(
+        "R8-judged-peers-vote",
+        "exops/apply/safety.py",
+        "        cluster = (*result.listed, *cluster_list_without(fresh, who))",
+        '        cluster = (*result.listed, *cluster_list_without(fresh, ""))',
+    ),
+    Mutation(
         "trusted-any-file",
         "exops/apply/safety.py",
         "    if runbook != load_shipped(runbook.name):  # the shipped file, unchanged",

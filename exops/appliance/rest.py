@@ -54,6 +54,7 @@ from exops.appliance.xapi import parse_system_time
 from exops.core.errors import (
     ApplianceError,
     AuthError,
+    DuplicateSlotsError,
     ExopsError,
     TimeoutError_,
     TlsError,
@@ -394,20 +395,21 @@ def parse_settings(alternates: Any, master: Any, cluster: Any, mapping: Any) -> 
             f"got {len(rows)}"
         )
     peers = []
-    seen: dict[str, int] = {}
     for idx in range(MAX_PEERS):
         where = f"{CDB.prefix}{CDB.alternates} index {idx}"
-        address = _text(rows[idx], "ip_address", where)
+        peers.append(_text(rows[idx], "ip_address", where))
         if "cdb_address" in rows[idx]:
             _text(rows[idx], "cdb_address", where)
+    seen: dict[str, int] = {}
+    for idx, address in enumerate(peers):
+        if address and address.lower() in seen:  # the raw slots, for a killed move's repair
+            raise DuplicateSlotsError(
+                f"{CDB.prefix}{CDB.alternates}: ip_address {address!r} is listed at "
+                f"index {seen[address.lower()]} and {idx}",
+                slots=tuple(peers),
+            )
         if address:
-            if address.lower() in seen:
-                raise ApplianceError(
-                    f"{CDB.prefix}{CDB.alternates}: ip_address {address!r} is listed at "
-                    f"index {seen[address.lower()]} and {idx}"
-                )
             seen[address.lower()] = idx
-        peers.append(address)
     master_rec = one_record(master, CDB.master)
     master_idx = _integer(master_rec, "master_idx", f"{CDB.prefix}{CDB.master}", -1, MAX_PEERS - 1)
     rec = one_record(cluster, CDB.cluster)
@@ -943,6 +945,14 @@ class RestAppliance:
                     self._sleep(delay)
                     slept += delay
                     continue
+                if cdb and code == 404:
+                    raise ApplianceError(
+                        f"HTTP 404: {_message(answer)}: the cluster database REST API is off "
+                        "on this peer (the X14.2+ default); use the default transport "
+                        "(--transport auto reads the cluster settings over SSH), or switch "
+                        "that API on at the appliance",
+                        status_code=404,
+                    )
                 if code < 500 or last:
                     return self._check(answer)
             delay = min(0.2 * 2**attempt, 2.0)
@@ -1121,8 +1131,7 @@ def _mapped(exc: httpx.HTTPError, last: bool) -> ExopsError | None:
         return TimeoutError_(f"no answer within the timeout ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):
         if _is_tls_failure(exc):
-            reason = _reason(exc)
-            return TlsError(f"HTTPS certificate not trusted ({reason}); {tls_fix(reason)}")
+            return TlsError(tls_failure_message(exc))
         return TransportError(f"cannot connect ({_reason(exc)})") if last else None
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return TransportError(f"connection dropped ({_reason(exc)})") if last else None
@@ -1140,26 +1149,35 @@ def _unresolved(error: ExopsError, exc: Exception, target: ConnectionTarget) -> 
             )
         cause = cause.__cause__ or cause.__context__
     return error
-def tls_fix(reason: str) -> str:
-    """The fix that fits why a certificate was not trusted (one cause, one fix)."""
-    low = reason.lower()
-    if "self-signed certificate" in low and "in certificate chain" not in low:
+
+
+def tls_failure_message(exc: Exception) -> str:
+    """What is wrong with the appliance's certificate, and the fix that keeps
+    verification on (never --insecure): an expired or self-signed certificate is said
+    to be so, with its remedy; an unknown issuer asks for the CA."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    code = getattr(cause, "verify_code", None)
+    text = str(getattr(cause, "verify_message", "") or _reason(exc))
+    low = text.lower()
+    if code in (9, 10) or "expired" in low or "not yet valid" in low:
         return (
-            "the peer presents a self-signed certificate (a factory-reset X12.6+ peer makes "
-            "one): install its CA-signed certificate again, or trust this one by adding it to "
-            "the --ca-bundle file"
+            f"the appliance's HTTPS certificate is out of its validity ({text}): renew it on "
+            "the appliance (exops keeps verifying certificates)"
         )
-    if "mismatch" in low:
+    if code in (18, 19) or "self-signed" in low or "self signed" in low:
         return (
-            "the certificate does not name the address exops connects to: correct the "
-            "peer's hostname in the inventory, or the certificate's names"
+            f"the appliance presents a self-signed HTTPS certificate ({text}): install one "
+            "signed by your CA on it (a factory-reset X12.6+ peer makes a self-signed one), or "
+            "give this certificate with --ca-bundle to trust it"
         )
-    if "expired" in low:
-        return "the certificate has expired: renew it on the peer"
-    return (
-        "trust its CA with --ca-bundle (or add the CA to the bundle you give), or "
-        "--insecure to skip verification"
-    )
+    if code == 62 or "mismatch" in low:
+        return (
+            f"the appliance's HTTPS certificate does not name the address exops connects to "
+            f"({text}): renew it with that name in its SANs"
+        )
+    return f"HTTPS certificate not trusted ({text}): give the CA that signed it with --ca-bundle"
 
 
 def _is_tls_failure(exc: Exception) -> bool:

@@ -28,7 +28,7 @@ from exops.appliance.knowledge import (
     SYSTEM_UNIT,
     VERSION,
 )
-from exops.core.errors import ApplianceError
+from exops.core.errors import ApplianceError, DuplicateSlotsError
 from exops.core.models import (
     MAX_PEERS,
     AddressMapping,
@@ -220,7 +220,10 @@ def settings_from_config(config: dict[str, str]) -> ClusterSettings:
     _check_indices(list(c), "Cluster AddressMapping", cmd)
     slots = [f"Peer {i} Address" for i in range(1, MAX_PEERS + 1)]
     peers = tuple(_not_null(_get(c, k, cmd), k, cmd) for k in slots)
-    _no_duplicates(list(zip(slots, peers, strict=True)), cmd)
+    try:
+        _no_duplicates(list(zip(slots, peers, strict=True)), cmd)
+    except ApplianceError as exc:  # the raw slots, for the repair of a killed move
+        raise DuplicateSlotsError(exc.message, slots=peers) from exc
     mapping = []
     names: list[tuple[str, str]] = []
     for i in range(1, MAX_PEERS + 1):

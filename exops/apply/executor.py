@@ -142,6 +142,10 @@ class CertificateProblem(TimeoutError_):
 
 
 class Executor:
+    # When the last restart of this run was over (the peer answered again, its
+    # restart-required cleared): a wait never judges a read that began before it.
+    restarted_at: datetime | None = None
+
     def __init__(
         self,
         cluster: Cluster,
@@ -404,10 +408,12 @@ class Executor:
             return True, "restart done"
 
         if decommissioning:
+            self.restarted_at = datetime.now(UTC)
             return "changed", f"restarted and decommissioned; back after {waited:.1f} s"
         self.waiter.until(
             f"{host} to clear 'restart required'", settled, timeout=timeout, host=host
         )
+        self.restarted_at = datetime.now(UTC)
         return "changed", f"restarted; back after {waited:.1f} s"
 
     def _wait(self, action: Action) -> tuple[str, str]:
@@ -419,6 +425,9 @@ class Executor:
 
         def check() -> tuple[bool, str]:
             facts = self.cluster.gather(self.plan.cluster, hosts=hosts, light=True)
+            stale = read_before(facts, self.restarted_at)
+            if stale:
+                return False, f"{stale} read before the last restart was over: reading again"
             return predicate(facts, action)
 
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).
@@ -486,6 +495,16 @@ class Executor:
         answer = self.cluster.appliance(host).command(command)
         self.written.append(f"{host}: xCommand {command.value}")
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def read_before(facts: ClusterFacts, moment: datetime | None) -> str:
+    """The peers whose read began before ``moment`` (a restart's end), or "": a wait
+    judges only reads that could have seen the state the restart produced."""
+    if moment is None:
+        return ""
+    return ", ".join(
+        p.host for p in facts.peers if p.gathered_at is not None and p.gathered_at < moment
+    )
 
 
 def _back_poll(

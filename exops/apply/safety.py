@@ -112,9 +112,22 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "R7",
         "An xCommand (ForceConfigUpdate) runs only on a reachable subordinate, never on the "
-        "fresh configuration primary.",
+        "fresh configuration primary, and never while the reachable peers disagree on the "
+        "primary (it would pull a configuration from the wrong peer).",
         "safety.check_command, called by Executor._command right before app.command",
         f"{_UNIT}::test_r7_*; {_EXEC}::test_r7_executor_refuses_command_on_primary",
+    ),
+    Rule(
+        "R8",
+        "No write lists a peer that belongs to another cluster: a write that adds an address "
+        "to a list is refused when the written peer's own fresh list, or the fresh list of "
+        "the peer the added address designates (when this cluster does not list it yet), "
+        "names an address that is not a member of this cluster (issue 19: its cluster-wide "
+        "settings would spread through the other cluster's database).",
+        "safety.check_write, called by Executor._configure right before app.write; the "
+        "planner refuses add-peer and create-cluster first (preflight.foreign_refusal)",
+        f"{_UNIT}::test_r8_*; {_EXEC}::test_r8_executor_refuses_to_list_a_foreign_peer",
+        "tests/integration/test_proof.py::test_add_peer_refuses_a_member_of_another_cluster",
     ),
 )
 
@@ -206,6 +219,7 @@ def check_write(
     _check_r1(host, current, result, facts, decommission)
     _check_r3(host, current, writes, result, facts)
     _check_r5(host, current, writes, result)
+    _check_r8(host, current, result, facts)
 
 
 def _check_r1(
@@ -305,6 +319,52 @@ def _check_r5(
         )
 
 
+def _check_r8(
+    host: str, current: ClusterSettings, result: ClusterSettings, facts: ClusterFacts
+) -> None:
+    """A write that adds an address: neither the written peer nor a peer an added
+    address designates may list an address outside this cluster. The cluster is the
+    list written plus the list the other peers agree on (the judged peer has no vote
+    on its own judgement); the written peer as read right before the write
+    (``current``)."""
+    from exops.plan.preflight import cluster_list_without, foreign_addresses
+
+    before = {a.lower() for a in current.listed}
+    added = [a for a in result.listed if a.lower() not in before]
+    if not added:
+        return
+    judged = [
+        host,
+        *dict.fromkeys(j for a in added if (j := host_of(facts, a)) not in (None, host)),
+    ]
+    fresh = facts.model_copy(
+        update={
+            "peers": tuple(
+                p.model_copy(update={"settings": current}) if p.host == host else p
+                for p in facts.peers
+            )
+        }
+    )
+    for who in judged:
+        if who is None or not any(p.host == who for p in fresh.peers):
+            continue
+        # The cluster: the list written, and the list the peers other than ``who`` agree
+        # on (the judged peer has no vote on its own judgement).
+        cluster = (*result.listed, *cluster_list_without(fresh, who))
+        foreign = foreign_addresses(fresh, who, cluster)
+        if foreign:
+            settings = fresh.peer(who).settings
+            name = settings.cluster_name if settings and settings.cluster_name else "unset"
+            raise SafetyError(
+                "R8",
+                host,
+                f"{who} belongs to another cluster: its list names {', '.join(foreign)}, "
+                f"which cluster {facts.cluster} does not list (cluster name {name}); take "
+                "it out of that cluster first (exops remove-peer on its own cluster)",
+                operation="configure",
+            )
+
+
 def _gaps(settings: ClusterSettings) -> set[int]:
     last = max((i for i, a in enumerate(settings.peers, start=1) if a), default=0)
     return {i for i, a in enumerate(settings.peers, start=1) if not a and i < last}
@@ -401,6 +461,18 @@ def check_command(host: str, command: str, facts: ClusterFacts) -> None:
     if not peer.reachable:
         raise SafetyError(
             "R7", host, f"unreachable ({peer.error or 'not answering'})", operation="command"
+        )
+    from exops.plan.preflight import primary_dispute, primary_remedy
+
+    dispute = primary_dispute(facts)
+    if dispute:
+        fix = primary_remedy(facts)
+        raise SafetyError(
+            "R7",
+            host,
+            f"the peers disagree on the configuration primary ({dispute}): {command} would "
+            "pull a configuration from the wrong peer" + (f"; first: {fix}" if fix else ""),
+            operation="command",
         )
     ref = reference_settings(facts)
     primary = ref.primary_address if ref is not None else None

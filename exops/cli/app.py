@@ -374,9 +374,10 @@ def _make_runbook_command(meta: Any) -> None:
         opts = runs.RunOptions(**_split(kwargs, [p.name for p in _RUN_OPTIONS]))
         clusters = [str(c) for c in kwargs.pop("cluster")]
         resume = bool(kwargs.pop("resume", False))
+        accept = kwargs.pop("accept", None)
 
         def params_for(cluster: str) -> dict[str, Any]:
-            return cli_params(meta, dict(kwargs), env, cluster)
+            return with_accepted(cli_params(meta, dict(kwargs), env, cluster), accept)
 
         if len(clusters) == 1:
             code = runs.run_one(
@@ -387,6 +388,8 @@ def _make_runbook_command(meta: Any) -> None:
         raise typer.Exit(code)
 
     own = [_param_option(p) for p in visible]
+    if meta.preflight:
+        own.append(_p("accept", o.Accept, None))
     if meta.resumable:
         own.append(
             _p(
@@ -412,6 +415,12 @@ def _make_runbook_command(meta: Any) -> None:
         short_help=short_help(meta.description),
         epilog=epilog(meta.name, runbook_examples(meta.name, required)),
     )(command)
+
+
+def with_accepted(params: dict[str, Any], accept: list[str] | None) -> dict[str, Any]:
+    """``--accept NAME...`` joins the runbook parameters (the planner validates the names
+    and keeps them in the plan's params, so the journal records them)."""
+    return {**params, "accept": list(accept)} if accept else params
 
 
 def cli_params(meta: Any, given: dict[str, Any], env: Any, cluster: str) -> dict[str, Any]:
@@ -563,10 +572,13 @@ def _generic(name: str, conn: list[inspect.Parameter], run: list[inspect.Paramet
         runbook: _RUNBOOK_ARG,
         cluster: o.Cluster,
         param: _PARAM_OPT = None,
+        accept: o.Accept = None,
     ) -> int:
         from exops.cli import runs
 
-        params = _generic_params(runbook, param, list(ctx.args), env, cluster)
+        params = with_accepted(
+            _generic_params(runbook, param, list(ctx.args), env, cluster), accept
+        )
         act = runs.run_one if name == "run" else runs.plan_one
         return act(env, runbook, cluster, params, opts)
 

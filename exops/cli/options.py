@@ -72,6 +72,13 @@ RunClusters = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
+# The names are exops.plan.preflight.ACCEPTABLE (tests/unit/cli/test_cli_help.py pins them).
+ACCEPT_HELP = (
+    "Run despite this failed or unknown prerequisite (repeat for several): latency, "
+    "platform, no_nat, option_keys, base_network, e_nic. Shown in the plan, journalled "
+    "and printed in the report."
+)
+Accept = Annotated[list[str] | None, typer.Option("--accept", help=ACCEPT_HELP, metavar="CHECK")]
 DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan; change nothing.")]
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask before restarts (unattended runs).")

@@ -17,6 +17,21 @@ def _settings(state_url: str | None) -> Any:
     return load_settings({"state_url": state_url})
 
 
+def lock_names(cluster: str) -> list[str]:
+    """The lock names ``exops unlock CLUSTER`` may mean: the cluster's host-wide lock key
+    when the inventory knows it (its name and members' digest), then the name as given
+    (a lock key from a refusal, or a lock taken before locks were keyed so)."""
+    from exops.core.errors import ExopsError
+    from exops.inventory import load_inventory
+
+    settings = load_settings()
+    try:
+        spec = load_inventory(settings.inventory, settings).clusters.get(cluster)
+    except ExopsError:  # no inventory here: the name as given
+        spec = None
+    return [spec.lock_key, cluster] if spec is not None else [cluster]
+
+
 def unlock(cluster: str, *, force: bool = False, state_url: str | None = None) -> int:
     """Remove ``cluster``'s lock when its holder is gone; with ``force`` also a live
     holder's (exit 3 without ``--force`` while the holder runs)."""
@@ -24,7 +39,11 @@ def unlock(cluster: str, *, force: bool = False, state_url: str | None = None) -
 
     store = open_state(_settings(state_url))
     try:
-        holder = store.unlock(cluster, force=force)
+        holder = None
+        for name in lock_names(cluster):
+            holder = store.unlock(name, force=force)
+            if holder is not None:
+                break
     finally:
         store.close()
     if holder is None:

@@ -74,6 +74,20 @@ class ApplianceError(ExopsError):
         self.status_code = status_code
 
 
+class DuplicateSlotsError(ApplianceError):
+    """A peer's list names one address in two slots (safety rule R6: unreadable).
+
+    ``slots`` are the six slot values as the appliance answered them: what a run
+    killed in the middle of moving a peer to another slot leaves (the new slot
+    written, the old not yet cleared), so the next run can tell whether it is a
+    state exops's own journalled write sequence created (``exops.run.repair``).
+    """
+
+    def __init__(self, message: str, *, slots: tuple[str, ...]):
+        super().__init__(message)
+        self.slots = slots
+
+
 class PreconditionError(ExopsError):
     """A preflight check or a safety rule refused the run."""
 

@@ -229,6 +229,18 @@ class ClusterView:
             if {a.id for a in self.peer(h).raised_alarms} & replication_alarms()
         ]
 
+    @property
+    def primaries_named(self) -> list[str]:
+        """The distinct configuration primaries the reachable, clustered peers name
+        (more than one: the peers disagree on the primary)."""
+        return sorted(
+            {
+                (p.settings.primary_address or "none").lower()
+                for p in self.facts.peers
+                if p.reachable and p.settings is not None and not p.settings.is_empty
+            }
+        )
+
     def others(self, *exclude: str | None) -> list[str]:
         return [h for h in self.members if h not in exclude]
 

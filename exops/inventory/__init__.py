@@ -15,6 +15,7 @@ user name.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -72,6 +73,20 @@ class ClusterSpec:
     cluster_name: str  # the cluster FQDN set on the appliances
     peers: tuple[PeerSpec, ...]  # intended slot order (slot, then name)
     data: Mapping[str, Any]
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The addresses of its peers (lower case, sorted): what identifies the cluster,
+        whatever an inventory calls it."""
+        return tuple(sorted({p.address.lower() for p in self.peers}))
+
+    @property
+    def lock_key(self) -> str:
+        """The host-wide lock's name: the cluster's name and a digest of its members'
+        addresses. Two inventories that both call a cluster ``c1`` (two sites, two labs)
+        do not lock each other out; the same cluster in two inventory copies does."""
+        digest = hashlib.sha256("\n".join(self.members).encode()).hexdigest()[:12]
+        return f"{self.name}.{digest}"
 
     def peer(self, name: str) -> PeerSpec:
         for p in self.peers:

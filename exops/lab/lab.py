@@ -402,6 +402,7 @@ class Lab:
             "restart_hang",
             "ssh_auth_reject",
             "replication_error",
+            "replication_stall",
             "garbage",
             "cdb_unavailable",
             "trickle",
@@ -749,6 +750,10 @@ class Lab:
                 Level="INFO",
                 Detail="Synchronisation completed successfully",
             )
+            return
+        if self.fault_for("replication_stall", peer.name):
+            # Replication silently does not run for this subordinate (the minutes
+            # before a real peer raises a replication alarm): no copy, no sync time.
             return
         primary = self._primary_of(peer)
         ok = (

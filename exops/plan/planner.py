@@ -55,7 +55,15 @@ from exops.plan.model import (
     Skipped,
     digest,
 )
-from exops.plan.preflight import checks_facts, run_checks, tls_name_problems
+from exops.plan.preflight import (
+    ACCEPT_PARAM,
+    ACCEPTED_PREFIX,
+    accepted_names,
+    checks_facts,
+    foreign_refusal,
+    run_checks,
+    tls_name_problems,
+)
 from exops.runbook.expr import ExpressionError, evaluate, render
 from exops.runbook.schema import Runbook, Step
 
@@ -87,11 +95,24 @@ class Predicted:
     in_force: ClusterSettings | None  # None: unknown (a restart was already pending)
     pending: bool
     names: frozenset[str]  # addresses that designate this peer (address_key form)
+    # Why a restart will be required, when this plan causes it (not read from alarm 20007).
+    cause: str = ""
 
     def self_entry(self, settings: ClusterSettings | None) -> str | None:
         if settings is None:
             return None
         return next((a.lower() for a in settings.peers if a and address_key(a) in self.names), None)
+
+    def restart_causes(self) -> list[str]:
+        """The saved settings not in force that only a restart puts in force."""
+        if self.in_force is None or self.saved is None:
+            return []
+        s, a = self.saved, self.in_force
+        out = [f"TLS mode {s.tls_mode.value}"] if s.tls_mode != a.tls_mode else []
+        out += [f"IP version {s.ip_version.value}"] if s.ip_version != a.ip_version else []
+        if self.self_entry(s) != self.self_entry(a):
+            out.append(f"address it lists itself under ({self.self_entry(s) or 'none'})")
+        return out
 
     def restart_needed(self) -> bool:
         """A saved change of a setting whose effect is "restart" (knowledge.toml) is
@@ -173,7 +194,10 @@ class _Planner:
         self.view = ClusterView(facts)
         self.state = {p.host: _predict(p) for p in facts.peers}
         self.draft = _Draft()
-        self.params = coerce_params(runbook, params, self.view)
+        given = dict(params)
+        # ``--accept NAME``: prerequisites the operator overrides, kept in the plan's params.
+        self.accepted = accepted_names(given.pop(ACCEPT_PARAM, None), runbook.preflight)
+        self.params = coerce_params(runbook, given, self.view)
         self.base_context: dict[str, Any] = {
             "cluster": self.view,
             "cluster_name": facts.cluster,
@@ -181,6 +205,8 @@ class _Planner:
             "state": lambda host: self.state[host].saved,
             **self.params,
         }
+        if self.accepted:
+            self.params[ACCEPT_PARAM] = list(self.accepted)
 
     # -- the plan -----------------------------------------------------------------
     def plan(self, *, now: datetime, exops_version: str) -> Plan:
@@ -189,8 +215,13 @@ class _Planner:
         preflight: tuple[CheckResult, ...] = ()
         try:
             self._readable()
+            self._not_foreign()
             preflight = self._preflight(now)
-            failed = [c for c in preflight if c.outcome in BLOCKING]
+            failed = [
+                c
+                for c in preflight
+                if c.outcome in BLOCKING and c.name not in self.accepted
+            ]
             if failed:
                 raise Refused(
                     "preflight failed: " + "; ".join(f"{c.name}: {c.summary}" for c in failed)
@@ -222,6 +253,17 @@ class _Planner:
             detail = f": {first.host}: {first.error}" if first else ""
             raise Refused(f"no peer of cluster {self.facts.cluster} could be read{detail}")
 
+    def _not_foreign(self) -> None:
+        """A peer joining this cluster (add-peer, create-cluster) must not be a member of
+        another one: refused before any check, and no ``--accept`` overrides it."""
+        if not self.runbook.preflight_new_peer:
+            return
+        new = self._eval(self.runbook.preflight_new_peer, self.base_context, "preflight")
+        if isinstance(new, str) and new in self.state:
+            why = foreign_refusal(self.facts, new)
+            if why:
+                raise Refused(why)
+
     def _refusals(self) -> None:
         for rule in self.runbook.refuse:
             if self._eval(rule.when, self.base_context, "refuse"):
@@ -230,10 +272,19 @@ class _Planner:
     def _preflight(self, now: datetime) -> tuple[CheckResult, ...]:
         if not self.runbook.preflight:
             return ()
-        new_peer = None
+        new_peer = leaving = None
         if self.runbook.preflight_new_peer:
             new_peer = self._eval(self.runbook.preflight_new_peer, self.base_context, "preflight")
-        results = run_checks(self.facts, self.runbook.preflight, new_peer=new_peer or None)
+        if self.runbook.preflight_leaving_peer:
+            leaving = self._eval(
+                self.runbook.preflight_leaving_peer, self.base_context, "preflight"
+            )
+        results = run_checks(
+            self.facts,
+            self.runbook.preflight,
+            new_peer=new_peer or None,
+            leaving=leaving if isinstance(leaving, str) and leaving else None,
+        )
         if (
             new_peer
             and isinstance(new_peer, str)
@@ -244,10 +295,21 @@ class _Planner:
             # A peer joining a cluster in TLS Enforce: its name must be in its certificate
             # and trust must be mutual, or every peer goes database Failed (domain 3.4).
             results = (*results, new_peer_tls_names(self.view, new_peer, now))
+        results = tuple(self._accept(c) for c in results)
         for c in results:
-            if c.outcome is CheckOutcome.WARN:
+            if c.outcome is CheckOutcome.WARN or (
+                c.outcome in BLOCKING and c.name in self.accepted
+            ):
                 self.draft.warnings.append(f"{c.name}: {c.summary}")
         return results
+
+    def _accept(self, check: CheckResult) -> CheckResult:
+        """A failed or unknown check the operator accepted by name: it stays failed in
+        the plan (the evidence is kept), marked accepted, and no longer refuses it."""
+        if check.name not in self.accepted or check.outcome not in BLOCKING:
+            return check
+        summary = f"{ACCEPTED_PREFIX} (--accept {check.name}): {check.outcome.value}: "
+        return check.model_copy(update={"summary": summary + check.summary})
 
     # -- steps --------------------------------------------------------------------------
     def _steps(self, steps: tuple[Step, ...], context: dict[str, Any], prefix: str) -> None:
@@ -300,7 +362,7 @@ class _Planner:
         elif step.restart is not None:
             self._restart(step, name, host, ctx)
         elif step.command is not None:
-            self._command(step, name, host)
+            self._command(step, name, host, ctx)
         elif step.backup is not None:
             self._backup(host, name)
         else:
@@ -334,6 +396,7 @@ class _Planner:
         if not writes:
             self.draft.skipped.append(Skipped(step=name, host=host, reason="already as wanted"))
             return
+        held = _in_place(saved, wanted, values)
         if wanted.is_empty and not saved.is_empty and not step.decommission:
             raise Refused(
                 f"step '{name}' would empty every peer slot of {host}: it would factory reset "
@@ -345,7 +408,7 @@ class _Planner:
                 f"step '{name}' on {host}: the writes exops would send do not produce the "
                 "settings it wants; nothing is planned (report this to the exops maintainers)"
             )
-        self.draft.add(
+        action = self.draft.add(
             step=name,
             kind=ActionKind.CONFIGURE,
             host=host,
@@ -353,11 +416,18 @@ class _Planner:
             before=saved,
             after=wanted,
             reason=_reason(saved, wanted),
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
         )
+        if held:  # the whole intended end state in the plan, not only what is written
+            self.draft.skipped.append(Skipped(step=name, host=host, reason=f"in place: {held}"))
         was_primary = self._primary() == host
         peer.saved = wanted
+        pending_before = peer.pending
         peer.pending = peer.restart_needed()
+        if peer.pending and not pending_before:
+            causes = peer.restart_causes()
+            if causes:
+                peer.cause = f"the {', '.join(causes)} saved in step {action.id}"
         if was_primary:
             self._replicate(host)
 
@@ -386,8 +456,12 @@ class _Planner:
             self.draft.warnings.append(
                 f"restarting the configuration primary {host}: replication pauses until it is back"
             )
-        pending = f"restart pending (alarm {restart_alarm()})"
-        reason = pending if peer.pending else "restart requested"
+        if restart_pending(self.facts.peer(host)):
+            reason = f"restart pending (alarm {restart_alarm()})"  # read from the appliance
+        elif peer.pending:  # predicted: nothing is pending yet
+            reason = f"will be required by {peer.cause or 'the changes before this step'}"
+        else:
+            reason = "restart requested"
         self.draft.add(
             step=name,
             kind=ActionKind.RESTART,
@@ -396,7 +470,7 @@ class _Planner:
             expected_downtime_s=NOMINAL_RESTART_S,
             expected_alarms=restart_alarms(),
             reason=reason,
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
             decommission=bool(step.decommission and peer.saved and peer.saved.is_empty),
         )
         peer.in_force = peer.saved
@@ -413,9 +487,10 @@ class _Planner:
                 timeout_s=spec.timeout,
                 expected_alarms=restart_alarms(),
                 reason=f"health gate after restarting {host}",
+                advice=self._advice(step, ctx, name),
             )
 
-    def _command(self, step: Step, name: str, host: str) -> None:
+    def _command(self, step: Step, name: str, host: str, ctx: dict[str, Any]) -> None:
         command = _given(step.command, "command")
         self._backup(host, name)
         self.draft.add(
@@ -424,7 +499,7 @@ class _Planner:
             host=host,
             command=Command(command),
             reason=f"xCommand {command}",
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
         )
 
     def _backup(self, host: str, name: str) -> None:
@@ -454,7 +529,7 @@ class _Planner:
             timeout_s=spec.timeout,
             expected_alarms=tuple(spec.expected_alarms),
             reason=f"until {spec.condition}",
-            advice=step.advice,
+            advice=self._advice(step, ctx, name),
         )
 
     # -- predicted cluster ---------------------------------------------------------------
@@ -486,10 +561,14 @@ class _Planner:
             fields = replicated_fields()
             update = {f: getattr(source, f) for f in fields}
             before = peer.saved
+            pending_before = peer.pending
             peer.saved = peer.saved.model_copy(update=update)
             peer.pending = peer.restart_needed()
+            if peer.pending and not pending_before:
+                causes = peer.restart_causes()
+                peer.cause = f"the {', '.join(causes)} replicated from {primary}" if causes else ""
             moved = [f for f in fields if getattr(before, f) != getattr(peer.saved, f)]
-            then = f"; a restart is then pending (alarm {restart_alarm()})"
+            then = f"; a restart will then be required (alarm {restart_alarm()})"
             if moved:  # a change review must see what replication will do, not only writes
                 self.draft.warnings.append(
                     f"{host}: replication from {primary} will change "
@@ -526,6 +605,12 @@ class _Planner:
             return render(value, context)
         except ExpressionError as exc:
             raise RunbookFileError(f"{self.runbook.source}: step '{where}': {exc}") from exc
+
+    def _advice(self, step: Step, context: dict[str, Any], where: str) -> str | None:
+        """The step's advice, its expressions rendered (a remedy names the real command)."""
+        if step.advice is None:
+            return None
+        return str(self._render(step.advice, context, where))
 
     def _eval(self, text: str, context: dict[str, Any], where: str) -> Any:
         try:
@@ -663,6 +748,25 @@ def _mapping_rows(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"mapping: row {i}: {address!r} is not an IP address")
         rows.append({"name": name, "address": address})
     return rows
+
+
+def _in_place(before: ClusterSettings, wanted: ClusterSettings, asked: dict[str, Any]) -> str:
+    """The settings a configure step asks for that already hold their target, shown so a
+    reviewer sees the whole intended end state ("tls_mode Permissive, ip_version IPv4")."""
+    held = [
+        k
+        for k in asked
+        if k in ClusterSettings.model_fields and getattr(before, k) == getattr(wanted, k)
+    ]
+    return ", ".join(f"{k} {_shown_value(getattr(wanted, k))}" for k in held)
+
+
+def _shown_value(value: Any) -> str:
+    if value == "":
+        return "(empty)"
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(a for a in value if a) + "]"
+    return _shown(getattr(value, "value", value))
 
 
 def _shown(value: Any) -> str:

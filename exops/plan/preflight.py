@@ -12,11 +12,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from exops.appliance.knowledge import OPTION_KEYS_REMOVED_IN, PER_PEER_LICENCES, version_tuple
-from exops.core.models import MAX_PEERS, Certificate, ClusterFacts, PeerFacts, Role, TlsMode, is_ip
+from exops.appliance.knowledge import (
+    OPTION_KEYS_REMOVED_IN,
+    PER_PEER_LICENCES,
+    alarm_ids,
+    version_tuple,
+)
+from exops.core.models import (
+    MAX_PEERS,
+    Certificate,
+    ClusterFacts,
+    PeerFacts,
+    PeerState,
+    Role,
+    TlsMode,
+    is_ip,
+)
+from exops.facts.address import designates
 from exops.facts.gather import ALL_FACTS, Fact, needs_of
 from exops.facts.health import (
     cluster_alarms,
+    consensus_settings_peer,
     factory_reset_pending,
     out_of_sync,
     peer_problems,
@@ -45,6 +61,8 @@ def _verdict(
 
 
 def _unreachable(p: PeerFacts) -> str:
+    if p.unreachable_kind == "tls":  # it answers: its certificate is what is wrong
+        return f"certificate refused: {p.error or 'not trusted'}"
     return f"unreachable: {p.error or 'no answer'}"
 
 
@@ -125,21 +143,20 @@ def _same(
 
 def check_reachable(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
     """Every peer answers, and what it answers can be read (its cluster settings):
-    a peer that answers only what exops cannot read is no peer to plan on."""
+    a peer that answers only what exops cannot read is no peer to plan on. A peer
+    whose HTTPS certificate exops refuses is named with the certificate's problem."""
     evidence = {
         p.host: "answers" if p.reachable and p.settings else _not_read(p, "its cluster settings")
         for p in scope
     }
-    down = [p.host for p in scope if not p.reachable]
+    down = [p.host for p in scope if not p.reachable and p.unreachable_kind != "tls"]
+    refused = [p for p in scope if not p.reachable and p.unreachable_kind == "tls"]
     unread = [p.host for p in scope if p.reachable and p.settings is None]
-    if not down and unread:
+    parts = [f"unreachable: {', '.join(down)}"] if down else []
+    parts += [f"{p.host}: {p.error or 'HTTPS certificate not trusted'}" for p in refused]
+    if not parts and unread:
         return _unknown("reachable", "cluster settings", unread, evidence)
-    return _result(
-        "reachable",
-        not down,
-        f"unreachable: {', '.join(down)}" if down else "every peer answers",
-        evidence,
-    )
+    return _result("reachable", not parts, "; ".join(parts) or "every peer answers", evidence)
 
 
 def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
@@ -205,14 +222,18 @@ def check_platform(view: ClusterView, scope: list[PeerFacts], new: str | None) -
         "hardware",
         "platform",
     )
+    if by_hardware.outcome is CheckOutcome.FAIL:
+        return by_hardware  # different appliances: not equivalent, whatever the size
     if by_hardware.outcome is not CheckOutcome.PASS:
         return result
+    # Not a warning on every healthy run: a manual check the plan states, with what was read.
     return _outcome(
         "platform",
-        CheckOutcome.WARN,
-        "manual check: the VM size cannot be read here; every peer runs the same hardware "
-        f"({next(iter(by_hardware.evidence.values()))}): confirm the VM sizes match",
-        {h: f"hardware {v}; VM size unknown" for h, v in by_hardware.evidence.items()},
+        CheckOutcome.NOT_APPLICABLE,
+        "manual check: the VM size is not offered over this interface (read: the hardware, "
+        f"{next(iter(by_hardware.evidence.values()))} on every peer): confirm the VM sizes "
+        "match",
+        {h: f"hardware {v}; VM size not offered" for h, v in by_hardware.evidence.items()},
     )
 
 
@@ -331,15 +352,17 @@ def check_option_keys(view: ClusterView, scope: list[PeerFacts], new: str | None
 
 
 def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    """DNS and NTP servers configured on every peer, as the peers answer them. A server
-    list exops could not read (refused, or a shape it does not read) is unknown, never
-    "none"; an unreachable peer fails."""
+    """DNS and NTP servers configured on every peer, as the peers answer them; the
+    summary names exactly what is missing where ("DNS servers missing on c1-p3"). A
+    server list exops could not read (refused, or a shape it does not read) is unknown,
+    never "none"."""
     evidence: dict[str, str] = {}
-    bad, missing = [], []
+    missing: dict[str, list[str]] = {}  # "DNS servers" / "NTP servers" / both -> hosts
+    unread = []
     for p in scope:
         if p.system is None:
             evidence[p.host] = _not_read(p, "DNS and NTP servers")
-            missing.append(p.host)
+            unread.append(p.host)
             continue
         s = p.system
         shown = []
@@ -354,18 +377,17 @@ def check_base_network(view: ClusterView, scope: list[PeerFacts], new: str | Non
             )
         evidence[p.host] = "; ".join(shown)
         if s.dns_servers is None or s.ntp_servers is None:
-            missing.append(p.host)
-        elif not s.dns_servers or not s.ntp_servers:
-            bad.append(p.host)
-    return _judged(
-        "base_network",
-        bad,
-        missing,
-        evidence,
-        "DNS and NTP servers missing on {}",
-        "DNS and NTP configured everywhere",
-        "DNS and NTP servers",
-    )
+            unread.append(p.host)
+            continue
+        lacks = [k for k, v in (("DNS", s.dns_servers), ("NTP", s.ntp_servers)) if not v]
+        if lacks:
+            missing.setdefault(" and ".join(lacks) + " servers", []).append(p.host)
+    if missing:
+        text = "; ".join(f"{what} missing on {', '.join(hosts)}" for what, hosts in missing.items())
+        return _result("base_network", False, text, evidence)
+    if unread:
+        return _unknown("base_network", "DNS and NTP servers", unread, evidence)
+    return _result("base_network", True, "DNS and NTP configured everywhere", evidence)
 
 
 def check_e_nic(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
@@ -470,32 +492,42 @@ def check_tls_names(view: ClusterView, scope: list[PeerFacts], new: str | None) 
 
 
 def check_latency(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
-    """What exops can measure: its own round trip to each peer. It cannot see the
-    round trip between two peers (the 80 ms rule), so it says so, bounds it by the sum
-    of its two largest round trips, and never fails: a loaded operator machine or a
-    slow jump host inflates its own figures, not the peers'."""
+    """The 80 ms rule is about the round trip between two peers, which the appliance
+    interface does not report. What exops measures is its own round trip to each peer
+    (one cheap authenticated request: the operator host's path, its load included). The
+    sum of the two largest is an upper bound of the peer-to-peer round trip through this
+    host: within the limit, the rule holds (pass). Above it, nothing is known about the
+    peers' own path, so exops says exactly what it measured and leaves the check to the
+    operator (n/a, a manual check): never a warning that a busy operator host caused."""
     evidence = {
-        p.host: f"{p.rtt_ms:.1f} ms from exops" if p.rtt_ms is not None else _unreachable(p)
+        p.host: (
+            f"{p.rtt_ms:.1f} ms from this host (operator to peer)"
+            if p.rtt_ms is not None
+            else _unreachable(p)
+        )
         for p in scope
     }
-    cannot = "exops cannot measure the round trip between two peers"
+    missing = [p.host for p in scope if p.rtt_ms is None]
+    if missing:
+        return _unknown("latency", "round trip", missing, evidence)
     rtts = sorted((p.rtt_ms for p in scope if p.rtt_ms is not None), reverse=True)
-    if len(rtts) < len(scope):
-        return _result(
-            "latency", False, f"manual check: {cannot}; some peers did not answer", evidence,
-            warn=True,
-        )  # fmt: skip
     bound = sum(rtts[:2]) if len(rtts) >= 2 else (rtts[0] if rtts else 0.0)
-    summary = (
-        f"{cannot}; from here it is at most {bound:.1f} ms (the two largest exops round "
-        f"trips added; limit {MAX_RTT_MS:.0f} ms)"
-    )
     if bound <= MAX_RTT_MS:
-        return _result("latency", True, summary, evidence)
-    return _result(
-        "latency", False, f"manual check: {summary}: measure between the peers", evidence,
-        warn=True,
-    )  # fmt: skip
+        return _result(
+            "latency",
+            True,
+            f"at most {bound:.1f} ms between any two peers (the two largest round trips from "
+            f"this host added; limit {MAX_RTT_MS:.0f} ms)",
+            evidence,
+        )
+    return _outcome(
+        "latency",
+        CheckOutcome.NOT_APPLICABLE,
+        "manual check: the appliances do not report the round trip between peers; from this "
+        f"host the two largest round trips add up to {bound:.1f} ms, which bounds nothing "
+        f"below {MAX_RTT_MS:.0f} ms: measure between the peers (limit {MAX_RTT_MS:.0f} ms)",
+        evidence,
+    )
 
 
 def check_no_nat(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
@@ -529,12 +561,12 @@ def check_no_nat(view: ClusterView, scope: list[PeerFacts], new: str | None) -> 
             evidence,
         )
     if blind:
-        return _result(
+        return _outcome(
             "no_nat",
-            False,
-            f"manual check: confirm no address translation between peers ({', '.join(blind)})",
+            CheckOutcome.NOT_APPLICABLE,
+            f"manual check: confirm no address translation between peers ({', '.join(blind)}: "
+            "its own addresses cannot be compared here)",
             evidence,
-            warn=True,
         )
     return _result("no_nat", True, "every peer is listed under its own LAN address", evidence)
 
@@ -565,10 +597,16 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
     if missing and not bad:
         return _unknown("cluster_health", "cluster status", missing, evidence)
     summary = f"not healthy: {', '.join(bad + missing)}" if bad else "healthy"
-    if unsynced:  # domain doc section 4: the remedy exops offers
+    dispute = primary_dispute(view.facts)
+    if dispute:  # the safe remedy: never ForceConfigUpdate while the primary is disputed
+        fix = primary_remedy(view.facts)
+        summary += f"; the peers disagree on the configuration primary ({dispute})" + (
+            f": run `{fix}` first" if fix else ""
+        )
+    elif unsynced:  # domain doc section 4: the remedy exops offers
         summary += (
             f"; replication alarms on {', '.join(unsynced)}: "
-            f"run exops repair-replication -c {view.facts.cluster} first"
+            f"run `exops repair-replication -c {view.facts.cluster}` first"
         )
     return _result("cluster_health", not bad, summary, evidence)
 
@@ -715,6 +753,50 @@ PREREQUISITES = (
 )
 
 
+# Prerequisites an operator may override by name (``--accept NAME``, repeatable): the ones
+# whose verdict needs a judgement exops cannot make from here. Never the safety checks
+# (reachable, cluster_health, factory_reset), nor what breaks a cluster outright (size,
+# role, version, H.323, TLS names, FQDN resolution).
+ACCEPTABLE = ("latency", "platform", "no_nat", "option_keys", "base_network", "e_nic")
+ACCEPT_PARAM = "accept"  # where a plan keeps the accepted names (its params: journalled)
+ACCEPTED_PREFIX = "accepted by the operator"  # an overridden check's summary begins so
+
+
+def accepted_names(value: object, preflight: Iterable[str]) -> tuple[str, ...]:
+    """The check names an operator accepts, validated.
+
+    Raises:
+        UsageError: a name that is not a check of this runbook, or one that may not be
+            overridden.
+    """
+    from exops.core.errors import UsageError
+
+    if value is None:
+        return ()
+    names = (
+        [value]
+        if isinstance(value, str)
+        else list(value)
+        if isinstance(value, list | tuple)
+        else None
+    )
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise UsageError(f"--accept: expected check names, got {value!r}")
+    runs = set(preflight)
+    for name in names:
+        if name not in ACCEPTABLE:
+            raise UsageError(
+                f"--accept {name}: not a check that may be overridden "
+                f"(these may: {', '.join(ACCEPTABLE)})"
+            )
+        if name not in runs:
+            raise UsageError(
+                f"--accept {name}: this runbook does not run that check "
+                f"(it runs: {', '.join(sorted(runs)) or 'none'})"
+            )
+    return tuple(sorted(set(names)))
+
+
 def scope_of(view: ClusterView, new_peer: str | None) -> list[PeerFacts]:
     hosts = list(view.members) or ([] if new_peer else list(view.hosts))
     if new_peer and new_peer not in hosts:
@@ -723,12 +805,23 @@ def scope_of(view: ClusterView, new_peer: str | None) -> list[PeerFacts]:
 
 
 def run_checks(
-    facts: ClusterFacts, names: list[str] | tuple[str, ...] | None, *, new_peer: str | None = None
+    facts: ClusterFacts,
+    names: list[str] | tuple[str, ...] | None,
+    *,
+    new_peer: str | None = None,
+    leaving: str | None = None,
 ) -> tuple[CheckResult, ...]:
     """Run the named checks (default, for ``exops check``: every prerequisite, plus TLS
-    names, which does not apply to a Permissive cluster: it is what enforce-tls checks)."""
+    names, which does not apply to a Permissive cluster: it is what enforce-tls checks).
+
+    ``leaving``: the peer a remove-peer run takes out: out of scope (it may be dead: that
+    is often why it goes), and the members are judged as they will be without it (their
+    view of it, and the communication alarms it alone causes, do not count)."""
     view = ClusterView(facts)
     scope = scope_of(view, new_peer)
+    if leaving is not None and any(p.host == leaving for p in facts.peers):
+        gone = facts.peer(leaving)
+        scope = [beside(p, gone) for p in scope if p.host != leaving]
     results = tuple(CHECKS[n](view, scope, new_peer) for n in names or (*PREREQUISITES,))
     if names is None:
         results += (_tls_names_if_it_applies(view, scope, new_peer),)
@@ -747,3 +840,119 @@ def _tls_names_if_it_applies(
         "not applicable in TLS Permissive mode (enforce-tls checks it first): " + result.summary,
         result.evidence,
     )
+
+
+# -- a member of another cluster (issue 19): never pulled in ---------------------------------
+
+
+def cluster_list_without(facts: ClusterFacts, host: str) -> tuple[str, ...]:
+    """The list of the cluster as its other peers agree on it (``host`` left out: a
+    peer's own list must not vote for the cluster it is judged against)."""
+    rest = facts.model_copy(update={"peers": tuple(p for p in facts.peers if p.host != host)})
+    ref = consensus_settings_peer(rest)
+    return ref.settings.listed if ref is not None and ref.settings is not None else ()
+
+
+def foreign_addresses(
+    facts: ClusterFacts, host: str, cluster: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The addresses ``host``'s own fresh list names that are not members of this
+    cluster: neither ``host`` itself, nor an address of the cluster's list
+    (``cluster``; default: as its other peers agree on it), nor another address of a
+    peer that list names. Non-empty: ``host`` belongs to another cluster (the vendor
+    rule: a peer joins only once it lists no other peers). Empty when ``host``'s
+    settings were not read (reachability is judged elsewhere)."""
+    peer = facts.peer(host)
+    if peer.settings is None:
+        return ()
+    listed = cluster_list_without(facts, host) if cluster is None else tuple(cluster)
+    keys = {a.lower() for a in listed}
+    members = {p.host for p in facts.peers for a in listed if designates(p, a)}
+    own = {a.lower() for a in (peer.system.lan1, peer.system.lan2) if a} if peer.system else set()
+    if peer.status is not None and 1 <= peer.status.local_slot <= len(peer.settings.peers):
+        own.add(peer.settings.peers[peer.status.local_slot - 1].lower())  # "This system"
+    out = []
+    for a in peer.settings.listed:
+        if designates(peer, a) or a.lower() in keys | own:
+            continue
+        if any(p.host in members and designates(p, a) for p in facts.peers):
+            continue
+        out.append(a)
+    return tuple(out)
+
+
+def foreign_refusal(facts: ClusterFacts, host: str) -> str | None:
+    """Why ``host`` must not be added to (or made the first peer of) this cluster:
+    it is a member of another cluster. None when it lists only this cluster's members."""
+    foreign = foreign_addresses(facts, host)
+    if not foreign:
+        return None
+    settings = facts.peer(host).settings
+    assert settings is not None
+    name = f"cluster name {settings.cluster_name!r}, " if settings.cluster_name else ""
+    primary = settings.primary_address or "none"
+    return (
+        f"{host} belongs to another cluster ({name}primary {primary}): it lists "
+        f"{', '.join(foreign)}, which cluster {facts.cluster} does not list. Writing cluster "
+        "settings on it would spread them through that cluster's database. Take it out of "
+        f"its own cluster first (`exops remove-peer -c CLUSTER --peer {host}`, CLUSTER being "
+        f"the inventory group of {settings.cluster_name or 'that cluster'}), then add it"
+    )
+
+
+# -- the primary the peers agree on (remedies: issue 19 item 3) -------------------------------
+
+
+def primaries_named(facts: ClusterFacts) -> dict[str, list[str]]:
+    """Each configuration primary address the reachable, clustered peers name (lower
+    case), with the peers naming it."""
+    out: dict[str, list[str]] = {}
+    for p in facts.peers:
+        if p.reachable and p.settings is not None and not p.settings.is_empty:
+            out.setdefault((p.settings.primary_address or "").lower(), []).append(p.host)
+    return out
+
+
+def agreed_primary(facts: ClusterFacts) -> str | None:
+    """The inventory peer that the most peers name primary (the consensus ``exops
+    status`` uses), or None."""
+    ref = consensus_settings_peer(facts)
+    address = ref.settings.primary_address if ref is not None and ref.settings else None
+    return next((p.host for p in facts.peers if address and designates(p, address)), None)
+
+
+def primary_dispute(facts: ClusterFacts) -> str | None:
+    """'c1-p1 names 10.0.0.11; c1-p2, c1-p3 name 10.0.0.12' when the peers disagree on
+    the configuration primary, else None."""
+    named = primaries_named(facts)
+    if len(named) < 2:
+        return None
+    return "; ".join(
+        f"{', '.join(hosts)} name{'s' if len(hosts) == 1 else ''} {address or 'no primary'}"
+        for address, hosts in sorted(named.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    )
+
+
+def primary_remedy(facts: ClusterFacts) -> str:
+    """The safe remedy while the peers disagree on the primary: re-run switch-primary
+    for the primary most of them name (never ForceConfigUpdate, which would wipe a
+    peer's configuration and pull it from whichever primary that peer names)."""
+    agreed = agreed_primary(facts)
+    return f"exops switch-primary -c {facts.cluster} --peer {agreed}" if agreed else ""
+
+
+def beside(p: PeerFacts, gone: PeerFacts) -> PeerFacts:
+    """``p`` as it will be once ``gone`` has left: its status without ``gone``, and the
+    database state and communication alarms that ``gone`` alone explains dropped (every
+    peer it does not see Active is ``gone``)."""
+    if p.status is None:
+        return p
+    entries = tuple(e for e in p.status.peers if not designates(gone, e.address))
+    not_active = [e for e in p.status.peers if e.state is not PeerState.ACTIVE]
+    only_gone = bool(not_active) and all(designates(gone, e.address) for e in not_active)
+    status = p.status.model_copy(update={"peers": entries})
+    alarms = p.alarms
+    if only_gone:
+        status = status.model_copy(update={"database": "Active"})
+        alarms = tuple(a for a in p.alarms if a.id not in alarm_ids("communication"))
+    return p.model_copy(update={"status": status, "alarms": alarms})

@@ -174,13 +174,14 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
 def alarm_notes(facts: ClusterFacts) -> tuple[AlarmNote, ...]:
     """Every raised alarm with its title and the command that addresses it (catalogue)."""
     from exops.appliance.knowledge import ALARM_BY_ID
+    from exops.report.remedy import alarm_fix
 
     notes = []
     for p in facts.peers:
         for a in p.raised_alarms:
             info = ALARM_BY_ID.get(a.id)
             title = info.title if info else (a.title or "unknown alarm")
-            fix = info.fix.format(cluster=facts.cluster, peer=p.host) if info else ""
+            fix = alarm_fix(a.id, p, facts)
             notes.append(AlarmNote(host=p.host, id=a.id, title=title, fix=fix))
     return tuple(notes)
 

@@ -11,14 +11,20 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 from exops.appliance.base import Appliance
 from exops.apply.results import RunResult, RunStatus, StepResult, exit_code_for
-from exops.core.errors import ExopsError, PreconditionError, StalePlanError, UsageError
+from exops.core.errors import (
+    ExopsError,
+    LockedError,
+    PreconditionError,
+    StalePlanError,
+    UsageError,
+)
 from exops.core.models import ClusterFacts
 from exops.core.version import __version__
 from exops.facts.gather import Fact
@@ -129,7 +135,7 @@ class Runner:
             plan = self.make_plan(session, runbook_ref, cluster, params)
         plan = self._measured_downtime(plan, None)
         if plan.refused:
-            return _refused(plan)
+            return _refused(self._explained(plan))
         return RunResult(
             cluster=cluster,
             runbook=plan.runbook,
@@ -164,7 +170,9 @@ class Runner:
                 self._lock(store, cluster, runbook_ref, lock_timeout),
                 self.sessions([cluster]) as session,
             ):
+                repaired = _finish_interrupted(store, session, cluster)
                 plan, leaver, _ = self._plan_and_trust(session, runbook_ref, cluster, params)
+                plan = _noted(plan, repaired)
                 plan = self._measured_downtime(plan, store)
                 return self._execute(store, session, plan, yes=yes, decommission=leaver)
 
@@ -233,9 +241,11 @@ class Runner:
         with self._store() as store:
             lock = _null() if dry_run else self._lock(store, cluster, "restore", lock_timeout)
             with lock, self.sessions([cluster]) as session:
+                repaired = None if dry_run else _finish_interrupted(store, session, cluster)
                 facts = self.gather(session, cluster)
                 source = restore_source(facts, host, backup, store.backups)
                 plan = plan_restore(facts, host, source, now=utc_now(), exops_version=__version__)
+                plan = _noted(plan, repaired)
                 if dry_run:
                     if plan.refused:
                         return _refused(plan)
@@ -328,7 +338,7 @@ class Runner:
                 saved_plan=str(saved_plan) if saved_plan is not None else None,
             ),
             on_outcome=finished,
-            before_each=lambda action: store.check_lock(plan.cluster),
+            before_each=lambda action: store.check_lock(self._lock_key(plan.cluster)),
         )
         # The stale-plan rule, before anything is journalled or written: what the plan
         # expects to find still holds on a fresh read (else exit 3, nothing written).
@@ -386,6 +396,18 @@ class Runner:
                 actions.append(a)
         return plan.model_copy(update={"actions": tuple(actions)})
 
+    def _explained(self, plan: Plan) -> Plan:
+        """A refused dry run: say when the next run will finish a move a killed run left
+        half done (exops.run.repair), which is what makes a peer unreadable."""
+        from exops.run.repair import explain_refusal
+
+        try:
+            with self._store() as store:
+                text = explain_refusal(store.journal, plan.cluster, plan.refused or "")
+        except ExopsError:  # a dry run never needs the store
+            return plan
+        return plan.model_copy(update={"refused": text})
+
     @contextmanager
     def _store(self) -> Iterator[StateStore]:
         from exops.state import open_state
@@ -398,7 +420,11 @@ class Runner:
 
     def _lock(self, store: StateStore, cluster: str, runbook: str, timeout: float | None) -> Any:
         wait = timeout if timeout is not None else self.env.settings.lock_timeout
-        return store.lock(cluster, runbook=runbook, timeout_s=wait)
+        spec = self.env.inventory.cluster(cluster)
+        return _cluster_lock(store, spec.lock_key, cluster, spec.members, runbook, wait)
+
+    def _lock_key(self, cluster: str) -> str:
+        return self.env.inventory.cluster(cluster).lock_key
 
     def _resume_since(self, store: StateStore, cluster: str, runbook: str) -> str:
         last = store.journal.last_failed_run(cluster, runbook)
@@ -554,6 +580,40 @@ def _refused(plan: Plan) -> RunResult:
 @contextmanager
 def _null() -> Iterator[None]:
     yield
+
+
+def _finish_interrupted(store: StateStore, session: RunSession, cluster: str) -> str | None:
+    """A move a killed run left half done, finished from the journal (exops.run.repair)."""
+    from exops.run.repair import finish_interrupted
+
+    return finish_interrupted(store.journal, session, cluster)
+
+
+def _noted(plan: Plan, repaired: str | None) -> Plan:
+    """The new plan (journalled with the run) records the write sequence finished first."""
+    if repaired is None:
+        return plan
+    return plan.model_copy(update={"warnings": (repaired, *plan.warnings)})
+
+
+@contextmanager
+def _cluster_lock(
+    store: StateStore,
+    key: str,
+    cluster: str,
+    members: tuple[str, ...],
+    runbook: str,
+    wait: float,
+) -> Iterator[Any]:
+    """The host-wide lock of one cluster, keyed by what identifies it (``ClusterSpec
+    .lock_key``); a refusal names the cluster and its members in the holder line."""
+    with ExitStack() as stack:
+        try:
+            held = stack.enter_context(store.lock(key, runbook=runbook, timeout_s=wait))
+        except LockedError as exc:
+            shown = f"cluster {cluster} ({', '.join(members)})"
+            raise LockedError(str(exc).replace(f"cluster {key}", shown, 1)) from None
+        yield held
 
 
 __all__ = ["Confirm", "OpenSession", "RunSession", "Runner"]

@@ -53,6 +53,7 @@ class RunbookMeta:
     name: str
     description: str
     params: tuple[ParamMeta, ...]
+    preflight: tuple[str, ...] = ()  # its checks (a runbook with checks takes --accept)
 
     @property
     def resumable(self) -> bool:
@@ -76,7 +77,11 @@ def meta_from(data: dict[str, Any], name: str) -> RunbookMeta:
                 hidden=bool(spec.get("hidden", False)),
             )
         )
-    return RunbookMeta(name, str(data.get("description", "")).strip(), tuple(params))
+    checks = data.get("preflight")
+    preflight = tuple(str(c) for c in checks) if isinstance(checks, list) else ()
+    return RunbookMeta(
+        name, str(data.get("description", "")).strip(), tuple(params), preflight=preflight
+    )
 
 
 def meta_of_text(text: str, name: str) -> RunbookMeta:

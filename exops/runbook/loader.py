@@ -129,7 +129,14 @@ def _check_names_and_expressions(
     _check_expressions(data, fail)
 
 
-EXPRESSION_KEYS = ("when", "foreach", "on", "preflight_new_peer", "unless_booted_after")
+EXPRESSION_KEYS = (
+    "when",
+    "foreach",
+    "on",
+    "preflight_new_peer",
+    "preflight_leaving_peer",
+    "unless_booted_after",
+)
 
 
 def _check_expressions(data: dict[str, Any], fail: Callable[[Loc, str], None]) -> None:

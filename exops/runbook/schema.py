@@ -115,6 +115,8 @@ class Runbook(Strict):
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     preflight: tuple[str, ...] = ()
     preflight_new_peer: str | None = None
+    # The peer the run takes out of the cluster (remove-peer): out of the checks' scope.
+    preflight_leaving_peer: str | None = None
     refuse: tuple[Refusal, ...] = ()
     steps: tuple[Step, ...]
     source: str = ""  # where it was loaded from (for messages)

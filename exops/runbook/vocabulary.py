@@ -33,4 +33,5 @@ CONDITION_NAMES: tuple[str, ...] = (
     "primary_agreed",
     "in_sync",
     "reachable",
+    "joined",
 )

@@ -216,22 +216,14 @@ if ONLY:  # a local run of some runbooks only (CI runs them all)
 # outside the runbooks (the lead's area). Each entry is (runbook, write N) ->
 # a text the finding must contain. The cell must still fail that way: when a
 # fix lands, the test says so and the entry goes.
-KNOWN: dict[tuple[str, int], str] = {
-    # Compaction writes slot 2 = p3 before clearing slot 3: killed in between, the
-    # primary (write 1) or p3 (write 3) lists p3 twice, which the CLI reader refuses
-    # as garbled ("lists ... twice"): the peer is unreadable, the re-run is refused.
-    # (The refusal may come from the factory-reset check first: "the peer list of
-    # c1-p1 could not be read" - the same unreadable peer; "|" separates the forms.)
-    ("remove-peer", 1): "twice|list of c1-p1 could not be read",
-    ("remove-peer", 3): "twice|list of c1-p3 could not be read",
-    # The same class for restore: c1-p3's own entry moves back from slot 2 to slot 3
-    # (it is written in slot 3 first, never dropped): killed in between, c1-p3 lists
-    # itself twice and is unreadable; the re-run refuses, naming it.
-    ("restore", 1): "twice",
-}
+KNOWN: dict[tuple[str, int], str] = {}
 # Fixed since the matrix found them: remove-peer write 7 (the leaver's pending reset
 # no longer refuses the re-run: the cluster no longer lists it), restore writes 1 and
-# 2 (a restore's own pre-change backup is kept apart from the peer's backups).
+# 2 (a restore's own pre-change backup is kept apart from the peer's backups), and
+# (issue 19) remove-peer writes 1 and 3 and restore write 1: a move killed between
+# writing the new slot and clearing the old one left a peer listing an address twice
+# (unreadable, every re-run refused); the next run now finishes exactly that write
+# sequence from the journal (exops/run/repair.py).
 WORKERS = max(1, int(os.environ.get("EXOPS_KILL_WORKERS", "5")))
 
 

@@ -12,6 +12,9 @@ apply, or during a run (issue 30). After every step, on the mock's true state:
   intends to reset;
 - exops never had two peers of the cluster down at once (restart windows
   from the lab's request log and ``/metrics`` restart downtimes);
+- no run changes a peer outside the cluster it was asked to change: the lab
+  holds a second cluster, c2, that no command names; nothing is ever written
+  to it and its settings never move (issue 19);
 - once the fault or drift is gone, re-running the same command exits 0 and a
   further dry run plans no write (the run converges);
 - a stale plan writes nothing (a saved plan applied after another administrator's
@@ -94,16 +97,24 @@ class Sessions(RuleBasedStateMachine):
         self.leavers: set[str] = set()
         self.log: list[str] = []
         self.base: dict[str, dict[str, Any]] = {}
+        self.others: dict[str, Any] = {}
 
     @initialize()
     def start(self) -> None:
         COUNTS["sequences"] += 1
-        self.lab = type(self).lab_factory(clusters=1, peers=4, time_scale=SCALE, preset="formed")
+        self.lab = type(self).lab_factory(clusters=2, peers=4, time_scale=SCALE, preset="formed")
         self.cli = cli_for(self.lab, self.home, **FAST)
         peers = self.lab.control.state()["peers"]
         self.base = {
             p: {"dns_servers": peers[p]["dns_servers"], "ntp_servers": peers[p]["ntp_servers"]}
             for p in PEERS
+        }
+        self.others = self._other_cluster()
+
+    def _other_cluster(self) -> dict[str, Any]:
+        peers = self.lab.control.state()["peers"]
+        return {
+            p: (peers[p]["saved"], peers[p]["config_rev"]) for p in peers if p.startswith("c2-")
         }
 
     def teardown(self) -> None:
@@ -303,9 +314,21 @@ class Sessions(RuleBasedStateMachine):
         if self.lab is None:
             return
         claiming = sorted(
-            n for n, s in self.lab.control.state()["peers"].items() if s["is_primary"]
+            n
+            for n, s in self.lab.control.state()["peers"].items()
+            if s["is_primary"] and n in PEERS
         )
         assert len(claiming) <= 1, (self.log, claiming)
+
+    @invariant()
+    def other_cluster_untouched(self) -> None:
+        if self.lab is None:
+            return
+        written = sorted(
+            {r["peer"] for r in self.lab.control.requests(since=0) if r["write"]} - set(PEERS)
+        )
+        assert not written, (self.log, f"writes to {written}, outside cluster c1")
+        assert self._other_cluster() == self.others, (self.log, "cluster c2 changed")
 
     @invariant()
     def never_two_peers_down(self) -> None:

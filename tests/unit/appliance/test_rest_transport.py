@@ -29,6 +29,7 @@ from exops.appliance.rest import RestAppliance, cdb_posts
 from exops.core.errors import (
     ApplianceError,
     AuthError,
+    DuplicateSlotsError,
     ExopsError,
     TimeoutError_,
     TlsError,
@@ -733,12 +734,38 @@ def test_tls_failure_is_a_tls_error_and_not_retried(
     with pytest.raises(TlsError, match="--ca-bundle") as info:
         appliance.probe()
     assert_clean(info.value, "probe")
-    if "self-signed" in str(exc):  # the fix that fits (issue 32): not "skip verification"
-        assert "install its CA-signed certificate again" in str(info.value)
-    else:
-        assert "--insecure" in str(info.value)
+    assert "--insecure" not in str(info.value)  # the fix keeps verification on (issue 19)
     assert peer.count(REST.probe) == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "said", "fix"),
+    [
+        (10, "certificate has expired", "out of its validity", "renew it on the appliance"),
+        (18, "self-signed certificate", "self-signed HTTPS certificate", "signed by your CA"),
+        (
+            62,
+            "IP address mismatch, certificate is not valid for '10.0.0.11'",
+            "does not name",
+            "SANs",
+        ),
+        (20, "unable to get local issuer certificate", "not trusted", "--ca-bundle"),
+    ],
+)
+def test_a_bad_certificate_is_named_with_the_fix_that_keeps_verification_on(
+    appliance: RestAppliance, peer: FakePeer, code: int, text: str, said: str, fix: str
+) -> None:
+    exc = httpx.ConnectError("handshake failed", request=_req(REST.probe))
+    cause = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {text}")
+    cause.verify_code, cause.verify_message = code, text
+    exc.__cause__ = cause
+    peer.on(REST.probe, exc)
+    with pytest.raises(TlsError) as info:
+        appliance.probe()
+    message = str(info.value)
+    assert said in message and fix in message and text in message
+    assert "--insecure" not in message and "\n" not in message
 
 
 def test_other_http_errors_are_transport_errors(appliance: RestAppliance, peer: FakePeer) -> None:
@@ -880,7 +907,8 @@ def test_garbled_settings_are_appliance_errors(
     mutate(peer)
     with pytest.raises(ApplianceError) as info:
         appliance.read_settings()
-    assert type(info.value) is ApplianceError
+    # an ApplianceError, not a transport error (a duplicate carries its raw slots too)
+    assert type(info.value) in (ApplianceError, DuplicateSlotsError)
     assert_clean(info.value)
 
 

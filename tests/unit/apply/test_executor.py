@@ -447,6 +447,21 @@ def test_r5_executor_refuses_primary_on_empty_slot(tmp_path: Path) -> None:
     assert peers.apps["p2"].writes == []
 
 
+def test_r8_executor_refuses_to_list_a_foreign_peer(tmp_path: Path) -> None:
+    """A plan made while p3 was unclustered; by the time of the write p3 has joined
+    another cluster (its fresh list names c2's peers): the primary's write is refused."""
+    clock = FakeClock()
+    two = ClusterSettings(peers=(ADDRS[0], ADDRS[1], *EMPTY_SLOTS[2:]), primary=1)
+    other = ClusterSettings(
+        peers=("10.0.2.11", ADDRS[2], *EMPTY_SLOTS[2:]), primary=1, cluster_name="c2.example"
+    )
+    peers = FakePeers(clock, {"p1": two, "p2": two, "p3": other})
+    ex, result = run_on(tmp_path, peers, clock, conf("p1", two, LISTED))
+    assert "safety rule R8" in (result.outcomes[0].error or "")
+    assert "10.0.2.11" in (result.outcomes[0].error or "")
+    assert peers.apps["p1"].writes == [] and ex.safety_refusal is not None
+
+
 def restart(host: str, **kw: object) -> Action:
     return Action(id="1", step="restart", kind=ActionKind.RESTART, host=host, **kw)  # type: ignore[arg-type]
 
@@ -476,6 +491,70 @@ def test_r2_executor_restarts_in_a_healthy_cluster(tmp_path: Path) -> None:
     _ex, result = run_on(tmp_path, peers, clock, restart("p2"))
     assert [o.status for o in result.outcomes] == ["changed"]
     assert peers.apps["p2"].down_until > 0
+
+
+class CachingPeers(FakePeers):
+    """A cluster read that, once, hands the wait a read taken before the restart (a
+    cache, a slow proxy): stamped with the time it was really read."""
+
+    def __init__(self, clock: FakeClock, settings: dict[str, ClusterSettings]) -> None:
+        super().__init__(clock, settings)
+        self.cached: ClusterFacts | None = None
+        self.wait_reads = 0
+
+    def gather(
+        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+    ) -> ClusterFacts:
+        facts = super().gather(cluster, hosts, light=light)
+        now = datetime.now(UTC)
+        facts = facts.model_copy(
+            update={"peers": tuple(p.model_copy(update={"gathered_at": now}) for p in facts.peers)}
+        )
+        if hosts is not None and len(hosts) > 1:
+            self.wait_reads += 1
+            if self.cached is not None and self.wait_reads == 1:
+                return self.cached
+        return facts
+
+
+def test_a_wait_never_judges_a_read_taken_before_the_restart(tmp_path: Path) -> None:
+    """Issue 19: a wait that returns on its first poll right after a restart must have
+    read the state after the restart; a read that began before it is read again."""
+    clock = FakeClock()
+    peers = CachingPeers(clock, {"p1": LISTED, "p2": LISTED, "p3": LISTED})
+    peers.cached = peers.gather("c1", ["p1", "p2", "p3"])  # read before the restart
+    peers.wait_reads = 0
+    judged: list[ClusterFacts] = []
+
+    def anything(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+        judged.append(facts)
+        return True, "holds"
+
+    wait = Action(
+        id="2",
+        step="wait",
+        kind=ActionKind.WAIT,
+        condition="anything",
+        condition_args={"hosts": ["p1", "p2", "p3"]},
+    )
+
+    class Sink:
+        def emit(self, event: str, **fields: object) -> None:
+            pass
+
+    ex = Executor(
+        peers,  # type: ignore[arg-type]
+        make_plan(restart("p2"), wait),
+        conditions={"anything": anything},
+        waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
+        events=Sink(),
+        options=ApplyOptions(restart_timeout=600, settle_timeout=600, backups=FileBackups(tmp_path)),
+    )
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["changed", "ok"]
+    assert peers.wait_reads == 2  # the stale read was not judged: read again
+    assert ex.restarted_at is not None
+    assert all(p.gathered_at and p.gathered_at >= ex.restarted_at for f in judged for p in f.peers)
 
 
 def test_r4_executor_refuses_restart_of_empty_peer(tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ def test_r3_refuses_an_address_of_the_other_ip_version() -> None:
         "p1",
         v6,
         settings("2001:db8::1", "2001:db8::2", ip_version=IpVersion.IPV6),
-        facts(peer(0, v6)),
+        facts(peer(0, v6).model_copy(update={"address": "2001:db8::1"})),
         decommission=None,
     )
 
@@ -359,6 +359,18 @@ def test_r7_allows_a_subordinate() -> None:
     check_command("p2", "ForceConfigUpdate", HEALTHY)
 
 
+def test_r7_refuses_while_the_peers_disagree_on_the_primary() -> None:
+    """After switch-primary with the old primary down, the old primary comes back still
+    naming itself: ForceConfigUpdate (wipe and pull) is refused on every peer."""
+    new = settings(*ADDR[:3], primary=2)
+    f = facts(peer(0, THREE), peer(1, new), peer(2, new))
+    for host in ("p1", "p3"):
+        with pytest.raises(SafetyError) as exc:
+            check_command(host, "ForceConfigUpdate", f)
+        assert rule_of(exc) == "R7" and "disagree on the configuration primary" in str(exc.value)
+        assert "exops switch-primary -c c1 --peer p2" in str(exc.value)
+
+
 # -- bounded input: timeouts are finite and positive (issue 11, item 7) ---------------------------
 @pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "0", "-5", "", "abc", "1e400"])
 @pytest.mark.parametrize(
@@ -497,3 +509,74 @@ def test_r3_a_new_peer_joining_an_enforce_cluster_is_refused_an_ip_list() -> Non
     permissive = settings(*ADDR[:2])
     on_permissive = facts(peer(0, permissive), peer(1, permissive), peer(2, new))
     write("p3", new, joined, on_permissive, decommission=None)
+# -- R8: never list a peer that belongs to another cluster ------------------------------------
+OTHER = settings("10.0.2.11", ADDR[2], "10.0.2.12", cluster_name="c2.example.com")
+
+
+def test_r8_refuses_listing_a_member_of_another_cluster() -> None:
+    """The primary lists p3, which lists two peers of cluster c2: refused, on its fresh list."""
+    two = settings(*ADDR[:2])
+    f = facts(peer(0, two), peer(1, two), peer(2, OTHER))
+    with pytest.raises(SafetyError) as exc:
+        write("p1", two, settings(*ADDR[:3]), f, decommission=None)
+    assert rule_of(exc) == "R8"
+    assert "p3 belongs to another cluster" in str(exc.value)
+    assert "10.0.2.11, 10.0.2.12" in str(exc.value) and "c2.example.com" in str(exc.value)
+
+
+def test_r8_refuses_writing_the_foreign_peer_itself() -> None:
+    """A re-run after the members listed p3: writing p3 (its fresh list is c2's) is refused."""
+    f = facts(peer(0, THREE), peer(1, THREE), peer(2, OTHER))
+    with pytest.raises(SafetyError) as exc:
+        write("p3", OTHER, settings(*ADDR[:3]), f, decommission=None)
+    assert rule_of(exc) == "R8" and "p3 belongs to another cluster" in str(exc.value)
+
+
+def test_r8_allows_adding_a_peer_with_an_empty_list_and_configuring_it() -> None:
+    two = settings(*ADDR[:2])
+    f = facts(peer(0, two), peer(1, two), peer(2, settings()))
+    write("p1", two, settings(*ADDR[:3]), f, decommission=None)
+    f = facts(peer(0, THREE), peer(1, THREE), peer(2, settings()))
+    write("p3", settings(), THREE, f, decommission=None)
+
+
+def test_r8_allows_writes_that_add_no_address() -> None:
+    """Compaction (remove-peer) and primary changes list nothing new: a subordinate still
+    listing the leaver the primary no longer lists is not 'foreign'."""
+    compacted = settings(ADDR[0], ADDR[2])
+    f = facts(peer(0, compacted), peer(1, THREE), peer(2, THREE))
+    write("p3", THREE, compacted, f, decommission="p2")
+
+
+def test_r8_allows_listing_a_member_by_its_fqdn() -> None:
+    """convert-fqdn: slot 2 becomes p2's FQDN; p2 is a member already."""
+    f = facts(peer(0, THREE), peer(1, THREE), peer(2, THREE))
+    write("p1", THREE, settings(ADDR[0], FQDN[1], ADDR[2]), f, decommission=None)
+
+
+def test_r8_allows_building_a_cluster_from_one_peer() -> None:
+    """Add-peer on a cluster of one: the primary lists p2, then p2 is configured like it
+    (the primary is the whole cluster: no other peer agrees on its list)."""
+    one, two = settings(ADDR[0]), settings(*ADDR[:2])
+    write("p1", one, two, facts(peer(0, one), peer(1, settings())), decommission=None)
+    write("p2", settings(), two, facts(peer(0, two), peer(1, settings())), decommission=None)
+
+
+def test_r8_refuses_the_other_clusters_primary_on_a_cluster_of_one() -> None:
+    """p2 names itself primary of c2: its vote must not make c2's list 'the cluster'."""
+    one = settings(ADDR[0])
+    c2 = settings(ADDR[1], "10.0.2.11", cluster_name="c2.example.com")
+    with pytest.raises(SafetyError) as exc:
+        write("p1", one, settings(*ADDR[:2]), facts(peer(0, one), peer(1, c2)), decommission=None)
+    assert rule_of(exc) == "R8" and "p2 belongs to another cluster" in str(exc.value)
+
+
+def test_r8_the_judged_peer_has_no_vote_on_what_the_cluster_is() -> None:
+    """p2 and p3 are members of c2 (p2 its primary): listing p2 on c1's only member must
+    be judged against c1's list, not against c2's majority (p2's own vote excluded)."""
+    one = settings(ADDR[0])
+    c2 = settings(ADDR[1], ADDR[2], cluster_name="c2.example.com")
+    f = facts(peer(0, one), peer(1, c2), peer(2, c2))
+    with pytest.raises(SafetyError) as exc:
+        write("p1", one, settings(*ADDR[:2]), f, decommission=None)
+    assert rule_of(exc) == "R8" and "p2 belongs to another cluster" in str(exc.value)

@@ -120,3 +120,9 @@ def test_unlock_takes_c_and_keeps_the_positional_as_a_deprecated_alias(
     for bad in (["unlock"], ["unlock", "c1", "-c", "c2"]):  # exops.cli.app.main: exit 2
         error = runner.invoke(app, bad).exception
         assert isinstance(error, UsageError) and error.exit_code == 2, error
+def test_accept_help_names_every_check_that_may_be_overridden() -> None:
+    from exops.cli.options import ACCEPT_HELP
+    from exops.plan.preflight import ACCEPTABLE
+
+    listed = ACCEPT_HELP.split(": ", 1)[1].split(". ")[0]
+    assert listed.split(", ") == list(ACCEPTABLE)

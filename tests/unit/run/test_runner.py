@@ -181,12 +181,40 @@ def test_a_held_lock_refuses_with_exit_4(tmp_path: Path) -> None:
 
     env = make_env(tmp_path)
     peers = cluster()
+    key = env.inventory.cluster("c1").lock_key  # the cluster's name and members' digest
     with (
-        acquire("c1", runbook="other", timeout_s=0, lock_dir=env.settings.lock_dir),
+        acquire(key, runbook="other", timeout_s=0, lock_dir=env.settings.lock_dir),
         pytest.raises(LockedError) as caught,
     ):
         runner(env, peers)[0].run("restart", "c1", {}, yes=True)
     assert caught.value.exit_code == 4 and all(p.restarts == 0 for p in peers.values())
+    # The holder line names the cluster by what identifies it: its members' addresses.
+    members = ", ".join(env.inventory.cluster("c1").members)
+    assert str(caught.value).startswith(f"cluster c1 ({members}) is locked by "), caught.value
+
+
+def test_a_cluster_of_the_same_name_elsewhere_does_not_lock_this_one(tmp_path: Path) -> None:
+    """Two inventories (two sites, two labs) both call a cluster c1: one's run does not
+    lock the other out; the same cluster in an inventory copy still does."""
+    import dataclasses
+
+    from exops.state.flock import acquire
+
+    env = make_env(tmp_path)
+    spec = env.inventory.cluster("c1")
+    other_site = dataclasses.replace(
+        spec,
+        peers=tuple(
+            dataclasses.replace(p, address=f"192.0.2.{i}") for i, p in enumerate(spec.peers, 1)
+        ),
+    )
+    assert other_site.lock_key != spec.lock_key and other_site.lock_key.startswith("c1.")
+    copy = dataclasses.replace(spec, data={"copied": True})
+    assert copy.lock_key == spec.lock_key
+    peers = cluster()
+    with acquire(other_site.lock_key, runbook="other", timeout_s=0, lock_dir=env.settings.lock_dir):
+        result = runner(env, peers)[0].run("restart", "c1", {"peer": "p3"}, yes=True)
+    assert result.exit_code == 0
 
 
 def test_result_document_has_schema_and_outcomes(tmp_path: Path) -> None:
