@@ -888,7 +888,8 @@ def foreign_refusal(facts: ClusterFacts, host: str) -> str | None:
     if not foreign:
         return None
     settings = facts.peer(host).settings
-    assert settings is not None
+    if settings is None:  # foreign addresses come from its settings: never here
+        return f"{host}: its cluster settings could not be read"
     name = f"cluster name {settings.cluster_name!r}, " if settings.cluster_name else ""
     primary = settings.primary_address or "none"
     return (

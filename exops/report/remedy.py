@@ -45,7 +45,8 @@ def alarm_fix(alarm: str, peer: PeerFacts, facts: ClusterFacts) -> str:
 
 
 def _lists_itself(peer: PeerFacts) -> bool:
-    assert peer.settings is not None
+    if peer.settings is None:  # not read: never taken to list itself
+        return False
     own = {peer.address.lower(), peer.fqdn.lower()} - {""}
     if peer.system is not None:
         own |= {a.lower() for a in (peer.system.lan1, peer.system.lan2) if a}

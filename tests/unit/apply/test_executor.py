@@ -456,10 +456,10 @@ def test_r8_executor_refuses_to_list_a_foreign_peer(tmp_path: Path) -> None:
         peers=("10.0.2.11", ADDRS[2], *EMPTY_SLOTS[2:]), primary=1, cluster_name="c2.example"
     )
     peers = FakePeers(clock, {"p1": two, "p2": two, "p3": other})
-    ex, result = run_on(tmp_path, peers, clock, conf("p1", two, LISTED))
+    _ex, result = run_on(tmp_path, peers, clock, conf("p1", two, LISTED))
     assert "safety rule R8" in (result.outcomes[0].error or "")
     assert "10.0.2.11" in (result.outcomes[0].error or "")
-    assert peers.apps["p1"].writes == [] and ex.safety_refusal is not None
+    assert peers.apps["p1"].writes == [] and result.outcomes[0].refused
 
 
 def restart(host: str, **kw: object) -> Action:

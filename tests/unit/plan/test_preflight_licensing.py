@@ -153,5 +153,5 @@ def test_none_configured_fails_and_outranks_unknown() -> None:
     peers = [_peer(0, dns_servers=()), _peer(1, ntp_servers=None), _peer(2)]
     result = _check("base_network", peers)
     assert result.outcome is CheckOutcome.FAIL
-    assert result.summary == "DNS and NTP servers missing on p1"
+    assert result.summary == "DNS servers missing on p1"  # issue 19: what is missing
     assert result.evidence["p1"] == "DNS none; NTP 192.0.2.123"

@@ -93,7 +93,7 @@ def test_repair_replication_refuses_while_the_peers_disagree_on_the_primary() ->
     assert "exops switch-primary -c c1 --peer p2" in p.refused
 
 
-def test_status_of_settings_not_read_is_broken_not_unclustered() -> None:
+def test_status_of_settings_not_read_is_unknown_not_unclustered() -> None:
     """--transport rest on peers whose CDB REST API is off: nothing was read, which is
     not 'no peer lists any address'."""
     unread = [
@@ -101,5 +101,5 @@ def test_status_of_settings_not_read_is_broken_not_unclustered() -> None:
         for i in range(2)
     ]
     report = summarize(cluster(*unread))
-    assert report.verdict.value == "broken"
-    assert report.reasons[0] == "p1: settings not read: HTTP 404: CDB off"
+    assert report.verdict.value == "unknown"  # issue 26: nothing read decides nothing
+    assert "HTTP 404: CDB off" in " ".join(report.reasons), report.reasons
