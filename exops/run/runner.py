@@ -355,6 +355,11 @@ class Runner:
             result.message = "interrupted"
             observers.run_finished(run, result)
             return result
+        except ExopsError as exc:  # raised outside a step's own handling (an observer,
+            # a sink): the step in flight failed with it; the rest is not reached
+            result = _escaped(plan, done, bridge, unreached, run.run_id, observers, exc)
+            observers.run_finished(run, result)
+            return result
         except BaseException:  # a bug: journalled as interrupted, then shown
             result = _interrupted(plan, done, bridge, unreached, run.run_id, observers)
             observers.run_finished(run, result)
@@ -543,6 +548,56 @@ def _interrupted(
         except (ExopsError, OSError):  # the interruption is what is reported
             continue
     return _finished(plan, RunStatus.INTERRUPTED, [*done, *rest], unreached, run_id=run_id)
+
+
+def _escaped(
+    plan: Plan,
+    done: list[StepResult],
+    bridge: _Bridge,
+    unreached: tuple[str, ...],
+    run_id: str,
+    observers: Observer,
+    exc: ExopsError,
+) -> RunResult:
+    """A run an exops error stopped outside a step's own error handling: the step in
+    flight failed with that error (said once, with what of it happened), the steps
+    after it were not reached. Journalled and shown like any failed run (exit 1)."""
+    from exops.apply.results import StepStatus
+
+    finished = {s.action.id for s in done}
+    rest: list[StepResult] = []
+    if bridge.in_flight is not None and bridge.in_flight[0].id not in finished:
+        action, started = bridge.in_flight
+        sent = action.id in bridge.restart_sent
+        what = _in_flight_note(action, sent).removeprefix(IN_FLIGHT).lstrip(":, ")
+        rest.append(
+            StepResult(
+                action,
+                StepStatus.FAILED,
+                started,
+                duration_s=(utc_now() - started).total_seconds(),
+                error=f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} ({what})",
+                advice="re-run the same command: it plans again from what the cluster reads now",
+            )
+        )
+    begun = finished | {s.action.id for s in rest}
+    rest += [
+        StepResult(a, StepStatus.SKIPPED, utc_now(), detail="not reached")
+        for a in plan.actions
+        if a.id not in begun
+    ]
+    for step in rest:
+        try:
+            observers.step_finished(bridge.run, step)
+        except (ExopsError, OSError):  # the first error is what is reported
+            continue
+    status = _status_of([*done, *rest], unreached)
+    if status not in (RunStatus.FAILED, RunStatus.REFUSED):  # no step in flight to blame
+        status = RunStatus.FAILED
+    result = _finished(plan, status, [*done, *rest], unreached, run_id=run_id)
+    if result.first_failure is None:
+        result.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return result
 
 
 def _in_flight_note(action: Action, restart_sent: bool) -> str:

@@ -269,7 +269,7 @@ def assert_clean_stop(result: Faulted, n: int, blame: tuple[str, ...]) -> dict[s
     assert fail["advice"], fail
     status = str(fail.get("status") or "failed").upper()  # FAILED, or UNREACHABLE (transport)
     header = f"{status} step {fail['action']} '{fail['step']}' on {fail['host'] or 'cluster'}"
-    assert header in result.stdout, (header, result.stdout[-3000:])
+    assert header in result.stdout, (header, result.stdout[-3000:], result.stderr[-3000:])
     # Nothing past the failed step: per peer, at most the requests planned up to it.
     upto = [a for a in result.plan["actions"] if int(a["id"]) <= int(fail["action"])]
     allowed = planned_requests(upto)

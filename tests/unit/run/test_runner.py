@@ -326,3 +326,39 @@ def test_resume_after_a_crash_picks_up_the_run_left_running(tmp_path: Path) -> N
     assert result.plan is not None and result.plan.refused is None
     since = datetime.fromisoformat(str(result.plan.params["since"]))
     assert since == datetime.fromisoformat(started["started"])
+
+
+class _FailsAtStep(Recorder):
+    """An observer whose call at the start of step N raises an exops error (a journal
+    or event sink that breaks mid-run): the run must end as a failure of that step."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def step_started(self, run: RunInfo, action: Action) -> None:
+        super().step_started(run, action)
+        if len([c for c in self.calls if c.startswith("step_started")]) == self.n:
+            from exops.core.errors import ExopsError
+
+            raise ExopsError("the journal broke")
+
+
+def test_an_exops_error_escaping_a_step_fails_that_step_not_interrupted(tmp_path: Path) -> None:
+    """CI once showed "interrupted: [c1-p2] back up c1-p2 ..." and exit 1 with no FAILED
+    header: an exops error raised outside a step's own error handling was reported as
+    an interruption. It is the failure of the step in flight, with its message."""
+    env = make_env(tmp_path)
+    rec = _FailsAtStep(1)
+    result = runner(env, cluster(), observers=[rec])[0].run(
+        "restart", "c1", {"peer": "p2"}, yes=True
+    )
+    assert result.status is RunStatus.FAILED and result.exit_code == 1, result
+    failed = result.first_failure
+    assert failed is not None and failed.status is StepStatus.FAILED
+    assert "the journal broke" in (failed.error or "") and not failed.refused
+    assert "interrupted" not in (failed.error or "")
+    assert result.message.startswith(f"step {failed.action.id} "), result.message
+    rest = result.steps[result.steps.index(failed) + 1 :]
+    assert rest and all(s.status is StepStatus.SKIPPED for s in rest)
+    assert rec.calls[-1] == "run_finished failed"
