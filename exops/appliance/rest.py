@@ -1163,21 +1163,22 @@ def tls_failure_message(exc: Exception) -> str:
     low = text.lower()
     if code in (9, 10) or "expired" in low or "not yet valid" in low:
         return (
-            f"the appliance's HTTPS certificate is out of its validity ({text}): renew it on "
-            "the appliance (exops keeps verifying certificates)"
+            f"HTTPS certificate out of its validity ({text}); renew it on the appliance "
+            "(`exops renew-cert`); exops keeps verifying certificates"
         )
     if code in (18, 19) or "self-signed" in low or "self signed" in low:
         return (
-            f"the appliance presents a self-signed HTTPS certificate ({text}): install one "
-            "signed by your CA on it (a factory-reset X12.6+ peer makes a self-signed one), or "
-            "give this certificate with --ca-bundle to trust it"
+            f"HTTPS certificate not trusted ({text}); the peer presents a self-signed "
+            "certificate (a factory-reset X12.6+ peer makes one): install its CA-signed "
+            "certificate again, or trust this one by adding it to the --ca-bundle file"
         )
     if code == 62 or "mismatch" in low:
         return (
-            f"the appliance's HTTPS certificate does not name the address exops connects to "
-            f"({text}): renew it with that name in its SANs"
+            f"HTTPS certificate not trusted ({text}); it does not name the address exops "
+            "connects to: correct the peer's hostname in the inventory, or renew the "
+            "certificate with that name in its SANs"
         )
-    return f"HTTPS certificate not trusted ({text}): give the CA that signed it with --ca-bundle"
+    return f"HTTPS certificate not trusted ({text}); give the CA that signed it with --ca-bundle"
 
 
 def _is_tls_failure(exc: Exception) -> bool:

@@ -354,7 +354,7 @@ class Executor:
         found = app.read_settings()
         described = ", ".join(w.describe() for w in writes)
         self._wrote(host, found, described)
-        if action.after is not None and found != action.after:
+        if action.after is not None and _unexplained(current, writes, action.after, found):
             raise DivergenceError(
                 f"step {action.id} '{action.step}': after writing, expected "
                 f"{describe_diff(action.after, found)}",
@@ -563,6 +563,25 @@ def _failure_status(action: Action, exc: ExopsError) -> StepStatus:
     if isinstance(exc, TimeoutError_) and action.kind in (ActionKind.WAIT, ActionKind.VERIFY):
         return StepStatus.FAILED
     return StepStatus.UNREACHABLE if isinstance(exc, TransportError) else StepStatus.FAILED
+
+
+def _unexplained(
+    current: ClusterSettings, writes: Any, after: ClusterSettings, found: ClusterSettings
+) -> bool:
+    """The read after a write differs from the plan in a way neither the write nor
+    replication explains. Every field the write set must read as planned; a
+    cluster-database field the write did not set may have moved meanwhile (a peer
+    whose list now names the cluster takes the primary's cluster name by replication,
+    domain 3.2 step 3: exops never writes it there)."""
+    from exops.plan.planner import replicated_fields
+
+    if found == after:
+        return False
+    c, w = current.model_dump(mode="json"), apply_writes(current, writes).model_dump(mode="json")
+    a, f = after.model_dump(mode="json"), found.model_dump(mode="json")
+    written = {k for k in w if w[k] != c[k]}
+    replicated = set(replicated_fields())
+    return any(a[k] != f[k] and (k in written or k not in replicated) for k in a)
 
 
 def _progressed(before: ClusterSettings, current: ClusterSettings, after: ClusterSettings) -> bool:

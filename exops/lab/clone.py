@@ -17,6 +17,7 @@ starts the lab with it (``python -m exops.lab up --spec FILE``)::
             h323: true
             cdb_rest: false
             cert: ok                   # ok | missing_san | wrong_name | expired | self_signed
+            lan1: 10.0.0.11            # the LAN1 it reports (the real peer's; default its own)
             lan2: null
             settings:                  # saved cluster settings, as read
               peers: [10.0.0.11, 10.0.0.12, "", "", "", ""]
@@ -170,6 +171,7 @@ def _peer(raw: Any, *, group: str, c: int, k: int, subnet: str) -> Peer:
         h323=bool(raw.get("h323", True)),
         cdb_rest=bool(raw.get("cdb_rest", False)),
         cert_mode=cert,
+        lan1=raw.get("lan1") or None,
         lan2=raw.get("lan2") or None,
         saved=_settings(raw.get("settings"), where),
         group=group,

@@ -173,6 +173,9 @@ class Peer:
     maintenance_mode: bool = False
     cert_mode: str = "ok"
     lan2: str | None = None
+    # The LAN1 address it reports, when not its socket address (a rehearsal clone
+    # reports the real peer's LAN1; None: its own address).
+    lan1: str | None = None
     option_keys: list[dict[str, Any]] = field(default_factory=list)
     dns_servers: list[str] = field(default_factory=lambda: ["192.0.2.53"])
     ntp_servers: list[str] = field(default_factory=lambda: ["192.0.2.123"])
@@ -219,7 +222,13 @@ class Peer:
     # -- identity ---------------------------------------------------------
     def designates(self, address: str) -> bool:
         a = address.lower()
-        own = {self.ip, self.fqdn.lower(), (self.lan2 or "").lower(), *self.aliases}
+        own = {
+            self.ip,
+            self.fqdn.lower(),
+            (self.lan1 or "").lower(),
+            (self.lan2 or "").lower(),
+            *self.aliases,
+        }
         return bool(a) and a in own - {""}
 
     def self_entry(self, settings: ClusterSettings) -> str | None:

@@ -249,7 +249,7 @@ def sysinfo(lab: Lab, peer: Peer) -> dict[str, Any]:
         # The peer's own clock, in simulated time since its (wall-clock) boot, so
         # that SystemTime - UptimeSeconds is its boot time also in compressed time.
         "SystemTime": _system_time(lab, peer),
-        "Lan1Address": peer.ip,
+        "Lan1Address": peer.lan1 or peer.ip,
         "Lan2Address": peer.lan2,
     }
 

@@ -217,7 +217,7 @@ def warnings_tree(peer: Peer) -> Tree:
 def status_tree(lab: Lab, peer: Peer) -> Tree:
     """Every top-level xStatus node of a peer (each prints as one `*s` block)."""
     tree: Tree = {"SystemUnit": system_unit_tree(lab, peer)}
-    lans = [peer.ip] + ([peer.lan2] if peer.lan2 else [])
+    lans = [peer.lan1 or peer.ip] + ([peer.lan2] if peer.lan2 else [])
     for i, ip in enumerate(lans, 1):
         tree[f"Ethernet {i}"] = {
             "MacAddress": _mac(ip),

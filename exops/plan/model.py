@@ -274,8 +274,9 @@ def _refusal_changes(saved: Plan, fresh: Plan) -> list[str]:
 
 
 # Verdicts that let a plan run: a move between them (a measured round trip now under
-# its warning level) changes nothing the plan does, so it does not make a plan stale.
-_PASSING = frozenset({CheckOutcome.PASS, CheckOutcome.WARN})
+# its warning level, or now too large to bound the peers' own: a manual check, n/a)
+# changes nothing the plan does, so it does not make a plan stale.
+_PASSING = frozenset(set(CheckOutcome) - BLOCKING)
 
 
 def _preflight_changes(saved: Plan, fresh: Plan) -> list[str]:

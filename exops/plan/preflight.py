@@ -61,8 +61,8 @@ def _verdict(
 
 
 def _unreachable(p: PeerFacts) -> str:
-    if p.unreachable_kind == "tls":  # it answers: its certificate is what is wrong
-        return f"certificate refused: {p.error or 'not trusted'}"
+    # A refused certificate too: its error names the certificate's problem and the fix
+    # that keeps verification on (exops.appliance.rest.tls_failure_message).
     return f"unreachable: {p.error or 'no answer'}"
 
 
@@ -149,14 +149,16 @@ def check_reachable(view: ClusterView, scope: list[PeerFacts], new: str | None) 
         p.host: "answers" if p.reachable and p.settings else _not_read(p, "its cluster settings")
         for p in scope
     }
-    down = [p.host for p in scope if not p.reachable and p.unreachable_kind != "tls"]
-    refused = [p for p in scope if not p.reachable and p.unreachable_kind == "tls"]
+    down = [p.host for p in scope if not p.reachable]
     unread = [p.host for p in scope if p.reachable and p.settings is None]
-    parts = [f"unreachable: {', '.join(down)}"] if down else []
-    parts += [f"{p.host}: {p.error or 'HTTPS certificate not trusted'}" for p in refused]
-    if not parts and unread:
+    if not down and unread:
         return _unknown("reachable", "cluster settings", unread, evidence)
-    return _result("reachable", not parts, "; ".join(parts) or "every peer answers", evidence)
+    return _result(
+        "reachable",
+        not down,
+        f"unreachable: {', '.join(down)}" if down else "every peer answers",
+        evidence,
+    )
 
 
 def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:

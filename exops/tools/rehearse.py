@@ -194,6 +194,8 @@ def _peer_entry(
         assumptions.append(f"{name}: H.323 mode not read; modelled as On")
     entry["h323"] = h323
     entry["cdb_rest"] = pf.transport == "rest"
+    if system is not None and system.lan1:  # what no_nat compares the listed address with
+        entry["lan1"] = system.lan1
     if system is not None and system.lan2:
         entry["lan2"] = system.lan2
     if system is not None and system.option_keys:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from clikit import cli_for, last_seq, writes_since
+from labkit import lock_key
 from paths import REPO
 
 from exops.state.flock import acquire
@@ -193,7 +194,7 @@ def test_failures_locks_plans_and_unreachable_clusters(
 
     # The lock is the one the command line takes: held, the task fails with exit 4.
     locks = tmp_path / "exops-state" / "locks"
-    with acquire("c1", runbook="restart", timeout_s=0, lock_dir=locks):
+    with acquire(lock_key(formed_lab, "c1"), runbook="restart", timeout_s=0, lock_dir=locks):
         kind, res, _ = ans.module("runbook", runbook="restart", allow_restart=True)
     assert kind == "FAILED!" and res["exit_code"] == 4 and "locked" in res["msg"], res
     assert writes_since(lab, seq) == []

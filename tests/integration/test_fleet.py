@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from clikit import as_in_a_terminal, cli_for, last_seq, writes_since
+from labkit import lock_key
 
 from exops.state.flock import acquire
 
@@ -29,7 +30,8 @@ def test_fleet_restart_each_cluster_on_its_own(lab_factory: Any, tmp_path: Path)
     ]
 
     # c3 is held by another run: c1 and c2 go ahead, c3 is reported locked, exit 4.
-    with acquire("c3", runbook="restart", timeout_s=0, lock_dir=tmp_path / "exops-state" / "locks"):
+    held = lock_key(lab, "c3")
+    with acquire(held, runbook="restart", timeout_s=0, lock_dir=tmp_path / "exops-state" / "locks"):
         out = cli("restart", "-c", "c1", "-c", "c2", "-c", "c3", "--yes", expect=4)
     assert "=== cluster c1: exit 0 ===" in out.stdout and "=== cluster c3: exit 4 ===" in out.stdout
     assert "locked by" in out.stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from clikit import cli_for, last_seq, writes_since
+from labkit import lock_key
 
 from exops.apply.results import RunResult, RunStatus
 from exops.plan.model import CheckOutcome
@@ -129,7 +130,7 @@ def test_failures_carry_exops_one_line_and_exit_code(
     assert res.failed and res.exit_code == 2 and "restarts" in res.result
 
     locks = tmp_path / "exops-state" / "locks"
-    with acquire("c1", runbook="restart", timeout_s=0, lock_dir=locks):
+    with acquire(lock_key(formed_lab, "c1"), runbook="restart", timeout_s=0, lock_dir=locks):
         res = run(task=run_runbook, runbook="restart", yes=True, env=env)["c1"][0]
     assert res.failed and res.exit_code == 4 and "locked" in res.result
     assert not res.changed

@@ -251,3 +251,12 @@ def status_values(output: str) -> dict[str, str]:
             continue
         values[" ".join([*parents, key])] = value.strip().strip('"')
     return values
+
+
+def lock_key(lab: Any, cluster: str) -> str:
+    """The name exops locks ``cluster`` of the lab's inventory under (cluster name and a
+    digest of its members: exops.inventory.ClusterSpec.lock_key)."""
+    from exops.core.settings import Settings
+    from exops.inventory import load_inventory
+
+    return load_inventory(lab.inventory_dir, Settings()).cluster(cluster).lock_key

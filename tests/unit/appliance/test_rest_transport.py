@@ -743,7 +743,7 @@ def test_tls_failure_is_a_tls_error_and_not_retried(
     ("code", "text", "said", "fix"),
     [
         (10, "certificate has expired", "out of its validity", "renew it on the appliance"),
-        (18, "self-signed certificate", "self-signed HTTPS certificate", "signed by your CA"),
+        (18, "self-signed certificate", "presents a self-signed certificate", "CA-signed"),
         (
             62,
             "IP address mismatch, certificate is not valid for '10.0.0.11'",

@@ -215,6 +215,16 @@ def test_a_warning_that_comes_and_goes_does_not_make_a_plan_stale() -> None:
     ]
 
 
+def test_a_manual_latency_check_that_comes_and_goes_does_not_make_a_plan_stale() -> None:
+    """Under load exops's own round trips add up past 80 ms: latency moves from pass to
+    n/a (a manual check; issue 19). It never blocked, the plan does the same (CI saw
+    `exops apply` refuse a fresh plan with "preflight latency: was pass, now n/a")."""
+    manual = (CheckResult(name="latency", outcome=CheckOutcome.NOT_APPLICABLE, summary="m"),)
+    passed = (CheckResult(name="latency", outcome=CheckOutcome.PASS, summary="ok"),)
+    assert compare_plans(a_plan(preflight=passed), a_plan(preflight=manual)) == []
+    assert compare_plans(a_plan(preflight=manual), a_plan(preflight=passed)) == []
+
+
 def test_a_refusal_change_is_named() -> None:
     assert compare_plans(a_plan(), a_plan(refused="no")) == ["refused now: no"]
     assert compare_plans(a_plan(refused="no"), a_plan()) == ["no longer refused (was: no)"]
