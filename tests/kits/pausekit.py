@@ -54,7 +54,8 @@ main()
 def started_steps(events: Path) -> int:
     if not events.exists():
         return 0
-    lines = [ln for ln in events.read_text().splitlines() if ln.strip()]
+    text = events.read_text()  # only whole lines: the run may be writing the last one
+    lines = [ln for ln in text[: text.rfind("\n") + 1].splitlines() if ln.strip()]
     return sum(json.loads(ln)["event"] == "step_started" for ln in lines)
 
 

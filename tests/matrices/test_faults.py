@@ -87,7 +87,10 @@ def planned_requests(actions: list[dict[str, Any]]) -> Counter[str]:
 def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # The run may be writing its last line right now: only whole lines are events.
+    text = path.read_text()
+    whole = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
 
 def snapshot(lab: Any) -> dict[str, dict[str, Any]]:
