@@ -114,13 +114,17 @@ def profile(out: Path, fleet: list[str], env: dict[str, str]) -> None:
     import pstats
 
     # The lab's clusters are healthy again after the measured runs' restarts.
-    argv = [PY, "-m", "cProfile", "-o", str(out), "-m", "exops", "restart", *fleet, "--yes"]
+    script = str(Path(__file__).parent / "profile_cli.py")  # every thread, not the main alone
+    argv = [PY, script, str(out), "restart", *fleet, "--yes"]
     start = time.perf_counter()
     code = subprocess.call(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(f"\nprofile (exit {code}, {time.perf_counter() - start:.1f} s under cProfile): {out}")
+    if not out.exists():
+        print("no profile written")
+        return
     stats = pstats.Stats(str(out))
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(50)
 
 
 def line(label: str, r: dict) -> str:
@@ -153,6 +157,12 @@ def main() -> int:
         "--restart-grace", type=float, help="the lab's --restart-grace (simulated s; 0: instant)"
     )
     parser.add_argument("--goal", type=float, default=1.5, help="goal: fleet / single wall")
+    parser.add_argument(
+        "--cdb-rest",
+        choices=("on", "off"),
+        default="off",
+        help="the lab's CDB REST API (off, the X14.2+ default: cluster reads over SSH)",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the one-process fleet into FILE")
     add_lab_options(parser, "127.94")
     args = parser.parse_args()
@@ -172,6 +182,7 @@ def main() -> int:
         peers=args.peers,
         time_scale=args.time_scale,
         restart_grace=args.restart_grace,
+        cdb_rest=args.cdb_rest == "on",
     ) as env:
         metrics = lab_metrics(env)
         grace = metrics.get("restart_grace_s", 0.0)
@@ -212,7 +223,7 @@ def main() -> int:
         record(
             f"fleet ordered restart, {args.clusters} clusters x {args.peers} in one process "
             f"/ one cluster (time scale {args.time_scale}, restart {mandatory / args.peers:.2f} s "
-            f"with grace): <= {args.goal:g}x",
+            f"with grace, CDB REST {args.cdb_rest}): <= {args.goal:g}x",
             f"{ratio:.2f}x (wall {fleet['wall']:.1f} s vs {single['wall']:.1f} s; mandatory "
             f"waits per cluster {mandatory:.1f} s; CPU {fleet['cpu'] / args.clusters:.2f} s per "
             f"cluster, one cluster alone {single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
