@@ -26,6 +26,26 @@ from exops.lab.client import read_lab_env
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
+# The 1-minute load average, sampled every 5 s while a benchmark runs: each row of
+# the table of record carries the range seen during its script (the machine is
+# shared, so a wall figure means little without it; ratios survive load).
+LOADS: list[float] = []
+
+
+def _sample_load() -> None:
+    while True:
+        LOADS.append(os.getloadavg()[0])
+        time.sleep(5)
+
+
+threading.Thread(target=_sample_load, daemon=True).start()
+
+
+def load_range() -> str:
+    """The 1-minute load average seen so far in this script: "min-max"."""
+    seen = [*LOADS, os.getloadavg()[0]]
+    return f"{min(seen):.1f}-{max(seen):.1f}"
+
 
 @dataclass
 class Measure:
@@ -69,10 +89,13 @@ def lab(
     preset: str = "formed",
     cdb_rest: bool = False,
     transport: str = "auto",
+    restart_grace: float | None = None,
 ) -> Iterator[dict[str, str]]:
     """Start a mock lab and yield the environment exops needs for it (the exops
     and exops.lab of this checkout, byte-compiled, first on PYTHONPATH).
-    ``where`` holds the lab options (``add_lab_options``): subnet and ports."""
+    ``where`` holds the lab options (``add_lab_options``): subnet and ports.
+    ``restart_grace``: the lab's ``--restart-grace`` (simulated seconds a peer goes
+    on answering after it accepts a restart; None: the lab's default, 0: down at once)."""
     compiled()
     https_port, ssh_port = where.https_port, where.ssh_port
     subnet = free_subnet(where.subnet, https_port, ssh_port)
@@ -87,6 +110,8 @@ def lab(
         *("--https-port", str(https_port), "--ssh-port", str(ssh_port)),
         *("--transport", transport, "--cdb-rest", "on" if cdb_rest else "off"),
     ]
+    if restart_grace is not None:
+        argv += ["--restart-grace", str(restart_grace)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=base)
     if proc.returncode != 0:
         log = state_dir / "server.log"
@@ -254,8 +279,15 @@ def command_line() -> str:
 def record(goal: str, figure: str, met: str, *, before: str = "") -> None:
     """One row of the table of record (bench/table.py), appended to the JSON-lines
     file $BENCH_RESULTS when set (bench/run_all.sh sets it); printed either way."""
-    row = {"goal": goal, "before": before, "figure": figure, "met": met, "command": command_line()}
-    print(f"RESULT {goal}: {figure} -> {met}")
+    row = {
+        "goal": goal,
+        "before": before,
+        "figure": figure,
+        "met": met,
+        "load": load_range(),
+        "command": command_line(),
+    }
+    print(f"RESULT {goal}: {figure} -> {met} (load average {row['load']})")
     path = os.environ.get("BENCH_RESULTS")
     if path:
         with open(path, "a", encoding="utf-8") as f:

@@ -1,6 +1,7 @@
 """Benchmark 3: fleet runbook, ordered restart of N clusters at once vs one cluster alone.
 
     .venv/bin/python bench/fleet_runbook.py [--clusters 50] [--sizes 10] [--time-scale 0.01]
+        [--restart-grace 0] [--goal 1.5] [--profile FILE]
 
 Starts one lab of --clusters formed 6-peer clusters at a compressed time
 scale. Then, on that same lab: `exops restart -c c1 --yes` alone, and, for
@@ -11,6 +12,11 @@ clusters in ONE process (`exops restart -c c1 -c c2 ... --yes`, the fleet
 mode: one thread per cluster, start-up paid once). Prints the
 wall from launch to the last exit, the total CPU and the peak RSS of all the
 processes together, and the ratio fleet wall / single-cluster wall.
+--restart-grace is the lab's (simulated seconds a peer goes on answering after
+it accepts a restart; 0: down at once), so the mandatory waits are the
+downtime alone. --profile FILE: after the measurement, the one-process fleet
+once more under cProfile (not timed), its top functions by own time printed:
+what bounds the ratio when the goal is not met.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import add_lab_options, exops_argv, lab, lab_metrics, machine, record, verdict
+from common import PY, add_lab_options, exops_argv, lab, lab_metrics, machine, record, verdict
 
 
 def cpu_of(proc: psutil.Process | None) -> float:
@@ -103,6 +109,24 @@ def run_many(
     }
 
 
+def profile(out: Path, fleet: list[str], env: dict[str, str]) -> None:
+    """The one-process fleet once more under cProfile; print its top functions."""
+    import pstats
+
+    # The lab's clusters are healthy again after the measured runs' restarts.
+    script = str(Path(__file__).parent / "profile_cli.py")  # every thread, not the main alone
+    argv = [PY, script, str(out), "restart", *fleet, "--yes"]
+    start = time.perf_counter()
+    code = subprocess.call(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"\nprofile (exit {code}, {time.perf_counter() - start:.1f} s under cProfile): {out}")
+    if not out.exists():
+        print("no profile written")
+        return
+    stats = pstats.Stats(str(out))
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(50)
+
+
 def line(label: str, r: dict) -> str:
     w = r["walls"]
     return (
@@ -129,13 +153,24 @@ def main() -> int:
         action="store_true",
         help="only the one-process fleet (-c repeated), not N concurrent processes",
     )
+    parser.add_argument(
+        "--restart-grace", type=float, help="the lab's --restart-grace (simulated s; 0: instant)"
+    )
+    parser.add_argument("--goal", type=float, default=1.5, help="goal: fleet / single wall")
+    parser.add_argument(
+        "--cdb-rest",
+        choices=("on", "off"),
+        default="off",
+        help="the lab's CDB REST API (off, the X14.2+ default: cluster reads over SSH)",
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile the one-process fleet into FILE")
     add_lab_options(parser, "127.94")
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()} | {args.clusters})
     sizes = [n for n in sizes if n <= args.clusters]
     print(
         f"fleet runbook: ordered restart, {args.clusters} clusters x {args.peers} peers, "
-        f"time scale {args.time_scale} (restart downtime {240 * args.time_scale:.2f} s)"
+        f"time scale {args.time_scale}"
     )
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
@@ -146,8 +181,16 @@ def main() -> int:
         clusters=args.clusters,
         peers=args.peers,
         time_scale=args.time_scale,
+        restart_grace=args.restart_grace,
+        cdb_rest=args.cdb_rest == "on",
     ) as env:
-        mandatory = lab_metrics(env)["restart_downtime_s"] * args.peers
+        metrics = lab_metrics(env)
+        grace = metrics.get("restart_grace_s", 0.0)
+        mandatory = (metrics["restart_downtime_s"] + grace) * args.peers
+        print(
+            f"lab: restart downtime {metrics['restart_downtime_s']:.2f} s, "
+            f"grace {grace:.2f} s (wall seconds)"
+        )
         mock = psutil.Process(int((work / "lab" / "pid").read_text()))
         single = run_many([exops_argv("restart", "-c", "c1", "--yes")], env, mock)
         results.append(("1 cluster alone", single))
@@ -162,10 +205,13 @@ def main() -> int:
             r = run_many([exops_argv("restart", *fleet, "--yes")], env, mock)
             results.append((f"{n} clusters, 1 proc", r))
             print(line(f"{n} clusters, 1 proc", r), flush=True)
+        if args.profile:
+            fleet = [x for k in range(1, args.clusters + 1) for x in ("-c", f"c{k}")]
+            profile(args.profile, fleet, env)
     shutil.rmtree(work, ignore_errors=True)
     print(f"mandatory waits per cluster (nominal): {mandatory:.2f} s")
     for label, r in results:
-        note = f"fleet / single wall {r['wall'] / single['wall']:.2f}x (target <= 1.2x)"
+        note = f"fleet / single wall {r['wall'] / single['wall']:.2f}x (target <= {args.goal:g}x)"
         if r is single:
             note = "single"
         print(f"{label:<26} {note};  wall / mandatory {r['wall'] / mandatory:.2f}x")
@@ -176,12 +222,13 @@ def main() -> int:
         ratio = fleet["wall"] / single["wall"]
         record(
             f"fleet ordered restart, {args.clusters} clusters x {args.peers} in one process "
-            f"/ one cluster, time scale {args.time_scale}: <= 1.2x",
-            f"{ratio:.2f}x (wall {fleet['wall']:.1f} s vs {single['wall']:.1f} s; "
-            f"CPU {fleet['cpu'] / args.clusters:.2f} s per cluster, one cluster alone "
-            f"{single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
+            f"/ one cluster (time scale {args.time_scale}, restart {mandatory / args.peers:.2f} s "
+            f"with grace, CDB REST {args.cdb_rest}): <= {args.goal:g}x",
+            f"{ratio:.2f}x (wall {fleet['wall']:.1f} s vs {single['wall']:.1f} s; mandatory "
+            f"waits per cluster {mandatory:.1f} s; CPU {fleet['cpu'] / args.clusters:.2f} s per "
+            f"cluster, one cluster alone {single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
             f"failed {fleet['failed']})",
-            verdict(ratio <= 1.2 and not fleet["failed"]),
+            verdict(ratio <= args.goal and not fleet["failed"] and not single["failed"]),
         )
     return 0
 

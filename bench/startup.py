@@ -51,8 +51,20 @@ def summarise(
     runbooks: list[str],
     firsts: dict[str, list[float]],
     cpus: dict[str, list[float]],
+    walls: dict[str, list[float]],
 ) -> None:
-    """The rows of the table of record: wall and CPU to the first request."""
+    """The rows of the table of record: `exops --help`, then wall and CPU to the first
+    request. Each goal is judged on the median of the runs (best, median and the
+    `python -c pass` yardstick of the same runs are shown: the machine's load)."""
+    runs = len(walls["exops --help"])
+    yard = walls["python -c pass (yardstick)"]
+    help_ = walls["exops --help"]
+    record(
+        "`exops --help`: <= 0.25 s (median of the runs)",
+        f"median {statistics.median(help_):.3f} s, best {min(help_):.3f} s of {runs} runs "
+        f"(`python -c pass`: median {statistics.median(yard):.3f} s)",
+        verdict(statistics.median(help_) <= 0.25),
+    )
     label = f"before ({before_ref})"
     for rb_label in runbooks:
         after = firsts[f"after: {rb_label}"]
@@ -68,9 +80,9 @@ def summarise(
             else "",
         )
         record(
-            f"start-up to first request, {rb_label} (1-peer lab): <= 0.3 s",
-            f"best {min(after):.3f} s, median {statistics.median(after):.3f} s",
-            verdict(min(after) <= 0.3),
+            f"start-up to first request, {rb_label} (1-peer lab): <= 0.3 s (median)",
+            f"median {statistics.median(after):.3f} s, best {min(after):.3f} s of {len(after)} runs",
+            verdict(statistics.median(after) <= 0.3),
             before=f"best {min(before):.3f} s, median {statistics.median(before):.3f} s"
             if before
             else "",
@@ -105,6 +117,7 @@ def main() -> int:
     if args.before:
         trees = {f"before ({args.before})": before_tree(args.before, work), **trees}
     runbook_args = {
+        "status": ["status", "-c", "c1"],
         "restart --dry-run": ["restart", "-c", "c1", "--dry-run"],
         "add-peer (no change) --yes": ["add-peer", "-c", "c1", "--peer", "c1-p1", "--yes"],
     }
@@ -142,12 +155,15 @@ def main() -> int:
     for label, c in cpus.items():
         print(f"{label:<48} {min(c):7.3f}s {statistics.median(c):7.3f}s")
     best = {k: min(v) for k, v in walls.items()}
-    print(f"exops --help: best {best['exops --help']:.3f} s (target <= 0.25 s)")
+    print(
+        f"exops --help: median {statistics.median(walls['exops --help']):.3f} s, "
+        f"best {best['exops --help']:.3f} s (target <= 0.25 s)"
+    )
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if "ansible --version" in best:
         ratio = best["ansible --version"] / best["exops --help"]
         print(f"ansible --version / exops --help: {ratio:.2f}x")
-    summarise(args.before, list(runbooks), firsts, cpus)
+    summarise(args.before, list(runbooks), firsts, cpus, walls)
     return 0
 
 

@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/table.py RESULTS.jsonl [--write docs/benchmarks.md]
 
-With --write, the table replaces what stands between the markers
-``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` in that file.
+Prints every row (goal, measured, met or not, the 1-minute load average seen
+while its script ran). With --write, the table replaces what stands between
+the markers ``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` in
+that file. A "before" column appears only when some row has a before figure.
 """
 
 from __future__ import annotations
@@ -18,10 +20,32 @@ BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
 
 
 def table(rows: list[dict[str, str]], header: str) -> str:
-    out = [header, "", "| goal | before | after | met? | command |", "|---|---|---|---|---|"]
+    before = any(r.get("before") for r in rows)
+    cols = ["goal", *(["before"] if before else []), "measured", "met?", "load average", "command"]
+    out = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        cells = [r["goal"], r.get("before") or "-", r["figure"], r["met"], f"`{r['command']}`"]
+        cells = [
+            r["goal"],
+            *([r.get("before") or "-"] if before else []),
+            r["figure"],
+            r["met"],
+            r.get("load", "-"),
+            f"`{r['command']}`",
+        ]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out)
+
+
+def plain(rows: list[dict[str, str]]) -> str:
+    """Every row as a few lines: goal, measured, met, load average."""
+    out = []
+    for r in rows:
+        out += [
+            f"GOAL     {r['goal']}",
+            f"MEASURED {r['figure']}",
+            f"MET      {r['met']}    (load average {r.get('load', '-')})",
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -32,8 +56,8 @@ def main() -> int:
     parser.add_argument("--header", default="", help="a line above the table (machine, date)")
     args = parser.parse_args()
     rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()]
+    print(plain(rows))
     text = table(rows, args.header)
-    print(text)
     if args.write:
         doc = args.write.read_text()
         pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
@@ -41,6 +65,9 @@ def main() -> int:
             print(f"{args.write}: no {BEGIN} ... {END} markers", file=sys.stderr)
             return 2
         args.write.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc))
+        print(f"table of record written to {args.write}")
+    else:
+        print(text)
     return 0
 
 

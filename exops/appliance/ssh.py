@@ -13,7 +13,10 @@ closes the connection when that passes, since paramiko waits for a shell and a
 pty without any timeout of its own. A timed-out command is not tried again on
 a new session: the peer is slow, and a second try would only double the wait.
 Host keys are checked against known_hosts; an unknown key is accepted (and
-recorded) only when the operator opted in.
+recorded) only when the operator opted in. The file is parsed once per content
+(path, size, modification time) for the whole process and each login gets its
+peer's keys from it: a fleet's file holds a line per peer, and parsing it at
+every login made a gather cost peers x peers key parses.
 """
 
 from __future__ import annotations
@@ -95,6 +98,24 @@ class _AcceptAndRecord(paramiko.MissingHostKeyPolicy):
             f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
+_KNOWN_LOCK = threading.Lock()
+_KNOWN: dict[tuple[str, int, int], paramiko.HostKeys] = {}
+
+
+def _parsed_known_hosts(known: Path) -> paramiko.HostKeys:
+    """known_hosts parsed, once per content (path, size, mtime) for the process;
+    the keys of a file that changed (a key recorded) are parsed again."""
+    st = known.stat()
+    key = (str(known), st.st_size, st.st_mtime_ns)
+    with _KNOWN_LOCK:
+        keys = _KNOWN.get(key)
+        if keys is None:
+            keys = paramiko.HostKeys(str(known))
+            _KNOWN.clear()  # one file per process in practice: keep the newest only
+            _KNOWN[key] = keys
+        return keys
+
+
 class ParamikoShell:
     """A ``ShellSession`` over paramiko."""
 
@@ -110,10 +131,17 @@ class ParamikoShell:
         return Path(self.target.known_hosts or Path.home() / ".ssh" / "known_hosts").expanduser()
 
     def _host_keys(self, client: paramiko.SSHClient, known: Path) -> None:
-        """Load known_hosts; one that cannot be read means no host key can be verified."""
+        """This peer's keys from known_hosts (under the names paramiko looks it up by:
+        ``[host]:port``, and ``host`` for port 22); a file that cannot be read means no
+        host key can be verified."""
+        t = self.target
         try:
             if known.exists():
-                client.load_host_keys(str(known))
+                parsed = _parsed_known_hosts(known)
+                mine = client.get_host_keys()
+                for name in (t.hostname, f"[{t.hostname}]:{t.ssh_port}"):
+                    for keytype, key in (parsed.lookup(name) or {}).items():
+                        mine.add(name, keytype, key)
         except (OSError, UnicodeDecodeError, paramiko.SSHException) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise TlsError(

@@ -73,7 +73,10 @@ def main() -> None:
     """Console entry point: map exops errors to one line and an exit code."""
     import signal
 
+    from exops.cli.lean import skip_httpx_cli
     from exops.core.errors import ExopsError
+
+    skip_httpx_cli()
 
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # systemd stop / kill: end like Ctrl-C (journal, locks)

@@ -10,9 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from exops.appliance.maintenance import ACCEPT_UNVERIFIED
 from exops.cli import options as o
-from exops.cli.display import console
 from exops.core.exitcodes import ExitCode
 
 
@@ -92,6 +90,8 @@ def drain(
     (--yes or no terminal) the manual step is refused (exit 3) unless accepted with
     --accept manual-maintenance. Exit 0 drained (or already), 1 timed out, 3 refused.
     """
+    from exops.appliance.maintenance import ACCEPT_UNVERIFIED
+    from exops.cli.display import console
     from exops.tools import drain as tool
 
     out = console(stderr=json_out)
@@ -151,7 +151,7 @@ def _restart(
     """The restart runbook on ``peer``, rendered as `exops restart` does, then the
     maintenance-mode check (the vendor's rule: off after a restart). A mode that
     cannot be read fails it unless --accept unverified-maintenance was given."""
-    from exops.cli.display import TerminalDisplay, render_recap
+    from exops.cli.display import TerminalDisplay, console, render_recap
     from exops.cli.runs import RunOptions, _confirm
     from exops.run.runner import Runner
     from exops.tools import drain as tool

@@ -10,16 +10,29 @@ import inspect
 import json
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from exops.cli import options as o
-from exops.cli.display import PeerWait, console
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from exops.cli.display import PeerWait
+
+
+def console(*, stderr: bool = False) -> Console:
+    """exops.cli.display's console, imported on first use: the display pulls in the
+    run stack, which `exops --help` must not load (bench/startup.py)."""
+    from exops.cli.display import console as make
+
+    return make(stderr=stderr)
+
 
 Snap = Annotated[
     list[str] | None,
@@ -39,6 +52,8 @@ Limit = Annotated[
 
 
 def _wait(env: Any, clusters: list[str], json_out: bool) -> PeerWait:
+    from exops.cli.display import PeerWait
+
     names = [p.name for c in env.inventory.select(clusters) for p in c.peers]
     return PeerWait(console(stderr=True), names)
 

@@ -164,11 +164,19 @@ class Session:
         light: bool = False,
         needs: frozenset[Fact] | None = None,
         on_peer: Callable[[str], None] | None = None,
+        release: bool = False,
     ) -> dict[str, ClusterFacts]:
         """Facts of the peers of many clusters in one gather (all peers at once);
-        ``on_peer(host)`` as each peer is read (``Gatherer.gather``)."""
+        ``on_peer(host)`` as each peer is read (``Gatherer.gather``).
+
+        ``release``: a one-shot read (``exops status``): each peer's connections
+        (its SSH session and transport thread, its HTTPS pool) are closed as soon as
+        its facts are complete, so a big fleet never holds them all open at once.
+        """
         members = {c: [p.name for p in self.clusters[c].peers] for c in clusters}
         wanted = [h for c in clusters for h in members[c] if hosts is None or h in hosts]
+        if release:
+            on_peer = self._releasing(on_peer)
         read = self._gather(wanted, _wanted(light, needs), on_peer)
         facts = dict(zip(wanted, read, strict=True))
         return {c: cluster_facts(c, [facts[h] for h in members[c] if h in facts]) for c in clusters}
@@ -192,6 +200,20 @@ class Session:
             workers=self.settings.workers * PEER_CONCURRENCY, per_peer=PEER_CONCURRENCY
         )
         return gatherer.gather(peers, needs, on_peer)
+
+    def _releasing(self, on_peer: Callable[[str], None] | None) -> Callable[[str], None]:
+        """``on_peer`` that first closes the peer's open connections. Only for a read
+        after which this session reads that peer no more (its HTTPS client stays
+        closed); ``close`` at the end closes it again, harmlessly."""
+
+        def done(host: str) -> None:
+            opened = self.nornir().inventory.hosts[host].connections.get(CONNECTION)
+            if opened is not None:  # never opened: its error is the peer's fact already
+                opened.close()
+            if on_peer is not None:
+                on_peer(host)
+
+        return done
 
     def _resolver(
         self, spec: PeerSpec, needs: frozenset[Fact]

@@ -54,7 +54,7 @@ def status(
 
     names = _names(env, clusters)
     with env.session(names) as session:
-        facts = session.gather_many(names, needs=STATUS_FACTS, on_peer=on_peer)
+        facts = session.gather_many(names, needs=STATUS_FACTS, on_peer=on_peer, release=True)
     return [summarize(facts[n]) for n in names]
 
 

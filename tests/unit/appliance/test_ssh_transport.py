@@ -1192,3 +1192,41 @@ def test_restart_routing(lab: Lab) -> None:
 def test_unknown_transport_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="transport 'telnet'"):
         RoutedAppliance(TARGET.model_copy(update={"transport": "telnet"}))
+
+
+def test_known_hosts_is_parsed_once_for_many_peers_and_again_when_it_changes(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path
+) -> None:
+    """A fleet's known_hosts holds a line per peer: parsing it for every peer's login
+    made a gather of N peers cost N x N key parses (1,500 peers: minutes of CPU,
+    issue 22). It is parsed once per content; each login's client still gets this
+    peer's keys, and a line added meanwhile (--accept-new-host-keys) is seen."""
+    keys = [paramiko.ECDSAKey.generate() for _ in range(3)]
+    known_hosts.parent.mkdir(parents=True)
+    known_hosts.write_text(
+        f"[10.0.0.12]:8022 {keys[0].get_name()} {keys[0].get_base64()}\n"
+        f"[10.0.0.13]:8022 {keys[1].get_name()} {keys[1].get_base64()}\n"
+    )
+    loads: list[str] = []
+    real_load = paramiko.HostKeys.load
+
+    def counting_load(self: paramiko.HostKeys, filename: str) -> None:
+        loads.append(filename)
+        real_load(self, filename)
+
+    monkeypatch.setattr(paramiko.HostKeys, "load", counting_load)
+    target = TARGET.model_copy(update={"known_hosts": str(known_hosts)})
+    for _ in range(3):
+        client = paramiko.SSHClient()
+        ParamikoShell(target)._host_keys(client, known_hosts)
+        got = client.get_host_keys().lookup("[10.0.0.12]:8022")
+        assert got is not None and list(got.values()) == [keys[0]]
+        assert client.get_host_keys().lookup("[10.0.0.13]:8022") is None  # only its own
+    assert len(loads) == 1
+    with known_hosts.open("a") as f:  # a new key recorded for the peer
+        f.write(f"10.0.0.12 {keys[2].get_name()} {keys[2].get_base64()}\n")
+    client = paramiko.SSHClient()
+    ParamikoShell(target)._host_keys(client, known_hosts)
+    assert len(loads) == 2
+    plain = client.get_host_keys().lookup("10.0.0.12")
+    assert plain is not None and list(plain.values()) == [keys[2]]
