@@ -230,15 +230,19 @@ class Upgrades:
         host, _, port = str(config["SftpServer"]).rpartition(":")
         if not host or not port.isdigit():
             host, port = str(config["SftpServer"]), "22"
-        async with asyncssh.connect(
-            host,
-            int(port),
-            username=str(config["Username"]),
-            password=str(config.get("Password", "")),
-            known_hosts=None,
-            client_keys=None,
-            connect_timeout=10,
-        ) as conn, conn.start_sftp_client() as client, client.open(path, "rb") as f:
+        async with (
+            asyncssh.connect(
+                host,
+                int(port),
+                username=str(config["Username"]),
+                password=str(config.get("Password", "")),
+                known_hosts=None,
+                client_keys=None,
+                connect_timeout=10,
+            ) as conn,
+            conn.start_sftp_client() as client,
+            client.open(path, "rb") as f,
+        ):
             data = await f.read()
         if not isinstance(data, bytes):
             raise ValueError("not a binary file")
