@@ -4,6 +4,7 @@ state is read from the lab's control API (docs/contract.md section 14)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def _never_two_down(lab: Any) -> None:
     """No two peers of the cluster were down (listeners closed) at the same time."""
     restarts = lab.control.metrics()["restarts"]
     spans = sorted((r["down_at"], r["booted"], r["peer"]) for r in restarts)
-    for (_, end, peer), (start, _, other) in zip(spans, spans[1:], strict=False):
+    for (_, end, peer), (start, _, other) in itertools.pairwise(spans):
         assert end is not None and end <= start, f"{peer} and {other} were down together"
 
 
