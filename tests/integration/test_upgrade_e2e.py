@@ -164,3 +164,34 @@ def test_bad_input_is_one_line_and_exit_2(lab: Any, tmp_path: Path) -> None:
     proc = Cli(env)(*_args(lab, "--yes"), expect=2)
     assert "EXOPS_SFTP_PASSWORD is not set" in proc.stderr
     assert lab.control.metrics()["restarts"] == []
+
+
+def test_over_ssh_the_expressway_e_cluster_goes_first(lab_factory: Any, tmp_path: Path) -> None:
+    """Two clusters, c2 of Expressway-E: c2 is upgraded before c1; the inventory's ssh
+    transport reads over SSH while the upgrade itself goes over REST (said in the dry run)."""
+    spec = {f"c2-p{k}": {"role": "Expressway-E"} for k in (1, 2)}
+    lab = lab_factory(clusters=2, peers=2, time_scale=0.01, preset="formed", spec=spec)
+    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT="ssh")
+    args = [*_args(lab), "-c", "c2"]
+    dry = cli(*args, "--dry-run").stdout.splitlines()
+    assert dry[0].startswith(f"upgrade c2, c1 to {lab.env['EXOPS_LAB_IMAGE_VERSION']}:")
+    assert dry[1] == (
+        "transport ssh: the upgrade itself goes over REST (HTTPS): the evidence shows no SSH "
+        "upgrade form"
+    )
+    assert [line.split(" (")[0].strip() for line in dry[2:6]] == [
+        "1. c2-p1",
+        "2. c2-p2",
+        "3. c1-p1",
+        "4. c1-p2",
+    ]
+    cli(*args, "--yes")
+    ok, detail = _converged(lab)
+    assert ok, detail
+    assert [r["peer"] for r in lab.control.metrics()["restarts"]] == [
+        "c2-p1",
+        "c2-p2",
+        "c1-p1",
+        "c1-p2",
+    ]
+    _never_two_down(lab)
