@@ -366,11 +366,16 @@ def rejoin_problems(
     return problems, known
 
 
+def _fresh(now: UpgradeStatus | None, before: UpgradeStatus | None) -> bool:
+    """``now`` is not the answer read before the request (an earlier attempt's)."""
+    if now is None:
+        return False
+    return before is None or (before.state, before.updated) != (now.state, now.updated)
+
+
 def _failed_state(now: UpgradeStatus | None, before: UpgradeStatus | None) -> str | None:
     """A failed state of THIS upgrade (not one left from an earlier attempt)."""
-    if now is None or now.state not in UPGRADE.failed_states:
-        return None
-    if before is not None and (before.state, before.updated) == (now.state, now.updated):
+    if now is None or now.state not in UPGRADE.failed_states or not _fresh(now, before):
         return None
     return now.state
 
@@ -740,7 +745,14 @@ class _PeerRun:
             self.up_at = time.monotonic()
         v = _version(ctx.gather([host]).peer(host))
         state = now.state if now else "no upgrade on record"
-        done = v == ctx.target and now is not None and now.state == UPGRADE.success_state
+        success = now is not None and now.state == UPGRADE.success_state
+        if success and _fresh(now, self.before) and v is not None and v != ctx.target:
+            raise self.fail(
+                f"{host}: upgradestatus {state}, but it runs {show_version(v)}, not "
+                f"{ctx.result.target}: the image installs another version (check --image, "
+                "or give --to-version)"
+            )
+        done = v == ctx.target and success
         return done, f"upgradestatus {state}; running {show_version(v) if v else 'unknown'}"
 
     def rejoin(self) -> dict[str, list[str]]:

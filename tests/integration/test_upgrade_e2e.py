@@ -195,3 +195,16 @@ def test_over_ssh_the_expressway_e_cluster_goes_first(lab_factory: Any, tmp_path
         "c1-p2",
     ]
     _never_two_down(lab)
+
+
+def test_an_image_of_another_version_stops_the_run(lab: Any, tmp_path: Path) -> None:
+    """The image installs X15.3.0 but the operator said X15.4.0: the first peer reports
+    UPGD_SUCCESSFUL on X15.3.0, and exops stops there (exit 1) instead of going on."""
+    cli = cli_for(lab, tmp_path)
+    proc = cli(*_args(lab, "--yes", "--to-version", "X15.4.0"), expect=1)
+    actual = lab.env["EXOPS_LAB_IMAGE_VERSION"]
+    assert proc.stderr.strip().splitlines() == [
+        f"exops: error: c1-p1: upgradestatus UPGD_SUCCESSFUL, but it runs {actual}, not "
+        "X15.4.0: the image installs another version (check --image, or give --to-version)"
+    ]
+    assert _versions(lab) == {"c1-p1": actual, "c1-p2": "X15.2.1", "c1-p3": "X15.2.1"}

@@ -148,3 +148,15 @@ def test_parse_upgrade_status_the_guide_form_and_garbage() -> None:
         with pytest.raises(ApplianceError, match="upgradestatus"):
             parse_upgrade_status(bad)
     assert "UPGD_SUCCESSFUL" in UPGRADE.states and UPGRADE.success_state == "UPGD_SUCCESSFUL"
+
+
+def test_the_expected_time_per_peer_is_measured_when_the_journal_has_restarts() -> None:
+    from types import SimpleNamespace
+
+    from exops.tools.upgrade import REBOOT_S, _expected
+
+    journal = SimpleNamespace(restart_durations=lambda cluster, host: [40.0, 60.0, 50.0])
+    assert _expected(SimpleNamespace(journal=journal), "c1", "p1") == (50.0, "measured")
+    empty = SimpleNamespace(restart_durations=lambda cluster, host: [])
+    assert _expected(SimpleNamespace(journal=empty), "c1", "p1") == (REBOOT_S, "documented")
+    assert _expected(None, "c1", "p1") == (REBOOT_S, "documented")
