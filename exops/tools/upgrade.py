@@ -693,6 +693,17 @@ class _PeerRun:
         self.wait(f"every peer of {self.ctx.cluster} but {self.host} answers", check, limit)
         return seen[0].peer(self.host)
 
+    def answers(self) -> PeerFacts:
+        """Wait (bounded) until this peer answers again; its fresh facts."""
+        seen: list[PeerFacts] = []
+
+        def check() -> tuple[bool, str]:
+            seen[:] = [self.ctx.gather([self.host]).peer(self.host)]
+            return seen[0].reachable, f"{self.host} does not answer ({seen[0].error}); rebooting?"
+
+        self.wait(f"{self.host} answers", check, self.ctx.opts.peer_timeout_s)
+        return seen[0]
+
     def start(self, me: PeerFacts) -> None:
         """Ask for the upgrade, unless one is under way (a killed run's): never twice."""
         ctx, host = self.ctx, self.host
@@ -771,6 +782,8 @@ class _PeerRun:
     def run(self) -> None:
         ctx, step, host, target = self.ctx, self.step, self.host, self.ctx.result.target
         me = self.others_answer()
+        if not me.reachable:  # rebooting (a killed run's upgrade?): decide once it answers
+            me = self.answers()
         if _version(me) == ctx.target:
             step.action = "skip"
         else:

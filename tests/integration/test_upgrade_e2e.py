@@ -131,16 +131,31 @@ def test_a_wrong_hash_fails_with_one_line_and_exit_1(lab: Any, tmp_path: Path) -
     assert upgrades and upgrades[0]["status"] == "failed", runs
 
 
-@pytest.mark.parametrize("write", [4, 6], ids=["kill-during-second-peer", "kill-during-third"])
-def test_a_kill_mid_upgrade_then_a_rerun_converges(lab: Any, tmp_path: Path, write: int) -> None:
+@pytest.mark.parametrize(
+    ("write", "rerun_while_down"),
+    [(4, False), (6, False), (4, True)],
+    ids=["kill-during-second-peer", "kill-during-third", "rerun-while-second-reboots"],
+)
+def test_a_kill_mid_upgrade_then_a_rerun_converges(
+    lab: Any, tmp_path: Path, write: int, rerun_while_down: bool
+) -> None:
     """SIGKILL right after the upgrade request of the second (write 4) or third (write 6)
     peer: that peer goes on upgrading by itself; the re-run follows it (never asks
-    twice), finishes the rest and reads the documented end state."""
+    twice), finishes the rest and reads the documented end state. Re-run while that
+    peer is down rebooting: the journal's unfinished run makes exops wait for it."""
     cli = cli_for(lab, tmp_path)
     killed = run_killed(lab, cli, tmp_path, _args(lab), write)
     assert killed.killed, killed
     victim = ORDER[write // 2 - 1]
     assert killed.writes[-1]["peer"] == victim and killed.writes[-1]["method"] == "POST"
+    if rerun_while_down:
+        eventually(
+            lambda: (
+                lab.control.peer_state(victim)["lifecycle"] == "restarting",
+                f"{victim} not down yet",
+            ),
+            timeout=30,
+        )
     seq = last_seq(lab)
     rerun = cli(*_args(lab, "--yes"))
     assert "every peer of c1 runs" in rerun.stdout
