@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from exops.appliance.base import SftpConfig, UpgradeRequest, UpgradeStatus
+from exops.appliance.base import SftpConfig, Upgrader, UpgradeRequest, UpgradeStatus
 from exops.appliance.maintenance import instruction, web_url
 from exops.appliance.rest import UPGRADE, RestAppliance
 from exops.apply.waits import Reporter, Waiter
@@ -252,8 +252,13 @@ def _role(facts: ClusterFacts, env: Env, cluster: str) -> Role | None:
     return roles.pop() if len(roles) == 1 else None
 
 
+def _upgrader(session: Any, host: str) -> Upgrader:
+    """The peer's REST connection (the only upgrade form: REST, whatever the transport)."""
+    return RestAppliance(session.targets[host])
+
+
 def _status(session: Any, host: str) -> UpgradeStatus | None:
-    app = RestAppliance(session.targets[host])
+    app = _upgrader(session, host)
     try:
         return app.read_upgrade_status()
     finally:
@@ -727,7 +732,7 @@ class _PeerRun:
         request = UpgradeRequest(
             location=directory, file_name=ctx.opts.image, sha512=ctx.opts.sha512
         )
-        app = RestAppliance(ctx.session.targets[host])
+        app = _upgrader(ctx.session, host)
         try:
             app.put_sftp_config(config)
             answer = app.start_upgrade(request)
