@@ -55,7 +55,7 @@ from exops.facts.health import cluster_alarms, peer_problems, unreadable
 from exops.facts.view import ClusterView
 from exops.run.env import Env
 from exops.state import open_state
-from exops.state.base import NewRun, current_user
+from exops.state.base import UNFINISHED_STATUSES, NewRun, RunQuery, current_user
 
 RUNBOOK = "upgrade"
 SCHEMA = "exops.upgrade/1"
@@ -509,8 +509,9 @@ def _settle_silent(
         silent = [p.host for p in f.peers if not p.reachable]
         if not silent or store is None or opts.dry_run:
             continue
-        if store.journal.last_failed_run(cluster, RUNBOOK) is None:
-            continue
+        last = store.journal.list_runs(limit=1, query=RunQuery(cluster=cluster, runbook=RUNBOOK))
+        if not last or last[0].get("status") not in UNFINISHED_STATUSES:
+            continue  # not a killed upgrade's peer: preflight refuses it, named
         waiter = Waiter(reporter, max_poll=env.settings.max_poll_interval)
 
         def back(c: str = cluster) -> tuple[bool, str]:
