@@ -226,3 +226,53 @@ def apply_writes(settings: ClusterSettings, writes: Sequence[Write]) -> ClusterS
     data["peers"] = tuple(peers)
     data["mapping"] = tuple(AddressMapping(name=n, address=a) for n, a in rows if n or a)
     return ClusterSettings.model_validate(data)
+
+
+# -- the software upgrade (issue 25; docs/contract.md "Rolling upgrade") ----------------
+# REST only (X14.2+): the evidence shows no SSH/CLI upgrade form, so ``Upgrader`` is a
+# protocol of its own that ``RestAppliance`` implements whatever the inventory transport;
+# ``Appliance`` (and every transport and fake that implements it) is unchanged.
+
+
+class SftpConfig(Frozen):
+    """``PUT .../sftpconfig``: where the peer pulls the image from (the password secret)."""
+
+    server: str  # SftpServer: a host, or host:port (the port form MOCK-DEFINED)
+    username: str
+    password: SecretStr = SecretStr("")
+    rsa_key: str = ""
+
+
+class UpgradeRequest(Frozen):
+    """``POST .../upgrade`` for one peer (ClusterUpgrade is always "no": single node)."""
+
+    location: str  # UpgradeFileLocationSftpPath
+    file_name: str  # UpgradeFileName
+    sha512: str  # UpgradeFileSha512
+    wait_for_call_disconnect: int = 0
+    auto_reboot: bool = True
+
+
+class UpgradeStatus(Frozen):
+    """One ``upgradestatus`` answer: the state and the appliance's own time stamp."""
+
+    state: str  # UPGD_... as read; exops judges it against the known states
+    updated: str = ""  # StatusUpdateTime, as read (``22-05-18T13-23-36``)
+
+
+@runtime_checkable
+class Upgrader(Protocol):
+    """What the rolling upgrade needs of one peer, over REST."""
+
+    host: str
+
+    def put_sftp_config(self, config: SftpConfig) -> None: ...
+    def start_upgrade(self, request: UpgradeRequest) -> str:
+        """The appliance's answer message (``Upgrade request created successfully``)."""
+        ...
+
+    def read_upgrade_status(self) -> UpgradeStatus | None:
+        """The latest state (None: the peer has no upgrade on record)."""
+        ...
+
+    def close(self) -> None: ...

@@ -33,7 +33,15 @@ from typing import Any
 import httpcore
 import httpx
 
-from exops.appliance.base import Command, ConnectionTarget, Field, Write
+from exops.appliance.base import (
+    Command,
+    ConnectionTarget,
+    Field,
+    SftpConfig,
+    UpgradeRequest,
+    UpgradeStatus,
+    Write,
+)
 from exops.appliance.certs import parse_certificate, trust_store_names
 from exops.appliance.knowledge import (
     CDB,
@@ -835,6 +843,7 @@ class RestAppliance:
         data: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         bound_s: float,
+        json_body: Any = None,
     ) -> Answer:
         """One attempt; ``deadline_at`` ends it whole (``bound_s`` long, for messages)."""
         remaining = max(deadline_at - self._clock(), 0.001)
@@ -847,6 +856,7 @@ class RestAppliance:
             method,
             path,
             data=data,
+            json=json_body,
             headers={**named, **(headers or {})},
             timeout=timeout,
             extensions=extensions,
@@ -907,8 +917,10 @@ class RestAppliance:
         retry: bool,
         data: Mapping[str, str] | None = None,
         cdb: bool = False,
+        json_body: Any = None,
     ) -> Answer:
-        """One request under the deadline; reads retried, writes never (call in ``_operation``)."""
+        """One request under the deadline; reads retried, writes never (call in ``_operation``).
+        ``json_body``: a JSON request body (the upgrade forms); never recorded."""
         headers = dict([CSRF_HEADER]) if method != "GET" else None
         start = self._clock()
         deadline_at = start + self.deadline_s
@@ -920,7 +932,9 @@ class RestAppliance:
             attempt_at = min(deadline_at, now + attempt_bound_s(self.target))
             bound_s = attempt_at - now
             try:
-                answer = self._send_once(method, path, attempt_at, data, headers, bound_s)
+                answer = self._send_once(
+                    method, path, attempt_at, data, headers, bound_s, json_body
+                )
             except httpx.HTTPError as exc:
                 spent = self._clock() >= attempt_at
                 if spent and isinstance(exc, httpx.TimeoutException):
@@ -1119,6 +1133,39 @@ class RestAppliance:
             f"xCommand {command.value} has no REST form", host=self.host, operation="command"
         )
 
+    # -- the software upgrade (``Upgrader``; knowledge.toml [upgrade]) ---------------------
+    def put_sftp_config(self, config: SftpConfig) -> None:
+        body = {
+            "SftpServer": config.server,
+            "Username": config.username,
+            "Password": config.password.get_secret_value(),
+            "RsaKey": config.rsa_key,
+        }
+        with self._operation("write sftpconfig"):
+            self._request("PUT", UPGRADE.sftpconfig_path, retry=False, json_body=body)
+
+    def start_upgrade(self, request: UpgradeRequest) -> str:
+        body = {
+            "ImageDownloadMode": "sftp",
+            "UpgradeFileLocationSftpPath": request.location,
+            "UpgradeFileName": request.file_name,
+            "UpgradeFileSha512": request.sha512,
+            "ClusterUpgrade": "no",  # CONFIRMED: the only value the API supports
+            "WaitForCallDisconnect": request.wait_for_call_disconnect,
+            "AutoReboot": "yes" if request.auto_reboot else "no",
+        }
+        with self._operation("start upgrade"):
+            answer = self._request("POST", UPGRADE.upgrade_path, retry=False, json_body=body)
+            try:
+                message = answer.json().get("Message", "")
+            except (ValueError, AttributeError):
+                message = ""
+            return str(message) if isinstance(message, str) else ""
+
+    def read_upgrade_status(self) -> UpgradeStatus | None:
+        with self._operation("read upgradestatus"):
+            return parse_upgrade_status(self._json(UPGRADE.status_path))
+
     def close(self) -> None:
         self.client.close()
 
@@ -1203,3 +1250,80 @@ def _message(answer: Answer) -> str:
     except ValueError:
         pass
     return answer.text.strip()[:200] or answer.reason_phrase
+
+
+# -- the software upgrade's forms (issue 25): rows of knowledge.toml [upgrade] -------------
+
+
+@dataclass(frozen=True)
+class UpgradeForms:
+    """The [upgrade] section of knowledge.toml: each form with its mark and source."""
+
+    rest_from: str
+    sftpconfig: str
+    upgrade: str
+    status: str
+    states: tuple[str, ...]
+    failed_states: tuple[str, ...]
+    success_state: str
+    mixed_version_alarms: tuple[str, ...]
+    clear_within_s: float
+    manual_route: str
+    marks: dict[str, str]
+
+    @property
+    def sftpconfig_path(self) -> str:
+        return self.sftpconfig.split(" ", 1)[1]
+
+    @property
+    def upgrade_path(self) -> str:
+        return self.upgrade.split(" ", 1)[1]
+
+    @property
+    def status_path(self) -> str:
+        return self.status.split(" ", 1)[1]
+
+
+def _upgrade_forms() -> UpgradeForms:
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("exops.appliance").joinpath("knowledge.toml").read_text()
+    u: dict[str, Any] = tomllib.loads(text)["upgrade"]
+    return UpgradeForms(
+        rest_from=str(u["rest_from"]),
+        sftpconfig=str(u["sftpconfig"]),
+        upgrade=str(u["upgrade"]),
+        status=str(u["status"]),
+        states=tuple(u["states"]),
+        failed_states=tuple(u["failed_states"]),
+        success_state=str(u["success_state"]),
+        mixed_version_alarms=tuple(str(a) for a in u["mixed_version_alarms"]),
+        clear_within_s=float(u["clear_within_s"]),
+        manual_route=str(u["manual_route"]),
+        marks={k: str(v) for k, v in u.items() if k.endswith("_mark")},
+    )
+
+
+UPGRADE = _upgrade_forms()
+
+
+def parse_upgrade_status(data: Any) -> UpgradeStatus | None:
+    """``[{"StatusUpdateTime": "...", "UpgradeStatus": "UPGD_..."}]`` (CONFIRMED) -> the
+    latest entry; ``[]`` -> None (no upgrade on record: MOCK-DEFINED answer). A state
+    exops does not know is kept as read (the caller never takes it for success)."""
+    where = "upgradestatus"
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ApplianceError(f"{where}: expected a JSON list, got {_kind(data)}")
+    if not data:
+        return None
+    rec = data[-1]
+    if not isinstance(rec, dict):
+        raise ApplianceError(f"{where}: expected objects in the list, got {_kind(rec)}")
+    state = _get(rec, "UpgradeStatus", where)
+    if not isinstance(state, str) or not state.strip():
+        raise _bad(where, "UpgradeStatus", state, "a state name")
+    updated = rec.get("StatusUpdateTime", "")
+    return UpgradeStatus(state=state.strip(), updated=updated if isinstance(updated, str) else "")

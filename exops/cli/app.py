@@ -643,6 +643,16 @@ def _register_lifecycle() -> None:
 _register_lifecycle()
 
 
+def _register_upgrade() -> None:
+    """``upgrade`` (exops/cli/upgrade.py)."""
+    from exops.cli import upgrade
+
+    upgrade.register(_command, _CONN_OPTIONS)
+
+
+_register_upgrade()
+
+
 @app.command(short_help=short_help(
     "Remove a cluster lock whose holder died; a live holder only with --force."
 ), epilog=epilog("unlock"))

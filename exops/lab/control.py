@@ -9,6 +9,7 @@ from aiohttp import web
 
 from exops.lab.lab import Lab
 from exops.lab.traffic import traffic_of
+from exops.lab.upgrade import snapshot as upgrade_state
 
 PATCHABLE = {
     "role",
@@ -36,7 +37,7 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
     r = app.router
 
     def snapshot(peer: Any) -> dict[str, Any]:
-        return {**lab.snapshot(peer), **traffic_of(lab).state(peer)}
+        return {**lab.snapshot(peer), **traffic_of(lab).state(peer), **upgrade_state(lab, peer)}
 
     async def state(_: web.Request) -> web.Response:
         return web.json_response(

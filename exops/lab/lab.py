@@ -335,6 +335,10 @@ class Lab:
         self.on_down: Callable[[Peer], Any] = lambda p: None
         self.on_up: Callable[[Peer], Any] = lambda p: None
         self.on_cert: Callable[[Peer], Any] = lambda p: None
+        # exops/lab/upgrade.py: a peer boots on an installed image; peers on different
+        # versions after an upgrade do not talk (a mixed cluster during a rollout).
+        self.on_boot: Callable[[Peer], Any] = lambda p: None
+        self.split: Callable[[Peer, Peer], bool] = lambda a, b: False
         # ``up --replay DIR``: every answer comes from a recorded transcript
         # (exops.lab.replay.Replay); None for a simulated lab.
         self.replay: Any = None
@@ -487,7 +491,7 @@ class Lab:
 
     def talks(self, x: Peer, y: Peer, addr_of_y: str) -> bool:
         """x can use y, listed under addr_of_y, as a cluster peer right now."""
-        if not self.link(x, y) or not self.trusts(x, y, addr_of_y):
+        if not self.link(x, y) or not self.trusts(x, y, addr_of_y) or self.split(x, y):
             return False
         back = next((a for a in y.active.peers if a and x.designates(a)), None)
         return back is not None and self.trusts(y, x, back)
@@ -660,6 +664,7 @@ class Lab:
             self._factory_reset(peer)
         peer.pending_restart = False
         peer.active = peer.saved.copy()
+        self.on_boot(peer)
         peer.state = Lifecycle.RUNNING
         peer.boot_time = time.time()
         peer.listed_since = {a.lower(): time.time() for a in peer.active.peers if a}

@@ -24,6 +24,7 @@ from aiohttp import web
 from exops.lab import faults, settings
 from exops.lab.lab import Lab, Peer, _version_at_least, iso
 from exops.lab.settings import MAX_PEERS, SETTING_RULES, TLS_CDB
+from exops.lab.upgrade import upgrades_of
 
 OK = {"Message": "The operation was successful"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -125,6 +126,7 @@ def make_app(lab: Lab, peer: Peer) -> web.Application:
     r.add_get("/api/management/{path:.+}", lambda q: _cdb_get(lab, peer, q))
     r.add_post("/api/management/{path:.+}", lambda q: _cdb_post(lab, peer, q))
     r.add_delete("/api/management/{path:.+}", lambda q: _cdb_delete(lab, peer, q))
+    upgrades_of(lab).routes(r, peer)  # sftpconfig, upgrade, upgradestatus (exops/lab/upgrade.py)
     return app
 
 

@@ -17,6 +17,7 @@ import asyncssh
 import yaml
 from aiohttp import web
 
+from exops.lab import sftp
 from exops.lab import ssh as ssh_front
 from exops.lab.certs import LabCA
 from exops.lab.lab import RESTART_GRACE_S, Lab, Peer
@@ -191,6 +192,20 @@ def build_lab(cfg: dict[str, Any], password: str, ca: LabCA) -> Lab:
     return lab
 
 
+def sftp_env(store: sftp.SftpStore | None) -> dict[str, str]:
+    """``lab.env``'s lines for the image store (empty without one)."""
+    if store is None or not store.images:
+        return {}
+    image = store.images[0]
+    return {
+        "EXOPS_LAB_SFTP": store.url,
+        "EXOPS_SFTP_PASSWORD": store.password,
+        "EXOPS_LAB_IMAGE": image.name,
+        "EXOPS_LAB_IMAGE_SHA512": image.sha512,
+        "EXOPS_LAB_IMAGE_VERSION": image.version,
+    }
+
+
 def write_files(
     state: Path,
     cfg: dict[str, Any],
@@ -246,6 +261,7 @@ def write_files(
         "EXOPS_HOSTS_FILE": str(state / "hosts"),
         "EXOPS_LAB_CONTROL": control_url,
     }
+    env.update(sftp_env(getattr(lab, "sftp", None)))  # exops/lab/sftp.py: the image store
     lab_env = state / "lab.env"
     lab_env.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     lab_env.chmod(0o600)
@@ -273,6 +289,8 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
         listeners.host_keys[p.name] = asyncssh.generate_private_key("ssh-ed25519")
     lab.on_down, lab.on_up, lab.on_cert = listeners.down, listeners.up, listeners.new_cert
     await asyncio.gather(*(listeners.open(p) for p in lab.peers.values()))
+    newer = sftp.next_version([p.version for p in lab.peers.values()])
+    lab.sftp = await sftp.start(state, newer)  # type: ignore[attr-defined]
     spec = cfg.get("spec") or {}
     for f in spec.get("faults") or [] if "clusters" in spec else []:
         lab.inject(dict(f))  # a clone: peers that did not answer the real read
@@ -304,4 +322,5 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
             await asyncio.wait_for(stop.wait(), timeout=tick)
     for p in list(lab.peers.values()):
         await listeners.close(p)
+    lab.sftp.close()  # type: ignore[attr-defined]
     await control.cleanup()

@@ -1,0 +1,859 @@
+"""``exops upgrade``: a rolling software upgrade of one or more clusters, peer by peer,
+on the forms the evidence shows (knowledge.toml ``[upgrade]``; docs/contract.md
+"Rolling upgrade").
+
+The appliance upgrades itself, one node per request, over REST from X14.2: exops
+names the operator's SFTP server (``PUT .../sftpconfig``), asks for the upgrade
+(``POST .../upgrade``, ``ClusterUpgrade`` "no"), and follows
+``GET .../upgradestatus`` until the peer has rebooted on the new version. The
+evidence has no SSH form, so this runs over REST whatever the inventory transport.
+
+Order (CONFIRMED): Expressway-E clusters before Expressway-C clusters; in each, the
+primary first, then the subordinates one at a time. Before anything: every peer
+answers and runs one version (or, resuming, that version and the target), the
+cluster database is healthy, no alarm but the allowed ones, no downgrade, no peer
+older than X14.2 (refused with the manual route), and a snapshot of every peer
+(``exops snapshot``) is stored. Per peer, on fresh reads: every other peer answers
+(never two peers down), a peer already on the target version is skipped, an upgrade
+the peer is already running (a killed run's) is followed rather than asked again;
+then the status is followed, bounded: a failed state stops the run with the state
+(exit 1); then the peer must be back on the target version with the same-version
+peers Active as it sees them. While versions are mixed, the cluster communication
+and replication alarms (20004, 20006) are expected (CONFIRMED texts) and reported as
+known; after the last peer they must clear within ``--settle-timeout`` or the run
+fails naming them. The appliance's version is the truth: a re-run after a kill
+resumes where the peers are. Journalled as a run (runbook ``upgrade``) under each
+cluster's lock; each peer's reboot is a ``restart`` step, so the next dry run's
+expected time per peer is measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from exops.appliance.base import SftpConfig, Upgrader, UpgradeRequest, UpgradeStatus
+from exops.appliance.maintenance import instruction, web_url
+from exops.appliance.rest import UPGRADE, RestAppliance
+from exops.apply.waits import Reporter, Waiter
+from exops.core.errors import ExopsError, TimeoutError_, UsageError
+from exops.core.exitcodes import ExitCode
+from exops.core.models import ClusterFacts, PeerFacts, PeerState, Role
+from exops.facts.gather import STATUS_FACTS
+from exops.facts.health import cluster_alarms, peer_problems, unreadable
+from exops.facts.view import ClusterView
+from exops.run.env import Env
+from exops.state import open_state
+from exops.state.base import UNFINISHED_STATUSES, NewRun, RunQuery, current_user
+
+RUNBOOK = "upgrade"
+SCHEMA = "exops.upgrade/1"
+REBOOT_S = 300.0  # "A reboot takes approximately 5 minutes" (docs/contract.md section 5)
+SHA512 = re.compile(r"[0-9a-fA-F]{128}")
+VERSION = re.compile(r"[Xx]?(\d+)\.(\d+)(?:\.(\d+))?")
+IMAGE_VERSION = re.compile(r"[xX](\d+)_(\d+)(?:_(\d+))?")  # s42700x15_3_0.tar.gz (MOCK-DEFINED)
+PASSWORD_ENV = "EXOPS_SFTP_PASSWORD"
+
+Say = Callable[[str], None]
+
+
+def version_key(text: str | None) -> tuple[int, int, int] | None:
+    """``X15.2.1`` -> (15, 2, 1); None when no version can be read from it."""
+    m = VERSION.search(text or "")
+    if not m:
+        return None
+    return int(m[1]), int(m[2]), int(m[3] or 0)
+
+
+def show_version(key: tuple[int, int, int]) -> str:
+    return f"X{key[0]}.{key[1]}.{key[2]}"
+
+
+@dataclass(frozen=True)
+class UpgradeOptions:
+    image: str
+    sha512: str
+    sftp: str  # sftp://user@host[:port]/path
+    sftp_password: SecretStr = field(default_factory=lambda: SecretStr(""))
+    to_version: str | None = None
+    peer_timeout_s: float = 2700.0  # download + install + reboot of one peer
+    settle_timeout_s: float = UPGRADE.clear_within_s * 1.5
+    allow_alarms: frozenset[str] = frozenset()
+    snapshot: bool = True
+    dry_run: bool = False
+    yes: bool = False
+    lock_timeout: float | None = None
+
+    def check(self) -> None:
+        """Raises UsageError naming the bad option (nothing is read or changed)."""
+        if not self.image or "/" in self.image or self.image in (".", ".."):
+            raise UsageError(f"--image {self.image!r}: the image's file name on the SFTP server")
+        if not SHA512.fullmatch(self.sha512 or ""):
+            raise UsageError(
+                f"--sha512: {len(self.sha512 or '')} characters; the image's SHA-512 is 128 "
+                "hexadecimal digits (sha512sum IMAGE)"
+            )
+        self.server()
+        if not self.sftp_password.get_secret_value():
+            raise UsageError(
+                f"{PASSWORD_ENV} is not set: the SFTP user's password, which each peer "
+                "needs to pull the image (never on the command line)"
+            )
+        self.target()
+        for flag, value in (
+            ("--peer-timeout", self.peer_timeout_s),
+            ("--settle-timeout", self.settle_timeout_s),
+        ):
+            if not value > 0:
+                raise UsageError(f"{flag} {value}: seconds, more than 0")
+
+    def server(self) -> tuple[SftpConfig, str]:
+        """The sftpconfig to send and the image's directory, from ``--sftp``."""
+        url = urlsplit(self.sftp or "")
+        try:
+            port = url.port
+        except ValueError as exc:
+            raise UsageError(f"--sftp {self.sftp!r}: {exc}") from exc
+        if url.scheme != "sftp" or not url.hostname or not url.username:
+            raise UsageError(f"--sftp {self.sftp!r}: expected sftp://USER@HOST[:PORT]/DIRECTORY")
+        if url.password is not None:
+            raise UsageError(f"--sftp: no password in the URL; set {PASSWORD_ENV}")
+        host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+        where = host if port in (None, 22) else f"{host}:{port}"
+        config = SftpConfig(server=where, username=url.username, password=self.sftp_password)
+        return config, url.path or "/"
+
+    def target(self) -> tuple[int, int, int]:
+        """The version the image installs: --to-version, else from the image's name."""
+        if self.to_version:
+            key = version_key(self.to_version)
+            if key is None:
+                raise UsageError(f"--to-version {self.to_version!r}: not a version (X15.3.0)")
+            return key
+        m = IMAGE_VERSION.search(self.image)
+        if not m:
+            raise UsageError(
+                f"--image {self.image!r}: its name does not say its version; give --to-version"
+            )
+        return int(m[1]), int(m[2]), int(m[3] or 0)
+
+    def url(self) -> str:
+        """``--sftp`` as given (it holds no password: check() refuses one)."""
+        return self.sftp
+
+
+@dataclass
+class PeerStep:
+    cluster: str
+    host: str
+    primary: bool
+    version: str
+    action: str  # upgrade | skip (already on the target) | follow (an upgrade under way)
+    expected_s: float
+    expected_from: str  # "measured" (the journal's restarts) | "documented"
+    status: str = "planned"  # planned | ok | skipped | failed
+    detail: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "peer": self.host,
+            "primary": self.primary,
+            "version": self.version,
+            "action": self.action,
+            "expected_s": round(self.expected_s),
+            "expected_from": self.expected_from,
+            "status": self.status,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+@dataclass
+class UpgradeResult:
+    clusters: list[str]
+    target: str
+    status: str = "planned"  # planned | nothing_to_change | ok | refused | failed
+    exit_code: int = 0
+    message: str = ""
+    steps: list[PeerStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    known_alarms: dict[str, list[str]] = field(default_factory=dict)  # peer -> ids seen
+    snapshots: dict[str, str] = field(default_factory=dict)  # cluster -> snapshot id
+    run_ids: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "clusters": self.clusters,
+            "target_version": self.target,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "order": [s.to_json() for s in self.steps],
+            "notes": self.notes,
+            "known_alarms": self.known_alarms,
+            "snapshots": self.snapshots,
+            "run_ids": self.run_ids,
+        }
+
+
+class _Stop(Exception):
+    """The run stops here: (status, exit code, one line)."""
+
+    def __init__(self, status: str, code: int, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, int(code), message
+
+
+@dataclass(frozen=True)
+class _Action:
+    id: str
+    step: str
+    kind: str
+    host: str | None
+
+
+@dataclass
+class _Step:
+    action: _Action
+    status: str
+    started: datetime
+    duration_s: float
+    detail: str
+    error: str | None = None
+    advice: str | None = None
+
+
+# -- reads ---------------------------------------------------------------------------
+
+
+def _version(p: PeerFacts) -> tuple[int, int, int] | None:
+    return version_key(p.system.version) if p.reachable and p.system else None
+
+
+def _role(facts: ClusterFacts, env: Env, cluster: str) -> Role | None:
+    for p in facts.peers:
+        if p.system and p.system.role:
+            return p.system.role
+    roles = {s.role for s in env.inventory.cluster(cluster).peers if s.role}
+    return roles.pop() if len(roles) == 1 else None
+
+
+def _upgrader(session: Any, host: str) -> Upgrader:
+    """The peer's REST connection (the only upgrade form: REST, whatever the transport)."""
+    return RestAppliance(session.targets[host])
+
+
+def _status(session: Any, host: str) -> UpgradeStatus | None:
+    app = _upgrader(session, host)
+    try:
+        return app.read_upgrade_status()
+    finally:
+        app.close()
+
+
+def _order(view: ClusterView, hosts: list[str]) -> list[str]:
+    """The primary first, then the subordinates in slot order (CONFIRMED)."""
+    members = view.members
+    primary = view.primary
+    rest = [h for h in members if h != primary] + [h for h in hosts if h not in members]
+    return ([primary] if primary else []) + rest
+
+
+def _expected(store: Any, cluster: str, host: str) -> tuple[float, str]:
+    measured = store.journal.restart_durations(cluster, host) if store is not None else []
+    if measured:
+        return float(statistics.median(measured)), "measured"
+    return REBOOT_S, "documented"
+
+
+# -- judgements (pure) -----------------------------------------------------------------
+
+
+def _version_refusal(cluster: str, versions: dict[str, Any], target: tuple[int, int, int]) -> str:
+    floor = version_key(UPGRADE.rest_from)
+    for host, v in versions.items():
+        if v > target:
+            return (
+                f"{cluster}: {host} runs {show_version(v)}, newer than the image's "
+                f"{show_version(target)}: a downgrade is not supported"
+            )
+        if floor is not None and v < floor:
+            return (
+                f"{cluster}: {host} runs {show_version(v)}: the REST upgrade exists from "
+                f"{UPGRADE.rest_from}; upgrade it by hand ({UPGRADE.manual_route})"
+            )
+    if len({v for v in versions.values() if v != target}) > 1:
+        shown = ", ".join(f"{h} {show_version(v)}" for h, v in versions.items())
+        return f"{cluster}: the peers run different versions ({shown}): not one cluster version"
+    return ""
+
+
+def preflight(
+    facts: ClusterFacts, target: tuple[int, int, int], allowed: frozenset[str]
+) -> str | None:
+    """Why this cluster may not be upgraded now (None: it may). Unknown never passes."""
+    cluster = facts.cluster
+    versions: dict[str, tuple[int, int, int]] = {}
+    for p in facts.peers:
+        why = unreadable(p)
+        v = _version(p)
+        if why or v is None:
+            why = why or f"{p.host}'s version cannot be read"
+            return f"{cluster}: {why}: exops upgrades only a cluster it reads whole"
+        versions[p.host] = v
+    refused = _version_refusal(cluster, versions, target)
+    if refused:
+        return refused
+    mixed = len(set(versions.values())) > 1  # resuming: the old version and the target
+    known = set(UPGRADE.mixed_version_alarms) if mixed else set()
+    for p in facts.peers:
+        stray = sorted({a.id for a in p.raised_alarms} - known - allowed)
+        if stray:
+            return (
+                f"{cluster}: {p.host} raises alarm {', '.join(stray)}: clear it first "
+                "(exops status), or pass --allow-alarm ID if it is known to be harmless"
+            )
+        problems = [] if mixed else peer_problems(p, ignore=allowed)
+        if problems:
+            return f"{cluster}: not healthy: {'; '.join(problems)}"
+    return None
+
+
+def rejoin_problems(
+    facts: ClusterFacts, host: str, target: tuple[int, int, int]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """What keeps ``host`` (upgraded) from counting as back in its cluster, and the
+    known mixed-version alarms seen (peer -> ids). Every peer must answer; the peers
+    on the target version must see one another Active; cluster alarms other than the
+    mixed-version ones fail it; while versions are mixed those are known."""
+    view = ClusterView(facts)
+    problems: list[str] = []
+    known: dict[str, list[str]] = {}
+    same = {p.host for p in facts.peers if _version(p) == target}
+    mixed = len(same) < len(facts.peers)
+    me = facts.peer(host)
+    if _version(me) != target:
+        seen = (me.system.version if me.system else None) if me.reachable else None
+        return [f"{host} runs {seen or 'unknown (no answer)'}"], known
+    for p in facts.peers:
+        why = unreadable(p)
+        if why or p.status is None:
+            problems.append(why or f"{p.host} status unknown")
+            continue
+        raised = {a.id for a in p.raised_alarms} & cluster_alarms()
+        expected = raised & set(UPGRADE.mixed_version_alarms) if mixed else set()
+        if expected:
+            known[p.host] = sorted(expected)
+        if raised - expected:
+            problems.append(f"{p.host} alarms {', '.join(sorted(raised - expected))}")
+        if p.host in same:
+            problems += [
+                f"{p.host} sees {other} {e.state.value}"
+                for e in p.status.peers
+                if (other := view.host_of(e.address)) in same
+                and other != p.host
+                and e.state is not PeerState.ACTIVE
+            ]
+    return problems, known
+
+
+def _fresh(now: UpgradeStatus | None, before: UpgradeStatus | None) -> bool:
+    """``now`` is not the answer read before the request (an earlier attempt's)."""
+    if now is None:
+        return False
+    return before is None or (before.state, before.updated) != (now.state, now.updated)
+
+
+def _failed_state(now: UpgradeStatus | None, before: UpgradeStatus | None) -> str | None:
+    """A failed state of THIS upgrade (not one left from an earlier attempt)."""
+    if now is None or now.state not in UPGRADE.failed_states or not _fresh(now, before):
+        return None
+    return now.state
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def upgrade(
+    env: Env,
+    clusters: list[str],
+    opts: UpgradeOptions,
+    *,
+    say: Say = lambda line: None,
+    reporter: Reporter | None = None,
+    confirm: Callable[[str], bool] | None = None,
+) -> UpgradeResult:
+    """Upgrade ``clusters`` (see the module docstring).
+
+    Raises:
+        UsageError: a bad option, an unknown cluster, or an unusable state store.
+        LockedError: another run holds a cluster (exit 4).
+        KeyboardInterrupt: interrupted (journalled as interrupted).
+    """
+    opts.check()
+    specs = [env.inventory.cluster(c) for c in dict.fromkeys(clusters)]
+    target = opts.target()
+    result = UpgradeResult([s.name for s in specs], show_version(target))
+    if any(p.transport == "ssh" for s in specs for p in s.peers):
+        result.notes.append(
+            "transport ssh: the upgrade itself goes over REST (HTTPS): the evidence shows "
+            "no SSH upgrade form"
+        )
+    store = _open_store(env, opts)
+    try:
+        with env.session([s.name for s in specs]) as session:
+            facts = {s.name: session.gather(s.name, needs=STATUS_FACTS) for s in specs}
+            _settle_silent(env, session, store, facts, opts, reporter)
+            healthy = _plan(env, store, facts, result, opts, target)
+            if all(s.action == "skip" for s in result.steps) and healthy:
+                return _end(
+                    result,
+                    "nothing_to_change",
+                    ExitCode.OK,
+                    f"every peer of {', '.join(result.clusters)} runs {result.target}: "
+                    "nothing to do",
+                )
+            if opts.dry_run:
+                return _end(result, "planned", ExitCode.OK, plan_text(result, opts))
+            if not opts.yes and not (confirm and confirm(plan_text(result, opts))):
+                raise _Stop(
+                    "refused",
+                    ExitCode.REFUSED,
+                    "an upgrade reboots every peer, one at a time: confirm it, or pass --yes",
+                )
+            for cluster in result.clusters:
+                _run_cluster(_Ctx(env, session, store, cluster, result, opts, say, reporter))
+    except _Stop as stop:
+        return _end(result, stop.status, stop.code, stop.message)
+    finally:
+        if store is not None:
+            store.close()
+    done = [s.host for s in result.steps if s.status == "ok"]
+    skipped = [s.host for s in result.steps if s.status == "skipped"]
+    return _end(
+        result,
+        "ok",
+        ExitCode.OK,
+        f"every peer of {', '.join(result.clusters)} runs {result.target} and the clusters are "
+        f"healthy (upgraded: {', '.join(done) or 'none'}; already there: "
+        f"{', '.join(skipped) or 'none'})",
+    )
+
+
+def _plan(
+    env: Env,
+    store: Any,
+    facts: dict[str, ClusterFacts],
+    result: UpgradeResult,
+    opts: UpgradeOptions,
+    target: tuple[int, int, int],
+) -> bool:
+    """Order the clusters (Expressway-E first) and their peers, refuse on preflight;
+    True when every peer is healthy now."""
+    ordered = sorted(facts, key=lambda c: _role(facts[c], env, c) is not Role.EXPRESSWAY_E)
+    result.clusters = ordered
+    for cluster in ordered:
+        refused = preflight(facts[cluster], target, opts.allow_alarms)
+        if refused:
+            raise _Stop("refused", ExitCode.REFUSED, refused)
+    for cluster in ordered:
+        view = ClusterView(facts[cluster])
+        hosts = [p.name for p in env.inventory.cluster(cluster).peers]
+        for host in _order(view, hosts):
+            v = _version(facts[cluster].peer(host))
+            expected, source = _expected(store, cluster, host)
+            shown = show_version(v) if v else "unknown"
+            action = "skip" if v == target else "upgrade"
+            primary = host == view.primary
+            result.steps.append(PeerStep(cluster, host, primary, shown, action, expected, source))
+    return all(
+        not peer_problems(p, ignore=opts.allow_alarms) for f in facts.values() for p in f.peers
+    )
+
+
+def _open_store(env: Env, opts: UpgradeOptions) -> Any:
+    try:
+        return open_state(env.settings)
+    except UsageError:
+        if opts.dry_run:  # the dry run only reads measured restarts from it
+            return None
+        raise
+
+
+def _settle_silent(
+    env: Env,
+    session: Any,
+    store: Any,
+    facts: dict[str, ClusterFacts],
+    opts: UpgradeOptions,
+    reporter: Reporter | None,
+) -> None:
+    """A peer that does not answer because a killed run's upgrade is rebooting it (the
+    journal's last upgrade run of its cluster did not finish) is waited for, bounded;
+    any other silent peer is left to preflight (refused)."""
+    for cluster, f in list(facts.items()):
+        silent = [p.host for p in f.peers if not p.reachable]
+        if not silent or store is None or opts.dry_run:
+            continue
+        last = store.journal.list_runs(limit=1, query=RunQuery(cluster=cluster, runbook=RUNBOOK))
+        if not last or last[0].get("status") not in UNFINISHED_STATUSES:
+            continue  # not a killed upgrade's peer: preflight refuses it, named
+        waiter = Waiter(reporter, max_poll=env.settings.max_poll_interval)
+
+        def back(c: str = cluster) -> tuple[bool, str]:
+            facts[c] = session.gather(c, needs=STATUS_FACTS)
+            quiet = [p.host for p in facts[c].peers if not p.reachable]
+            return not quiet, f"no answer from {', '.join(quiet)} (a killed run's upgrade?)"
+
+        with contextlib.suppress(TimeoutError_):  # preflight refuses, naming the peer
+            waiter.until(f"{cluster}: every peer answers", back, timeout=opts.peer_timeout_s)
+
+
+def plan_text(result: UpgradeResult, opts: UpgradeOptions) -> str:
+    """The dry run: the order and the expected time per peer."""
+    lines = [
+        f"upgrade {', '.join(result.clusters)} to {result.target}: image {opts.image} "
+        f"(SHA-512 {opts.sha512[:16]}...) pulled by each peer from {opts.url()}; "
+        "one peer at a time, never two down",
+        *result.notes,
+    ]
+    for i, s in enumerate(result.steps, start=1):
+        who = f"{s.host} ({'primary' if s.primary else 'subordinate'}, {s.cluster})"
+        if s.action == "skip":
+            lines.append(f"  {i}. {who}: already on {result.target}: skipped")
+            continue
+        how = (
+            "measured restarts in the journal"
+            if s.expected_from == "measured"
+            else "the documented ~5 min reboot"
+        )
+        lines.append(
+            f"  {i}. {who}: {s.version} -> {result.target}; expected reboot ~{s.expected_s:.0f} s "
+            f"({how}) plus the image download and install (bounded: {opts.peer_timeout_s:.0f} s)"
+        )
+    lines.append(
+        f"then: alarms {', '.join(UPGRADE.mixed_version_alarms)} (expected while versions are "
+        f"mixed) must clear within {opts.settle_timeout_s:.0f} s of the last peer"
+    )
+    return "\n".join(lines)
+
+
+def _end(result: UpgradeResult, status: str, code: int, message: str) -> UpgradeResult:
+    result.status, result.exit_code, result.message = status, int(code), message
+    return result
+
+
+@dataclass
+class _Ctx:
+    """One cluster's run: what every step needs."""
+
+    env: Env
+    session: Any
+    store: Any
+    cluster: str
+    result: UpgradeResult
+    opts: UpgradeOptions
+    say: Say
+    reporter: Reporter | None
+    jid: int = 0
+
+    @property
+    def target(self) -> tuple[int, int, int]:
+        return self.opts.target()
+
+    def waiter(self) -> Waiter:
+        return Waiter(self.reporter, max_poll=self.env.settings.max_poll_interval)
+
+    def gather(self, hosts: list[str] | None = None) -> ClusterFacts:
+        self.store.check_lock(self.cluster)
+        facts: ClusterFacts = self.session.gather(self.cluster, hosts=hosts, needs=STATUS_FACTS)
+        return facts
+
+    def record(
+        self,
+        aid: str,
+        what: str,
+        kind: str,
+        host: str | None,
+        status: str,
+        started: datetime,
+        seconds: float,
+        detail: str,
+        error: str | None = None,
+    ) -> None:
+        step = _Step(_Action(aid, what, kind, host), status, started, seconds, detail, error)
+        self.store.journal.record_step(self.jid, step)
+
+
+def _run_cluster(ctx: _Ctx) -> None:
+    env, store, cluster, result, opts = ctx.env, ctx.store, ctx.cluster, ctx.result, ctx.opts
+    if store is None:
+        raise _Stop("failed", ExitCode.FAILED, "the state store could not be opened")
+    if opts.snapshot:
+        from exops.tools import snapshot
+
+        taken = snapshot.take(env, cluster, lock_timeout=opts.lock_timeout)
+        if taken.exit_code != 0:
+            raise _Stop(
+                "refused",
+                ExitCode.REFUSED,
+                f"{cluster}: the snapshot before the upgrade is incomplete "
+                f"({', '.join(taken.incomplete)}): nothing was upgraded",
+            )
+        result.snapshots[cluster] = taken.snapshot_id
+        ctx.say(f"{cluster}: snapshot {taken.snapshot_id} stored (exops diff {taken.snapshot_id})")
+    wait = opts.lock_timeout if opts.lock_timeout is not None else env.settings.lock_timeout
+    steps = [s for s in result.steps if s.cluster == cluster]
+    with store.lock(cluster, runbook=RUNBOOK, timeout_s=wait):
+        run_id = uuid.uuid4().hex[:12]
+        result.run_ids[cluster] = run_id
+        ctx.jid = store.journal.start_run(
+            NewRun(
+                run_id=run_id,
+                cluster=cluster,
+                runbook=RUNBOOK,
+                params={
+                    "image": opts.image,
+                    "sha512": opts.sha512,
+                    "sftp": opts.url(),
+                    "to_version": result.target,
+                    "peer_timeout_s": opts.peer_timeout_s,
+                    "settle_timeout_s": opts.settle_timeout_s,
+                },
+                plan={
+                    "order": [s.host for s in steps],
+                    "target_version": result.target,
+                    "forms": [UPGRADE.sftpconfig, UPGRADE.upgrade, UPGRADE.status],
+                },
+                user=current_user(),
+                host=socket.gethostname(),
+            )
+        )
+        try:
+            for i, step in enumerate(steps, start=1):
+                _peer(ctx, i, step)
+            _settle(ctx)
+        except _Stop as stop:
+            store.journal.finish_run(ctx.jid, "failed", stop.code)
+            raise
+        except KeyboardInterrupt:
+            store.journal.finish_run(ctx.jid, "interrupted", int(ExitCode.INTERRUPTED))
+            raise
+        except BaseException:
+            store.journal.finish_run(ctx.jid, "failed", int(ExitCode.FAILED))
+            raise
+        store.journal.finish_run(ctx.jid, "ok", 0)
+
+
+class _PeerRun:
+    """One peer: fresh reads, start (or follow) its upgrade, wait for it to come back."""
+
+    def __init__(self, ctx: _Ctx, index: int, step: PeerStep):
+        self.ctx, self.index, self.step = ctx, index, step
+        self.host = step.host
+        self.name = f"upgrade {step.host} to {ctx.result.target}"
+        self.started, self.mono = datetime.now(UTC), time.monotonic()
+        self.before: UpgradeStatus | None = None
+        self.down_at: float | None = None
+        self.up_at: float | None = None
+
+    def fail(self, message: str) -> _Stop:
+        s = self.step
+        s.status, s.detail, s.seconds = "failed", message, time.monotonic() - self.mono
+        self.ctx.record(
+            f"u{self.index}", self.name, "upgrade", self.host, "failed", self.started,
+            s.seconds, message, message,
+        )  # fmt: skip
+        return _Stop("failed", ExitCode.FAILED, message)
+
+    def wait(self, what: str, check: Callable[[], tuple[bool, str]], timeout: float) -> None:
+        try:
+            self.ctx.waiter().until(what, check, timeout=timeout, host=self.host)
+        except TimeoutError_ as exc:
+            raise self.fail(f"{self.host}: {exc}") from exc
+
+    def others_answer(self) -> PeerFacts:
+        """Every other peer answers (never two down); this peer's fresh facts."""
+        seen: list[ClusterFacts] = []
+
+        def check() -> tuple[bool, str]:
+            seen[:] = [self.ctx.gather()]
+            quiet = [p.host for p in seen[0].peers if p.host != self.host and not p.reachable]
+            return not quiet, f"no answer from {', '.join(quiet)} (never two peers down)"
+
+        limit = min(self.ctx.opts.peer_timeout_s, REBOOT_S * 2)
+        self.wait(f"every peer of {self.ctx.cluster} but {self.host} answers", check, limit)
+        return seen[0].peer(self.host)
+
+    def answers(self) -> PeerFacts:
+        """Wait (bounded) until this peer answers again; its fresh facts."""
+        seen: list[PeerFacts] = []
+
+        def check() -> tuple[bool, str]:
+            seen[:] = [self.ctx.gather([self.host]).peer(self.host)]
+            return seen[0].reachable, f"{self.host} does not answer ({seen[0].error}); rebooting?"
+
+        self.wait(f"{self.host} answers", check, self.ctx.opts.peer_timeout_s)
+        return seen[0]
+
+    def start(self, me: PeerFacts) -> None:
+        """Ask for the upgrade, unless one is under way (a killed run's): never twice."""
+        ctx, host = self.ctx, self.host
+        try:
+            self.before = _status(ctx.session, host) if me.reachable else None
+        except ExopsError as exc:
+            raise self.fail(f"{host}: upgradestatus cannot be read ({exc}): not starting") from exc
+        final = (*UPGRADE.failed_states, UPGRADE.success_state)
+        if not me.reachable or (self.before is not None and self.before.state not in final):
+            self.step.action = "follow"
+            state = self.before.state if self.before else "no answer"
+            ctx.say(f"{host}: an upgrade is under way ({state}): following it")
+            return
+        spec = ctx.env.inventory.cluster(ctx.cluster).peer(host)
+        ctx.say(
+            f"{host}: drain it first if it carries calls: "
+            f"{instruction(host, web_url(spec.hostname, spec.port))} "
+            f"(exops drain -c {ctx.cluster} --peer {host}); the reboot ends its calls"
+        )
+        config, directory = ctx.opts.server()
+        request = UpgradeRequest(
+            location=directory, file_name=ctx.opts.image, sha512=ctx.opts.sha512
+        )
+        app = _upgrader(ctx.session, host)
+        try:
+            app.put_sftp_config(config)
+            answer = app.start_upgrade(request)
+        except ExopsError as exc:
+            raise self.fail(f"{host}: the upgrade request was refused: {exc}") from exc
+        finally:
+            app.close()
+        self.step.action = "upgrade"
+        ctx.say(f"{host}: upgrade requested ({answer or 'no message'}); following upgradestatus")
+
+    def upgraded(self) -> tuple[bool, str]:
+        """One poll: the state (a failed state stops the run) and the running version."""
+        ctx, host = self.ctx, self.host
+        try:
+            now = _status(ctx.session, host)
+        except ExopsError as exc:
+            self.down_at = self.down_at or time.monotonic()
+            return False, f"{host} does not answer ({exc}); rebooting?"
+        failed = _failed_state(now, self.before)
+        if failed:
+            raise self.fail(
+                f"{host}: the upgrade failed: upgradestatus {failed} (image "
+                f"{ctx.opts.image}); {host} keeps its version"
+            )
+        if self.down_at and not self.up_at:
+            self.up_at = time.monotonic()
+        v = _version(ctx.gather([host]).peer(host))
+        state = now.state if now else "no upgrade on record"
+        success = now is not None and now.state == UPGRADE.success_state
+        if success and _fresh(now, self.before) and v is not None and v != ctx.target:
+            raise self.fail(
+                f"{host}: upgradestatus {state}, but it runs {show_version(v)}, not "
+                f"{ctx.result.target}: the image installs another version (check --image, "
+                "or give --to-version)"
+            )
+        done = v == ctx.target and success
+        return done, f"upgradestatus {state}; running {show_version(v) if v else 'unknown'}"
+
+    def rejoin(self) -> dict[str, list[str]]:
+        seen: dict[str, list[str]] = {}
+
+        def check() -> tuple[bool, str]:
+            problems, known = rejoin_problems(self.ctx.gather(), self.host, self.ctx.target)
+            seen.clear()
+            seen.update(known)
+            return not problems, "; ".join(problems) or "back"
+
+        left = max(self.ctx.opts.peer_timeout_s - (time.monotonic() - self.mono), 1.0)
+        self.wait(f"{self.host} back in {self.ctx.cluster}", check, left)
+        return seen
+
+    def run(self) -> None:
+        ctx, step, host, target = self.ctx, self.step, self.host, self.ctx.result.target
+        me = self.others_answer()
+        if not me.reachable:  # rebooting (a killed run's upgrade?): decide once it answers
+            me = self.answers()
+        if _version(me) == ctx.target:
+            step.action = "skip"
+        else:
+            self.start(me)
+            self.wait(f"{host} on {target}", self.upgraded, ctx.opts.peer_timeout_s)
+            if self.down_at and self.up_at:
+                down = self.up_at - self.down_at
+                ctx.record(
+                    f"r{self.index}", f"reboot of {host} (upgrade)", "restart", host, "ok",
+                    self.started, down, f"no answer for {down:.1f} s",
+                )  # fmt: skip
+        known = self.rejoin()
+        for peer, ids in known.items():
+            ctx.result.known_alarms[peer] = sorted(
+                set(ctx.result.known_alarms.get(peer, [])) | set(ids)
+            )
+        if known:
+            ctx.say(
+                f"{ctx.cluster}: known while versions are mixed: "
+                + "; ".join(f"{p} alarms {', '.join(ids)}" for p, ids in sorted(known.items()))
+                + " (cluster communication/replication; they clear once every peer is upgraded)"
+            )
+        step.seconds = time.monotonic() - self.mono
+        skipped = step.action == "skip"
+        step.status = "skipped" if skipped else "ok"
+        step.detail = (
+            f"already on {target}"
+            if skipped
+            else f"on {target} and back in {ctx.cluster} after {step.seconds:.0f} s"
+        )
+        ctx.say(f"{host}: {step.detail}")
+        ctx.record(
+            f"u{self.index}", self.name, "upgrade", host, "skipped" if skipped else "changed",
+            self.started, step.seconds, step.detail,
+        )  # fmt: skip
+
+
+def _peer(ctx: _Ctx, index: int, step: PeerStep) -> None:
+    _PeerRun(ctx, index, step).run()
+
+
+def _settle(ctx: _Ctx) -> None:
+    """After the last peer: every peer on the target, healthy, alarms cleared (bounded)."""
+    started, mono = datetime.now(UTC), time.monotonic()
+
+    def healthy() -> tuple[bool, str]:
+        f = ctx.gather()
+        problems = [
+            f"{p.host} runs {p.system.version if p.system else 'unknown'}"
+            for p in f.peers
+            if _version(p) != ctx.target
+        ]
+        for p in f.peers:
+            problems += peer_problems(p, ignore=ctx.opts.allow_alarms)
+        return not problems, "; ".join(problems) or "healthy"
+
+    what = f"{ctx.cluster} healthy on {ctx.result.target} (mixed-version alarms cleared)"
+    try:
+        waited = ctx.waiter().until(what, healthy, timeout=ctx.opts.settle_timeout_s)
+    except TimeoutError_ as exc:
+        message = f"{ctx.cluster}: every peer was upgraded, but {exc}"
+        ctx.record(
+            "s1", what, "wait", None, "failed", started, time.monotonic() - mono, message, message
+        )
+        raise _Stop("failed", ExitCode.FAILED, message) from exc
+    ctx.record("s1", what, "wait", None, "ok", started, waited, "healthy")
+    ctx.say(f"{ctx.cluster}: every peer runs {ctx.result.target}; cluster healthy, alarms clear")
