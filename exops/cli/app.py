@@ -640,6 +640,16 @@ def _register_lifecycle() -> None:
 _register_lifecycle()
 
 
+def _register_certs() -> None:
+    """``renew-cert`` (exops/cli/renewcert.py)."""
+    from exops.cli import renewcert
+
+    renewcert.register(_command, _CONN_OPTIONS, app)
+
+
+_register_certs()
+
+
 @app.command(short_help=short_help(
     "Remove a cluster lock whose holder died; a live holder only with --force."
 ), epilog=epilog("unlock"))
