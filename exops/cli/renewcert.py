@@ -39,7 +39,7 @@ DirOpt = Annotated[
     typer.Option(
         "--csr-out",
         help="Phase 1: generate (or reuse) each peer's CSR on the peer and write it to "
-        "DIR/<peer>.csr.",
+        "DIR/PEER.csr.",
         metavar="DIR",
     ),
 ]
@@ -73,7 +73,7 @@ def renew_cert(
         Path | None,
         typer.Option(
             "--cert-dir",
-            help="Phase 2: a folder of signed certificates named by peer (<peer>.pem, "
+            help="Phase 2: a folder of signed certificates named by peer (PEER.pem, "
             ".crt or .cer).",
             metavar="DIR",
         ),

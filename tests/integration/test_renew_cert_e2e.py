@@ -202,3 +202,36 @@ def trusted_subjects(lab: Any, peer: str, bundle: Path) -> list[str]:
     )
     certs = x509.load_pem_x509_certificates(r.content)
     return [c.subject.rfc4514_string() for c in certs]
+
+
+def test_a_run_killed_after_the_upload_restarts_and_verifies_only(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """What a run killed between the upload and the restart leaves: the peer shows the
+    new certificate but does not serve it yet. The re-run restarts and verifies, and
+    sends no second upload (the pending CSR was used up: a second one would fail)."""
+    import httpx
+
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    cli = cli_for(lab, tmp_path, **QUICK)
+    pem = make_csr(cli, tmp_path, "c1-p3")["c1-p3"]
+    cert = tmp_path / "c1-p3.pem"
+    cert.write_text(lab.control.sign(pem))
+    r = httpx.post(
+        f"https://{lab.peers['c1-p3']}:{lab.https_port}{SERVER}",
+        auth=("admin", lab.password),
+        headers={"X-CSRF-Header": "exops"},
+        files={"file": ("c.pem", cert.read_bytes(), "application/x-pem-file")},
+        verify=ssl.create_default_context(cafile=str(lab.ca_path)),
+        trust_env=False,
+    )
+    assert r.status_code == 200, r.text
+    args = ["renew-cert", "-c", "c1", "--peer", "c1-p3", "--cert", str(cert)]
+    plan = cli.json(*args, "-n")
+    assert [s["kind"] for s in plan["steps"]] == ["restart", "verify"], plan
+    seq = last_seq(lab)
+    done = cli.json(*args, "--yes")
+    assert done["status"] == "ok", done
+    sent = [(r["peer"], r["path"]) for r in writes_since(lab, seq)]
+    assert sent == [("c1-p3", "/api/provisioning/restart")], sent
+    assert served_sha256(lab, "c1-p3", lab.ca_path) == leaf_sha256(cert.read_text())
