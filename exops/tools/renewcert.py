@@ -308,7 +308,11 @@ def cert_names(cert: x509.Certificate | x509.CertificateSigningRequest) -> list[
     except x509.ExtensionNotFound:
         pass
     names += [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    return names
+    unique: list[str] = []
+    for n in names:
+        if n.lower() not in [u.lower() for u in unique]:
+            unique.append(n)
+    return unique
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

@@ -71,11 +71,14 @@ def enforce(cli: Cli) -> None:
     cli("enforce-tls", "-c", "c1", "--yes")
 
 
+@pytest.mark.parametrize("transport", ["rest", "ssh"])
 def test_renew_on_an_enforce_cluster_then_rerun_is_a_no_op(
-    lab_factory: Any, tmp_path: Path
+    lab_factory: Any, tmp_path: Path, transport: str
 ) -> None:
-    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
-    cli = cli_for(lab, tmp_path, **QUICK)
+    lab = lab_factory(
+        clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=transport == "rest"
+    )
+    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport, **QUICK)
     enforce(cli)
     seq = last_seq(lab)
     out = tmp_path / "csr"
@@ -103,7 +106,8 @@ def test_renew_on_an_enforce_cluster_then_rerun_is_a_no_op(
     done = cli.json("renew-cert", "-c", "c1", "--peer", "c1-p2", "--cert", str(signed), "--yes")
     assert done["status"] == "ok" and done["exit_code"] == 0, done
     sent = [(r["peer"], r["path"]) for r in writes_since(lab, seq)]
-    assert sent == [("c1-p2", SERVER), ("c1-p2", "/api/provisioning/restart")], sent
+    restart = "/api/provisioning/restart" if transport == "rest" else "xCommand Boot"
+    assert sent == [("c1-p2", SERVER), ("c1-p2", restart)], sent
     state = lab.control.peer_state("c1-p2")
     assert state["cert"] == "uploaded"
     assert served_sha256(lab, "c1-p2", lab.ca_path) == leaf_sha256(signed.read_text())
