@@ -239,3 +239,45 @@ def test_a_run_killed_after_the_upload_restarts_and_verifies_only(
     sent = [(r["peer"], r["path"]) for r in writes_since(lab, seq)]
     assert sent == [("c1-p3", "/api/provisioning/restart")], sent
     assert served_sha256(lab, "c1-p3", lab.ca_path) == leaf_sha256(cert.read_text())
+
+
+def test_a_failed_restart_stops_the_run_and_the_rerun_finishes(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """The restart of the first peer fails (the peer answers 500): the run stops there
+    (exit 1, the second peer untouched), and the same command then finishes the job
+    without a second upload."""
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT="rest", **QUICK)
+    csrs = make_csr(cli, tmp_path, "c1-p2", "c1-p3")
+    signed = tmp_path / "signed"
+    signed.mkdir()
+    for peer, pem in csrs.items():
+        (signed / f"{peer}.crt").write_text(lab.control.sign(pem))
+    args = ["renew-cert", "-c", "c1", "--peer", "c1-p2", "--peer", "c1-p3"]
+    args += ["--cert-dir", str(signed)]
+    lab.control.inject(
+        "http_error", peer="c1-p2", path_prefix="/api/provisioning/restart", status=500, count=1
+    )
+    seq = last_seq(lab)
+    failed = cli.json(*args, "--yes", expect=1)
+    assert failed["status"] == "failed" and "restart" in failed["message"], failed
+    assert "run the same command again" in failed["message"]
+    assert [s["status"] for s in failed["steps"]][:2] == ["changed", "failed"], failed["steps"]
+    assert posts(lab, seq, SERVER) and all(r["peer"] == "c1-p2" for r in posts(lab, seq, SERVER))
+    lab.control.clear()
+    plan = cli.json(*args, "-n")
+    assert [(s["kind"], s["host"]) for s in plan["steps"]] == [
+        ("restart", "c1-p2"),
+        ("verify", "c1-p2"),
+        ("upload", "c1-p3"),
+        ("restart", "c1-p3"),
+        ("verify", "c1-p3"),
+    ], plan["steps"]
+    seq = last_seq(lab)
+    done = cli.json(*args, "--yes")
+    assert done["status"] == "ok", done
+    assert [r["peer"] for r in posts(lab, seq, SERVER)] == ["c1-p3"]
+    for peer in ("c1-p2", "c1-p3"):
+        cert = (signed / f"{peer}.crt").read_text()
+        assert served_sha256(lab, peer, lab.ca_path) == leaf_sha256(cert)
