@@ -408,21 +408,25 @@ def check_certificate(
     csr_pem: str | None,
     min_days: int,
     now: datetime,
+    *,
+    uploaded: bool = False,
 ) -> None:
-    """The checks before an upload that do not depend on other peers.
+    """The checks before an upload that do not depend on other peers (``uploaded``:
+    the peer shows this certificate already, so there is no CSR left to match; the
+    other checks still hold before its restart puts it in force).
 
     Raises:
         Refused: one line, naming the file and the problem.
     """
     from cryptography import x509
 
-    if csr_pem is None:
+    if csr_pem is None and not uploaded:
         raise Refused(
             f"{path}: no certificate signing request is pending on {host}; run "
             f"`exops renew-cert --peer {host} --csr-out DIR` first (the key is made on the peer)"
         )
-    csr = x509.load_pem_x509_csr(csr_pem.encode())
-    if _spki(leaf.public_key()) != _spki(csr.public_key()):
+    csr = x509.load_pem_x509_csr(csr_pem.encode()) if csr_pem and not uploaded else None
+    if csr is not None and _spki(leaf.public_key()) != _spki(csr.public_key()):
         raise Refused(
             f"{path}: its key does not match the CSR pending on {host} (a certificate for "
             "another request)"
@@ -862,9 +866,17 @@ def _check_installs(
         item.uploaded = bool(shown) and _sha256(shown[0]) == item.sha256
         if item.uploaded:
             item.served = _served_sha256(ctx, host) == item.sha256
-        else:
+        if not item.served:
+            pending = None if item.uploaded else read_pending_csr(app)
             check_certificate(
-                item.path, host, leaf, names, read_pending_csr(app), ctx.opts.min_days, now
+                item.path,
+                host,
+                leaf,
+                names,
+                pending,
+                ctx.opts.min_days,
+                now,
+                uploaded=item.uploaded,
             )
         for other in members:
             if other == host or chain_problem(leaf, extra, stores[other], now) is None:
