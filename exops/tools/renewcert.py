@@ -17,7 +17,8 @@ journalled (runbook ``renew-cert``) and safe to re-run:
    now and for ``--min-days`` more, name every required name, and chain (checked
    by ``cryptography``'s path validation) to a CA every other peer trusts; a CA that
    a peer does not trust yet is added to that peer's trusted list first (only a CA
-   the files hold). Then, one peer at a time: upload, restart (the restart runbook,
+   the files hold). A snapshot of the cluster is taken first (``exops snapshot``).
+   Then, one peer at a time: upload, restart (the restart runbook,
    health-gated), and verify on fresh reads that the peer shows and serves the new
    certificate and every peer of the cluster is healthy (on Enforce: they accept it).
    A peer whose certificate is already shown and served is not touched again.
@@ -158,7 +159,9 @@ class Step:
     """One step of the plan, then of the run (status planned/ok/changed/failed/skipped)."""
 
     id: str
-    kind: str  # generate_csr | reuse_csr | write_csr | add_ca | upload | restart | verify
+    kind: (
+        str  # generate_csr | reuse_csr | write_csr | snapshot | add_ca | upload | restart | verify
+    )
     host: str
     text: str
     status: str = "planned"
@@ -557,7 +560,7 @@ class _Journal:
         self.store.journal.record_step(
             self.jid,
             _JStep(
-                _JAction(step.id, step.text, step.kind, step.host),
+                _JAction(step.id, step.text, step.kind, step.host or None),
                 step.status,
                 started,
                 max(0.0, (datetime.now(UTC) - started).total_seconds()),
@@ -615,7 +618,7 @@ def _run_steps(
         try:
             step.detail = work(step)
             step.status = "skipped" if step.detail.startswith("skipped") else "changed"
-            if step.kind in ("verify", "reuse_csr"):
+            if step.kind in ("verify", "reuse_csr", "snapshot"):
                 step.status = "ok"
             journal.step(step, started)
         except KeyboardInterrupt:
@@ -813,6 +816,17 @@ def _install_phase(
             ExitCode.OK,
             "every certificate is installed, served and accepted: nothing to do",
         )
+    if any(s.kind != "verify" for s in result.steps):
+        result.steps.insert(
+            0,
+            Step(
+                "s0",
+                "snapshot",
+                "",
+                f"snapshot every peer's configuration of cluster {ctx.cluster} first "
+                "(exops snapshot; certificates' public parts included)",
+            ),
+        )
     if ctx.opts.dry_run:
         return _done(result, "planned", ExitCode.OK, _plan_text(result))
     if confirm is not None and not confirm(result):
@@ -821,6 +835,8 @@ def _install_phase(
     waiter = Waiter(reporter, max_poll=ctx.env.settings.max_poll_interval, cancel=cancel)
 
     def work(step: Step) -> str:
+        if step.kind == "snapshot":
+            return _do_snapshot(ctx)
         if step.kind == "add_ca":
             return _do_add_ca(ctx, step.host, add_ca[step.host], by_host, now)
         item = by_host[step.host]
@@ -889,8 +905,17 @@ def _check_installs(
     return installs, add_ca
 
 
+def _do_snapshot(ctx: _Ctx) -> str:
+    """``exops snapshot`` (its own journalled run, under the cluster lock)."""
+    from exops.tools.snapshot import take
+
+    taken = take(ctx.env, ctx.cluster, lock_timeout=ctx.opts.lock_timeout)
+    missing = f"; not read whole: {', '.join(taken.incomplete)}" if taken.incomplete else ""
+    return f"snapshot {taken.snapshot_id}{missing}"
+
+
 def _locked(store: Any, ctx: _Ctx, step: Step, work: Callable[[Step], str]) -> str:
-    if step.kind == "restart":
+    if step.kind in ("restart", "snapshot"):  # runs that take the cluster lock themselves
         return work(step)
     with _lock(store, ctx):
         return work(step)

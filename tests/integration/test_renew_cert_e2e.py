@@ -100,7 +100,7 @@ def test_renew_on_an_enforce_cluster_then_rerun_is_a_no_op(
     signed.write_text(lab.control.sign(pem))
     seq = last_seq(lab)
     dry = cli.json("renew-cert", "-c", "c1", "--peer", "c1-p2", "--cert", str(signed), "-n")
-    assert [s["kind"] for s in dry["steps"]] == ["upload", "restart", "verify"], dry
+    assert [s["kind"] for s in dry["steps"]] == ["snapshot", "upload", "restart", "verify"], dry
     assert writes_since(lab, seq) == []
 
     done = cli.json("renew-cert", "-c", "c1", "--peer", "c1-p2", "--cert", str(signed), "--yes")
@@ -174,6 +174,7 @@ def test_a_ca_the_peers_do_not_trust_is_added_first(lab_factory: Any, tmp_path: 
     plan = cli.json(*args, "--chain", str(chain), "-n")
     kinds = [(s["kind"], s["host"]) for s in plan["steps"]]
     assert kinds == [
+        ("snapshot", ""),
         ("add_ca", "c1-p1"),
         ("add_ca", "c1-p3"),
         ("upload", "c1-p2"),
@@ -232,7 +233,7 @@ def test_a_run_killed_after_the_upload_restarts_and_verifies_only(
     assert r.status_code == 200, r.text
     args = ["renew-cert", "-c", "c1", "--peer", "c1-p3", "--cert", str(cert)]
     plan = cli.json(*args, "-n")
-    assert [s["kind"] for s in plan["steps"]] == ["restart", "verify"], plan
+    assert [s["kind"] for s in plan["steps"]] == ["snapshot", "restart", "verify"], plan
     seq = last_seq(lab)
     done = cli.json(*args, "--yes")
     assert done["status"] == "ok", done
@@ -263,11 +264,13 @@ def test_a_failed_restart_stops_the_run_and_the_rerun_finishes(
     failed = cli.json(*args, "--yes", expect=1)
     assert failed["status"] == "failed" and "restart" in failed["message"], failed
     assert "run the same command again" in failed["message"]
-    assert [s["status"] for s in failed["steps"]][:2] == ["changed", "failed"], failed["steps"]
+    statuses = [s["status"] for s in failed["steps"]]
+    assert statuses[:3] == ["ok", "changed", "failed"], failed["steps"]
     assert posts(lab, seq, SERVER) and all(r["peer"] == "c1-p2" for r in posts(lab, seq, SERVER))
     lab.control.clear()
     plan = cli.json(*args, "-n")
     assert [(s["kind"], s["host"]) for s in plan["steps"]] == [
+        ("snapshot", ""),
         ("restart", "c1-p2"),
         ("verify", "c1-p2"),
         ("upload", "c1-p3"),
