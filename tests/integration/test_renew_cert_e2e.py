@@ -11,6 +11,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from clikit import Cli, cli_for, last_seq, writes_since
 from cryptography import x509
@@ -148,6 +149,22 @@ def test_refused_before_any_upload(lab_factory: Any, tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
         assert posts(lab, seq, SERVER) == [] and writes_since(lab, seq) == []
     assert lab.control.peer_state("c1-p3")["cert"] == "ok"
+    # A CSR made on the peer by hand, without the names the cluster needs: never reused,
+    # never discarded (no form for that): refused with the way out.
+    r = httpx.post(
+        f"https://{lab.peers['c1-p1']}:{lab.https_port}{CSR}",
+        auth=("admin", lab.password),
+        headers={"X-CSRF-Header": "exops"},
+        json={"Country": "GB"},
+        verify=ssl.create_default_context(cafile=str(lab.ca_path)),
+        trust_env=False,
+    )
+    assert r.status_code == 200, r.text
+    seq = last_seq(lab)
+    out = str(tmp_path / "csr")
+    proc = cli("renew-cert", "-c", "c1", "--peer", "c1-p1", "--csr-out", out, expect=3)
+    assert f"lacks {lab.peers['c1-p1']}" in proc.stderr and "web page" in proc.stderr
+    assert writes_since(lab, seq) == [] and not (tmp_path / "csr" / "c1-p1.csr").exists()
     key = tmp_path / "with-key.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     proc = cli("renew-cert", "-c", "c1", "--peer", "c1-p3", "--cert", str(key), expect=2)
@@ -196,8 +213,6 @@ def test_a_ca_the_peers_do_not_trust_is_added_first(lab_factory: Any, tmp_path: 
 
 
 def trusted_subjects(lab: Any, peer: str, bundle: Path) -> list[str]:
-    import httpx
-
     ctx = ssl.create_default_context(cafile=str(bundle))
     r = httpx.get(
         f"https://{lab.peers[peer]}:{lab.https_port}{ROOT}",
@@ -215,8 +230,6 @@ def test_a_run_killed_after_the_upload_restarts_and_verifies_only(
     """What a run killed between the upload and the restart leaves: the peer shows the
     new certificate but does not serve it yet. The re-run restarts and verifies, and
     sends no second upload (the pending CSR was used up: a second one would fail)."""
-    import httpx
-
     lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
     cli = cli_for(lab, tmp_path, **QUICK)
     pem = make_csr(cli, tmp_path, "c1-p3")["c1-p3"]
