@@ -54,6 +54,7 @@ from exops.apply.waits import Reporter, Waiter
 from exops.core.errors import (
     ApplianceError,
     ExopsError,
+    LockedError,
     PreconditionError,
     TimeoutError_,
     UsageError,
@@ -466,8 +467,6 @@ class _Ctx:
     opts: RenewOptions
     session: Any
     say: Callable[[str], None]
-    facts: ClusterFacts | None = None
-    view: ClusterView | None = None
 
 
 def _read(ctx: _Ctx) -> tuple[ClusterFacts, ClusterView]:
@@ -615,6 +614,7 @@ def _run_steps(
     journal = _Journal(store, ctx, result)
     for step in result.steps:
         started = datetime.now(UTC)
+        ctx.say(f"{step.text} ...")
         try:
             step.detail = work(step)
             step.status = "skipped" if step.detail.startswith("skipped") else "changed"
@@ -625,6 +625,11 @@ def _run_steps(
             step.status = "interrupted"
             journal.step(step, started, "interrupted")
             journal.finish("interrupted", ExitCode.INTERRUPTED)
+            raise
+        except (UsageError, LockedError) as exc:  # bad input (2), held lock (4): as raised
+            step.status, step.detail = "refused", str(exc)
+            journal.step(step, started, str(exc))
+            journal.finish("refused", exc.exit_code)
             raise
         except Refused as exc:
             step.status, step.detail = "refused", exc.message
