@@ -336,6 +336,7 @@ def chain_problem(
 ) -> str | None:
     """None when ``leaf`` chains (signatures, validity, CA constraints) through
     ``intermediates`` to one of ``anchors``; else the validator's reason."""
+    from cryptography import x509
     from cryptography.x509 import verification as v
 
     if not anchors:
@@ -347,9 +348,10 @@ def chain_problem(
         .extension_policies(
             # Enterprise CAs often lack what the Web PKI profile demands (an authority
             # key identifier, ...): only what a chain needs is required (signatures,
-            # validity, basicConstraints cA on every issuer, which the validator
-            # always checks).
-            ca_policy=v.ExtensionPolicy.permit_all(),
+            # validity, basicConstraints cA on every issuer).
+            ca_policy=v.ExtensionPolicy.permit_all().require_present(
+                x509.BasicConstraints, v.Criticality.AGNOSTIC, _asserts_ca
+            ),
             ee_policy=v.ExtensionPolicy.permit_all(),
         )
     )
@@ -358,6 +360,11 @@ def chain_problem(
     except v.VerificationError as exc:
         return str(exc).splitlines()[0][:200]
     return None
+
+
+def _asserts_ca(_policy: Any, _cert: Any, value: Any) -> None:
+    if value is None or not value.ca:
+        raise ValueError("basicConstraints does not assert a CA")
 
 
 def _pem_certs(text: str) -> list[x509.Certificate]:
