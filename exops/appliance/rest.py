@@ -19,15 +19,18 @@ naming the table and field, never a guessed value.
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import ssl
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import httpcore
@@ -1327,3 +1330,140 @@ def parse_upgrade_status(data: Any) -> UpgradeStatus | None:
         raise _bad(where, "UpgradeStatus", state, "a state name")
     updated = rec.get("StatusUpdateTime", "")
     return UpgradeStatus(state=state.strip(), updated=updated if isinstance(updated, str) else "")
+# -- server certificate renewal (knowledge.toml [certs]; docs/contract.md section 15) -----
+# Module functions on a ``RestAppliance`` (certificates are REST only, whatever the
+# transport: ``RoutedAppliance.rest``). No key material passes through exops: the key is
+# made on the box, exops sends and reads certificates and CSRs (public parts) only.
+
+
+@functools.cache
+def cert_forms() -> dict[str, Any]:
+    """The ``[certs]`` section of knowledge.toml (paths, fields, answers, marks)."""
+    text = resources.files("exops.appliance").joinpath("knowledge.toml").read_text()
+    return dict(tomllib.loads(text)["certs"])
+
+
+def _post_body(
+    app: RestAppliance,
+    path: str,
+    *,
+    json_body: Mapping[str, Any] | None = None,
+    file_text: str | None = None,
+) -> Answer:
+    """One POST with a JSON or multipart body, under the deadline, never retried."""
+    named, extensions = _by_name(app.target)
+    bound_s = min(app.deadline_s, attempt_bound_s(app.target))
+    deadline_at = app._clock() + bound_s
+    files = None
+    if file_text is not None:
+        field = str(cert_forms()["upload_field"])
+        files = {field: ("certificate.pem", file_text.encode(), "application/x-pem-file")}
+    request = app.client.build_request(
+        "POST",
+        path,
+        json=json_body,
+        files=files,
+        headers={**named, **dict([CSRF_HEADER])},
+        timeout=httpx.Timeout(app.target.read_timeout_s, connect=app.target.connect_timeout_s),
+        extensions=extensions,
+    )
+    _EXCHANGE.deadline = time.monotonic() + bound_s
+    try:
+        answer = app._exchange(request, "POST", path, deadline_at, None, bound_s)
+    except httpx.HTTPError as exc:
+        error = _mapped(exc, True) or TransportError(f"HTTP error ({_reason(exc)})")
+        raise _unresolved(error, exc, app.target) from exc
+    finally:
+        _EXCHANGE.deadline = None
+    return app._check(answer)
+
+
+def read_pending_csr(app: RestAppliance) -> str | None:
+    """The CSR pending on the box (PEM), None when there is none (404)."""
+    path = str(cert_forms()["generate_csr"])
+    with app._operation("read pending CSR"):
+        try:
+            text = app._request("GET", path, retry=True).text
+        except ApplianceError as exc:
+            if exc.status_code == int(cert_forms()["no_pending_status"]):
+                return None
+            raise
+        if "BEGIN CERTIFICATE REQUEST" not in text:
+            raise ApplianceError(f"answer of {path} is not a PEM certificate request")
+        return text
+
+
+def generate_csr(app: RestAppliance, body: Mapping[str, Any]) -> str:
+    """Ask the box for a new key and CSR; the answer's message. A CSR already pending
+    answers 409 ``Conflict`` (raised as ApplianceError, status 409)."""
+    unknown = sorted(set(body) - set(cert_forms()["csr_fields"]))
+    if unknown:  # never send a field the evidence does not show
+        raise ApplianceError(f"generate_csr: field {unknown[0]} is not in the evidence's form")
+    with app._operation("generate CSR"):
+        answer = _post_body(app, str(cert_forms()["generate_csr"]), json_body=body)
+        return _message(answer)
+
+
+def upload_server_certificate(app: RestAppliance, pem: str) -> str:
+    """``POST certs/server`` (multipart ``file``): the certificate for the pending CSR."""
+    with app._operation("upload server certificate"):
+        return _message(_post_body(app, str(cert_forms()["server"]), file_text=pem))
+
+
+def add_trusted_cas(app: RestAppliance, pem: str) -> str:
+    """``POST certs/root`` (multipart ``file``): add CA certificate(s) to the trusted list."""
+    with app._operation("add trusted CA"):
+        return _message(_post_body(app, str(cert_forms()["root"]), file_text=pem))
+
+
+def read_server_pem(app: RestAppliance) -> str:
+    with app._operation("read server certificate"):
+        return app._request("GET", str(cert_forms()["server"]), retry=True).text
+
+
+def read_trusted_pem(app: RestAppliance) -> str:
+    with app._operation("read trusted CA list"):
+        return app._request("GET", str(cert_forms()["root"]), retry=True).text
+
+
+def served_certificate(target: ConnectionTarget) -> bytes:
+    """The certificate (DER) the peer's HTTPS listener presents now: a real TLS handshake
+    to where exops connects, verified as every request is (the CA bundle, the name).
+
+    Raises:
+        TlsError: the certificate does not verify; TransportError: no connection.
+    """
+    context = ssl_context(target)
+    if context is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if not isinstance(context, ssl.SSLContext):  # True: the system store
+        context = ssl.create_default_context()
+    where = target.address or target.hostname
+    try:
+        with (
+            socket.create_connection((where, target.port), timeout=target.connect_timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=target.hostname) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except ssl.SSLError as exc:
+        raise TlsError(
+            tls_failure_message(exc), host=target.host, operation="TLS handshake"
+        ) from exc
+    except OSError as exc:
+        raise TransportError(
+            f"cannot connect ({exc.strerror or exc})", host=target.host, operation="TLS handshake"
+        ) from exc
+    if not der:
+        raise TlsError("the peer presented no certificate", host=target.host)
+    return der
+
+
+def rest_of(app: object) -> RestAppliance:
+    """The REST transport of a session's appliance (``RoutedAppliance.rest``, or itself):
+    certificates have REST forms only."""
+    rest = app if isinstance(app, RestAppliance) else getattr(app, "rest", None)
+    if not isinstance(rest, RestAppliance):
+        raise ApplianceError("certificate renewal needs the REST API (it has no CLI form)")
+    return rest

@@ -651,6 +651,14 @@ def _register_upgrade() -> None:
 
 
 _register_upgrade()
+def _register_certs() -> None:
+    """``renew-cert`` (exops/cli/renewcert.py)."""
+    from exops.cli import renewcert
+
+    renewcert.register(_command, _CONN_OPTIONS, app)
+
+
+_register_certs()
 
 
 @app.command(short_help=short_help(

@@ -61,6 +61,13 @@ class Control:
     def metrics(self) -> dict[str, Any]:
         return self._call("GET", "/metrics")
 
+    def sign(self, csr: str, *, names: list[str] | None = None, days: int = 825) -> str:
+        """The lab CA signs ``csr`` (PEM): the certificate then the CA (exops.lab.certs_api)."""
+        body: dict[str, Any] = {"csr": csr, "days": days}
+        if names is not None:
+            body["names"] = names
+        return str(self._call("POST", "/ca/sign", body)["certificate"])
+
     def logs(self, peer: str) -> str:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(f"{self.url}/logs/{peer}", timeout=30) as resp:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exops.lab import certs_api
 from exops.lab.lab import Lab
 from exops.lab.traffic import traffic_of
 from exops.lab.upgrade import snapshot as upgrade_state
@@ -154,4 +155,5 @@ def make_control_app(lab: Lab, listeners: Any, started: float) -> web.Applicatio
     r.add_patch("/peers/{peer}", patch_peer)
     r.add_get("/metrics", metrics)
     r.add_get("/logs/{peer}", logs)
+    r.add_post("/ca/sign", lambda q: certs_api.sign_handler(lab, q))  # tests sign CSRs
     return app

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from exops.lab import logtext, settings
+from exops.lab import certs_api, logtext, settings
 from exops.lab.certs import Issued, LabCA, self_signed
 from exops.lab.settings import (
     CLUSTER_SPREAD,
@@ -193,6 +193,10 @@ class Peer:
     forced_error: bool = False
     cert: Issued | None = None
     trust_store: list[bytes] = field(default_factory=list)
+    # Certificate renewal (exops/lab/certs_api.py): the pending CSR (its key stays
+    # here) and an uploaded certificate that the next restart puts in force.
+    csr: Any = None
+    next_cert: Issued | None = None
     serial: str = field(default_factory=lambda: secrets.token_hex(5).upper())
     config_rev: int = 0
     hostname: str = ""
@@ -485,7 +489,9 @@ class Lab:
         if viewer.active.tls != TlsMode.ENFORCE:
             return True
         cert = other.cert
-        if cert is None or not cert.valid or self.ca.pem not in viewer.trust_store:
+        if cert is None or not cert.valid:
+            return False
+        if not certs_api.trusted(cert, viewer.trust_store, self.ca.pem):
             return False
         return address.lower() in {d.lower() for d in cert.dns_names}
 
@@ -660,6 +666,7 @@ class Lab:
         for r in self.restarts:
             if r["peer"] == peer.name and not r.get("booted"):
                 r["booted"] = time.time()
+        certs_api.on_boot(self, peer)
         if peer.factory_reset_pending():
             self._factory_reset(peer)
         peer.pending_restart = False
@@ -684,6 +691,7 @@ class Lab:
         peer.alarms = {}
         peer.h323 = True
         peer.forced_error = False
+        certs_api.forget(peer)
         if _version_at_least(peer.version, (12, 6)):
             peer.cert = self_signed(peer.fqdn, peer.ip)
             peer.cert_mode = "self_signed"

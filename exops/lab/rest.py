@@ -22,6 +22,8 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from exops.lab import faults, settings
+from exops.lab.certs_api import add_routes as add_cert_routes
+from exops.lab.certs_api import server_pem
 from exops.lab.lab import Lab, Peer, _version_at_least, iso
 from exops.lab.settings import MAX_PEERS, SETTING_RULES, TLS_CDB
 from exops.lab.upgrade import upgrades_of
@@ -113,10 +115,8 @@ def make_app(lab: Lab, peer: Peer) -> web.Application:
         )
         r.add_put(f"{prefix}/provisioning/common/cdbrestapiaccess", lambda q: _put_cdb(peer, q))
     r.add_get("/api/provisioning/optionkey", lambda q: _option_keys(peer))
-    r.add_get(
-        "/api/provisioning/certs/server",
-        lambda q: web.Response(text=(peer.cert.cert_pem if peer.cert else b"").decode()),
-    )
+    r.add_get("/api/provisioning/certs/server", lambda q: web.Response(text=server_pem(peer)))
+    add_cert_routes(r, lab, peer)
     r.add_get(
         "/api/provisioning/certs/root",
         lambda q: web.Response(text=b"".join(peer.trust_store).decode()),
