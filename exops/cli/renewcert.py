@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 
 from exops.cli import options as o
-from exops.cli.display import console
 
 EXAMPLES = [
     "exops renew-cert -c c1 --peer c1-p2 --csr-out ./csr --dry-run   # what the CSR will name",
@@ -120,7 +119,7 @@ def renew_cert(
     missing), then uploads, restarts (health-gated) and verifies peer by peer. A
     private key is never uploaded (the appliance has no such API).
     """
-    from exops.cli.display import TerminalDisplay
+    from exops.cli.display import TerminalDisplay, console
     from exops.tools import renewcert as tool
 
     out = console(stderr=json_out)
@@ -187,6 +186,8 @@ def _steps(out: Any, result: Any) -> None:
 
 
 def _render(out: Any, result: Any) -> None:
+    from exops.cli.display import console
+
     if result.status != "planned":
         _steps(out, result)
     elif result.steps:

@@ -9,12 +9,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from pydantic import SecretStr
 from rich.markup import escape
 
 from exops.cli import helptext
 from exops.cli import options as o
-from exops.cli.display import console
 
 EXAMPLES = [
     "exops upgrade -c c1 --image s42700x15_3_0.tar.gz --sha512 HEX "
@@ -105,6 +103,9 @@ def upgrade(
     every peer is stored first. A re-run resumes: peers already on the version are skipped.
     After the last peer the mixed-version alarms must clear within --settle-timeout.
     """
+    from pydantic import SecretStr
+
+    from exops.cli.display import console
     from exops.tools import upgrade as tool
 
     out = console(stderr=json_out)

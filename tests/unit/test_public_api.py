@@ -108,6 +108,8 @@ def test_every_subclass_of_exops_error_in_the_library_is_exported_or_internal() 
     internal = {"SafetyError", "CommandRefused", "ChangedDuringRun", "CertificateProblem"}
     # Caught as the exported ApplianceError (a peer that lists one address twice).
     internal.add("DuplicateSlotsError")
+    # renew-cert's refusal: caught as the exported PreconditionError (exit 3).
+    internal.add("Refused")
 
     def subclasses(cls: type) -> set[type]:
         return {s for c in cls.__subclasses__() for s in (c, *subclasses(c))}
