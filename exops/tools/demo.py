@@ -83,6 +83,11 @@ Ordered restart
 Primary first, each restart health-gated.
 $ exops restart -c c1 --yes
 
+Rolling upgrade
+Each peer pulls the image from the lab's SFTP server and reboots: primary first, one at a time.
+$ exops upgrade -c c1 --image $EXOPS_LAB_IMAGE --sha512 $EXOPS_LAB_IMAGE_SHA512 \\
+    --sftp $EXOPS_LAB_SFTP --yes
+
 Where we end
 A healthy, TLS-enforced cluster of four.
 $ exops status
@@ -93,11 +98,20 @@ $ exops history
 """
 CHAPTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
     (title, why, tuple(shlex.split(command.removeprefix("$ exops "))))
-    for title, why, command in (p.split("\n") for p in _CHAPTERS.strip().split("\n\n"))
+    for title, why, command in (
+        p.replace("\\\n", " ").split("\n") for p in _CHAPTERS.strip().split("\n\n")
+    )
 )
 
 
+def expand(args: tuple[str, ...], env: Mapping[str, str]) -> tuple[str, ...]:
+    """A chapter's ``$EXOPS_LAB_*`` words from the lab's environment (the upgrade's
+    image, its SHA-512 and the SFTP server the lab started)."""
+    return tuple(env.get(a[1:], a) if a.startswith("$EXOPS_LAB_") else a for a in args)
+
+
 def _exops(args: tuple[str, ...], env: dict[str, str], *, check: bool = True) -> int:
+    args = expand(args, env)
     shown = " ".join(shlex.quote(a) for a in args)
     console.print(f"[bold cyan]$ exops {shown}[/]")
     code = subprocess.call([sys.executable, "-m", "exops", *args], env=env)
@@ -110,7 +124,7 @@ def _exops(args: tuple[str, ...], env: dict[str, str], *, check: bool = True) ->
 def time_scale_lines(time_scale: float) -> list[str]:
     """What the demo says first: its times are the lab's, compressed."""
     factor = 1 / time_scale
-    restart = 240 * time_scale  # the lab's restart: 240 s of appliance time, scaled
+    restart = 180 * time_scale  # the lab's restart: 180 s of appliance time, scaled
     return [
         f"Time scale: the lab runs {factor:g}x faster than real appliances "
         f"(--time-scale {time_scale:g}).",

@@ -41,7 +41,7 @@ def test_nothing_of_the_operators_settings_reaches_the_demo(tmp_path: Path) -> N
 def test_the_time_scale_is_said_with_what_a_real_restart_takes() -> None:
     lines = time_scale_lines(0.01)
     assert "100x faster" in lines[0] and "--time-scale 0.01" in lines[0]
-    assert "2.4 s" in lines[1] and "3 to 5 minutes" in lines[1] and "by 100" in lines[2]
+    assert "1.8 s" in lines[1] and "3 to 5 minutes" in lines[1] and "by 100" in lines[2]
     assert all(len(line) <= 80 for line in lines)
     assert "1000x" in time_scale_lines(0.001)[0]
 
@@ -53,3 +53,16 @@ def test_chapters() -> None:
     for bad in ("0", f"{len(CHAPTERS) + 1}", "x", "-2", "3-1"):
         with pytest.raises(SystemExit):
             _chapters(bad)
+
+
+def test_the_upgrade_chapter_takes_its_image_from_the_lab() -> None:
+    from exops.tools.demo import expand
+
+    _title, _, command = next(c for c in CHAPTERS if c[0] == "Rolling upgrade")
+    env = {"EXOPS_LAB_IMAGE": "s42700x15_3_0.tar.gz", "EXOPS_LAB_IMAGE_SHA512": "ab" * 64}
+    env["EXOPS_LAB_SFTP"] = "sftp://lab@127.0.0.1:2222/images"
+    args = expand(command, env)
+    assert args[:3] == ("upgrade", "-c", "c1") and "--yes" in args
+    assert args[args.index("--image") + 1] == "s42700x15_3_0.tar.gz"
+    assert args[args.index("--sftp") + 1] == "sftp://lab@127.0.0.1:2222/images"
+    assert not any(a.startswith("$") for a in args)
