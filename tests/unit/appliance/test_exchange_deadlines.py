@@ -53,6 +53,9 @@ class _Trickler:
     def __init__(self, interval: float, *, header_bytes: int | None = None):
         self.interval = interval
         self.sock = socket.create_server(("127.0.0.1", 0))
+        # Before the thread starts: on a loaded machine the test may close the socket
+        # before the thread first runs (it then saw EBADF in settimeout).
+        self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.stop = threading.Event()
@@ -60,7 +63,6 @@ class _Trickler:
         self.thread.start()
 
     def _serve(self) -> None:
-        self.sock.settimeout(0.1)
         while not self.stop.is_set():
             try:
                 conn, _ = self.sock.accept()
@@ -90,6 +92,7 @@ class _Trickler:
 
     def close(self) -> None:
         self.stop.set()
+        self.thread.join(timeout=5)  # it sees stop within one accept timeout
         self.sock.close()
 
 
@@ -163,8 +166,9 @@ def stalling_ssh(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     release = threading.Event()
     transports: list[paramiko.Transport] = []
 
+    sock.settimeout(0.1)  # before the thread starts (see _Trickler)
+
     def serve() -> None:
-        sock.settimeout(0.1)
         while not release.is_set():
             try:
                 conn, _ = sock.accept()
@@ -179,6 +183,7 @@ def stalling_ssh(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     thread.start()
     yield port, known
     release.set()
+    thread.join(timeout=5)
     sock.close()
     for t in transports:
         t.close()
