@@ -215,7 +215,12 @@ def test_remedy_after_a_hung_restart_is_resume(formed_lab: Any, tmp_path: Path) 
     _eventually(lambda: not lab.control.peer_state("c1-p1")["alarms"], "c1-p1 healthy")
     seq = last_seq(lab)
     assert run_remedy(lab, cli, ("restart", "-c", "c1", "--resume"))[0] == 0
-    assert [r["peer"] for r in writes_since(lab, seq)] == ["c1-p3"]  # only the rest
+    # Only the rest: never the peer that hung (it booted after the failed run began).
+    # c1-p1 restarted at once in the failed run: on the lab's compressed clock its boot
+    # can fall within the one-second resolution of that run's start, which --resume
+    # does not take as "after" (a restart too many beats one skipped: facts/view.py).
+    sent = [r["peer"] for r in writes_since(lab, seq)]
+    assert sent[-1:] == ["c1-p3"] and set(sent) <= {"c1-p1", "c1-p3"}, sent
 
 
 def test_remedies_for_a_peer_whose_list_was_emptied(formed_lab: Any, tmp_path: Path) -> None:
