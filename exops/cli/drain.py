@@ -14,61 +14,14 @@ from exops.cli import options as o
 from exops.core.exitcodes import ExitCode
 
 
-class _Lines:
-    """Wait progress as plain lines: one whenever what is seen changes."""
-
-    def __init__(self, out: Any):
-        self.out = out
-        self.last = ""
-
-    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
-        if detail != self.last:
-            self.last = detail
-            self.out.print(f"  {elapsed:6.1f}s  {escape(detail)}", soft_wrap=True)
-
-    def finished(self, what: str, elapsed: float) -> None:
-        return None
-
-
 def drain(
     env: Any,
     cluster: o.Cluster,
     peer: Annotated[str, typer.Option("--peer", "-p", help="The peer to drain.", metavar="PEER")],
-    max_calls: Annotated[
-        int,
-        typer.Option(
-            "--max-calls", help="Drained when its current calls are at most N.", metavar="N", min=0
-        ),
-    ] = 0,
-    max_registrations: Annotated[
-        int,
-        typer.Option(
-            "--max-registrations",
-            help="Drained when its current registrations are at most N.",
-            metavar="N",
-            min=0,
-        ),
-    ] = 0,
-    drain_timeout: Annotated[
-        float,
-        typer.Option(
-            "--drain-timeout",
-            help="Seconds to wait for the peer to drain [env EXOPS_DRAIN_TIMEOUT].",
-            metavar="SECONDS",
-            envvar="EXOPS_DRAIN_TIMEOUT",
-            callback=o.finite_seconds,
-        ),
-    ] = 1800.0,
-    accept: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--accept",
-            help="Accept a step by name in an unattended run: manual-maintenance (wait for "
-            "the operator's web-page step), unverified-maintenance (maintenance mode cannot "
-            "be read: wait on calls and registrations alone). Repeat for both.",
-            metavar="NAME",
-        ),
-    ] = None,
+    max_calls: o.MaxCalls = 0,
+    max_registrations: o.MaxRegistrations = 0,
+    drain_timeout: o.DrainTimeout = 1800.0,
+    accept: o.DrainAccept = None,
     restart: Annotated[
         bool,
         typer.Option(
@@ -110,7 +63,7 @@ def drain(
         peer,
         opts,
         say=lambda line: out.print(escape(line), soft_wrap=True),
-        reporter=_Lines(out),
+        reporter=o.WaitLines(out),
     )
     doc = result.to_json()
     code = result.exit_code

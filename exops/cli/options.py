@@ -167,3 +167,64 @@ StateUrl = Annotated[
         metavar="URL",
     ),
 ]
+
+# -- draining a peer (exops drain, upgrade --drain, restart --drain) ----------------
+MaxCalls = Annotated[
+    int,
+    typer.Option(
+        "--max-calls", help="Drained when its current calls are at most N.", metavar="N", min=0
+    ),
+]
+MaxRegistrations = Annotated[
+    int,
+    typer.Option(
+        "--max-registrations",
+        help="Drained when its current registrations are at most N.",
+        metavar="N",
+        min=0,
+    ),
+]
+DrainTimeout = Annotated[
+    float,
+    typer.Option(
+        "--drain-timeout",
+        help="Seconds to wait for the peer to drain [env EXOPS_DRAIN_TIMEOUT].",
+        metavar="SECONDS",
+        envvar="EXOPS_DRAIN_TIMEOUT",
+        callback=finite_seconds,
+    ),
+]
+DRAIN_ACCEPT_HELP = (
+    "Accept a step by name in an unattended run: manual-maintenance (wait for "
+    "the operator's web-page step), unverified-maintenance (maintenance mode cannot "
+    "be read: wait on calls and registrations alone). Repeat for both."
+)
+DrainAccept = Annotated[
+    list[str] | None, typer.Option("--accept", help=DRAIN_ACCEPT_HELP, metavar="NAME")
+]
+Drain = Annotated[
+    bool,
+    typer.Option(
+        "--drain",
+        help="Drain each peer right before its restart (the manual maintenance-mode step, "
+        "then wait until its calls and registrations are at most --max-calls/"
+        "--max-registrations), and check that maintenance mode is off again after it.",
+    ),
+]
+
+
+class WaitLines:
+    """Wait progress as plain lines: one whenever what is seen changes."""
+
+    def __init__(self, out: Any):
+        self.out, self.last = out, ""
+
+    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        if detail != self.last:
+            from rich.markup import escape
+
+            self.last = detail
+            self.out.print(f"  {elapsed:6.1f}s  {escape(detail)}", soft_wrap=True)
+
+    def finished(self, what: str, elapsed: float) -> None:
+        return None

@@ -72,8 +72,7 @@ def renew_cert(
         Path | None,
         typer.Option(
             "--cert-dir",
-            help="Phase 2: a folder of signed certificates named by peer (PEER.pem, "
-            ".crt or .cer).",
+            help="Phase 2: a folder of signed certificates named by peer (PEER.pem, .crt or .cer).",
             metavar="DIR",
         ),
     ] = None,
@@ -141,7 +140,7 @@ def renew_cert(
         cluster,
         opts,
         say=lambda line: out.print(escape(line), soft_wrap=True),
-        reporter=_Lines(out),
+        reporter=o.WaitLines(out),
         observers=[TerminalDisplay(out)],
         confirm=None if yes or dry_run or not sys.stdin.isatty() else _ask(out),
     )
@@ -149,21 +148,6 @@ def renew_cert(
     if json_out:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     return result.exit_code
-
-
-class _Lines:
-    """Wait progress as plain lines: one whenever what is seen changes."""
-
-    def __init__(self, out: Any):
-        self.out, self.last = out, ""
-
-    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
-        if detail != self.last:
-            self.last = detail
-            self.out.print(f"  {elapsed:6.1f}s  {escape(detail)}", soft_wrap=True)
-
-    def finished(self, what: str, elapsed: float) -> None:
-        return None
 
 
 def _ask(out: Any) -> Callable[[Any], bool]:

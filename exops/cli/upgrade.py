@@ -29,22 +29,6 @@ CODES = (
 )
 
 
-class _Lines:
-    """Wait progress as plain lines: one whenever what is seen changes."""
-
-    def __init__(self, out: Any):
-        self.out = out
-        self.last = ""
-
-    def waiting(self, what: str, detail: str, elapsed: float, timeout: float) -> None:
-        if detail != self.last:
-            self.last = detail
-            self.out.print(f"  {elapsed:6.1f}s  {escape(detail)}", soft_wrap=True)
-
-    def finished(self, what: str, elapsed: float) -> None:
-        return None
-
-
 def upgrade(
     env: Any,
     clusters: o.RunClusters,
@@ -134,7 +118,7 @@ def upgrade(
         list(clusters),
         opts,
         say=lambda line: out.print(escape(line), soft_wrap=True),
-        reporter=_Lines(out),
+        reporter=o.WaitLines(out),
         confirm=confirm,
     )
     if result.status in ("refused", "failed"):

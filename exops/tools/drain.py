@@ -26,11 +26,10 @@ Re-running it on a drained peer finds nothing to do.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,8 +50,7 @@ from exops.apply.waits import Reporter, Waiter
 from exops.core.errors import ExopsError, TimeoutError_, UsageError
 from exops.core.exitcodes import ExitCode
 from exops.run.env import Env
-from exops.state import open_state
-from exops.state.base import NewRun, current_user
+from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
 
 RUNBOOK = "drain"
 ACCEPTABLE = (ACCEPT_MANUAL, ACCEPT_UNVERIFIED)
@@ -223,25 +221,6 @@ def _refusal(
     return None
 
 
-@dataclass
-class _Action:
-    id: str
-    step: str
-    kind: str
-    host: str | None
-
-
-@dataclass
-class _Step:
-    action: _Action
-    status: str
-    started: datetime
-    duration_s: float
-    detail: str
-    error: str | None = None
-    advice: str | None = None
-
-
 def drain(
     env: Env,
     cluster: str,
@@ -260,58 +239,87 @@ def drain(
         KeyboardInterrupt: interrupted (journalled as interrupted).
     """
     opts.check()
-    spec = env.inventory.cluster(cluster)
-    target_spec = spec.peer(peer)
-    steps = instruction(peer, web_url(target_spec.hostname, target_spec.port))
-    store = None if opts.dry_run else open_state(env.settings)
-    try:
-        wait = opts.lock_timeout if opts.lock_timeout is not None else env.settings.lock_timeout
-        lock = store.lock(cluster, runbook=RUNBOOK, timeout_s=wait) if store else None
-        with lock if lock is not None else _nothing(), env.session([cluster]) as session:
-            reads = read_peers(session, env, cluster)
-            target = reads[peer]
-            others = [r for h, r in reads.items() if h != peer]
-            result = DrainResult(
-                cluster, peer, "planned", 0, "", instruction=steps, seen=target, others=others
-            )
-            result.verified = target.mode.on is not None
-            refused = _refusal(cluster, peer, target, reads, opts)
-            if refused:
-                return _done(result, "refused", ExitCode.REFUSED, refused)
-            done, seen = _drained(target, opts)
-            if done:
-                return _done(result, "nothing_to_change", ExitCode.OK, f"{peer} is drained: {seen}")
-            result.manual_step = target.mode.on is not True
-            if opts.dry_run:
-                return _done(result, "planned", ExitCode.OK, _plan_text(result, opts))
-            if result.manual_step and opts.unattended and ACCEPT_MANUAL not in opts.accept:
-                return _done(
-                    result,
-                    "refused",
-                    ExitCode.REFUSED,
-                    f"draining {peer} needs a manual step, and this run is unattended (--yes or "
-                    f"no terminal): {steps}; then run again, or pass --accept {ACCEPT_MANUAL} to "
-                    "let this run wait for it",
-                )
-            if store is None:  # the manual branch opened it above
+    env.inventory.cluster(cluster).peer(peer)
+    with state_store(env, skip=opts.dry_run) as store:
+        wait = lock_wait(env, opts.lock_timeout)
+        lock = store.lock(cluster, runbook=RUNBOOK, timeout_s=wait) if store else nullcontext()
+        with lock, env.session([cluster]) as session:
+            result = prepare(session, env, cluster, peer, opts)
+            if result.status != "planned" or opts.dry_run:
+                return result
+            if store is None:  # only a dry run opens none
                 raise ExopsError("drain: the state store was not opened")
-            return _wait(store, session, env, result, opts, say, reporter, cancel)
-    finally:
-        if store is not None:
-            store.close()
+            with JournalledRun(
+                store,
+                cluster,
+                RUNBOOK,
+                params={
+                    "peer": peer,
+                    "max_calls": opts.max_calls,
+                    "max_registrations": opts.max_registrations,
+                    "timeout_s": opts.timeout_s,
+                    "accept": sorted(opts.accept),
+                },
+                plan={"peer": peer, "instruction": result.instruction, "forms": _forms()},
+            ) as run:
+                result.run_id = run.run_id
+                started = datetime.now(UTC)
+                try:
+                    wait_drained(
+                        session,
+                        env,
+                        result,
+                        opts,
+                        check_lock=lambda: store.check_lock(cluster),
+                        say=say,
+                        reporter=reporter,
+                        cancel=cancel,
+                    )
+                except KeyboardInterrupt:
+                    journal_steps(run, result, started, "interrupted", "interrupted")
+                    run.finish("interrupted", ExitCode.INTERRUPTED)
+                    raise
+                ok = result.status == "ok"
+                journal_steps(run, result, started, result.status, None if ok else result.message)
+                run.finish(result.status, result.exit_code)
+                return result
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
+def prepare(session: Any, env: Env, cluster: str, peer: str, opts: DrainOptions) -> DrainResult:
+    """Every peer of ``cluster`` read now, and what draining ``peer`` takes: status
+    ``refused`` (exit 3, why), ``nothing_to_change`` (drained already) or ``planned``
+    (the dry run's text in the message). Unattended, a manual step not accepted by name
+    is refused here, before anything is waited for. Changes nothing; takes no lock."""
+    spec = env.inventory.cluster(cluster).peer(peer)
+    steps = instruction(peer, web_url(spec.hostname, spec.port))
+    reads = read_peers(session, env, cluster)
+    target = reads[peer]
+    others = [r for h, r in reads.items() if h != peer]
+    result = DrainResult(
+        cluster, peer, "planned", 0, "", instruction=steps, seen=target, others=others
+    )
+    result.verified = target.mode.on is not None
+    refused = _refusal(cluster, peer, target, reads, opts)
+    if refused:
+        return ended(result, "refused", ExitCode.REFUSED, refused)
+    done, seen = _drained(target, opts)
+    if done:
+        return ended(result, "nothing_to_change", ExitCode.OK, f"{peer} is drained: {seen}")
+    result.manual_step = target.mode.on is not True
+    if opts.dry_run:
+        return ended(result, "planned", ExitCode.OK, _plan_text(result, opts))
+    if result.manual_step and opts.unattended and ACCEPT_MANUAL not in opts.accept:
+        return ended(result, "refused", ExitCode.REFUSED, unattended_refusal(peer, steps))
+    return ended(result, "planned", ExitCode.OK, _plan_text(result, opts))
 
-    def __exit__(self, *exc: object) -> None:
-        return None
 
-
-def _done(result: DrainResult, status: str, code: int, message: str) -> DrainResult:
-    result.status, result.exit_code, result.message = status, int(code), message
-    return result
+def unattended_refusal(peer: str, steps: str) -> str:
+    """Why an unattended run does not wait for the manual web-page step (exit 3)."""
+    return (
+        f"draining {peer} needs a manual step, and this run is unattended (--yes or "
+        f"no terminal): {steps}; then run again, or pass --accept {ACCEPT_MANUAL} to "
+        "let this run wait for it"
+    )
 
 
 def _plan_text(result: DrainResult, opts: DrainOptions) -> str:
@@ -327,39 +335,27 @@ def _plan_text(result: DrainResult, opts: DrainOptions) -> str:
     )
 
 
-def _wait(
-    store: Any,
+def wait_drained(
     session: Any,
     env: Env,
     result: DrainResult,
     opts: DrainOptions,
-    say: Callable[[str], None],
-    reporter: Reporter | None,
-    cancel: threading.Event | None,
+    *,
+    check_lock: Callable[[], None] = lambda: None,
+    say: Callable[[str], None] = lambda line: None,
+    reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
 ) -> DrainResult:
+    """The manual step said, then the bounded wait until ``result.peer`` is drained,
+    inside whatever run holds the cluster (``check_lock`` raises when it lost its lock).
+    ``result`` comes from ``prepare`` (status ``planned``); it ends ``ok`` or
+    ``failed`` (timed out, exit 1, what was last seen). Journals nothing itself.
+
+    Raises:
+        KeyboardInterrupt: interrupted (``result.waited_s`` says how long it waited).
+    """
     cluster, peer = result.cluster, result.peer
     address = env.inventory.cluster(cluster).peer(peer).address
-    run_id = uuid.uuid4().hex[:12]
-    result.run_id = run_id
-    journal = store.journal
-    jid = journal.start_run(
-        NewRun(
-            run_id=run_id,
-            cluster=cluster,
-            runbook=RUNBOOK,
-            params={
-                "peer": peer,
-                "max_calls": opts.max_calls,
-                "max_registrations": opts.max_registrations,
-                "timeout_s": opts.timeout_s,
-                "accept": sorted(opts.accept),
-            },
-            plan={"peer": peer, "instruction": result.instruction, "forms": _forms()},
-            user=current_user(),
-            host=socket.gethostname(),
-        )
-    )
-    started = datetime.now(UTC)
     if result.manual_step:
         say(f"manual step: {result.instruction}")
     say(
@@ -369,7 +365,7 @@ def _wait(
     last: list[PeerRead] = [result.seen] if result.seen else []
 
     def check() -> tuple[bool, str]:
-        store.check_lock(cluster)
+        check_lock()
         seen = _read(session, peer, address)
         last[:] = [seen]
         return _drained(seen, opts)
@@ -381,55 +377,54 @@ def _wait(
     except TimeoutError_ as exc:
         result.waited_s = time.monotonic() - mono
         result.seen = last[0] if last else result.seen
-        _journal(journal, jid, result, started, "failed", str(exc))
-        journal.finish_run(jid, "failed", int(ExitCode.FAILED))
-        return _done(result, "failed", ExitCode.FAILED, str(exc))
+        return ended(result, "failed", ExitCode.FAILED, str(exc))
     except KeyboardInterrupt:
         result.waited_s = time.monotonic() - mono
-        _journal(journal, jid, result, started, "interrupted", "interrupted")
-        journal.finish_run(jid, "interrupted", int(ExitCode.INTERRUPTED))
-        raise
-    except BaseException:
-        journal.finish_run(jid, "failed", int(ExitCode.FAILED))
         raise
     result.seen = last[0] if last else result.seen
     result.verified = bool(result.seen and result.seen.mode.on is True)
-    _journal(journal, jid, result, started, "ok", None)
-    journal.finish_run(jid, "ok", 0)
     note = "" if result.verified else " (maintenance mode NOT verified: it cannot be read)"
     seen = result.seen.describe() if result.seen else "?"
-    return _done(
+    return ended(
         result, "ok", ExitCode.OK, f"{peer} drained in {result.waited_s:.0f} s: {seen}{note}"
     )
 
 
-def _journal(
-    journal: Any, jid: int, result: DrainResult, started: datetime, status: str, error: str | None
+def journal_steps(
+    run: JournalledRun,
+    result: DrainResult,
+    started: datetime,
+    status: str,
+    error: str | None,
+    *,
+    ids: tuple[str, str] = ("m1", "w1"),
 ) -> None:
+    """A drain's steps in ``run``'s journal: the manual step (when there was one), then
+    the wait, with what was last seen."""
     peer = result.peer
     seen = result.seen.describe() if result.seen else ""
     if result.manual_step:
         manual_ok = bool(result.seen and result.seen.mode.on is True)
-        journal.record_step(
-            jid,
-            _Step(
-                _Action("m1", f"manual: maintenance mode On on {peer}", "manual", peer),
-                "ok" if manual_ok else ("skipped" if status == "ok" else status),
-                started,
-                result.waited_s,
-                result.instruction if manual_ok else f"not seen: {seen}",
-            ),
-        )
-    journal.record_step(
-        jid,
-        _Step(
-            _Action("w1", f"wait until {peer} is drained", "wait", peer),
-            status,
+        run.step(
+            ids[0],
+            f"manual: maintenance mode On on {peer}",
+            "manual",
+            peer,
+            "ok" if manual_ok else ("skipped" if status == "ok" else status),
             started,
             result.waited_s,
-            seen,
-            error,
-        ),
+            result.instruction if manual_ok else f"not seen: {seen}",
+        )
+    run.step(
+        ids[1],
+        f"wait until {peer} is drained",
+        "wait",
+        peer,
+        status,
+        started,
+        result.waited_s,
+        seen,
+        error,
     )
 
 
@@ -451,22 +446,36 @@ class OffCheck:
 
 
 def verify_off(env: Env, cluster: str, peer: str, *, timeout_s: float = 120.0) -> OffCheck:
+    """Read ``peer``'s maintenance mode after its restart in a session of its own
+    (see ``check_off``)."""
+    with env.session([cluster]) as session:
+        return check_off(session, env, cluster, peer, timeout_s=timeout_s)
+
+
+def check_off(
+    session: Any,
+    env: Env,
+    cluster: str,
+    peer: str,
+    *,
+    timeout_s: float = 120.0,
+    reporter: Reporter | None = None,
+) -> OffCheck:
     """Read ``peer``'s maintenance mode after its restart (the vendor's rule: a restart
     turns it off). Polls, bounded, while the peer does not answer or still reads on;
     a mode that cannot be read at all is reported unknown at once."""
     address = env.inventory.cluster(cluster).peer(peer).address
     last: list[PeerRead] = []
-    with env.session([cluster]) as session:
 
-        def check() -> tuple[bool, str]:
-            seen = _read(session, peer, address)
-            last[:] = [seen]
-            return seen.reachable and seen.mode.on is not True, seen.describe()
+    def check() -> tuple[bool, str]:
+        seen = _read(session, peer, address)
+        last[:] = [seen]
+        return seen.reachable and seen.mode.on is not True, seen.describe()
 
-        with contextlib.suppress(TimeoutError_):  # judged from the last read below
-            Waiter(max_poll=env.settings.max_poll_interval).until(
-                f"{peer} maintenance mode off", check, timeout=timeout_s, host=peer
-            )
+    with contextlib.suppress(TimeoutError_):  # judged from the last read below
+        Waiter(reporter, max_poll=env.settings.max_poll_interval).until(
+            f"{peer} maintenance mode off", check, timeout=timeout_s, host=peer
+        )
     seen = last[0] if last else None
     if seen is not None and seen.mode.on is False:
         return OffCheck(

@@ -30,9 +30,7 @@ the file and the problem, exit 3, nothing sent.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,8 +64,7 @@ from exops.facts.gather import Fact
 from exops.facts.health import settled_problems
 from exops.facts.view import ClusterView
 from exops.run.env import Env
-from exops.state import open_state
-from exops.state.base import NewRun, current_user
+from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -520,86 +517,42 @@ def renew(
     for host in opts.peers:
         spec.peer(host)
     result = RenewResult(cluster, opts.phase, "planned", 0, "")
-    store = None if opts.dry_run else open_state(env.settings)
-    try:
-        with env.session([cluster]) as session:
-            ctx = _Ctx(env, cluster, opts, session, say)
-            try:
-                if opts.phase == "csr":
-                    return _csr_phase(ctx, store, result, confirm)
-                return _install_phase(ctx, store, result, reporter, observers, cancel, confirm)
-            except Refused as exc:
-                return _done(result, "refused", ExitCode.REFUSED, exc.message)
-    finally:
-        if store is not None:
-            store.close()
+    with state_store(env, skip=opts.dry_run) as store, env.session([cluster]) as session:
+        ctx = _Ctx(env, cluster, opts, session, say)
+        try:
+            if opts.phase == "csr":
+                return _csr_phase(ctx, store, result, confirm)
+            return _install_phase(ctx, store, result, reporter, observers, cancel, confirm)
+        except Refused as exc:
+            return ended(result, "refused", ExitCode.REFUSED, exc.message)
 
 
-def _done(result: RenewResult, status: str, code: int, message: str) -> RenewResult:
-    result.status, result.exit_code, result.message = status, int(code), message
-    return result
-
-
-class _Journal:
+def _journalled(store: Any, ctx: _Ctx, result: RenewResult) -> JournalledRun:
     """The run as the journal records it (one run, its steps as they finish)."""
-
-    def __init__(self, store: Any, ctx: _Ctx, result: RenewResult):
-        self.store, self.result = store, result
-        result.run_id = uuid.uuid4().hex[:12]
-        self.jid = store.journal.start_run(
-            NewRun(
-                run_id=result.run_id,
-                cluster=ctx.cluster,
-                runbook=RUNBOOK,
-                params={
-                    "peers": list(ctx.opts.peers),
-                    "phase": ctx.opts.phase,
-                    "csr_out": str(ctx.opts.csr_out) if ctx.opts.csr_out else None,
-                    "cert": str(ctx.opts.cert) if ctx.opts.cert else None,
-                    "chain": str(ctx.opts.chain) if ctx.opts.chain else None,
-                    "cert_dir": str(ctx.opts.cert_dir) if ctx.opts.cert_dir else None,
-                    "min_days": ctx.opts.min_days,
-                },
-                plan={"steps": [s.to_json() for s in result.steps], "forms": _forms()},
-                user=current_user(),
-                host=socket.gethostname(),
-            )
-        )
-
-    def step(self, step: Step, started: datetime, error: str | None = None) -> None:
-        self.store.journal.record_step(
-            self.jid,
-            _JStep(
-                _JAction(step.id, step.text, step.kind, step.host or None),
-                step.status,
-                started,
-                max(0.0, (datetime.now(UTC) - started).total_seconds()),
-                step.detail,
-                error,
-            ),
-        )
-
-    def finish(self, status: str, code: int) -> None:
-        self.store.journal.finish_run(self.jid, status, int(code))
+    run = JournalledRun(
+        store,
+        ctx.cluster,
+        RUNBOOK,
+        params={
+            "peers": list(ctx.opts.peers),
+            "phase": ctx.opts.phase,
+            "csr_out": str(ctx.opts.csr_out) if ctx.opts.csr_out else None,
+            "cert": str(ctx.opts.cert) if ctx.opts.cert else None,
+            "chain": str(ctx.opts.chain) if ctx.opts.chain else None,
+            "cert_dir": str(ctx.opts.cert_dir) if ctx.opts.cert_dir else None,
+            "min_days": ctx.opts.min_days,
+        },
+        plan={"steps": [s.to_json() for s in result.steps], "forms": _forms()},
+    )
+    result.run_id = run.run_id
+    return run
 
 
-@dataclass
-class _JAction:
-    id: str
-    step: str
-    kind: str
-    host: str | None
-
-
-@dataclass
-class _JStep:
-    action: _JAction
-    status: str
-    started: datetime
-    duration_s: float
-    detail: str
-    error: str | None = None
-    advice: str | None = None
+def _record(run: JournalledRun, step: Step, started: datetime, error: str | None = None) -> None:
+    run.step(
+        step.id, step.text, step.kind, step.host or None, step.status, started, None,
+        step.detail, error,
+    )  # fmt: skip
 
 
 def _forms() -> dict[str, str]:
@@ -607,8 +560,7 @@ def _forms() -> dict[str, str]:
 
 
 def _lock(store: Any, ctx: _Ctx) -> Any:
-    wait = ctx.opts.lock_timeout if ctx.opts.lock_timeout is not None else None
-    wait = wait if wait is not None else ctx.env.settings.lock_timeout
+    wait = lock_wait(ctx.env, ctx.opts.lock_timeout)
     key = ctx.env.inventory.cluster(ctx.cluster).lock_key
     return store.lock(key, runbook=RUNBOOK, timeout_s=wait)
 
@@ -622,45 +574,42 @@ def _run_steps(
     success: str,
 ) -> RenewResult:
     """Do each planned step in order, journalled; stop at the first failure."""
-    journal = _Journal(store, ctx, result)
-    for step in result.steps:
-        started = datetime.now(UTC)
-        ctx.say(f"{step.text} ...")
-        try:
-            step.detail = work(step)
-            step.status = "skipped" if step.detail.startswith("skipped") else "changed"
-            if step.kind in ("verify", "reuse_csr", "snapshot"):
-                step.status = "ok"
-            journal.step(step, started)
-        except KeyboardInterrupt:
-            step.status = "interrupted"
-            journal.step(step, started, "interrupted")
-            journal.finish("interrupted", ExitCode.INTERRUPTED)
-            raise
-        except (UsageError, LockedError) as exc:  # bad input (2), held lock (4): as raised
-            step.status, step.detail = "refused", str(exc)
-            journal.step(step, started, str(exc))
-            journal.finish("refused", exc.exit_code)
-            raise
-        except Refused as exc:
-            step.status, step.detail = "refused", exc.message
-            journal.step(step, started, exc.message)
-            journal.finish("refused", ExitCode.REFUSED)
-            return _done(result, "refused", ExitCode.REFUSED, exc.message)
-        except ExopsError as exc:
-            step.status, step.detail = "failed", str(exc)
-            journal.step(step, started, str(exc))
-            journal.finish("failed", ExitCode.FAILED)
-            advice = (
-                "; once the cause is fixed, run the same command again (it picks up "
-                "where this run stopped)"
-            )
-            return _done(result, "failed", ExitCode.FAILED, f"{step.text}: {exc}{advice}")
-        except BaseException:
-            journal.finish("failed", ExitCode.FAILED)
-            raise
-    journal.finish("ok", ExitCode.OK)
-    return _done(result, "ok", ExitCode.OK, success)
+    with _journalled(store, ctx, result) as journal:
+        for step in result.steps:
+            started = datetime.now(UTC)
+            ctx.say(f"{step.text} ...")
+            try:
+                step.detail = work(step)
+                step.status = "skipped" if step.detail.startswith("skipped") else "changed"
+                if step.kind in ("verify", "reuse_csr", "snapshot"):
+                    step.status = "ok"
+                _record(journal, step, started)
+            except KeyboardInterrupt:
+                step.status = "interrupted"
+                _record(journal, step, started, "interrupted")
+                journal.finish("interrupted", ExitCode.INTERRUPTED)
+                raise
+            except (UsageError, LockedError) as exc:  # bad input (2), held lock (4): as raised
+                step.status, step.detail = "refused", str(exc)
+                _record(journal, step, started, str(exc))
+                journal.finish("refused", exc.exit_code)
+                raise
+            except Refused as exc:
+                step.status, step.detail = "refused", exc.message
+                _record(journal, step, started, exc.message)
+                journal.finish("refused", ExitCode.REFUSED)
+                return ended(result, "refused", ExitCode.REFUSED, exc.message)
+            except ExopsError as exc:
+                step.status, step.detail = "failed", str(exc)
+                _record(journal, step, started, str(exc))
+                journal.finish("failed", ExitCode.FAILED)
+                advice = (
+                    "; once the cause is fixed, run the same command again (it picks up "
+                    "where this run stopped)"
+                )
+                return ended(result, "failed", ExitCode.FAILED, f"{step.text}: {exc}{advice}")
+        journal.finish("ok", ExitCode.OK)
+    return ended(result, "ok", ExitCode.OK, success)
 
 
 # -- phase 1: CSRs -------------------------------------------------------------------------
@@ -778,7 +727,7 @@ def _csr_phase(
     result.tls_mode = view.settings.tls_mode.value
     _plan_csrs(ctx, facts, view, result, out)
     if all(s.kind == "reuse_csr" or "(already there)" in s.text for s in result.steps):
-        return _done(
+        return ended(
             result,
             "nothing_to_change",
             ExitCode.OK,
@@ -786,9 +735,9 @@ def _csr_phase(
             "run with --cert / --cert-dir",
         )
     if ctx.opts.dry_run:
-        return _done(result, "planned", ExitCode.OK, _plan_text(result))
+        return ended(result, "planned", ExitCode.OK, _plan_text(result))
     if confirm is not None and not confirm(result):
-        return _done(result, "refused", ExitCode.REFUSED, "not confirmed: nothing changed")
+        return ended(result, "refused", ExitCode.REFUSED, "not confirmed: nothing changed")
     with _lock(store, ctx):
         return _run_steps(
             store,
@@ -826,7 +775,7 @@ def _install_phase(
     _plan_install(result, installs, add_ca)
     if all(s.kind == "verify" for s in result.steps) and _healthy(ctx, facts) is None:
         result.steps = []
-        return _done(
+        return ended(
             result,
             "nothing_to_change",
             ExitCode.OK,
@@ -844,9 +793,9 @@ def _install_phase(
             ),
         )
     if ctx.opts.dry_run:
-        return _done(result, "planned", ExitCode.OK, _plan_text(result))
+        return ended(result, "planned", ExitCode.OK, _plan_text(result))
     if confirm is not None and not confirm(result):
-        return _done(result, "refused", ExitCode.REFUSED, "not confirmed: nothing changed")
+        return ended(result, "refused", ExitCode.REFUSED, "not confirmed: nothing changed")
     by_host = {i.host: i for i in installs}
     waiter = Waiter(reporter, max_poll=ctx.env.settings.max_poll_interval, cancel=cancel)
 

@@ -30,8 +30,9 @@ from exops.report.diff import (
 )
 from exops.run.env import Env
 from exops.state import StateStore, open_state
-from exops.state.base import NewRun, current_user
+from exops.state.base import current_user
 from exops.state.snapshots import NewSnapshot
+from exops.tools.journalled import JournalAction, JournalledRun, JournalStep, lock_wait, state_store
 
 RUNBOOK = "snapshot"
 OnPeer = Callable[[str], None]
@@ -65,27 +66,6 @@ class Taken:
         }
 
 
-@dataclass(frozen=True)
-class _Action:
-    id: str
-    step: str
-    kind: str
-    host: str | None
-
-
-@dataclass
-class _Step:
-    """A journal step (``exops.state.base.StepLike``): one peer read into the snapshot."""
-
-    action: _Action
-    status: str
-    started: datetime
-    duration_s: float
-    detail: str
-    error: str | None = None
-    advice: str | None = None
-
-
 def read_live(env: Env, cluster: str, on_peer: OnPeer | None = None) -> list[dict[str, Any]]:
     """Every peer of ``cluster`` read now, as snapshot documents (inventory order).
 
@@ -98,7 +78,7 @@ def read_live(env: Env, cluster: str, on_peer: OnPeer | None = None) -> list[dic
     return [peer_doc(p) for p in facts.peers]
 
 
-def _step(index: int, doc: dict[str, Any]) -> _Step:
+def _step(index: int, doc: dict[str, Any]) -> JournalStep:
     started = doc.get("gathered_at")
     when = datetime.fromisoformat(started) if started else datetime.now(UTC)
     whole = complete(doc)
@@ -106,8 +86,8 @@ def _step(index: int, doc: dict[str, Any]) -> _Step:
     detail = f"{len(doc.get('values') or {})} settings read" + (
         f"; not read: {missing}" if missing else ""
     )
-    return _Step(
-        action=_Action(f"s{index}", f"snapshot {doc['host']}", RUNBOOK, str(doc["host"])),
+    return JournalStep(
+        action=JournalAction(f"s{index}", f"snapshot {doc['host']}", RUNBOOK, str(doc["host"])),
         status="ok" if whole else ("unreachable" if not doc.get("reachable") else "partial"),
         started=when,
         duration_s=max(0.0, (datetime.now(UTC) - when).total_seconds()),
@@ -143,46 +123,33 @@ def take(
         LockedError: another run holds the cluster (exit 4).
     """
     env.inventory.cluster(cluster)
-    store = open_state(env.settings)
-    try:
-        wait = lock_timeout if lock_timeout is not None else env.settings.lock_timeout
-        with store.lock(cluster, runbook=RUNBOOK, timeout_s=wait):
-            run_id = uuid.uuid4().hex[:12]
-            journal_id = store.journal.start_run(
-                NewRun(
-                    run_id=run_id,
-                    cluster=cluster,
-                    runbook=RUNBOOK,
-                    params={},
-                    plan={"snapshot_id": run_id, "facts": sorted(f.value for f in SNAPSHOT_FACTS)},
-                    user=current_user(),
-                    host=socket.gethostname(),
-                )
-            )
-            try:
-                peers = read_live(env, cluster, on_peer)
-                stored = save(store, cluster, run_id, peers, run_id)
-                for i, doc in enumerate(peers, start=1):
-                    store.journal.record_step(journal_id, _step(i, doc))
-            except KeyboardInterrupt:
-                store.journal.finish_run(journal_id, "interrupted", int(ExitCode.INTERRUPTED))
-                raise
-            except BaseException:
-                store.journal.finish_run(journal_id, "failed", int(ExitCode.FAILED))
-                raise
-            taken = Taken(
-                snapshot_id=run_id,
-                run_id=run_id,
-                cluster=cluster,
-                taken_at=stored.taken_at,
-                peers=peers,
-                incomplete=[str(p["host"]) for p in peers if not complete(p)],
-            )
-            status = "partial" if taken.incomplete else "ok"
-            store.journal.finish_run(journal_id, status, taken.exit_code)
-            return taken
-    finally:
-        store.close()
+    run_id = uuid.uuid4().hex[:12]
+    with (
+        state_store(env) as store,
+        store.lock(cluster, runbook=RUNBOOK, timeout_s=lock_wait(env, lock_timeout)),
+        JournalledRun(
+            store,
+            cluster,
+            RUNBOOK,
+            params={},
+            plan={"snapshot_id": run_id, "facts": sorted(f.value for f in SNAPSHOT_FACTS)},
+            run_id=run_id,
+        ) as run,
+    ):
+        peers = read_live(env, cluster, on_peer)
+        stored = save(store, cluster, run.run_id, peers, run.run_id)
+        for i, doc in enumerate(peers, start=1):
+            run.record(_step(i, doc))
+        taken = Taken(
+            snapshot_id=run.run_id,
+            run_id=run.run_id,
+            cluster=cluster,
+            taken_at=stored.taken_at,
+            peers=peers,
+            incomplete=[str(p["host"]) for p in peers if not complete(p)],
+        )
+        run.finish("partial" if taken.incomplete else "ok", taken.exit_code)
+        return taken
 
 
 def listed(env: Env, clusters: list[str] | None, limit: int) -> list[dict[str, Any]]:

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,8 +52,8 @@ from exops.facts.gather import STATUS_FACTS
 from exops.facts.health import cluster_alarms, peer_problems, unreadable
 from exops.facts.view import ClusterView
 from exops.run.env import Env
-from exops.state import open_state
-from exops.state.base import UNFINISHED_STATUSES, NewRun, RunQuery, current_user
+from exops.state.base import UNFINISHED_STATUSES, RunQuery
+from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
 
 RUNBOOK = "upgrade"
 SCHEMA = "exops.upgrade/1"
@@ -216,25 +214,6 @@ class _Stop(Exception):
     def __init__(self, status: str, code: int, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, int(code), message
-
-
-@dataclass(frozen=True)
-class _Action:
-    id: str
-    step: str
-    kind: str
-    host: str | None
-
-
-@dataclass
-class _Step:
-    action: _Action
-    status: str
-    started: datetime
-    duration_s: float
-    detail: str
-    error: str | None = None
-    advice: str | None = None
 
 
 # -- reads ---------------------------------------------------------------------------
@@ -413,14 +392,16 @@ def upgrade(
             "transport ssh: the upgrade itself goes over REST (HTTPS): the evidence shows "
             "no SSH upgrade form"
         )
-    store = _open_store(env, opts)
     try:
-        with env.session([s.name for s in specs]) as session:
+        with (
+            state_store(env, optional=opts.dry_run) as store,  # a dry run only reads from it
+            env.session([s.name for s in specs]) as session,
+        ):
             facts = {s.name: session.gather(s.name, needs=STATUS_FACTS) for s in specs}
             _settle_silent(env, session, store, facts, opts, reporter)
             healthy = _plan(env, store, facts, result, opts, target)
             if all(s.action == "skip" for s in result.steps) and healthy:
-                return _end(
+                return ended(
                     result,
                     "nothing_to_change",
                     ExitCode.OK,
@@ -428,7 +409,7 @@ def upgrade(
                     "nothing to do",
                 )
             if opts.dry_run:
-                return _end(result, "planned", ExitCode.OK, plan_text(result, opts))
+                return ended(result, "planned", ExitCode.OK, plan_text(result, opts))
             if not opts.yes and not (confirm and confirm(plan_text(result, opts))):
                 raise _Stop(
                     "refused",
@@ -438,13 +419,10 @@ def upgrade(
             for cluster in result.clusters:
                 _run_cluster(_Ctx(env, session, store, cluster, result, opts, say, reporter))
     except _Stop as stop:
-        return _end(result, stop.status, stop.code, stop.message)
-    finally:
-        if store is not None:
-            store.close()
+        return ended(result, stop.status, stop.code, stop.message)
     done = [s.host for s in result.steps if s.status == "ok"]
     skipped = [s.host for s in result.steps if s.status == "skipped"]
-    return _end(
+    return ended(
         result,
         "ok",
         ExitCode.OK,
@@ -483,15 +461,6 @@ def _plan(
     return all(
         not peer_problems(p, ignore=opts.allow_alarms) for f in facts.values() for p in f.peers
     )
-
-
-def _open_store(env: Env, opts: UpgradeOptions) -> Any:
-    try:
-        return open_state(env.settings)
-    except UsageError:
-        if opts.dry_run:  # the dry run only reads measured restarts from it
-            return None
-        raise
 
 
 def _settle_silent(
@@ -552,11 +521,6 @@ def plan_text(result: UpgradeResult, opts: UpgradeOptions) -> str:
     return "\n".join(lines)
 
 
-def _end(result: UpgradeResult, status: str, code: int, message: str) -> UpgradeResult:
-    result.status, result.exit_code, result.message = status, int(code), message
-    return result
-
-
 @dataclass
 class _Ctx:
     """One cluster's run: what every step needs."""
@@ -569,7 +533,7 @@ class _Ctx:
     opts: UpgradeOptions
     say: Say
     reporter: Reporter | None
-    jid: int = 0
+    run: JournalledRun | None = None
 
     @property
     def target(self) -> tuple[int, int, int]:
@@ -583,20 +547,12 @@ class _Ctx:
         facts: ClusterFacts = self.session.gather(self.cluster, hosts=hosts, needs=STATUS_FACTS)
         return facts
 
-    def record(
-        self,
-        aid: str,
-        what: str,
-        kind: str,
-        host: str | None,
-        status: str,
-        started: datetime,
-        seconds: float,
-        detail: str,
-        error: str | None = None,
-    ) -> None:
-        step = _Step(_Action(aid, what, kind, host), status, started, seconds, detail, error)
-        self.store.journal.record_step(self.jid, step)
+    @property
+    def journal(self) -> JournalledRun:
+        """This cluster's run in the journal (started under its lock)."""
+        if self.run is None:
+            raise ExopsError(f"{self.cluster}: the upgrade run is not in the journal yet")
+        return self.run
 
 
 def _run_cluster(ctx: _Ctx) -> None:
@@ -616,47 +572,38 @@ def _run_cluster(ctx: _Ctx) -> None:
             )
         result.snapshots[cluster] = taken.snapshot_id
         ctx.say(f"{cluster}: snapshot {taken.snapshot_id} stored (exops diff {taken.snapshot_id})")
-    wait = opts.lock_timeout if opts.lock_timeout is not None else env.settings.lock_timeout
     steps = [s for s in result.steps if s.cluster == cluster]
-    with store.lock(cluster, runbook=RUNBOOK, timeout_s=wait):
-        run_id = uuid.uuid4().hex[:12]
-        result.run_ids[cluster] = run_id
-        ctx.jid = store.journal.start_run(
-            NewRun(
-                run_id=run_id,
-                cluster=cluster,
-                runbook=RUNBOOK,
-                params={
-                    "image": opts.image,
-                    "sha512": opts.sha512,
-                    "sftp": opts.url(),
-                    "to_version": result.target,
-                    "peer_timeout_s": opts.peer_timeout_s,
-                    "settle_timeout_s": opts.settle_timeout_s,
-                },
-                plan={
-                    "order": [s.host for s in steps],
-                    "target_version": result.target,
-                    "forms": [UPGRADE.sftpconfig, UPGRADE.upgrade, UPGRADE.status],
-                },
-                user=current_user(),
-                host=socket.gethostname(),
-            )
-        )
+    with (
+        store.lock(cluster, runbook=RUNBOOK, timeout_s=lock_wait(env, opts.lock_timeout)),
+        JournalledRun(
+            store,
+            cluster,
+            RUNBOOK,
+            params={
+                "image": opts.image,
+                "sha512": opts.sha512,
+                "sftp": opts.url(),
+                "to_version": result.target,
+                "peer_timeout_s": opts.peer_timeout_s,
+                "settle_timeout_s": opts.settle_timeout_s,
+            },
+            plan={
+                "order": [s.host for s in steps],
+                "target_version": result.target,
+                "forms": [UPGRADE.sftpconfig, UPGRADE.upgrade, UPGRADE.status],
+            },
+        ) as run,
+    ):
+        result.run_ids[cluster] = run.run_id
+        ctx.run = run
         try:
             for i, step in enumerate(steps, start=1):
                 _peer(ctx, i, step)
             _settle(ctx)
         except _Stop as stop:
-            store.journal.finish_run(ctx.jid, "failed", stop.code)
+            run.finish("failed", stop.code)
             raise
-        except KeyboardInterrupt:
-            store.journal.finish_run(ctx.jid, "interrupted", int(ExitCode.INTERRUPTED))
-            raise
-        except BaseException:
-            store.journal.finish_run(ctx.jid, "failed", int(ExitCode.FAILED))
-            raise
-        store.journal.finish_run(ctx.jid, "ok", 0)
+        run.finish("ok", 0)
 
 
 class _PeerRun:
@@ -674,7 +621,7 @@ class _PeerRun:
     def fail(self, message: str) -> _Stop:
         s = self.step
         s.status, s.detail, s.seconds = "failed", message, time.monotonic() - self.mono
-        self.ctx.record(
+        self.ctx.journal.step(
             f"u{self.index}", self.name, "upgrade", self.host, "failed", self.started,
             s.seconds, message, message,
         )  # fmt: skip
@@ -797,7 +744,7 @@ class _PeerRun:
             self.wait(f"{host} on {target}", self.upgraded, ctx.opts.peer_timeout_s)
             if self.down_at and self.up_at:
                 down = self.up_at - self.down_at
-                ctx.record(
+                ctx.journal.step(
                     f"r{self.index}", f"reboot of {host} (upgrade)", "restart", host, "ok",
                     self.started, down, f"no answer for {down:.1f} s",
                 )  # fmt: skip
@@ -821,7 +768,7 @@ class _PeerRun:
             else f"on {target} and back in {ctx.cluster} after {step.seconds:.0f} s"
         )
         ctx.say(f"{host}: {step.detail}")
-        ctx.record(
+        ctx.journal.step(
             f"u{self.index}", self.name, "upgrade", host, "skipped" if skipped else "changed",
             self.started, step.seconds, step.detail,
         )  # fmt: skip
@@ -851,9 +798,9 @@ def _settle(ctx: _Ctx) -> None:
         waited = ctx.waiter().until(what, healthy, timeout=ctx.opts.settle_timeout_s)
     except TimeoutError_ as exc:
         message = f"{ctx.cluster}: every peer was upgraded, but {exc}"
-        ctx.record(
+        ctx.journal.step(
             "s1", what, "wait", None, "failed", started, time.monotonic() - mono, message, message
         )
         raise _Stop("failed", ExitCode.FAILED, message) from exc
-    ctx.record("s1", what, "wait", None, "ok", started, waited, "healthy")
+    ctx.journal.step("s1", what, "wait", None, "ok", started, waited, "healthy")
     ctx.say(f"{ctx.cluster}: every peer runs {ctx.result.target}; cluster healthy, alarms clear")
