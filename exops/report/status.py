@@ -24,6 +24,7 @@ from exops.facts.address import designates, host_of, same_peer
 from exops.facts.health import (
     consensus_settings_peer,
     factory_reset_pending,
+    in_maintenance,
     peer_problems,
     restart_alarm,
     restart_pending,
@@ -69,6 +70,9 @@ class PeerRow(Frozen):
     platform: str | None
     transport: str
     error: str | None
+    # Added to exops.status/1 (fields are only ever added): the peer raises an alarm of
+    # the knowledge table's class "maintenance" (drained on purpose; off at its restart).
+    maintenance: bool = False
 
 
 class Capacity(Frozen):
@@ -149,6 +153,7 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 platform=p.system.platform if p.system else None,
                 transport=p.transport,
                 error=p.error,
+                maintenance=bool(in_maintenance(p)),
             )
         )
     rows.sort(key=lambda r: (r.slot is None, r.slot or 0, r.host))
@@ -317,6 +322,7 @@ def _verdict(
     if len(views) > 1:
         broken.append(f"peers disagree on the configuration primary (slots {sorted(views)})")
     degraded: list[str] = []
+    drained: list[str] = []  # deliberate, said after any fault (never the root cause over one)
     for r in members:
         peer = by_host[r.host]
         why = _unread(peer)
@@ -324,8 +330,22 @@ def _verdict(
             unknown.append(why)
         elif not why:
             degraded += _member_problems(r, peer)
+            drained += maintenance_notes(peer)
     degraded += list_form_findings(facts, [by_host[r.host] for r in members])
-    return _worst(broken, degraded, unknown, len(members))
+    return _worst(broken, degraded + drained, unknown, len(members))
+
+
+def maintenance_notes(p: PeerFacts) -> list[str]:
+    """A peer in maintenance mode (an alarm of class "maintenance"), said as the
+    deliberate state it is: neither healthy-and-silent nor an unexplained fault."""
+    ids = in_maintenance(p)
+    if not ids:
+        return []
+    return [
+        f"{p.host} is in maintenance mode (alarm {', '.join(ids)}): drained on purpose, new "
+        "calls and registrations go to the other peers; it ends on the web page "
+        "(Maintenance > Maintenance mode) or at the peer's restart"
+    ]
 
 
 def _primary_problems(primary: PeerFacts | None) -> tuple[list[str], list[str]]:
@@ -366,6 +386,7 @@ def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:
     if r.restart_pending:
         problems.append(f"{r.host} restart pending (alarm {restart})")
     shown = {a for p in problems if " alarms " in p for a in p.split(" alarms ")[1].split(", ")}
+    shown |= set(in_maintenance(peer))  # said by maintenance_notes
     other = [a for a in r.alarms if a != restart and a not in shown]
     if other:
         problems.append(f"{r.host} alarms {', '.join(other)}")

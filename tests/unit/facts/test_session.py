@@ -479,7 +479,7 @@ def test_every_check_declares_its_facts() -> None:
     assert set(CHECK_FACTS) == set(CHECKS)
     assert all(Fact.SETTINGS in f for f in CHECK_FACTS.values())
     facts = checks_facts(["reachable", "size", "role", "tls_names"])
-    assert facts == {Fact.SETTINGS, Fact.IDENTITY, Fact.CERTIFICATE}
+    assert facts == {Fact.SETTINGS, Fact.ALARMS, Fact.IDENTITY, Fact.CERTIFICATE}  # size: ALARMS
     assert checks_facts(["no-such-check"]) == ALL_FACTS  # unknown: everything
 
 

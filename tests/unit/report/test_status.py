@@ -114,3 +114,23 @@ def test_a_host_key_mismatch_is_not_reported_as_a_peer_that_does_not_answer() ->
     )
     r = summarize(cluster(peer(0, 3), down, peer(2, 3)))
     assert r.root_cause == "p2 does not answer (connection refused)"
+
+
+def test_a_peer_in_maintenance_is_said_as_deliberate_not_healthy_nor_unexplained() -> None:
+    """Alarm 20111 (class "maintenance" in knowledge.toml): the peer is drained on
+    purpose. Status names it (verdict degraded: fewer peers take calls), never as an
+    unknown alarm; a real fault elsewhere stays the root cause."""
+    r = summarize(cluster(peer(0, 3), peer(1, 3, alarms=("20111",)), peer(2, 3)))
+    assert r.verdict is Verdict.DEGRADED
+    assert [p.maintenance for p in r.peers] == [False, True, False]
+    assert r.root_cause.startswith("p2 is in maintenance mode (alarm 20111): drained on purpose")
+    assert r.reasons == (r.root_cause,)  # no bare "p2 alarms 20111" beside it
+    assert [(n.id, n.title) for n in r.alarms] == [
+        ("20111", "Maintenance mode: this peer is in maintenance mode")
+    ]
+    both = summarize(
+        cluster(peer(0, 3), peer(1, 3, alarms=("20111",)), peer(2, 3, alarms=("20101",)))
+    )
+    assert both.root_cause == "p3 alarms 20101"  # the fault first, the drained peer after
+    assert "maintenance mode" in both.reasons[-1]
+    assert summarize(cluster(*(peer(i, 3) for i in range(3)))).peers[1].maintenance is False
