@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from exops.core.models import (
     CAPACITY_PEERS,
@@ -34,6 +35,7 @@ from exops.facts.health import (
 SCHEMA = "exops.status/1"
 __all__ = [
     "ClusterReport",
+    "RunHolder",
     "Verdict",
     "consensus_settings_peer",
     "summarize",
@@ -73,6 +75,24 @@ class PeerRow(Frozen):
     # Added to exops.status/1 (fields are only ever added): the peer raises an alarm of
     # the knowledge table's class "maintenance" (drained on purpose; off at its restart).
     maintenance: bool = False
+    # Added to exops.status/1: the DNS and NTP servers as `exops check` reads them (the
+    # same parsers); null when unknown, with why in *_unknown (never "none" for unread).
+    dns_servers: tuple[str, ...] | None = None
+    dns_servers_unknown: str | None = None
+    ntp_servers: tuple[str, ...] | None = None
+    ntp_servers_unknown: str | None = None
+
+
+class RunHolder(Frozen):
+    """The run holding the cluster's lock now (added to exops.status/1): from the lock's
+    holder record (runbook, since, who), the run id from the journal when it names it."""
+
+    runbook: str | None
+    run_id: str | None  # None: the journal does not name it (yet)
+    since: str | None  # ISO 8601, as the lock recorded it
+    user: str | None
+    host: str | None
+    pid: int | None
 
 
 class Capacity(Frozen):
@@ -102,6 +122,9 @@ class ClusterReport(Frozen):
     capacity: Capacity
     peers: tuple[PeerRow, ...]
     alarms: tuple[AlarmNote, ...] = ()
+    # Added to exops.status/1: the run holding the cluster's lock (None: no run holds
+    # it). Filled by the caller that can read the state store (report is pure).
+    run_in_progress: RunHolder | None = None
 
 
 def capacity(members: list[PeerFacts]) -> Capacity:
@@ -154,6 +177,7 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 transport=p.transport,
                 error=p.error,
                 maintenance=bool(in_maintenance(p)),
+                **_servers(p),
             )
         )
     rows.sort(key=lambda r: (r.slot is None, r.slot or 0, r.host))
@@ -174,6 +198,23 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
         peers=tuple(rows),
         alarms=alarm_notes(facts),
     )
+
+
+def _servers(p: PeerFacts) -> dict[str, Any]:
+    """A peer's DNS and NTP servers as read (``SystemInfo``), or None with why."""
+    out: dict[str, Any] = {}
+    for name in ("dns_servers", "ntp_servers"):
+        why = p.unknown.get(f"system.{name}")
+        value = getattr(p.system, name, None) if p.system is not None else None
+        if why is None and value is None:
+            why = (
+                f"{p.host} unreachable"
+                if not p.reachable
+                else (p.error or "the system read gave nothing")
+            )
+        out[name] = None if why is not None else value
+        out[f"{name}_unknown"] = why
+    return out
 
 
 def alarm_notes(facts: ClusterFacts) -> tuple[AlarmNote, ...]:
@@ -398,9 +439,7 @@ def list_form_findings(facts: ClusterFacts, members: list[PeerFacts]) -> list[st
     FQDN here, its IP there): every peer must hold the same list (domain doc 3.2),
     so each is a finding with its remedy, never healthy. Case and a trailing dot
     are not differences (exops.facts.address)."""
-    lists = [
-        (p.host, s) for p in members if p.reachable and (s := p.settings) and not s.is_empty
-    ]
+    lists = [(p.host, s) for p in members if p.reachable and (s := p.settings) and not s.is_empty]
     findings = []
     for slot in range(1, MAX_PEERS + 1):
         holders: dict[str, list[str]] = {}  # address_key -> the hosts listing that form
