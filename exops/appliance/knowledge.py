@@ -120,6 +120,7 @@ ALARM_CLASSES = (
     "invalid-clustering",
     "factory-reset",
     "peer",
+    "maintenance",
 )
 _KEYWORDS = {"class": "cls"}  # file columns whose name is a Python keyword
 

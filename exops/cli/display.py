@@ -470,6 +470,18 @@ def _listed(p: Any) -> str:
     return str(p.listed_as) if p.listed_as else f"[dim]{escape(p.address)} (not listed)[/]"
 
 
+def _drained(p: Any) -> bool:
+    """In maintenance mode (status's ``maintenance``: an alarm of that class)."""
+    return bool(getattr(p, "maintenance", False))
+
+
+def _up(p: Any) -> str:
+    """Answers: yes; drained on purpose: "maint" (the verdict line says what it means)."""
+    if not p.reachable:
+        return "[red]NO[/]"
+    return "[yellow]maint[/]" if _drained(p) else "yes"
+
+
 def _full_table(r: Any, title: str) -> Any:
     from rich.table import Table
 
@@ -483,7 +495,7 @@ def _full_table(r: Any, title: str) -> Any:
             str(p.slot or "-"),
             p.host,
             _listed(p),
-            "yes" if p.reachable else "[red]NO[/]",
+            _up(p),
             "*" if p.is_primary else "",
             p.state or "-",
             p.database or "-",
@@ -509,7 +521,9 @@ def _narrow_table(r: Any, title: str) -> Any:
             str(p.slot or "-"),
             f"{p.host} *" if p.is_primary else p.host,
             _listed(p),
-            (p.state or "-") if p.reachable else "[red]DOWN[/]",
+            ((p.state or "-") + (" [yellow]maint[/]" if _drained(p) else ""))
+            if p.reachable
+            else "[red]DOWN[/]",
             p.database or "-",
             p.replication or "-",
             p.tls_mode or "-",
@@ -525,7 +539,7 @@ def _peer_block(p: Any, width: int) -> list[Any]:
     head = f"{p.host}" + (" (primary)" if p.is_primary else "") + f"  slot {p.slot or '-'}"
     values = [
         ("listed as", _listed(p)),
-        ("up", "yes" if p.reachable else "[red]NO[/]"),
+        ("up", _up(p)),
         ("state", p.state or "-"),
         ("database", p.database or "-"),
         ("replication", p.replication or "-"),

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from exops.appliance.factory import RoutedAppliance
 
 
-
 class Fact(StrEnum):
     """What a command can ask of a peer (each maps to a ``PeerFacts`` field)."""
 
@@ -56,18 +55,24 @@ class Fact(StrEnum):
     ALARMS = "alarms"
     IDENTITY = "identity"  # SystemInfo from sysinfo only: name, version, role, platform...
     SYSTEM = "system"  # the whole SystemInfo: + DNS, NTP, option keys, H.323 mode
+    # IDENTITY's SystemInfo with the DNS and NTP server lists (REST: their two reads;
+    # SSH: the system read has them): what `exops status` shows; SYSTEM includes it.
+    SERVERS = "servers"
     CERTIFICATE = "certificate"  # server certificate and trust store
     FQDN = "fqdn_addresses"  # what exops resolves the peer's FQDN to (no appliance read)
 
 
-ALL_FACTS: frozenset[Fact] = frozenset(Fact) - {Fact.IDENTITY}  # SYSTEM includes it
+ALL_FACTS: frozenset[Fact] = frozenset(Fact) - {Fact.IDENTITY, Fact.SERVERS}  # in SYSTEM
 # What waits and verifies poll (exops/apply/verify.py, the executor's checks
 # on fresh reads): settings, cluster status, alarms; any answer proves the peer
 # reachable, so no probe (tests/unit/plan/test_plan_facts.py checks the conditions).
 LIGHT_READS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS})
-# What `exops status` shows (exops/report/status.py): no DNS, NTP, option keys, H.323,
-# certificates or probe; the reads themselves prove reachability.
-STATUS_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY})
+# What `exops status` shows (exops/report/status.py): the DNS and NTP servers as
+# `exops check` reads them, no option keys, H.323, certificates or probe; the reads
+# themselves prove reachability.
+STATUS_FACTS: frozenset[Fact] = frozenset(
+    {Fact.SETTINGS, Fact.STATUS, Fact.ALARMS, Fact.IDENTITY, Fact.SERVERS}
+)
 # What planning any runbook reads besides its checks (exops/plan/planner.py,
 # view.py): the cluster view (settings), a pending restart and out-of-sync
 # subordinates (alarms), the LAN addresses that designate a peer and its uptime
@@ -78,9 +83,12 @@ PLAN_FACTS: frozenset[Fact] = frozenset({Fact.SETTINGS, Fact.ALARMS, Fact.IDENTI
 
 
 def needs_of(*groups: Iterable[Fact]) -> frozenset[Fact]:
-    """The union of fact sets; IDENTITY is dropped where SYSTEM (its superset) is read."""
+    """The union of fact sets; IDENTITY and SERVERS are dropped where SYSTEM (their
+    superset) is read; SERVERS brings IDENTITY (the servers complete its SystemInfo)."""
     out = frozenset(f for g in groups for f in g)
-    return out - {Fact.IDENTITY} if Fact.SYSTEM in out else out
+    if Fact.SYSTEM in out:
+        return out - {Fact.IDENTITY, Fact.SERVERS}
+    return out | {Fact.IDENTITY} if Fact.SERVERS in out else out
 
 
 # -- jobs --------------------------------------------------------------------------
@@ -145,7 +153,7 @@ class _PublicPlan(_Plan):
 
     def __init__(self, app: Appliance, needs: frozenset[Fact]):
         self.app = app
-        wanted = needs_of(needs, {Fact.SYSTEM} if Fact.IDENTITY in needs else ())
+        wanted = needs_of(needs, {Fact.SYSTEM} if needs & {Fact.IDENTITY, Fact.SERVERS} else ())
         self.reads: list[Read] = [
             (fact.value, getattr(app, method)) for fact, method in _PUBLIC if fact in wanted
         ]
@@ -170,6 +178,7 @@ class _PublicPlan(_Plan):
 _SETTINGS_TABLES = ("alternates", "master", "cluster", "mapping")
 _STATUS_TABLES = ("database", "peer_status")
 _SYSTEM_PATHS = ("sysinfo", "dns", "dns_servers", "ntp_servers", "optionkey")
+_SERVER_PATHS = ("dns_servers", "ntp_servers")  # Fact.SERVERS over REST
 # SystemInfo fields only SYSTEM reads (IDENTITY is sysinfo alone).
 NOT_IN_IDENTITY = (
     "hostname",
@@ -236,8 +245,8 @@ class _RoutedPlan(_Plan):
             reads += [
                 (f"ssh {f.value}", getattr(ssh, f"read_{f.value}")) for f in self.cluster_facts
             ]
-            if Fact.SYSTEM in self.needs or Fact.IDENTITY in self.needs:
-                reads.append(("ssh system", ssh.read_system))
+            if self.needs & {Fact.SYSTEM, Fact.IDENTITY, Fact.SERVERS}:
+                reads.append(("ssh system", ssh.read_system))  # the servers are in it
             jobs = [Job(tuple(reads), ssh=True)] if reads else []
             if Fact.CERTIFICATE in self.needs:
                 jobs.append(Job((("certificate", self.app.read_certificate),)))
@@ -251,8 +260,12 @@ class _RoutedPlan(_Plan):
             self.route = True  # transport rest: the CDB REST API, whatever it answers
         if Fact.RTT in self.needs:
             jobs.append(Job((("probe", self.app.rest.probe),)))
-        if Fact.SYSTEM in self.needs or Fact.IDENTITY in self.needs:
-            paths = _SYSTEM_PATHS if Fact.SYSTEM in self.needs else ("sysinfo",)
+        if self.needs & {Fact.SYSTEM, Fact.IDENTITY, Fact.SERVERS}:
+            paths = (
+                _SYSTEM_PATHS
+                if Fact.SYSTEM in self.needs
+                else ("sysinfo", *(_SERVER_PATHS if Fact.SERVERS in self.needs else ()))
+            )
             for name in paths:
                 what = name.replace("_", " ") if name != "optionkey" else "option keys"
                 jobs.append(Job(((name, self._rest_json(what, getattr(REST, name))),)))
@@ -346,16 +359,42 @@ class _RoutedPlan(_Plan):
                 return parse_system(info, dns, servers, ntp, keys, h323, unknown)
 
             parse("system", "read system", _SYSTEM_PATHS, whole)
-        elif Fact.IDENTITY in self.needs:
+        elif self.needs & {Fact.IDENTITY, Fact.SERVERS}:
+            servers = Fact.SERVERS in self.needs  # read as `exops check` reads them
 
             def identity(info: Any) -> Any:
                 system = parse_system(info, {}, [], [], [], False, unknown)
-                return system.model_copy(update={"h323_enabled": None})
+                unread = {"h323_enabled": None, "dns_servers": None, "ntp_servers": None}
+                return system.model_copy(update=unread)
 
             parse("system", "read system", ("sysinfo",), identity)
             if "system" in values:
                 note = "not read (not needed by this command)"
-                unknown.update({f"system.{n}": note for n in NOT_IN_IDENTITY})
+                unread = [n for n in NOT_IN_IDENTITY if not (servers and n in _SERVER_PATHS)]
+                unknown.update({f"system.{n}": note for n in unread})
+                if servers:
+                    values["system"] = _with_servers(values["system"], v, unknown)
+
+
+def _with_servers(system: SystemInfo, v: Mapping[str, Any], unknown: dict[str, str]) -> SystemInfo:
+    """IDENTITY's SystemInfo with the DNS and NTP server lists read over REST, parsed as
+    the whole system read parses them (``parse_servers``: every documented shape; any
+    other shape or a refused read is *unknown* with why, never "no servers")."""
+    from exops.appliance.knowledge import SERVER_LISTS
+    from exops.appliance.rest import parse_servers
+
+    update: dict[str, Any] = {}
+    for name in _SERVER_PATHS:
+        if name not in v:  # its read failed: the error is the peer's; unknown here
+            unknown[f"system.{name}"] = "not read"
+            continue
+        try:
+            update[name], why = parse_servers(v[name], SERVER_LISTS[name])
+        except fail.ApplianceError as exc:  # a garbled answer: this fact unknown only
+            update[name], why = None, exc.message
+        if update[name] is None:
+            unknown[f"system.{name}"] = why
+    return system.model_copy(update=update)
 
 
 def _located(exc: fail.ExopsError, host: str, operation: str) -> fail.ExopsError:

@@ -6,7 +6,10 @@ is Active, every peer it lists is Active as it sees them, and it raises no
 cluster alarm (the knowledge table's classes communication, replication,
 primary-mismatch, own-entry, invalid-clustering, factory-reset). A restart
 pending (class restart-required) is not ill health but unfinished work:
-``settled`` adds it. ``exops status`` reports both and every other raised alarm;
+``settled`` adds it. A peer in maintenance mode (class maintenance) is drained on
+purpose: not ill health either, and never silent (``in_maintenance``: status names
+it, preflight ``cluster_health`` warns). ``exops status`` reports these and every
+other raised alarm;
 preflight ``cluster_health`` and the ``cluster_healthy`` / ``peer_healthy``
 waits use exactly these functions (docs/architecture.md, "Health").
 """
@@ -23,6 +26,7 @@ from exops.facts.address import host_of
 # Alarm classes of the knowledge table (knowledge.toml `class`): the ids come from there.
 REPLICATION_CLASSES = ("replication", "primary-mismatch", "own-entry")
 CLUSTER_CLASSES = ("communication", *REPLICATION_CLASSES, "invalid-clustering", "factory-reset")
+MAINTENANCE_CLASSES = ("maintenance",)
 
 
 def cluster_alarms() -> frozenset[str]:
@@ -33,6 +37,17 @@ def cluster_alarms() -> frozenset[str]:
 def replication_alarms() -> frozenset[str]:
     """Alarms that say a member is out of sync (repair-replication's remedy)."""
     return alarm_ids(*REPLICATION_CLASSES)
+
+
+def maintenance_alarms() -> frozenset[str]:
+    """Alarms that say a peer is in maintenance mode (drained on purpose)."""
+    return alarm_ids(*MAINTENANCE_CLASSES)
+
+
+def in_maintenance(p: PeerFacts) -> tuple[str, ...]:
+    """The maintenance-class alarms this peer raises (empty: not in maintenance as far
+    as its alarms say), sorted."""
+    return tuple(sorted({a.id for a in p.raised_alarms} & maintenance_alarms()))
 
 
 def restart_alarm() -> str:

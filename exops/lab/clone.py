@@ -45,14 +45,14 @@ import time
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from exops.lab.lab import ALARMS, Lab, Peer
+from exops.lab.lab import ALARMS, MAINTENANCE_ALARM, Lab, Peer
 from exops.lab.settings import MAX_PEERS, ClusterSettings, IpVersion, Switch, TlsMode
 
 ROLES = ("Expressway-C", "Expressway-E", "VCS")
 CERT_MODES = ("ok", "missing_san", "wrong_name", "expired", "self_signed")
 # Alarms the lab derives from its own state: never forced, they rise and clear.
 DERIVED = frozenset(
-    {"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107", "20110"}
+    {"20004", "20006", "20007", "20101", "20102", "20105", "20106", "20107", "20110", "20111"}
 )
 
 
@@ -146,6 +146,9 @@ def _peer(raw: Any, *, group: str, c: int, k: int, subnet: str) -> Peer:
     address = str(raw.get("address") or ip).lower()
     fqdn = str(raw.get("fqdn") or f"{name}.clone.invalid")
     static = []
+    # The maintenance alarm is derived from maintenance mode: a peer cloned with it is
+    # a clone in maintenance mode (it sheds, and its restart turns the mode off).
+    maintenance = any(str(a.get("id", "")) == MAINTENANCE_ALARM for a in raw.get("alarms") or [])
     for alarm in raw.get("alarms") or []:
         aid = str(alarm.get("id", ""))
         if not aid or aid in DERIVED:
@@ -170,6 +173,7 @@ def _peer(raw: Any, *, group: str, c: int, k: int, subnet: str) -> Peer:
         platform=str(raw.get("platform") or "medium"),
         h323=bool(raw.get("h323", True)),
         cdb_rest=bool(raw.get("cdb_rest", False)),
+        maintenance_mode=maintenance,
         cert_mode=cert,
         lan1=raw.get("lan1") or None,
         lan2=raw.get("lan2") or None,

@@ -42,6 +42,7 @@ from exops.lab.settings import (
 __all__ = [  # also the names other modules and tests take from here
     "ALARMS",
     "CLUSTER_SPREAD",
+    "MAINTENANCE_ALARM",
     "MAX_PEERS",
     "RESTART_GRACE_S",
     "SETTING_RULES",
@@ -65,6 +66,7 @@ REBOOT_S = 300.0
 # (MOCK-DEFINED; ``--restart-grace 0`` is the instant form).
 RESTART_GRACE_S = 10.0
 
+MAINTENANCE_ALARM = "20111"  # MOCK-DEFINED id (see ALARMS)
 ALARMS: dict[str, tuple[str, str, str]] = {
     # id: (title, severity, type uuid)
     "20004": (
@@ -111,6 +113,15 @@ ALARMS: dict[str, tuple[str, str, str]] = {
         "Cluster replication error: the local Expressway does not appear in the list of peers",
         "error",
         "6a3f5a9e-0101-4e0b-9d1e-000000020110",
+    ),
+    # "An alarm is raised while the peer is in maintenance mode." (VCS Admin Guide,
+    # CONFIRMED effect); its id, UUID and text are NOT FOUND: MOCK-DEFINED here and in
+    # knowledge.toml (class "maintenance"). Raised by ``evaluate`` while
+    # ``Peer.maintenance_mode`` is on, lowered when it goes off (restart included).
+    MAINTENANCE_ALARM: (
+        "Maintenance mode: this peer is in maintenance mode",
+        "warning",
+        "6a3f5a9e-0101-4e0b-9d1e-000000020111",
     ),
 }
 
@@ -670,6 +681,10 @@ class Lab:
         if peer.factory_reset_pending():
             self._factory_reset(peer)
         peer.pending_restart = False
+        # "Maintenance mode is automatically disabled if the peer is restarted." (VCS
+        # Admin Guide, CONFIRMED): off before its first answer, so no read after the
+        # boot shows it on (exops.lab.traffic moves its load on the same boot).
+        peer.maintenance_mode = False
         peer.active = peer.saved.copy()
         self.on_boot(peer)
         peer.state = Lifecycle.RUNNING
@@ -865,6 +880,8 @@ class Lab:
             want["20007"] = ""
         if peer.factory_reset_pending():
             want["20107"] = ""
+        if peer.maintenance_mode:  # clustered or not: the peer's own state
+            want[MAINTENANCE_ALARM] = ""
         for aid in peer.static_alarms:
             want.setdefault(aid, "")
         self._set_alarms(peer, want, now)

@@ -615,6 +615,8 @@ async def _cdb_post(lab: Lab, peer: Peer, request: web.Request) -> web.Response:
             return _error(500, f"{key}: {reason}")
     for name, value in extra:
         _apply_other(peer, name, value)
+    if extra:
+        lab.evaluate(peer)  # the maintenance alarm follows a maintenance_mode write at once
     return _json(OK)
 
 

@@ -115,6 +115,7 @@ class Traffic:
             Event="System Configuration Changed",
             Detail=f"maintenance mode - changed to: {'On' if on else 'Off'}",
         )
+        self.lab.evaluate(peer)  # the maintenance alarm, raised or lowered at once
         u = self.of(peer)
         u.last_step = now
         if on:  # MRA calls through the peer are dropped; the clients call again elsewhere

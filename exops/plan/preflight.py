@@ -34,6 +34,7 @@ from exops.facts.health import (
     cluster_alarms,
     consensus_settings_peer,
     factory_reset_pending,
+    in_maintenance,
     out_of_sync,
     peer_problems,
     unreadable,
@@ -182,6 +183,17 @@ def check_size(view: ClusterView, scope: list[PeerFacts], new: str | None) -> Ch
             "size",
             False,
             f"peer {size} adds resilience only: capacity stops at 4 peers",
+            evidence,
+            warn=True,
+        )
+    drained = [p.host for p in scope if in_maintenance(p)]  # the table's class "maintenance"
+    if drained:  # a membership change while a peer is drained: said, not refused
+        evidence["maintenance mode"] = ", ".join(drained)
+        return _result(
+            "size",
+            False,
+            f"{size} peers (at most {MAX_PEERS}); in maintenance mode: {', '.join(drained)} "
+            "(drained on purpose: the other peers take every new call and registration)",
             evidence,
             warn=True,
         )
@@ -574,8 +586,12 @@ def check_no_nat(view: ClusterView, scope: list[PeerFacts], new: str | None) -> 
 
 
 def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
+    """Every member healthy (exops.facts.health). A member in maintenance mode (an alarm
+    of the table's class "maintenance") is no ill health: it passes with a warning that
+    names it (a drained peer's restart is what drain is for; a membership change while
+    one is drained runs with fewer peers taking calls, which the operator must see)."""
     evidence: dict[str, str] = {}
-    bad, missing = [], []
+    bad, missing, maintenance = [], [], []
     for p in scope:
         problems = peer_problems(p)  # exops.facts.health: the one definition
         if p.reachable and unreadable(p):  # answered, but not readably: unknown, not ill
@@ -593,12 +609,21 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
             + (f"; alarms {','.join(alarms)}" if alarms else "")
             + (f"; {problems[0]}" if problems and "garbled" in problems[0] else "")
         )
+        drained = in_maintenance(p)  # class "maintenance": deliberate, not ill health
+        if drained:
+            evidence[p.host] += f"; maintenance mode (alarm {','.join(drained)})"
+            maintenance.append(p.host)
         if problems:
             bad.append(p.host)
     unsynced = [p.host for p in scope if out_of_sync(p)]
     if missing and not bad:
         return _unknown("cluster_health", "cluster status", missing, evidence)
     summary = f"not healthy: {', '.join(bad + missing)}" if bad else "healthy"
+    if maintenance:  # said, never silent: fewer peers take calls while this runbook runs
+        summary += (
+            f"; in maintenance mode: {', '.join(maintenance)} (drained on purpose; new calls "
+            "and registrations go to the other peers until it is turned off or the peer restarts)"
+        )
     dispute = primary_dispute(view.facts)
     if dispute:  # the safe remedy: never ForceConfigUpdate while the primary is disputed
         fix = primary_remedy(view.facts)
@@ -610,7 +635,7 @@ def check_cluster_health(view: ClusterView, scope: list[PeerFacts], new: str | N
             f"; replication alarms on {', '.join(unsynced)}: "
             f"run `exops repair-replication -c {view.facts.cluster}` first"
         )
-    return _result("cluster_health", not bad, summary, evidence)
+    return _result("cluster_health", not bad and not maintenance, summary, evidence, warn=not bad)
 
 
 def check_factory_reset(view: ClusterView, scope: list[PeerFacts], new: str | None) -> CheckResult:
@@ -716,7 +741,7 @@ CHECK_FACTS: dict[str, frozenset[Fact]] = {
     name: frozenset({Fact.SETTINGS, *extra})
     for name, extra in {
         "reachable": set(),  # any answer proves it
-        "size": set(),
+        "size": {Fact.ALARMS},  # a member in maintenance mode is said (warn)
         "role": {Fact.IDENTITY},
         "version": {Fact.IDENTITY},
         "platform": {Fact.IDENTITY},

@@ -118,7 +118,7 @@ def rollback(plan: Plan, ran: RanSteps | None = None) -> tuple[tuple[Rollback, .
 
 
 def _convert_fqdn(plan: Plan, ran: RanSteps | None) -> tuple[tuple[Rollback, ...], str]:
-    before = _settings_before(plan)
+    before = settings_before(plan)
     slots = (
         "; ".join(f"slot {i}: {a}" for i, a in enumerate(before.peers, start=1) if a)
         if before is not None
@@ -196,7 +196,7 @@ def _switch_primary(plan: Plan, ran: RanSteps | None) -> tuple[tuple[Rollback, .
 
 
 def _address_mapping(plan: Plan, ran: RanSteps | None) -> tuple[tuple[Rollback, ...], str]:
-    before = _settings_before(plan)
+    before = settings_before(plan)
     after = _settings_after(plan)
     if before is None:
         return (), "No automatic way back: the mapping before the run is not known."
@@ -293,7 +293,10 @@ def _text(value: Any) -> str:
     return text or "(empty)"
 
 
-def _settings_before(plan: Plan) -> ClusterSettings | None:
+def settings_before(plan: Plan) -> ClusterSettings | None:
+    """The settings the cluster holds before the plan: the first known "before" of a
+    configure step, else the first non-empty peer settings of the plan's basis (what
+    the rollback restores and what the plan's views compare against)."""
     for a in plan.actions:
         if a.kind is ActionKind.CONFIGURE and a.before is not None and not a.before.is_empty:
             return a.before

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from exops.core.models import (
     CAPACITY_PEERS,
@@ -24,6 +25,7 @@ from exops.facts.address import designates, host_of, same_peer
 from exops.facts.health import (
     consensus_settings_peer,
     factory_reset_pending,
+    in_maintenance,
     peer_problems,
     restart_alarm,
     restart_pending,
@@ -33,6 +35,7 @@ from exops.facts.health import (
 SCHEMA = "exops.status/1"
 __all__ = [
     "ClusterReport",
+    "RunHolder",
     "Verdict",
     "consensus_settings_peer",
     "summarize",
@@ -69,6 +72,27 @@ class PeerRow(Frozen):
     platform: str | None
     transport: str
     error: str | None
+    # Added to exops.status/1 (fields are only ever added): the peer raises an alarm of
+    # the knowledge table's class "maintenance" (drained on purpose; off at its restart).
+    maintenance: bool = False
+    # Added to exops.status/1: the DNS and NTP servers as `exops check` reads them (the
+    # same parsers); null when unknown, with why in *_unknown (never "none" for unread).
+    dns_servers: tuple[str, ...] | None = None
+    dns_servers_unknown: str | None = None
+    ntp_servers: tuple[str, ...] | None = None
+    ntp_servers_unknown: str | None = None
+
+
+class RunHolder(Frozen):
+    """The run holding the cluster's lock now (added to exops.status/1): from the lock's
+    holder record (runbook, since, who), the run id from the journal when it names it."""
+
+    runbook: str | None
+    run_id: str | None  # None: the journal does not name it (yet)
+    since: str | None  # ISO 8601, as the lock recorded it
+    user: str | None
+    host: str | None
+    pid: int | None
 
 
 class Capacity(Frozen):
@@ -98,6 +122,9 @@ class ClusterReport(Frozen):
     capacity: Capacity
     peers: tuple[PeerRow, ...]
     alarms: tuple[AlarmNote, ...] = ()
+    # Added to exops.status/1: the run holding the cluster's lock (None: no run holds
+    # it). Filled by the caller that can read the state store (report is pure).
+    run_in_progress: RunHolder | None = None
 
 
 def capacity(members: list[PeerFacts]) -> Capacity:
@@ -149,6 +176,8 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
                 platform=p.system.platform if p.system else None,
                 transport=p.transport,
                 error=p.error,
+                maintenance=bool(in_maintenance(p)),
+                **_servers(p),
             )
         )
     rows.sort(key=lambda r: (r.slot is None, r.slot or 0, r.host))
@@ -169,6 +198,23 @@ def summarize(facts: ClusterFacts) -> ClusterReport:
         peers=tuple(rows),
         alarms=alarm_notes(facts),
     )
+
+
+def _servers(p: PeerFacts) -> dict[str, Any]:
+    """A peer's DNS and NTP servers as read (``SystemInfo``), or None with why."""
+    out: dict[str, Any] = {}
+    for name in ("dns_servers", "ntp_servers"):
+        why = p.unknown.get(f"system.{name}")
+        value = getattr(p.system, name, None) if p.system is not None else None
+        if why is None and value is None:
+            why = (
+                f"{p.host} unreachable"
+                if not p.reachable
+                else (p.error or "the system read gave nothing")
+            )
+        out[name] = None if why is not None else value
+        out[f"{name}_unknown"] = why
+    return out
 
 
 def alarm_notes(facts: ClusterFacts) -> tuple[AlarmNote, ...]:
@@ -317,6 +363,7 @@ def _verdict(
     if len(views) > 1:
         broken.append(f"peers disagree on the configuration primary (slots {sorted(views)})")
     degraded: list[str] = []
+    drained: list[str] = []  # deliberate, said after any fault (never the root cause over one)
     for r in members:
         peer = by_host[r.host]
         why = _unread(peer)
@@ -324,8 +371,22 @@ def _verdict(
             unknown.append(why)
         elif not why:
             degraded += _member_problems(r, peer)
+            drained += maintenance_notes(peer)
     degraded += list_form_findings(facts, [by_host[r.host] for r in members])
-    return _worst(broken, degraded, unknown, len(members))
+    return _worst(broken, degraded + drained, unknown, len(members))
+
+
+def maintenance_notes(p: PeerFacts) -> list[str]:
+    """A peer in maintenance mode (an alarm of class "maintenance"), said as the
+    deliberate state it is: neither healthy-and-silent nor an unexplained fault."""
+    ids = in_maintenance(p)
+    if not ids:
+        return []
+    return [
+        f"{p.host} is in maintenance mode (alarm {', '.join(ids)}): drained on purpose, new "
+        "calls and registrations go to the other peers; it ends on the web page "
+        "(Maintenance > Maintenance mode) or at the peer's restart"
+    ]
 
 
 def _primary_problems(primary: PeerFacts | None) -> tuple[list[str], list[str]]:
@@ -366,6 +427,7 @@ def _member_problems(r: PeerRow, peer: PeerFacts) -> list[str]:
     if r.restart_pending:
         problems.append(f"{r.host} restart pending (alarm {restart})")
     shown = {a for p in problems if " alarms " in p for a in p.split(" alarms ")[1].split(", ")}
+    shown |= set(in_maintenance(peer))  # said by maintenance_notes
     other = [a for a in r.alarms if a != restart and a not in shown]
     if other:
         problems.append(f"{r.host} alarms {', '.join(other)}")
@@ -377,9 +439,7 @@ def list_form_findings(facts: ClusterFacts, members: list[PeerFacts]) -> list[st
     FQDN here, its IP there): every peer must hold the same list (domain doc 3.2),
     so each is a finding with its remedy, never healthy. Case and a trailing dot
     are not differences (exops.facts.address)."""
-    lists = [
-        (p.host, s) for p in members if p.reachable and (s := p.settings) and not s.is_empty
-    ]
+    lists = [(p.host, s) for p in members if p.reachable and (s := p.settings) and not s.is_empty]
     findings = []
     for slot in range(1, MAX_PEERS + 1):
         holders: dict[str, list[str]] = {}  # address_key -> the hosts listing that form

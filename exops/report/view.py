@@ -15,7 +15,7 @@ from typing import Any
 from exops.core.models import CAPACITY_PEERS, MAX_PEERS, ClusterSettings, TlsMode, address_key
 from exops.core.redact import redact
 from exops.plan.model import Action, ActionKind, CheckOutcome, Plan
-from exops.report.rollback import RanSteps, Rollback, rollback
+from exops.report.rollback import RanSteps, Rollback, rollback, settings_before
 
 
 def mask_secrets(value: Any) -> Any:
@@ -203,23 +203,6 @@ def _host_address(plan: Plan, host: str) -> str | None:
     return None
 
 
-def _cluster_settings(plan: Plan) -> ClusterSettings | None:
-    """The settings the cluster holds before the plan (first known 'before')."""
-    for a in plan.actions:
-        if a.kind is ActionKind.CONFIGURE and a.before is not None and not a.before.is_empty:
-            return a.before
-    for facts in plan.basis.values():
-        raw = facts.get("settings")
-        if isinstance(raw, dict):
-            try:
-                settings = ClusterSettings.model_validate(raw)
-            except ValueError:
-                continue
-            if not settings.is_empty:
-                return settings
-    return None
-
-
 def _is_primary(plan: Plan, host: str, primary_address: str | None) -> bool:
     if not primary_address:
         return False
@@ -232,7 +215,7 @@ def _is_primary(plan: Plan, host: str, primary_address: str | None) -> bool:
 
 def _risks(plan: Plan, restarts: tuple[RestartView, ...]) -> tuple[Risk, ...]:
     risks: list[Risk] = []
-    current = _cluster_settings(plan)
+    current = settings_before(plan)
     primary_addr = current.primary_address if current else None
     for r in restarts:
         if r.is_primary:
@@ -290,7 +273,7 @@ def _summary(plan: Plan, to_change: int, restarts: int, in_place: int) -> str:
 
 def plan_view(plan: Plan) -> PlanView:
     """Derive everything a reviewer needs from ``plan`` (pure)."""
-    current = _cluster_settings(plan)
+    current = settings_before(plan)
     primary_addr = current.primary_address if current else None
     restarts = tuple(
         RestartView(

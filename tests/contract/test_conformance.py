@@ -319,3 +319,37 @@ def test_the_options_entries_of_the_lab_are_what_exops_reads() -> None:
     keys, why = xapi.option_keys_from_status(xapi.parse_status(answer, CLI.status_options))
     assert keys is not None and not why
     assert [k.count for k in keys] == [None, None, 10, 50]
+
+
+def test_sections_13_to_15_point_to_section_9_rows_instead_of_repeating_them() -> None:
+    """The forms of drain, upgrade and renew-cert with no evidence are section 9 rows
+    (``[[form]]``), only there: each MOCK-DEFINED mention in sections 13-15 names the
+    row it stands for (or is the lab's behaviour, which is no form), each such row is
+    named from there, and the tables that keep their own lists point to the rows."""
+    import tomllib
+
+    text = (ROOT / "docs" / "contract.md").read_text()
+    later = text[text.index("## 13.") :]
+    chunks = [c for part in later.split("\n\n") for c in (part.splitlines() if "|" in part else [part])]
+    for chunk in chunks:
+        if "MOCK-DEFINED" in chunk:
+            named = any(f"`{name}`" in chunk for name in FORMS)
+            assert named or "behaviour" in chunk, chunk[:160]
+    own = [
+        "cdb.system.maintenance_mode",
+        "alarm.maintenance",
+        "rest.upgrade.sftpconfig",
+        "rest.upgrade.start",
+        "rest.upgrade.status",
+        "rest.certs.generate_csr",
+        "rest.certs.server_upload",
+        "rest.certs.root_upload",
+    ]
+    for name in own:
+        assert FORMS[name].mark == "MOCK-DEFINED"
+        assert f"`{name}`" in later, name
+    table = tomllib.loads((ROOT / "exops" / "appliance" / "knowledge.toml").read_text())
+    assert table["upgrade"]["mock_defined"] == own[2:5]
+    assert "cdb.system.maintenance_mode" in table["maintenance_mode"]["values_source"]
+    (csr,) = [f for f in table["certs"]["form"] if f["mark"] == "MOCK-DEFINED"]
+    assert all(name in csr["form"] for name in own[5:])

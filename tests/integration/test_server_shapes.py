@@ -64,6 +64,15 @@ def test_check_and_status_report_dns_and_ntp_from_each_documented_shape(
     assert cluster["verdict"] == "healthy"
     for peer in cluster["peers"]:
         assert peer["error"] is None and peer["version"] == "X15.2.1", peer
+    # status shows the servers as check read them (exops.status/1, fields added)
+    servers = {p["host"]: (p["dns_servers"], p["ntp_servers"]) for p in cluster["peers"]}
+    assert servers == {
+        "c1-p1": (["192.0.2.53"], ["192.0.2.123"]),
+        "c1-p2": (["192.0.2.53", "192.0.2.54"], ["192.0.2.123"]),
+    }
+    assert all(p["dns_servers_unknown"] is p["ntp_servers_unknown"] is None for p in cluster["peers"])
+    text = cli("status", "-c", "c1").stdout
+    assert "servers: c1-p1 DNS 192.0.2.53 NTP 192.0.2.123; c1-p2 DNS 192.0.2.53,192.0.2.54" in text
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -85,9 +94,15 @@ def test_an_undocumented_shape_is_unknown_with_the_shape_and_nothing_passes_on_i
             assert "IP DNS Nameserver 1 Address" in evidence
     text = cli("check", "-c", "c1", expect=3).stdout
     assert "base_network" in text and "unknown" in text
-    # `exops status` still reads every peer (the server lists are not status facts).
+    # `exops status` still reads every peer: the server lists it shows are unknown with
+    # the same reason, never "none", and they do not make the peer unreadable.
     (cluster,) = cli.json("status", "-c", "c1")["clusters"]
     assert all(p["error"] is None for p in cluster["peers"]), cluster
+    assert cluster["verdict"] == "healthy"
+    for p in cluster["peers"]:
+        assert p["dns_servers"] is None and p["dns_servers_unknown"], p
+        assert p["dns_servers_unknown"] in net["evidence"][p["host"]], p
+    assert "DNS unknown (" in cli("status", "-c", "c1").stdout
 
 
 @pytest.mark.parametrize("form", ["documented", "undocumented"])

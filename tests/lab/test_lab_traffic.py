@@ -40,7 +40,9 @@ def test_a_peer_in_maintenance_sheds_to_the_others_over_time(model: Lab) -> None
     t.set_maintenance(p2, True, now)
     assert t.of(p2).calls["CollaborationEdge"] == 0  # MRA calls dropped at once
     assert totals(model)["c1-p2"] == (7, 10)
-    assert "maintenance mode - changed to: On" in p2.log[-1]
+    change, alarm = list(p2.log)[-2:]  # the web change, then the maintenance alarm it raises
+    assert "maintenance mode - changed to: On" in change
+    assert 'Event="Alarm Raised" Id="20111"' in alarm
     seen = []
     step = STEP_S * model.time_scale
     for k in range(1, 8):
@@ -132,3 +134,76 @@ def test_through_a_running_lab(lab_factory: Any) -> None:
     bad = lab.control._call  # a bad seed is a 400 with the reason
     with pytest.raises(AssertionError, match="400"):
         bad("PATCH", "/peers/c1-p2", {"calls": {"Bogus": 1}})
+
+
+# -- the maintenance alarm (MOCK-DEFINED id; the effect is CONFIRMED) -------------------
+
+
+def _raised(lab: Lab, name: str) -> set[str]:
+    return {a for a, alarm in lab.peers[name].alarms.items() if alarm.status == "raised"}
+
+
+def test_the_maintenance_alarm_follows_maintenance_mode_and_the_restart(model: Lab) -> None:
+    """"An alarm is raised while the peer is in maintenance mode." (VCS Admin Guide)."""
+    from exops.lab.lab import MAINTENANCE_ALARM
+    from exops.lab.ssh import warnings_tree
+
+    t = traffic_of(model)
+    p2 = model.peers["c1-p2"]
+    assert MAINTENANCE_ALARM not in _raised(model, "c1-p2")
+    t.set_maintenance(p2, True, time.time())
+    assert MAINTENANCE_ALARM in _raised(model, "c1-p2")  # at once, not at the next tick
+    assert MAINTENANCE_ALARM not in _raised(model, "c1-p1")  # this peer's own state
+    record = p2.alarms[MAINTENANCE_ALARM].record()
+    assert (record["uuid"], record["status"]) == ("6a3f5a9e-0101-4e0b-9d1e-000000020111", "raised")
+    assert [w["ID"] for w in warnings_tree(p2).values()] == [record["uuid"]]
+    t.set_maintenance(p2, False, time.time())  # off on the web page
+    assert MAINTENANCE_ALARM not in _raised(model, "c1-p2")
+    assert p2.alarms[MAINTENANCE_ALARM].status == "lowered"
+    assert warnings_tree(p2) == {}
+    t.set_maintenance(p2, True, time.time())
+    model.restart(p2)
+    model.due_downs(time.time() + model.grace_s + 0.01)
+    model._boot(p2)  # off at the restart, before its first answer: no tick needed
+    assert p2.maintenance_mode is False
+    assert MAINTENANCE_ALARM not in _raised(model, "c1-p2")
+
+
+def test_the_maintenance_alarm_over_rest_and_ssh(lab_factory: Any) -> None:
+    """The running lab: raised in CDB status/alarm and in xStatus Warnings while the
+    operator's maintenance mode is on, lowered by a restart (the vendor's rule)."""
+    from exops.appliance import xapi
+    from exops.appliance.knowledge import ALARM_BY_ID, CLI
+
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.01, preset="formed", cdb_rest=True)
+    info = ALARM_BY_ID["20111"]
+
+    def warnings(peer: str) -> set[str]:
+        out = cli(lab, peer, CLI.status_warnings).splitlines()  # the welcome, then the answer
+        start = next(i for i, line in enumerate(out) if line.startswith(("*s", "OK")))
+        answer = "\n".join(out[start:])
+        blocks = xapi.parse_status(answer, CLI.status_warnings)
+        return {a.id for a in xapi.alarms_from_warnings(blocks)}
+
+    rest = Rest(lab)
+    try:
+        assert "20111" not in rest.raised("c1-p2") and "20111" not in warnings("c1-p2")
+        lab.control.patch_peer("c1-p2", maintenance_mode=True)  # the operator, on the web page
+        assert "20111" in rest.raised("c1-p2")
+        rows = [r for r in rest.table("c1-p2", "status/alarm") if r["id"] == "20111"]
+        assert rows[0]["uuid"] == info.uuid and rows[0]["status"] == "raised"
+        assert "20111" in warnings("c1-p2")  # its UUID maps to the catalogue's id over SSH
+        assert "20111" not in rest.raised("c1-p1") and "20111" not in warnings("c1-p3")
+        rest.restart("c1-p2")
+        wait_for(  # only a boot turns it off here: proof the restart happened
+            lambda: (s := lab.control.peer_state("c1-p2"))["running"] and not s["maintenance_mode"],
+            "c1-p2 back with maintenance mode off",
+            timeout=60,
+        )
+        assert "20111" not in rest.raised("c1-p2") and "20111" not in warnings("c1-p2")
+        lab.control.patch_peer("c1-p2", maintenance_mode=True)
+        wait_for(lambda: "20111" in warnings("c1-p2"), "raised again", timeout=30)
+        lab.control.patch_peer("c1-p2", maintenance_mode=False)  # off on the web page
+        assert "20111" not in rest.raised("c1-p2") and "20111" not in warnings("c1-p2")
+    finally:
+        rest.close()

@@ -73,3 +73,31 @@ def test_health_follows_the_alarm_classes(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(knowledge, "ALARM_CATALOGUE", copy)
     assert peer_problems(facts.peers[1]) == ["p2 alarms 20108"]
     assert summarize(facts).verdict is Verdict.DEGRADED
+
+
+def test_the_maintenance_class_comes_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20111's meaning for status and preflight is its row's class: reclassified in a
+    copy of the catalogue, status reports it as any other alarm and preflight passes."""
+    from dataclasses import replace
+
+    from factkit import cluster, peer
+
+    from exops.plan.preflight import run_checks
+    from exops.report.status import summarize
+
+    row = knowledge.ALARM_BY_ID["20111"]
+    assert (row.cls, row.mark, row.fix) == ("maintenance", "MOCK-DEFINED", "")
+    assert "An alarm is raised while the peer is in maintenance mode." in row.source
+    assert knowledge.alarm_ids("maintenance") == {"20111"}
+    facts = cluster(peer(0, [0, 1]), peer(1, [0, 1], alarms=("20111",)))
+    health = run_checks(facts, ["cluster_health"])[0]
+    assert (health.outcome.value, health.evidence["p2"].endswith("(alarm 20111)")) == (
+        "warn",
+        True,
+    )
+    assert summarize(facts).peers[1].maintenance
+    copy = tuple(replace(a, cls="peer") if a.id == "20111" else a for a in knowledge.ALARM_CATALOGUE)
+    monkeypatch.setattr(knowledge, "ALARM_CATALOGUE", copy)
+    report = summarize(facts)
+    assert not report.peers[1].maintenance and report.reasons == ("p2 alarms 20111",)
+    assert run_checks(facts, ["cluster_health"])[0].outcome.value == "pass"

@@ -411,11 +411,17 @@ def test_status_reads_only_what_it_shows_each_once() -> None:
     assert facts.system.role is Role.EXPRESSWAY_C and facts.system.platform == "medium"
     assert restart_pending(facts) is True
     assert facts.certificate is None and facts.rtt_ms is None
-    assert facts.unknown["system.dns_servers"].startswith("not read")
+    # The DNS and NTP servers as `exops check` reads them (status shows them); the
+    # option keys and the DNS names are not read.
+    assert facts.system.dns_servers is not None and facts.system.ntp_servers is not None
+    assert "system.dns_servers" not in facts.unknown
+    assert facts.unknown["system.option_keys"].startswith("not read")
     assert sorted(wire.requests) == sorted(
         [
             CDB.prefix + CDB.master + "?sizeonly",
             REST.sysinfo,
+            REST.dns_servers,
+            REST.ntp_servers,
             *(
                 CDB.prefix + t
                 for t in (
@@ -479,7 +485,7 @@ def test_every_check_declares_its_facts() -> None:
     assert set(CHECK_FACTS) == set(CHECKS)
     assert all(Fact.SETTINGS in f for f in CHECK_FACTS.values())
     facts = checks_facts(["reachable", "size", "role", "tls_names"])
-    assert facts == {Fact.SETTINGS, Fact.IDENTITY, Fact.CERTIFICATE}
+    assert facts == {Fact.SETTINGS, Fact.ALARMS, Fact.IDENTITY, Fact.CERTIFICATE}  # size: ALARMS
     assert checks_facts(["no-such-check"]) == ALL_FACTS  # unknown: everything
 
 
@@ -670,12 +676,13 @@ def round_trips(apps: list[Any], needs: frozenset[Fact], per_peer: int = PEER_CO
 
 
 @pytest.mark.parametrize("transport", ["auto", "rest"])
-def test_status_costs_three_round_trips(transport: str) -> None:
-    """The first request alone (the CDB probe, or sysinfo), then 8 in two rounds of 4."""
+def test_status_costs_four_round_trips(transport: str) -> None:
+    """The first request alone (the CDB probe, or sysinfo), then 10 in three rounds of 4
+    (the DNS and NTP server lists, which status shows, are the 2 of the last round)."""
     apps = [routed(transport)[0] for _ in range(6)]
-    assert round_trips(apps, STATUS_FACTS) == 3
+    assert round_trips(apps, STATUS_FACTS) == 4
     # One request at a time it would be one round trip per request.
-    assert round_trips([routed(transport)[0]], STATUS_FACTS, per_peer=1) == 9 - (
+    assert round_trips([routed(transport)[0]], STATUS_FACTS, per_peer=1) == 11 - (
         transport == "rest"
     )
 

@@ -30,6 +30,29 @@ def test_a_sixth_peer_is_allowed_with_the_capacity_warning() -> None:
     assert size.outcome is CheckOutcome.PASS and size.summary == "5 peers (at most 6)"
 
 
+# -- a member in maintenance mode (alarm 20111, class "maintenance") --------------------
+def test_a_member_in_maintenance_is_said_by_size_and_cluster_health_never_refused() -> None:
+    """Restarting a drained peer is what drain is for (restart: cluster_health warns);
+    a membership change while a peer is drained is reported (add-peer: size warns,
+    remove-peer: cluster_health warns); neither refuses the plan."""
+    three = [0, 1, 2]
+    facts = cluster(peer(0, three), peer(1, three, alarms=("20111",)), peer(2, three), peer(3, []))
+    (size,) = run_checks(facts, ["size"], new_peer="p4")
+    assert size.outcome is CheckOutcome.WARN
+    assert size.summary.startswith("4 peers (at most 6); in maintenance mode: p2 (drained")
+    assert size.evidence["maintenance mode"] == "p2"
+    (health,) = run_checks(facts, ["cluster_health"])
+    assert health.outcome is CheckOutcome.WARN
+    assert health.summary.startswith("healthy; in maintenance mode: p2 (drained on purpose")
+    assert not plan("add-peer", facts, peer="p4").refused
+    drained = cluster(peer(0, three), peer(1, three, alarms=("20111",)), peer(2, three))
+    assert not plan("restart", drained, peer="p2").refused
+    assert not plan("remove-peer", drained, peer="p3").refused
+    sick = cluster(peer(0, three, alarms=("20101",)), peer(1, three, alarms=("20111",)), peer(2, three))
+    (health,) = run_checks(sick, ["cluster_health"])
+    assert health.outcome is CheckOutcome.FAIL and "in maintenance mode: p2" in health.summary
+
+
 # -- factory reset pending ---------------------------------------------------------------
 def test_a_pending_factory_reset_on_a_cluster_not_yet_formed_fails() -> None:
     """create-cluster's input: nobody lists anybody yet, and p2 has a reset pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from goldenkit import check_golden
 from statuskit import cluster, peer
 
 from exops.core.models import (
@@ -114,3 +115,64 @@ def test_a_host_key_mismatch_is_not_reported_as_a_peer_that_does_not_answer() ->
     )
     r = summarize(cluster(peer(0, 3), down, peer(2, 3)))
     assert r.root_cause == "p2 does not answer (connection refused)"
+
+
+def test_a_peer_in_maintenance_is_said_as_deliberate_not_healthy_nor_unexplained() -> None:
+    """Alarm 20111 (class "maintenance" in knowledge.toml): the peer is drained on
+    purpose. Status names it (verdict degraded: fewer peers take calls), never as an
+    unknown alarm; a real fault elsewhere stays the root cause."""
+    r = summarize(cluster(peer(0, 3), peer(1, 3, alarms=("20111",)), peer(2, 3)))
+    assert r.verdict is Verdict.DEGRADED
+    assert [p.maintenance for p in r.peers] == [False, True, False]
+    assert r.root_cause.startswith("p2 is in maintenance mode (alarm 20111): drained on purpose")
+    assert r.reasons == (r.root_cause,)  # no bare "p2 alarms 20111" beside it
+    assert [(n.id, n.title) for n in r.alarms] == [
+        ("20111", "Maintenance mode: this peer is in maintenance mode")
+    ]
+    both = summarize(
+        cluster(peer(0, 3), peer(1, 3, alarms=("20111",)), peer(2, 3, alarms=("20101",)))
+    )
+    assert both.root_cause == "p3 alarms 20101"  # the fault first, the drained peer after
+    assert "maintenance mode" in both.reasons[-1]
+    assert summarize(cluster(*(peer(i, 3) for i in range(3)))).peers[1].maintenance is False
+
+
+# exops.status/1 as it was before the fields of issue 25 / the maintenance alarm were
+# added: fields are only ever added (never renamed or removed) under one schema name.
+STATUS_1_CLUSTER = {
+    "cluster", "verdict", "reasons", "root_cause", "cluster_name", "primary_host",
+    "primary_slot", "tls_mode", "capacity", "peers", "alarms",
+}  # fmt: skip
+STATUS_1_PEER = {
+    "slot", "host", "address", "listed_as", "reachable", "is_primary", "primary_seen",
+    "state", "database", "replication", "tls_mode", "alarms", "restart_pending",
+    "factory_reset_pending", "version", "role", "platform", "transport", "error",
+}  # fmt: skip
+
+
+def test_the_status_schema_only_gains_fields_and_its_golden_is_deliberate() -> None:
+    """The JSON schema of one cluster of `exops status --json` (exops.status/1) is pinned
+    by tests/golden/status-schema.json: a change is made on purpose
+    (EXOPS_UPDATE_GOLDEN=1) and may only add fields."""
+    import json
+
+    from exops.report.status import SCHEMA, ClusterReport
+
+    assert SCHEMA == "exops.status/1"
+    schema = ClusterReport.model_json_schema()
+    row = schema["$defs"]["PeerRow"]["properties"]
+    assert set(schema["properties"]) >= STATUS_1_CLUSTER
+    assert set(row) >= STATUS_1_PEER
+    added_peer = set(row) - STATUS_1_PEER
+    assert added_peer == {
+        "maintenance", "dns_servers", "dns_servers_unknown", "ntp_servers", "ntp_servers_unknown"
+    }  # fmt: skip
+    assert set(schema["properties"]) - STATUS_1_CLUSTER == {"run_in_progress"}
+    check_golden("status-schema.json", json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    doc = summarize(cluster(*(peer(i, 2) for i in range(2)))).model_dump(mode="json")
+    assert doc["run_in_progress"] is None
+    assert {k: doc["peers"][0][k] for k in ("maintenance", "dns_servers", "ntp_servers")} == {
+        "maintenance": False,
+        "dns_servers": [],
+        "ntp_servers": [],
+    }
