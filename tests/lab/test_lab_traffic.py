@@ -205,5 +205,10 @@ def test_the_maintenance_alarm_over_rest_and_ssh(lab_factory: Any) -> None:
         wait_for(lambda: "20111" in warnings("c1-p2"), "raised again", timeout=30)
         lab.control.patch_peer("c1-p2", maintenance_mode=False)  # off on the web page
         assert "20111" not in rest.raised("c1-p2") and "20111" not in warnings("c1-p2")
+        # The (unverified, section 3.2) CDB write the lab accepts moves it at once too.
+        rest.write("c1-p3", "configuration/system/maintenance_mode", "on")
+        assert "20111" in rest.raised("c1-p3") and "20111" in warnings("c1-p3")
+        rest.write("c1-p3", "configuration/system/maintenance_mode", "off")
+        assert "20111" not in rest.raised("c1-p3")
     finally:
         rest.close()
