@@ -323,13 +323,14 @@ def unattended_refusal(peer: str, steps: str) -> str:
 
 
 def _plan_text(result: DrainResult, opts: DrainOptions) -> str:
-    first = (
-        f"manual step: {result.instruction}"
-        if result.manual_step
-        else f"{result.peer} is in maintenance mode already"
-    )
+    return plan_line(result.peer, result.instruction, result.manual_step, opts)
+
+
+def plan_line(peer: str, steps: str, manual: bool, opts: DrainOptions) -> str:
+    """What draining ``peer`` takes, as the dry run says it."""
+    first = f"manual step: {steps}" if manual else f"{peer} is in maintenance mode already"
     return (
-        f"{first}; then wait until {result.peer} reads as in maintenance with at most "
+        f"{first}; then wait until {peer} reads as in maintenance with at most "
         f"{opts.max_calls} calls and {opts.max_registrations} registrations "
         f"(timeout {opts.timeout_s:g} s)"
     )
