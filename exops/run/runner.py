@@ -61,6 +61,24 @@ OpenSession = Callable[[list[str]], RunSession]
 """How a run opens its session for the named clusters (default: ``Env.session``)."""
 
 
+class RestartHook(Protocol):
+    """Called around each restart step of a run (``exops restart --drain``), injected
+    by the layer that knows what to do (this stage imports no tool).
+
+    ``before_restart`` runs inside the step, before its safety reads and the restart:
+    an ``ExopsError`` it raises fails the step before the restart is sent (a
+    ``PreconditionError``: refused, exit 3); ``check_lock`` raises when the run lost
+    its cluster lock. ``after_restart`` runs once the restart step succeeded: what it
+    returns joins the step's detail; an ``ExopsError`` it raises fails the step (the
+    run stops there, the rest not reached)."""
+
+    def before_restart(
+        self, session: Any, cluster: str, host: str, check_lock: Callable[[], None]
+    ) -> None: ...
+
+    def after_restart(self, session: Any, cluster: str, host: str) -> str: ...
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -85,6 +103,7 @@ class Runner:
         cancel: threading.Event | None = None,
         confirm: Confirm | None = None,
         sessions: OpenSession | None = None,
+        restart_hook: RestartHook | None = None,
     ):
         self.env = env
         self.observers = list(observers)
@@ -92,6 +111,8 @@ class Runner:
         self.confirm = confirm
         # How a run opens its one session (tests pass a fake appliance cluster).
         self.sessions: OpenSession = sessions or env.session
+        # Around each restart step (``restart --drain``): see RestartHook.
+        self.restart_hook = restart_hook
 
     # -- planning ---------------------------------------------------------------
     def gather(
@@ -319,9 +340,21 @@ class Runner:
         bridge = _Bridge(observers, run)
         done: list[StepResult] = []
 
+        lock_key = self._lock_key(plan.cluster)
+        hook = self.restart_hook
+
         def finished(outcome: StepResult) -> None:
+            if hook is not None:
+                _after_restart(hook, session, plan.cluster, outcome)
             done.append(outcome)
             observers.step_finished(run, outcome)
+
+        def before_each(action: Action) -> None:
+            store.check_lock(lock_key)
+            if hook is not None and action.kind is ActionKind.RESTART and action.host:
+                hook.before_restart(
+                    session, plan.cluster, action.host, lambda: store.check_lock(lock_key)
+                )
 
         executor = Executor(
             session,
@@ -338,7 +371,7 @@ class Runner:
                 saved_plan=str(saved_plan) if saved_plan is not None else None,
             ),
             on_outcome=finished,
-            before_each=lambda action: store.check_lock(self._lock_key(plan.cluster)),
+            before_each=before_each,
         )
         # The stale-plan rule, before anything is journalled or written: what the plan
         # expects to find still holds on a fresh read (else exit 3, nothing written).
@@ -438,6 +471,26 @@ class Runner:
                 f"--resume: no failed {runbook} run of cluster {cluster} in the journal"
             )
         return str(last["started"])
+
+
+def _after_restart(hook: RestartHook, session: Any, cluster: str, outcome: StepResult) -> None:
+    """A restart step that succeeded: the hook's check after it. Its failure turns the
+    step failed in place, so the executor stops there (it reads the status after
+    handing the outcome over) and the recap, journal and exit code show it."""
+    from exops.apply.results import FAILED_STATUSES, StepStatus
+
+    action = outcome.action
+    if action.kind is not ActionKind.RESTART or not action.host:
+        return
+    if outcome.status in FAILED_STATUSES or outcome.status is StepStatus.SKIPPED:
+        return
+    try:
+        note = hook.after_restart(session, cluster, action.host)
+    except ExopsError as exc:
+        outcome.status, outcome.error = StepStatus.FAILED, str(exc)
+        return
+    if note:
+        outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
 
 
 class _Bridge:
@@ -671,4 +724,4 @@ def _cluster_lock(
         yield held
 
 
-__all__ = ["Confirm", "OpenSession", "RunSession", "Runner"]
+__all__ = ["Confirm", "OpenSession", "RestartHook", "RunSession", "Runner"]

@@ -172,3 +172,61 @@ def test_upgrade_drain_resumes_on_a_peer_left_drained(lab_factory: Any, tmp_path
     assert "c1-p1 is drained" in err and "nothing to redo" in err
     assert run.done == ["c1-p2", "c1-p3"]  # no manual step for c1-p1 again
     assert _maintenance(lab) == dict.fromkeys(ORDER, False)
+
+
+@pytest.mark.parametrize("transport", ["rest", "ssh"])
+def test_restart_drain_drains_one_peer_at_a_time_and_reads_maintenance_off(
+    lab_factory: Any, tmp_path: Path, transport: str
+) -> None:
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport)
+    seed(lab)
+    seq = last_seq(lab)
+
+    # Unattended without --accept manual-maintenance: refused before anything (exit 3).
+    proc = cli("restart", "-c", "c1", "--drain", "--yes", expect=3)
+    assert "--accept manual-maintenance" in proc.stderr and "nothing was changed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert writes_since(lab, seq) == [] and lab.control.metrics()["restarts"] == []
+    assert cli.json("history", "-c", "c1")["runs"] == []
+    cli("restart", "-c", "c1", "--accept", "manual-maintenance", "--yes", expect=2)
+
+    # The dry run shows the drain right before each restart and the check after it.
+    dry = cli("restart", "-c", "c1", "--drain", "--dry-run").stdout
+    shown = [line for line in dry.splitlines() if line.startswith("  before step")]
+    assert [re.search(r"\(restart (\S+)\)", line)[1] for line in shown] == ORDER  # type: ignore[index]
+    assert dry.count("must read off") == 3 and "manual step: on peer c1-p1," in dry
+    assert writes_since(lab, seq) == []
+
+    run = Operator(lab, cli, "restart", "-c", "c1", "--drain", "--yes", *ACCEPT, "--json")
+    code, out, err = run.finish()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["status"] == "ok", doc
+    assert run.done == ORDER  # drained in the restart order, one manual step each
+    # Never two peers in maintenance: when each was asked for, no other peer was in it.
+    assert run.others_in_maintenance == [(p, []) for p in ORDER]
+    restarts = [s for s in doc["outcomes"] if s["kind"] == "restart"]
+    assert [s["host"] for s in restarts] == ORDER
+    assert all("maintenance mode is off again" in s["detail"] for s in restarts), restarts
+    assert all("drained in" in s["detail"] for s in restarts), restarts
+    assert [r["peer"] for r in lab.control.metrics()["restarts"]] == ORDER
+    assert _maintenance(lab) == dict.fromkeys(ORDER, False)
+    # exops wrote no maintenance mode (only the restarts themselves went out).
+    assert not [w for w in writes_since(lab, seq) if "maintenance" in json.dumps(w)]
+
+
+def test_restart_drain_refuses_a_peer_while_another_is_in_maintenance(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    cli = cli_for(lab, tmp_path)
+    lab.control.patch_peer("c1-p3", maintenance_mode=True)
+    proc = cli(
+        "restart", "-c", "c1", "--peer", "c1-p2", "--drain", "--yes", *ACCEPT, "--json", expect=3
+    )
+    doc = json.loads(proc.stdout)
+    failed = [s for s in doc["outcomes"] if s["status"] == "failed"]
+    assert [s["host"] for s in failed] == ["c1-p2"]
+    assert "c1-p3 is in maintenance mode" in failed[0]["error"]
+    assert lab.control.metrics()["restarts"] == []  # refused before the restart was sent
