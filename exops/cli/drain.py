@@ -48,12 +48,12 @@ def drain(
     from exops.tools import drain as tool
 
     out = console(stderr=json_out)
-    opts = tool.DrainOptions(
+    opts = drain_options(
         max_calls=max_calls,
         max_registrations=max_registrations,
-        timeout_s=drain_timeout,
-        accept=frozenset(accept or ()),
-        unattended=yes or not sys.stdin.isatty(),
+        drain_timeout=drain_timeout,
+        accept=list(accept or ()),
+        yes=yes,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
     )

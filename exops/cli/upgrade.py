@@ -109,22 +109,24 @@ def upgrade(
     from pydantic import SecretStr
 
     from exops.cli.display import console
+    from exops.cli.drain import drain_options
     from exops.core.errors import UsageError
     from exops.tools import upgrade as tool
-    from exops.tools.drain import DrainOptions
 
     if accept and not drain:
         raise UsageError(f"--accept {accept[0]}: only with --drain (it accepts a drain step)")
     out = console(stderr=json_out)
-    drains = DrainOptions(
-        max_calls=max_calls,
-        max_registrations=max_registrations,
-        timeout_s=drain_timeout,
-        accept=frozenset(accept or ()),
-        unattended=yes or not sys.stdin.isatty(),
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-    )
+    drains = None
+    if drain:
+        drains = drain_options(
+            max_calls=max_calls,
+            max_registrations=max_registrations,
+            drain_timeout=drain_timeout,
+            accept=list(accept or ()),
+            yes=yes,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+        )
     opts = tool.UpgradeOptions(
         image=image,
         sha512=sha512,
@@ -137,7 +139,7 @@ def upgrade(
         dry_run=dry_run,
         yes=yes,
         lock_timeout=lock_timeout,
-        drain=drains if drain else None,
+        drain=drains,
     )
 
     def confirm(text: str) -> bool:

@@ -96,6 +96,15 @@ def _upgrade_args(lab: Any, *extra: str) -> list[str]:
     ]
 
 
+def _seeded(lab_factory: Any, tmp_path: Path, transport: str) -> tuple[Any, Cli, int]:
+    """A formed 3-peer cluster carrying calls and registrations; the CLI over
+    ``transport``; the lab's last write before the test."""
+    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
+    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport)
+    seed(lab)
+    return lab, cli, last_seq(lab)
+
+
 def _maintenance(lab: Any) -> dict[str, bool]:
     return {n: p["maintenance_mode"] for n, p in lab.control.state()["peers"].items()}
 
@@ -104,10 +113,7 @@ def _maintenance(lab: Any) -> dict[str, bool]:
 def test_upgrade_drain_drains_each_peer_then_reads_maintenance_off(
     lab_factory: Any, tmp_path: Path, transport: str
 ) -> None:
-    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
-    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport)
-    seed(lab)
-    seq = last_seq(lab)
+    lab, cli, seq = _seeded(lab_factory, tmp_path, transport)
 
     # Unattended without --accept manual-maintenance: refused before anything (exit 3).
     proc = cli(*_upgrade_args(lab, "--drain", "--yes"), expect=3)
@@ -178,10 +184,7 @@ def test_upgrade_drain_resumes_on_a_peer_left_drained(lab_factory: Any, tmp_path
 def test_restart_drain_drains_one_peer_at_a_time_and_reads_maintenance_off(
     lab_factory: Any, tmp_path: Path, transport: str
 ) -> None:
-    lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
-    cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT=transport)
-    seed(lab)
-    seq = last_seq(lab)
+    lab, cli, seq = _seeded(lab_factory, tmp_path, transport)
 
     # Unattended without --accept manual-maintenance: refused before anything (exit 3).
     proc = cli("restart", "-c", "c1", "--drain", "--yes", expect=3)
