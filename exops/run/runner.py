@@ -340,27 +340,22 @@ class Runner:
         bridge = _Bridge(observers, run)
         done: list[StepResult] = []
 
+        waiter = Waiter(bridge, max_poll=settings.max_poll_interval, cancel=self.cancel)
         lock_key = self._lock_key(plan.cluster)
-        hook = self.restart_hook
+        hooks = _Hooks(
+            self.restart_hook, session, plan.cluster, waiter, lambda: store.check_lock(lock_key)
+        )
 
         def finished(outcome: StepResult) -> None:
-            if hook is not None:
-                _after_restart(hook, session, plan.cluster, outcome)
+            hooks.after(outcome)
             done.append(outcome)
             observers.step_finished(run, outcome)
-
-        def before_each(action: Action) -> None:
-            store.check_lock(lock_key)
-            if hook is not None and action.kind is ActionKind.RESTART and action.host:
-                hook.before_restart(
-                    session, plan.cluster, action.host, lambda: store.check_lock(lock_key)
-                )
 
         executor = Executor(
             session,
             plan,
             conditions=CONDITIONS,
-            waiter=Waiter(bridge, max_poll=settings.max_poll_interval, cancel=self.cancel),
+            waiter=waiter,
             events=bridge,
             options=ApplyOptions(
                 restart_timeout=settings.restart_timeout,
@@ -371,7 +366,7 @@ class Runner:
                 saved_plan=str(saved_plan) if saved_plan is not None else None,
             ),
             on_outcome=finished,
-            before_each=before_each,
+            before_each=hooks.before,
         )
         # The stale-plan rule, before anything is journalled or written: what the plan
         # expects to find still holds on a fresh read (else exit 3, nothing written).
@@ -473,24 +468,56 @@ class Runner:
         return str(last["started"])
 
 
-def _after_restart(hook: RestartHook, session: Any, cluster: str, outcome: StepResult) -> None:
-    """A restart step that succeeded: the hook's check after it. Its failure turns the
-    step failed in place, so the executor stops there (it reads the status after
-    handing the outcome over) and the recap, journal and exit code show it."""
-    from exops.apply.results import FAILED_STATUSES, StepStatus
+class _Hooks:
+    """At each step boundary: the cluster lock still held; around a restart step, the
+    restart hook (``RestartHook``) when there is one."""
 
-    action = outcome.action
-    if action.kind is not ActionKind.RESTART or not action.host:
-        return
-    if outcome.status in FAILED_STATUSES or outcome.status is StepStatus.SKIPPED:
-        return
-    try:
-        note = hook.after_restart(session, cluster, action.host)
-    except ExopsError as exc:
-        outcome.status, outcome.error = StepStatus.FAILED, str(exc)
-        return
-    if note:
-        outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
+    def __init__(
+        self,
+        hook: RestartHook | None,
+        session: Any,
+        cluster: str,
+        waiter: Any,
+        check_lock: Callable[[], None],
+    ):
+        self.hook, self.session, self.cluster = hook, session, cluster
+        self.clock: Callable[[], float] = waiter.clock
+        self.check_lock = check_lock
+        self.spent: dict[str, float] = {}  # action id -> seconds its before_restart took
+
+    def before(self, action: Action) -> None:
+        self.check_lock()
+        if self.hook is None or action.kind is not ActionKind.RESTART or not action.host:
+            return
+        began = self.clock()
+        try:
+            self.hook.before_restart(self.session, self.cluster, action.host, self.check_lock)
+        finally:
+            self.spent[action.id] = self.clock() - began
+
+    def after(self, outcome: StepResult) -> None:
+        """A restart step's time leaves out the hook's before it (the journal's measured
+        downtime comes from restart steps; the detail states the drain). A restart step
+        that succeeded: the hook's check after it; its failure turns the step failed in
+        place, so the executor stops there (it reads the status after handing the
+        outcome over) and the recap, journal and exit code show it."""
+        from exops.apply.results import FAILED_STATUSES, StepStatus
+
+        if self.hook is None:
+            return
+        outcome.duration_s = max(0.0, outcome.duration_s - self.spent.pop(outcome.action.id, 0.0))
+        action = outcome.action
+        if action.kind is not ActionKind.RESTART or not action.host:
+            return
+        if outcome.status in FAILED_STATUSES or outcome.status is StepStatus.SKIPPED:
+            return
+        try:
+            note = self.hook.after_restart(self.session, self.cluster, action.host)
+        except ExopsError as exc:
+            outcome.status, outcome.error = StepStatus.FAILED, str(exc)
+            return
+        if note:
+            outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
 
 
 class _Bridge:
