@@ -465,15 +465,8 @@ def _drain_options(meta: Any, kwargs: dict[str, Any], accept: Any, opts: Any) ->
         if names:
             raise UsageError(f"--accept {names[0]}: only with --drain (it accepts a drain step)")
         return None
-    return drain_options(
-        max_calls=own["max_calls"],
-        max_registrations=own["max_registrations"],
-        drain_timeout=own["drain_timeout"],
-        accept=names,
-        yes=opts.yes,
-        dry_run=opts.dry_run,
-        lock_timeout=opts.lock_timeout,
-    )
+    given = (own["max_calls"], own["max_registrations"], own["drain_timeout"], names)
+    return drain_options(given, opts.yes, opts.dry_run, opts.lock_timeout)
 
 
 def with_accepted(params: dict[str, Any], accept: list[str] | None) -> dict[str, Any]:

@@ -48,15 +48,8 @@ def drain(
     from exops.tools import drain as tool
 
     out = console(stderr=json_out)
-    opts = drain_options(
-        max_calls=max_calls,
-        max_registrations=max_registrations,
-        drain_timeout=drain_timeout,
-        accept=list(accept or ()),
-        yes=yes,
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-    )
+    given = (max_calls, max_registrations, drain_timeout, list(accept or ()))
+    opts = drain_options(given, yes, dry_run, lock_timeout)
     result = tool.drain(
         env,
         cluster,
@@ -130,19 +123,15 @@ def _restart(
 
 
 def drain_options(
-    *,
-    max_calls: int,
-    max_registrations: int,
-    drain_timeout: float,
-    accept: list[str],
-    yes: bool,
-    dry_run: bool,
-    lock_timeout: float | None,
+    given: tuple[int, int, float, list[str]], yes: bool, dry_run: bool, lock_timeout: float | None
 ) -> Any:
-    """The drain options of ``upgrade --drain`` / ``restart --drain`` (exops.tools.drain
-    .DrainOptions; unattended: --yes or no terminal), checked (exit 2 on a bad one)."""
+    """The drain options (``given``: --max-calls, --max-registrations, --drain-timeout,
+    the drain's --accept names) of ``drain``, ``upgrade --drain``, ``restart --drain``
+    (exops.tools.drain.DrainOptions; unattended: --yes or no terminal), checked (exit 2
+    on a bad one)."""
     from exops.tools.drain import DrainOptions
 
+    max_calls, max_registrations, drain_timeout, accept = given
     opts = DrainOptions(
         max_calls=max_calls,
         max_registrations=max_registrations,

@@ -118,15 +118,8 @@ def upgrade(
     out = console(stderr=json_out)
     drains = None
     if drain:
-        drains = drain_options(
-            max_calls=max_calls,
-            max_registrations=max_registrations,
-            drain_timeout=drain_timeout,
-            accept=list(accept or ()),
-            yes=yes,
-            dry_run=dry_run,
-            lock_timeout=lock_timeout,
-        )
+        given = (max_calls, max_registrations, drain_timeout, list(accept or ()))
+        drains = drain_options(given, yes, dry_run, lock_timeout)
     opts = tool.UpgradeOptions(
         image=image,
         sha512=sha512,
