@@ -378,11 +378,19 @@ def _make_runbook_command(meta: Any) -> None:
         clusters = [str(c) for c in kwargs.pop("cluster")]
         resume = bool(kwargs.pop("resume", False))
         accept = kwargs.pop("accept", None)
+        drains = _drain_options(meta, kwargs, accept, opts)
+        if drains is not None:
+            accept = [a for a in accept or () if a not in drains.accept] or None
 
         def params_for(cluster: str) -> dict[str, Any]:
             return with_accepted(cli_params(meta, dict(kwargs), env, cluster), accept)
 
-        if len(clusters) == 1:
+        if drains is not None:
+            from exops.cli.drain import restart_drained
+
+            params = params_for(clusters[0]) if len(clusters) == 1 else {}
+            code = restart_drained(env, clusters, params, opts, drains, resume=resume)
+        elif len(clusters) == 1:
             code = runs.run_one(
                 env, meta.name, clusters[0], params_for(clusters[0]), opts, resume=resume
             )
@@ -391,8 +399,15 @@ def _make_runbook_command(meta: Any) -> None:
         raise typer.Exit(code)
 
     own = [_param_option(p) for p in visible]
+    if meta.name in DRAINED:
+        own += [
+            _p("drain", o.Drain, False),
+            _p("max_calls", o.MaxCalls, 0),
+            _p("max_registrations", o.MaxRegistrations, 0),
+            _p("drain_timeout", o.DrainTimeout, 1800.0),
+        ]
     if meta.preflight:
-        own.append(_p("accept", o.Accept, None))
+        own.append(_p("accept", DRAINED.get(meta.name, o.Accept), None))
     if meta.resumable:
         own.append(
             _p(
@@ -418,6 +433,40 @@ def _make_runbook_command(meta: Any) -> None:
         short_help=short_help(meta.description),
         epilog=epilog(meta.name, runbook_examples(meta.name, required)),
     )(command)
+
+
+# Runbooks whose restarts `--drain` may drain first, with their --accept (the
+# preflight checks and the drain's own names).
+DRAINED: dict[str, Any] = {
+    "restart": Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            help=o.ACCEPT_HELP + " With --drain also: manual-maintenance, "
+            "unverified-maintenance (see exops drain --help).",
+            metavar="NAME",
+        ),
+    ]
+}
+
+
+def _drain_options(meta: Any, kwargs: dict[str, Any], accept: Any, opts: Any) -> Any:
+    """``--drain`` and its options taken out of ``kwargs``: exops.tools.drain.DrainOptions
+    (the drain's --accept names among ``accept``), or None without --drain."""
+    if meta.name not in DRAINED:
+        return None
+    from exops.appliance.maintenance import ACCEPT_MANUAL, ACCEPT_UNVERIFIED
+    from exops.cli.drain import drain_options
+    from exops.core.errors import UsageError
+
+    own = _split(kwargs, ["drain", "max_calls", "max_registrations", "drain_timeout"])
+    names = [a for a in accept or () if a in (ACCEPT_MANUAL, ACCEPT_UNVERIFIED)]
+    if not own.get("drain"):
+        if names:
+            raise UsageError(f"--accept {names[0]}: only with --drain (it accepts a drain step)")
+        return None
+    given = (own["max_calls"], own["max_registrations"], own["drain_timeout"], names)
+    return drain_options(given, opts.yes, opts.dry_run, opts.lock_timeout)
 
 
 def with_accepted(params: dict[str, Any], accept: list[str] | None) -> dict[str, Any]:

@@ -48,15 +48,8 @@ def drain(
     from exops.tools import drain as tool
 
     out = console(stderr=json_out)
-    opts = tool.DrainOptions(
-        max_calls=max_calls,
-        max_registrations=max_registrations,
-        timeout_s=drain_timeout,
-        accept=frozenset(accept or ()),
-        unattended=yes or not sys.stdin.isatty(),
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-    )
+    given = (max_calls, max_registrations, drain_timeout, list(accept or ()))
+    opts = drain_options(given, yes, dry_run, lock_timeout)
     result = tool.drain(
         env,
         cluster,
@@ -127,6 +120,78 @@ def _restart(
         return int(ExitCode.OK), doc
     console(stderr=True).print(f"exops: error: {escape(check.message)}", soft_wrap=True)
     return int(ExitCode.FAILED), doc
+
+
+def drain_options(
+    given: tuple[int, int, float, list[str]], yes: bool, dry_run: bool, lock_timeout: float | None
+) -> Any:
+    """The drain options (``given``: --max-calls, --max-registrations, --drain-timeout,
+    the drain's --accept names) of ``drain``, ``upgrade --drain``, ``restart --drain``
+    (exops.tools.drain.DrainOptions; unattended: --yes or no terminal), checked (exit 2
+    on a bad one)."""
+    from exops.tools.drain import DrainOptions
+
+    max_calls, max_registrations, drain_timeout, accept = given
+    opts = DrainOptions(
+        max_calls=max_calls,
+        max_registrations=max_registrations,
+        timeout_s=drain_timeout,
+        accept=frozenset(accept),
+        unattended=yes or not sys.stdin.isatty(),
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+    )
+    opts.check()
+    return opts
+
+
+def restart_drained(
+    env: Any,
+    clusters: list[str],
+    params: dict[str, Any],
+    opts: Any,
+    drains: Any,
+    *,
+    resume: bool = False,
+) -> int:
+    """``exops restart --drain``: the restart runbook with each peer drained right before
+    its own restart and read out of maintenance mode after it (exops.tools.drain
+    .DrainHook injected into the runner). One cluster at a time: exit 2 for several.
+    Unattended, a manual step not accepted by name is refused (exit 3) before anything
+    is changed."""
+    from exops.appliance.maintenance import instruction, web_url
+    from exops.cli import runs
+    from exops.cli.display import console
+    from exops.core.errors import UsageError
+    from exops.tools import drain as tool
+
+    if len(clusters) != 1:
+        raise UsageError("--drain takes one cluster (-c once): peers are drained one at a time")
+    cluster = clusters[0]
+    spec = env.inventory.cluster(cluster)
+    out = runs.human(opts)
+
+    def notes(plan: Any) -> list[str]:
+        restarts = []
+        for a in plan.restarts:
+            peer = spec.peer(a.host)
+            steps = instruction(a.host, web_url(peer.hostname, peer.port))
+            restarts.append((a.id, a.host, steps))
+        return tool.restart_plan_lines(restarts, drains)
+
+    if not opts.dry_run:
+        hosts = [params["peer"]] if params.get("peer") else [p.name for p in spec.peers]
+        refused = tool.restart_refusal(env, cluster, hosts, drains)
+        if refused:
+            console(stderr=True).print(f"exops: error: {escape(refused)}", soft_wrap=True)
+            return int(ExitCode.REFUSED)
+    hook = tool.DrainHook(
+        env, drains, say=lambda line: out.print(escape(line), soft_wrap=True),
+        reporter=o.WaitLines(out),
+    )  # fmt: skip
+    return runs.run_one(
+        env, "restart", cluster, params, opts, resume=resume, restart_hook=hook, plan_notes=notes
+    )
 
 
 def register(command: Callable[..., Callable[[Callable[..., int]], Any]], conn: list[Any]) -> None:

@@ -39,7 +39,10 @@ from exops.run import fleet as fleet_mod
 from exops.run.env import Env
 from exops.run.fleet import FleetItem, check_fleet
 from exops.run.observers import EventsObserver, Observer, RunInfo
-from exops.run.runner import Runner
+from exops.run.runner import RestartHook, Runner
+
+PlanNotes = Callable[[Plan], list[str]]
+"""Lines a command adds after a dry run's plan (text only; ``restart --drain``)."""
 
 
 @dataclass(frozen=True)
@@ -177,9 +180,15 @@ def _observers(
     return observers
 
 
-def _interactive(env: Env, opts: RunOptions, act: Callable[[Runner], RunResult]) -> int:
+def _interactive(
+    env: Env,
+    opts: RunOptions,
+    act: Callable[[Runner], RunResult],
+    restart_hook: RestartHook | None = None,
+) -> int:
     """Run ``act`` with a runner that shows progress, may ask before restarts, and
-    writes events; render its result; return the exit code."""
+    writes events (``restart_hook``: around each restart step); render its result;
+    return the exit code."""
     if opts.out is not None:  # refused before anything is read or changed
         check_writable_target(opts.out, "--out")
     out = human(opts)
@@ -189,6 +198,7 @@ def _interactive(env: Env, opts: RunOptions, act: Callable[[Runner], RunResult])
             env,
             observers=_observers(opts, out, stack, shown, env),
             confirm=_confirm(out, opts, shown, env),
+            restart_hook=restart_hook,
         )
         result = act(runner)
     return finish(result, opts, out)
@@ -202,8 +212,12 @@ def run_one(
     opts: RunOptions,
     *,
     resume: bool = False,
+    restart_hook: RestartHook | None = None,
+    plan_notes: PlanNotes | None = None,
 ) -> int:
-    """One runbook on one cluster from the command line; returns the exit code."""
+    """One runbook on one cluster from the command line; returns the exit code.
+    ``restart_hook``: around each restart step of the run; ``plan_notes``: lines after
+    the dry run's plan (``restart --drain``)."""
     return _plan_or_run(
         env,
         opts,
@@ -211,6 +225,8 @@ def run_one(
         lambda r: r.run(
             ref, cluster, params, yes=opts.yes, lock_timeout=opts.lock_timeout, resume=resume
         ),
+        restart_hook=restart_hook,
+        plan_notes=plan_notes,
     )
 
 
@@ -219,11 +235,14 @@ def _plan_or_run(
     opts: RunOptions,
     plan: Callable[[Runner], RunResult],
     run: Callable[[Runner], RunResult],
+    *,
+    restart_hook: RestartHook | None = None,
+    plan_notes: PlanNotes | None = None,
 ) -> int:
     """``--dry-run``: the plan, rendered; otherwise the confirmed, rendered run."""
     if opts.dry_run:
-        return _planned(plan(Runner(env)), opts)
-    return _interactive(env, opts, run)
+        return _planned(plan(Runner(env)), opts, plan_notes)
+    return _interactive(env, opts, run, restart_hook)
 
 
 def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: RunOptions) -> int:
@@ -232,10 +251,12 @@ def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: Run
     return _planned(Runner(env).plan(ref, cluster, params), opts)
 
 
-def _planned(result: RunResult, opts: RunOptions) -> int:
+def _planned(result: RunResult, opts: RunOptions, notes: PlanNotes | None = None) -> int:
     if result.plan is None:
         raise UsageError("no plan was made")
     show_plan(result.plan, opts)
+    if notes is not None and opts.screen_format == "text" and not result.plan.refused:
+        sys.stdout.write("".join(f"{line}\n" for line in notes(result.plan)))
     if result.status is RunStatus.REFUSED:
         err().print(escape(refusal_lines(result.plan)[1]), soft_wrap=True)
         return result.exit_code

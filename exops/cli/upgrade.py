@@ -23,9 +23,11 @@ EXAMPLES = [
 CODES = (
     "0 every peer runs the target version and the clusters are healthy (or nothing to do); "
     "1 a peer's upgrade failed (its upgradestatus state), timed out, or the alarms did not "
-    "clear; 2 bad input; 3 refused (preflight: versions, health, alarms, downgrade, a peer "
-    "older than X14.2, no confirmation); 4 the cluster is locked by another run; "
-    "130 interrupted"
+    "clear, or (--drain) a peer did not drain in time or reads in maintenance after its "
+    "reboot; 2 bad input; 3 refused (preflight: versions, health, alarms, downgrade, a peer "
+    "older than X14.2, no confirmation; --drain: the manual step in an unattended run "
+    "without --accept manual-maintenance, another peer in maintenance); 4 the cluster is "
+    "locked by another run; 130 interrupted"
 )
 
 
@@ -74,6 +76,19 @@ def upgrade(
             metavar="ID",
         ),
     ] = None,
+    drain: Annotated[
+        bool,
+        typer.Option(
+            "--drain",
+            help="Drain each peer right before its upgrade (the manual maintenance-mode "
+            "step, then wait until its calls and registrations are at most --max-calls/"
+            "--max-registrations), and check that maintenance mode is off after its reboot.",
+        ),
+    ] = False,
+    max_calls: o.MaxCalls = 0,
+    max_registrations: o.MaxRegistrations = 0,
+    drain_timeout: o.DrainTimeout = 1800.0,
+    accept: o.DrainAccept = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
     json_out: o.Json = False,
@@ -86,13 +101,25 @@ def upgrade(
     before the next peer. Expressway-E clusters go before Expressway-C clusters. A snapshot of
     every peer is stored first. A re-run resumes: peers already on the version are skipped.
     After the last peer the mixed-version alarms must clear within --settle-timeout.
+
+    With --drain each peer is drained first (maintenance mode is set on the web page only:
+    exops prints the step and waits; unattended, --accept manual-maintenance lets it wait)
+    and read out of maintenance mode after its reboot.
     """
     from pydantic import SecretStr
 
     from exops.cli.display import console
+    from exops.cli.drain import drain_options
+    from exops.core.errors import UsageError
     from exops.tools import upgrade as tool
 
+    if accept and not drain:
+        raise UsageError(f"--accept {accept[0]}: only with --drain (it accepts a drain step)")
     out = console(stderr=json_out)
+    drains = None
+    if drain:
+        given = (max_calls, max_registrations, drain_timeout, list(accept or ()))
+        drains = drain_options(given, yes, dry_run, lock_timeout)
     opts = tool.UpgradeOptions(
         image=image,
         sha512=sha512,
@@ -105,6 +132,7 @@ def upgrade(
         dry_run=dry_run,
         yes=yes,
         lock_timeout=lock_timeout,
+        drain=drains,
     )
 
     def confirm(text: str) -> bool:

@@ -61,6 +61,24 @@ OpenSession = Callable[[list[str]], RunSession]
 """How a run opens its session for the named clusters (default: ``Env.session``)."""
 
 
+class RestartHook(Protocol):
+    """Called around each restart step of a run (``exops restart --drain``), injected
+    by the layer that knows what to do (this stage imports no tool).
+
+    ``before_restart`` runs inside the step, before its safety reads and the restart:
+    an ``ExopsError`` it raises fails the step before the restart is sent (a
+    ``PreconditionError``: refused, exit 3); ``check_lock`` raises when the run lost
+    its cluster lock. ``after_restart`` runs once the restart step succeeded: what it
+    returns joins the step's detail; an ``ExopsError`` it raises fails the step (the
+    run stops there, the rest not reached)."""
+
+    def before_restart(
+        self, session: Any, cluster: str, host: str, check_lock: Callable[[], None]
+    ) -> None: ...
+
+    def after_restart(self, session: Any, cluster: str, host: str) -> str: ...
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -85,6 +103,7 @@ class Runner:
         cancel: threading.Event | None = None,
         confirm: Confirm | None = None,
         sessions: OpenSession | None = None,
+        restart_hook: RestartHook | None = None,
     ):
         self.env = env
         self.observers = list(observers)
@@ -92,6 +111,8 @@ class Runner:
         self.confirm = confirm
         # How a run opens its one session (tests pass a fake appliance cluster).
         self.sessions: OpenSession = sessions or env.session
+        # Around each restart step (``restart --drain``): see RestartHook.
+        self.restart_hook = restart_hook
 
     # -- planning ---------------------------------------------------------------
     def gather(
@@ -319,7 +340,14 @@ class Runner:
         bridge = _Bridge(observers, run)
         done: list[StepResult] = []
 
+        waiter = Waiter(bridge, max_poll=settings.max_poll_interval, cancel=self.cancel)
+        lock_key = self._lock_key(plan.cluster)
+        hooks = _Hooks(
+            self.restart_hook, session, plan.cluster, waiter, lambda: store.check_lock(lock_key)
+        )
+
         def finished(outcome: StepResult) -> None:
+            hooks.after(outcome)
             done.append(outcome)
             observers.step_finished(run, outcome)
 
@@ -327,7 +355,7 @@ class Runner:
             session,
             plan,
             conditions=CONDITIONS,
-            waiter=Waiter(bridge, max_poll=settings.max_poll_interval, cancel=self.cancel),
+            waiter=waiter,
             events=bridge,
             options=ApplyOptions(
                 restart_timeout=settings.restart_timeout,
@@ -338,7 +366,7 @@ class Runner:
                 saved_plan=str(saved_plan) if saved_plan is not None else None,
             ),
             on_outcome=finished,
-            before_each=lambda action: store.check_lock(self._lock_key(plan.cluster)),
+            before_each=hooks.before,
         )
         # The stale-plan rule, before anything is journalled or written: what the plan
         # expects to find still holds on a fresh read (else exit 3, nothing written).
@@ -438,6 +466,58 @@ class Runner:
                 f"--resume: no failed {runbook} run of cluster {cluster} in the journal"
             )
         return str(last["started"])
+
+
+class _Hooks:
+    """At each step boundary: the cluster lock still held; around a restart step, the
+    restart hook (``RestartHook``) when there is one."""
+
+    def __init__(
+        self,
+        hook: RestartHook | None,
+        session: Any,
+        cluster: str,
+        waiter: Any,
+        check_lock: Callable[[], None],
+    ):
+        self.hook, self.session, self.cluster = hook, session, cluster
+        self.clock: Callable[[], float] = waiter.clock
+        self.check_lock = check_lock
+        self.spent: dict[str, float] = {}  # action id -> seconds its before_restart took
+
+    def before(self, action: Action) -> None:
+        self.check_lock()
+        if self.hook is None or action.kind is not ActionKind.RESTART or not action.host:
+            return
+        began = self.clock()
+        try:
+            self.hook.before_restart(self.session, self.cluster, action.host, self.check_lock)
+        finally:
+            self.spent[action.id] = self.clock() - began
+
+    def after(self, outcome: StepResult) -> None:
+        """A restart step's time leaves out the hook's before it (the journal's measured
+        downtime comes from restart steps; the detail states the drain). A restart step
+        that succeeded: the hook's check after it; its failure turns the step failed in
+        place, so the executor stops there (it reads the status after handing the
+        outcome over) and the recap, journal and exit code show it."""
+        from exops.apply.results import FAILED_STATUSES, StepStatus
+
+        if self.hook is None:
+            return
+        outcome.duration_s = max(0.0, outcome.duration_s - self.spent.pop(outcome.action.id, 0.0))
+        action = outcome.action
+        if action.kind is not ActionKind.RESTART or not action.host:
+            return
+        if outcome.status in FAILED_STATUSES or outcome.status is StepStatus.SKIPPED:
+            return
+        try:
+            note = self.hook.after_restart(self.session, self.cluster, action.host)
+        except ExopsError as exc:
+            outcome.status, outcome.error = StepStatus.FAILED, str(exc)
+            return
+        if note:
+            outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
 
 
 class _Bridge:
@@ -671,4 +751,4 @@ def _cluster_lock(
         yield held
 
 
-__all__ = ["Confirm", "OpenSession", "RunSession", "Runner"]
+__all__ = ["Confirm", "OpenSession", "RestartHook", "RunSession", "Runner"]

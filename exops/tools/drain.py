@@ -47,7 +47,7 @@ from exops.appliance.maintenance import (
     web_url,
 )
 from exops.apply.waits import Reporter, Waiter
-from exops.core.errors import ExopsError, TimeoutError_, UsageError
+from exops.core.errors import ExopsError, PreconditionError, TimeoutError_, UsageError
 from exops.core.exitcodes import ExitCode
 from exops.run.env import Env
 from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
@@ -323,13 +323,14 @@ def unattended_refusal(peer: str, steps: str) -> str:
 
 
 def _plan_text(result: DrainResult, opts: DrainOptions) -> str:
-    first = (
-        f"manual step: {result.instruction}"
-        if result.manual_step
-        else f"{result.peer} is in maintenance mode already"
-    )
+    return plan_line(result.peer, result.instruction, result.manual_step, opts)
+
+
+def plan_line(peer: str, steps: str, manual: bool, opts: DrainOptions) -> str:
+    """What draining ``peer`` takes, as the dry run says it."""
+    first = f"manual step: {steps}" if manual else f"{peer} is in maintenance mode already"
     return (
-        f"{first}; then wait until {result.peer} reads as in maintenance with at most "
+        f"{first}; then wait until {peer} reads as in maintenance with at most "
         f"{opts.max_calls} calls and {opts.max_registrations} registrations "
         f"(timeout {opts.timeout_s:g} s)"
     )
@@ -491,3 +492,93 @@ def check_off(
         )
     why = seen.describe() if seen else "not read"
     return OffCheck(None, f"{peer}: maintenance mode after the restart NOT verified: {why}")
+
+
+# -- restart --drain: the runner's restart hook (exops.run.runner.RestartHook) ----------
+
+
+@dataclass
+class DrainHook:
+    """``exops restart --drain``: right before each restart step, drain its peer inside
+    the restart run (its lock, its session): refused (another peer in maintenance, a
+    peer that does not answer, a manual step an unattended run did not accept) fails
+    the step as refused before the restart is sent; a drain that times out fails it.
+    After the restart, maintenance mode must read off (the vendor's rule); unknown
+    fails the step unless ``--accept unverified-maintenance``."""
+
+    env: Env
+    opts: DrainOptions
+    say: Callable[[str], None] = lambda line: None
+    reporter: Reporter | None = None
+    cancel: threading.Event | None = None
+    drained: dict[str, DrainResult] = field(default_factory=dict)
+
+    def before_restart(
+        self, session: Any, cluster: str, host: str, check_lock: Callable[[], None]
+    ) -> None:
+        found = prepare(session, self.env, cluster, host, self.opts)
+        if found.status == "refused":
+            raise PreconditionError(f"drain {host}: {found.message}; not restarted")
+        if found.status == "planned":
+            found = wait_drained(
+                session,
+                self.env,
+                found,
+                self.opts,
+                check_lock=check_lock,
+                say=lambda line: self.say(f"{host}: {line}"),
+                reporter=self.reporter,
+                cancel=self.cancel,
+            )
+            if found.status != "ok":  # a plain error: the step failed (not "unreachable")
+                raise ExopsError(f"drain {host}: {found.message}; not restarted")
+        self.drained[host] = found
+        self.say(f"{host}: {found.message}")
+
+    def after_restart(self, session: Any, cluster: str, host: str) -> str:
+        timeout = min(self.env.settings.settle_timeout, 120.0)
+        check = check_off(session, self.env, cluster, host, timeout_s=timeout)
+        unverified_ok = ACCEPT_UNVERIFIED in self.opts.accept
+        if not (check.off is True or (check.off is None and unverified_ok)):
+            raise ExopsError(check.message)
+        self.say(check.message)
+        drained = self.drained.get(host)
+        return f"{drained.message}; {check.message}" if drained else check.message
+
+
+def restart_refusal(env: Env, cluster: str, hosts: list[str], opts: DrainOptions) -> str | None:
+    """``restart --drain``, before anything is changed: why the run may not start (None:
+    it may). Unattended, a peer to restart that is not in maintenance mode now needs
+    the manual step, refused unless accepted by name; a peer whose maintenance mode
+    cannot be read is refused unless --accept unverified-maintenance."""
+    with env.session([cluster]) as session:
+        reads = read_peers(session, env, cluster)
+    for host in hosts:
+        seen = reads[host]
+        if seen.reachable and seen.mode.on is None and ACCEPT_UNVERIFIED not in opts.accept:
+            return (
+                f"{host}: maintenance mode cannot be read: {seen.mode.why}; pass --accept "
+                f"{ACCEPT_UNVERIFIED} to wait on its calls and registrations alone; nothing "
+                "was changed"
+            )
+    if not opts.unattended or ACCEPT_MANUAL in opts.accept:
+        return None
+    for host in hosts:
+        if reads[host].mode.on is not True:
+            spec = env.inventory.cluster(cluster).peer(host)
+            steps = instruction(host, web_url(spec.hostname, spec.port))
+            return unattended_refusal(host, steps) + "; nothing was changed"
+    return None
+
+
+def restart_plan_lines(restarts: list[tuple[str, str, str]], opts: DrainOptions) -> list[str]:
+    """The dry run of ``restart --drain``: for each restart step (its id, its peer, the
+    peer's manual step), the drain right before it and the check right after it."""
+    lines = ["Drain (--drain): one peer at a time, right before its own restart"]
+    for aid, host, steps in restarts:
+        lines.append(f"  before step {aid} (restart {host}): {plan_line(host, steps, True, opts)}")
+        lines.append(
+            f"  after step {aid}: maintenance mode of {host} must read off (the vendor's "
+            "rule: a restart turns it off)"
+        )
+    return lines

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from exops.appliance.base import SftpConfig, Upgrader, UpgradeRequest, UpgradeStatus
-from exops.appliance.maintenance import instruction, web_url
+from exops.appliance.maintenance import ACCEPT_MANUAL, ACCEPT_UNVERIFIED, instruction, web_url
 from exops.appliance.rest import UPGRADE, RestAppliance
 from exops.apply.waits import Reporter, Waiter
 from exops.core.errors import ExopsError, TimeoutError_, UsageError
@@ -53,6 +53,16 @@ from exops.facts.health import cluster_alarms, peer_problems, unreadable
 from exops.facts.view import ClusterView
 from exops.run.env import Env
 from exops.state.base import UNFINISHED_STATUSES, RunQuery
+from exops.tools.drain import (
+    DrainOptions,
+    check_off,
+    journal_steps,
+    plan_line,
+    prepare,
+    read_peers,
+    unattended_refusal,
+    wait_drained,
+)
 from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
 
 RUNBOOK = "upgrade"
@@ -92,9 +102,12 @@ class UpgradeOptions:
     dry_run: bool = False
     yes: bool = False
     lock_timeout: float | None = None
+    drain: DrainOptions | None = None  # --drain: drain each peer before its upgrade
 
     def check(self) -> None:
         """Raises UsageError naming the bad option (nothing is read or changed)."""
+        if self.drain is not None:
+            self.drain.check()
         if not self.image or "/" in self.image or self.image in (".", ".."):
             raise UsageError(f"--image {self.image!r}: the image's file name on the SFTP server")
         if not SHA512.fullmatch(self.sha512 or ""):
@@ -163,8 +176,19 @@ class PeerStep:
     status: str = "planned"  # planned | ok | skipped | failed
     detail: str = ""
     seconds: float = 0.0
+    drain: str = ""  # --drain: what draining it takes (the dry run's line)
+    maintenance_off: bool | None = None  # --drain: read off after its reboot (None: unknown)
+    drain_manual: bool = False  # --drain: not in maintenance mode when planned
+    drain_unknown: bool = False  # --drain: its maintenance mode could not be read
 
     def to_json(self) -> dict[str, Any]:
+        doc = self._doc()
+        if self.drain:  # only with --drain: the document is unchanged without it
+            doc["drain"] = self.drain
+            doc["maintenance_mode_off"] = self.maintenance_off
+        return doc
+
+    def _doc(self) -> dict[str, Any]:
         return {
             "cluster": self.cluster,
             "peer": self.host,
@@ -400,6 +424,8 @@ def upgrade(
             facts = {s.name: session.gather(s.name, needs=STATUS_FACTS) for s in specs}
             _settle_silent(env, session, store, facts, opts, reporter)
             healthy = _plan(env, store, facts, result, opts, target)
+            if opts.drain is not None:
+                _plan_drains(env, session, result, opts.drain)
             if all(s.action == "skip" for s in result.steps) and healthy:
                 return ended(
                     result,
@@ -410,6 +436,8 @@ def upgrade(
                 )
             if opts.dry_run:
                 return ended(result, "planned", ExitCode.OK, plan_text(result, opts))
+            if opts.drain is not None:
+                _drain_refusal(env, result, opts.drain)
             if not opts.yes and not (confirm and confirm(plan_text(result, opts))):
                 raise _Stop(
                     "refused",
@@ -463,6 +491,50 @@ def _plan(
     )
 
 
+def _plan_drains(env: Env, session: Any, result: UpgradeResult, opts: DrainOptions) -> None:
+    """--drain: each peer to upgrade, read now (maintenance mode, calls, registrations):
+    what draining it takes, for the plan (``PeerStep.drain``). Changes nothing."""
+    for cluster in result.clusters:
+        reads = read_peers(session, env, cluster)
+        for step in result.steps:
+            if step.cluster != cluster or step.action == "skip":
+                continue
+            seen = reads.get(step.host)
+            spec = env.inventory.cluster(cluster).peer(step.host)
+            steps = instruction(step.host, web_url(spec.hostname, spec.port))
+            manual = seen is None or seen.mode.on is not True
+            now = f" (now: {seen.describe()})" if seen is not None else ""
+            step.drain = plan_line(step.host, steps, manual, opts) + now
+            step.drain_manual = manual
+            step.drain_unknown = seen is not None and seen.reachable and seen.mode.on is None
+
+
+def _drain_refusal(env: Env, result: UpgradeResult, opts: DrainOptions) -> None:
+    """Before anything is changed (no snapshot, no upgrade): an unattended run refuses
+    when a peer needs the manual step that was not accepted by name, and any run
+    refuses a peer whose maintenance mode cannot be read unless that was accepted."""
+    todo = [s for s in result.steps if s.drain]
+    for step in todo:
+        if step.drain_unknown and ACCEPT_UNVERIFIED not in opts.accept:
+            raise _Stop(
+                "refused",
+                ExitCode.REFUSED,
+                f"{step.host}: maintenance mode cannot be read (the cluster database REST "
+                f"API is off?): pass --accept {ACCEPT_UNVERIFIED} to wait on its calls and "
+                "registrations alone (maintenance mode then stays unverified); nothing changed",
+            )
+    manual = [s for s in todo if s.drain_manual]
+    if manual and opts.unattended and ACCEPT_MANUAL not in opts.accept:
+        first = manual[0]
+        spec = env.inventory.cluster(first.cluster).peer(first.host)
+        steps = instruction(first.host, web_url(spec.hostname, spec.port))
+        raise _Stop(
+            "refused",
+            ExitCode.REFUSED,
+            unattended_refusal(first.host, steps) + "; nothing was changed",
+        )
+
+
 def _settle_silent(
     env: Env,
     session: Any,
@@ -510,10 +582,17 @@ def plan_text(result: UpgradeResult, opts: UpgradeOptions) -> str:
             if s.expected_from == "measured"
             else "the documented ~5 min reboot"
         )
+        if s.drain:
+            lines.append(f"  {i}. {who}: drain first: {s.drain}")
         lines.append(
             f"  {i}. {who}: {s.version} -> {result.target}; expected reboot ~{s.expected_s:.0f} s "
             f"({how}) plus the image download and install (bounded: {opts.peer_timeout_s:.0f} s)"
         )
+        if s.drain:
+            lines.append(
+                f"  {i}. {who}: after its reboot: maintenance mode must read off (the vendor's "
+                "rule: a restart turns it off)"
+            )
     lines.append(
         f"then: alarms {', '.join(UPGRADE.mixed_version_alarms)} (expected while versions are "
         f"mixed) must clear within {opts.settle_timeout_s:.0f} s of the last peer"
@@ -670,12 +749,15 @@ class _PeerRun:
             state = self.before.state if self.before else "no answer"
             ctx.say(f"{host}: an upgrade is under way ({state}): following it")
             return
-        spec = ctx.env.inventory.cluster(ctx.cluster).peer(host)
-        ctx.say(
-            f"{host}: drain it first if it carries calls: "
-            f"{instruction(host, web_url(spec.hostname, spec.port))} "
-            f"(exops drain -c {ctx.cluster} --peer {host}); the reboot ends its calls"
-        )
+        if ctx.opts.drain is not None:
+            self.drain(ctx.opts.drain)
+        else:
+            spec = ctx.env.inventory.cluster(ctx.cluster).peer(host)
+            ctx.say(
+                f"{host}: drain it first if it carries calls: "
+                f"{instruction(host, web_url(spec.hostname, spec.port))} "
+                f"(exops drain -c {ctx.cluster} --peer {host}); the reboot ends its calls"
+            )
         config, directory = ctx.opts.server()
         request = UpgradeRequest(
             location=directory, file_name=ctx.opts.image, sha512=ctx.opts.sha512
@@ -690,6 +772,67 @@ class _PeerRun:
             app.close()
         self.step.action = "upgrade"
         ctx.say(f"{host}: upgrade requested ({answer or 'no message'}); following upgradestatus")
+
+    def drain(self, opts: DrainOptions) -> None:
+        """--drain: the peer drained before its upgrade is asked for, inside this run
+        (its lock, its session), journalled as the steps ``m<i>`` (the manual step) and
+        ``d<i>`` (the wait). A peer found drained (a killed run's) is not drained again.
+        A refusal stops the run (exit 3), a timeout fails it (exit 1): not upgraded."""
+        ctx, host = self.ctx, self.host
+        started = datetime.now(UTC)
+        found = prepare(ctx.session, ctx.env, ctx.cluster, host, opts)
+        if found.status == "refused":
+            ctx.journal.step(
+                f"d{self.index}", f"drain {host}", "wait", host, "refused", started, None,
+                found.message, found.message,
+            )  # fmt: skip
+            raise _Stop("refused", ExitCode.REFUSED, f"{host}: {found.message}; not upgraded")
+        if found.status == "nothing_to_change":
+            ctx.say(f"{host}: {found.message}: nothing to redo")
+            ctx.journal.step(
+                f"d{self.index}", f"drain {host}", "wait", host, "ok", started, None,
+                found.message,
+            )  # fmt: skip
+            return
+        check_lock = lambda: ctx.store.check_lock(ctx.cluster)  # noqa: E731
+        ids = (f"m{self.index}", f"d{self.index}")
+        try:
+            done = wait_drained(
+                ctx.session, ctx.env, found, opts,
+                check_lock=check_lock, say=lambda line: ctx.say(f"{host}: {line}"),
+                reporter=ctx.reporter,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            journal_steps(ctx.journal, found, started, "interrupted", "interrupted", ids=ids)
+            raise
+        error = None if done.status == "ok" else done.message
+        journal_steps(ctx.journal, done, started, done.status, error, ids=ids)
+        if done.status != "ok":
+            self.step.status, self.step.detail = "failed", f"not drained: {done.message}"
+            raise _Stop("failed", ExitCode.FAILED, f"{host}: {done.message}; not upgraded")
+        ctx.say(f"{host}: {done.message}")
+
+    def maintenance_off(self) -> None:
+        """--drain: after the reboot, maintenance mode reads off (the vendor's rule),
+        said and journalled (step ``o<i>``); still on, or unknown without --accept
+        unverified-maintenance, fails the run (exit 1)."""
+        ctx, host, opts = self.ctx, self.host, self.ctx.opts.drain
+        if opts is None:
+            return
+        started = datetime.now(UTC)
+        timeout = min(ctx.env.settings.settle_timeout, 120.0)
+        check = check_off(ctx.session, ctx.env, ctx.cluster, host, timeout_s=timeout)
+        self.step.maintenance_off = check.off
+        passed = check.off is True or (check.off is None and ACCEPT_UNVERIFIED in opts.accept)
+        ctx.journal.step(
+            f"o{self.index}", f"maintenance mode off on {host}", "verify", host,
+            "ok" if passed else "failed", started, None, check.message,
+            None if passed else check.message,
+        )  # fmt: skip
+        if not passed:
+            self.step.status, self.step.detail = "failed", check.message
+            raise _Stop("failed", ExitCode.FAILED, check.message)
+        ctx.say(check.message)
 
     def upgraded(self) -> tuple[bool, str]:
         """One poll: the state (a failed state stops the run) and the running version."""
@@ -748,6 +891,7 @@ class _PeerRun:
                     f"r{self.index}", f"reboot of {host} (upgrade)", "restart", host, "ok",
                     self.started, down, f"no answer for {down:.1f} s",
                 )  # fmt: skip
+            self.maintenance_off()
         known = self.rejoin()
         for peer, ids in known.items():
             ctx.result.known_alarms[peer] = sorted(

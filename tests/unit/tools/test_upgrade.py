@@ -160,3 +160,24 @@ def test_the_expected_time_per_peer_is_measured_when_the_journal_has_restarts() 
     empty = SimpleNamespace(restart_durations=lambda cluster, host: [])
     assert _expected(SimpleNamespace(journal=empty), "c1", "p1") == (REBOOT_S, "documented")
     assert _expected(None, "c1", "p1") == (REBOOT_S, "documented")
+
+
+def test_the_dry_run_shows_the_drain_before_and_the_check_after_each_peer() -> None:
+    from exops.tools.drain import DrainOptions, plan_line
+    from exops.tools.upgrade import PeerStep, UpgradeResult, plan_text
+
+    drains = DrainOptions(max_calls=1, timeout_s=60)
+    result = UpgradeResult(["c1"], "X15.3.0")
+    step = PeerStep("c1", "c1-p1", True, "X15.2.1", "upgrade", 300, "documented")
+    step.drain = plan_line("c1-p1", "on peer c1-p1, open ...", True, drains)
+    result.steps = [step, PeerStep("c1", "c1-p2", False, "X15.3.0", "skip", 300, "documented")]
+    lines = plan_text(result, opts(drain=drains)).splitlines()
+    assert lines[1].startswith("  1. c1-p1 (primary, c1): drain first: manual step: on peer c1-p1")
+    assert "at most 1 calls and 0 registrations (timeout 60 s)" in lines[1]
+    assert lines[2].startswith("  1. c1-p1 (primary, c1): X15.2.1 -> X15.3.0")
+    assert "maintenance mode must read off" in lines[3]
+    assert lines[4] == "  2. c1-p2 (subordinate, c1): already on X15.3.0: skipped"
+    assert step.to_json()["drain"] == step.drain  # only with --drain
+    assert "drain" not in result.steps[1].to_json()
+    with pytest.raises(UsageError, match="--accept bogus"):
+        opts(drain=DrainOptions(accept=frozenset({"bogus"}))).check()
