@@ -42,14 +42,26 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from exops.appliance.base import SftpConfig, Upgrader, UpgradeRequest, UpgradeStatus
-from exops.appliance.maintenance import ACCEPT_MANUAL, ACCEPT_UNVERIFIED, instruction, web_url
+from exops.appliance.maintenance import (
+    ACCEPT_MANUAL,
+    ACCEPT_UNVERIFIED,
+    MAINTENANCE,
+    instruction,
+    web_url,
+)
 from exops.appliance.rest import UPGRADE, RestAppliance
 from exops.apply.waits import Reporter, Waiter
 from exops.core.errors import ExopsError, TimeoutError_, UsageError
 from exops.core.exitcodes import ExitCode
 from exops.core.models import ClusterFacts, PeerFacts, PeerState, Role
 from exops.facts.gather import STATUS_FACTS
-from exops.facts.health import cluster_alarms, peer_problems, unreadable
+from exops.facts.health import (
+    cluster_alarms,
+    in_maintenance,
+    maintenance_alarms,
+    peer_problems,
+    unreadable,
+)
 from exops.facts.view import ClusterView
 from exops.run.env import Env
 from exops.state.base import UNFINISHED_STATUSES, RunQuery
@@ -323,6 +335,7 @@ def preflight(
         return refused
     mixed = len(set(versions.values())) > 1  # resuming: the old version and the target
     known = set(UPGRADE.mixed_version_alarms) if mixed else set()
+    known |= maintenance_alarms()  # drained on purpose: maintenance_refusal judges it
     for p in facts.peers:
         stray = sorted({a.id for a in p.raised_alarms} - known - allowed)
         if stray:
@@ -333,6 +346,33 @@ def preflight(
         problems = [] if mixed else peer_problems(p, ignore=allowed)
         if problems:
             return f"{cluster}: not healthy: {'; '.join(problems)}"
+    return None
+
+
+def maintenance_refusal(
+    facts: ClusterFacts, order: list[str], target: tuple[int, int, int]
+) -> str | None:
+    """Never two peers out of service: a peer in maintenance mode (its maintenance
+    alarm, class ``maintenance`` in knowledge.toml: drained on purpose, as the vendor's
+    upgrade order asks) may only be the next one of ``order`` still to upgrade; any
+    other would be out of service while another peer reboots. None: nothing refused."""
+    drained = [p.host for p in facts.peers if in_maintenance(p)]
+    if not drained:
+        return None
+    todo = [h for h in order if _version(facts.peer(h)) != target]
+    off = f"take it out of maintenance on its web page ({MAINTENANCE.set_page}, Off)"
+    if len(drained) > 1:
+        return (
+            f"{facts.cluster}: {', '.join(drained)} are in maintenance mode: never two "
+            f"peers out of service; leave at most the next peer to upgrade drained ({off})"
+        )
+    host = drained[0]
+    if todo and host != todo[0]:
+        return (
+            f"{facts.cluster}: {host} is in maintenance mode, but {todo[0]} is upgraded "
+            f"before it: its reboot would leave two peers out of service; {off}, or "
+            f"drain each peer right before its own upgrade (--drain)"
+        )
     return None
 
 
@@ -478,8 +518,11 @@ def _plan(
             raise _Stop("refused", ExitCode.REFUSED, refused)
     for cluster in ordered:
         view = ClusterView(facts[cluster])
-        hosts = [p.name for p in env.inventory.cluster(cluster).peers]
-        for host in _order(view, hosts):
+        hosts = _order(view, [p.name for p in env.inventory.cluster(cluster).peers])
+        refused = maintenance_refusal(facts[cluster], hosts, target)
+        if refused:
+            raise _Stop("refused", ExitCode.REFUSED, refused)
+        for host in hosts:
             v = _version(facts[cluster].peer(host))
             expected, source = _expected(store, cluster, host)
             shown = show_version(v) if v else "unknown"
@@ -713,7 +756,9 @@ class _PeerRun:
             raise self.fail(f"{self.host}: {exc}") from exc
 
     def others_answer(self) -> PeerFacts:
-        """Every other peer answers (never two down); this peer's fresh facts."""
+        """Every other peer answers (never two down) and none is in maintenance mode
+        (never two out of service: checked on this fresh read, where the reboot is
+        decided); this peer's fresh facts."""
         seen: list[ClusterFacts] = []
 
         def check() -> tuple[bool, str]:
@@ -723,7 +768,12 @@ class _PeerRun:
 
         limit = min(self.ctx.opts.peer_timeout_s, REBOOT_S * 2)
         self.wait(f"every peer of {self.ctx.cluster} but {self.host} answers", check, limit)
-        return seen[0].peer(self.host)
+        me = seen[0].peer(self.host)
+        if _version(me) != self.ctx.target:
+            refused = maintenance_refusal(seen[0], [self.host], self.ctx.target)
+            if refused:
+                raise _Stop("refused", ExitCode.REFUSED, refused)
+        return me
 
     def answers(self) -> PeerFacts:
         """Wait (bounded) until this peer answers again; its fresh facts."""

@@ -11,9 +11,11 @@ from exops.appliance.base import UpgradeStatus
 from exops.appliance.rest import UPGRADE, parse_upgrade_status
 from exops.core.errors import ApplianceError, UsageError
 from exops.core.models import PeerState, PeerStatusEntry
+from exops.facts.health import maintenance_alarms
 from exops.tools.upgrade import (
     UpgradeOptions,
     _failed_state,
+    maintenance_refusal,
     preflight,
     rejoin_problems,
     version_key,
@@ -95,6 +97,26 @@ def test_preflight_resumes_a_mixed_cluster_with_only_the_known_alarms() -> None:
     assert preflight(resumed, TARGET, frozenset()) is None
     other = cluster(peer(0, ALL, version="X15.3.0", alarms=("20101",)), peer(1, ALL), peer(2, ALL))
     assert "20101" in (preflight(other, TARGET, frozenset()) or "")
+
+
+def test_a_drained_peer_passes_preflight_only_as_the_next_to_upgrade() -> None:
+    # The maintenance alarm (class maintenance in knowledge.toml) says a peer was
+    # drained on purpose, as the vendor's upgrade order asks: not a stray alarm. But
+    # never two peers out of service: only the peer upgraded next may be drained.
+    (maint,) = sorted(maintenance_alarms())
+    first = cluster(peer(0, ALL, alarms=(maint,)), peer(1, ALL), peer(2, ALL))
+    assert preflight(first, TARGET, frozenset()) is None
+    assert maintenance_refusal(first, ["p1", "p2", "p3"], TARGET) is None
+    later = cluster(peer(0, ALL), peer(1, ALL, alarms=(maint,)), peer(2, ALL))
+    assert preflight(later, TARGET, frozenset()) is None
+    refused = maintenance_refusal(later, ["p1", "p2", "p3"], TARGET) or ""
+    assert "p2 is in maintenance mode" in refused and "p1" in refused
+    assert "two peers out of service" in refused
+    # p1 already upgraded (a resumed run): p2 is the next one, so it may be drained.
+    resumed = cluster(peer(0, ALL, version="X15.3.0"), peer(1, ALL, alarms=(maint,)), peer(2, ALL))
+    assert maintenance_refusal(resumed, ["p1", "p2", "p3"], TARGET) is None
+    two = cluster(peer(0, ALL, alarms=(maint,)), peer(1, ALL, alarms=(maint,)), peer(2, ALL))
+    assert "p1, p2" in (maintenance_refusal(two, ["p1", "p2", "p3"], TARGET) or "")
 
 
 def _sees(p: object, address_state: dict[str, PeerState]) -> object:
