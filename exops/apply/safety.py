@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exops.appliance.base import Field, Write
+from exops.appliance.maintenance import MAINTENANCE
 from exops.core.errors import PreconditionError
 from exops.core.models import (
     ClusterFacts,
@@ -38,6 +39,7 @@ from exops.core.models import (
     is_fqdn,
 )
 from exops.facts.address import designates, host_of
+from exops.facts.health import in_maintenance
 
 if TYPE_CHECKING:
     from exops.runbook.schema import Runbook
@@ -128,6 +130,18 @@ RULES: tuple[Rule, ...] = (
         "planner refuses add-peer and create-cluster first (preflight.foreign_refusal)",
         f"{_UNIT}::test_r8_*; {_EXEC}::test_r8_executor_refuses_to_list_a_foreign_peer",
         "tests/integration/test_proof.py::test_add_peer_refuses_a_member_of_another_cluster",
+    ),
+    Rule(
+        "R9",
+        "No restart while another member of the cluster is in maintenance mode (its "
+        "maintenance-class alarm, knowledge.toml, on the fresh read): a drained peer takes "
+        "no new calls or registrations, so restarting another would leave two peers of the "
+        "cluster out of service. The drained peer's own restart is allowed (what draining "
+        "is for).",
+        "safety.check_restart, called by Executor._restart right before app.restart",
+        f"{_UNIT}::test_r9_*",
+        "tests/integration/test_drain_runs.py::test_restart_refuses_another_peer_while_one_"
+        "is_in_maintenance",
     ),
 )
 
@@ -431,6 +445,18 @@ def check_restart(
             host,
             f"another member, {other}, {problem}: restarting {host} now could take two "
             "peers of the cluster down at once",
+            operation="restart",
+        )
+    drained = [o for o in listed if o != host and in_maintenance(facts.peer(o))]
+    if drained:
+        other = drained[0]
+        raise SafetyError(
+            "R9",
+            host,
+            f"another member, {other}, is in maintenance mode (alarm "
+            f"{', '.join(in_maintenance(facts.peer(other)))}): restarting {host} now would "
+            f"leave two peers of the cluster out of service; take {other} out of "
+            f"maintenance first (its web page: {MAINTENANCE.set_page}, Off)",
             operation="restart",
         )
 

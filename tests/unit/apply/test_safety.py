@@ -18,9 +18,11 @@ from exops.apply.safety import (
     members,
 )
 from exops.core.errors import PreconditionError
+from exops.facts.health import maintenance_alarms
 from exops.core.exitcodes import ExitCode
 from exops.core.models import (
     EMPTY_SLOTS,
+    Alarm,
     ClusterFacts,
     ClusterSettings,
     ClusterStatus,
@@ -263,6 +265,30 @@ def test_r2b_a_member_failing_only_because_of_the_target_does_not_block() -> Non
     check_restart("p3", THREE, f, decommission=None)
     with pytest.raises(SafetyError):  # but p2 may not restart: p1 misses p3, not p2
         check_restart("p2", THREE, f, decommission=None)
+
+
+def _drained(p: PeerFacts) -> PeerFacts:
+    (alarm,) = sorted(maintenance_alarms())  # the table's class "maintenance"
+    return p.model_copy(update={"alarms": (Alarm(id=alarm),)})
+
+
+def test_r9_refuses_a_restart_while_another_member_is_in_maintenance() -> None:
+    f = facts(peer(0, THREE), _drained(peer(1, THREE)), peer(2, THREE))
+    with pytest.raises(SafetyError) as exc:
+        check_restart("p1", THREE, f, decommission=None)
+    text = str(exc.value)
+    assert rule_of(exc) == "R9" and "p2" in text and "maintenance mode" in text
+    assert "two peers" in text and "out of service" in text
+
+
+def test_r9_allows_the_drained_peer_itself_to_restart() -> None:
+    # Draining a peer before its own restart is what maintenance mode is for.
+    check_restart(
+        "p2",
+        THREE,
+        facts(peer(0, THREE), _drained(peer(1, THREE)), peer(2, THREE)),
+        decommission=None,
+    )
 
 
 def test_r2_refuses_a_listed_address_no_inventory_peer_designates() -> None:
@@ -509,6 +535,8 @@ def test_r3_a_new_peer_joining_an_enforce_cluster_is_refused_an_ip_list() -> Non
     permissive = settings(*ADDR[:2])
     on_permissive = facts(peer(0, permissive), peer(1, permissive), peer(2, new))
     write("p3", new, joined, on_permissive, decommission=None)
+
+
 # -- R8: never list a peer that belongs to another cluster ------------------------------------
 OTHER = settings("10.0.2.11", ADDR[2], "10.0.2.12", cluster_name="c2.example.com")
 
