@@ -18,7 +18,6 @@ from exops.apply.safety import (
     members,
 )
 from exops.core.errors import PreconditionError
-from exops.facts.health import maintenance_alarms
 from exops.core.exitcodes import ExitCode
 from exops.core.models import (
     EMPTY_SLOTS,
@@ -32,6 +31,7 @@ from exops.core.models import (
     PeerStatusEntry,
     TlsMode,
 )
+from exops.facts.health import maintenance_alarms
 
 ADDR = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14"]
 FQDN = ["exp1.example.com", "exp2.example.com", "exp3.example.com", "exp4.example.com"]
