@@ -448,7 +448,7 @@ def check_restart(
             operation="restart",
         )
     drained = [o for o in listed if o != host and in_maintenance(facts.peer(o))]
-    if drained:
+    if drained and _serving(facts, listed, host):
         other = drained[0]
         raise SafetyError(
             "R9",
@@ -459,6 +459,18 @@ def check_restart(
             f"maintenance first (its web page: {MAINTENANCE.set_page}, Off)",
             operation="restart",
         )
+
+
+def _serving(facts: ClusterFacts, listed: list[str], host: str) -> bool:
+    """Another member sees ``host`` Active: it takes calls, so its restart takes a peer
+    out of service (add-peer's new peer, not yet joined, serves nothing)."""
+    target = facts.peer(host)
+    return any(
+        e.state is PeerState.ACTIVE and designates(target, e.address)
+        for other in listed
+        if other != host and (status := facts.peer(other).status) is not None
+        for e in status.peers
+    )
 
 
 def _member_down(member: PeerFacts, target: PeerFacts) -> str:

@@ -43,7 +43,7 @@ from exops.core.models import (
 )
 from exops.facts.address import names_of, same_peer
 from exops.facts.gather import PLAN_FACTS, Fact, needs_of
-from exops.facts.health import restart_alarm, restart_pending
+from exops.facts.health import in_maintenance, restart_alarm, restart_pending
 from exops.facts.view import ClusterView
 from exops.plan.model import (
     BLOCKING,
@@ -217,17 +217,14 @@ class _Planner:
             self._readable()
             self._not_foreign()
             preflight = self._preflight(now)
-            failed = [
-                c
-                for c in preflight
-                if c.outcome in BLOCKING and c.name not in self.accepted
-            ]
+            failed = [c for c in preflight if c.outcome in BLOCKING and c.name not in self.accepted]
             if failed:
                 raise Refused(
                     "preflight failed: " + "; ".join(f"{c.name}: {c.summary}" for c in failed)
                 )
             self._refusals()
             self._steps(self.runbook.steps, self.base_context, prefix="")
+            self._no_restart_beside_maintenance()
         except Refused as exc:
             refused = str(exc)
         d = self.draft
@@ -263,6 +260,32 @@ class _Planner:
             why = foreign_refusal(self.facts, new)
             if why:
                 raise Refused(why)
+
+    def _no_restart_beside_maintenance(self) -> None:
+        """Safety rule R9 at planning (the executor checks it again on the fresh read):
+        no restart of a peer while another is in maintenance mode (an alarm of the
+        table's class "maintenance"), in plan order: a drained peer restarted leaves
+        maintenance (the vendor's rule), so the restarts after its own are not refused;
+        a peer the cluster does not list yet (add-peer's new one) or the leaver a
+        remove-peer decommissions (unlisted before its restart, R2a) serves nothing.
+        Refused here, before a write the refused restarts would leave half done."""
+        drained = {p.host: in_maintenance(p) for p in self.facts.peers if in_maintenance(p)}
+        for action in self.draft.actions:
+            if action.kind is not ActionKind.RESTART or action.host is None:
+                continue
+            if action.decommission or not self.view.listed(action.host):
+                continue  # the leaver (remove-peer) or a peer joining (add-peer): no service
+            others = sorted(h for h in drained if h != action.host)
+            if others:
+                other = others[0]
+                raise Refused(
+                    f"{other} is in maintenance mode (alarm {', '.join(drained[other])}): "
+                    f"restarting {action.host} would leave two peers of cluster "
+                    f"{self.facts.cluster} out of service (safety rule R9); take {other} "
+                    "out of maintenance on its web page first, or restart only it "
+                    f"(exops restart -c {self.facts.cluster} --peer {other})"
+                )
+            drained.pop(action.host, None)
 
     def _refusals(self) -> None:
         for rule in self.runbook.refuse:

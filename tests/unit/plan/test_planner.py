@@ -15,6 +15,7 @@ from exops.core.models import (
     Role,
     TlsMode,
 )
+from exops.facts.health import maintenance_alarms
 from exops.plan.model import ActionKind, Plan
 from exops.plan.planner import plan_runbook
 from exops.runbook.loader import parse_runbook
@@ -146,6 +147,31 @@ steps:
     facts = cluster(*(peer(i, [0, 1, 2]) for i in range(3)))
     p = plan_runbook(runbook, facts, {}, now=NOW, exops_version="t")
     assert p.refused and "factory reset" in p.refused and p.actions == ()
+
+
+def test_a_plan_that_restarts_a_peer_while_another_is_drained_is_refused() -> None:
+    """Safety rule R9 at planning: enforce-tls would write the setting and then find
+    every restart but p3's refused (p3 in maintenance mode: two peers out of
+    service). Refused before any write; the drained peer's own restart is planned."""
+    (maint,) = sorted(maintenance_alarms())
+    drained = cluster(
+        peer(0, [0, 1, 2], by_fqdn=True),
+        peer(1, [0, 1, 2], by_fqdn=True),
+        peer(2, [0, 1, 2], by_fqdn=True, alarms=(maint,)),
+    )
+    p = plan("enforce-tls", drained)
+    assert p.refused is not None and p.actions == ()
+    assert "p3 is in maintenance mode" in p.refused and "p1" in p.refused
+    assert "R9" in p.refused
+    own = plan("restart", drained, peer="p3")
+    assert own.refused is None, own.refused
+    assert changes(own) == [("p3", "restart")]
+    # Restarted first, the drained peer leaves maintenance (the vendor's rule): the
+    # restarts after it are no longer beside a drained peer.
+    first = cluster(peer(0, [0, 1, 2], alarms=(maint,)), peer(1, [0, 1, 2]), peer(2, [0, 1, 2]))
+    whole = plan("restart", first)
+    assert whole.refused is None, whole.refused
+    assert [h for h, k in changes(whole)] == ["p1", "p2", "p3"]
 
 
 def test_restarting_a_peer_found_with_an_empty_list_is_refused_with_the_undo() -> None:
