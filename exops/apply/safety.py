@@ -138,7 +138,8 @@ RULES: tuple[Rule, ...] = (
         "no new calls or registrations, so restarting another would leave two peers of the "
         "cluster out of service. The drained peer's own restart is allowed (what draining "
         "is for).",
-        "safety.check_restart, called by Executor._restart right before app.restart",
+        "safety.check_restart, called by Executor._restart right before app.restart; the "
+        "planner refuses first, in plan order (planner._no_restart_beside_maintenance)",
         f"{_UNIT}::test_r9_*",
         "tests/integration/test_drain_runs.py::test_restart_refuses_another_peer_while_one_"
         "is_in_maintenance",
