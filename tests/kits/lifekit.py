@@ -270,7 +270,9 @@ class SftpRelay:
                     other.sendall(data)
 
     def _holding(self, sent: int) -> bool:
-        return self.hold_after is not None and sent >= self.hold_after and not self.released.is_set()
+        return (
+            self.hold_after is not None and sent >= self.hold_after and not self.released.is_set()
+        )
 
     def release(self) -> None:
         self.released.set()

@@ -225,11 +225,9 @@ RENEW_CELLS = [
         RENEWED,
         [
             ("snapshot", None, "ok"),
-            *(
-                step
-                for p in ("c1-p2",)
-                for step in (("upload", p, "changed"), ("restart", p, "changed"), ("verify", p, "ok"))
-            ),
+            ("upload", "c1-p2", "changed"),
+            ("restart", "c1-p2", "changed"),
+            ("verify", "c1-p2", "ok"),
             ("upload", "c1-p3", "changed"),
         ],
         "nothing_to_change",
