@@ -165,7 +165,6 @@ def test_upgrade_step_fault_stops_before_the_next_peer(
     seq = last_seq(lab)
     failed = cli(*args, expect=1)
     one_error(failed, "c1-p2", *words)
-    assert "refused" not in failed.stderr or "no answer" not in failed.stderr
     assert versions(lab) == {"c1-p1": target, "c1-p2": old, "c1-p3": old}
     sent = writes_since(lab, seq)
     assert not [w for w in sent if w["peer"] == "c1-p3"], sent
@@ -216,7 +215,9 @@ def test_upgradestatus_500_while_following_times_out_then_resumes(
     args = upgrade_args(lab)
     fault = {"kind": "http_error", "peer": "c1-p2", "status": 500, "path_prefix": STATUS}
     seq = last_seq(lab)
-    failed = run_at(lab, cli, tmp_path, [*args, "--peer-timeout", "6"], {"writes": 4, "inject": fault})
+    failed = run_at(
+        lab, cli, tmp_path, [*args, "--peer-timeout", "6"], {"writes": 4, "inject": fault}
+    )
     assert failed.code == 1, (failed.stdout[-3000:], failed.stderr[-3000:])
     one_error(failed, "c1-p2", "gave up")
     assert not [w for w in writes_since(lab, seq) if w["peer"] == "c1-p3"]
