@@ -216,7 +216,7 @@ def test_upgradestatus_500_while_following_times_out_then_resumes(
     fault = {"kind": "http_error", "peer": "c1-p2", "status": 500, "path_prefix": STATUS}
     seq = last_seq(lab)
     failed = run_at(
-        lab, cli, tmp_path, [*args, "--peer-timeout", "6"], {"writes": 4, "inject": fault}
+        lab, cli, tmp_path, [*args, "--peer-timeout", "10"], {"writes": 4, "inject": fault}
     )
     assert failed.code == 1, (failed.stdout[-3000:], failed.stderr[-3000:])
     one_error(failed, "c1-p2", "gave up")
