@@ -234,21 +234,6 @@ RENEW_CELLS = [
         [("snapshot", None, "ok"), ("upload", "c1-p2", "changed")],
         "ok",
     ),
-    # The killed run's last restart finishes by itself: the re-run verifies on fresh reads
-    # that both certificates are shown, served and accepted, and has nothing to do.
-    (
-        "during-restart-of-second-peer",
-        {"down": "c1-p3"},
-        RENEWED,
-        [
-            ("snapshot", None, "ok"),
-            ("upload", "c1-p2", "changed"),
-            ("restart", "c1-p2", "changed"),
-            ("verify", "c1-p2", "ok"),
-            ("upload", "c1-p3", "changed"),
-        ],
-        "nothing_to_change",
-    ),
 ]
 
 
