@@ -51,7 +51,7 @@ from exops.appliance.maintenance import (
 )
 from exops.appliance.rest import UPGRADE, RestAppliance
 from exops.apply.waits import Reporter, Waiter
-from exops.core.errors import ExopsError, TimeoutError_, UsageError
+from exops.core.errors import ExopsError, TimeoutError_, TransportError, UsageError
 from exops.core.exitcodes import ExitCode
 from exops.core.models import ClusterFacts, PeerFacts, PeerState, Role
 from exops.facts.gather import STATUS_FACTS
@@ -813,10 +813,18 @@ class _PeerRun:
             location=directory, file_name=ctx.opts.image, sha512=ctx.opts.sha512
         )
         app = _upgrader(ctx.session, host)
+        asked = False
         try:
             app.put_sftp_config(config)
+            asked = True
             answer = app.start_upgrade(request)
         except ExopsError as exc:
+            if asked and isinstance(exc, TransportError):  # the peer may be upgrading now
+                raise self.fail(
+                    f"{host}: no answer to the upgrade request ({exc}): it may have started; "
+                    "run the same command again (it follows an upgrade under way, never asks "
+                    "twice)"
+                ) from exc
             raise self.fail(f"{host}: the upgrade request was refused: {exc}") from exc
         finally:
             app.close()
