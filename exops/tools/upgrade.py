@@ -467,12 +467,14 @@ def upgrade(
             if opts.drain is not None:
                 _plan_drains(env, session, result, opts.drain)
             if all(s.action == "skip" for s in result.steps) and healthy:
+                closed = [] if opts.dry_run else _close_killed(env, store, result, opts)
                 return ended(
                     result,
                     "nothing_to_change",
                     ExitCode.OK,
                     f"every peer of {', '.join(result.clusters)} runs {result.target}: "
-                    "nothing to do",
+                    "nothing to do"
+                    + "".join(f"; {line}" for line in closed),
                 )
             if opts.dry_run:
                 return ended(result, "planned", ExitCode.OK, plan_text(result, opts))
@@ -607,6 +609,51 @@ def _settle_silent(
             waiter.until(f"{cluster}: every peer answers", back, timeout=opts.peer_timeout_s)
 
 
+def _params(opts: UpgradeOptions, target: str) -> dict[str, Any]:
+    return {
+        "image": opts.image,
+        "sha512": opts.sha512,
+        "sftp": opts.url(),
+        "to_version": target,
+        "peer_timeout_s": opts.peer_timeout_s,
+        "settle_timeout_s": opts.settle_timeout_s,
+    }
+
+
+def _close_killed(env: Env, store: Any, result: UpgradeResult, opts: UpgradeOptions) -> list[str]:
+    """Every peer runs the target and the cluster is healthy, but the journal's last
+    upgrade run of a cluster did not finish (killed during the last peer's reboot): a
+    run is recorded that says the upgrade is finished, read now, so the killed one is
+    not the last any more (``_settle_silent`` would take a later silent peer for its
+    reboot and wait for it). The lines that say so."""
+    lines: list[str] = []
+    for cluster in result.clusters if store is not None else ():
+        query = RunQuery(cluster=cluster, runbook=RUNBOOK)
+        last = store.journal.list_runs(limit=1, query=query)
+        if not last or last[0].get("status") not in UNFINISHED_STATUSES:
+            continue
+        started = datetime.now(UTC)
+        with (
+            store.lock(cluster, runbook=RUNBOOK, timeout_s=lock_wait(env, opts.lock_timeout)),
+            JournalledRun(
+                store,
+                cluster,
+                RUNBOOK,
+                params=_params(opts, result.target),
+                plan={"order": [], "target_version": result.target, "forms": []},
+            ) as run,
+        ):
+            detail = (
+                f"every peer runs {result.target} and the cluster is healthy (read now): "
+                f"the upgrade of run {last[0].get('run_id')} is finished"
+            )
+            run.step("v0", "the upgrade is finished", "verify", None, "ok", started, None, detail)
+            run.finish("ok", 0)
+        result.run_ids[cluster] = run.run_id
+        lines.append(f"{cluster}: {detail} (recorded as run {run.run_id})")
+    return lines
+
+
 def plan_text(result: UpgradeResult, opts: UpgradeOptions) -> str:
     """The dry run: the order and the expected time per peer."""
     lines = [
@@ -701,14 +748,7 @@ def _run_cluster(ctx: _Ctx) -> None:
             store,
             cluster,
             RUNBOOK,
-            params={
-                "image": opts.image,
-                "sha512": opts.sha512,
-                "sftp": opts.url(),
-                "to_version": result.target,
-                "peer_timeout_s": opts.peer_timeout_s,
-                "settle_timeout_s": opts.settle_timeout_s,
-            },
+            params=_params(opts, result.target),
             plan={
                 "order": [s.host for s in steps],
                 "target_version": result.target,

@@ -179,6 +179,8 @@ def test_upgrade_killed_then_rerun_converges(
     assert {s for s in steps if s[0] != "upgrade"} <= {("restart", p, "ok") for p in done}
 
     seq = last_seq(lab)
+    if victim == P[-1]:  # the last peer comes back on its own: the re-run finds no peer to do
+        eventually(lambda: _on_target(lab), timeout=60)
     rerun = cli(*args, expect=None)
     assert rerun.returncode == 0, (rerun.stdout[-3000:], rerun.stderr[-3000:])
     eventually(lambda: _on_target(lab), timeout=30)
@@ -196,10 +198,11 @@ def test_upgrade_killed_then_rerun_converges(
     third = cli(*args)
     assert "nothing to do" in third.stdout
     assert writes_since(lab, seq) == []
-    # The re-run is journalled ok, or (every peer already back on the version and the
-    # cluster healthy when it read them) it had nothing to do and journalled nothing.
+    # The re-run is journalled ok, also when it found every peer back on the version
+    # (it closes the killed run: a later upgrade must not take a silent peer for this
+    # one's reboot); the third run had nothing to do and journalled nothing.
     runs = [r["status"] for r in journal(cli, "c1", "upgrade")]
-    assert runs in (["ok", "interrupted"], ["interrupted"]), runs
+    assert runs == ["ok", "interrupted"], runs
 
 
 # -- exops renew-cert --cert -----------------------------------------------------------
