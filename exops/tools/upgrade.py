@@ -792,8 +792,8 @@ class _PeerRun:
     def wait(self, what: str, check: Callable[[], tuple[bool, str]], timeout: float) -> None:
         try:
             self.ctx.waiter().until(what, check, timeout=timeout, host=self.host)
-        except TimeoutError_ as exc:
-            raise self.fail(f"{self.host}: {exc}") from exc
+        except TimeoutError_ as exc:  # exc names the host and "wait": said once here
+            raise self.fail(f"{self.host}: {exc.message}") from exc
 
     def others_answer(self) -> PeerFacts:
         """Every other peer answers (never two down) and none is in maintenance mode
@@ -937,9 +937,11 @@ class _PeerRun:
         ctx, host = self.ctx, self.host
         try:
             now = _status(ctx.session, host)
-        except ExopsError as exc:
+        except TransportError as exc:
             self.down_at = self.down_at or time.monotonic()
             return False, f"{host} does not answer ({exc}); rebooting?"
+        except ExopsError as exc:  # an answer, but an error: up, not rebooting
+            return False, f"{host} answers upgradestatus with an error ({exc}); asking again"
         failed = _failed_state(now, self.before)
         if failed:
             raise self.fail(

@@ -216,6 +216,9 @@ def test_upgradestatus_500_while_following_times_out_then_resumes(
     )
     assert failed.code == 1, (failed.stdout[-3000:], failed.stderr[-3000:])
     one_error(failed, "c1-p2", "gave up")
+    # A 500 is an answer: said as such, not as a reboot; the peer is named once.
+    assert "answers upgradestatus with an error" in failed.stderr, failed.stderr
+    assert "rebooting?" not in failed.stderr and "c1-p2: c1-p2" not in failed.stderr
     assert not [w for w in writes_since(lab, seq) if w["peer"] == "c1-p3"]
     lab.control.clear()
     upgrade_resumes(lab, cli, args)
