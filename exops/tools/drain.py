@@ -50,7 +50,7 @@ from exops.apply.waits import Reporter, Waiter
 from exops.core.errors import ExopsError, PreconditionError, TimeoutError_, UsageError
 from exops.core.exitcodes import ExitCode
 from exops.run.env import Env
-from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
+from exops.tools.journalled import JournalledRun, cluster_lock, ended, state_store
 
 RUNBOOK = "drain"
 ACCEPTABLE = (ACCEPT_MANUAL, ACCEPT_UNVERIFIED)
@@ -241,8 +241,11 @@ def drain(
     opts.check()
     env.inventory.cluster(cluster).peer(peer)
     with state_store(env, skip=opts.dry_run) as store:
-        wait = lock_wait(env, opts.lock_timeout)
-        lock = store.lock(cluster, runbook=RUNBOOK, timeout_s=wait) if store else nullcontext()
+        lock = (
+            cluster_lock(store, env, cluster, RUNBOOK, opts.lock_timeout)
+            if store
+            else nullcontext()
+        )
         with lock, env.session([cluster]) as session:
             result = prepare(session, env, cluster, peer, opts)
             if result.status != "planned" or opts.dry_run:

@@ -52,6 +52,16 @@ def lock_wait(env: Env, lock_timeout: float | None) -> float:
     return lock_timeout if lock_timeout is not None else env.settings.lock_timeout
 
 
+def cluster_lock(
+    store: Any, env: Env, cluster: str, runbook: str, lock_timeout: float | None
+) -> Any:
+    """The cluster's run lock, the one every runbook takes: keyed by the inventory's
+    lock key (the cluster's name and a digest of its members, issue 19.6), never the
+    bare name (two commands on one cluster would not exclude each other)."""
+    key = env.inventory.cluster(cluster).lock_key
+    return store.lock(key, runbook=runbook, timeout_s=lock_wait(env, lock_timeout))
+
+
 @contextmanager
 def state_store(env: Env, *, skip: bool = False, optional: bool = False) -> Iterator[Any]:
     """The state store, closed afterwards. ``skip``: None (a dry run that needs none);

@@ -64,7 +64,7 @@ from exops.facts.gather import Fact
 from exops.facts.health import settled_problems
 from exops.facts.view import ClusterView
 from exops.run.env import Env
-from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
+from exops.tools.journalled import JournalledRun, cluster_lock, ended, state_store
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -560,9 +560,7 @@ def _forms() -> dict[str, str]:
 
 
 def _lock(store: Any, ctx: _Ctx) -> Any:
-    wait = lock_wait(ctx.env, ctx.opts.lock_timeout)
-    key = ctx.env.inventory.cluster(ctx.cluster).lock_key
-    return store.lock(key, runbook=RUNBOOK, timeout_s=wait)
+    return cluster_lock(store, ctx.env, ctx.cluster, RUNBOOK, ctx.opts.lock_timeout)
 
 
 def _run_steps(

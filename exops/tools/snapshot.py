@@ -32,7 +32,13 @@ from exops.run.env import Env
 from exops.state import StateStore, open_state
 from exops.state.base import current_user
 from exops.state.snapshots import NewSnapshot
-from exops.tools.journalled import JournalAction, JournalledRun, JournalStep, lock_wait, state_store
+from exops.tools.journalled import (
+    JournalAction,
+    JournalledRun,
+    JournalStep,
+    cluster_lock,
+    state_store,
+)
 
 RUNBOOK = "snapshot"
 OnPeer = Callable[[str], None]
@@ -126,7 +132,7 @@ def take(
     run_id = uuid.uuid4().hex[:12]
     with (
         state_store(env) as store,
-        store.lock(cluster, runbook=RUNBOOK, timeout_s=lock_wait(env, lock_timeout)),
+        cluster_lock(store, env, cluster, RUNBOOK, lock_timeout),
         JournalledRun(
             store,
             cluster,

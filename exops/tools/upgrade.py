@@ -75,7 +75,7 @@ from exops.tools.drain import (
     unattended_refusal,
     wait_drained,
 )
-from exops.tools.journalled import JournalledRun, ended, lock_wait, state_store
+from exops.tools.journalled import JournalledRun, cluster_lock, ended, state_store
 
 RUNBOOK = "upgrade"
 SCHEMA = "exops.upgrade/1"
@@ -473,8 +473,7 @@ def upgrade(
                     "nothing_to_change",
                     ExitCode.OK,
                     f"every peer of {', '.join(result.clusters)} runs {result.target}: "
-                    "nothing to do"
-                    + "".join(f"; {line}" for line in closed),
+                    "nothing to do" + "".join(f"; {line}" for line in closed),
                 )
             if opts.dry_run:
                 return ended(result, "planned", ExitCode.OK, plan_text(result, opts))
@@ -634,7 +633,7 @@ def _close_killed(env: Env, store: Any, result: UpgradeResult, opts: UpgradeOpti
             continue
         started = datetime.now(UTC)
         with (
-            store.lock(cluster, runbook=RUNBOOK, timeout_s=lock_wait(env, opts.lock_timeout)),
+            cluster_lock(store, env, cluster, RUNBOOK, opts.lock_timeout),
             JournalledRun(
                 store,
                 cluster,
@@ -743,7 +742,7 @@ def _run_cluster(ctx: _Ctx) -> None:
         ctx.say(f"{cluster}: snapshot {taken.snapshot_id} stored (exops diff {taken.snapshot_id})")
     steps = [s for s in result.steps if s.cluster == cluster]
     with (
-        store.lock(cluster, runbook=RUNBOOK, timeout_s=lock_wait(env, opts.lock_timeout)),
+        cluster_lock(store, env, cluster, RUNBOOK, opts.lock_timeout),
         JournalledRun(
             store,
             cluster,
