@@ -28,6 +28,7 @@ from typing import Any
 
 from exops.core.models import Certificate, ClusterSettings, PeerFacts, SystemInfo
 from exops.facts.gather import Fact
+from exops.plan.preflight import option_key_rule
 
 SCHEMA = "exops.diff/1"
 SNAPSHOT_SCHEMA = "exops.snapshot/1"
@@ -133,6 +134,9 @@ def peer_doc(pf: PeerFacts) -> dict[str, Any]:
             unknown["system"] = why
         else:
             values.update(_system(pf.system, pf.transport))
+            if values.get("system.option_keys", "") is None and option_key_rule(pf)[0] == "none":
+                # Expressway X14.2+: no option keys exist (evidence: Release Note X14.2.5)
+                values["system.option_keys"] = "none (Smart Licensing only)"
             for setting, value in values.items():
                 if value is None and setting.startswith("system."):
                     key = _UNKNOWN_KEYS.get(setting, setting)

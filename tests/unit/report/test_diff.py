@@ -69,6 +69,20 @@ def test_an_option_key_is_kept_as_a_fingerprint_never_the_key() -> None:
     assert KEY not in json.dumps(d)
 
 
+def test_expressway_x14_2_and_later_has_no_option_keys_not_an_unknown() -> None:
+    """Evidence (Release Note X14.2.5): Expressway X14.2+ has no option keys (Smart
+    Licensing only); its 404 is that fact, not a failed read. VCS or an older version
+    whose keys were not read stays unknown."""
+    pf = peer(0, [0, 1, 2])  # Expressway-C X15.2.1
+    assert pf.system is not None
+    d = peer_doc(with_(pf, system=pf.system.model_copy(update={"option_keys": None})))
+    assert d["values"]["system.option_keys"] == "none (Smart Licensing only)"
+    assert "system.option_keys" not in d["unknown"]
+    old = pf.system.model_copy(update={"option_keys": None, "version": "X14.0.2"})
+    d = peer_doc(with_(pf, system=old))
+    assert d["values"]["system.option_keys"] is None and "system.option_keys" in d["unknown"]
+
+
 def test_over_ssh_what_the_cli_does_not_offer_is_unknown_not_empty() -> None:
     pf = with_(peer(0, [0]), transport="ssh")
     assert pf.system is not None
