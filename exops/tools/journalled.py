@@ -21,7 +21,7 @@ from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 from exops.run.env import Env
 from exops.state import open_state
-from exops.state.base import NewRun, current_user
+from exops.state.base import UNFINISHED_STATUSES, NewRun, RunQuery, current_user
 
 
 @dataclass(frozen=True)
@@ -167,3 +167,34 @@ def ended(result: R, status: str, code: int, message: str) -> R:
     """``result`` with its outcome set (status, exit code, one line)."""
     result.status, result.exit_code, result.message = status, int(code), message
     return result
+
+
+def close_unfinished(
+    store: Any,
+    env: Env,
+    cluster: str,
+    runbook: str,
+    *,
+    params: dict[str, Any],
+    detail: str,
+    lock_timeout: float | None,
+) -> str | None:
+    """A re-run found nothing left to do, read now, but the journal's last ``runbook``
+    run of ``cluster`` did not finish (killed after its last change): record a run that
+    says the work is finished (one verify step with ``detail``), so the killed run is
+    no longer the last one. The line that says so (None: nothing to close)."""
+    if store is None:
+        return None
+    query = RunQuery(cluster=cluster, runbook=runbook)
+    last = store.journal.list_runs(limit=1, query=query)
+    if not last or last[0].get("status") not in UNFINISHED_STATUSES:
+        return None
+    started = datetime.now(UTC)
+    killed = last[0].get("run_id")
+    with (
+        cluster_lock(store, env, cluster, runbook, lock_timeout),
+        JournalledRun(store, cluster, runbook, params=params, plan={"closes": killed}) as run,
+    ):
+        run.step("v0", "nothing left to do", "verify", None, "ok", started, None, detail)
+        run.finish("ok", 0)
+    return f"{cluster}: {detail}: run {killed}, which did not finish, is closed (run {run.run_id})"

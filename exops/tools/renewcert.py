@@ -64,7 +64,13 @@ from exops.facts.gather import Fact
 from exops.facts.health import settled_problems
 from exops.facts.view import ClusterView
 from exops.run.env import Env
-from exops.tools.journalled import JournalledRun, cluster_lock, ended, state_store
+from exops.tools.journalled import (
+    JournalledRun,
+    close_unfinished,
+    cluster_lock,
+    ended,
+    state_store,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -533,19 +539,23 @@ def _journalled(store: Any, ctx: _Ctx, result: RenewResult) -> JournalledRun:
         store,
         ctx.cluster,
         RUNBOOK,
-        params={
-            "peers": list(ctx.opts.peers),
-            "phase": ctx.opts.phase,
-            "csr_out": str(ctx.opts.csr_out) if ctx.opts.csr_out else None,
-            "cert": str(ctx.opts.cert) if ctx.opts.cert else None,
-            "chain": str(ctx.opts.chain) if ctx.opts.chain else None,
-            "cert_dir": str(ctx.opts.cert_dir) if ctx.opts.cert_dir else None,
-            "min_days": ctx.opts.min_days,
-        },
+        params=_params(ctx),
         plan={"steps": [s.to_json() for s in result.steps], "forms": _forms()},
     )
     result.run_id = run.run_id
     return run
+
+
+def _params(ctx: _Ctx) -> dict[str, Any]:
+    return {
+        "peers": list(ctx.opts.peers),
+        "phase": ctx.opts.phase,
+        "csr_out": str(ctx.opts.csr_out) if ctx.opts.csr_out else None,
+        "cert": str(ctx.opts.cert) if ctx.opts.cert else None,
+        "chain": str(ctx.opts.chain) if ctx.opts.chain else None,
+        "cert_dir": str(ctx.opts.cert_dir) if ctx.opts.cert_dir else None,
+        "min_days": ctx.opts.min_days,
+    }
 
 
 def _record(run: JournalledRun, step: Step, started: datetime, error: str | None = None) -> None:
@@ -773,11 +783,18 @@ def _install_phase(
     _plan_install(result, installs, add_ca)
     if all(s.kind == "verify" for s in result.steps) and _healthy(ctx, facts) is None:
         result.steps = []
+        said = "every certificate is installed, served and accepted"
+        closed = None
+        if not ctx.opts.dry_run:  # a killed run's last step done: close it in the journal
+            closed = close_unfinished(
+                store, ctx.env, ctx.cluster, RUNBOOK, params=_params(ctx),
+                detail=f"{said} (read now)", lock_timeout=ctx.opts.lock_timeout,
+            )  # fmt: skip
         return ended(
             result,
             "nothing_to_change",
             ExitCode.OK,
-            "every certificate is installed, served and accepted: nothing to do",
+            f"{said}: nothing to do" + (f"; {closed}" if closed else ""),
         )
     if any(s.kind != "verify" for s in result.steps):
         result.steps.insert(

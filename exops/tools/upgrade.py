@@ -75,7 +75,13 @@ from exops.tools.drain import (
     unattended_refusal,
     wait_drained,
 )
-from exops.tools.journalled import JournalledRun, cluster_lock, ended, state_store
+from exops.tools.journalled import (
+    JournalledRun,
+    close_unfinished,
+    cluster_lock,
+    ended,
+    state_store,
+)
 
 RUNBOOK = "upgrade"
 SCHEMA = "exops.upgrade/1"
@@ -620,36 +626,22 @@ def _params(opts: UpgradeOptions, target: str) -> dict[str, Any]:
 
 
 def _close_killed(env: Env, store: Any, result: UpgradeResult, opts: UpgradeOptions) -> list[str]:
-    """Every peer runs the target and the cluster is healthy, but the journal's last
-    upgrade run of a cluster did not finish (killed during the last peer's reboot): a
-    run is recorded that says the upgrade is finished, read now, so the killed one is
-    not the last any more (``_settle_silent`` would take a later silent peer for its
-    reboot and wait for it). The lines that say so."""
-    lines: list[str] = []
-    for cluster in result.clusters if store is not None else ():
-        query = RunQuery(cluster=cluster, runbook=RUNBOOK)
-        last = store.journal.list_runs(limit=1, query=query)
-        if not last or last[0].get("status") not in UNFINISHED_STATUSES:
-            continue
-        started = datetime.now(UTC)
-        with (
-            cluster_lock(store, env, cluster, RUNBOOK, opts.lock_timeout),
-            JournalledRun(
-                store,
-                cluster,
-                RUNBOOK,
-                params=_params(opts, result.target),
-                plan={"order": [], "target_version": result.target, "forms": []},
-            ) as run,
-        ):
-            detail = (
-                f"every peer runs {result.target} and the cluster is healthy (read now): "
-                f"the upgrade of run {last[0].get('run_id')} is finished"
-            )
-            run.step("v0", "the upgrade is finished", "verify", None, "ok", started, None, detail)
-            run.finish("ok", 0)
-        result.run_ids[cluster] = run.run_id
-        lines.append(f"{cluster}: {detail} (recorded as run {run.run_id})")
+    """Every peer runs the target and the cluster is healthy: a killed upgrade run that
+    is still the journal's last is closed (``_settle_silent`` would otherwise take a
+    later silent peer for its reboot and wait for it). The lines that say so."""
+    lines = []
+    for cluster in result.clusters:
+        line = close_unfinished(
+            store,
+            env,
+            cluster,
+            RUNBOOK,
+            params=_params(opts, result.target),
+            detail=f"every peer runs {result.target} and the cluster is healthy (read now)",
+            lock_timeout=opts.lock_timeout,
+        )
+        if line:
+            lines.append(line)
     return lines
 
 
