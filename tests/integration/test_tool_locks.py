@@ -20,12 +20,18 @@ def _commands(lab: Any, tmp_path: Path) -> dict[str, list[str]]:
     env = lab.env
     return {
         "snapshot": ["snapshot", "-c", "c1"],
-        "drain": ["drain", "-c", "c1", "--peer", "c1-p2", "--yes"]
-        + ["--accept", "manual-maintenance", "--drain-timeout", "5"],
-        "upgrade": ["upgrade", "-c", "c1", "--image", env["EXOPS_LAB_IMAGE"]]
-        + ["--sha512", env["EXOPS_LAB_IMAGE_SHA512"], "--sftp", env["EXOPS_LAB_SFTP"], "--yes"],
-        "renew-cert": ["renew-cert", "-c", "c1", "--peer", "c1-p2", "--yes"]
-        + ["--csr-out", str(tmp_path)],
+        "drain": [
+            *("drain", "-c", "c1", "--peer", "c1-p2", "--yes"),
+            *("--accept", "manual-maintenance", "--drain-timeout", "5"),
+        ],
+        "upgrade": [
+            *("upgrade", "-c", "c1", "--image", env["EXOPS_LAB_IMAGE"], "--yes"),
+            *("--sha512", env["EXOPS_LAB_IMAGE_SHA512"], "--sftp", env["EXOPS_LAB_SFTP"]),
+        ],
+        "renew-cert": [
+            *("renew-cert", "-c", "c1", "--peer", "c1-p2", "--yes"),
+            *("--csr-out", str(tmp_path)),
+        ],
     }
 
 
