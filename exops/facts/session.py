@@ -43,12 +43,11 @@ T = TypeVar("T")
 CONNECTION = "exops_appliance"
 # A one-shot read (``release``) of a big fleet reads at most this many x ``workers``
 # peers at once; each finished peer (its connections closed) admits the next. Every
-# peer in flight holds an SSH session and its transport thread (paramiko wakes each
-# every 0.1 s) and an HTTPS pool: on 1,500 peers over SSH, all at once took 304 MiB
-# and ~1,900 threads (the GIL and the kernel's scheduler, not the peers, set the
-# pace; a loaded lab's logins timed out); 1.5 x 100 took 160 MiB and 45 s, 2.5 x 100
-# 176 MiB and 34 s, 4 x 100 230 MiB and 177 s (bench/status_scale.py). 2: a fleet of
-# up to 200 peers (the default workers) is read exactly as before.
+# peer in flight holds an SSH session and its transport thread and an HTTPS pool.
+# 1,500 peers over SSH on one lab (docs/benchmarks.md, 2026-12-06): all at once,
+# 317 MiB, 230 s and 596 peers unreachable (~1,900 threads: the GIL and the kernel's
+# scheduler set the pace and logins timed out); 2 x 100 at once, 163 MiB, 41 s, every
+# peer read. 2: a fleet of up to 200 peers (default workers) is read as before.
 READ_AT_ONCE = 2
 
 
