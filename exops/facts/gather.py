@@ -454,8 +454,9 @@ class Gatherer:
         )
         # More connections to a peer than its share of the threads would sit
         # idle and only cost TLS handshakes (a big fleet: 300 peers on 400
-        # threads get 2 each, not 4).
-        per_peer = max(1, min(self.per_peer, -(-self.workers // len(runs))))
+        # threads get 2 each, not 4). The share is of the peers read at once.
+        at_once = min(len(runs), self.peers or len(runs))
+        per_peer = max(1, min(self.per_peer, -(-self.workers // at_once)))
         try:
             return _Gather(pool, runs, per_peer, on_peer, self.peers).run()
         finally:
