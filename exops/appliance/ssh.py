@@ -171,7 +171,7 @@ class ParamikoShell:
         watchdog.daemon = True
         watchdog.start()
         try:
-            chan = self._login(client, known, time.monotonic() + bound_s)
+            chan = self._login(client, known, time.monotonic() + bound_s, expired)
         except Exception as exc:
             if expired.is_set():
                 self.close()
@@ -191,7 +191,13 @@ class ParamikoShell:
             )
         return chan
 
-    def _login(self, client: paramiko.SSHClient, known: Path, deadline: float) -> paramiko.Channel:
+    def _login(
+        self,
+        client: paramiko.SSHClient,
+        known: Path,
+        deadline: float,
+        expired: threading.Event,
+    ) -> paramiko.Channel:
         t = self.target
         op = "ssh connect"
         try:
@@ -251,6 +257,7 @@ class ParamikoShell:
                 "SSH connection closed by the peer", host=self.host, operation=op
             ) from exc
         self._client = client
+        self._in_time(expired, deadline, op)
         try:
             chan = client.invoke_shell(width=250, height=1000)
         except (OSError, paramiko.SSHException, EOFError) as exc:
@@ -277,6 +284,20 @@ class ParamikoShell:
                 "SSH session lost after login", host=self.host, operation=op
             ) from exc
         return chan
+
+    def _in_time(self, expired: threading.Event, deadline: float, op: str) -> None:
+        """Connected: the login's deadline has not passed. When the watchdog fired
+        before the transport had started (its close found nothing to close: a loaded
+        client, hundreds of logins at once), paramiko would wait for the shell and the
+        pty with no timeout; once connected, the transport is active and a later close
+        wakes those waits."""
+        if expired.is_set() or time.monotonic() >= deadline:
+            self.close()
+            raise TimeoutError_(
+                "SSH login not complete: the deadline passed during the connect",
+                host=self.host,
+                operation=op,
+            )
 
     def _read_answer(self, chan: paramiko.Channel, command: str) -> str:
         return strip_echo(self._read(chan, command, _complete), command)

@@ -456,14 +456,21 @@ class Gatherer:
     """Reads many peers at once on one bounded thread pool.
 
     ``workers``: threads in all (requests in flight across every peer);
-    ``per_peer``: requests in flight to one peer (``PEER_CONCURRENCY``).
+    ``per_peer``: requests in flight to one peer (``PEER_CONCURRENCY``);
+    ``peers``: peers read at once (default: all of them). A peer's connections
+    (an SSH session and its transport thread, an HTTPS pool) live while it is
+    read, so a big fleet's memory follows this; each finished peer admits the
+    next waiting one, in the order given.
     """
 
-    def __init__(self, *, workers: int = 400, per_peer: int = PEER_CONCURRENCY):
-        if workers < 1 or per_peer < 1:
-            raise ValueError("workers and per_peer must be at least 1")
+    def __init__(
+        self, *, workers: int = 400, per_peer: int = PEER_CONCURRENCY, peers: int | None = None
+    ):
+        if workers < 1 or per_peer < 1 or (peers is not None and peers < 1):
+            raise ValueError("workers, per_peer and peers must be at least 1")
         self.workers = workers
         self.per_peer = per_peer
+        self.peers = peers
 
     def gather(
         self,
@@ -486,10 +493,11 @@ class Gatherer:
         )
         # More connections to a peer than its share of the threads would sit
         # idle and only cost TLS handshakes (a big fleet: 300 peers on 400
-        # threads get 2 each, not 4).
-        per_peer = max(1, min(self.per_peer, -(-self.workers // len(runs))))
+        # threads get 2 each, not 4). The share is of the peers read at once.
+        at_once = min(len(runs), self.peers or len(runs))
+        per_peer = max(1, min(self.per_peer, -(-self.workers // at_once)))
         try:
-            return _Gather(pool, runs, per_peer, on_peer).run()
+            return _Gather(pool, runs, per_peer, on_peer, self.peers).run()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -503,11 +511,16 @@ class _Gather:
         runs: list[_Run],
         per_peer: int,
         on_peer: Callable[[str], None] | None = None,
+        window: int | None = None,
     ):
         self.pool = pool
         self.runs = runs
         self.per_peer = per_peer
         self.on_peer = on_peer
+        # Peers not yet started, in the order given (``Gatherer.gather``: at most
+        # ``window`` peers are read at once; each finished peer admits the next).
+        self.waiting: deque[_Run] = deque(runs)
+        self.window = len(runs) if window is None else max(1, window)
         self.results: list[PeerFacts | None] = [None] * len(runs)
         self.lock = threading.Lock()
         self.left = len(runs)
@@ -515,20 +528,30 @@ class _Gather:
         self.bugs: list[BaseException] = []
 
     def run(self) -> list[PeerFacts]:
-        settled: list[_Run] = []
         with self.lock:
-            for run in self.runs:
-                if run.peer.resolve is not None:
-                    self.pool.submit(self._local, run)
-                self._pump(run)
-                if self._settled(run):
-                    settled.append(run)
+            settled = self._admit(self.window)
         for run in settled:
             self._finish(run)
         self.done.wait()
         if self.bugs:
             raise self.bugs[0]
         return [r for r in self.results if r is not None]
+
+    def _admit(self, count: int) -> list[_Run]:
+        """Start the next ``count`` waiting peers (under the lock); the ones that are
+        settled at once (nothing to read: never connected) are returned, for
+        ``_finish`` outside the lock. A peer's clock starts when it is admitted: its
+        ``gathered_at`` is when its reads began, not when the gather did."""
+        settled: list[_Run] = []
+        for _ in range(min(count, len(self.waiting))):
+            run = self.waiting.popleft()
+            run.started, run.t0 = datetime.now(UTC), time.monotonic()
+            if run.peer.resolve is not None:
+                self.pool.submit(self._local, run)
+            self._pump(run)
+            if self._settled(run):
+                settled.append(run)
+        return settled
 
     @staticmethod
     def _settled(run: _Run) -> bool:
@@ -586,16 +609,20 @@ class _Gather:
             self._finish(run)
 
     def _finish(self, run: _Run) -> None:  # outside the lock: parsing takes CPU
-        try:
-            self.results[run.index] = _facts_of(run)
-            if self.on_peer is not None:
-                self.on_peer(run.peer.spec.name)
-        except BaseException as exc:
-            self.bugs.append(exc)
-        with self.lock:
-            self.left -= 1
-            if self.left == 0:
-                self.done.set()
+        todo = [run]
+        while todo:  # a loop, not recursion: a long row of never-connected peers
+            run = todo.pop()
+            try:
+                self.results[run.index] = _facts_of(run)
+                if self.on_peer is not None:
+                    self.on_peer(run.peer.spec.name)
+            except BaseException as exc:
+                self.bugs.append(exc)
+            with self.lock:
+                self.left -= 1
+                if self.left == 0:
+                    self.done.set()
+                todo += self._admit(1)  # this peer's place goes to the next one
 
 
 def _execute(job: Job) -> tuple[_Outcome, fail.TransportError | None]:

@@ -41,6 +41,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CONNECTION = "exops_appliance"
+# A one-shot read (``release``) of a big fleet reads at most this many x ``workers``
+# peers at once; each finished peer (its connections closed) admits the next. Every
+# peer in flight holds an SSH session and its transport thread and an HTTPS pool.
+# 1,500 peers over SSH on one lab (docs/benchmarks.md, 2026-12-06): all at once,
+# 317 MiB, 230 s and 596 peers unreachable (~1,900 threads: the GIL and the kernel's
+# scheduler set the pace and logins timed out); 2 x 100 at once, 163 MiB, 41 s, every
+# peer read. 2: a fleet of up to 200 peers (default workers) is read as before.
+READ_AT_ONCE = 2
 
 
 def _room_for_files(connections: int) -> None:
@@ -175,9 +183,13 @@ class Session:
         """
         members = {c: [p.name for p in self.clusters[c].peers] for c in clusters}
         wanted = [h for c in clusters for h in members[c] if hosts is None or h in hosts]
+        window = None
         if release:
             on_peer = self._releasing(on_peer)
-        read = self._gather(wanted, _wanted(light, needs), on_peer)
+            # Released peers hold nothing once read: read at most READ_AT_ONCE x
+            # workers of them at once (docs/benchmarks.md: 1,500 peers over SSH).
+            window = READ_AT_ONCE * self.settings.workers
+        read = self._gather(wanted, _wanted(light, needs), on_peer, window)
         facts = dict(zip(wanted, read, strict=True))
         return {c: cluster_facts(c, [facts[h] for h in members[c] if h in facts]) for c in clusters}
 
@@ -186,6 +198,7 @@ class Session:
         hosts: list[str],
         needs: frozenset[Fact],
         on_peer: Callable[[str], None] | None = None,
+        window: int | None = None,
     ) -> list[PeerFacts]:
         peers = []
         for host in hosts:  # connections are opened here, in one thread (Nornir's cache)
@@ -196,9 +209,8 @@ class Session:
             except ExopsError as exc:
                 app, error = None, str(exc)
             peers.append(PeerRead(spec, app, error, self._resolver(spec, needs)))
-        gatherer = Gatherer(
-            workers=self.settings.workers * PEER_CONCURRENCY, per_peer=PEER_CONCURRENCY
-        )
+        workers = self.settings.workers * PEER_CONCURRENCY
+        gatherer = Gatherer(workers=workers, per_peer=PEER_CONCURRENCY, peers=window)
         return gatherer.gather(peers, needs, on_peer)
 
     def _releasing(self, on_peer: Callable[[str], None] | None) -> Callable[[str], None]:

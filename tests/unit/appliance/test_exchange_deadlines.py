@@ -227,3 +227,28 @@ def test_an_unusable_known_hosts_is_a_trust_error_naming_it(tmp_path: Path) -> N
     message = str(info.value)
     assert str(directory) in message and "known_hosts" in message and "\n" not in message
     assert info.value.host == "p1"
+
+
+def test_an_ssh_login_whose_deadline_passes_before_the_transport_starts_still_ends(
+    stalling_ssh: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchdog fires while the TCP connect and key exchange have not started the
+    transport yet (a loaded client: 1,500 logins at once), so its close finds nothing to
+    close; the login then goes on to a shell that never opens. Old code: waited for the
+    pty with no timeout (a status of 1,500 peers hung on one peer)."""
+    port, known = stalling_ssh
+    connect = paramiko.SSHClient.connect
+
+    def late_connect(self: paramiko.SSHClient, *args: object, **kwargs: object) -> None:
+        time.sleep(1.3)  # past connect timeout + read timeout (0.5 + 0.6 s)
+        connect(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paramiko.SSHClient, "connect", late_connect)
+    shell = ParamikoShell(_target(port, known_hosts=str(known)))
+    start = time.monotonic()
+    with pytest.raises(TimeoutError_, match=r"SSH login not complete within 1 s") as info:
+        shell.send("xConfiguration H323")
+    took = time.monotonic() - start
+    assert info.value.host == "p1"
+    assert took < MISBEHAVE_S / 2, took
+    assert shell._client is None and shell._chan is None  # nothing left open

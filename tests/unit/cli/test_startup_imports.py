@@ -89,3 +89,37 @@ def test_import_exops_leaves_httpx_whole() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_the_exops_command_never_loads_invoke_and_paramiko_still_works() -> None:
+    """paramiko's config module imports invoke (with unittest.mock and asyncio) when it
+    is installed: 30-45 ms of every SSH read's start-up, for ``Match exec`` in OpenSSH
+    config files, which exops never reads. The exops command skips it; paramiko's
+    client, transport and host keys work as before."""
+    code = (
+        "import sys\n"
+        "import exops.cli.app as cli\n"
+        "seen = {}\n"
+        "def app(standalone_mode):\n"
+        "    import paramiko\n"
+        "    from exops.appliance.ssh import ParamikoShell\n"
+        "    seen['invoke'] = sys.modules.get('invoke') is not None\n"
+        "    seen['mock'] = 'unittest.mock' in sys.modules\n"
+        "    seen['client'] = callable(paramiko.SSHClient().close)\n"
+        "    seen['keys'] = len(paramiko.HostKeys()) == 0\n"
+        "    return 0\n"
+        "cli.app = app\n"
+        "cli._exit = lambda code: None\n"
+        "cli.main()\n"
+        "print(seen)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "{'invoke': False, 'mock': False, 'client': True, 'keys': True}"
+
+
+def test_import_exops_leaves_paramiko_whole() -> None:
+    """Only the exops command skips invoke: a program that imports exops gets paramiko
+    (and invoke, when installed) as installed."""
+    code = "import exops.cli.app, paramiko.config as c, sys; print(c.invoke is not None)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"

@@ -749,3 +749,125 @@ def test_a_one_shot_gather_closes_each_peer_as_soon_as_it_is_read(
     seen.clear()
     session.gather_many(["c1", "c2"], needs=STATUS_FACTS, on_peer=on_peer)
     assert closed == [] and [h for h, _ in seen] == ["c1-p1", "c1-p2", "c2-p1"]
+
+
+# -- a one-shot read of a big fleet: at most a window of peers at once (issue 22) ------
+
+
+class Window:
+    """Peers started (first read) and finished (``on_peer``): the most in flight at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.finished_at: dict[str, Any] = {}
+        self.max = 0
+
+    def start(self, host: str) -> None:
+        with self.lock:
+            self.started.add(host)
+            self.max = max(self.max, len(self.started - self.finished))
+
+    def done(self, host: str) -> None:
+        from datetime import UTC, datetime
+
+        with self.lock:
+            self.finished.add(host)
+            self.finished_at[host] = datetime.now(UTC)
+
+
+class WindowAppliance(CrowdAppliance):
+    def __init__(self, host: str, crowd: Crowd, window: Window):
+        super().__init__(host, crowd)
+        self.window = window
+
+    def _read(self, name: str, value: Any) -> Any:
+        self.window.start(self.host)
+        return super()._read(name, value)
+
+
+def test_a_gather_with_a_window_reads_at_most_that_many_peers_at_once() -> None:
+    """``Gatherer(peers=2)``: 7 peers, never more than 2 being read at once (each read
+    waits for a third peer that never comes, up to its deadline); each finished peer
+    admits the next, every peer is read and the facts keep the order given. A peer's
+    ``gathered_at`` is when its reads began: never before an earlier peer finished
+    when it had to wait for a place."""
+    crowd, window = Crowd(target=3, deadline_s=0.1), Window()
+    peers = [
+        PeerRead(spec(f"p{i}"), WindowAppliance(f"p{i}", crowd, window))  # type: ignore[arg-type]
+        for i in range(7)
+    ]
+    facts = Gatherer(workers=100, peers=2).gather(peers, LIGHT_READS, window.done)
+    assert [f.host for f in facts] == [f"p{i}" for i in range(7)]
+    assert all(f.reachable and f.error is None for f in facts)
+    assert window.max == 2
+    assert window.finished == {f"p{i}" for i in range(7)}
+    first_done = min(window.finished_at.values())
+    assert all(f.gathered_at >= first_done for f in facts[2:])
+    # Without a window every peer starts at once (the latch opens: 3 in flight).
+    crowd, window = Crowd(target=3, deadline_s=2.0), Window()
+    peers = [
+        PeerRead(spec(f"p{i}"), WindowAppliance(f"p{i}", crowd, window))  # type: ignore[arg-type]
+        for i in range(7)
+    ]
+    Gatherer(workers=100).gather(peers, LIGHT_READS, window.done)
+    assert window.max > 2
+
+
+def test_a_long_row_of_never_connected_peers_with_a_window_of_one() -> None:
+    """Peers that never connected settle as soon as they are admitted; each admits the
+    next in a loop, not by recursion (3,000 of them: old code would overflow the stack)."""
+    peers = [PeerRead(spec(f"p{i}"), None, "connection refused") for i in range(3000)]
+    facts = Gatherer(workers=4, peers=1).gather(peers, LIGHT_READS)
+    assert [f.host for f in facts] == [f"p{i}" for i in range(3000)]
+    assert all(not f.reachable and f.error == "connection refused" for f in facts)
+
+
+def test_only_a_one_shot_gather_reads_a_window_of_peers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``release`` (exops status): at most READ_AT_ONCE x workers peers at once, since a
+    released peer holds nothing; a runbook's gathers keep their connections open
+    anyway, so they read every peer at once as before."""
+    import exops.facts.session as session_mod
+
+    made: list[dict[str, Any]] = []
+
+    class Recording:
+        def __init__(self, **kwargs: Any):
+            made.append(kwargs)
+
+        def gather(self, peers: list[PeerRead], needs: Any, on_peer: Any) -> list[Any]:
+            return [p.spec.name for p in peers]
+
+    monkeypatch.setattr(session_mod, "Gatherer", Recording)
+    monkeypatch.setattr(session_mod, "cluster_facts", lambda c, facts: facts)
+    inventory = load_inventory(write_inventory(tmp_path / "inv"), Settings())
+    env = {"EXOPS_PASSWORD": "x-Secret-1"}
+    settings = Settings(workers=7)
+    session = session_mod.Session(inventory, settings, inventory.select(None), environ=env)
+    monkeypatch.setattr(session, "appliance", lambda host: SimpleNamespace(close=lambda: None))
+    monkeypatch.setattr(session, "_releasing", lambda on_peer: on_peer)
+    session.gather_many(["c1", "c2"], needs=STATUS_FACTS, release=True)
+    session.gather_many(["c1", "c2"], needs=STATUS_FACTS)
+    assert [m.get("peers") for m in made] == [session_mod.READ_AT_ONCE * 7, None]
+    assert all(m["workers"] == 7 * PEER_CONCURRENCY for m in made)
+
+
+def test_a_windowed_peer_gets_its_share_of_the_threads_of_the_peers_read_at_once() -> None:
+    """The threads are shared among the peers being read, not all the peers given: 6
+    peers, a window of 2 and 8 threads give each peer being read 4 requests in flight
+    (old code: 8 / 6 peers = 2, half the threads idle: 1,500 peers over HTTPS took
+    longer with the window than without)."""
+    crowd = Crowd(target=8, deadline_s=0.3)
+    peers = [
+        PeerRead(spec(f"p{i}"), CrowdAppliance(f"p{i}", crowd))  # type: ignore[arg-type]
+        for i in range(6)
+    ]
+    facts = Gatherer(workers=8, per_peer=PEER_CONCURRENCY, peers=2).gather(
+        peers, ALL_FACTS - {Fact.FQDN}
+    )
+    assert all(f.reachable for f in facts)
+    assert max(crowd.max_per_peer.values()) == PEER_CONCURRENCY
+    assert crowd.max <= 8
