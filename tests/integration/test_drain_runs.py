@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from clikit import Cli, cli_for, last_seq, writes_since
+from lifekit import upgrade_args
 
 pytestmark = pytest.mark.integration
 
@@ -80,22 +81,6 @@ def seed(lab: Any) -> None:
         )
 
 
-def _upgrade_args(lab: Any, *extra: str) -> list[str]:
-    env = lab.env
-    return [
-        "upgrade",
-        "-c",
-        "c1",
-        "--image",
-        env["EXOPS_LAB_IMAGE"],
-        "--sha512",
-        env["EXOPS_LAB_IMAGE_SHA512"],
-        "--sftp",
-        env["EXOPS_LAB_SFTP"],
-        *extra,
-    ]
-
-
 def _seeded(lab_factory: Any, tmp_path: Path, transport: str) -> tuple[Any, Cli, int]:
     """A formed 3-peer cluster carrying calls and registrations; the CLI over
     ``transport``; the lab's last write before the test."""
@@ -116,15 +101,15 @@ def test_upgrade_drain_drains_each_peer_then_reads_maintenance_off(
     lab, cli, seq = _seeded(lab_factory, tmp_path, transport)
 
     # Unattended without --accept manual-maintenance: refused before anything (exit 3).
-    proc = cli(*_upgrade_args(lab, "--drain", "--yes"), expect=3)
+    proc = cli(*upgrade_args(lab, "--drain", "--yes"), expect=3)
     assert "--accept manual-maintenance" in proc.stderr and "Maintenance mode" in proc.stderr
     assert "nothing was changed" in proc.stderr and "Traceback" not in proc.stderr
     assert writes_since(lab, seq) == []
     assert cli.json("history", "-c", "c1")["runs"] == []  # no snapshot, no run
-    cli(*_upgrade_args(lab, "--accept", "manual-maintenance"), expect=2)  # only with --drain
+    cli(*upgrade_args(lab, "--accept", "manual-maintenance"), expect=2)  # only with --drain
 
     # The dry run shows the drain step and the check after each peer's reboot.
-    dry = cli(*_upgrade_args(lab, "--drain", "--dry-run")).stdout
+    dry = cli(*upgrade_args(lab, "--drain", "--dry-run")).stdout
     for i, peer in enumerate(ORDER, start=1):
         assert f"  {i}. {peer} (" in dry
         assert re.search(rf"  {i}\. {peer} .*drain first: manual step: .*{peer}", dry), dry
@@ -134,7 +119,7 @@ def test_upgrade_drain_drains_each_peer_then_reads_maintenance_off(
     run = Operator(
         lab,
         cli,
-        *_upgrade_args(lab, "--drain", "--yes", "--accept", "manual-maintenance", "--json"),
+        *upgrade_args(lab, "--drain", "--yes", "--accept", "manual-maintenance", "--json"),
     )
     code, out, err = run.finish()
     assert code == 0, err
@@ -172,7 +157,7 @@ def test_upgrade_drain_resumes_on_a_peer_left_drained(lab_factory: Any, tmp_path
     deadline = time.monotonic() + 60
     while lab.control.peer_state("c1-p1")["calls_total"] and time.monotonic() < deadline:
         time.sleep(0.2)
-    run = Operator(lab, cli, *_upgrade_args(lab, "--drain", "--yes", *ACCEPT, "--json"))
+    run = Operator(lab, cli, *upgrade_args(lab, "--drain", "--yes", *ACCEPT, "--json"))
     code, out, err = run.finish()
     assert code == 0, err + out
     assert "c1-p1 is drained" in err and "nothing to redo" in err

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from clikit import Cli, cli_for, last_seq, writes_since
 from killkit import eventually, run_killed
+from lifekit import upgrade_args
 
 pytestmark = pytest.mark.integration
 
@@ -21,22 +22,6 @@ ORDER = ["c1-p1", "c1-p2", "c1-p3"]  # the primary (slot 1) first, then slot ord
 @pytest.fixture
 def lab(lab_factory: Any) -> Any:
     return lab_factory(clusters=1, peers=3, time_scale=0.01, preset="formed")
-
-
-def _args(lab: Any, *extra: str, sha512: str | None = None) -> list[str]:
-    env = lab.env
-    return [
-        "upgrade",
-        "-c",
-        "c1",
-        "--image",
-        env["EXOPS_LAB_IMAGE"],
-        "--sha512",
-        sha512 or env["EXOPS_LAB_IMAGE_SHA512"],
-        "--sftp",
-        env["EXOPS_LAB_SFTP"],
-        *extra,
-    ]
 
 
 def _versions(lab: Any) -> dict[str, str]:
@@ -66,7 +51,7 @@ def test_dry_run_then_upgrade_then_a_rerun_is_a_no_op(lab: Any, tmp_path: Path) 
     cli = cli_for(lab, tmp_path)
     env, target = lab.env, lab.env["EXOPS_LAB_IMAGE_VERSION"]
     seq = last_seq(lab)
-    dry = cli(*_args(lab, "--dry-run"))
+    dry = cli(*upgrade_args(lab, "--dry-run"))
     steps = [
         f"  {i}. {p} ({'primary' if i == 1 else 'subordinate'}, c1): X15.2.1 -> {target}; "
         "expected reboot ~300 s (the documented ~5 min reboot) plus the image download and "
@@ -84,7 +69,7 @@ def test_dry_run_then_upgrade_then_a_rerun_is_a_no_op(lab: Any, tmp_path: Path) 
     assert env["EXOPS_SFTP_PASSWORD"] not in dry.stdout + dry.stderr
     assert writes_since(lab, seq) == []  # the dry run changed nothing
 
-    run = cli(*_args(lab, "--yes", "--json"))
+    run = cli(*upgrade_args(lab, "--yes", "--json"))
     doc = json.loads(run.stdout)
     assert doc["status"] == "ok" and doc["exit_code"] == 0, doc
     assert [s["peer"] for s in doc["order"]] == ORDER
@@ -110,14 +95,14 @@ def test_dry_run_then_upgrade_then_a_rerun_is_a_no_op(lab: Any, tmp_path: Path) 
     ]
     # A re-run reads every peer on the target and changes nothing.
     seq = last_seq(lab)
-    again = cli(*_args(lab, "--yes"))
+    again = cli(*upgrade_args(lab, "--yes"))
     assert f"every peer of c1 runs {target}: nothing to do" in again.stdout
     assert writes_since(lab, seq) == []
 
 
 def test_a_wrong_hash_fails_with_one_line_and_exit_1(lab: Any, tmp_path: Path) -> None:
     cli = cli_for(lab, tmp_path)
-    proc = cli(*_args(lab, "--yes", sha512="ab" * 64), expect=1)
+    proc = cli(*upgrade_args(lab, "--yes", sha512="ab" * 64), expect=1)
     lines = proc.stderr.strip().splitlines()
     assert lines == [
         f"exops: error: c1-p1: the upgrade failed: upgradestatus UPGD_FAILED (image "
@@ -144,7 +129,7 @@ def test_a_kill_mid_upgrade_then_a_rerun_converges(
     twice), finishes the rest and reads the documented end state. Re-run while that
     peer is down rebooting: the journal's unfinished run makes exops wait for it."""
     cli = cli_for(lab, tmp_path)
-    killed = run_killed(lab, cli, tmp_path, _args(lab), write)
+    killed = run_killed(lab, cli, tmp_path, upgrade_args(lab), write)
     assert killed.killed, killed
     victim = ORDER[write // 2 - 1]
     assert killed.writes[-1]["peer"] == victim and killed.writes[-1]["method"] == "POST"
@@ -157,7 +142,7 @@ def test_a_kill_mid_upgrade_then_a_rerun_converges(
             timeout=30,
         )
     seq = last_seq(lab)
-    rerun = cli(*_args(lab, "--yes"))
+    rerun = cli(*upgrade_args(lab, "--yes"))
     assert "every peer of c1 runs" in rerun.stdout
     posts = [w for w in writes_since(lab, seq) if w["method"] == "POST"]
     # The killed run's peer is followed, never asked again; only the peers after it are.
@@ -165,18 +150,18 @@ def test_a_kill_mid_upgrade_then_a_rerun_converges(
     eventually(lambda: _converged(lab), timeout=30)
     _never_two_down(lab)
     assert sorted(r["peer"] for r in lab.control.metrics()["restarts"]) == ORDER
-    assert "nothing to do" in cli(*_args(lab, "--yes")).stdout
+    assert "nothing to do" in cli(*upgrade_args(lab, "--yes")).stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(lab: Any, tmp_path: Path) -> None:
     cli: Cli = cli_for(lab, tmp_path)
-    proc = cli(*_args(lab, "--yes", sha512="abc"), expect=2)
+    proc = cli(*upgrade_args(lab, "--yes", sha512="abc"), expect=2)
     assert proc.stderr.strip().splitlines() == [
         "exops: error: --sha512: 3 characters; the image's SHA-512 is 128 hexadecimal digits "
         "(sha512sum IMAGE)"
     ]
     env = {k: v for k, v in cli.env.items() if k != "EXOPS_SFTP_PASSWORD"}
-    proc = Cli(env)(*_args(lab, "--yes"), expect=2)
+    proc = Cli(env)(*upgrade_args(lab, "--yes"), expect=2)
     assert "EXOPS_SFTP_PASSWORD is not set" in proc.stderr
     assert lab.control.metrics()["restarts"] == []
 
@@ -187,7 +172,7 @@ def test_over_ssh_the_expressway_e_cluster_goes_first(lab_factory: Any, tmp_path
     spec = {f"c2-p{k}": {"role": "Expressway-E"} for k in (1, 2)}
     lab = lab_factory(clusters=2, peers=2, time_scale=0.01, preset="formed", spec=spec)
     cli = cli_for(lab, tmp_path, EXOPS_TRANSPORT="ssh")
-    args = [*_args(lab), "-c", "c2"]
+    args = [*upgrade_args(lab), "-c", "c2"]
     dry = cli(*args, "--dry-run").stdout.splitlines()
     assert dry[0].startswith(f"upgrade c2, c1 to {lab.env['EXOPS_LAB_IMAGE_VERSION']}:")
     assert dry[1] == (
@@ -216,7 +201,7 @@ def test_an_image_of_another_version_stops_the_run(lab: Any, tmp_path: Path) -> 
     """The image installs X15.3.0 but the operator said X15.4.0: the first peer reports
     UPGD_SUCCESSFUL on X15.3.0, and exops stops there (exit 1) instead of going on."""
     cli = cli_for(lab, tmp_path)
-    proc = cli(*_args(lab, "--yes", "--to-version", "X15.4.0"), expect=1)
+    proc = cli(*upgrade_args(lab, "--yes", "--to-version", "X15.4.0"), expect=1)
     actual = lab.env["EXOPS_LAB_IMAGE_VERSION"]
     assert proc.stderr.strip().splitlines() == [
         f"exops: error: c1-p1: upgradestatus UPGD_SUCCESSFUL, but it runs {actual}, not "

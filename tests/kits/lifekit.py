@@ -285,3 +285,17 @@ class SftpRelay:
         self.listener.close()
         for t in self.threads:
             t.join(timeout=2)
+
+
+def upgrade_args(
+    lab: Any, *extra: str, sha512: str | None = None, sftp: str | None = None
+) -> list[str]:
+    """``exops upgrade`` of the lab's cluster c1 to the lab's image (lab.env: its name,
+    SHA-512 and SFTP server, unless given), then ``extra``."""
+    env = lab.env
+    return [
+        *("upgrade", "-c", "c1", "--image", env["EXOPS_LAB_IMAGE"]),
+        *("--sha512", sha512 or env["EXOPS_LAB_IMAGE_SHA512"]),
+        *("--sftp", sftp or env["EXOPS_LAB_SFTP"]),
+        *extra,
+    ]

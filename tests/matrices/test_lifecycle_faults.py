@@ -25,6 +25,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
+import lifekit
 import pytest
 from clikit import Cli, cli_for, last_seq, writes_since
 from cryptography import x509
@@ -78,19 +79,7 @@ def running(lab: Any) -> None:
 
 
 def upgrade_args(lab: Any, *, sha512: str | None = None, sftp: str | None = None) -> list[str]:
-    env = lab.env
-    return [
-        "upgrade",
-        "-c",
-        "c1",
-        "--image",
-        env["EXOPS_LAB_IMAGE"],
-        "--sha512",
-        sha512 or env["EXOPS_LAB_IMAGE_SHA512"],
-        "--sftp",
-        sftp or env["EXOPS_LAB_SFTP"],
-        "--yes",
-    ]
+    return lifekit.upgrade_args(lab, "--yes", sha512=sha512, sftp=sftp)
 
 
 def versions(lab: Any) -> dict[str, str]:

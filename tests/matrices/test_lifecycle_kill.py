@@ -30,7 +30,7 @@ from clikit import Cli, cli_for, last_seq, writes_since
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from killkit import eventually
-from lifekit import SftpRelay, down_together, journal, run_at, steps_of
+from lifekit import SftpRelay, down_together, journal, run_at, steps_of, upgrade_args
 
 pytestmark = pytest.mark.integration
 
@@ -89,22 +89,6 @@ def _interrupted(cli: Cli, runbook: str) -> dict[str, Any]:
 # -- exops upgrade -------------------------------------------------------------------
 
 
-def _upgrade_args(lab: Any, sftp: str) -> tuple[str, ...]:
-    env = lab.env
-    return (
-        "upgrade",
-        "-c",
-        "c1",
-        "--image",
-        env["EXOPS_LAB_IMAGE"],
-        "--sha512",
-        env["EXOPS_LAB_IMAGE_SHA512"],
-        "--sftp",
-        sftp,
-        "--yes",
-    )
-
-
 def _on_target(lab: Any) -> tuple[bool, str]:
     target = lab.env["EXOPS_LAB_IMAGE_VERSION"]
     bad = {
@@ -156,7 +140,7 @@ def test_upgrade_killed_then_rerun_converges(
         relay = SftpRelay(sftp, hold_after=64 * 1024)
         relay_pool.append(relay)
         sftp = relay.url
-    args = _upgrade_args(lab, sftp)
+    args = tuple(upgrade_args(lab, "--yes", sftp=sftp))
     hang = _hold_reboot(lab, point)
 
     killed = run_at(lab, cli, tmp_path, args, point)
