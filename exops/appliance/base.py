@@ -9,6 +9,7 @@ transport, which maps each one to a REST call or a CLI command.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -117,6 +118,29 @@ class Appliance(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def tcp_accepts(address: str, port: int, timeout: float) -> bool:
+    """A plain TCP connect to ``address:port``, closed at once: True when the port
+    accepts a connection within ``timeout`` seconds. Nothing is sent, no TLS, no
+    login: it says only that something listens there, never that the peer answers
+    (a restart wait polls with it while the peer is down, then reads for real)."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:  # refused, unreachable, timed out, does not resolve
+        return False
+
+
+@runtime_checkable
+class PortProbe(Protocol):
+    """An appliance that can tell, cheaply, whether the port its reads use is open."""
+
+    def accepts_connections(self) -> bool:
+        """A plain TCP connect to the port this peer's restart-wait read uses (HTTPS,
+        or SSH with the SSH transport), within the connect timeout. Never proof that
+        the peer answers: only whether a full read is worth making."""
+        ...
 
 
 def _mapping_rows(settings: ClusterSettings) -> list[tuple[str, str]]:

@@ -129,6 +129,13 @@ class RoutedAppliance:
     def command(self, command: Command) -> str:
         return self.ssh.command(command)
 
+    def accepts_connections(self) -> bool:
+        """``PortProbe``: the port ``read_uptime`` uses (SSH with the SSH transport,
+        else HTTPS) accepts a TCP connection."""
+        if self.target.transport == "ssh":
+            return self.ssh.accepts_connections()
+        return self.rest.accepts_connections()
+
     def probe(self) -> float:
         return self.ssh.probe() if self.target.transport == "ssh" else self.rest.probe()
 

@@ -44,6 +44,7 @@ from exops.appliance.base import (
     UpgradeRequest,
     UpgradeStatus,
     Write,
+    tcp_accepts,
 )
 from exops.appliance.certs import parse_certificate, trust_store_names
 from exops.appliance.knowledge import (
@@ -1108,6 +1109,11 @@ class RestAppliance:
             path = f"{REST.eventlog}?lines={int(lines)}"
             text = self._request("GET", path, retry=True).text
             return [line for line in text.splitlines() if line.strip()]
+
+    def accepts_connections(self) -> bool:
+        """``PortProbe``: the HTTPS port accepts a TCP connection (no TLS, no request)."""
+        t = self.target
+        return tcp_accepts(t.address or t.hostname, t.port, t.connect_timeout_s)
 
     def probe(self) -> float:
         start = time.perf_counter()

@@ -32,7 +32,7 @@ from typing import Protocol, TypeVar
 import paramiko
 
 from exops.appliance import xapi
-from exops.appliance.base import Command, ConnectionTarget, Write
+from exops.appliance.base import Command, ConnectionTarget, Write, tcp_accepts
 from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, MAX_ANSWER_BYTES
 from exops.appliance.record import PeerRecorder, recorder_for
 from exops.core.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
@@ -574,6 +574,11 @@ class SshAppliance:
                 f"'{line}' refused: {xapi.error_reason(answer)}", host=self.host, operation=line
             )
         return answer.strip()
+
+    def accepts_connections(self) -> bool:
+        """``PortProbe``: the SSH port accepts a TCP connection (no login)."""
+        t = self.target
+        return tcp_accepts(t.address or t.hostname, t.ssh_port, t.connect_timeout_s)
 
     def probe(self) -> float:
         start = time.perf_counter()

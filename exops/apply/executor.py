@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from exops.appliance.base import Appliance, apply_writes, settings_writes
+from exops.appliance.base import Appliance, PortProbe, apply_writes, settings_writes
 from exops.apply.results import FAILED_STATUSES, StepResult, StepStatus
 from exops.apply.safety import check_command, check_restart, check_write
 from exops.apply.waits import Waiter
@@ -521,12 +521,22 @@ def _back_poll(
     Only an appliance that reports no uptime is taken back on "went down, answers
     again". A peer going down can cut a login short, which reads as refused
     credentials; a third refusal stops the wait: logging in again at every poll
-    would lock the account."""
-    state = {"down": False, "refused": 0}
+    would lock the account.
+
+    While the peer is known down (its last poll got no answer at all), a poll first
+    makes a plain TCP connect to the port the read uses (``PortProbe``, within the
+    connect timeout the read itself would have had): a closed port is "still down"
+    without a TLS handshake or a login. Only an open port earns the read, and only
+    the read (as above) ever says the peer is back: an accepted connection never does."""
+    state = {"down": False, "refused": 0, "unreached": False}
+    ports = app if isinstance(app, PortProbe) else None
     requested = clock()
 
     def back() -> tuple[bool, str]:
         now = clock()  # before the read: a boot before this moment is proven by it
+        if state["unreached"] and ports is not None and not ports.accepts_connections():
+            return False, "not answering (restarting)"
+        state["unreached"] = False
         try:
             uptime = app.read_uptime()  # one cheap read, never retried: a tight poll
         except TlsError:
@@ -543,6 +553,7 @@ def _back_poll(
             return False, "login refused (restarting?)"
         except TransportError:
             state["down"] = True
+            state["unreached"] = True  # the next poll asks the port first
             return False, "not answering (restarting)"
         if uptime is not None:
             reset = uptime_before is not None and uptime < uptime_before

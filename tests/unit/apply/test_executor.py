@@ -835,6 +835,88 @@ def test_without_an_uptime_down_then_up_is_the_evidence() -> None:
     assert app.booted and clock.now >= 50
 
 
+class ProbedAppliance(GracefulAppliance):
+    """A GracefulAppliance whose ports can be probed (``PortProbe``): the port refuses
+    TCP while the peer is down and accepts from ``listening_s`` after it went down;
+    its full read works only once the peer is up again (``down_until`` + ``services_s``):
+    in between, the port accepts while TLS and the web service are not ready yet."""
+
+    def __init__(self, clock: FakeClock, settings: ClusterSettings, **kw: float) -> None:
+        self.listening_s = kw.pop("listening_s")
+        super().__init__(clock, settings, **kw)  # type: ignore[arg-type]
+        self.probes: list[tuple[float, bool]] = []
+        self.reads: list[tuple[float, str]] = []  # every full read: when, and how it went
+
+    def accepts_connections(self) -> bool:
+        down = self.requested_at is not None and (
+            self.down_from <= self.clock.now < self.down_from + self.listening_s
+        )
+        self.probes.append((self.clock.now, not down))
+        return not down
+
+    def read_uptime(self) -> int | None:
+        try:
+            uptime = super().read_uptime()
+        except TransportError:
+            self.reads.append((self.clock.now, "no connection"))
+            raise
+        self.reads.append((self.clock.now, f"uptime {uptime}"))
+        return uptime
+
+
+def test_a_restart_wait_asks_the_port_while_the_peer_is_down_and_ends_only_on_a_full_read() -> None:
+    """Down 30 s after a 20 s grace; its port accepts TCP from 25 s after it went down
+    (t=45), its web service answers from t=60 (services_s 10 past the boot at t=50).
+    While the port refuses, a poll is a TCP connect only (no TLS handshake, no login);
+    an accepted connection is never "back" by itself: the wait goes on reading fully,
+    and ends only on a read that proves the boot, as soon as without the probe."""
+    clock = FakeClock()
+    app = ProbedAppliance(clock, AFTER, grace=20, restart_s=30, services_s=10, listening_s=25)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(Path("/nonexistent"), app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"], result.outcomes[0].error
+    # Never a probe before the first read that got no connection (the grace: it answers).
+    first_miss = next(t for t, how in app.reads if how == "no connection")
+    assert first_miss >= 20 and all(t > first_miss for t, _ in app.probes)
+    # While the port refuses: probes only, no full read at all.
+    refused = [t for t, ok in app.probes if not ok]
+    assert refused, "no poll asked the port"
+    assert not [t for t, _ in app.reads if first_miss < t < 45]
+    # The port accepts from t=45 while the service is not ready: full reads, no success.
+    early = [(t, how) for t, how in app.reads if 45 <= t < 60]
+    assert early and all(how == "no connection" for _, how in early)
+    # The wait ended on a full read taken after the boot, never on an accepted connect.
+    proof_at, proof = app.reads[-1]
+    assert proof_at >= 60 and proof.startswith("uptime ")
+    assert app.uptime_reads[-1][0] == proof_at
+    ended = clock.now
+    # The same restart without a port probe ends no sooner.
+    clock2 = FakeClock()
+    plain = GracefulAppliance(clock2, AFTER, grace=20, restart_s=30, services_s=10)
+    again = executor(Path("/nonexistent"), plain, make_plan(restart), clock2).run()
+    assert [o.status for o in again.outcomes] == ["changed"]
+    assert ended <= clock2.now
+
+
+def test_a_port_that_never_opens_times_the_restart_wait_out_without_full_reads(
+    tmp_path: Path,
+) -> None:
+    """A peer that never comes back: the wait times out as before (its message names
+    what it waited for), having polled the port, not logged in, while it was down."""
+    clock = FakeClock()
+    app = ProbedAppliance(clock, AFTER, grace=0, restart_s=10_000, listening_s=10_000)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex = executor(tmp_path, app, make_plan(restart), clock)
+    ex.options.restart_timeout = 120
+    result = ex.run()
+    assert "gave up waiting for p1 to restart and answer after 120 s" in (
+        result.outcomes[0].error or ""
+    )
+    # The uptime before the request, then one read that found it down; probes since.
+    assert [how for _, how in app.reads] == ["uptime 1000", "no connection"]
+    assert len(app.probes) > 10 and not any(ok for _, ok in app.probes)
+
+
 def test_a_rolling_restart_never_has_two_peers_down(tmp_path: Path) -> None:
     """Restart p2 then p3 of a healthy cluster whose peers answer for a while after
     accepting: p3's restart is asked only once p2 has booted."""
