@@ -26,8 +26,8 @@ from rich.text import Text
 
 from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
 from exops.plan.model import Action, ActionKind, Plan
+from exops.run.events import IN_FLIGHT, NOT_STARTED
 from exops.run.observers import Observer, RunInfo
-from exops.run.runner import IN_FLIGHT, NOT_STARTED
 
 STATUS_STYLE = {
     StepStatus.OK: "green",
