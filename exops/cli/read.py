@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from exops.cli.display import PeerWait, console, status_table
+from exops.cli.screen import PeerWait, console, status_table
 from exops.core.exitcodes import ExitCode
 from exops.report.status import SCHEMA, ClusterReport, PeerRow, RunHolder, Verdict
 from exops.run.env import Env

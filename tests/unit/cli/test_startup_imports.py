@@ -132,10 +132,16 @@ def test_import_exops_leaves_paramiko_whole() -> None:
 
 
 # What `exops status` (issue 22: start-up to its first request) needs none of: the run
-# stack (runner), the report renderers (Jinja2 and the plan/run views) and the check
-# command's table. It reads the knowledge table's file once.
+# stack (display, observers, runner, results, plans, the state store), the report
+# renderers (Jinja2 and the plan/run views) and the check command's table. It reads
+# the knowledge table's file once.
 NOT_FOR_STATUS = (
+    "exops.cli.display",
     "exops.run.runner",
+    "exops.run.observers",
+    "exops.apply",
+    "exops.plan",
+    "exops.state",
     "exops.report.templating",
     "exops.report.view",
     "exops.report.text",
