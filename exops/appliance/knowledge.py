@@ -11,8 +11,11 @@ see docs/contract.md).
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import quote_plus
@@ -168,8 +171,15 @@ def _rows(data: dict[str, Any], kind: str, cls: type[Any]) -> list[Any]:
     return rows
 
 
+@cache
+def _document() -> dict[str, Any]:
+    """knowledge.toml, parsed once (on the first use of one of its tables)."""
+    return tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
+
+
+@cache
 def _load() -> tuple[dict[str, SettingRule], tuple[AlarmInfo, ...]]:
-    data = tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
+    data = _document()
     rules = {}
     for r in _rows(data, "setting", SettingRule):
         ok = (r.spread in SPREADS, r.effect in EFFECTS, r.cli_style in CLI_STYLES)
@@ -185,7 +195,14 @@ def _load() -> tuple[dict[str, SettingRule], tuple[AlarmInfo, ...]]:
     return rules, alarms
 
 
-SETTING_RULES, ALARM_CATALOGUE = _load()
+# The tables are read from knowledge.toml on their first use, not at import (issue 22:
+# start-up), and then bound as ordinary attributes of this module: ``SETTING_RULES``,
+# ``ALARM_CATALOGUE``, ``FORMS``, ``ALARM_BY_ID``, ``ALARM_BY_UUID`` (module
+# ``__getattr__`` at the end of the file; code here reads them through ``_bound``, so a
+# rebound table (a test's copy) is what the accessors read).
+# A malformed shipped file fails loudly at that first use.
+SETTING_RULES: dict[str, SettingRule]
+ALARM_CATALOGUE: tuple[AlarmInfo, ...]
 
 # -- what the code reads from the rows ------------------------------------------------
 # The accessors read SETTING_RULES and ALARM_CATALOGUE when called (never a copy made
@@ -207,7 +224,8 @@ MODEL_FIELDS: dict[str, tuple[str, ...]] = {
 def _column(name: str, column: str) -> str:
     """One column of a setting, by row name or peer-model field (rows of one field agree)."""
     rows = MODEL_FIELDS.get(name, (name,))
-    values: set[str] = {getattr(SETTING_RULES[r], column) for r in rows}
+    rules: dict[str, SettingRule] = _bound("SETTING_RULES")
+    values: set[str] = {getattr(rules[r], column) for r in rows}
     if len(values) != 1:
         raise ValueError(f"knowledge.toml: the rows of {name} disagree on {column}: {values}")
     return values.pop()
@@ -254,7 +272,8 @@ def alarm_ids(*classes: str) -> frozenset[str]:
     unknown = set(classes) - set(ALARM_CLASSES)
     if unknown:
         raise ValueError(f"unknown alarm class {sorted(unknown)}; classes: {ALARM_CLASSES}")
-    return frozenset(a.id for a in ALARM_CATALOGUE if a.cls in classes)
+    catalogue: tuple[AlarmInfo, ...] = _bound("ALARM_CATALOGUE")
+    return frozenset(a.id for a in catalogue if a.cls in classes)
 
 
 def alarm_id(cls: str) -> str:
@@ -267,12 +286,14 @@ def alarm_id(cls: str) -> str:
 
 def alarm_class(alarm: str) -> str | None:
     """The class of a catalogued alarm id (None: not in the catalogue)."""
-    return next((a.cls for a in ALARM_CATALOGUE if a.id == alarm), None)
+    catalogue: tuple[AlarmInfo, ...] = _bound("ALARM_CATALOGUE")
+    return next((a.cls for a in catalogue if a.id == alarm), None)
 
 
 def transient_alarms() -> frozenset[str]:
     """Alarms expected for a while during cluster changes (the ``transient`` column)."""
-    return frozenset(a.id for a in ALARM_CATALOGUE if a.transient)
+    catalogue: tuple[AlarmInfo, ...] = _bound("ALARM_CATALOGUE")
+    return frozenset(a.id for a in catalogue if a.transient)
 
 
 @dataclass(frozen=True)
@@ -478,7 +499,7 @@ class FormInfo:
 
 
 def _load_forms() -> dict[str, FormInfo]:
-    data = tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
+    data = _document()
     forms = {f.name: f for f in _rows(data, "form", FormInfo)}
     for f in forms.values():
         if f.transport not in ("rest", "cdb", "ssh"):
@@ -486,7 +507,7 @@ def _load_forms() -> dict[str, FormInfo]:
     return forms
 
 
-FORMS = _load_forms()
+FORMS: dict[str, FormInfo]  # bound on first use (see SETTING_RULES)
 
 
 def form_of(transport: str, request: str) -> FormInfo | None:
@@ -494,7 +515,8 @@ def form_of(transport: str, request: str) -> FormInfo | None:
     the command, case-insensitive), or None."""
     text = " ".join(request.split()).split("?", maxsplit=1)[0]
     best: FormInfo | None = None
-    for f in FORMS.values():
+    forms: dict[str, FormInfo] = _bound("FORMS")
+    for f in forms.values():
         if (f.transport == "ssh") != (transport == "ssh"):
             continue
         want = f.request
@@ -506,5 +528,37 @@ def form_of(transport: str, request: str) -> FormInfo | None:
     return best
 
 
-ALARM_BY_ID: dict[str, AlarmInfo] = {a.id: a for a in ALARM_CATALOGUE}
-ALARM_BY_UUID: dict[str, AlarmInfo] = {a.uuid.lower(): a for a in ALARM_CATALOGUE if a.uuid}
+ALARM_BY_ID: dict[str, AlarmInfo]  # bound on first use, from the file's catalogue
+ALARM_BY_UUID: dict[str, AlarmInfo]
+
+# -- the tables, read on first use ------------------------------------------------------
+# Each is built from the file (never from a rebound attribute: ``ALARM_BY_ID`` is the
+# shipped catalogue's, as when the tables were built at import).
+_TABLES: dict[str, Callable[[], Any]] = {
+    "SETTING_RULES": lambda: _load()[0],
+    "ALARM_CATALOGUE": lambda: _load()[1],
+    "FORMS": _load_forms,
+    "ALARM_BY_ID": lambda: {a.id: a for a in _load()[1]},
+    "ALARM_BY_UUID": lambda: {a.uuid.lower(): a for a in _load()[1] if a.uuid},
+}
+_binding = threading.Lock()
+_UNBOUND = object()
+
+
+def _bound(name: str) -> Any:
+    """The table ``name`` as bound in this module now (a test may rebind one); read
+    from knowledge.toml and bound on its first use, once, whichever thread asks first."""
+    table = globals().get(name, _UNBOUND)
+    if table is _UNBOUND:
+        with _binding:
+            table = globals().get(name, _UNBOUND)
+            if table is _UNBOUND:
+                table = globals()[name] = _TABLES[name]()
+    return table
+
+
+def __getattr__(name: str) -> Any:
+    """``knowledge.SETTING_RULES`` and the other tables: read on first use."""
+    if name in _TABLES:
+        return _bound(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -185,7 +185,7 @@ def _global_inventory(given: Path | None) -> Path | None:
 def _env(**conn: Any) -> Any:
     """Settings and inventory from the connection flags; warns loudly about --insecure
     and says once when the default ./inventory is exops's example inventory."""
-    from exops.cli.display import console
+    from exops.cli.screen import console
     from exops.run.env import Env
 
     if "inventory" in conn:

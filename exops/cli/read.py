@@ -6,17 +6,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from exops.cli.display import PeerWait, console, status_table
+from exops.cli.screen import PeerWait, console, status_table
 from exops.core.exitcodes import ExitCode
-from exops.plan.model import CheckOutcome, CheckResult
 from exops.report.status import SCHEMA, ClusterReport, PeerRow, RunHolder, Verdict
 from exops.run.env import Env
+
+if TYPE_CHECKING:  # the check command's models: imported by check only (issue 22)
+    from exops.plan.model import CheckResult
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
 
@@ -259,6 +260,10 @@ def check_results(
 
 
 def print_checks(out: Console, cluster: str, results: tuple[CheckResult, ...]) -> None:
+    from rich.table import Table
+
+    from exops.plan.model import CheckOutcome
+
     table = Table(title=f"prerequisites for cluster {cluster}", title_justify="left")
     for col in ("check", "result", "summary", "evidence"):
         table.add_column(col)

@@ -6,6 +6,10 @@ HTML render the same derived view (``exops.report.view``), so they agree.
 Secret-looking parameters are masked, and their values scrubbed from the
 rendered text. JSON of a plan is the plan itself (``Plan.to_json``), the
 document ``exops apply`` reads back.
+
+The renderers (Jinja2, the views) are imported when a report is rendered: the
+status path imports ``exops.report.status``, which runs this package's
+``__init__``, and must not pay for Jinja2 (issue 22: start-up).
 """
 
 from __future__ import annotations
@@ -13,13 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exops.core.redact import scrub, secret_values
-from exops.plan.model import Plan
-from exops.report.templating import render
-from exops.report.text import plan_text, run_text
-from exops.report.view import mask_secrets, plan_view, run_view
+
+if TYPE_CHECKING:
+    from exops.plan.model import Plan
 
 __all__ = ["FORMATS", "file_format", "render_plan", "render_run"]
 
@@ -51,6 +54,10 @@ def render_plan(plan: Plan, fmt: str) -> str:
     _check(fmt)
     if fmt == "json":
         return plan.to_json()
+    from exops.report.templating import render
+    from exops.report.text import plan_text
+    from exops.report.view import plan_view
+
     view = plan_view(plan)
     out = plan_text(view) if fmt == "text" else render(f"plan.{fmt}.j2", plan=view)
     return scrub(out, secret_values(plan.params))
@@ -63,6 +70,10 @@ def render_run(run: Mapping[str, Any], fmt: str) -> str:
         ValueError: ``fmt`` is not a known format.
     """
     _check(fmt)
+    from exops.report.templating import render
+    from exops.report.text import run_text
+    from exops.report.view import mask_secrets, run_view
+
     secrets = secret_values(run.get("params") or {})
     plan = run.get("plan")
     if isinstance(plan, Mapping):

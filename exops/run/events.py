@@ -50,6 +50,12 @@ EVENTS = (
     "interrupted",
 )
 
+# The detail of a step an interruption kept from starting, and how the error of
+# the step in flight begins (written by ``exops.run.runner``, read by the display:
+# here, in a light module, so the status path never imports the runner).
+NOT_STARTED = "not started: the run was interrupted"
+IN_FLIGHT = "interrupted in flight"
+
 
 class Sink(Protocol):
     def emit(self, event: str, **fields: Any) -> None: ...

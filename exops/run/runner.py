@@ -30,14 +30,11 @@ from exops.core.version import __version__
 from exops.facts.gather import Fact
 from exops.plan.model import Action, ActionKind, Plan
 from exops.run.env import Env
+from exops.run.events import IN_FLIGHT, NOT_STARTED
 from exops.run.observers import JournalObserver, Observer, Observers, RunInfo
 from exops.state.base import StateStore, current_user
 
 Confirm = Callable[[Plan], bool]
-# The detail of a step an interruption kept from starting, and how the error of
-# the step in flight begins.
-NOT_STARTED = "not started: the run was interrupted"
-IN_FLIGHT = "interrupted in flight"
 
 
 class RunSession(Protocol):
@@ -751,4 +748,12 @@ def _cluster_lock(
         yield held
 
 
-__all__ = ["Confirm", "OpenSession", "RestartHook", "RunSession", "Runner"]
+__all__ = [
+    "IN_FLIGHT",
+    "NOT_STARTED",
+    "Confirm",
+    "OpenSession",
+    "RestartHook",
+    "RunSession",
+    "Runner",
+]

@@ -7,8 +7,14 @@ imported, not how long it takes (bench/startup.py measures the time).
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 # Modules (or packages) that only a command's body may import.
 HEAVY = (
@@ -123,3 +129,74 @@ def test_import_exops_leaves_paramiko_whole() -> None:
     code = "import exops.cli.app, paramiko.config as c, sys; print(c.invoke is not None)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
+
+
+# What `exops status` (issue 22: start-up to its first request) needs none of: the run
+# stack (display, observers, runner, results, plans, the state store), the report
+# renderers (Jinja2 and the plan/run views) and the check command's table. It reads
+# the knowledge table's file once.
+NOT_FOR_STATUS = (
+    "exops.cli.display",
+    "exops.run.runner",
+    "exops.run.observers",
+    "exops.apply",
+    "exops.plan",
+    "exops.state",
+    "exops.report.templating",
+    "exops.report.view",
+    "exops.report.text",
+    "exops.report.rollback",
+    "jinja2",
+    "rich.progress",
+)
+
+
+def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """Run the real `exops status` (its console entry point, in its own process) on an
+    inventory of one peer that nothing answers, and report what was imported when it
+    first connected to that peer (an audit hook; the process ends there)."""
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "defaults.yaml").write_text("username: admin\nport: 9\n")
+    (inventory / "groups.yaml").write_text("c1:\n  data: {cluster_name: c1.example.com}\n")
+    (inventory / "hosts.yaml").write_text(
+        "c1-p1:\n  hostname: 127.0.0.1\n  groups: [c1]\n"
+        "  data: {address: 127.0.0.1, role: Expressway-C, slot: 1, ssh_port: 9}\n"
+    )
+    code = (
+        "import json, os, sys\n"
+        f"watched = {NOT_FOR_STATUS!r}\n"
+        "def hook(event, args):\n"
+        "    if event == 'socket.connect' and tuple(args[1])[1:2] == (9,):\n"
+        "        seen = [m for m in sys.modules if any(m == w or m.startswith(w + '.')"
+        " for w in watched)]\n"
+        "        parse = getattr(sys.modules['exops.appliance.knowledge'], '_document', None)\n"
+        "        parses = parse.cache_info().misses if parse else None\n"
+        "        print(json.dumps({'loaded': sorted(seen), 'toml_parses': parses}))\n"
+        "        sys.stdout.flush()\n"
+        "        os._exit(0)\n"
+        "sys.addaudithook(hook)\n"
+        f"sys.argv = ['exops', 'status', '-c', 'c1', *{list(args)!r}]\n"
+        "from exops.cli.app import main\n"
+        "main()\n"
+    )
+    env = {
+        **os.environ,
+        "EXOPS_INVENTORY": str(inventory),
+        "EXOPS_PASSWORD": "not-a-secret",
+        "EXOPS_STATE_DIR": str(tmp_path / "state"),
+        "EXOPS_CONFIG": str(tmp_path / "no-config.yaml"),
+    }
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+@pytest.mark.parametrize("args", [(), ("--json",)])
+def test_status_reaches_its_first_request_without_the_run_or_report_stack(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    found = _status_modules_at_first_connect(tmp_path, *args)
+    assert found == {"loaded": [], "toml_parses": 1}
