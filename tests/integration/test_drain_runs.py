@@ -13,12 +13,12 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clikit import Cli, cli_for, last_seq, writes_since
+from killkit import eventually
 from lifekit import upgrade_args
 
 pytestmark = pytest.mark.integration
@@ -154,9 +154,8 @@ def test_upgrade_drain_resumes_on_a_peer_left_drained(lab_factory: Any, tmp_path
     lab = lab_factory(clusters=1, peers=3, time_scale=0.004, preset="formed", cdb_rest=True)
     cli = cli_for(lab, tmp_path)
     lab.control.patch_peer("c1-p1", maintenance_mode=True)  # the killed run's drain
-    deadline = time.monotonic() + 60
-    while lab.control.peer_state("c1-p1")["calls_total"] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    calls = lambda: lab.control.peer_state("c1-p1")["calls_total"]  # noqa: E731
+    eventually(lambda: (not calls(), f"c1-p1 still carries {calls()} calls"), timeout=60)
     run = Operator(lab, cli, *upgrade_args(lab, "--drain", "--yes", *ACCEPT, "--json"))
     code, out, err = run.finish()
     assert code == 0, err + out
