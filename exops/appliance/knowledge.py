@@ -480,6 +480,16 @@ def version_tuple(version: str | None) -> tuple[int, ...] | None:
     return tuple(int(n) for n in m.group(1).split(".")) if m else None
 
 
+def option_keys_removed(role: Role | None, version: str | None) -> bool:
+    """Expressway X14.2 or later: the peer has no option keys (Smart Licensing only), so
+    there is nothing to ask for. False for VCS and for an unknown product or version
+    (then the keys are read, and their answer decides)."""
+    if role is None or role is Role.VCS:
+        return False
+    v = version_tuple(version)
+    return v is not None and v >= OPTION_KEYS_REMOVED_IN
+
+
 # -- forms with no public evidence (docs/contract.md section 9) -----------------------
 @dataclass(frozen=True)
 class FormInfo:

@@ -33,7 +33,14 @@ import paramiko
 
 from exops.appliance import xapi
 from exops.appliance.base import Command, ConnectionTarget, Write, tcp_accepts
-from exops.appliance.knowledge import CLI, CLI_COMMANDS, END_LINE, ERROR_OPEN, MAX_ANSWER_BYTES
+from exops.appliance.knowledge import (
+    CLI,
+    CLI_COMMANDS,
+    END_LINE,
+    ERROR_OPEN,
+    MAX_ANSWER_BYTES,
+    option_keys_removed,
+)
 from exops.appliance.record import PeerRecorder, recorder_for
 from exops.core.errors import ApplianceError, AuthError, TimeoutError_, TlsError, TransportError
 from exops.core.files import open_for_write
@@ -395,6 +402,15 @@ def _synced(text: str) -> bool:
     return False
 
 
+def _no_option_keys(unit: xapi.Tree) -> bool:
+    """The SystemUnit tree shows Expressway X14.2+ (no option keys); False when its
+    product or version cannot be read (then the keys are asked for)."""
+    try:
+        return option_keys_removed(xapi.role_from_unit(unit), xapi.unit_version(unit))
+    except ApplianceError:
+        return False  # system_from_cli names the bad leaf
+
+
 class SshAppliance:
     """``Appliance`` over the admin CLI; certificates and logs come from REST."""
 
@@ -517,7 +533,11 @@ class SshAppliance:
         h323 = self._config(CLI.read_h323)
         dns = self._optional(CLI.read_dns, xapi.parse_config)
         ntp = self._optional(CLI.read_ntp, xapi.parse_config)
-        options = self._optional(CLI.status_options, xapi.parse_status)
+        options = (
+            None  # Expressway X14.2+: no option keys, nothing to ask (one round less)
+            if _no_option_keys(unit)
+            else self._optional(CLI.status_options, xapi.parse_status)
+        )
         unknown: dict[str, str] = {}
         try:
             system = xapi.system_from_cli(unit, h323, dns, ntp, options, unknown)

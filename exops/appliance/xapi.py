@@ -433,14 +433,17 @@ def servers_from_config(
 
 
 def option_keys_from_status(
-    blocks: list[tuple[str, Tree]] | Unread,
+    blocks: list[tuple[str, Tree]] | Unread | None,
 ) -> tuple[tuple[OptionKey, ...] | None, str]:
     """``xStatus Options`` -> (keys, ""), or (None, why). The node is CONFIRMED (X8.11.3
     capture), its entries ``Option <n>: Key, Description, Count`` MOCK-DEFINED. No block
     or an empty node is unknown: the capture's ``Options`` is empty on a licensed VCS,
-    so an empty node does not show that a peer has no keys."""
+    so an empty node does not show that a peer has no keys. ``None``: not asked,
+    because the peer's version has none (``option_keys_removed``): no keys."""
     t = OPTIONS_TREE
     cmd = CLI.status_options
+    if blocks is None:
+        return (), ""
     if isinstance(blocks, str):
         return None, blocks
     nodes = [node for node, _ in blocks]
@@ -475,12 +478,22 @@ def option_keys_from_status(
     return tuple(keys), ""
 
 
+def unit_version(unit: Tree) -> str | None:
+    """``Software Version`` of an ``xStatus SystemUnit`` tree; None when missing or not
+    an ``X<n>...`` version (a null value fails)."""
+    version = _leaf(unit, SYSTEM_UNIT.version)
+    if version is not None:
+        _not_null(version, "Software Version", "xStatus SystemUnit")
+        version = version.strip() if VERSION.match(version.strip()) else None
+    return version
+
+
 def system_from_cli(
     unit: Tree,
     h323: dict[str, str],
     dns: dict[str, str] | Unread,
     ntp: dict[str, str] | Unread,
-    options: list[tuple[str, Tree]] | Unread,
+    options: list[tuple[str, Tree]] | Unread | None,
     unknown: dict[str, str] | None = None,
 ) -> SystemInfo:
     """xStatus SystemUnit (real X8.11.3 tree) + xConfiguration H323 / IP DNS / NTP +
@@ -490,10 +503,7 @@ def system_from_cli(
     no leaf exops reads, with the reason in ``unknown`` (``"system.dns_servers"``)."""
     cmd = "xStatus SystemUnit"
     unknown = {} if unknown is None else unknown
-    version = _leaf(unit, SYSTEM_UNIT.version)
-    if version is not None:
-        _not_null(version, "Software Version", cmd)
-        version = version.strip() if VERSION.match(version.strip()) else None
+    version = unit_version(unit)
     serial = _leaf(unit, SYSTEM_UNIT.serial) or ""
     _not_null(serial, "Hardware SerialNumber", cmd)
     dns_servers, why = servers_from_config(dns, DNS_SERVER_LEAF, CLI.read_dns)

@@ -129,7 +129,7 @@ SYSTEM_UNIT = """\
   Product: "TANDBERG VCS"
   Uptime: "99"
   Software:
-    Version: "X15.2.1"
+    Version: "X14.0.7"
     Configuration:
       Expressway: "True"
       ExpresswaySeries: "True"
@@ -297,7 +297,7 @@ def test_read_system_asks_five_questions(appliance: SshAppliance, lab: Lab) -> N
     info = appliance.read_system()
     assert (info.name, info.version, info.role, info.platform) == (
         "exp-e-2",  # the DNS host name: the real SystemUnit tree has no Name
-        "X15.2.1",
+        "X14.0.7",
         Role.EXPRESSWAY_E,
         None,  # no platform size in the real tree: unknown over SSH, never guessed
     )
@@ -401,7 +401,7 @@ def test_options_and_server_leaves_unreadable_are_unknown_not_failures(
     lab.answers["xStatus Options"] = _error("Unknown command", "xStatus Options")
     lab.answers["xConfiguration NTP"] = _config("NTP", [("Host 1 Address", "192.0.2.123")])
     info = appliance.read_system()
-    assert (info.version, info.role) == ("X15.2.1", Role.EXPRESSWAY_E)
+    assert (info.version, info.role) == ("X14.0.7", Role.EXPRESSWAY_E)
     assert info.option_keys is None and info.ntp_servers is None
     assert info.dns_servers == ("192.0.2.53",)
     said = appliance.last_unknown
@@ -595,7 +595,7 @@ def test_garbled_optional_answers_make_only_their_fact_unknown(
     info = appliance.read_system()
     assert getattr(info, fact) is None
     assert appliance.last_unknown[f"system.{fact}"].startswith(f"'{command}' failed: ")
-    assert info.version == "X15.2.1"
+    assert info.version == "X14.0.7"
 
 
 @pytest.mark.parametrize(
@@ -639,7 +639,7 @@ def test_garbled_optional_answers_make_only_their_fact_unknown(
         ),
         (
             "xStatus SystemUnit",
-            SYSTEM_UNIT.replace('Version: "X15.2.1"', 'Version: "(null)"'),
+            SYSTEM_UNIT.replace('Version: "X14.0.7"', 'Version: "(null)"'),
             lambda a: a.read_system(),
             "null value '\\(null\\)' for 'Software Version'",
         ),
@@ -916,9 +916,9 @@ SYNC_ANSWER = b'*c xConfiguration H323 Mode: "On"\nOK\n'
 @pytest.mark.parametrize(
     "welcome",
     [
-        [b"TANDBERG Video Communication Server X15.2.1\n", b"SW Release Date: x\n\n"],
-        [b"TANDBERG Video Communication Server X15.2.1\nSW Release Date: x\nOK\n"],
-        [b"TANDBERG Video Communication Server X15.2.1\r\n", b"OK\r\n\r\nOK\r\n"],
+        [b"TANDBERG Video Communication Server X14.0.7\n", b"SW Release Date: x\n\n"],
+        [b"TANDBERG Video Communication Server X14.0.7\nSW Release Date: x\nOK\n"],
+        [b"TANDBERG Video Communication Server X14.0.7\r\n", b"OK\r\n\r\nOK\r\n"],
         [],
     ],
     ids=["no-ok", "ok", "two-oks-crlf", "silent"],
@@ -961,7 +961,7 @@ def test_a_welcome_that_never_ends_is_a_timeout(
     monkeypatch: pytest.MonkeyPatch, known_hosts: Path
 ) -> None:
     chan = FakeChannel()  # the sync command is never answered
-    chan.pending = [b"TANDBERG Video Communication Server X15.2.1\nOK\n"]
+    chan.pending = [b"TANDBERG Video Communication Server X14.0.7\nOK\n"]
     _patch_connect(monkeypatch, None, chan)
     target = TARGET.model_copy(update={"known_hosts": str(known_hosts), "read_timeout_s": 0.05})
     shell = ParamikoShell(target)
@@ -1096,7 +1096,7 @@ def _rest(target: ConnectionTarget, cdb: bool, seen: list[str]) -> RestAppliance
             )
         if path == REST.sysinfo:
             return httpx.Response(
-                200, json={"SystemName": "rest", "Version": "X15.2.1", "ProductType": "VCS"}
+                200, json={"SystemName": "rest", "Version": "X14.0.7", "ProductType": "VCS"}
             )
         if path in (REST.dns,):
             return httpx.Response(200, json={})
@@ -1230,3 +1230,33 @@ def test_known_hosts_is_parsed_once_for_many_peers_and_again_when_it_changes(
     assert len(loads) == 2
     plain = client.get_host_keys().lookup("10.0.0.12")
     assert plain is not None and list(plain.values()) == [keys[2]]
+
+
+@pytest.mark.parametrize(
+    ("version", "flags", "asks"),
+    [
+        ("X15.2.1", ("True", "True"), False),  # Expressway-E X14.2+: no option keys
+        ("X14.2", ("True", "False"), False),  # Expressway-C, the first version without
+        ("X14.0.7", ("True", "True"), True),  # Expressway before X14.2: keys exist
+        ("X15.2.1", ("False", "True"), True),  # VCS keeps option keys on every version
+        ("fifteen", ("True", "True"), True),  # version unknown: asked, the answer decides
+    ],
+)
+def test_option_keys_are_not_asked_of_expressway_x142_and_later(
+    appliance: SshAppliance, lab: Lab, version: str, flags: tuple[str, str], asks: bool
+) -> None:
+    """Expressway X14.2 and later have no option keys (Release Note X14.2.5): the
+    system read does not ask for them (one CLI round less per peer) and says "none",
+    not unknown. VCS, earlier versions and an unreadable version are asked."""
+    series, expressway = flags
+    lab.answers["xStatus SystemUnit"] = (
+        SYSTEM_UNIT.replace('Version: "X14.0.7"', f'Version: "{version}"')
+        .replace('ExpresswaySeries: "True"', f'ExpresswaySeries: "{series}"')
+        .replace('      Expressway: "True"', f'      Expressway: "{expressway}"')
+    )
+    info = appliance.read_system()
+    assert ("xStatus Options" in lab.sent) is asks
+    if asks:
+        assert [k.description for k in info.option_keys or ()] == ["Traversal Calls"]
+    else:
+        assert info.option_keys == () and "system.option_keys" not in appliance.last_unknown
