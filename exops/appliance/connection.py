@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
-import threading
 from typing import Any
 
 from pydantic import SecretStr
@@ -50,20 +48,6 @@ class ApplianceConnection:
             self.connection.close()
 
 
-_CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext | bool] = {}
-_CONTEXTS_LOCK = threading.Lock()
-
-
-def _shared_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
-    """One TLS context per trust setting for every peer (loading a CA store per
-    peer costs memory and CPU across a fleet); a context is safe to share."""
-    key = (target.verify_tls, target.ca_bundle)
-    with _CONTEXTS_LOCK:
-        if key not in _CONTEXTS:
-            _CONTEXTS[key] = ssl_context(target)
-        return _CONTEXTS[key]
-
-
 def rest_appliance(target: ConnectionTarget) -> RestAppliance:
     """The REST transport with a pool of ``PEER_CONCURRENCY`` connections.
 
@@ -74,7 +58,7 @@ def rest_appliance(target: ConnectionTarget) -> RestAppliance:
     import httpx
 
     pool = DeadlineTransport(  # every exchange under its total deadline (issue 26)
-        verify=_shared_context(target),
+        verify=ssl_context(target),  # one per CA bundle, shared
         limits=httpx.Limits(
             max_connections=PEER_CONCURRENCY, max_keepalive_connections=PEER_CONCURRENCY
         ),

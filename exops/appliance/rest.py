@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import socket
 import ssl
 import threading
@@ -89,10 +90,32 @@ from exops.core.models import (
     TlsMode,
 )
 
+_CONTEXTS: dict[tuple[str | None, int, int], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
 
 def ssl_context(target: ConnectionTarget) -> ssl.SSLContext | bool:
+    """The TLS context that verifies ``target``: one per CA bundle (and its file's
+    version) for every peer and client of the process. Loading a CA store costs ~4 ms of
+    CPU and its memory; a context is safe to share between threads and is never changed
+    after it is made. A bundle rewritten in place gets a new context."""
     if not target.verify_tls:
         return False
+    try:
+        st = os.stat(target.ca_bundle) if target.ca_bundle else None
+    except OSError:
+        st = None  # create_default_context says what is wrong with it, below
+    key = (target.ca_bundle, st.st_mtime_ns, st.st_size) if st else None
+    if key is not None or not target.ca_bundle:
+        key = key or (None, 0, 0)
+        with _CONTEXTS_LOCK:
+            if key not in _CONTEXTS:
+                _CONTEXTS[key] = _new_context(target)
+            return _CONTEXTS[key]
+    return _new_context(target)
+
+
+def _new_context(target: ConnectionTarget) -> ssl.SSLContext:
     if not target.ca_bundle:
         return ssl.create_default_context()
     try:

@@ -219,6 +219,7 @@ class _RoutedPlan(_Plan):
             "certificate",
         )
         self.route: bool | None = None  # True: cluster reads over the CDB REST API
+        self.system_reads: list[Read] = []  # the system resources over REST
 
     def _rest_json(self, what: str, path: str, *, cdb: bool = False) -> Callable[[], Any]:
         from exops.appliance.rest import OPTIONAL_SYSTEM_PATHS
@@ -268,7 +269,9 @@ class _RoutedPlan(_Plan):
             )
             for name in paths:
                 what = name.replace("_", " ") if name != "optionkey" else "option keys"
-                jobs.append(Job(((name, self._rest_json(what, getattr(REST, name))),)))
+                self.system_reads.append((name, self._rest_json(what, getattr(REST, name))))
+            if not need_route:  # else queued with the route's answer (``after``)
+                jobs += [Job((r,)) for r in self.system_reads]
         if Fact.CERTIFICATE in self.needs:
             jobs.append(Job((("certificate", self.app.rest.read_certificate),)))
         if self.route:
@@ -293,6 +296,8 @@ class _RoutedPlan(_Plan):
 
     def after(self, outcome: _Outcome) -> list[Job]:
         if "route" not in outcome.values:
+            if "route" in outcome.errors:  # no route: the system reads go all the same
+                return [Job((r,)) for r in self.system_reads]
             return []
         cdb = bool(outcome.values["route"])
         self.route = cdb or self.transport == "rest"
@@ -305,6 +310,13 @@ class _RoutedPlan(_Plan):
                 ssh = [j for j in jobs if j.ssh]  # the peer's one SSH job takes it too
                 jobs = [j for j in jobs if not j.ssh]
                 jobs.append(Job((*(ssh[0].reads if ssh else ()), h323), ssh=True))
+        if any(j.ssh for j in jobs):
+            # The cluster goes over SSH, a chain of CLI rounds: the REST system reads
+            # fit beside it one after another on one kept-alive connection, not one
+            # TLS handshake each (issue 22: the CPU of both ends).
+            jobs += [Job(tuple(self.system_reads))] if self.system_reads else []
+        else:
+            jobs += [Job((r,)) for r in self.system_reads]
         return jobs
 
     def assemble(self, out: _Outcome) -> tuple[dict[str, Any], str | None, dict[str, str]]:

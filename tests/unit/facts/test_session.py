@@ -456,7 +456,12 @@ def test_ssh_reads_of_a_peer_are_one_job_and_never_overlap() -> None:
         "ssh alarms",
         "ssh h323",
     ]
-    assert not [j for j in later if not j.ssh]  # nothing else of the cluster over REST
+    # Nothing of the cluster over REST; the system resources beside the SSH job, one
+    # after another on one connection (issue 22), not one TLS handshake each.
+    rest_jobs = [j for j in later if not j.ssh]
+    assert [[k for k, _ in j.reads] for j in rest_jobs] == [
+        ["sysinfo", "dns", "dns_servers", "ntp_servers", "optionkey"]
+    ]
     facts = read_peer_facts(app, spec("p1"))
     assert facts.reachable and facts.error is None, facts.error
     assert facts.transport == "rest+ssh"
@@ -871,3 +876,16 @@ def test_a_windowed_peer_gets_its_share_of_the_threads_of_the_peers_read_at_once
     assert all(f.reachable for f in facts)
     assert max(crowd.max_per_peer.values()) == PEER_CONCURRENCY
     assert crowd.max <= 8
+
+
+def test_a_failed_route_still_reads_the_system_resources() -> None:
+    """The route (the CDB master row) answering HTTP 500: the cluster facts are that
+    error, and the system resources are read all the same (they wait for the route's
+    answer, issue 22, but never depend on it)."""
+    app, wire, _shell = routed("auto", broken=(CDB.prefix + CDB.master,))
+    facts = read_peer_facts(app, spec("p1"), needs=STATUS_FACTS)
+    assert facts.reachable is True
+    assert facts.error is not None and "500" in facts.error
+    assert facts.system is not None and facts.system.version
+    assert facts.system.dns_servers is not None
+    assert REST.sysinfo in wire.requests and REST.ntp_servers in wire.requests
