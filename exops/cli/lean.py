@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 
 def skip_unused_imports() -> None:
@@ -26,6 +27,66 @@ def skip_unused_imports() -> None:
         sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
     if "paramiko" not in sys.modules:
         sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
+
+
+_UNSET = object()
+
+
+def unchanged(annotation: Any, info: Any, value: Any) -> Any:
+    """``value`` itself where typer's pydantic coercion of it is the identity: a ``str``,
+    ``int`` or ``float`` parameter (no parser, no bounds) given a value of exactly that
+    type, a ``list[str]`` given strings (a new list of the same strings); ``_UNSET``
+    for anything else (typer coerces it as before)."""
+    if getattr(info, "parser", None) is not None or getattr(info, "click_type", None):
+        return _UNSET
+    if annotation in (str, int, float) and type(value) is annotation:
+        if annotation is str or (info.min is None and info.max is None):
+            return value
+        return _UNSET
+    strings = type(value) in (list, tuple) and all(type(item) is str for item in value)
+    if annotation == list[str] and strings:
+        return list(value)
+    return _UNSET
+
+
+def defer_param_coercion() -> None:
+    """typer builds a pydantic ``TypeAdapter`` for each option of the command being
+    run, given or not: 8-30 of them (with pydantic's schema machinery and typer's
+    adapter module), most for a default ``None`` that typer then returns without
+    using it. Called by the exops command only, before any command runs: the adapter
+    is built when a value needs it, and a value its coercion leaves as it is
+    (``unchanged``) is taken as it is. What a command receives, and every error
+    message for a bad value, stay typer's own. Nothing changes with a typer that
+    lacks these internals (typer < 0.29)."""
+    try:
+        from typer import core
+        from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
+    except ImportError:
+        return
+    if getattr(core, "build_runtime_param", None) is not build_runtime_param:
+        return  # not typer's own (already deferred, or another typer)
+
+    class Deferred(RuntimeParam):
+        """typer's coercion of one parameter, built on its first value that needs it."""
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            same = unchanged(self.annotation, self.parameter_info, value)
+            if same is not _UNSET:
+                return same
+            real = self.__dict__.get("_real")
+            if real is None:
+                real = build_runtime_param(
+                    TypeDescriptor(self.annotation, self.parameter_info, None)
+                )
+                object.__setattr__(self, "_real", real)
+            return real._coerce_value(value, param=param, ctx=ctx)
+
+    def deferred(descriptor: TypeDescriptor) -> RuntimeParam:
+        if descriptor.file_annotation is not None:
+            return build_runtime_param(descriptor)
+        return Deferred(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+
+    core.build_runtime_param = deferred  # type: ignore[attr-defined]
 
 
 # The name exops.cli.app calls (it skipped only httpx's client at first).
