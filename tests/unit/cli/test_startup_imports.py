@@ -133,8 +133,9 @@ def test_import_exops_leaves_paramiko_whole() -> None:
 
 # What `exops status` (issue 22: start-up to its first request) needs none of: the run
 # stack (display, observers, runner, results, plans, the state store), the report
-# renderers (Jinja2 and the plan/run views) and the check command's table. It reads
-# the knowledge table's file once.
+# renderers (Jinja2 and the plan/run views), the check command's table, the runbook
+# files (the other commands) and typer's pydantic adapters (its options' defaults, a
+# list of clusters). It reads the knowledge table's file once.
 NOT_FOR_STATUS = (
     "exops.cli.display",
     "exops.run.runner",
@@ -148,6 +149,8 @@ NOT_FOR_STATUS = (
     "exops.report.rollback",
     "jinja2",
     "rich.progress",
+    "exops.runbook.catalog",
+    "typer._adapters",
 )
 
 
@@ -164,15 +167,22 @@ def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, An
         "  data: {address: 127.0.0.1, role: Expressway-C, slot: 1, ssh_port: 9}\n"
     )
     code = (
-        "import json, os, sys\n"
+        "import json, os, sys, tomllib\n"
         f"watched = {NOT_FOR_STATUS!r}\n"
+        "toml = []\n"
+        "loads = tomllib.loads\n"
+        "def counted(text, **kw):\n"
+        "    toml.append(1)\n"
+        "    return loads(text, **kw)\n"
+        "tomllib.loads = counted\n"
         "def hook(event, args):\n"
         "    if event == 'socket.connect' and tuple(args[1])[1:2] == (9,):\n"
         "        seen = [m for m in sys.modules if any(m == w or m.startswith(w + '.')"
         " for w in watched)]\n"
         "        parse = getattr(sys.modules['exops.appliance.knowledge'], '_document', None)\n"
         "        parses = parse.cache_info().misses if parse else None\n"
-        "        print(json.dumps({'loaded': sorted(seen), 'toml_parses': parses}))\n"
+        "        print(json.dumps({'loaded': sorted(seen), 'toml_parses': parses,"
+        " 'toml_loads': len(toml)}))\n"
         "        sys.stdout.flush()\n"
         "        os._exit(0)\n"
         "sys.addaudithook(hook)\n"
@@ -199,4 +209,4 @@ def test_status_reaches_its_first_request_without_the_run_or_report_stack(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     found = _status_modules_at_first_connect(tmp_path, *args)
-    assert found == {"loaded": [], "toml_parses": 1}
+    assert found == {"loaded": [], "toml_parses": 1, "toml_loads": 1}
