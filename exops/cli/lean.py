@@ -8,9 +8,9 @@ from typing import Any
 
 
 def skip_unused_imports() -> None:
-    """Two libraries import optional packages that exops never uses, at every start-up
+    """Three libraries import optional packages that exops never uses, at every start-up
     of a command that reads (called by the exops command only, before any command
-    runs; a program that imports exops gets both libraries as installed):
+    runs; a program that imports exops gets these libraries as installed):
 
     - httpx's package imports its command-line client (``httpx._main``: click, rich's
       progress and syntax, pygments' lexers) whenever those are installed, as they are
@@ -22,9 +22,15 @@ def skip_unused_imports() -> None:
       config file (``paramiko.SSHConfig``), which exops never reads: paramiko logs in
       with exops's own settings. ``None`` in ``sys.modules`` makes its import fail,
       and paramiko keeps the error to raise only if such a ``Match`` is evaluated.
+    - httpcore imports ``anyio`` (and tries ``trio``) for its async connection pool's
+      locks: ~10 ms of every HTTPS start-up. exops's HTTPS is httpx's sync client
+      only, which never uses them; ``None`` in ``sys.modules`` makes httpcore keep its
+      own ``except ImportError`` fallback (its async pool would then need trio).
     """
     if "httpx" not in sys.modules:
         sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
+    if "httpcore" not in sys.modules:
+        sys.modules.setdefault("anyio", None)  # type: ignore[arg-type]
     if "paramiko" not in sys.modules:
         sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
 

@@ -123,6 +123,40 @@ def test_the_exops_command_never_loads_invoke_and_paramiko_still_works() -> None
     assert done.stdout.strip() == "{'invoke': False, 'mock': False, 'client': True, 'keys': True}"
 
 
+def test_the_exops_command_never_loads_anyio_and_httpx_still_connects() -> None:
+    """httpcore imports anyio for its async pool's locks (~10 ms of every HTTPS start-up);
+    exops's sync client never uses it. The exops command skips it; a real request through
+    httpx's sync client and httpcore's connection pool works as before."""
+    code = (
+        "import sys, threading\n"
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "import exops.cli.app as cli\n"
+        "class Handler(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.send_header('Content-Length', '2')\n"
+        "        self.end_headers(); self.wfile.write(b'ok')\n"
+        "    def log_message(self, *args):\n"
+        "        pass\n"
+        "server = HTTPServer(('127.0.0.1', 0), Handler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "seen = {}\n"
+        "def app(standalone_mode):\n"
+        "    import httpx\n"
+        "    from exops.appliance import rest\n"
+        "    with httpx.Client(transport=rest.DeadlineTransport(verify=False)) as client:\n"
+        "        url = f'http://127.0.0.1:{server.server_port}/'\n"
+        "        seen['answers'] = [client.get(url).text for _ in range(2)]\n"
+        "    seen['anyio'] = sys.modules.get('anyio') is not None\n"
+        "    return 0\n"
+        "cli.app = app\n"
+        "cli._exit = lambda code: None\n"
+        "cli.main()\n"
+        "print(seen)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "{'answers': ['ok', 'ok'], 'anyio': False}"
+
+
 def test_import_exops_leaves_paramiko_whole() -> None:
     """Only the exops command skips invoke: a program that imports exops gets paramiko
     (and invoke, when installed) as installed."""
