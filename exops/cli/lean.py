@@ -40,14 +40,17 @@ _UNSET = object()
 
 def unchanged(annotation: Any, info: Any, value: Any) -> Any:
     """``value`` itself where typer's pydantic coercion of it is the identity: a ``str``,
-    ``int`` or ``float`` parameter (no parser, no bounds) given a value of exactly that
-    type, a ``list[str]`` given strings (a new list of the same strings); ``_UNSET``
-    for anything else (typer coerces it as before)."""
+    ``int`` or ``float`` parameter (no parser) given a value of exactly that type (a
+    number within the parameter's bounds), a ``list[str]`` given strings (a new list
+    of the same strings); ``_UNSET`` for anything else (typer coerces it as before)."""
     if getattr(info, "parser", None) is not None or getattr(info, "click_type", None):
         return _UNSET
-    if annotation in (str, int, float) and type(value) is annotation:
-        if annotation is str or (info.min is None and info.max is None):
-            return value
+    if annotation is str and type(value) is str:
+        return value
+    if annotation in (int, float) and type(value) is annotation:
+        low, high = info.min, info.max
+        if (low is None or value >= low) and (high is None or value <= high):
+            return value  # within its bounds (NaN never is): unchanged, clamped or not
         return _UNSET
     strings = type(value) in (list, tuple) and all(type(item) is str for item in value)
     if annotation == list[str] and strings:

@@ -137,6 +137,24 @@ def test_a_value_taken_as_it_is_is_what_typer_makes_of_it(annotation: Any, value
     assert same == want and type(same) is type(want)
 
 
+@pytest.mark.parametrize(
+    ("annotation", "value", "info"),
+    [
+        (int, 0, {"min": 0}),
+        (int, 100_000, {"min": 1, "max": 100_000}),
+        (int, 5, {"min": 1, "max": 10, "clamp": True}),
+        (float, 1800.0, {"min": 0}),
+        (float, 0.001, {"min": 0.001}),
+    ],
+)
+def test_a_number_within_its_bounds_is_what_typer_makes_of_it(
+    annotation: Any, value: Any, info: dict[str, Any]
+) -> None:
+    same = unchanged(annotation, _info(**info), value)
+    want = _adapter_result(annotation, value, **info)
+    assert same == want and type(same) is type(want)
+
+
 def _info(**kw: Any) -> Any:
     from typer.models import OptionInfo
 
@@ -149,8 +167,10 @@ def _info(**kw: Any) -> Any:
         (int, "5", {}),  # a string to parse: typer's own coercion
         (int, True, {}),
         (float, 1, {}),
-        (int, 0, {"min": 1}),  # bounds: typer checks them
+        (int, 0, {"min": 1}),  # out of bounds: typer's error (or clamp)
+        (int, 11, {"min": 1, "max": 10, "clamp": True}),
         (float, 0.5, {"max": 0.1}),
+        (float, float("nan"), {"min": 0}),
         (str, "x", {"parser": str.upper}),
         (Path, "x", {}),
         (list[str], ("a", 1), {}),
