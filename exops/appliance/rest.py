@@ -815,13 +815,10 @@ class RestAppliance:
         target = self.target
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
         transport = self._transport or DeadlineTransport(verify=ssl_context(target), limits=limits)
-        # The transport verifies every connection: a client given a transport builds no
-        # TLS context of its own and takes no proxy from the environment, so it is given
-        # no ``verify`` (a second CA store loaded per peer for nothing: 20 ms each with
-        # the system store).
         return httpx.Client(
             base_url=base_url(target),
             auth=(target.username, target.password.get_secret_value()),
+            verify=ssl_context(target),
             timeout=httpx.Timeout(target.read_timeout_s, connect=target.connect_timeout_s),
             headers={"Accept": "application/json"},
             limits=limits,
