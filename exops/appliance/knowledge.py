@@ -177,6 +177,12 @@ def _document() -> dict[str, Any]:
     return tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
 
 
+def section(name: str) -> Any:
+    """One top-level table of knowledge.toml, from the one parse of the file (shared by
+    every reader: read it, never change it)."""
+    return _document()[name]
+
+
 @cache
 def _load() -> tuple[dict[str, SettingRule], tuple[AlarmInfo, ...]]:
     data = _document()

@@ -20,12 +20,11 @@ decides: a restarting peer is unknown, not drained).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from exops.appliance.base import Appliance
+from exops.appliance.knowledge import section
 from exops.core.errors import ApplianceError
 
 
@@ -57,9 +56,8 @@ class UsageForm:
 
 
 def _load() -> tuple[MaintenanceForm, UsageForm]:
-    data = tomllib.loads(resources.files("exops.appliance").joinpath("knowledge.toml").read_text())
-    m: dict[str, Any] = dict(data["maintenance_mode"])
-    u: dict[str, Any] = dict(data["resource_usage"])
+    m: dict[str, Any] = dict(section("maintenance_mode"))
+    u: dict[str, Any] = dict(section("resource_usage"))
     for key in ("on_values", "off_values"):
         m[key] = tuple(str(v).lower() for v in m[key])
     u["known_call_types"] = tuple(u["known_call_types"])

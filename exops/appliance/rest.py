@@ -26,12 +26,10 @@ import socket
 import ssl
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import httpcore
@@ -62,6 +60,7 @@ from exops.appliance.knowledge import (
     TLS_TO_CDB,
     ServerList,
 )
+from exops.appliance.knowledge import section as knowledge_section
 from exops.appliance.record import PeerRecorder, recorder_for
 from exops.appliance.xapi import parse_system_time
 from exops.core.errors import (
@@ -1317,11 +1316,7 @@ class UpgradeForms:
 
 
 def _upgrade_forms() -> UpgradeForms:
-    import tomllib
-    from importlib import resources
-
-    text = resources.files("exops.appliance").joinpath("knowledge.toml").read_text()
-    u: dict[str, Any] = tomllib.loads(text)["upgrade"]
+    u: dict[str, Any] = knowledge_section("upgrade")
     return UpgradeForms(
         rest_from=str(u["rest_from"]),
         sftpconfig=str(u["sftpconfig"]),
@@ -1368,8 +1363,7 @@ def parse_upgrade_status(data: Any) -> UpgradeStatus | None:
 @functools.cache
 def cert_forms() -> dict[str, Any]:
     """The ``[certs]`` section of knowledge.toml (paths, fields, answers, marks)."""
-    text = resources.files("exops.appliance").joinpath("knowledge.toml").read_text()
-    return dict(tomllib.loads(text)["certs"])
+    return dict(knowledge_section("certs"))
 
 
 def _post_body(

@@ -10,8 +10,10 @@ once, in the YAML.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +39,34 @@ EPILOG = (
     "The lab (exops rehearse, the demo): python -m exops.lab --help; pip install 'exops[lab]'"
 )
 
-app = typer.Typer(
+class _App(typer.Typer):
+    """The root command group. Its runbook commands are made from the runbook files
+    (``exops.runbook.catalog``: every shipped runbook's YAML parsed) when its command
+    list is first read after this module's import (typer builds the command line from
+    it, e.g. ``app()`` or a test's ``CliRunner``), at their place in the list: importing
+    this module never parses them, nor does the exops command for one command that is
+    not a runbook (``main``; issue 22: start-up)."""
+
+    _late: Callable[[], None] | None = None
+    _registered: list[Any]
+
+    @property
+    def registered_commands(self) -> list[Any]:
+        late, self._late = self._late, None
+        if late is not None:
+            try:
+                late()
+            except BaseException:
+                self._late = late
+                raise
+        return self._registered
+
+    @registered_commands.setter
+    def registered_commands(self, value: list[Any]) -> None:
+        self._registered = value
+
+
+app = _App(
     name="exops",
     help="Idempotent, dry-run-first runbooks for Cisco Expressway / VCS clusters.",
     epilog=EPILOG,
@@ -73,10 +102,11 @@ def main() -> None:
     """Console entry point: map exops errors to one line and an exit code."""
     import signal
 
-    from exops.cli.lean import skip_httpx_cli
+    from exops.cli.lean import defer_param_coercion, skip_httpx_cli
     from exops.core.errors import ExopsError
 
     skip_httpx_cli()
+    defer_param_coercion()
 
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # systemd stop / kill: end like Ctrl-C (journal, locks)
@@ -84,7 +114,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, terminated)
     try:
         # Without standalone mode click returns a command's typer.Exit code.
-        code = app(standalone_mode=False)
+        code = _for_argv(sys.argv[1:])(standalone_mode=False)
     except ExopsError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -107,6 +137,75 @@ def main() -> None:
     if code == 130:  # Ctrl-C inside a command: typer turns it into exit 130, silently
         print("exops: interrupted", file=sys.stderr)
     _exit(code)
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command a command line runs, when that is certain: the first argument after
+    the root's options (``--inventory DIR``, ``-i DIR``, ``--inventory=DIR``, ``-iDIR``);
+    None for any other option before it (``--help``, ``--version``, completion), for no
+    command, and while the shell completes a command line."""
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--inventory", "-i"):
+            i += 2
+        elif arg.startswith("--inventory=") or (arg.startswith("-i") and arg[2:3] != "-"):
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg
+    return None
+
+
+def _shipped_runbook_file(name: str) -> Path | None:
+    """The shipped runbook file named ``name`` (exops.runbooks), None when there is none."""
+    import importlib.util
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        return None
+    spec = importlib.util.find_spec("exops.runbooks")
+    for place in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(place) / f"{name}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def _for_argv(args: list[str]) -> typer.Typer:
+    """The app to build for this command line: only the command it runs, when that is
+    certain (typer builds every command it holds, their options and their types, when
+    it starts: 30 commands and the runbook files for one), else the whole app (help,
+    completion, an unknown command: what click says then names the other commands).
+    Building one command or all of them gives that command the same options, help,
+    behaviour and exit codes; only the work of building the others is skipped."""
+    name = _command_name(args)
+    if name is None:
+        return app
+    own = [c for c in app._registered if _name_of(c) == name and c.callback not in _RUNBOOK_MADE]
+    groups = [g for g in app.registered_groups if g.name == name]
+    runbook = _shipped_runbook_file(name)
+    lean = copy.copy(app)
+    lean._late = None
+    lean.registered_groups = groups
+    if runbook is not None and not own and not groups:
+        from exops.runbook.catalog import meta_of_text
+
+        lean.registered_commands = []
+        _make_runbook_command(meta_of_text(runbook.read_text(encoding="utf-8"), name), lean)
+        return lean
+    if runbook is not None or len(own) + len(groups) != 1:
+        return app  # none, or a name a runbook shares: as the whole app resolves it
+    lean.registered_commands = own
+    return lean
+
+
+def _name_of(info: Any) -> str:
+    """A registered command's name, as typer names it."""
+    return str(info.name or typer.main.get_command_name(info.callback.__name__))
 
 
 def _exit(code: int) -> None:
@@ -367,7 +466,11 @@ def _param_option(meta: Any) -> inspect.Parameter:
     return _p(meta.name, Annotated[str | None, option], None)
 
 
-def _make_runbook_command(meta: Any) -> None:
+# The functions of the runbook commands made so far (``_make_runbook_command``).
+_RUNBOOK_MADE: set[Callable[..., Any]] = set()
+
+
+def _make_runbook_command(meta: Any, into: typer.Typer = app) -> None:
     visible = [p for p in meta.params if not p.hidden]
 
     def command(**kwargs: Any) -> None:
@@ -428,7 +531,8 @@ def _make_runbook_command(meta: Any) -> None:
     command.__doc__ = meta.description
     command.__name__ = meta.name.replace("-", "_")
     required = [p.flag or "--" + p.name.replace("_", "-") for p in visible if p.required]
-    app.command(
+    _RUNBOOK_MADE.add(command)
+    into.command(
         meta.name,
         short_help=short_help(meta.description),
         epilog=epilog(meta.name, runbook_examples(meta.name, required)),
@@ -519,13 +623,20 @@ def _mapping_pairs(flag: str, pairs: list[str]) -> dict[str, str]:
 
 
 def _register_runbooks() -> None:
+    """The runbook commands, in the command list where they were registered at import
+    before (after ``check``): on the first read of the list (``_App``)."""
     from exops.runbook.catalog import shipped
 
+    commands = app._registered
+    end = len(commands)
     for meta in shipped().values():
         _make_runbook_command(meta)
+    added = commands[end:]
+    del commands[end:]
+    commands[_RUNBOOKS_AT:_RUNBOOKS_AT] = added
 
 
-_register_runbooks()
+_RUNBOOKS_AT = len(app.registered_commands)
 
 
 def extra_params(meta: Any, args: list[str], env: Any, cluster: str) -> dict[str, Any]:
@@ -1019,6 +1130,9 @@ def rehearse_command(
         out=out,
         keep=keep,
     )
+
+
+app._late = _register_runbooks  # every command above is registered: the runbooks join on use
 
 
 if __name__ == "__main__":  # pragma: no cover

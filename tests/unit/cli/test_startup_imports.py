@@ -123,6 +123,40 @@ def test_the_exops_command_never_loads_invoke_and_paramiko_still_works() -> None
     assert done.stdout.strip() == "{'invoke': False, 'mock': False, 'client': True, 'keys': True}"
 
 
+def test_the_exops_command_never_loads_anyio_and_httpx_still_connects() -> None:
+    """httpcore imports anyio for its async pool's locks (~10 ms of every HTTPS start-up);
+    exops's sync client never uses it. The exops command skips it; a real request through
+    httpx's sync client and httpcore's connection pool works as before."""
+    code = (
+        "import sys, threading\n"
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "import exops.cli.app as cli\n"
+        "class Handler(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.send_header('Content-Length', '2')\n"
+        "        self.end_headers(); self.wfile.write(b'ok')\n"
+        "    def log_message(self, *args):\n"
+        "        pass\n"
+        "server = HTTPServer(('127.0.0.1', 0), Handler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "seen = {}\n"
+        "def app(standalone_mode):\n"
+        "    import httpx\n"
+        "    from exops.appliance import rest\n"
+        "    with httpx.Client(transport=rest.DeadlineTransport(verify=False)) as client:\n"
+        "        url = f'http://127.0.0.1:{server.server_port}/'\n"
+        "        seen['answers'] = [client.get(url).text for _ in range(2)]\n"
+        "    seen['anyio'] = sys.modules.get('anyio') is not None\n"
+        "    return 0\n"
+        "cli.app = app\n"
+        "cli._exit = lambda code: None\n"
+        "cli.main()\n"
+        "print(seen)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "{'answers': ['ok', 'ok'], 'anyio': False}"
+
+
 def test_import_exops_leaves_paramiko_whole() -> None:
     """Only the exops command skips invoke: a program that imports exops gets paramiko
     (and invoke, when installed) as installed."""
@@ -133,8 +167,9 @@ def test_import_exops_leaves_paramiko_whole() -> None:
 
 # What `exops status` (issue 22: start-up to its first request) needs none of: the run
 # stack (display, observers, runner, results, plans, the state store), the report
-# renderers (Jinja2 and the plan/run views) and the check command's table. It reads
-# the knowledge table's file once.
+# renderers (Jinja2 and the plan/run views), the check command's table, the runbook
+# files (the other commands) and typer's pydantic adapters (its options' defaults, a
+# list of clusters). It reads the knowledge table's file once.
 NOT_FOR_STATUS = (
     "exops.cli.display",
     "exops.run.runner",
@@ -148,6 +183,8 @@ NOT_FOR_STATUS = (
     "exops.report.rollback",
     "jinja2",
     "rich.progress",
+    "exops.runbook.catalog",
+    "typer._adapters",
 )
 
 
@@ -164,15 +201,22 @@ def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, An
         "  data: {address: 127.0.0.1, role: Expressway-C, slot: 1, ssh_port: 9}\n"
     )
     code = (
-        "import json, os, sys\n"
+        "import json, os, sys, tomllib\n"
         f"watched = {NOT_FOR_STATUS!r}\n"
+        "toml = []\n"
+        "loads = tomllib.loads\n"
+        "def counted(text, **kw):\n"
+        "    toml.append(1)\n"
+        "    return loads(text, **kw)\n"
+        "tomllib.loads = counted\n"
         "def hook(event, args):\n"
         "    if event == 'socket.connect' and tuple(args[1])[1:2] == (9,):\n"
         "        seen = [m for m in sys.modules if any(m == w or m.startswith(w + '.')"
         " for w in watched)]\n"
         "        parse = getattr(sys.modules['exops.appliance.knowledge'], '_document', None)\n"
         "        parses = parse.cache_info().misses if parse else None\n"
-        "        print(json.dumps({'loaded': sorted(seen), 'toml_parses': parses}))\n"
+        "        print(json.dumps({'loaded': sorted(seen), 'toml_parses': parses,"
+        " 'toml_loads': len(toml)}))\n"
         "        sys.stdout.flush()\n"
         "        os._exit(0)\n"
         "sys.addaudithook(hook)\n"
@@ -199,4 +243,4 @@ def test_status_reaches_its_first_request_without_the_run_or_report_stack(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     found = _status_modules_at_first_connect(tmp_path, *args)
-    assert found == {"loaded": [], "toml_parses": 1}
+    assert found == {"loaded": [], "toml_parses": 1, "toml_loads": 1}
