@@ -31,11 +31,12 @@ from exops.core.models import (
 
 # Requests in flight to one peer at once. The appliance's REST API sits behind
 # the same web server as its web UI, which browsers reach with up to 6
-# connections per host; 4 stays below that, and is the smallest number that
-# makes a status gather 3 round trips (the first request alone, then 8 in two
-# rounds of 4; see docs/benchmarks.md). The REST client's connection pool
+# connections per host; 5 stays below that, and is the smallest number that
+# makes a status gather 3 round trips (the first request alone, then 10 in two
+# rounds of 5: 4 did it when status read 9; the DNS and NTP server lists made
+# it 11, issue 22; see docs/benchmarks.md). The REST client's connection pool
 # must allow as many (exops/appliance/connection.py).
-PEER_CONCURRENCY = 4
+PEER_CONCURRENCY = 5
 
 class Field(StrEnum):
     PEER_ADDRESS = "peer_address"  # index = slot 1..6

@@ -5,7 +5,7 @@ What is read. A command declares the facts it needs (``Fact``; ``STATUS_FACTS``,
 ``ALL_FACTS``) and the gather reads those and nothing else, each resource once.
 
 How it is read. Every read of every peer is a job on one thread pool; a peer
-has at most ``PEER_CONCURRENCY`` (4) requests in flight, and its first job
+has at most ``PEER_CONCURRENCY`` (5) requests in flight, and its first job
 runs alone: it proves the peer answers and accepts the credentials before
 any other request is sent (a wrong password costs one refused login per peer
 and gather, never four: appliances lock accounts after repeated failures).
