@@ -223,3 +223,17 @@ def test_deferred_coercion_keeps_typers_values_and_errors() -> None:
     assert deferred[2:] == typers[2:]
     assert deferred[2] == "0 (['a', 'b'], 2, 4, 1.5, PosixPath('x'))"
     assert sum(line.startswith("2 Usage: ") for line in deferred) == 3  # -n abc, -m 0, -t x
+
+
+def test_another_typer_series_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deferral leans on typer's internals: with a typer of another series than the
+    one tested, typer is not touched (start-up is slower, nothing else changes)."""
+    import typer
+    from typer import core
+
+    from exops.cli import lean
+
+    monkeypatch.setattr(typer, "__version__", "0.30.0")
+    before = core.build_runtime_param
+    lean.defer_param_coercion()
+    assert core.build_runtime_param is before
