@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import paramiko
+from paramiko.util import constant_time_bytes_eq
 
 from exops.appliance import xapi
 from exops.appliance.base import Command, ConnectionTarget, Write, tcp_accepts
@@ -106,10 +107,64 @@ class _AcceptAndRecord(paramiko.MissingHostKeyPolicy):
 
 
 _KNOWN_LOCK = threading.Lock()
-_KNOWN: dict[tuple[str, int, int], paramiko.HostKeys] = {}
+class KnownHosts:
+    """A parsed known_hosts file, looked up by name in constant time.
+
+    paramiko's ``HostKeys.lookup`` compares the name with every entry: a fleet of n
+    peers in one file made n x n comparisons (1,500 peers: millions, seconds of CPU;
+    issue 22). Plain names are indexed; only hashed entries (``|1|salt|hash``) are
+    compared one by one, as paramiko does. ``keys_for`` gives what ``lookup`` gives:
+    per key type, the key of the first matching entry in file order."""
+
+    def __init__(self, path: str):
+        # Read as paramiko's HostKeys.load reads it (a line it cannot take is skipped),
+        # without its check of each line against every earlier one (n x n again).
+        entries = []
+        with open(path, encoding="utf-8") as f:
+            for lineno, raw in enumerate(f, 1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                try:
+                    entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+                except paramiko.SSHException:
+                    continue
+                except paramiko.hostkeys.InvalidHostKey as exc:  # paramiko raises it too
+                    raise paramiko.SSHException(f"line {lineno} holds no valid key") from exc
+                if entry is not None and entry.hostnames:
+                    entries.append(entry)
+        self.by_name: dict[str, list[tuple[int, paramiko.hostkeys.HostKeyEntry]]] = {}
+        self.hashed: list[tuple[int, paramiko.hostkeys.HostKeyEntry]] = []
+        for i, e in enumerate(entries):
+            for h in e.hostnames:
+                if h.startswith("|1|"):
+                    self.hashed.append((i, e))
+                else:
+                    self.by_name.setdefault(h, []).append((i, e))
+
+    def keys_for(self, name: str) -> dict[str, paramiko.PKey]:
+        found = list(self.by_name.get(name, ()))
+        if not name.startswith("|1|"):
+            found += [
+                (i, e)
+                for i, e in self.hashed
+                if any(
+                    h.startswith("|1|")
+                    and constant_time_bytes_eq(paramiko.HostKeys.hash_host(name, h), h)
+                    for h in e.hostnames
+                )
+            ]
+        keys: dict[str, paramiko.PKey] = {}
+        for _, e in sorted(found, key=lambda f: f[0]):
+            if e.key is not None:
+                keys.setdefault(e.key.get_name(), e.key)
+        return keys
 
 
-def _parsed_known_hosts(known: Path) -> paramiko.HostKeys:
+_KNOWN: dict[tuple[str, int, int], KnownHosts] = {}
+
+
+def _parsed_known_hosts(known: Path) -> KnownHosts:
     """known_hosts parsed, once per content (path, size, mtime) for the process;
     the keys of a file that changed (a key recorded) are parsed again."""
     st = known.stat()
@@ -117,7 +172,7 @@ def _parsed_known_hosts(known: Path) -> paramiko.HostKeys:
     with _KNOWN_LOCK:
         keys = _KNOWN.get(key)
         if keys is None:
-            keys = paramiko.HostKeys(str(known))
+            keys = KnownHosts(str(known))
             _KNOWN.clear()  # one file per process in practice: keep the newest only
             _KNOWN[key] = keys
         return keys
@@ -147,7 +202,7 @@ class ParamikoShell:
                 parsed = _parsed_known_hosts(known)
                 mine = client.get_host_keys()
                 for name in (t.hostname, f"[{t.hostname}]:{t.ssh_port}"):
-                    for keytype, key in (parsed.lookup(name) or {}).items():
+                    for keytype, key in parsed.keys_for(name).items():
                         mine.add(name, keytype, key)
         except (OSError, UnicodeDecodeError, paramiko.SSHException) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -1208,13 +1208,13 @@ def test_known_hosts_is_parsed_once_for_many_peers_and_again_when_it_changes(
         f"[10.0.0.13]:8022 {keys[1].get_name()} {keys[1].get_base64()}\n"
     )
     loads: list[str] = []
-    real_load = paramiko.HostKeys.load
 
-    def counting_load(self: paramiko.HostKeys, filename: str) -> None:
-        loads.append(filename)
-        real_load(self, filename)
+    class Counting(ssh_mod.KnownHosts):
+        def __init__(self, path: str) -> None:
+            loads.append(path)
+            super().__init__(path)
 
-    monkeypatch.setattr(paramiko.HostKeys, "load", counting_load)
+    monkeypatch.setattr(ssh_mod, "KnownHosts", Counting)
     target = TARGET.model_copy(update={"known_hosts": str(known_hosts)})
     for _ in range(3):
         client = paramiko.SSHClient()
