@@ -94,6 +94,11 @@ class ApplyOptions:
     # that no longer holds once this run has written anything; the advice names the
     # direct command instead (it plans again from the real state).
     saved_plan: str | None = None  # the plan file's path
+    # A wait's last read of the whole cluster (the one that found its condition
+    # holding) serves as the fresh read of the step right after it when that read
+    # began at most this many seconds before, and nothing was done in between
+    # (``Executor._fresh``). 0: every write, restart and command reads anew.
+    reuse_within_s: float = 0.0
 
 
 # Refused logins a restart wait tolerates (a peer going down can cut a login short)
@@ -171,16 +176,30 @@ class Executor:
         # a peer whose own fields move otherwise was changed by someone else.
         self.known: dict[str, ClusterSettings] | None = None
         self.written: list[str] = []  # "host: writes" of every write done so far
+        # The peers of a whole-cluster read (check_fresh's): a wait's read covers the
+        # cluster when it read exactly these.
+        self._peers: frozenset[str] | None = None
+        # (facts, clock when their read began) of the last wait's read that found its
+        # condition holding; handed to the next step only (``_fresh``).
+        self._recent: tuple[ClusterFacts, float] | None = None
+        self._handoff: tuple[ClusterFacts, float] | None = None
 
-    def check_fresh(self) -> None:
+    def check_fresh(self, facts: ClusterFacts | None = None) -> None:
         """The stale-plan rule, before the first write: the plan's basis and every
         action's expected state hold on a fresh read of the cluster.
+
+        ``facts``: the read the plan was just made (or checked) from, when nothing
+        came between it and this run (no question to an operator): it is the
+        freshest read there is. The first write, restart or command still reads the
+        cluster anew right before it (``_fresh``).
 
         Raises:
             StalePlanError: one line per difference (step, peer, expected, found);
                 nothing was written anywhere (exit 3).
         """
-        facts = self.cluster.gather(self.plan.cluster, light=True)
+        if facts is None:
+            facts = self.cluster.gather(self.plan.cluster, light=True)
+        self._peers = frozenset(p.host for p in facts.peers)
         lines = stale_lines(self.plan, facts)
         if lines:
             raise StalePlanError(
@@ -217,6 +236,8 @@ class Executor:
         return applied
 
     def _one(self, action: Action) -> StepResult:
+        # The previous step's last read passes to this step only (see _fresh).
+        self._handoff, self._recent = self._recent, None
         started = datetime.now(UTC)
         t0 = self.waiter.clock()
         common = {
@@ -275,8 +296,14 @@ class Executor:
 
     def _fresh(self, action: Action) -> ClusterFacts:
         """Fresh facts of the cluster right before a write, restart or command: the
-        peers' own fields are what this run left them as (else ``ChangedDuringRun``)."""
-        facts = self.cluster.gather(self.plan.cluster, light=True)
+        peers' own fields are what this run left them as (else ``ChangedDuringRun``).
+
+        The read is the one the step just before made, when that step was a wait whose
+        last read of every peer of the cluster found its condition holding, that read
+        began at most ``reuse_within_s`` before this moment, and nothing (no write,
+        restart, command) came between (a health gate, then the next restart: reading
+        the cluster twice in a row would learn nothing new). Otherwise it reads anew."""
+        facts = self._handed_over() or self.cluster.gather(self.plan.cluster, light=True)
         if self.known:
             changed = local_changes(self.known, facts)
             if changed:
@@ -286,6 +313,18 @@ class Executor:
                     host=action.host,
                     operation=action.kind.value,
                 )
+        return facts
+
+    def _handed_over(self) -> ClusterFacts | None:
+        handoff, self._handoff = self._handoff, None
+        window = self.options.reuse_within_s
+        if handoff is None or window <= 0 or self._peers is None:
+            return None
+        facts, began = handoff
+        if self.waiter.clock() - began > window:
+            return None
+        if frozenset(p.host for p in facts.peers) != self._peers:
+            return None  # not a read of the whole cluster
         return facts
 
     def _wrote(self, host: str, settings: ClusterSettings, writes: str) -> None:
@@ -367,8 +406,14 @@ class Executor:
         host = self._host(action)
         fresh = self._fresh(action)
         app = self.cluster.appliance(host)
-        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.
-        target = app.read_settings()
+        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before
+        # (the target's settings as that read found them: read once, not twice).
+        read = fresh.peer(host) if host in {p.host for p in fresh.peers} else None
+        target = (
+            read.settings
+            if read is not None and read.reachable and read.settings is not None
+            else app.read_settings()
+        )
         check_restart(host, target, fresh, decommission=self.options.decommission)
         decommissioning = action.decommission and host == self.options.decommission
         try:
@@ -424,11 +469,14 @@ class Executor:
         hosts = list(wanted) if wanted else ([action.host] if action.host else None)
 
         def check() -> tuple[bool, str]:
+            began = self.waiter.clock()
             facts = self.cluster.gather(self.plan.cluster, hosts=hosts, light=True)
             stale = read_before(facts, self.restarted_at)
             if stale:
                 return False, f"{stale} read before the last restart was over: reading again"
-            return predicate(facts, action)
+            holds, seen = predicate(facts, action)
+            self._recent = (facts, began) if holds else None
+            return holds, seen
 
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).
         timeout = min(action.timeout_s or self.options.settle_timeout, self.options.settle_timeout)
