@@ -130,8 +130,14 @@ def profile(out: Path, fleet: list[str], env: dict[str, str]) -> None:
     script = str(Path(__file__).parent / "profile_cli.py")  # every thread, not the main alone
     argv = [PY, script, str(out), "restart", *fleet, "--yes"]
     start = time.perf_counter()
-    code = subprocess.call(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.run(
+        argv, check=False, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    code = proc.returncode
     print(f"\nprofile (exit {code}, {time.perf_counter() - start:.1f} s under cProfile): {out}")
+    if code != 0:  # what went wrong, in the command's own words
+        text = proc.stdout.decode(errors="replace")
+        print("\n".join(ln for ln in text.splitlines() if "exit" in ln or "refused" in ln)[-3000:])
     if not out.exists():
         print("no profile written")
         return

@@ -96,8 +96,9 @@ class ApplyOptions:
     saved_plan: str | None = None  # the plan file's path
     # A wait's last read of the whole cluster (the one that found its condition
     # holding) serves as the fresh read of the step right after it when that read
-    # began at most this many seconds before, and nothing was done in between
-    # (``Executor._fresh``). 0: every write, restart and command reads anew.
+    # ended at most this many seconds before, and nothing was done in between
+    # (``Executor._fresh``): as fresh as a read of its own would be. 0: every
+    # write, restart and command reads anew.
     reuse_within_s: float = 0.0
 
 
@@ -179,7 +180,7 @@ class Executor:
         # The peers of a whole-cluster read (check_fresh's): a wait's read covers the
         # cluster when it read exactly these.
         self._peers: frozenset[str] | None = None
-        # (facts, clock when their read began) of the last wait's read that found its
+        # (facts, clock when their read ended) of the last wait's read that found its
         # condition holding; handed to the next step only (``_fresh``).
         self._recent: tuple[ClusterFacts, float] | None = None
         self._handoff: tuple[ClusterFacts, float] | None = None
@@ -302,7 +303,9 @@ class Executor:
         last read of every peer of the cluster found its condition holding, that read
         began at most ``reuse_within_s`` before this moment, and nothing (no write,
         restart, command) came between (a health gate, then the next restart: reading
-        the cluster twice in a row would learn nothing new). Otherwise it reads anew."""
+        the cluster twice in a row would learn nothing new). The read ended at most
+        ``reuse_within_s`` before: its oldest answer is no older than a new read's would
+        be by then (a read takes as long either way). Otherwise it reads anew."""
         facts = self._handed_over() or self.cluster.gather(self.plan.cluster, light=True)
         if self.known:
             changed = local_changes(self.known, facts)
@@ -320,8 +323,8 @@ class Executor:
         window = self.options.reuse_within_s
         if handoff is None or window <= 0 or self._peers is None:
             return None
-        facts, began = handoff
-        if self.waiter.clock() - began > window:
+        facts, ended = handoff
+        if self.waiter.clock() - ended > window:
             return None
         if frozenset(p.host for p in facts.peers) != self._peers:
             return None  # not a read of the whole cluster
@@ -469,13 +472,13 @@ class Executor:
         hosts = list(wanted) if wanted else ([action.host] if action.host else None)
 
         def check() -> tuple[bool, str]:
-            began = self.waiter.clock()
             facts = self.cluster.gather(self.plan.cluster, hosts=hosts, light=True)
+            ended = self.waiter.clock()
             stale = read_before(facts, self.restarted_at)
             if stale:
                 return False, f"{stale} read before the last restart was over: reading again"
             holds, seen = predicate(facts, action)
-            self._recent = (facts, began) if holds else None
+            self._recent = (facts, ended) if holds else None
             return holds, seen
 
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).

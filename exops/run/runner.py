@@ -81,7 +81,7 @@ def utc_now() -> datetime:
 
 
 # A health gate's last read of the whole cluster serves as the fresh read of the step
-# right after it when it began at most this long before (ApplyOptions.reuse_within_s):
+# right after it when it ended at most this long before (ApplyOptions.reuse_within_s):
 # a gate, then the next restart, reads the cluster once instead of twice in a row.
 REUSE_WITHIN_S = 1.0
 

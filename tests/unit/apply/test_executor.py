@@ -1152,3 +1152,23 @@ def test_check_fresh_judges_the_facts_it_is_given(tmp_path: Path) -> None:
     ex2, cluster2 = counting_executor(tmp_path, stale, clock, reuse=1.0)
     with pytest.raises(StalePlanError):
         ex2.check_fresh(cluster2.gather("c1"))
+
+
+def test_a_slow_gate_read_still_serves_when_it_just_ended(tmp_path: Path) -> None:
+    """The window counts from the end of the read (a loaded fleet reads slowly): a read
+    that took 2 s and ended just now is as fresh as a new 2-second read would be."""
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=1.0)
+
+    class Slow(CountingCluster):
+        def gather(
+            self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        ) -> ClusterFacts:
+            facts = super().gather(cluster, hosts, light=light)
+            clock.now += 2.0
+            return facts
+
+    slow = Slow(cluster.app)
+    ex.cluster = slow
+    assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
+    assert slow.gathers == 3  # check_fresh, gate, settled: the restart took the gate's
