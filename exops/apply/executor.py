@@ -102,6 +102,10 @@ class ApplyOptions:
     reuse_within_s: float = 0.0
 
 
+# What the end of a restart is read from: the peer answers, and its alarms no longer
+# say a restart is required (``restart_pending``).
+RESTART_END_READS: frozenset[Fact] = frozenset({Fact.ALARMS})
+
 # Refused logins a restart wait tolerates (a peer going down can cut a login short)
 # before it stops: repeated failed logins lock an appliance's admin account.
 MAX_REFUSED_LOGINS = 3
@@ -368,7 +372,7 @@ class Executor:
         host = self._host(action)
         fresh = self._fresh(action)
         app = self.cluster.appliance(host)
-        current = app.read_settings()
+        current = _settings_of(fresh, host, app)
         if action.after is not None and current == action.after:
             self._wrote(host, current, "")
             return "ok", "already as planned"
@@ -411,12 +415,7 @@ class Executor:
         app = self.cluster.appliance(host)
         # Safety rules R2/R4 on a fresh read of the target and its cluster, right before
         # (the target's settings as that read found them: read once, not twice).
-        read = fresh.peer(host) if host in {p.host for p in fresh.peers} else None
-        target = (
-            read.settings
-            if read is not None and read.reachable and read.settings is not None
-            else app.read_settings()
-        )
+        target = _settings_of(fresh, host, app)
         check_restart(host, target, fresh, decommission=self.options.decommission)
         decommissioning = action.decommission and host == self.options.decommission
         try:
@@ -441,7 +440,12 @@ class Executor:
         refused = {"n": 0}
 
         def settled() -> tuple[bool, str]:
-            facts = self.cluster.gather(self.plan.cluster, hosts=[host], light=True)
+            # The restart's end state: the peer answers and its restart-required alarm
+            # is cleared; its alarms are all this reads (the health gate after the step
+            # reads the whole cluster).
+            facts = self.cluster.gather(
+                self.plan.cluster, hosts=[host], light=True, needs=RESTART_END_READS
+            )
             peer = facts.peer(host)
             if peer.unreachable_kind == "auth":
                 refused["n"] += 1
@@ -546,6 +550,15 @@ class Executor:
         answer = self.cluster.appliance(host).command(command)
         self.written.append(f"{host}: xCommand {command.value}")
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def _settings_of(facts: ClusterFacts, host: str, app: Appliance) -> ClusterSettings:
+    """``host``'s settings as the fresh read of its cluster just found them; when
+    that read has none (not read), the peer's own read (which raises if it fails)."""
+    for p in facts.peers:
+        if p.host == host and p.reachable and p.settings is not None:
+            return p.settings
+    return app.read_settings()
 
 
 def read_before(facts: ClusterFacts, moment: datetime | None) -> str:

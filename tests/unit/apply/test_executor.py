@@ -24,6 +24,7 @@ from exops.core.models import (
     SystemInfo,
     TlsMode,
 )
+from exops.facts.gather import Fact
 from exops.plan.model import Action, ActionKind, Plan
 from exops.state.backups import FileBackups, read_backup_file
 
@@ -112,7 +113,12 @@ class FakeCluster:
         return self.app
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         try:
             settings = self.app.read_settings()
@@ -342,7 +348,12 @@ class FakePeers:
         return self.apps[host]
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         peers = []
         for host, app in self.apps.items():
@@ -503,7 +514,12 @@ class CachingPeers(FakePeers):
         self.wait_reads = 0
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         facts = super().gather(cluster, hosts, light=light)
         now = datetime.now(UTC)
@@ -997,7 +1013,12 @@ class CountingCluster(FakeCluster):
         self.gathers = 0
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         self.gathers += 1
         return super().gather(cluster, hosts, light=light)
@@ -1094,7 +1115,12 @@ def test_a_read_of_part_of_the_cluster_is_not_the_clusters_fresh_read(tmp_path: 
 
     class Partial(CountingCluster):
         def gather(
-            self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+            self,
+            cluster: str,
+            hosts: list[str] | None = None,
+            *,
+            light: bool = False,
+            needs: frozenset[Fact] | None = None,
         ) -> ClusterFacts:
             facts = super().gather(cluster, hosts, light=light)
             return facts.model_copy(update={"peers": ()}) if hosts == ["p9"] else facts
@@ -1162,7 +1188,12 @@ def test_a_slow_gate_read_still_serves_when_it_just_ended(tmp_path: Path) -> Non
 
     class Slow(CountingCluster):
         def gather(
-            self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+            self,
+            cluster: str,
+            hosts: list[str] | None = None,
+            *,
+            light: bool = False,
+            needs: frozenset[Fact] | None = None,
         ) -> ClusterFacts:
             facts = super().gather(cluster, hosts, light=light)
             clock.now += 2.0
@@ -1172,3 +1203,54 @@ def test_a_slow_gate_read_still_serves_when_it_just_ended(tmp_path: Path) -> Non
     ex.cluster = slow
     assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
     assert slow.gathers == 3  # check_fresh, gate, settled: the restart took the gate's
+
+
+def test_a_configure_reads_its_peers_settings_once_before_the_write(tmp_path: Path) -> None:
+    """The write is computed and judged on the peer's settings as the fresh read of its
+    cluster just found them; the only read of the peer alone is the one after the write
+    (which proves it)."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, BEFORE)
+    cluster = CountingCluster(app)
+    reads = []
+    real = app.read_settings
+
+    def counted() -> ClusterSettings:
+        reads.append(clock.now)
+        return real()
+
+    app.read_settings = counted  # type: ignore[method-assign]
+    ex = executor(tmp_path, app, make_plan(configure()), clock)
+    ex.cluster = cluster
+    assert [o.status for o in ex.run().outcomes] == ["changed"]
+    assert app.settings == AFTER
+    assert len(reads) == cluster.gathers + 1
+
+
+def test_the_end_of_a_restart_is_read_from_the_peers_alarms(tmp_path: Path) -> None:
+    """After the peer answers again, the restart is over when its restart-required
+    alarm is cleared: that poll reads the peer's alarms (any answer proves it up), not
+    its settings and status (the health gate after it reads the whole cluster)."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER, restart_s=30.0)
+    app.pending = True
+    asked: list[tuple[list[str] | None, frozenset[Fact] | None]] = []
+
+    class Logged(FakeCluster):
+        def gather(
+            self,
+            cluster: str,
+            hosts: list[str] | None = None,
+            *,
+            light: bool = False,
+            needs: frozenset[Fact] | None = None,
+        ) -> ClusterFacts:
+            asked.append((hosts, needs))
+            return super().gather(cluster, hosts, light=light)
+
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex = executor(tmp_path, app, make_plan(restart), clock)
+    ex.cluster = Logged(app)
+    assert [o.status for o in ex.run().outcomes] == ["changed"]
+    assert asked[-1] == (["p1"], frozenset({Fact.ALARMS}))
+    assert [h for h, _ in asked] == [None, None, ["p1"]]  # check_fresh, fresh, end
