@@ -305,11 +305,11 @@ class Executor:
 
         The read is the one the step just before made, when that step was a wait whose
         last read of every peer of the cluster found its condition holding, that read
-        began at most ``reuse_within_s`` before this moment, and nothing (no write,
+        ended at most ``reuse_within_s`` before this moment, and nothing (no write,
         restart, command) came between (a health gate, then the next restart: reading
-        the cluster twice in a row would learn nothing new). The read ended at most
-        ``reuse_within_s`` before: its oldest answer is no older than a new read's would
-        be by then (a read takes as long either way). Otherwise it reads anew."""
+        the cluster twice in a row would learn nothing new). Its oldest answer is then
+        at most that much older than a new read's would be (a read takes as long
+        either way). Otherwise it reads anew."""
         facts = self._handed_over() or self.cluster.gather(self.plan.cluster, light=True)
         if self.known:
             changed = local_changes(self.known, facts)
