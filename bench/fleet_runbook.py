@@ -1,7 +1,7 @@
 """Benchmark 3: fleet runbook, ordered restart of N clusters at once vs one cluster alone.
 
     .venv/bin/python bench/fleet_runbook.py [--clusters 50] [--sizes 10] [--time-scale 0.01]
-        [--restart-grace 0] [--goal 1.5] [--profile FILE]
+        [--restart-grace 0] [--goal 1.5] [--profile FILE] [--before REF]
 
 Starts one lab of --clusters formed 6-peer clusters at a compressed time
 scale. Then, on that same lab: `exops restart -c c1 --yes` alone, and, for
@@ -16,7 +16,10 @@ processes together, and the ratio fleet wall / single-cluster wall.
 it accepts a restart; 0: down at once), so the mandatory waits are the
 downtime alone. --profile FILE: after the measurement, the one-process fleet
 once more under cProfile (not timed), its top functions by own time printed:
-what bounds the ratio when the goal is not met.
+what bounds the ratio when the goal is not met (``PROFILE_TIMER=cpu`` in the
+environment: each thread's CPU time instead of wall time, bench/profile_cli.py).
+--before REF: the same rows (one cluster alone, then the fleet) for exops as of
+git REF first, on the same lab, then for this checkout: side by side in one run.
 """
 
 from __future__ import annotations
@@ -35,7 +38,17 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PY, add_lab_options, exops_argv, lab, lab_metrics, machine, record, verdict
+from common import (
+    PY,
+    add_lab_options,
+    contenders,
+    exops_argv,
+    lab,
+    lab_metrics,
+    machine,
+    record,
+    verdict,
+)
 
 
 def cpu_of(proc: psutil.Process | None) -> float:
@@ -117,14 +130,50 @@ def profile(out: Path, fleet: list[str], env: dict[str, str]) -> None:
     script = str(Path(__file__).parent / "profile_cli.py")  # every thread, not the main alone
     argv = [PY, script, str(out), "restart", *fleet, "--yes"]
     start = time.perf_counter()
-    code = subprocess.call(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.run(
+        argv, check=False, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    code = proc.returncode
     print(f"\nprofile (exit {code}, {time.perf_counter() - start:.1f} s under cProfile): {out}")
+    if code != 0:  # what went wrong, in the command's own words
+        text = proc.stdout.decode(errors="replace")
+        print("\n".join(ln for ln in text.splitlines() if "exit" in ln or "refused" in ln)[-3000:])
     if not out.exists():
         print("no profile written")
         return
     stats = pstats.Stats(str(out))
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(50)
+
+
+def run_befores(
+    trees: dict[str, Path | None], clusters: int, env: dict[str, str], mock: psutil.Process
+) -> list[tuple[str, dict, dict]]:
+    """(label, one cluster alone, the fleet in one process) for each "before" tree."""
+    out = []
+    fleet = [x for k in range(1, clusters + 1) for x in ("-c", f"c{k}")]
+    for label, tree in trees.items():
+        if tree is None:
+            continue
+        old = {**env, "PYTHONPATH": str(tree)}
+        one = run_many([exops_argv("restart", "-c", "c1", "--yes")], old, mock)
+        print(line(f"{label}: 1 cluster", one), flush=True)
+        many = run_many([exops_argv("restart", *fleet, "--yes")], old, mock)
+        print(line(f"{label}: {clusters}, 1 proc", many), flush=True)
+        out.append((label, one, many))
+    return out
+
+
+def summarise_befores(befores: list[tuple[str, dict, dict]], clusters: int) -> str:
+    before = ""
+    for label, one, many in befores:
+        ratio = many["wall"] / one["wall"]
+        before = (
+            f"{label}: {ratio:.2f}x (wall {many['wall']:.1f} s vs {one['wall']:.1f} s; CPU "
+            f"{many['cpu'] / clusters:.2f} s per cluster, one cluster alone {one['cpu']:.2f} s)"
+        )
+        print(before)
+    return before
 
 
 def line(label: str, r: dict) -> str:
@@ -136,7 +185,7 @@ def line(label: str, r: dict) -> str:
     )
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -164,8 +213,13 @@ def main() -> int:
         help="the lab's CDB REST API (off, the X14.2+ default: cluster reads over SSH)",
     )
     parser.add_argument("--profile", type=Path, help="cProfile the one-process fleet into FILE")
+    parser.add_argument("--before", help="also run exops as of this git ref, first (side by side)")
     add_lab_options(parser, "127.94")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()} | {args.clusters})
     sizes = [n for n in sizes if n <= args.clusters]
     print(
@@ -174,6 +228,7 @@ def main() -> int:
     )
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="exops-bench-"))
+    trees = contenders(args.before, work)
     results = []
     with lab(
         work / "lab",
@@ -192,6 +247,7 @@ def main() -> int:
             f"grace {grace:.2f} s (wall seconds)"
         )
         mock = psutil.Process(int((work / "lab" / "pid").read_text()))
+        befores = run_befores(trees, args.clusters, env, mock)
         single = run_many([exops_argv("restart", "-c", "c1", "--yes")], env, mock)
         results.append(("1 cluster alone", single))
         print(line("1 cluster alone", single), flush=True)
@@ -217,6 +273,7 @@ def main() -> int:
         print(f"{label:<26} {note};  wall / mandatory {r['wall'] / mandatory:.2f}x")
         for cluster, err in r["errors"][:3]:
             print(f"   {cluster} failed: {err.strip().splitlines()[-1] if err.strip() else ''}")
+    before = summarise_befores(befores, args.clusters)
     fleet = dict(results).get(f"{args.clusters} clusters, 1 proc")
     if fleet is not None:
         ratio = fleet["wall"] / single["wall"]
@@ -229,6 +286,7 @@ def main() -> int:
             f"cluster, one cluster alone {single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
             f"failed {fleet['failed']})",
             verdict(ratio <= args.goal and not fleet["failed"] and not single["failed"]),
+            before=before,
         )
     return 0
 

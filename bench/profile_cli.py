@@ -4,6 +4,10 @@ cluster per thread, the gather a pool of them: a plain ``python -m cProfile``
 sees the main thread alone, and the CLI's exit without the interpreter's
 teardown, ``os._exit``, would skip writing its file). The merged statistics are
 written to OUT (``pstats`` format) when the command exits.
+
+``PROFILE_TIMER=cpu``: each thread's own CPU time (``time.thread_time``) instead
+of wall time, so the statistics say where the CPU goes (a fleet run under the GIL
+is bound by its CPU; wall time counts every thread's waits many times over).
 """
 
 from __future__ import annotations
@@ -14,14 +18,22 @@ import pstats
 import runpy
 import sys
 import threading
+import time
 from typing import Any, NoReturn
 
 PROFILES: list[cProfile.Profile] = []
+TIMER = time.thread_time if os.environ.get("PROFILE_TIMER") == "cpu" else time.perf_counter
+
+
+def _profile() -> cProfile.Profile:
+    return cProfile.Profile(TIMER)
+
+
 _run = threading.Thread.run
 
 
 def _profiled_run(self: threading.Thread) -> None:
-    profile = cProfile.Profile()
+    profile = _profile()
     PROFILES.append(profile)
     profile.enable()
     try:
@@ -43,7 +55,7 @@ def _dump(out: str) -> None:
 def main() -> None:
     out, args = sys.argv[1], sys.argv[2:]
     threading.Thread.run = _profiled_run  # type: ignore[method-assign]
-    main_profile = cProfile.Profile()
+    main_profile = _profile()
     PROFILES.insert(0, main_profile)
     real_exit = os._exit
 

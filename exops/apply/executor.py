@@ -94,7 +94,17 @@ class ApplyOptions:
     # that no longer holds once this run has written anything; the advice names the
     # direct command instead (it plans again from the real state).
     saved_plan: str | None = None  # the plan file's path
+    # A wait's last read of the whole cluster (the one that found its condition
+    # holding) serves as the fresh read of the step right after it when that read
+    # ended at most this many seconds before, and nothing was done in between
+    # (``Executor._fresh``): as fresh as a read of its own would be. 0: every
+    # write, restart and command reads anew.
+    reuse_within_s: float = 0.0
 
+
+# What the end of a restart is read from: the peer answers, and its alarms no longer
+# say a restart is required (``restart_pending``).
+RESTART_END_READS: frozenset[Fact] = frozenset({Fact.ALARMS})
 
 # Refused logins a restart wait tolerates (a peer going down can cut a login short)
 # before it stops: repeated failed logins lock an appliance's admin account.
@@ -171,16 +181,30 @@ class Executor:
         # a peer whose own fields move otherwise was changed by someone else.
         self.known: dict[str, ClusterSettings] | None = None
         self.written: list[str] = []  # "host: writes" of every write done so far
+        # The peers of a whole-cluster read (check_fresh's): a wait's read covers the
+        # cluster when it read exactly these.
+        self._peers: frozenset[str] | None = None
+        # (facts, clock when their read ended) of the last wait's read that found its
+        # condition holding; handed to the next step only (``_fresh``).
+        self._recent: tuple[ClusterFacts, float] | None = None
+        self._handoff: tuple[ClusterFacts, float] | None = None
 
-    def check_fresh(self) -> None:
+    def check_fresh(self, facts: ClusterFacts | None = None) -> None:
         """The stale-plan rule, before the first write: the plan's basis and every
         action's expected state hold on a fresh read of the cluster.
+
+        ``facts``: the read the plan was just made (or checked) from, when nothing
+        came between it and this run (no question to an operator): it is the
+        freshest read there is. The first write, restart or command still reads the
+        cluster anew right before it (``_fresh``).
 
         Raises:
             StalePlanError: one line per difference (step, peer, expected, found);
                 nothing was written anywhere (exit 3).
         """
-        facts = self.cluster.gather(self.plan.cluster, light=True)
+        if facts is None:
+            facts = self.cluster.gather(self.plan.cluster, light=True)
+        self._peers = frozenset(p.host for p in facts.peers)
         lines = stale_lines(self.plan, facts)
         if lines:
             raise StalePlanError(
@@ -217,6 +241,8 @@ class Executor:
         return applied
 
     def _one(self, action: Action) -> StepResult:
+        # The previous step's last read passes to this step only (see _fresh).
+        self._handoff, self._recent = self._recent, None
         started = datetime.now(UTC)
         t0 = self.waiter.clock()
         common = {
@@ -275,8 +301,16 @@ class Executor:
 
     def _fresh(self, action: Action) -> ClusterFacts:
         """Fresh facts of the cluster right before a write, restart or command: the
-        peers' own fields are what this run left them as (else ``ChangedDuringRun``)."""
-        facts = self.cluster.gather(self.plan.cluster, light=True)
+        peers' own fields are what this run left them as (else ``ChangedDuringRun``).
+
+        The read is the one the step just before made, when that step was a wait whose
+        last read of every peer of the cluster found its condition holding, that read
+        ended at most ``reuse_within_s`` before this moment, and nothing (no write,
+        restart, command) came between (a health gate, then the next restart: reading
+        the cluster twice in a row would learn nothing new). Its oldest answer is then
+        at most that much older than a new read's would be (a read takes as long
+        either way). Otherwise it reads anew."""
+        facts = self._handed_over() or self.cluster.gather(self.plan.cluster, light=True)
         if self.known:
             changed = local_changes(self.known, facts)
             if changed:
@@ -286,6 +320,18 @@ class Executor:
                     host=action.host,
                     operation=action.kind.value,
                 )
+        return facts
+
+    def _handed_over(self) -> ClusterFacts | None:
+        handoff, self._handoff = self._handoff, None
+        window = self.options.reuse_within_s
+        if handoff is None or window <= 0 or self._peers is None:
+            return None
+        facts, ended = handoff
+        if self.waiter.clock() - ended > window:
+            return None
+        if frozenset(p.host for p in facts.peers) != self._peers:
+            return None  # not a read of the whole cluster
         return facts
 
     def _wrote(self, host: str, settings: ClusterSettings, writes: str) -> None:
@@ -326,7 +372,7 @@ class Executor:
         host = self._host(action)
         fresh = self._fresh(action)
         app = self.cluster.appliance(host)
-        current = app.read_settings()
+        current = _settings_of(fresh, host, app)
         if action.after is not None and current == action.after:
             self._wrote(host, current, "")
             return "ok", "already as planned"
@@ -367,8 +413,9 @@ class Executor:
         host = self._host(action)
         fresh = self._fresh(action)
         app = self.cluster.appliance(host)
-        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before.
-        target = app.read_settings()
+        # Safety rules R2/R4 on a fresh read of the target and its cluster, right before
+        # (the target's settings as that read found them: read once, not twice).
+        target = _settings_of(fresh, host, app)
         check_restart(host, target, fresh, decommission=self.options.decommission)
         decommissioning = action.decommission and host == self.options.decommission
         try:
@@ -393,7 +440,12 @@ class Executor:
         refused = {"n": 0}
 
         def settled() -> tuple[bool, str]:
-            facts = self.cluster.gather(self.plan.cluster, hosts=[host], light=True)
+            # The restart's end state: the peer answers and its restart-required alarm
+            # is cleared; its alarms are all this reads (the health gate after the step
+            # reads the whole cluster).
+            facts = self.cluster.gather(
+                self.plan.cluster, hosts=[host], light=True, needs=RESTART_END_READS
+            )
             peer = facts.peer(host)
             if peer.unreachable_kind == "auth":
                 refused["n"] += 1
@@ -425,10 +477,13 @@ class Executor:
 
         def check() -> tuple[bool, str]:
             facts = self.cluster.gather(self.plan.cluster, hosts=hosts, light=True)
+            ended = self.waiter.clock()
             stale = read_before(facts, self.restarted_at)
             if stale:
                 return False, f"{stale} read before the last restart was over: reading again"
-            return predicate(facts, action)
+            holds, seen = predicate(facts, action)
+            self._recent = (facts, ended) if holds else None
+            return holds, seen
 
         # The runbook's timeout, capped by the operator's setting (EXOPS_SETTLE_TIMEOUT).
         timeout = min(action.timeout_s or self.options.settle_timeout, self.options.settle_timeout)
@@ -495,6 +550,15 @@ class Executor:
         answer = self.cluster.appliance(host).command(command)
         self.written.append(f"{host}: xCommand {command.value}")
         return "changed", f"xCommand {action.command.value}: {answer.strip()[:120]}"
+
+
+def _settings_of(facts: ClusterFacts, host: str, app: Appliance) -> ClusterSettings:
+    """``host``'s settings as the fresh read of its cluster just found them; when
+    that read has none (not read), the peer's own read (which raises if it fails)."""
+    for p in facts.peers:
+        if p.host == host and p.reachable and p.settings is not None:
+            return p.settings
+    return app.read_settings()
 
 
 def read_before(facts: ClusterFacts, moment: datetime | None) -> str:

@@ -80,6 +80,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# A health gate's last read of the whole cluster serves as the fresh read of the step
+# right after it when it ended at most this long before (ApplyOptions.reuse_within_s):
+# a gate, then the next restart, reads the cluster once instead of twice in a row.
+REUSE_WITHIN_S = 1.0
+
+
 class Runner:
     """Runs runbooks against the clusters of one inventory.
 
@@ -189,10 +195,12 @@ class Runner:
                 self.sessions([cluster]) as session,
             ):
                 repaired = _finish_interrupted(store, session, cluster)
-                plan, leaver, _ = self._plan_and_trust(session, runbook_ref, cluster, params)
+                plan, leaver, facts = self._plan_and_trust(session, runbook_ref, cluster, params)
                 plan = _noted(plan, repaired)
                 plan = self._measured_downtime(plan, store)
-                return self._execute(store, session, plan, yes=yes, decommission=leaver)
+                return self._execute(
+                    store, session, plan, yes=yes, decommission=leaver, facts=facts
+                )
 
     def apply_saved(
         self, path: Path, *, yes: bool = False, lock_timeout: float | None = None
@@ -238,7 +246,7 @@ class Runner:
             if saved.refused:
                 raise PreconditionError(f"{path}: this plan was refused: {saved.refused}")
             return self._execute(
-                store, session, saved, yes=yes, decommission=leaver, saved_plan=path
+                store, session, saved, yes=yes, decommission=leaver, saved_plan=path, facts=facts
             )
 
     def restore(
@@ -268,7 +276,7 @@ class Runner:
                     if plan.refused:
                         return _refused(plan)
                     return RunResult(cluster, "restore", RunStatus.PLANNED, 0, plan=plan)
-                return self._execute(store, session, plan, yes=yes)
+                return self._execute(store, session, plan, yes=yes, facts=facts)
 
     # -- internals -------------------------------------------------------------------
     def _execute(
@@ -280,7 +288,10 @@ class Runner:
         yes: bool,
         decommission: str | None = None,
         saved_plan: Path | None = None,
+        facts: ClusterFacts | None = None,
     ) -> RunResult:
+        """``facts``: the read the plan was made (or checked) from; the stale-plan rule
+        reads anew when an operator was asked first (the answer may take minutes)."""
         if plan.refused:
             return self._journal_only(store, plan, _refused(plan))
         unreached = tuple(dict.fromkeys(s.host for s in plan.skipped if not s.in_place and s.host))
@@ -289,9 +300,9 @@ class Runner:
             return self._journal_only(
                 store, plan, _finished(plan, status, [], unreached, run_id=None)
             )
-        if plan.has_changes:
-            self._confirm(plan, yes)
-        return self._apply(store, session, plan, unreached, decommission, saved_plan)
+        if plan.has_changes and self._confirm(plan, yes):
+            facts = None
+        return self._apply(store, session, plan, unreached, decommission, saved_plan, facts)
 
     def _journal_only(self, store: StateStore, plan: Plan, result: RunResult) -> RunResult:
         """Journal a run that ends before any step (refused, nothing to change):
@@ -301,10 +312,11 @@ class Runner:
         JournalObserver(store.journal, user=current_user()).record_unapplied(run, result)
         return result
 
-    def _confirm(self, plan: Plan, yes: bool) -> None:
+    def _confirm(self, plan: Plan, yes: bool) -> bool:
+        """Whether an operator was asked (and said yes); raises when not confirmed."""
         restarts = [a.host or "?" for a in plan.restarts]
         if not restarts or yes:
-            return
+            return False
         if self.confirm is None:
             raise UsageError(
                 f"this plan restarts {', '.join(restarts)}; "
@@ -312,6 +324,7 @@ class Runner:
             )
         if not self.confirm(plan):
             raise UsageError("not confirmed; nothing was changed")
+        return True
 
     def _apply(
         self,
@@ -321,6 +334,7 @@ class Runner:
         unreached: tuple[str, ...],
         decommission: str | None,
         saved_plan: Path | None = None,
+        facts: ClusterFacts | None = None,
     ) -> RunResult:
         from exops.apply.executor import ApplyOptions, Executor
         from exops.apply.verify import CONDITIONS
@@ -361,6 +375,8 @@ class Runner:
                 decommission=decommission,
                 backups=store.backups,
                 saved_plan=str(saved_plan) if saved_plan is not None else None,
+                # A restart hook (drain) acts between a gate and the next restart.
+                reuse_within_s=REUSE_WITHIN_S if self.restart_hook is None else 0.0,
             ),
             on_outcome=finished,
             before_each=hooks.before,
@@ -368,7 +384,7 @@ class Runner:
         # The stale-plan rule, before anything is journalled or written: what the plan
         # expects to find still holds on a fresh read (else exit 3, nothing written).
         try:
-            executor.check_fresh()
+            executor.check_fresh(facts)
         except StalePlanError as exc:
             where = f"{saved_plan}: " if saved_plan is not None else ""
             raise StalePlanError(where + str(exc)) from exc

@@ -24,6 +24,7 @@ from exops.core.models import (
     SystemInfo,
     TlsMode,
 )
+from exops.facts.gather import Fact
 from exops.plan.model import Action, ActionKind, Plan
 from exops.state.backups import FileBackups, read_backup_file
 
@@ -112,7 +113,12 @@ class FakeCluster:
         return self.app
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         try:
             settings = self.app.read_settings()
@@ -342,7 +348,12 @@ class FakePeers:
         return self.apps[host]
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         peers = []
         for host, app in self.apps.items():
@@ -503,7 +514,12 @@ class CachingPeers(FakePeers):
         self.wait_reads = 0
 
     def gather(
-        self, cluster: str, hosts: list[str] | None = None, *, light: bool = False
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
     ) -> ClusterFacts:
         facts = super().gather(cluster, hosts, light=light)
         now = datetime.now(UTC)
@@ -984,3 +1000,257 @@ def test_r3_executor_refuses_an_ip_list_on_a_new_peer_of_an_enforce_cluster(
     assert "safety rule R3" in (result.outcomes[0].error or "")
     assert "TLS Enforce" in (result.outcomes[0].error or "")
     assert peers.apps["p3"].writes == [] and result.outcomes[0].refused
+
+
+# -- reads: one read where two in a row would learn nothing new -----------------------
+
+
+class CountingCluster(FakeCluster):
+    """Counts the cluster gathers and the single-peer settings reads."""
+
+    def __init__(self, app: FakeAppliance) -> None:
+        super().__init__(app)
+        self.gathers = 0
+
+    def gather(
+        self,
+        cluster: str,
+        hosts: list[str] | None = None,
+        *,
+        light: bool = False,
+        needs: frozenset[Fact] | None = None,
+    ) -> ClusterFacts:
+        self.gathers += 1
+        return super().gather(cluster, hosts, light=light)
+
+
+def counting_executor(
+    tmp_path: Path, plan: Plan, clock: FakeClock, *, reuse: float, conditions=None
+) -> tuple[Executor, CountingCluster]:
+    app = FakeAppliance(clock, AFTER, restart_s=30.0)
+    cluster = CountingCluster(app)
+    ex = Executor(
+        cluster,
+        plan,
+        conditions=conditions or {"ok": lambda facts, action: (True, "ok")},
+        waiter=Waiter(clock=clock, cancel=FakeCancel(clock), max_poll=5.0),  # type: ignore[arg-type]
+        events=type("Sink", (), {"emit": lambda self, event, **f: None})(),
+        options=ApplyOptions(
+            restart_timeout=600,
+            settle_timeout=600,
+            backups=FileBackups(tmp_path),
+            reuse_within_s=reuse,
+        ),
+    )
+    return ex, cluster
+
+
+def gate_then_restart() -> Plan:
+    gate = Action(id="1", step="gate", kind=ActionKind.WAIT, condition="ok", timeout_s=100)
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    return make_plan(gate, restart)
+
+
+def test_a_gate_read_of_the_whole_cluster_is_the_next_restarts_fresh_read(
+    tmp_path: Path,
+) -> None:
+    """A health gate that found the cluster healthy, then the restart right after it:
+    the gate's read (of every peer, just made) is the restart's fresh read; the cluster
+    is not read twice in a row. (check_fresh 1, gate 1, settled 1: three gathers.)"""
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=1.0)
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["ok", "changed"]
+    assert cluster.gathers == 3
+
+
+def test_without_a_reuse_window_every_restart_reads_the_cluster_anew(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=0.0)
+    assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
+    assert cluster.gathers == 4
+
+
+def test_a_gate_read_older_than_the_window_is_read_again(tmp_path: Path) -> None:
+    """Time passed between the gate's read and the restart (a slow step boundary):
+    the restart reads the cluster anew."""
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=1.0)
+    ex.before_each = lambda action: setattr(clock, "now", clock.now + 2.0)
+    assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
+    assert cluster.gathers == 4
+
+
+def test_a_gate_that_did_not_hold_hands_nothing_over(tmp_path: Path) -> None:
+    """Only a read that found the condition holding can serve; a gate whose last read
+    failed ends the run anyway, and a read that failed never passes on."""
+    clock = FakeClock()
+    seen = []
+
+    def flaky(facts: ClusterFacts, action: Action) -> tuple[bool, str]:
+        seen.append(clock.now)
+        return len(seen) > 1, "not yet"
+
+    ex, cluster = counting_executor(
+        tmp_path, gate_then_restart(), clock, reuse=1.0, conditions={"ok": flaky}
+    )
+    assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
+    assert cluster.gathers == 4  # check_fresh, gate twice, settled; the restart reused
+
+
+def test_a_read_of_part_of_the_cluster_is_not_the_clusters_fresh_read(tmp_path: Path) -> None:
+    """A wait on other peers than the whole cluster (here: none of its peers) never
+    serves as the fresh read of the whole cluster."""
+    clock = FakeClock()
+    gate = Action(
+        id="1",
+        step="gate",
+        kind=ActionKind.WAIT,
+        condition="ok",
+        timeout_s=100,
+        condition_args={"hosts": ["p9"]},
+    )
+    restart = Action(id="2", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex, cluster = counting_executor(tmp_path, make_plan(gate, restart), clock, reuse=1.0)
+
+    class Partial(CountingCluster):
+        def gather(
+            self,
+            cluster: str,
+            hosts: list[str] | None = None,
+            *,
+            light: bool = False,
+            needs: frozenset[Fact] | None = None,
+        ) -> ClusterFacts:
+            facts = super().gather(cluster, hosts, light=light)
+            return facts.model_copy(update={"peers": ()}) if hosts == ["p9"] else facts
+
+    partial = Partial(cluster.app)
+    ex.cluster = partial
+    assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
+    assert partial.gathers == 4
+
+
+def test_a_change_seen_by_the_handed_over_read_still_stops_the_restart(tmp_path: Path) -> None:
+    """The handed-over read is judged like any fresh read: a peer another administrator
+    changed stops the restart before it is sent."""
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=1.0)
+    ex.check_fresh()
+    cluster.app.settings = ClusterSettings(peers=("10.0.0.99", *EMPTY_SLOTS[1:]), primary=1)
+    result = ex.run()
+    assert [o.status for o in result.outcomes] == ["ok", "failed"]
+    assert "changed during this run" in (result.outcomes[1].error or "")
+    assert cluster.app.down_until < 0  # never restarted
+    assert cluster.gathers == 2  # check_fresh, gate (the restart: the gate's read)
+
+
+def test_a_restart_reads_the_targets_settings_once(tmp_path: Path) -> None:
+    """The restart's safety rules judge the target's settings as the fresh read of
+    its cluster found them: no second read of the same peer right after."""
+    clock = FakeClock()
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex, cluster = counting_executor(tmp_path, make_plan(restart), clock, reuse=0.0)
+    app = cluster.app
+    reads = []
+    real = app.read_settings
+
+    def counted() -> ClusterSettings:
+        reads.append(clock.now)
+        return real()
+
+    app.read_settings = counted  # type: ignore[method-assign]
+    assert [o.status for o in ex.run().outcomes] == ["changed"]
+    # The fake's gather reads the peer's settings once: every read was a gather's.
+    assert len(reads) == cluster.gathers
+
+
+def test_check_fresh_judges_the_facts_it_is_given(tmp_path: Path) -> None:
+    """The read the plan was just made from serves the stale-plan rule (no second read);
+    a difference in it still refuses the run."""
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=1.0)
+    facts = cluster.gather("c1")
+    cluster.gathers = 0
+    ex.check_fresh(facts)
+    assert cluster.gathers == 0
+    stale = make_plan(configure())
+    ex2, cluster2 = counting_executor(tmp_path, stale, clock, reuse=1.0)
+    with pytest.raises(StalePlanError):
+        ex2.check_fresh(cluster2.gather("c1"))
+
+
+def test_a_slow_gate_read_still_serves_when_it_just_ended(tmp_path: Path) -> None:
+    """The window counts from the end of the read (a loaded fleet reads slowly): a read
+    that took 2 s and ended just now is as fresh as a new 2-second read would be."""
+    clock = FakeClock()
+    ex, cluster = counting_executor(tmp_path, gate_then_restart(), clock, reuse=1.0)
+
+    class Slow(CountingCluster):
+        def gather(
+            self,
+            cluster: str,
+            hosts: list[str] | None = None,
+            *,
+            light: bool = False,
+            needs: frozenset[Fact] | None = None,
+        ) -> ClusterFacts:
+            facts = super().gather(cluster, hosts, light=light)
+            clock.now += 2.0
+            return facts
+
+    slow = Slow(cluster.app)
+    ex.cluster = slow
+    assert [o.status for o in ex.run().outcomes] == ["ok", "changed"]
+    assert slow.gathers == 3  # check_fresh, gate, settled: the restart took the gate's
+
+
+def test_a_configure_reads_its_peers_settings_once_before_the_write(tmp_path: Path) -> None:
+    """The write is computed and judged on the peer's settings as the fresh read of its
+    cluster just found them; the only read of the peer alone is the one after the write
+    (which proves it)."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, BEFORE)
+    cluster = CountingCluster(app)
+    reads = []
+    real = app.read_settings
+
+    def counted() -> ClusterSettings:
+        reads.append(clock.now)
+        return real()
+
+    app.read_settings = counted  # type: ignore[method-assign]
+    ex = executor(tmp_path, app, make_plan(configure()), clock)
+    ex.cluster = cluster
+    assert [o.status for o in ex.run().outcomes] == ["changed"]
+    assert app.settings == AFTER
+    assert len(reads) == cluster.gathers + 1
+
+
+def test_the_end_of_a_restart_is_read_from_the_peers_alarms(tmp_path: Path) -> None:
+    """After the peer answers again, the restart is over when its restart-required
+    alarm is cleared: that poll reads the peer's alarms (any answer proves it up), not
+    its settings and status (the health gate after it reads the whole cluster)."""
+    clock = FakeClock()
+    app = FakeAppliance(clock, AFTER, restart_s=30.0)
+    app.pending = True
+    asked: list[tuple[list[str] | None, frozenset[Fact] | None]] = []
+
+    class Logged(FakeCluster):
+        def gather(
+            self,
+            cluster: str,
+            hosts: list[str] | None = None,
+            *,
+            light: bool = False,
+            needs: frozenset[Fact] | None = None,
+        ) -> ClusterFacts:
+            asked.append((hosts, needs))
+            return super().gather(cluster, hosts, light=light)
+
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    ex = executor(tmp_path, app, make_plan(restart), clock)
+    ex.cluster = Logged(app)
+    assert [o.status for o in ex.run().outcomes] == ["changed"]
+    assert asked[-1] == (["p1"], frozenset({Fact.ALARMS}))
+    assert [h for h, _ in asked] == [None, None, ["p1"]]  # check_fresh, fresh, end

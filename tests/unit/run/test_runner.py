@@ -362,3 +362,34 @@ def test_an_exops_error_escaping_a_step_fails_that_step_not_interrupted(tmp_path
     rest = result.steps[result.steps.index(failed) + 1 :]
     assert rest and all(s.status is StepStatus.SKIPPED for s in rest)
     assert rec.calls[-1] == "run_finished failed"
+
+
+class LoggedSession(FakeSession):
+    """Logs each gather: ("plan" | "light", hosts)."""
+
+    def __init__(self, peers: dict[str, FakePeer]) -> None:
+        super().__init__(peers)
+        self.log: list[tuple[str, tuple[str, ...] | None]] = []
+
+    def gather(self, cluster: str, hosts: list[str] | None = None, **kw: Any) -> Any:
+        self.log.append(("light" if kw.get("light") else "plan", tuple(hosts) if hosts else None))
+        return super().gather(cluster, hosts, **kw)
+
+
+def test_the_stale_plan_rule_judges_the_read_just_planned_from_unless_someone_was_asked(
+    tmp_path: Path,
+) -> None:
+    """An unattended run (--yes): the read the plan was just made from is the freshest
+    there is; the stale-plan rule judges it, and the restart reads the cluster anew
+    right before it. An operator asked first (minutes may pass): the rule reads anew."""
+    env = make_env(tmp_path)
+    session = LoggedSession(cluster())
+    run = Runner(env, sessions=lambda clusters: session)  # type: ignore[arg-type, return-value]
+    assert run.run("restart", "c1", {"peer": "p2"}, yes=True).exit_code == 0
+    # plan read, then the restart's own fresh read of the whole cluster.
+    assert session.log[:2] == [("plan", None), ("light", None)]
+    assert session.log[2] != ("light", None)
+    asked = LoggedSession(cluster())
+    run = Runner(env, sessions=lambda clusters: asked, confirm=lambda plan: True)  # type: ignore[arg-type, return-value]
+    assert run.run("restart", "c1", {"peer": "p2"}).exit_code == 0
+    assert asked.log[:3] == [("plan", None), ("light", None), ("light", None)]
