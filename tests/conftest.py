@@ -19,6 +19,39 @@ def _clean_exops_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "120")
 
 
+# The longest tests first, so that pytest-xdist (``--dist load``, one or two tests
+# queued per worker: scripts/test.sh's ``--maxschedchunk``) starts them while the
+# quick ones still fill the other workers, instead of ending the run with a long
+# tail on one worker. Measured order (``--durations``): the kill matrix's runbooks,
+# the stateful test, then the slowest integration files; then the rest of the
+# matrices and integration tests, the lab, state and contract tests; unit tests last.
+_FIRST = (
+    "tests/matrices/test_kill_matrix.py::test_kill_after_each_write_then_rerun_converges",
+    "tests/matrices/test_stateful.py::test_random_operator_sessions_converge",
+    "tests/integration/test_ansible.py",
+    "tests/integration/test_secrets.py",
+    "tests/integration/test_snapshots_cli.py",
+    "tests/integration/test_upgrade_e2e.py",
+    "tests/integration/test_renew_cert_e2e.py",
+    "tests/integration/test_rollback.py",
+    "tests/matrices/test_lifecycle_faults.py",
+    "tests/matrices/test_faults.py",
+)
+_THEN = ("tests/matrices/", "tests/integration/", "tests/lab/", "tests/state/", "tests/contract/")
+
+
+def _rank(nodeid: str) -> int:
+    for i, prefix in enumerate((*_FIRST, *_THEN)):
+        if nodeid.startswith(prefix):
+            return i
+    return len(_FIRST) + len(_THEN)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the tests longest first (a stable sort: the same order on every worker)."""
+    items.sort(key=lambda item: _rank(item.nodeid))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the fault matrix's size and outcome (issue 7 asks for it)."""
     counts: dict[str, int] = {}
