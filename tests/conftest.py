@@ -22,18 +22,27 @@ def _clean_exops_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # The longest tests first, so that pytest-xdist (``--dist load``, one or two tests
 # queued per worker: scripts/test.sh's ``--maxschedchunk``) starts them while the
 # quick ones still fill the other workers, instead of ending the run with a long
-# tail on one worker. Measured order (``--durations``): the kill matrix's runbooks,
-# the stateful test, then the slowest integration files; then the rest of the
-# matrices and integration tests, the lab, state and contract tests; unit tests last.
+# tail on one worker. Measured order (``--durations``): the kill matrix's runbooks
+# (each of them several labs at once, so they alternate with other long tests),
+# the stateful test, the slowest integration files; then the rest of the matrices
+# and integration tests, the lab, state and contract tests; unit tests last.
+_KILL = "tests/matrices/test_kill_matrix.py::test_kill_after_each_write_then_rerun_converges"
 _FIRST = (
-    "tests/matrices/test_kill_matrix.py::test_kill_after_each_write_then_rerun_converges",
+    f"{_KILL}[convert-fqdn]",
     "tests/matrices/test_stateful.py::test_random_operator_sessions_converge",
+    f"{_KILL}[add-peer]",
     "tests/integration/test_ansible.py",
+    f"{_KILL}[switch-primary]",
     "tests/integration/test_secrets.py",
+    f"{_KILL}[enforce-tls]",
     "tests/integration/test_snapshots_cli.py",
+    f"{_KILL}[restore]",
     "tests/integration/test_upgrade_e2e.py",
+    f"{_KILL}[remove-peer]",
     "tests/integration/test_renew_cert_e2e.py",
+    f"{_KILL}[create-cluster]",
     "tests/integration/test_rollback.py",
+    _KILL,  # address-mapping, the shortest, and any runbook added later
     "tests/matrices/test_lifecycle_faults.py",
     "tests/matrices/test_faults.py",
 )

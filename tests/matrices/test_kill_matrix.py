@@ -228,7 +228,9 @@ KNOWN: dict[tuple[str, int], str] = {}
 # writing the new slot and clearing the old one left a peer listing an address twice
 # (unreadable, every re-run refused); the next run now finishes exactly that write
 # sequence from the journal (exops/run/repair.py).
-WORKERS = max(1, int(os.environ.get("EXOPS_KILL_WORKERS", "5")))
+# Cells of one runbook run side by side; pytest-xdist runs other runbooks (and other
+# tests) at the same time, so a few each keeps the machine from being swamped.
+WORKERS = max(1, int(os.environ.get("EXOPS_KILL_WORKERS", "3")))
 
 
 class _Subnets:
