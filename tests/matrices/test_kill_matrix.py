@@ -387,7 +387,7 @@ def test_kill_after_each_write_then_rerun_converges(
                 f"{sc.name} write {n}: known finding {known!r} no longer seen "
                 f"(got {finding or 'convergence'}): remove it from KNOWN"
             )
-    unrun = sorted(n for (name, n) in known_here if n not in cells)
+    unrun = sorted(n for n in known_here if n not in cells)
     problems += [f"{sc.name} write {n}: in KNOWN, but the run has {total} writes" for n in unrun]
     assert not problems, f"{len(problems)} of {len(cells)} cells of {sc.name}:\n" + "\n".join(
         problems
