@@ -19,6 +19,48 @@ def _clean_exops_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "120")
 
 
+# The longest tests first, so that pytest-xdist (``--dist load``, one or two tests
+# queued per worker: scripts/test.sh's ``--maxschedchunk``) starts them while the
+# quick ones still fill the other workers, instead of ending the run with a long
+# tail on one worker. Measured order (``--durations``): the kill matrix's runbooks
+# (each of them several labs at once, so they alternate with other long tests),
+# the stateful test, the slowest integration files; then the rest of the matrices
+# and integration tests, the lab, state and contract tests; unit tests last.
+_KILL = "tests/matrices/test_kill_matrix.py::test_kill_after_each_write_then_rerun_converges"
+_FIRST = (
+    f"{_KILL}[convert-fqdn]",
+    "tests/matrices/test_stateful.py::test_random_operator_sessions_converge",
+    f"{_KILL}[add-peer]",
+    "tests/integration/test_ansible.py",
+    f"{_KILL}[switch-primary]",
+    "tests/integration/test_secrets.py",
+    f"{_KILL}[enforce-tls]",
+    "tests/integration/test_snapshots_cli.py",
+    f"{_KILL}[restore]",
+    "tests/integration/test_upgrade_e2e.py",
+    f"{_KILL}[remove-peer]",
+    "tests/integration/test_renew_cert_e2e.py",
+    f"{_KILL}[create-cluster]",
+    "tests/integration/test_rollback.py",
+    _KILL,  # address-mapping, the shortest, and any runbook added later
+    "tests/matrices/test_lifecycle_faults.py",
+    "tests/matrices/test_faults.py",
+)
+_THEN = ("tests/matrices/", "tests/integration/", "tests/lab/", "tests/state/", "tests/contract/")
+
+
+def _rank(nodeid: str) -> int:
+    for i, prefix in enumerate((*_FIRST, *_THEN)):
+        if nodeid.startswith(prefix):
+            return i
+    return len(_FIRST) + len(_THEN)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the tests longest first (a stable sort: the same order on every worker)."""
+    items.sort(key=lambda item: _rank(item.nodeid))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the fault matrix's size and outcome (issue 7 asks for it)."""
     counts: dict[str, int] = {}
