@@ -206,6 +206,15 @@ def up(args: argparse.Namespace) -> int:
     return 1
 
 
+def _exited(pid: int) -> bool:
+    """The process has exited and waits to be reaped (Linux: state Z in /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
 def down(args: argparse.Namespace) -> int:
     pid_file = args.state_dir / "pid"
     if not pid_file.exists():
@@ -220,6 +229,8 @@ def down(args: argparse.Namespace) -> int:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
+            break
+        if _exited(pid):  # a zombie: it has exited, its reaper has not come by yet
             break
         time.sleep(0.05)
     else:
