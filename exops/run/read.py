@@ -42,7 +42,8 @@ def status(
     env: Env, clusters: Clusters = None, *, on_peer: OnPeer | None = None
 ) -> list[ClusterReport]:
     """Each selected cluster's status (``exops status``): peers, primary,
-    replication, alarms and the verdict, in the inventory's order.
+    replication, alarms, the verdict and the run holding the cluster now, if any, in
+    the inventory's order.
 
     Args:
         env: settings and inventory (``load_env``).
@@ -54,11 +55,20 @@ def status(
     """
     from exops.facts.gather import STATUS_FACTS
     from exops.report.status import summarize
+    from exops.run.holder import run_holder
 
     names = _names(env, clusters)
     with env.session(names) as session:
         facts = session.gather_many(names, needs=STATUS_FACTS, on_peer=on_peer, release=True)
-    return [summarize(facts[n]) for n in names]
+    reports = [summarize(facts[n]) for n in names]
+    # The run holding each cluster now, if any (after the read: it names who was
+    # changing the cluster while it was read).
+    return [
+        r.model_copy(
+            update={"run_in_progress": run_holder(env.inventory.cluster(r.cluster), env.settings)}
+        )
+        for r in reports
+    ]
 
 
 def check_peers(env: Env, clusters: Clusters, new_peer: str | None) -> list[str]:

@@ -60,15 +60,25 @@ def test_a_peer_in_maintenance_is_said_as_maintenance_over_both_transports(
     assert not any(p["maintenance"] for p in _peers(doc).values())
 
 
-def test_status_names_the_run_holding_the_cluster_lock(lab_factory: Any, tmp_path: Path) -> None:
+def test_status_names_the_run_holding_the_cluster_lock(
+    lab_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The lock's holder (runbook, since, who; no run journalled: run_id null) in JSON and
-    in one line of text; gone once the lock is released."""
+    in one line of text, and from the library (``exops.status``); gone once the lock is
+    released."""
+    import exops
     from exops.state.flock import acquire
 
     lab = lab_factory(clusters=1, peers=2, time_scale=0.01, preset="formed")
     cli = cli_for(lab, tmp_path)
+    for name, value in cli.env.items():
+        if name.startswith("EXOPS_"):
+            monkeypatch.setenv(name, value)
     locks = tmp_path / "exops-state" / "locks"
     with acquire(lock_key(lab, "c1"), runbook="restart", timeout_s=0, lock_dir=locks):
+        (report,) = exops.status(exops.load_env(), "c1")  # the library says it too
+        assert report.run_in_progress is not None
+        assert report.run_in_progress.runbook == "restart"
         (cluster,) = cli.json("status", "-c", "c1")["clusters"]
         held = cluster["run_in_progress"]
         assert held is not None, cluster
@@ -81,4 +91,5 @@ def test_status_names_the_run_holding_the_cluster_lock(lab_factory: Any, tmp_pat
         ), first
     (cluster,) = cli.json("status", "-c", "c1")["clusters"]
     assert cluster["run_in_progress"] is None
+    assert exops.status(exops.load_env(), "c1")[0].run_in_progress is None
     assert "holds cluster" not in cli("status", "-c", "c1").stdout

@@ -13,8 +13,9 @@ from rich.console import Console
 from statuskit import cluster, peer
 
 from exops.cli.display import status_table
-from exops.cli.read import _holder_line, print_report, run_holder, servers_line
+from exops.cli.read import _holder_line, print_report, servers_line
 from exops.report.status import RunHolder, summarize
+from exops.run.holder import run_holder
 
 
 def _text(renderable: object, width: int) -> str:
