@@ -856,6 +856,11 @@ class _PeerRun:
                     "run the same command again (it follows an upgrade under way, never asks "
                     "twice)"
                 ) from exc
+            if not asked and isinstance(exc, TransportError):  # nothing asked of it yet
+                raise self.fail(
+                    f"{host}: no answer to the SFTP settings request ({exc}): no upgrade was "
+                    "asked of it; run the same command again"
+                ) from exc
             raise self.fail(f"{host}: the upgrade request was refused: {exc}") from exc
         finally:
             app.close()

@@ -119,6 +119,13 @@ UPGRADE_STEP_FAULTS = [
         ("refused", "sftpconfig", "HTTP 500"),
     ),
     (
+        # No answer to the SFTP settings: nothing was asked yet, so never "refused" or
+        # "may have started" (an upgrade request that got no answer may have).
+        "sftpconfig-dropped",
+        {"kind": "drop", "path_prefix": SFTPCONFIG},
+        ("no answer to the SFTP settings request", "no upgrade was asked", "run the same"),
+    ),
+    (
         "upgrade-post-http-500",
         {"kind": "http_error", "status": 500, "path_prefix": UPGRADE_POST},
         ("refused", "start upgrade", "HTTP 500"),
