@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from exops.apply.results import RunResult, RunStatus, StepResult, StepStatus
+from exops.cli.screen import LiveArea
 from exops.cli.screen import PeerWait as PeerWait  # noqa: PLC0414 (re-exported)
 from exops.cli.screen import can_draw_live as can_draw_live  # noqa: PLC0414
 from exops.cli.screen import console as console  # noqa: PLC0414
@@ -134,7 +135,7 @@ class TerminalDisplay(Observer):
         self._stop_live()
 
 
-class FleetBoard:
+class FleetBoard(LiveArea):
     """Several clusters at once (``exops restart -c c1 -c c2 --yes``): while they
     run, one live line per cluster (its step n of m, the peer, what its wait sees,
     elapsed and limit); on a terminal that cannot redraw (TERM=dumb), plain lines
@@ -149,7 +150,6 @@ class FleetBoard:
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
         self._last_plain: dict[str, float] = {}
-        self._live: Any = None
 
     def observer(self, cluster: str) -> Observer:
         return _FleetLine(self, cluster)
@@ -180,17 +180,8 @@ class FleetBoard:
         return Group(*rows)
 
     def __enter__(self) -> FleetBoard:
-        if self.live:
-            from rich.live import Live
-
-            self._live = Live(self, console=self.out, refresh_per_second=4, transient=True)
-            self._live.start()
+        self._draw(self.live)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
 
 
 class _FleetLine(Observer):

@@ -41,7 +41,30 @@ def can_draw_live(out: Console) -> bool:
     return out.is_terminal and not out.is_dumb_terminal
 
 
-class PeerWait:
+class LiveArea:
+    """A renderable (``self``) redrawn in place while its ``with`` block runs (rich
+    ``Live``, 4 times a second, cleared at the end); nothing is drawn unless asked."""
+
+    out: Console
+    _live: Any = None
+
+    def _draw(self, draw: bool, **options: Any) -> None:
+        if draw:
+            from rich.live import Live
+
+            area: Any = self  # a subclass is the renderable (``__rich__``)
+            self._live = Live(
+                area, console=self.out, refresh_per_second=4, transient=True, **options
+            )
+            self._live.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+class PeerWait(LiveArea):
     """While a read waits on peers: in a terminal, one live line naming the peers
     not yet read and for how long (``waiting for c1-p3 (4.2s); 3 of 4 peers read``).
 
@@ -59,7 +82,6 @@ class PeerWait:
         self._read: set[str] = set()
         self._lock = threading.Lock()
         self.started = time.monotonic()
-        self._live: Any = None
 
     def done(self, host: str) -> None:
         with self._lock:
@@ -83,24 +105,8 @@ class PeerWait:
 
     def __enter__(self) -> PeerWait:
         self.started = time.monotonic()
-        if can_draw_live(self.out):
-            from rich.live import Live
-
-            self._live = Live(
-                self,
-                console=self.out,
-                refresh_per_second=4,
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
-            self._live.start()
+        self._draw(can_draw_live(self.out), redirect_stdout=False, redirect_stderr=False)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
 
 
 # -- the status table, fitted to the terminal's width ------------------------------------
