@@ -125,14 +125,18 @@ def test_redact_text_is_idempotent() -> None:
 
 
 def test_redact_text_is_linear_on_long_lines() -> None:
+    """A guard against catastrophic backtracking, not a speed target (those live in
+    bench/): on 500,000 characters a quadratic pattern takes hours, a linear one
+    well under a second, so the 60 s bound holds on any machine load and fails only
+    on a pattern that backtracks."""
     import time
 
-    long_word = "x" * 50_000
-    t0 = time.perf_counter()
+    long_word = "x" * 500_000
+    t0 = time.monotonic()
     assert redact_text(long_word) == long_word
     assert redact_text(f"{long_word} password={long_word}") == f"{long_word} password={MASK}"
-    assert redact_text("https://" + "a" * 50_000) == "https://" + "a" * 50_000
-    assert time.perf_counter() - t0 < 0.5
+    assert redact_text("https://" + "a" * 500_000) == "https://" + "a" * 500_000
+    assert time.monotonic() - t0 < 60
 
 
 def test_one_secret_rule_for_the_journal_and_the_reports() -> None:
