@@ -1,8 +1,12 @@
 """The appliance over its SSH admin shell (paramiko), one command at a time.
 
 An interactive shell (``invoke_shell``, so under a pty) is opened once per
-peer. The welcome does not reliably end in ``OK``, so after login exops sends
-one cheap read (``CLI.sync``) and discards everything before its answer. Each
+peer. The welcome does not reliably end in ``OK``, so right after login exops
+sends one read and discards everything before its answer: the session's first
+command itself when its answer always opens with a line it can recognise
+(``xConfiguration Alternates``: every answer lists the peer slots, or it is an
+error block), else a cheap read (``CLI.sync``). The first read costs no round
+of its own: a status gather is three answers per peer, not four. Each
 command is then sent in full (never abbreviated), ended like the Enter key
 (CR), and its answer read up to its final ``OK`` or ``ERROR`` line within a
 deadline (the read timeout, in all: a peer that trickles its answer cannot
@@ -213,8 +217,10 @@ class ParamikoShell:
                 operation="ssh connect",
             ) from exc
 
-    def _connect(self) -> paramiko.Channel:
-        """Log in and open the shell, all within connect timeout + read timeout."""
+    def _connect(self, first: str | None = None) -> tuple[paramiko.Channel, str | None]:
+        """Log in and open the shell, all within connect timeout + read timeout. With
+        ``first`` (a command that may open a session, ``_opening_marker``), that
+        command is the login's read and its answer is returned; else ``CLI.sync``."""
         t = self.target
         client = paramiko.SSHClient()
         known = self._known_hosts()
@@ -233,7 +239,7 @@ class ParamikoShell:
         watchdog.daemon = True
         watchdog.start()
         try:
-            chan = self._login(client, known, time.monotonic() + bound_s, expired)
+            chan, answer = self._login(client, known, time.monotonic() + bound_s, expired, first)
         except Exception as exc:
             if expired.is_set():
                 self.close()
@@ -251,7 +257,7 @@ class ParamikoShell:
             raise TimeoutError_(
                 f"SSH login not complete within {bound_s:.0f} s", host=self.host, operation="login"
             )
-        return chan
+        return chan, answer
 
     def _login(
         self,
@@ -259,7 +265,8 @@ class ParamikoShell:
         known: Path,
         deadline: float,
         expired: threading.Event,
-    ) -> paramiko.Channel:
+        first: str | None = None,
+    ) -> tuple[paramiko.Channel, str | None]:
         t = self.target
         op = "ssh connect"
         try:
@@ -332,11 +339,16 @@ class ParamikoShell:
             ) from exc
         chan.settimeout(0.2)
         self._chan = chan
+        marker = _opening_marker(first) if first is not None else None
+        sync, marker = (first, marker) if first is not None and marker else (CLI.sync, None)
+        opening = marker or CLI.sync_marker
         try:
-            chan.sendall((CLI.sync + CLI.line_end).encode())
+            chan.sendall((sync + CLI.line_end).encode())
             # The first answer: within the read timeout, and within what is left of the login.
-            first = min(deadline, time.monotonic() + t.read_timeout_s)
-            self._note(CLI.sync, _sync_answer(self._read(chan, "login", _synced, first)))
+            until = min(deadline, time.monotonic() + t.read_timeout_s)
+            text = self._read(chan, "login", lambda text: _synced(text, opening), until)
+            answer = _sync_answer(text, opening)
+            self._note(sync, answer)
         except (TransportError, ApplianceError):  # first: TimeoutError_ is an OSError too
             self.close()
             raise
@@ -345,7 +357,7 @@ class ParamikoShell:
             raise TransportError(
                 "SSH session lost after login", host=self.host, operation=op
             ) from exc
-        return chan
+        return chan, (answer if marker else None)
 
     def _in_time(self, expired: threading.Event, deadline: float, op: str) -> None:
         """Connected: the login's deadline has not passed. When the watchdog fired
@@ -406,7 +418,12 @@ class ParamikoShell:
             buf += chunk
 
     def send(self, command: str) -> str:
-        chan = self._chan if self._chan is not None and not self._chan.closed else self._connect()
+        if self._chan is not None and not self._chan.closed:
+            chan = self._chan
+        else:
+            chan, answer = self._connect(first=command)
+            if answer is not None:  # the command was the login's own read
+                return answer
         try:
             chan.sendall((command + CLI.line_end).encode())
         except (OSError, paramiko.SSHException) as exc:
@@ -439,20 +456,36 @@ def _complete(text: str) -> bool:
     return text.endswith("\n") and bool(tail) and END_LINE.match(tail[-1]) is not None
 
 
-def _sync_answer(text: str) -> str:
-    """The answer to ``CLI.sync`` out of the login text (the welcome before it dropped)."""
+def _opening_marker(command: str) -> str | None:
+    """The line that opens every answer to ``command`` when it may be the session's
+    first command (the login's read), else None. Only reads whose answer always
+    holds such a line qualify: ``xConfiguration Alternates`` lists the peer slots in
+    every answer (the ``*c xConfiguration <path>`` framing is CONFIRMED; an empty
+    slot still prints its line). A status read may answer with no line at all (no
+    warnings), so it never opens a session: the login would wait for a line that
+    never comes."""
+    if command == CLI.sync:
+        return CLI.sync_marker
+    if command == CLI.read_alternates:
+        return f"*c {CLI.read_alternates} "
+    return None
+
+
+def _sync_answer(text: str, marker: str = CLI.sync_marker) -> str:
+    """The answer to the login's read out of the login text (the welcome before it
+    dropped): from the line opening with ``marker`` or an error block."""
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if line.startswith(CLI.sync_marker) or line.startswith(ERROR_OPEN):
+        if line.startswith(marker) or line.startswith(ERROR_OPEN):
             return "\n".join(lines[i:])
     return text
 
 
-def _synced(text: str) -> bool:
-    """The answer to ``CLI.sync`` has arrived (whatever the welcome held before it)."""
+def _synced(text: str, marker: str = CLI.sync_marker) -> bool:
+    """The answer to the login's read has arrived (whatever the welcome held before it)."""
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if line.startswith(CLI.sync_marker) or line.startswith(ERROR_OPEN):
+        if line.startswith(marker) or line.startswith(ERROR_OPEN):
             return _complete("\n".join(lines[i:]))
     return False
 

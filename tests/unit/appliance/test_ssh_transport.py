@@ -949,6 +949,72 @@ def test_connect_syncs_past_any_welcome_then_answers(
     shell.close()
 
 
+@pytest.mark.parametrize(
+    "welcome",
+    [
+        [b"TANDBERG Video Communication Server X14.0.7\n", b"SW Release Date: x\n\n"],
+        [b"TANDBERG Video Communication Server X14.0.7\nSW Release Date: x\nOK\n"],
+        [b"TANDBERG Video Communication Server X14.0.7\r\n", b"OK\r\n\r\nOK\r\n"],
+        [b"TANDBERG Video Communication Server X14.0.7\n\nxConfiguration Alternates\r\n"],
+        [],
+    ],
+    ids=["no-ok", "ok", "two-oks-crlf", "echoed", "silent"],
+)
+def test_a_settings_read_is_the_logins_own_read(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path, welcome: list[bytes]
+) -> None:
+    """``xConfiguration Alternates`` always answers with its peer-slot lines, so as the
+    session's first command it is the login's read itself: no separate sync, one
+    answer less per session, and its answer is its own past any welcome."""
+    chan = FakeChannel(
+        {
+            "xConfiguration Alternates": [ALTERNATES.replace("\n", "\r\n").encode()],
+            "xStatus Alternates": [STATUS.encode()],
+        }
+    )
+    chan.pending = list(welcome)
+    _patch_connect(monkeypatch, None, chan)
+    target = TARGET.model_copy(update={"known_hosts": str(known_hosts)})
+    a = SshAppliance(target, shell_factory=ParamikoShell)
+    settings = a.read_settings()
+    assert settings.peers == ("10.0.0.11", "10.0.0.12", "", "", "", "")
+    assert a.read_status().local_slot == 2  # the next answer is still its own
+    assert chan.sent == [b"xConfiguration Alternates\r", b"xStatus Alternates\r"]
+    a.close()
+
+
+def test_a_refused_settings_read_at_login_is_its_refusal(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path
+) -> None:
+    """An error block answers the login's read: it is that command's answer (refused),
+    never a welcome to skip, and the session goes on."""
+    chan = FakeChannel({"xConfiguration Alternates": [_error("No such node").encode()]})
+    chan.pending = [b"TANDBERG Video Communication Server X14.0.7\n"]
+    _patch_connect(monkeypatch, None, chan)
+    a = SshAppliance(
+        TARGET.model_copy(update={"known_hosts": str(known_hosts)}), shell_factory=ParamikoShell
+    )
+    with pytest.raises(ApplianceError, match="No such node") as info:
+        a.read_settings()
+    assert info.value.operation == "read settings"
+    assert chan.sent == [b"xConfiguration Alternates\r"]
+
+
+@pytest.mark.parametrize("first", ["xStatus Warnings", "xStatus Alternates", "xCommand Boot"])
+def test_other_first_commands_still_sync_first(
+    monkeypatch: pytest.MonkeyPatch, known_hosts: Path, first: str
+) -> None:
+    """A status read may answer with no line at all (no warnings) and a command may
+    change something: neither is sent before the welcome is past; the cheap sync is."""
+    chan = FakeChannel({SYNC: [SYNC_ANSWER], first: [b"OK\n"]})
+    chan.pending = [b"TANDBERG Video Communication Server X14.0.7\nOK\n"]
+    _patch_connect(monkeypatch, None, chan)
+    shell = ParamikoShell(TARGET.model_copy(update={"known_hosts": str(known_hosts)}))
+    assert shell.send(first) == "OK\n"
+    assert chan.sent == [f"{SYNC}\r".encode(), f"{first}\r".encode()]
+    shell.close()
+
+
 def test_echo_and_crlf_of_a_pty_are_removed() -> None:
     """Under a pty the shell echoes the command and ends lines in CRLF."""
     echoed = b"xStatus Alternates\r\n" + STATUS.replace("\n", "\r\n").encode()
