@@ -11,7 +11,9 @@ lock is per cluster, as an operator's machine would run them), and the same N
 clusters in ONE process (`exops restart -c c1 -c c2 ... --yes`, the fleet
 mode: one thread per cluster, start-up paid once). Prints the
 wall from launch to the last exit, the total CPU and the peak RSS of all the
-processes together, and the ratio fleet wall / single-cluster wall.
+processes together, the requests the lab served (HTTPS requests and CLI commands:
+a count, unlike CPU seconds, that the machine's load does not move), and the ratio
+fleet wall / single-cluster wall.
 --restart-grace is the lab's (simulated seconds a peer goes on answering after
 it accepts a restart; 0: down at once), so the mandatory waits are the
 downtime alone. --profile FILE: after the measurement, the one-process fleet
@@ -63,6 +65,7 @@ def run_many(
 ) -> dict:
     """Start every command at once; wall to the last exit, CPU, peak RSS of the tree."""
     mock_before = cpu_of(mock)
+    served = lab_metrics(env)["requests"]
     before = os.times()
     start = time.perf_counter()
     procs = [
@@ -101,6 +104,7 @@ def run_many(
     sampler.join()
     after = os.times()
     mock_cpu = cpu_of(mock) - mock_before
+    served = lab_metrics(env)["requests"] - served
     for i, p in enumerate(procs):
         walls.append(ends[i])
         codes.append(p.returncode)
@@ -117,6 +121,7 @@ def run_many(
         "cpu": cpu,
         "mock_cpu": mock_cpu,
         "peak_mib": peak / 2**20,
+        "requests": served,
         "failed": sum(c != 0 for c in codes),
         "errors": errors,
     }
@@ -170,7 +175,8 @@ def summarise_befores(befores: list[tuple[str, dict, dict]], clusters: int) -> s
         ratio = many["wall"] / one["wall"]
         before = (
             f"{label}: {ratio:.2f}x (wall {many['wall']:.1f} s vs {one['wall']:.1f} s; CPU "
-            f"{many['cpu'] / clusters:.2f} s per cluster, one cluster alone {one['cpu']:.2f} s)"
+            f"{many['cpu'] / clusters:.2f} s per cluster, one cluster alone {one['cpu']:.2f} s; "
+            f"lab requests per cluster {many['requests'] / clusters:.0f})"
         )
         print(before)
     return before
@@ -181,7 +187,8 @@ def line(label: str, r: dict) -> str:
     return (
         f"{label:<26} wall {r['wall']:7.2f} s  (per process min {min(w):.2f} / median "
         f"{statistics.median(w):.2f} / max {max(w):.2f})  cpu {r['cpu']:7.2f} s  "
-        f"peak {r['peak_mib']:7.1f} MiB  failed {r['failed']}  (lab's own cpu {r['mock_cpu']:.1f} s)"
+        f"peak {r['peak_mib']:7.1f} MiB  failed {r['failed']}  (lab's own cpu {r['mock_cpu']:.1f} s, "
+        f"{r['requests']} requests served)"
     )
 
 
@@ -283,7 +290,8 @@ def main() -> int:
             f"with grace, CDB REST {args.cdb_rest}): <= {args.goal:g}x",
             f"{ratio:.2f}x (wall {fleet['wall']:.1f} s vs {single['wall']:.1f} s; mandatory "
             f"waits per cluster {mandatory:.1f} s; CPU {fleet['cpu'] / args.clusters:.2f} s per "
-            f"cluster, one cluster alone {single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
+            f"cluster, one cluster alone {single['cpu']:.2f} s; lab requests per cluster "
+            f"{fleet['requests'] / args.clusters:.0f}; peak {fleet['peak_mib']:.0f} MiB; "
             f"failed {fleet['failed']})",
             verdict(ratio <= args.goal and not fleet["failed"] and not single["failed"]),
             before=before,
