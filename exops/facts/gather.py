@@ -477,7 +477,9 @@ class Workers:
     worker when there is one, else to a new one: a task never waits for a busy
     worker, so a task that itself submits (and waits for) another can never
     deadlock. The number of threads is what was ever in flight at once, not the
-    number of gathers. A worker idle for ``idle_s`` ends; workers are daemon threads
+    number of gathers. A worker idle for ``idle_s`` ends, and so does one that would
+    be idle beside ``max_idle`` others (a burst, such as the first read of a whole
+    fleet, leaves no crowd of threads behind it: memory); workers are daemon threads
     (a gather waits for its own tasks, so an exiting process never leaves a read
     half done behind it; only idle workers are left to end with it).
 
@@ -485,8 +487,9 @@ class Workers:
     (``_Gather``): this only runs what it is given.
     """
 
-    def __init__(self, *, idle_s: float = 30.0, name: str = "exops-gather"):
+    def __init__(self, *, idle_s: float = 30.0, max_idle: int = 64, name: str = "exops-gather"):
         self.idle_s = idle_s
+        self.max_idle = max_idle
         self.name = name
         self._lock = threading.Lock()
         self._tasks: SimpleQueue[Callable[[], None]] = SimpleQueue()
@@ -521,6 +524,9 @@ class Workers:
                     task()
                 task = None
             with self._lock:
+                if self._idle >= self.max_idle:  # enough idle workers already
+                    self.alive -= 1
+                    return
                 self._idle += 1
             try:
                 task = self._tasks.get(timeout=self.idle_s)

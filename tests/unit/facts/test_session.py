@@ -1030,3 +1030,21 @@ def test_ctrl_c_starts_no_new_read_and_waits_for_those_in_flight(
             LIGHT_READS,
         )
     assert log == ["start", "end"]
+
+
+def test_a_burst_leaves_at_most_max_idle_workers_behind() -> None:
+    """6 peers' first reads in flight at once, then none: the workers beyond
+    ``max_idle`` end at once instead of idling (memory after the first read of a
+    whole fleet)."""
+    pool = Workers(max_idle=2)
+    crowd = Crowd(target=6)
+    peers = [
+        PeerRead(spec(f"p{i}"), CrowdAppliance(f"p{i}", crowd))  # type: ignore[arg-type]
+        for i in range(6)
+    ]
+    facts = Gatherer(workers=100, pool=pool).gather(peers, LIGHT_READS)
+    assert all(f.reachable for f in facts) and crowd.max >= 6
+    end = time.monotonic() + 10
+    while pool.alive > 2 and time.monotonic() < end:  # each ends as its task returns
+        time.sleep(0.01)
+    assert pool.alive == 2 and pool.started >= 6
