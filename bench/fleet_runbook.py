@@ -11,7 +11,9 @@ lock is per cluster, as an operator's machine would run them), and the same N
 clusters in ONE process (`exops restart -c c1 -c c2 ... --yes`, the fleet
 mode: one thread per cluster, start-up paid once). Prints the
 wall from launch to the last exit, the total CPU and the peak RSS of all the
-processes together, and the ratio fleet wall / single-cluster wall.
+processes together, the requests the lab served (HTTPS requests and CLI commands:
+a count, unlike CPU seconds, that the machine's load does not move), and the ratio
+fleet wall / single-cluster wall.
 --restart-grace is the lab's (simulated seconds a peer goes on answering after
 it accepts a restart; 0: down at once), so the mandatory waits are the
 downtime alone. --profile FILE: after the measurement, the one-process fleet
@@ -19,7 +21,10 @@ once more under cProfile (not timed), its top functions by own time printed:
 what bounds the ratio when the goal is not met (``PROFILE_TIMER=cpu`` in the
 environment: each thread's CPU time instead of wall time, bench/profile_cli.py).
 --before REF: the same rows (one cluster alone, then the fleet) for exops as of
-git REF first, on the same lab, then for this checkout: side by side in one run.
+git REF first, on the same lab, then for this checkout: side by side in one run;
+then this checkout's and REF's once more, in that order (A B B A: the machine's
+load drifts during a run, and the same tree run twice in a row measured 0.38 then
+0.49 s CPU per cluster), each figure the mean of its two rounds (--once: one round).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ def run_many(
 ) -> dict:
     """Start every command at once; wall to the last exit, CPU, peak RSS of the tree."""
     mock_before = cpu_of(mock)
+    served = lab_metrics(env)["requests"]
     before = os.times()
     start = time.perf_counter()
     procs = [
@@ -101,6 +107,7 @@ def run_many(
     sampler.join()
     after = os.times()
     mock_cpu = cpu_of(mock) - mock_before
+    served = lab_metrics(env)["requests"] - served
     for i, p in enumerate(procs):
         walls.append(ends[i])
         codes.append(p.returncode)
@@ -117,6 +124,7 @@ def run_many(
         "cpu": cpu,
         "mock_cpu": mock_cpu,
         "peak_mib": peak / 2**20,
+        "requests": served,
         "failed": sum(c != 0 for c in codes),
         "errors": errors,
     }
@@ -164,13 +172,55 @@ def run_befores(
     return out
 
 
+def mean_of(a: dict, b: dict) -> dict:
+    """Two rounds of one measurement as one: walls, CPU and counts averaged."""
+    out = dict(a)
+    for key in ("wall", "cpu", "mock_cpu", "requests"):
+        out[key] = (a[key] + b[key]) / 2
+    out["walls"] = [(x + y) / 2 for x, y in zip(a["walls"], b["walls"], strict=True)]
+    out["peak_mib"] = max(a["peak_mib"], b["peak_mib"])
+    out["failed"] = a["failed"] + b["failed"]
+    out["errors"] = a["errors"] + b["errors"]
+    return out
+
+
+def second_rounds(
+    args: argparse.Namespace,
+    trees: dict[str, Path | None],
+    results: list[tuple[str, dict]],
+    befores: list[tuple[str, dict, dict]],
+    env: dict[str, str],
+    mock: psutil.Process,
+) -> tuple[list[tuple[str, dict]], list[tuple[str, dict, dict]]]:
+    """A B B A: this checkout's single and fleet rows again, then each before tree's;
+    every figure becomes the mean of its two rounds (the machine drifts during a
+    run: the same tree run twice in a row measured 0.38 then 0.49 s CPU per cluster)."""
+    print("second rounds (after, then before): each figure is the mean of two")
+    fleet = [x for k in range(1, args.clusters + 1) for x in ("-c", f"c{k}")]
+    single2 = run_many([exops_argv("restart", "-c", "c1", "--yes")], env, mock)
+    print(line("1 cluster alone (2)", single2), flush=True)
+    fleet2 = run_many([exops_argv("restart", *fleet, "--yes")], env, mock)
+    print(line(f"{args.clusters} clusters, 1 proc (2)", fleet2), flush=True)
+    label = f"{args.clusters} clusters, 1 proc"
+    merged = [
+        (k, mean_of(r, single2) if i == 0 else mean_of(r, fleet2) if k == label else r)
+        for i, (k, r) in enumerate(results)
+    ]
+    again = run_befores(trees, args.clusters, env, mock)
+    return merged, [
+        (name, mean_of(one, one2), mean_of(many, many2))
+        for (name, one, many), (_, one2, many2) in zip(befores, again, strict=True)
+    ]
+
+
 def summarise_befores(befores: list[tuple[str, dict, dict]], clusters: int) -> str:
     before = ""
     for label, one, many in befores:
         ratio = many["wall"] / one["wall"]
         before = (
             f"{label}: {ratio:.2f}x (wall {many['wall']:.1f} s vs {one['wall']:.1f} s; CPU "
-            f"{many['cpu'] / clusters:.2f} s per cluster, one cluster alone {one['cpu']:.2f} s)"
+            f"{many['cpu'] / clusters:.2f} s per cluster, one cluster alone {one['cpu']:.2f} s; "
+            f"lab requests per cluster {many['requests'] / clusters:.0f})"
         )
         print(before)
     return before
@@ -181,7 +231,8 @@ def line(label: str, r: dict) -> str:
     return (
         f"{label:<26} wall {r['wall']:7.2f} s  (per process min {min(w):.2f} / median "
         f"{statistics.median(w):.2f} / max {max(w):.2f})  cpu {r['cpu']:7.2f} s  "
-        f"peak {r['peak_mib']:7.1f} MiB  failed {r['failed']}  (lab's own cpu {r['mock_cpu']:.1f} s)"
+        f"peak {r['peak_mib']:7.1f} MiB  failed {r['failed']}  (lab's own cpu {r['mock_cpu']:.1f} s, "
+        f"{r['requests']} requests served)"
     )
 
 
@@ -213,7 +264,13 @@ def parse_args() -> argparse.Namespace:
         help="the lab's CDB REST API (off, the X14.2+ default: cluster reads over SSH)",
     )
     parser.add_argument("--profile", type=Path, help="cProfile the one-process fleet into FILE")
-    parser.add_argument("--before", help="also run exops as of this git ref, first (side by side)")
+    parser.add_argument(
+        "--before",
+        help="also run exops as of this git ref (side by side: before, after, after, before)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="with --before: one round each (before, after)"
+    )
     add_lab_options(parser, "127.94")
     return parser.parse_args()
 
@@ -261,6 +318,9 @@ def main() -> int:
             r = run_many([exops_argv("restart", *fleet, "--yes")], env, mock)
             results.append((f"{n} clusters, 1 proc", r))
             print(line(f"{n} clusters, 1 proc", r), flush=True)
+        if befores and not args.once:
+            results, befores = second_rounds(args, trees, results, befores, env, mock)
+            single = results[0][1]
         if args.profile:
             fleet = [x for k in range(1, args.clusters + 1) for x in ("-c", f"c{k}")]
             profile(args.profile, fleet, env)
@@ -283,7 +343,8 @@ def main() -> int:
             f"with grace, CDB REST {args.cdb_rest}): <= {args.goal:g}x",
             f"{ratio:.2f}x (wall {fleet['wall']:.1f} s vs {single['wall']:.1f} s; mandatory "
             f"waits per cluster {mandatory:.1f} s; CPU {fleet['cpu'] / args.clusters:.2f} s per "
-            f"cluster, one cluster alone {single['cpu']:.2f} s; peak {fleet['peak_mib']:.0f} MiB; "
+            f"cluster, one cluster alone {single['cpu']:.2f} s; lab requests per cluster "
+            f"{fleet['requests'] / args.clusters:.0f}; peak {fleet['peak_mib']:.0f} MiB; "
             f"failed {fleet['failed']})",
             verdict(ratio <= args.goal and not fleet["failed"] and not single["failed"]),
             before=before,

@@ -591,13 +591,21 @@ def _back_poll(
     makes a plain TCP connect to the port the read uses (``PortProbe``, within the
     connect timeout the read itself would have had): a closed port is "still down"
     without a TLS handshake or a login. Only an open port earns the read, and only
-    the read (as above) ever says the peer is back: an accepted connection never does."""
-    state = {"down": False, "refused": 0, "unreached": False}
+    the read (as above) ever says the peer is back: an accepted connection never does.
+
+    The first poll, made the moment the restart is asked, reads nothing: no read then
+    can prove a restart (no peer boots in the instant it accepts the request), and
+    after ``restart`` the next read opens a new connection (a TLS handshake or an SSH
+    login) for an answer known in advance (issue 22: CPU per cluster in a fleet)."""
+    state = {"down": False, "refused": 0, "unreached": False, "asked": True}
     ports = app if isinstance(app, PortProbe) else None
     requested = clock()
 
     def back() -> tuple[bool, str]:
         now = clock()  # before the read: a boot before this moment is proven by it
+        if state["asked"]:  # the poll at the request itself
+            state["asked"] = False
+            return False, "restart requested, not begun"
         if state["unreached"] and ports is not None and not ports.accepts_connections():
             return False, "not answering (restarting)"
         state["unreached"] = False

@@ -1254,3 +1254,22 @@ def test_the_end_of_a_restart_is_read_from_the_peers_alarms(tmp_path: Path) -> N
     assert [o.status for o in ex.run().outcomes] == ["changed"]
     assert asked[-1] == (["p1"], frozenset({Fact.ALARMS}))
     assert [h for h, _ in asked] == [None, None, ["p1"]]  # check_fresh, fresh, end
+
+
+def test_the_poll_at_the_moment_of_the_request_reads_nothing() -> None:
+    """No read can prove a restart the instant it is asked (the peer cannot have
+    booted yet): the wait's first poll makes none (after ``restart`` it would open a
+    new connection, a TLS handshake or an SSH login, for an answer known in advance).
+    The reads that follow still decide, as before."""
+    clock = FakeClock()
+    app = GracefulAppliance(clock, AFTER, grace=20, restart_s=30)
+    restart = Action(id="1", step="restart", kind=ActionKind.RESTART, host="p1")
+    result = executor(Path("/nonexistent"), app, make_plan(restart), clock).run()
+    assert [o.status for o in result.outcomes] == ["changed"], result.outcomes[0].error
+    asked = app.requested_at
+    assert asked is not None
+    at_request = [t for t, _ in app.uptime_reads if t == asked]
+    assert len(at_request) == 1  # the uptime read before the request, and no other
+    assert any(t > asked for t, _ in app.uptime_reads)
+    proof_at, _ = app.uptime_reads[-1]
+    assert proof_at >= 50

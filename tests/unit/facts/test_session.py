@@ -34,9 +34,11 @@ from exops.facts.gather import (
     LIGHT_READS,
     PEER_CONCURRENCY,
     STATUS_FACTS,
+    WORKERS,
     Fact,
     Gatherer,
     PeerRead,
+    Workers,
     plan_for,
     read_peer_facts,
 )
@@ -645,15 +647,15 @@ class TickPool:
     next one, so each tick is one round trip of the appliance (a fake clock)."""
 
     def __init__(self) -> None:
-        self.queue: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.queue: list[Callable[[], None]] = []
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.queue.append((fn, args))
+    def submit(self, task: Callable[[], None]) -> None:
+        self.queue.append(task)
 
     def tick(self) -> None:
         batch, self.queue = self.queue, []
-        for fn, args in batch:
-            fn(*args)
+        for task in batch:
+            task()
 
 
 def round_trips(apps: list[Any], needs: frozenset[Fact], per_peer: int = PEER_CONCURRENCY) -> int:
@@ -668,7 +670,7 @@ def round_trips(apps: list[Any], needs: frozenset[Fact], per_peer: int = PEER_CO
         )
         for i, a in enumerate(apps)
     ]
-    gather = _Gather(pool, runs, per_peer)  # type: ignore[arg-type]
+    gather = _Gather(pool, 10_000, runs, per_peer)  # type: ignore[arg-type]
     with gather.lock:
         for run in runs:
             gather._pump(run)
@@ -890,3 +892,159 @@ def test_a_failed_route_still_reads_the_system_resources() -> None:
     assert facts.system is not None and facts.system.version
     assert facts.system.dns_servers is not None
     assert REST.sysinfo in wire.requests and REST.ntp_servers in wire.requests
+
+
+# -- the worker threads: shared by every gather, reused, never a deadlock -----------
+
+
+class ThreadNoting:
+    """An ``Appliance`` (public reads) that notes the thread each read runs on."""
+
+    transport_name = "rest"
+
+    def __init__(self, host: str, seen: set[threading.Thread], nested: Any = None):
+        self.host = host
+        self.seen = seen
+        self.nested = nested  # a read of settings that first gathers this (a gather in a read)
+
+    def _read(self, value: Any) -> Any:
+        self.seen.add(threading.current_thread())
+        return value
+
+    def read_settings(self) -> Any:
+        if self.nested is not None:
+            self.nested()
+        return self._read(None)
+
+    def read_status(self) -> Any:
+        return self._read(None)
+
+    def read_alarms(self) -> Any:
+        return self._read(())
+
+    def close(self) -> None:
+        pass
+
+
+def test_worker_threads_are_reused_across_gathers() -> None:
+    """20 gathers of 2 peers x 3 reads start no more threads than were ever in flight
+    at once (6), not a pool each (issue 22: 105 thread starts per cluster in an
+    ordered restart, each one scanning every live thread)."""
+    pool = Workers()
+    seen: set[threading.Thread] = set()
+    apps = [ThreadNoting(f"p{i}", seen) for i in range(2)]
+    for _ in range(20):
+        peers = [PeerRead(spec(a.host), a) for a in apps]  # type: ignore[arg-type]
+        facts = Gatherer(workers=100, pool=pool).gather(peers, LIGHT_READS)
+        assert [f.host for f in facts] == ["p0", "p1"]
+        assert all(f.reachable and f.error is None for f in facts)
+    assert pool.started <= 6 and len(seen) <= 6
+
+
+def test_gathers_share_the_process_workers_by_default() -> None:
+    seen: set[threading.Thread] = set()
+    app = ThreadNoting("p0", seen)
+    started = WORKERS.started
+    for _ in range(20):
+        assert read_peer_facts(app, spec("p0"), light=True).reachable  # type: ignore[arg-type]
+    assert WORKERS.started - started <= 3
+    assert all(t.daemon and t.name.startswith("exops-gather") for t in seen)
+
+
+def test_a_gather_inside_a_read_of_a_gather_never_waits_for_a_worker() -> None:
+    """Three gathers nested in each other's reads, one request in flight each: every
+    task gets a worker at once (an idle one or a new one), so none waits on another."""
+    pool = Workers()
+    seen: set[threading.Thread] = set()
+
+    def level(depth: int) -> ThreadNoting:
+        if depth == 0:
+            return ThreadNoting("p0", seen)
+        inner = level(depth - 1)
+
+        def nested() -> None:
+            (facts,) = Gatherer(workers=1, per_peer=1, pool=pool).gather(
+                [PeerRead(spec(inner.host), inner)],  # type: ignore[arg-type]
+                LIGHT_READS,
+            )
+            assert facts.reachable and facts.error is None
+
+        return ThreadNoting(f"p{depth}", seen, nested)
+
+    outer = level(3)
+    (facts,) = Gatherer(workers=1, per_peer=1, pool=pool).gather(
+        [PeerRead(spec(outer.host), outer)],  # type: ignore[arg-type]
+        LIGHT_READS,
+    )
+    assert facts.reachable and facts.error is None
+    assert pool.started >= 4  # each level's read ran while the outer ones waited
+
+
+def test_ctrl_c_starts_no_new_read_and_waits_for_those_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while a peer's first read is in flight: the gather raises
+    KeyboardInterrupt only once that read has ended, and none of the peer's other
+    reads starts (as a pool's ``shutdown(wait=True, cancel_futures=True)`` did)."""
+    import signal
+
+    from exops.facts import gather as gather_mod
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("a signal is delivered to the main thread only")
+    log: list[str] = []
+    stopping: dict[str, Any] = {}
+    stop = gather_mod._Gather._stop
+
+    def noted_stop(self: Any) -> None:
+        stopping["gather"] = self
+        stop(self)
+
+    monkeypatch.setattr(gather_mod._Gather, "_stop", noted_stop)
+
+    class Interrupted(ThreadNoting):
+        def read_settings(self) -> Any:  # the first read (LIGHT_READS: settings first)
+            log.append("start")
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            end = time.monotonic() + 30
+            while time.monotonic() < end:  # until the gather is stopping
+                g = stopping.get("gather")
+                if g is not None and g.closed:
+                    break
+                time.sleep(0.01)
+            log.append("end")
+            return None
+
+        def read_status(self) -> Any:
+            log.append("status")
+            return None
+
+        def read_alarms(self) -> Any:
+            log.append("alarms")
+            return ()
+
+    app = Interrupted("p0", set())
+    with pytest.raises(KeyboardInterrupt):
+        Gatherer(workers=10, pool=Workers()).gather(
+            [PeerRead(spec("p0"), app)],  # type: ignore[arg-type]
+            LIGHT_READS,
+        )
+    assert log == ["start", "end"]
+
+
+def test_a_burst_leaves_at_most_max_idle_workers_behind() -> None:
+    """6 peers' first reads in flight at once, then none: the workers beyond
+    ``max_idle`` end at once instead of idling (memory after the first read of a
+    whole fleet)."""
+    pool = Workers(max_idle=2)
+    crowd = Crowd(target=6)
+    peers = [
+        PeerRead(spec(f"p{i}"), CrowdAppliance(f"p{i}", crowd))  # type: ignore[arg-type]
+        for i in range(6)
+    ]
+    facts = Gatherer(workers=100, pool=pool).gather(peers, LIGHT_READS)
+    assert all(f.reachable for f in facts) and crowd.max >= 6
+    end = time.monotonic() + 10
+    while pool.alive > 2 and time.monotonic() < end:  # each ends as its task returns
+        time.sleep(0.01)
+    assert pool.alive == 2 and pool.started >= 6
