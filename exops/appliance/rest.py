@@ -1044,6 +1044,28 @@ class RestAppliance:
     def _cdb_json(self, table: str, *filters: tuple[str, str | int]) -> Any:
         return self._json(CDB.read(table, *filters), cdb=True)
 
+    def cdb_route(self) -> tuple[bool, tuple[Any] | None]:
+        """Whether the CDB REST interface answers, learnt from a read the settings need
+        anyway: the master table (``configuration/alternatesmaster``). ``(True,
+        (its JSON,))``; ``(True, None)`` when it answered in something other than
+        JSON (the table's own read then says what is wrong); ``(False, None)`` when
+        the interface is switched off (HTTP 404, the X14.2+ default). One request
+        where ``cdb_available`` and the settings read would make two (a gather's
+        first round: issue 22)."""
+        with self._operation(f"read {CDB.master}"):
+            try:
+                answer = self._request("GET", CDB.read(CDB.master), retry=True, cdb=True)
+            except ApplianceError as exc:
+                if exc.status_code != 404:
+                    raise
+                self._cdb = False
+                return False, None
+        self._cdb = True
+        try:
+            return True, (answer.json(),)
+        except ValueError:
+            return True, None
+
     def cdb_available(self) -> bool:
         """False when the CDB REST interface is switched off (X14.2+ default: HTTP 404)."""
         if self._cdb is None:

@@ -223,6 +223,9 @@ class _RoutedPlan(_Plan):
         )
         self.route: bool | None = None  # True: cluster reads over the CDB REST API
         self.system_reads: list[Read] = []  # the system resources over REST
+        # The master table as the route's read brought it (``cdb_route``): the
+        # settings take it from there, not from a second request.
+        self.master: tuple[Any] | None = None
 
     def _rest_json(self, what: str, path: str, *, cdb: bool = False) -> Callable[[], Any]:
         from exops.appliance.rest import OPTIONAL_SYSTEM_PATHS
@@ -259,7 +262,7 @@ class _RoutedPlan(_Plan):
         # The route first (it runs alone: it also proves the peer answers).
         need_route = (self.cluster_facts and self.transport == "auto") or Fact.SYSTEM in self.needs
         if need_route:
-            jobs.append(Job((("route", self.app.rest.cdb_available),)))
+            jobs.append(Job((("route", self.app.rest.cdb_route),)))
         else:
             self.route = True  # transport rest: the CDB REST API, whatever it answers
         if Fact.RTT in self.needs:
@@ -285,7 +288,8 @@ class _RoutedPlan(_Plan):
         if self.route:
             reads: list[Read] = []
             if Fact.SETTINGS in self.needs:
-                reads += [self._cdb(t) for t in _SETTINGS_TABLES]
+                had = ("master",) if self.master is not None else ()
+                reads += [self._cdb(t) for t in _SETTINGS_TABLES if t not in had]
             if Fact.STATUS in self.needs:
                 reads += [self._cdb(t) for t in _STATUS_TABLES]
             if Fact.ALARMS in self.needs:
@@ -302,8 +306,10 @@ class _RoutedPlan(_Plan):
             if "route" in outcome.errors:  # no route: the system reads go all the same
                 return [Job((r,)) for r in self.system_reads]
             return []
-        cdb = bool(outcome.values["route"])
+        cdb, master = outcome.values["route"]
         self.route = cdb or self.transport == "rest"
+        if cdb and Fact.SETTINGS in self.needs:
+            self.master = master
         jobs = self._cluster_jobs() if self.cluster_facts else []
         if Fact.SYSTEM in self.needs:
             if cdb:
@@ -326,6 +332,8 @@ class _RoutedPlan(_Plan):
         from exops.appliance.rest import parse_settings, parse_status
 
         v, errors = out.values, dict(out.errors)
+        if self.master is not None:
+            v = {**v, "cdb master": self.master[0]}
         host = self.app.host
         values: dict[str, Any] = {}
         unknown: dict[str, str] = {}

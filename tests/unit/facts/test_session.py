@@ -279,9 +279,12 @@ CERT_PEM = _certificate()
 class Wire:
     """The peer's HTTPS side: answers, and a record of (path, query) requested."""
 
-    def __init__(self, *, cdb: bool = True, broken: tuple[str, ...] = ()):
+    def __init__(
+        self, *, cdb: bool = True, broken: tuple[str, ...] = (), garbled: tuple[str, ...] = ()
+    ):
         self.cdb = cdb
         self.broken = broken  # paths answering HTTP 500
+        self.garbled = garbled  # paths answering 200 with a body that is not JSON
         self.requests: list[str] = []
         self.lock = threading.Lock()
 
@@ -291,6 +294,8 @@ class Wire:
             self.requests.append(path + ("?sizeonly" if "sizeonly" in str(request.url) else ""))
         if path in self.broken:
             return httpx.Response(500, json={"Message": "boom"})
+        if path in self.garbled:
+            return httpx.Response(200, content=b"<html>maintenance</html>")
         if path.startswith(CDB.prefix):
             if not self.cdb:
                 return httpx.Response(404, json={"Message": "CDB REST API access is disabled"})
@@ -340,12 +345,16 @@ class Shell:
 
 
 def routed(
-    transport: str = "auto", *, cdb: bool = True, broken: tuple[str, ...] = ()
+    transport: str = "auto",
+    *,
+    cdb: bool = True,
+    broken: tuple[str, ...] = (),
+    garbled: tuple[str, ...] = (),
 ) -> tuple[RoutedAppliance, Wire, Shell]:
     target = ConnectionTarget(
         host="p1", hostname="10.0.0.11", password=SecretStr("x-Secret-1"), transport=transport
     )
-    wire, shell = Wire(cdb=cdb, broken=broken), Shell()
+    wire, shell = Wire(cdb=cdb, broken=broken, garbled=garbled), Shell()
     rest = RestAppliance(target, transport=httpx.MockTransport(wire), sleep=lambda s: None)
     ssh = SshAppliance(target, shell_factory=lambda t: shell, rest=rest)
     return RoutedAppliance(target, rest=rest, ssh=ssh), wire, shell
@@ -418,9 +427,9 @@ def test_status_reads_only_what_it_shows_each_once() -> None:
     assert facts.system.dns_servers is not None and facts.system.ntp_servers is not None
     assert "system.dns_servers" not in facts.unknown
     assert facts.unknown["system.option_keys"].startswith("not read")
+    # The route is the master table's own read (no sizeonly probe, no second read).
     assert sorted(wire.requests) == sorted(
         [
-            CDB.prefix + CDB.master + "?sizeonly",
             REST.sysinfo,
             REST.dns_servers,
             REST.ntp_servers,
@@ -440,6 +449,30 @@ def test_status_reads_only_what_it_shows_each_once() -> None:
     )
 
 
+def test_the_routes_read_is_the_settings_master_table() -> None:
+    """The CDB route is learnt from the master table's own read (issue 22: one request
+    per peer less, the gather's rounds 4 -> 3): its answer is the master the settings
+    are built from, and the table is not asked again."""
+    app, wire, _ = routed("auto")
+    facts = read_peer_facts(app, spec("p1"), needs=STATUS_FACTS)
+    assert facts.error is None and facts.settings is not None
+    assert facts.settings.primary == 1  # alternatesmaster's master_idx
+    assert wire.requests.count(CDB.prefix + CDB.master) == 1
+    assert not any("sizeonly" in r for r in wire.requests)
+
+
+def test_a_master_table_answered_not_in_json_is_read_again_for_its_error() -> None:
+    """The route holds (the interface answered), the settings are unknown with the
+    table's own error, and status and alarms are still read."""
+    app, wire, _ = routed("auto", garbled=(CDB.prefix + CDB.master,))
+    facts = read_peer_facts(app, spec("p1"), needs=STATUS_FACTS)
+    assert facts.settings is None and facts.status is not None and facts.alarms is not None
+    assert facts.error is not None
+    assert "read settings" in facts.error and "is not JSON" in facts.error, facts.error
+    assert facts.transport == "rest"
+    assert wire.requests.count(CDB.prefix + CDB.master) == 2
+
+
 def test_ssh_reads_of_a_peer_are_one_job_and_never_overlap() -> None:
     """CDB REST off (auto): settings, status, alarms and the H.323 mode go over
     the peer's one SSH shell, in one job, one command after another."""
@@ -449,7 +482,7 @@ def test_ssh_reads_of_a_peer_are_one_job_and_never_overlap() -> None:
     assert not any(j.ssh for j in first)  # the route is not known yet
     from exops.facts.gather import _Outcome
 
-    later = plan.after(_Outcome(values={"route": False}))
+    later = plan.after(_Outcome(values={"route": (False, None)}))
     ssh_jobs = [j for j in later if j.ssh]
     assert len(ssh_jobs) == 1
     assert [k for k, _ in ssh_jobs[0].reads] == [
@@ -684,14 +717,14 @@ def round_trips(apps: list[Any], needs: frozenset[Fact], per_peer: int = PEER_CO
 
 @pytest.mark.parametrize("transport", ["auto", "rest"])
 def test_status_costs_three_round_trips(transport: str) -> None:
-    """The first request alone (the CDB probe, or sysinfo), then 10 in two rounds of 5
-    (issue 22: with 4 at once, the DNS and NTP server lists took a fourth round)."""
+    """The first request alone (the CDB route, which is the master table's read, or
+    sysinfo), then 9 or 10 in two rounds of 5 (issue 22: with 4 at once, the DNS and
+    NTP server lists took a fourth round)."""
     apps = [routed(transport)[0] for _ in range(6)]
     assert round_trips(apps, STATUS_FACTS) == 3
-    # One request at a time it would be one round trip per request.
-    assert round_trips([routed(transport)[0]], STATUS_FACTS, per_peer=1) == 11 - (
-        transport == "rest"
-    )
+    # One request at a time it would be one round trip per request: 10 either way
+    # (auto: the route brings the master table; rest: no route asked).
+    assert round_trips([routed(transport)[0]], STATUS_FACTS, per_peer=1) == 10
 
 
 def test_light_and_full_gathers_on_the_fake_clock() -> None:
