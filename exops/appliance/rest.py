@@ -1067,18 +1067,13 @@ class RestAppliance:
             return True, None
 
     def cdb_available(self) -> bool:
-        """False when the CDB REST interface is switched off (X14.2+ default: HTTP 404)."""
+        """False when the CDB REST interface is switched off (X14.2+ default: HTTP 404).
+        Asked once per appliance, by the same read as ``cdb_route`` (every path that
+        learns the route makes one and the same request: a recorded session replays
+        for any of them)."""
         if self._cdb is None:
-            with self._operation(f"read {CDB.master}"):
-                try:
-                    probe = CDB.read(CDB.master, sizeonly="true")
-                    self._request("GET", probe, retry=True, cdb=True)
-                    self._cdb = True
-                except ApplianceError as exc:
-                    if exc.status_code != 404:
-                        raise
-                    self._cdb = False
-        return self._cdb
+            self.cdb_route()
+        return bool(self._cdb)
 
     # -- reads ------------------------------------------------------------------
     def read_settings(self) -> ClusterSettings:

@@ -102,7 +102,7 @@ def test_the_contract_fixtures_read_back_as_their_facts(tmp_path: Path) -> None:
 
 def test_cdb_off_and_not_running_replay_as_exops_reads_them(tmp_path: Path) -> None:
     # CDB REST off: every /api/management/ path answers 404, exops's probe of it too.
-    probe = CDB.read(CDB.master, sizeonly="true")
+    probe = CDB.read(CDB.master)
     off = appliance(transcript(tmp_path, ["disabled_404"], path=probe))
     assert off.cdb_available() is False
     busy = appliance(transcript(tmp_path, ["not_running_503"], repeat=3))

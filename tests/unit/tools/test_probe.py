@@ -109,8 +109,10 @@ def _handler(request: httpx.Request) -> httpx.Response:
     path = request.url.path
     if path == REST.probe:
         return httpx.Response(200, json=[{"PeerAddress": "10.0.0.11"}])
-    if path == CDB.prefix + CDB.master and "sizeonly" in str(request.url):
-        return httpx.Response(200, json=[{"peer": "10.0.0.11", "num_recs": 1, "records": []}])
+    if path == CDB.prefix + CDB.master:
+        return httpx.Response(
+            200, json=[{"peer": "10.0.0.11", "num_recs": 1, "records": [{"master_idx": 0}]}]
+        )
     if path == CDB.prefix + CDB.alternates:
         return httpx.Response(200, text="<html>garbled peer list</html>\nmore")
     if path == REST.sysinfo:
