@@ -31,6 +31,7 @@ HEAVY = (
     "nornir",
     "cryptography",
     "jinja2",
+    "rich",  # imported when something is drawn (exops/cli/screen.py)
 )
 
 REPORT = (
@@ -168,8 +169,9 @@ def test_import_exops_leaves_paramiko_whole() -> None:
 # What `exops status` (issue 22: start-up to its first request) needs none of: the run
 # stack (display, observers, runner, results, plans, the state store), the report
 # renderers (Jinja2 and the plan/run views), the check command's table, the runbook
-# files (the other commands) and typer's pydantic adapters (its options' defaults, a
-# list of clusters). It reads the knowledge table's file once.
+# files (the other commands), typer's pydantic adapters (its options' defaults, a
+# list of clusters) and rich (nothing is drawn before the reads). It reads the
+# knowledge table's file once.
 NOT_FOR_STATUS = (
     "exops.cli.display",
     "exops.run.runner",
@@ -185,6 +187,7 @@ NOT_FOR_STATUS = (
     "rich.progress",
     "exops.runbook.catalog",
     "typer._adapters",
+    "rich",  # the wait line's console is made once it can show; the table after the reads
 )
 
 
