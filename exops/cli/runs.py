@@ -17,29 +17,24 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, TextIO
 
 from exops.apply.results import RunResult, RunStatus
-from exops.cli.display import (
-    FleetBoard,
-    TerminalDisplay,
-    console,
-    refusal_lines,
-    render_recap,
-    render_summary,
-)
+from exops.cli.screen import console, escape
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 from exops.core.files import check_writable_target, open_for_write, write_text
 from exops.plan.model import Plan
-from exops.run import fleet as fleet_mod
 from exops.run.env import Env
-from exops.run.fleet import FleetItem, check_fleet
 from exops.run.observers import EventsObserver, Observer, RunInfo
 from exops.run.runner import RestartHook, Runner
+
+if TYPE_CHECKING:
+    # Imported where used (issue 22: start-up): rich and the run's display when a run
+    # draws (a dry run's plan is plain text), the fleet for several clusters.
+    from rich.console import Console
+
+    from exops.run.fleet import FleetItem
 
 PlanNotes = Callable[[Plan], list[str]]
 """Lines a command adds after a dry run's plan (text only; ``restart --drain``)."""
@@ -116,6 +111,8 @@ class _Summary(Observer):
 
 
 def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions, env: Env) -> None:
+    from exops.cli.display import render_summary
+
     if opts.verbose and not opts.json_out:
         buffer = io.StringIO()
         show_plan(plan, replace(opts, out=None), buffer)
@@ -168,6 +165,8 @@ def yes_or_no(out: Console, question: str) -> bool:
 def _observers(
     opts: RunOptions, out: Console, stack: ExitStack, shown: set[str], env: Env
 ) -> list[Observer]:
+    from exops.cli.display import TerminalDisplay
+
     observers: list[Observer] = []
     if not opts.json_out:
         observers.append(_Summary(out, opts, shown, env))
@@ -252,6 +251,8 @@ def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: Run
 
 
 def _planned(result: RunResult, opts: RunOptions, notes: PlanNotes | None = None) -> int:
+    from exops.cli.display import refusal_lines
+
     if result.plan is None:
         raise UsageError("no plan was made")
     show_plan(result.plan, opts)
@@ -282,6 +283,8 @@ def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOpt
 
 def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     """Render a finished run: JSON document or recap; one stderr line on failure."""
+    from exops.cli.display import refusal_lines, render_recap
+
     if result.plan is not None and not opts.dry_run:
         save_plan(result.plan, opts)
     if opts.json_out:
@@ -314,6 +317,8 @@ def print_warnings(result: RunResult) -> None:
 
 def _print_refusal_evidence(out: Console, result: RunResult) -> None:
     """Why it refused: each cause once, with the fix that fits it (display.refusal_lines)."""
+    from exops.cli.display import refusal_lines
+
     if result.plan is None:
         return
     for line in refusal_lines(result.plan)[0]:
@@ -338,6 +343,12 @@ def run_fleet(
     Raises:
         UsageError: a cluster is named twice or unknown, or restarts without --yes.
     """
+    from rich.console import Console
+
+    from exops.cli.display import FleetBoard, TerminalDisplay
+    from exops.run import fleet as fleet_mod
+    from exops.run.fleet import check_fleet
+
     check_fleet(env, clusters, yes=opts.yes, dry_run=opts.dry_run)
     if opts.out is not None:
         raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
@@ -408,6 +419,8 @@ def run_fleet(
 def _fleet_render(item: FleetItem, opts: RunOptions) -> str:
     """Render a finished cluster into its buffer; returns its problem lines (stderr).
     A dry run with ``--detailed-exitcode`` and changes pending exits 5."""
+    from exops.cli.display import render_recap
+
     result, buffered = item.result, item.context["console"]
     if item.error is not None:
         problems = f"exops: error: {item.cluster}: {item.error}\n"

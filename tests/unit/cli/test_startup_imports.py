@@ -191,10 +191,14 @@ NOT_FOR_STATUS = (
 )
 
 
-def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, Any]:
-    """Run the real `exops status` (its console entry point, in its own process) on an
-    inventory of one peer that nothing answers, and report what was imported when it
-    first connected to that peer (an audit hook; the process ends there)."""
+def _status_modules_at_first_connect(
+    tmp_path: Path, *args: str, command: tuple[str, ...] = ("status", "-c", "c1"),
+    watched: tuple[str, ...] = NOT_FOR_STATUS,
+) -> dict[str, Any]:
+    """Run the real `exops status` (or ``command``; its console entry point, in its own
+    process) on an inventory of one peer that nothing answers, and report which of
+    ``watched`` were imported when it first connected to that peer (an audit hook; the
+    process ends there)."""
     inventory = tmp_path / "inventory"
     inventory.mkdir()
     (inventory / "defaults.yaml").write_text("username: admin\nport: 9\n")
@@ -205,7 +209,7 @@ def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, An
     )
     code = (
         "import json, os, sys, tomllib\n"
-        f"watched = {NOT_FOR_STATUS!r}\n"
+        f"watched = {watched!r}\n"
         "toml = []\n"
         "loads = tomllib.loads\n"
         "def counted(text, **kw):\n"
@@ -223,7 +227,7 @@ def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, An
         "        sys.stdout.flush()\n"
         "        os._exit(0)\n"
         "sys.addaudithook(hook)\n"
-        f"sys.argv = ['exops', 'status', '-c', 'c1', *{list(args)!r}]\n"
+        f"sys.argv = ['exops', *{list(command)!r}, *{list(args)!r}]\n"
         "from exops.cli.app import main\n"
         "main()\n"
     )
@@ -247,3 +251,22 @@ def test_status_reaches_its_first_request_without_the_run_or_report_stack(
 ) -> None:
     found = _status_modules_at_first_connect(tmp_path, *args)
     assert found == {"loaded": [], "toml_parses": 1, "toml_loads": 1}
+
+
+# What a runbook's dry run (`exops restart --dry-run`: the runbook, the reads, the plan,
+# printed as text) needs none of before its first request: rich and the run's display
+# (nothing is drawn), the fleet (one cluster).
+NOT_FOR_A_DRY_RUN = ("rich", "exops.cli.display", "exops.run.fleet")
+
+
+@pytest.mark.parametrize("args", [(), ("--json",)])
+def test_a_dry_run_reaches_its_first_request_without_rich_the_display_or_the_fleet(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    found = _status_modules_at_first_connect(
+        tmp_path,
+        *args,
+        command=("restart", "-c", "c1", "--dry-run"),
+        watched=NOT_FOR_A_DRY_RUN,
+    )
+    assert found["loaded"] == []
