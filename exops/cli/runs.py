@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from exops.apply.results import RunResult, RunStatus
+from exops.apply.results import RunResult, RunStatus, StepResult
 from exops.cli.screen import console, escape
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 from exops.core.files import check_writable_target, open_for_write, write_text
-from exops.plan.model import Plan
+from exops.plan.model import Action, Plan
 from exops.run.env import Env
 from exops.run.observers import EventsObserver, Observer, RunInfo
 from exops.run.runner import RestartHook, Runner
@@ -126,10 +126,12 @@ def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions, env: Env) ->
 
 
 def _confirm(
-    out: Console, opts: RunOptions, shown: set[str], env: Env
+    out: Console | Callable[[], Console], opts: RunOptions, shown: set[str], env: Env
 ) -> Callable[[Plan], bool] | None:
     if not sys.stdin.isatty():
         return None
+    if callable(out):
+        out = out()
 
     def ask(plan: Plan) -> bool:
         _print_plan_briefly(out, plan, opts, env)
@@ -162,15 +164,73 @@ def yes_or_no(out: Console, question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+class _Once:
+    """``make()`` called once, on first use, whichever thread asks first."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make = make
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+
+class _MadeOnUse(Observer):
+    """An observer made on its first event: a run's console and display (rich) are
+    made when the run has something to show, after its reads (issue 22: start-up).
+    Every hook of ``Observer`` is passed on (tests/unit/cli/test_runs_observers.py)."""
+
+    def __init__(self, make: Callable[[], Observer]):
+        self._observer = _Once(make)
+
+    def run_started(self, run: RunInfo) -> None:
+        self._observer().run_started(run)
+
+    def step_started(self, run: RunInfo, action: Action) -> None:
+        self._observer().step_started(run, action)
+
+    def waiting(self, run: RunInfo, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        self._observer().waiting(run, what, detail, elapsed, timeout)
+
+    def waited(self, run: RunInfo, what: str, elapsed: float) -> None:
+        self._observer().waited(run, what, elapsed)
+
+    def restarting(self, run: RunInfo, host: str, action_id: str) -> None:
+        self._observer().restarting(run, host, action_id)
+
+    def step_finished(self, run: RunInfo, result: StepResult) -> None:
+        self._observer().step_finished(run, result)
+
+    def run_finished(self, run: RunInfo, result: RunResult) -> None:
+        self._observer().run_finished(run, result)
+
+
 def _observers(
-    opts: RunOptions, out: Console, stack: ExitStack, shown: set[str], env: Env
+    opts: RunOptions,
+    out: Console | Callable[[], Console],
+    stack: ExitStack,
+    shown: set[str],
+    env: Env,
 ) -> list[Observer]:
-    from exops.cli.display import TerminalDisplay
+    """The run's observers; given a function that makes the console (``_interactive``),
+    the summary and the display are made on their first event, with it."""
+
+    def display() -> Observer:
+        from exops.cli.display import TerminalDisplay
+
+        return TerminalDisplay(out() if callable(out) else out)
+
+    def summary() -> Observer:
+        return _Summary(out() if callable(out) else out, opts, shown, env)
 
     observers: list[Observer] = []
     if not opts.json_out:
-        observers.append(_Summary(out, opts, shown, env))
-    observers.append(TerminalDisplay(out))
+        observers.append(_MadeOnUse(summary) if callable(out) else summary())
+    observers.append(_MadeOnUse(display) if callable(out) else display())
     if opts.events == "-":
         observers.append(EventsObserver(sys.stdout))
     elif opts.events:
@@ -190,7 +250,7 @@ def _interactive(
     return the exit code."""
     if opts.out is not None:  # refused before anything is read or changed
         check_writable_target(opts.out, "--out")
-    out = human(opts)
+    out = _Once(lambda: human(opts))  # made when there is something to show
     shown: set[str] = set()
     with ExitStack() as stack:
         runner = Runner(
@@ -200,7 +260,7 @@ def _interactive(
             restart_hook=restart_hook,
         )
         result = act(runner)
-    return finish(result, opts, out)
+    return finish(result, opts, out())
 
 
 def run_one(

@@ -270,3 +270,16 @@ def test_a_dry_run_reaches_its_first_request_without_rich_the_display_or_the_fle
         watched=NOT_FOR_A_DRY_RUN,
     )
     assert found["loaded"] == []
+
+
+def test_a_run_reaches_its_first_request_without_rich_the_display_or_the_fleet(
+    tmp_path: Path,
+) -> None:
+    """A real run (`add-peer --yes`: the state store, the lock, the reads): its console
+    and display are made on the run's first event, after the reads."""
+    found = _status_modules_at_first_connect(
+        tmp_path,
+        command=("add-peer", "-c", "c1", "--peer", "c1-p1", "--yes"),
+        watched=NOT_FOR_A_DRY_RUN,
+    )
+    assert found["loaded"] == []
