@@ -8,7 +8,9 @@ best and the median wall time of each side by side. Then the start-up of a
 runbook: launch to the first request the lab sees, for a dry run
 (`exops restart -c c1 --dry-run`) and a real run that changes nothing
 (`exops add-peer -c c1 --peer c1-p1 --yes` on a formed cluster: state store,
-lock, reads, plan), of the checked-out tree and of git REF (--before).
+lock, reads, plan), of the checked-out tree and of git REF (--before): the two
+trees run back to back in each round, in turn first, and the median of the
+rounds' paired differences of CPU is printed too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
@@ -89,6 +92,30 @@ def summarise(
         )
 
 
+def in_turn(items: list[Any], round_: int) -> list[Any]:
+    """``items`` as they are in even rounds, reversed in odd ones: of the trees measured
+    back to back, neither is always the first."""
+    return items if round_ % 2 == 0 else items[::-1]
+
+
+def print_paired(
+    before_ref: str | None, runbooks: list[str], cpus: dict[str, list[float]]
+) -> None:
+    """The median of the rounds' paired differences of CPU before the first connect:
+    the load drifts between rounds, and the two trees of one round ran back to back."""
+    if before_ref is None:
+        return
+    print("paired: CPU before the first connect, after - before, in the same round")
+    for rb_label in runbooks:
+        after_cpu, before_cpu = cpus[f"after: {rb_label}"], cpus[f"before ({before_ref}): {rb_label}"]
+        pairs = [a - b for a, b in zip(after_cpu, before_cpu, strict=True)]
+        less = sum(d < 0 for d in pairs)
+        print(
+            f"  {rb_label:<46} median {statistics.median(pairs) * 1000:+.0f} ms "
+            f"(after used less in {less} of {len(pairs)} rounds)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -131,12 +158,12 @@ def main() -> int:
     ) as env:
         for label, argv in commands.items():  # warm the page cache once
             measure(label, argv, env)
-        for _ in range(args.runs):
+        for round_ in range(args.runs):
             for label, argv in commands.items():
                 m = measure(label, argv, env)
                 walls[label].append(m.wall_s)
                 failed[label] += m.exit_code != 0
-            for tree_label, tree in trees.items():
+            for tree_label, tree in in_turn(list(trees.items()), round_):
                 run_env = {**env, "PYTHONPATH": str(tree)} if tree else env
                 for rb_label, argv in runbooks.items():
                     _, seconds = first_request(rb_label, argv, run_env)
@@ -154,6 +181,7 @@ def main() -> int:
     print(f"{'runbook: CPU seconds before the first connect':<48} {'best':>8} {'median':>8}")
     for label, c in cpus.items():
         print(f"{label:<48} {min(c):7.3f}s {statistics.median(c):7.3f}s")
+    print_paired(args.before, list(runbooks), cpus)
     best = {k: min(v) for k, v in walls.items()}
     print(
         f"exops --help: median {statistics.median(walls['exops --help']):.3f} s, "

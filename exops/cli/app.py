@@ -284,7 +284,6 @@ def _global_inventory(given: Path | None) -> Path | None:
 def _env(**conn: Any) -> Any:
     """Settings and inventory from the connection flags; warns loudly about --insecure
     and says once when the default ./inventory is exops's example inventory."""
-    from exops.cli.screen import console
     from exops.run.env import Env
 
     if "inventory" in conn:
@@ -295,6 +294,8 @@ def _env(**conn: Any) -> Any:
         print(f"exops: {note}", file=sys.stderr)
     _record_manifest(env)
     if env.settings.insecure:
+        from exops.cli.screen import console
+
         console(stderr=True).print(
             "[bold red]WARNING:[/] HTTPS certificate verification is OFF (--insecure): "
             "anyone on the path can impersonate the appliances and read the admin password."

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from exops.cli import options as o
+from exops.cli.screen import escape
 from exops.core.exitcodes import ExitCode
 
 

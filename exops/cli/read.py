@@ -6,15 +6,14 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-
-from exops.cli.screen import PeerWait, console, status_table
+from exops.cli.screen import PeerWait, console, escape, status_table
 from exops.core.exitcodes import ExitCode
 from exops.report.status import SCHEMA, ClusterReport, PeerRow, RunHolder, Verdict
 from exops.run.env import Env
 
 if TYPE_CHECKING:  # the check command's models: imported by check only (issue 22)
+    from rich.console import Console  # rich: imported when something is drawn
+
     from exops.plan.model import CheckResult
 
 __all__ = ["Env", "check", "status", "stderr", "stdout"]
@@ -71,8 +70,9 @@ def _holder_line(cluster: str, held: RunHolder) -> str:
 
 
 def _peer_wait(env: Env, clusters: list[str] | None) -> PeerWait:
-    """The live "waiting for c1-p3" line on stderr while the peers are read."""
-    return PeerWait(stderr(), [p.name for c in env.inventory.select(clusters) for p in c.peers])
+    """The live "waiting for c1-p3" line on stderr while the peers are read (its console
+    made once the line can show: a quick read imports no rich before its reads)."""
+    return PeerWait(stderr, [p.name for c in env.inventory.select(clusters) for p in c.peers])
 
 
 def print_report(console: Console, r: ClusterReport) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from exops.cli import options as o
+from exops.cli.screen import escape
 
 EXAMPLES = [
     "exops renew-cert -c c1 --peer c1-p2 --csr-out ./csr --dry-run   # what the CSR will name",

@@ -17,29 +17,24 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.markup import escape
-
-from exops.apply.results import RunResult, RunStatus
-from exops.cli.display import (
-    FleetBoard,
-    TerminalDisplay,
-    console,
-    refusal_lines,
-    render_recap,
-    render_summary,
-)
+from exops.apply.results import RunResult, RunStatus, StepResult
+from exops.cli.screen import console, escape
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 from exops.core.files import check_writable_target, open_for_write, write_text
-from exops.plan.model import Plan
-from exops.run import fleet as fleet_mod
+from exops.plan.model import Action, Plan
 from exops.run.env import Env
-from exops.run.fleet import FleetItem, check_fleet
 from exops.run.observers import EventsObserver, Observer, RunInfo
 from exops.run.runner import RestartHook, Runner
+
+if TYPE_CHECKING:
+    # Imported where used (issue 22: start-up): rich and the run's display when a run
+    # draws (a dry run's plan is plain text), the fleet for several clusters.
+    from rich.console import Console
+
+    from exops.run.fleet import FleetItem
 
 PlanNotes = Callable[[Plan], list[str]]
 """Lines a command adds after a dry run's plan (text only; ``restart --drain``)."""
@@ -116,6 +111,8 @@ class _Summary(Observer):
 
 
 def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions, env: Env) -> None:
+    from exops.cli.display import render_summary
+
     if opts.verbose and not opts.json_out:
         buffer = io.StringIO()
         show_plan(plan, replace(opts, out=None), buffer)
@@ -129,10 +126,12 @@ def _print_plan_briefly(out: Console, plan: Plan, opts: RunOptions, env: Env) ->
 
 
 def _confirm(
-    out: Console, opts: RunOptions, shown: set[str], env: Env
+    out: Console | Callable[[], Console], opts: RunOptions, shown: set[str], env: Env
 ) -> Callable[[Plan], bool] | None:
     if not sys.stdin.isatty():
         return None
+    if callable(out):
+        out = out()
 
     def ask(plan: Plan) -> bool:
         _print_plan_briefly(out, plan, opts, env)
@@ -165,13 +164,73 @@ def yes_or_no(out: Console, question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+class _Once:
+    """``make()`` called once, on first use, whichever thread asks first."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make = make
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+
+class _MadeOnUse(Observer):
+    """An observer made on its first event: a run's console and display (rich) are
+    made when the run has something to show, after its reads (issue 22: start-up).
+    Every hook of ``Observer`` is passed on (tests/unit/cli/test_runs_observers.py)."""
+
+    def __init__(self, make: Callable[[], Observer]):
+        self._observer = _Once(make)
+
+    def run_started(self, run: RunInfo) -> None:
+        self._observer().run_started(run)
+
+    def step_started(self, run: RunInfo, action: Action) -> None:
+        self._observer().step_started(run, action)
+
+    def waiting(self, run: RunInfo, what: str, detail: str, elapsed: float, timeout: float) -> None:
+        self._observer().waiting(run, what, detail, elapsed, timeout)
+
+    def waited(self, run: RunInfo, what: str, elapsed: float) -> None:
+        self._observer().waited(run, what, elapsed)
+
+    def restarting(self, run: RunInfo, host: str, action_id: str) -> None:
+        self._observer().restarting(run, host, action_id)
+
+    def step_finished(self, run: RunInfo, result: StepResult) -> None:
+        self._observer().step_finished(run, result)
+
+    def run_finished(self, run: RunInfo, result: RunResult) -> None:
+        self._observer().run_finished(run, result)
+
+
 def _observers(
-    opts: RunOptions, out: Console, stack: ExitStack, shown: set[str], env: Env
+    opts: RunOptions,
+    out: Console | Callable[[], Console],
+    stack: ExitStack,
+    shown: set[str],
+    env: Env,
 ) -> list[Observer]:
+    """The run's observers; given a function that makes the console (``_interactive``),
+    the summary and the display are made on their first event, with it."""
+
+    def display() -> Observer:
+        from exops.cli.display import TerminalDisplay
+
+        return TerminalDisplay(out() if callable(out) else out)
+
+    def summary() -> Observer:
+        return _Summary(out() if callable(out) else out, opts, shown, env)
+
     observers: list[Observer] = []
     if not opts.json_out:
-        observers.append(_Summary(out, opts, shown, env))
-    observers.append(TerminalDisplay(out))
+        observers.append(_MadeOnUse(summary) if callable(out) else summary())
+    observers.append(_MadeOnUse(display) if callable(out) else display())
     if opts.events == "-":
         observers.append(EventsObserver(sys.stdout))
     elif opts.events:
@@ -191,7 +250,7 @@ def _interactive(
     return the exit code."""
     if opts.out is not None:  # refused before anything is read or changed
         check_writable_target(opts.out, "--out")
-    out = human(opts)
+    out = _Once(lambda: human(opts))  # made when there is something to show
     shown: set[str] = set()
     with ExitStack() as stack:
         runner = Runner(
@@ -201,7 +260,7 @@ def _interactive(
             restart_hook=restart_hook,
         )
         result = act(runner)
-    return finish(result, opts, out)
+    return finish(result, opts, out())
 
 
 def run_one(
@@ -252,6 +311,8 @@ def plan_one(env: Env, ref: str, cluster: str, params: dict[str, Any], opts: Run
 
 
 def _planned(result: RunResult, opts: RunOptions, notes: PlanNotes | None = None) -> int:
+    from exops.cli.display import refusal_lines
+
     if result.plan is None:
         raise UsageError("no plan was made")
     show_plan(result.plan, opts)
@@ -282,6 +343,8 @@ def restore(env: Env, cluster: str, host: str, backup: Path | None, opts: RunOpt
 
 def finish(result: RunResult, opts: RunOptions, out: Console) -> int:
     """Render a finished run: JSON document or recap; one stderr line on failure."""
+    from exops.cli.display import refusal_lines, render_recap
+
     if result.plan is not None and not opts.dry_run:
         save_plan(result.plan, opts)
     if opts.json_out:
@@ -314,6 +377,8 @@ def print_warnings(result: RunResult) -> None:
 
 def _print_refusal_evidence(out: Console, result: RunResult) -> None:
     """Why it refused: each cause once, with the fix that fits it (display.refusal_lines)."""
+    from exops.cli.display import refusal_lines
+
     if result.plan is None:
         return
     for line in refusal_lines(result.plan)[0]:
@@ -338,6 +403,12 @@ def run_fleet(
     Raises:
         UsageError: a cluster is named twice or unknown, or restarts without --yes.
     """
+    from rich.console import Console
+
+    from exops.cli.display import FleetBoard, TerminalDisplay
+    from exops.run import fleet as fleet_mod
+    from exops.run.fleet import check_fleet
+
     check_fleet(env, clusters, yes=opts.yes, dry_run=opts.dry_run)
     if opts.out is not None:
         raise UsageError("--out takes one cluster; run `exops plan` per cluster to save plans")
@@ -408,6 +479,8 @@ def run_fleet(
 def _fleet_render(item: FleetItem, opts: RunOptions) -> str:
     """Render a finished cluster into its buffer; returns its problem lines (stderr).
     A dry run with ``--detailed-exitcode`` and changes pending exits 5."""
+    from exops.cli.display import render_recap
+
     result, buffered = item.result, item.context["console"]
     if item.error is not None:
         problems = f"exops: error: {item.cluster}: {item.error}\n"

@@ -3,7 +3,10 @@ console: the console, the live "waiting for" line, the status table.
 
 Light by design: rich only, so ``exops status`` reaches its first request without
 the run stack that ``exops.cli.display`` (the run's observers and renderers)
-imports (issue 22: start-up). ``exops.cli.display`` re-exports these names.
+imports (issue 22: start-up). ``exops.cli.display`` re-exports these names. rich
+itself is imported when something is drawn (a console made, a table, a live line):
+``exops status`` reads its peers first (``PeerWait`` makes its console once its
+line can show), so rich is not on its way to the first request.
 """
 
 from __future__ import annotations
@@ -12,20 +15,31 @@ import io
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
-__all__ = ["PeerWait", "can_draw_live", "console", "fmt_s", "status_table"]
+__all__ = ["PeerWait", "can_draw_live", "console", "escape", "fmt_s", "status_table"]
 
 
 def console(*, stderr: bool = False) -> Console:
     """A console that never wraps a message and, off a terminal, never elides a table."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 200
     return Console(stderr=stderr, highlight=False, soft_wrap=stderr, width=width)
+
+
+def escape(markup: str) -> str:
+    """rich's ``escape`` (``[`` in a value is text, not markup), rich imported on first
+    use: the commands' modules use it without importing rich (issue 22: start-up)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(markup)
 
 
 def fmt_s(seconds: float) -> str:
@@ -72,15 +86,34 @@ class PeerWait(LiveArea):
     quick read shows nothing); the line is transient, so nothing of it stays on
     the screen or reaches a file or a pipe. ``done(host)`` is the gather's
     ``on_peer`` callback (called from worker threads).
+
+    ``out`` may be a function that makes the console: it is then called only once
+    ``after`` seconds have passed with peers still unread (a timer thread; the line
+    says nothing before then), so a quick read makes no console and imports no
+    rich before its first request (issue 22: start-up).
     """
 
-    def __init__(self, out: Console, hosts: list[str], *, after: float = 1.0, most: int = 4):
-        self.out = out
+    def __init__(
+        self,
+        out: Console | Callable[[], Console],
+        hosts: list[str],
+        *,
+        after: float = 1.0,
+        most: int = 4,
+    ):
+        self._make: Callable[[], Console] | None = None
+        if callable(out):
+            self._make = out
+        else:
+            self.out = out
         self.hosts = list(hosts)
         self.after = after
         self.most = most
         self._read: set[str] = set()
         self._lock = threading.Lock()
+        self._live_lock = threading.Lock()  # the line's start (timer) against its end
+        self._timer: threading.Timer | None = None
+        self._ended = False
         self.started = time.monotonic()
 
     def done(self, host: str) -> None:
@@ -101,12 +134,40 @@ class PeerWait(LiveArea):
         return f"waiting for {names} ({fmt_s(elapsed)}); {read} of {len(self.hosts)} peers read"
 
     def __rich__(self) -> Text:
+        from rich.text import Text
+
         return Text(self.line(), style="dim")
 
     def __enter__(self) -> PeerWait:
         self.started = time.monotonic()
-        self._draw(can_draw_live(self.out), redirect_stdout=False, redirect_stderr=False)
+        self._ended = False
+        if self._make is None:
+            self._draw(can_draw_live(self.out), redirect_stdout=False, redirect_stderr=False)
+            return self
+        self._timer = threading.Timer(self.after, self._late_start)
+        self._timer.daemon = True
+        self._timer.start()
         return self
+
+    def _late_start(self) -> None:
+        """The timer's end: the console made, the line drawn when it can show (and the
+        read still on)."""
+        with self._live_lock:
+            if self._ended or self._make is None:
+                return
+            with self._lock:
+                if set(self.hosts) <= self._read:
+                    return  # every peer read: nothing to say
+            self.out = self._make()
+            self._draw(can_draw_live(self.out), redirect_stdout=False, redirect_stderr=False)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._live_lock:
+            self._ended = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            super().__exit__(*exc)
 
 
 # -- the status table, fitted to the terminal's width ------------------------------------
@@ -120,6 +181,7 @@ def status_table(r: Any, width: int) -> Any:
     value whole (never "127.…", "Acti…")."""
     from rich.console import Console, Group
     from rich.measure import Measurement
+    from rich.text import Text
 
     name = f" ({r.cluster_name})" if r.cluster_name else ""
     title = f"cluster {r.cluster}{name}"
@@ -203,6 +265,8 @@ def _narrow_table(r: Any, title: str) -> Any:
 
 def _peer_block(p: Any, width: int) -> list[Any]:
     """One peer: its name, then "key value" pairs, never split across lines."""
+    from rich.text import Text
+
     head = f"{p.host}" + (" (primary)" if p.is_primary else "") + f"  slot {p.slot or '-'}"
     values = [
         ("listed as", _listed(p)),

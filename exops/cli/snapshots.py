@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from exops.cli import options as o
+from exops.cli.screen import escape
 from exops.core.errors import UsageError
 from exops.core.exitcodes import ExitCode
 
@@ -139,6 +138,8 @@ def _taken(taken: Any) -> None:
 
 
 def _list(rows: list[dict[str, Any]], json_out: bool) -> int:
+    from rich.table import Table
+
     if json_out:
         doc = {"schema": "exops.snapshots/1", "snapshots": rows}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -160,6 +161,8 @@ def _list(rows: list[dict[str, Any]], json_out: bool) -> int:
 
 
 def _show(snap: dict[str, Any], json_out: bool) -> int:
+    from rich.table import Table
+
     from exops.report.diff import snapshot_json
 
     if json_out:
@@ -227,6 +230,8 @@ _STYLE = {"changed": "yellow", "added": "green", "removed": "red", "unknown": "r
 
 
 def render_diff(result: Any, *, all_rows: bool = False) -> None:
+    from rich.table import Table
+
     out = console()
     b, a = result.before, result.after
     title = f"cluster {b.cluster}: {b.label} ({b.taken_at}) -> {a.label}" + (

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from exops.cli import helptext
 from exops.cli import options as o
+from exops.cli.screen import escape
 
 EXAMPLES = [
     "exops upgrade -c c1 --image s42700x15_3_0.tar.gz --sha512 HEX "

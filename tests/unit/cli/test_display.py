@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -99,6 +101,51 @@ def test_off_a_terminal_the_waiting_line_prints_nothing() -> None:
     with PeerWait(Console(file=out), ["c1-p1"], after=0) as wait:
         assert wait.line()  # it would say something...
     assert out.getvalue() == ""  # ...but not to a file or a pipe
+
+
+def _console_maker(made: list[Console], **options: object) -> Callable[[], Console]:
+    def make() -> Console:
+        made.append(Console(file=io.StringIO(), **options))  # type: ignore[arg-type]
+        return made[-1]
+
+    return make
+
+
+def test_a_quick_read_makes_no_console_for_the_waiting_line() -> None:
+    """Given a function that makes the console (``exops status``: rich is imported
+    when something is drawn), a read that ends before ``after`` never makes it."""
+    made: list[Console] = []
+    with PeerWait(_console_maker(made), ["c1-p1"], after=3600) as wait:
+        timer = wait._timer
+        wait.done("c1-p1")
+    assert timer is not None
+    timer.join(30)  # cancelled at the end of the read: it ends without firing
+    assert not timer.is_alive() and made == []
+
+
+def test_a_read_done_when_the_line_is_due_makes_no_console() -> None:
+    made: list[Console] = []
+    wait = PeerWait(_console_maker(made), ["c1-p1"], after=0)
+    wait.done("c1-p1")
+    with wait:
+        timer = wait._timer
+        assert timer is not None
+        timer.join(30)
+    assert made == []
+
+
+def test_a_slow_read_draws_the_waiting_line_on_a_console_made_then() -> None:
+    """Peers still unread after ``after`` seconds: the console is made (on the timer's
+    thread) and, on a terminal, the live line is drawn, then cleared at the end."""
+    made: list[Console] = []
+    with PeerWait(_console_maker(made, force_terminal=True), ["c1-p1"], after=0) as wait:
+        deadline = time.monotonic() + 30
+        while wait._live is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(made) == 1 and wait._live is not None
+    assert wait._live is None  # stopped with the read
+    drawn = made[0].file.getvalue()  # type: ignore[attr-defined]
+    assert "waiting for c1-p1" in drawn
 
 
 def test_the_summary_says_one_at_a_time_only_for_several_restarts() -> None:

@@ -31,6 +31,7 @@ HEAVY = (
     "nornir",
     "cryptography",
     "jinja2",
+    "rich",  # imported when something is drawn (exops/cli/screen.py)
 )
 
 REPORT = (
@@ -168,8 +169,9 @@ def test_import_exops_leaves_paramiko_whole() -> None:
 # What `exops status` (issue 22: start-up to its first request) needs none of: the run
 # stack (display, observers, runner, results, plans, the state store), the report
 # renderers (Jinja2 and the plan/run views), the check command's table, the runbook
-# files (the other commands) and typer's pydantic adapters (its options' defaults, a
-# list of clusters). It reads the knowledge table's file once.
+# files (the other commands), typer's pydantic adapters (its options' defaults, a
+# list of clusters) and rich (nothing is drawn before the reads). It reads the
+# knowledge table's file once.
 NOT_FOR_STATUS = (
     "exops.cli.display",
     "exops.run.runner",
@@ -185,13 +187,18 @@ NOT_FOR_STATUS = (
     "rich.progress",
     "exops.runbook.catalog",
     "typer._adapters",
+    "rich",  # the wait line's console is made once it can show; the table after the reads
 )
 
 
-def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, Any]:
-    """Run the real `exops status` (its console entry point, in its own process) on an
-    inventory of one peer that nothing answers, and report what was imported when it
-    first connected to that peer (an audit hook; the process ends there)."""
+def _status_modules_at_first_connect(
+    tmp_path: Path, *args: str, command: tuple[str, ...] = ("status", "-c", "c1"),
+    watched: tuple[str, ...] = NOT_FOR_STATUS,
+) -> dict[str, Any]:
+    """Run the real `exops status` (or ``command``; its console entry point, in its own
+    process) on an inventory of one peer that nothing answers, and report which of
+    ``watched`` were imported when it first connected to that peer (an audit hook; the
+    process ends there)."""
     inventory = tmp_path / "inventory"
     inventory.mkdir()
     (inventory / "defaults.yaml").write_text("username: admin\nport: 9\n")
@@ -202,7 +209,7 @@ def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, An
     )
     code = (
         "import json, os, sys, tomllib\n"
-        f"watched = {NOT_FOR_STATUS!r}\n"
+        f"watched = {watched!r}\n"
         "toml = []\n"
         "loads = tomllib.loads\n"
         "def counted(text, **kw):\n"
@@ -220,7 +227,7 @@ def _status_modules_at_first_connect(tmp_path: Path, *args: str) -> dict[str, An
         "        sys.stdout.flush()\n"
         "        os._exit(0)\n"
         "sys.addaudithook(hook)\n"
-        f"sys.argv = ['exops', 'status', '-c', 'c1', *{list(args)!r}]\n"
+        f"sys.argv = ['exops', *{list(command)!r}, *{list(args)!r}]\n"
         "from exops.cli.app import main\n"
         "main()\n"
     )
@@ -244,3 +251,35 @@ def test_status_reaches_its_first_request_without_the_run_or_report_stack(
 ) -> None:
     found = _status_modules_at_first_connect(tmp_path, *args)
     assert found == {"loaded": [], "toml_parses": 1, "toml_loads": 1}
+
+
+# What a runbook's dry run (`exops restart --dry-run`: the runbook, the reads, the plan,
+# printed as text) needs none of before its first request: rich and the run's display
+# (nothing is drawn), the fleet (one cluster).
+NOT_FOR_A_DRY_RUN = ("rich", "exops.cli.display", "exops.run.fleet")
+
+
+@pytest.mark.parametrize("args", [(), ("--json",)])
+def test_a_dry_run_reaches_its_first_request_without_rich_the_display_or_the_fleet(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    found = _status_modules_at_first_connect(
+        tmp_path,
+        *args,
+        command=("restart", "-c", "c1", "--dry-run"),
+        watched=NOT_FOR_A_DRY_RUN,
+    )
+    assert found["loaded"] == []
+
+
+def test_a_run_reaches_its_first_request_without_rich_the_display_or_the_fleet(
+    tmp_path: Path,
+) -> None:
+    """A real run (`add-peer --yes`: the state store, the lock, the reads): its console
+    and display are made on the run's first event, after the reads."""
+    found = _status_modules_at_first_connect(
+        tmp_path,
+        command=("add-peer", "-c", "c1", "--peer", "c1-p1", "--yes"),
+        watched=NOT_FOR_A_DRY_RUN,
+    )
+    assert found["loaded"] == []
