@@ -35,6 +35,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from exops.appliance import knowledge
 from exops.appliance.base import (
     Command,
     ConnectionTarget,
@@ -55,7 +56,6 @@ from exops.appliance.knowledge import (
     REQUEST_DEADLINE_S,
     REST,
     SERVER_LISTS,
-    SETTING_RULES,
     TLS_FROM_CDB,
     TLS_TO_CDB,
     ServerList,
@@ -785,7 +785,7 @@ def cdb_posts(writes: Sequence[Write]) -> list[tuple[str, dict[str, str], list[W
     """
     posts: list[tuple[str, dict[str, str], list[Write]]] = []
     for w in writes:
-        rule = SETTING_RULES[w.field.value]
+        rule = knowledge.SETTING_RULES[w.field.value]  # knowledge.toml read on first use
         if rule.row_key is not None:
             if w.index is None or not 1 <= w.index <= MAX_PEERS:
                 raise UsageError(f"write {w.describe()}: needs a row 1-{MAX_PEERS}")
@@ -1190,7 +1190,7 @@ class RestAppliance:
             "RsaKey": config.rsa_key,
         }
         with self._operation("write sftpconfig"):
-            self._request("PUT", UPGRADE.sftpconfig_path, retry=False, json_body=body)
+            self._request("PUT", upgrade_forms().sftpconfig_path, retry=False, json_body=body)
 
     def start_upgrade(self, request: UpgradeRequest) -> str:
         body = {
@@ -1203,7 +1203,8 @@ class RestAppliance:
             "AutoReboot": "yes" if request.auto_reboot else "no",
         }
         with self._operation("start upgrade"):
-            answer = self._request("POST", UPGRADE.upgrade_path, retry=False, json_body=body)
+            path = upgrade_forms().upgrade_path
+            answer = self._request("POST", path, retry=False, json_body=body)
             try:
                 message = answer.json().get("Message", "")
             except (ValueError, AttributeError):
@@ -1212,7 +1213,7 @@ class RestAppliance:
 
     def read_upgrade_status(self) -> UpgradeStatus | None:
         with self._operation("read upgradestatus"):
-            return parse_upgrade_status(self._json(UPGRADE.status_path))
+            return parse_upgrade_status(self._json(upgrade_forms().status_path))
 
     def close(self) -> None:
         self.client.close()
@@ -1332,7 +1333,10 @@ class UpgradeForms:
         return self.status.split(" ", 1)[1]
 
 
-def _upgrade_forms() -> UpgradeForms:
+@functools.cache
+def upgrade_forms() -> UpgradeForms:
+    """The ``[upgrade]`` section of knowledge.toml, read on first use (a status or a
+    runbook never needs it before its first request: issue 22, start-up)."""
     u: dict[str, Any] = knowledge_section("upgrade")
     return UpgradeForms(
         rest_from=str(u["rest_from"]),
@@ -1349,7 +1353,11 @@ def _upgrade_forms() -> UpgradeForms:
     )
 
 
-UPGRADE = _upgrade_forms()
+def __getattr__(name: str) -> Any:
+    """``rest.UPGRADE``: the upgrade forms, read from knowledge.toml on first use."""
+    if name == "UPGRADE":
+        return upgrade_forms()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_upgrade_status(data: Any) -> UpgradeStatus | None:

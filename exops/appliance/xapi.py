@@ -10,9 +10,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from exops.appliance import knowledge
 from exops.appliance.base import Write
 from exops.appliance.knowledge import (
-    ALARM_BY_UUID,
     CLI,
     CONFIG_LINE,
     DNS_SERVER_LEAF,
@@ -22,7 +22,6 @@ from exops.appliance.knowledge import (
     NULL_VALUES,
     OPTIONS_TREE,
     ROLE_BY_FLAGS,
-    SETTING_RULES,
     STATUS_CLOSE,
     STATUS_OPEN,
     SYSTEM_UNIT,
@@ -161,7 +160,7 @@ def format_value(value: str | int, style: str) -> str:
 
 def format_write(write: Write) -> str:
     """The one CLI line for one ``Write``."""
-    rule = SETTING_RULES[write.field.value]
+    rule = knowledge.SETTING_RULES[write.field.value]
     path = rule.cli.format(index=write.index)
     return f"xConfiguration {path}: {format_value(write.value, rule.cli_style)}"
 
@@ -322,7 +321,7 @@ def alarms_from_warnings(blocks: list[tuple[str, Tree]]) -> tuple[Alarm, ...]:
             uuid = _not_null(entry["ID"].strip(), f"{key} ID", cmd)
             if not uuid:
                 raise ApplianceError(f"{cmd}: {key} has an empty ID")
-            info = ALARM_BY_UUID.get(uuid.lower())
+            info = knowledge.ALARM_BY_UUID.get(uuid.lower())
             reason = str(entry.get("Reason", ""))
             out.append(
                 Alarm(
