@@ -20,6 +20,7 @@ decides: a restarting peer is unknown, not drained).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,10 @@ class UsageForm:
     source: str
 
 
+@functools.cache
 def _load() -> tuple[MaintenanceForm, UsageForm]:
+    """The forms, read from knowledge.toml on first use (a runbook imports this module
+    before its first request and needs the forms only after it: issue 22)."""
     m: dict[str, Any] = dict(section("maintenance_mode"))
     u: dict[str, Any] = dict(section("resource_usage"))
     for key in ("on_values", "off_values"):
@@ -64,7 +68,21 @@ def _load() -> tuple[MaintenanceForm, UsageForm]:
     return MaintenanceForm(**m), UsageForm(**u)
 
 
-MAINTENANCE, USAGE = _load()
+def _mode() -> MaintenanceForm:
+    return _load()[0]
+
+
+def _usage() -> UsageForm:
+    return _load()[1]
+
+
+def __getattr__(name: str) -> Any:
+    """``MAINTENANCE`` and ``USAGE``: the forms, read on first use."""
+    if name == "MAINTENANCE":
+        return _load()[0]
+    if name == "USAGE":
+        return _load()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 ACCEPT_MANUAL = "manual-maintenance"  # --accept: the unattended run may wait for the web step
 ACCEPT_UNVERIFIED = "unverified-maintenance"  # --accept: the mode cannot be read; usage only
 
@@ -79,7 +97,7 @@ def instruction(peer: str, url: str) -> str:
     """The manual step, exactly: where, what, on which peer."""
     return (
         f"on peer {peer}, open its web interface at {url} and go to "
-        f"{MAINTENANCE.set_page}; {MAINTENANCE.set_steps} "
+        f"{_mode().set_page}; {_mode().set_steps} "
         "(there is no REST or command-line form for it)"
     )
 
@@ -118,11 +136,11 @@ def mode_value(raw: Any) -> ModeRead:
     if not isinstance(raw, str):
         return ModeRead(None, None, f"maintenance_mode is {type(raw).__name__}, not text")
     word = raw.strip().lower()
-    if word in MAINTENANCE.on_values:
+    if word in _mode().on_values:
         return ModeRead(True, raw)
-    if word in MAINTENANCE.off_values:
+    if word in _mode().off_values:
         return ModeRead(False, raw)
-    known = "/".join((*MAINTENANCE.on_values, *MAINTENANCE.off_values))
+    known = "/".join((*_mode().on_values, *_mode().off_values))
     return ModeRead(None, raw, f"maintenance_mode reads {raw[:40]!r}, not a known value ({known})")
 
 
@@ -147,19 +165,20 @@ def read_mode(app: Appliance) -> ModeRead:
                 "it is the only interface that shows maintenance mode",
             )
         data = app.rest.get_json(
-            CDB.read(MAINTENANCE.table), operation="read maintenance mode", cdb=True
+            CDB.read(_mode().table), operation="read maintenance mode", cdb=True
         )
-        record = one_record(data, MAINTENANCE.table)
+        record = one_record(data, _mode().table)
     except ApplianceError as exc:
         return ModeRead(None, None, str(exc))
-    if MAINTENANCE.field not in record:
-        return ModeRead(None, None, f"{MAINTENANCE.table} has no {MAINTENANCE.field}")
-    return mode_value(record[MAINTENANCE.field])
+    if _mode().field not in record:
+        return ModeRead(None, None, f"{_mode().table} has no {_mode().field}")
+    return mode_value(record[_mode().field])
 
 
+@functools.cache
 def _paths() -> tuple[tuple[str, str, str], tuple[str, str]]:
-    calls = USAGE.calls.split()
-    regs = USAGE.registrations.split()
+    calls = _usage().calls.split()
+    regs = _usage().registrations.split()
     if len(calls) != 3 or calls[1] != "*" or len(regs) != 2:
         raise ValueError(
             "knowledge.toml [resource_usage]: calls 'Node * Leaf', registrations 'Node Leaf'"
@@ -167,13 +186,9 @@ def _paths() -> tuple[tuple[str, str, str], tuple[str, str]]:
     return (calls[0], calls[1], calls[2]), (regs[0], regs[1])
 
 
-USAGE_PATHS = _paths()
-
-
 def usage_from_tree(tree: Any) -> UsageRead:
     """``xStatus ResourceUsage``'s tree -> the counts (unknown when not all numbers)."""
-    calls_node, _, leaf = USAGE_PATHS[0]
-    reg_node, reg_leaf = USAGE_PATHS[1]
+    (calls_node, _, leaf), (reg_node, reg_leaf) = _paths()
     if not isinstance(tree, dict):
         return UsageRead(None, None, why="no ResourceUsage tree")
     calls = tree.get(calls_node)
@@ -205,7 +220,7 @@ def read_usage(app: Appliance) -> UsageRead:
     if not isinstance(ssh, SshAppliance):
         return UsageRead(None, None, why="this appliance offers no SSH status read")
     try:
-        tree = ssh._single(USAGE.command)
+        tree = ssh._single(_usage().command)
     except ApplianceError as exc:
         return UsageRead(None, None, why=str(exc))
     return usage_from_tree(tree)

@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from exops.appliance import maintenance
 from exops.appliance.base import Field, Write
-from exops.appliance.maintenance import MAINTENANCE
 from exops.core.errors import PreconditionError
 from exops.core.models import (
     ClusterFacts,
@@ -457,7 +457,7 @@ def check_restart(
             f"another member, {other}, is in maintenance mode (alarm "
             f"{', '.join(in_maintenance(facts.peer(other)))}): restarting {host} now would "
             f"leave two peers of the cluster out of service; take {other} out of "
-            f"maintenance first (its web page: {MAINTENANCE.set_page}, Off)",
+            f"maintenance first (its web page: {maintenance.MAINTENANCE.set_page}, Off)",
             operation="restart",
         )
 

@@ -271,6 +271,7 @@ def test_a_dry_run_reaches_its_first_request_without_rich_the_display_or_the_fle
         watched=NOT_FOR_A_DRY_RUN,
     )
     assert found["loaded"] == []
+    assert found["toml_loads"] == 0  # the knowledge forms are read after the first request
 
 
 def test_a_run_reaches_its_first_request_without_rich_the_display_or_the_fleet(
@@ -284,3 +285,4 @@ def test_a_run_reaches_its_first_request_without_rich_the_display_or_the_fleet(
         watched=NOT_FOR_A_DRY_RUN,
     )
     assert found["loaded"] == []
+    assert found["toml_loads"] == 0
