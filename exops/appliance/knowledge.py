@@ -329,7 +329,9 @@ class Cli:
     # VCS/Expressway health-check notes, "configlog|eventlog|networklog 100").
     eventlog: str = "eventlog"
     # After login: the welcome does not reliably end in OK (section 8), so exops
-    # sends this cheap read and discards everything up to its answer.
+    # sends one read and discards everything up to its answer: the session's first
+    # command when it is ``read_alternates`` (its answer always opens with its slot
+    # lines), else this cheap read (exops/appliance/ssh.py ``_opening_marker``).
     sync: str = "xConfiguration H323 Mode"  # INFERRED leaf (see read_h323)
     sync_marker: str = "*c xConfiguration H323 Mode:"
     # Enter under a pty is CR (section 8); a cooked pty maps it to LF, so CR works
