@@ -1051,7 +1051,11 @@ class RestAppliance:
         JSON (the table's own read then says what is wrong); ``(False, None)`` when
         the interface is switched off (HTTP 404, the X14.2+ default). One request
         where ``cdb_available`` and the settings read would make two (a gather's
-        first round: issue 22)."""
+        first round: issue 22). Once known, the route is not asked again: ``(False,
+        None)`` or ``(True, None)`` without a request (the table is then read on its own,
+        as every other)."""
+        if self._cdb is not None:
+            return self._cdb, None
         with self._operation(f"read {CDB.master}"):
             try:
                 answer = self._request("GET", CDB.read(CDB.master), retry=True, cdb=True)

@@ -461,6 +461,23 @@ def test_the_routes_read_is_the_settings_master_table() -> None:
     assert not any("sizeonly" in r for r in wire.requests)
 
 
+@pytest.mark.parametrize("cdb", [True, False])
+def test_a_known_route_is_not_asked_again(cdb: bool) -> None:
+    """The next gather on the same appliance (a session's wait, gate or verify) asks
+    no route: with CDB REST off, a peer whose HTTPS then fails is still read over SSH
+    (as before the route was the master table's read)."""
+    app, wire, _ = routed("auto", cdb=cdb)
+    first = read_peer_facts(app, spec("p1"), needs=STATUS_FACTS)
+    assert first.error is None, first.error
+    masters = wire.requests.count(CDB.prefix + CDB.master)
+    assert masters == 1
+    wire.requests.clear()
+    again = read_peer_facts(app, spec("p1"), needs=STATUS_FACTS)
+    assert again.error is None, again.error
+    # CDB on: the master is read once, as its own table; off: never over HTTPS.
+    assert wire.requests.count(CDB.prefix + CDB.master) == (1 if cdb else 0)
+
+
 def test_a_master_table_answered_not_in_json_is_read_again_for_its_error() -> None:
     """The route holds (the interface answered), the settings are unknown with the
     table's own error, and status and alarms are still read."""
