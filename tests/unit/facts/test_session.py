@@ -451,7 +451,7 @@ def test_status_reads_only_what_it_shows_each_once() -> None:
 
 def test_the_routes_read_is_the_settings_master_table() -> None:
     """The CDB route is learnt from the master table's own read (issue 22: one request
-    per peer less, the gather's rounds 4 -> 3): its answer is the master the settings
+    per peer less; the rounds stay 3): its answer is the master the settings
     are built from, and the table is not asked again."""
     app, wire, _ = routed("auto")
     facts = read_peer_facts(app, spec("p1"), needs=STATUS_FACTS)
