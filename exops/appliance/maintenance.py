@@ -79,9 +79,9 @@ def _usage() -> UsageForm:
 def __getattr__(name: str) -> Any:
     """``MAINTENANCE`` and ``USAGE``: the forms, read on first use."""
     if name == "MAINTENANCE":
-        return _load()[0]
+        return _mode()
     if name == "USAGE":
-        return _load()[1]
+        return _usage()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 ACCEPT_MANUAL = "manual-maintenance"  # --accept: the unattended run may wait for the web step
 ACCEPT_UNVERIFIED = "unverified-maintenance"  # --accept: the mode cannot be read; usage only

@@ -340,7 +340,7 @@ class ParamikoShell:
         chan.settimeout(0.2)
         self._chan = chan
         marker = _opening_marker(first) if first is not None else None
-        sync, marker = (first, marker) if first is not None and marker else (CLI.sync, None)
+        sync = first if first is not None and marker else CLI.sync
         opening = marker or CLI.sync_marker
         try:
             chan.sendall((sync + CLI.line_end).encode())
