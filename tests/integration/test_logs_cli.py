@@ -103,6 +103,12 @@ def test_fetched_logs_of_a_cluster_that_lost_a_peer(lab_factory: Any, tmp_path: 
         return sorted(lab.control.peer_state("c1-p1")["alarms"])
 
     _until("the formed cluster is quiet", lambda: "20004" not in alarms())
+    # The formed preset starts with an empty log: the role is in the log only once
+    # c1-p1 has run replication (one interval after the lab is up).
+    _until(
+        "c1-p1 logs a replication run as primary",
+        lambda: "This peer is the cluster master" in lab.control.logs("c1-p1"),
+    )
     lab.control.inject("unreachable", peer="c1-p3")
     _until("c1-p1 raises 20004 and 20006", lambda: {"20004", "20006"} <= set(alarms()))
 
