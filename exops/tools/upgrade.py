@@ -324,9 +324,17 @@ def _version_refusal(cluster: str, versions: dict[str, Any], target: tuple[int, 
 
 
 def preflight(
-    facts: ClusterFacts, target: tuple[int, int, int], allowed: frozenset[str]
+    facts: ClusterFacts,
+    target: tuple[int, int, int],
+    allowed: frozenset[str],
+    *,
+    resuming: bool = False,
 ) -> str | None:
-    """Why this cluster may not be upgraded now (None: it may). Unknown never passes."""
+    """Why this cluster may not be upgraded now (None: it may). Unknown never passes.
+    ``resuming``: the journal's last upgrade run of the cluster did not finish. When
+    every peer already runs the target, that run's last reboot may have just ended, so
+    the mixed-version alarms are known as while versions are mixed (nothing is rebooted
+    from here: the run's waits judge them). Never when every peer is on the old version."""
     cluster = facts.cluster
     versions: dict[str, tuple[int, int, int]] = {}
     for p in facts.peers:
@@ -340,6 +348,7 @@ def preflight(
     if refused:
         return refused
     mixed = len(set(versions.values())) > 1  # resuming: the old version and the target
+    mixed = mixed or (resuming and set(versions.values()) == {target})
     known = set(UPGRADE.mixed_version_alarms) if mixed else set()
     known |= maintenance_alarms()  # drained on purpose: maintenance_refusal judges it
     for p in facts.peers:
@@ -520,7 +529,8 @@ def _plan(
     ordered = sorted(facts, key=lambda c: _role(facts[c], env, c) is not Role.EXPRESSWAY_E)
     result.clusters = ordered
     for cluster in ordered:
-        refused = preflight(facts[cluster], target, opts.allow_alarms)
+        resuming = _unfinished_run(store, cluster) is not None
+        refused = preflight(facts[cluster], target, opts.allow_alarms, resuming=resuming)
         if refused:
             raise _Stop("refused", ExitCode.REFUSED, refused)
     for cluster in ordered:
@@ -598,10 +608,7 @@ def _settle_silent(
     any other silent peer is left to preflight (refused)."""
     for cluster, f in list(facts.items()):
         silent = [p.host for p in f.peers if not p.reachable]
-        if not silent or store is None or opts.dry_run:
-            continue
-        last = store.journal.list_runs(limit=1, query=RunQuery(cluster=cluster, runbook=RUNBOOK))
-        if not last or last[0].get("status") not in UNFINISHED_STATUSES:
+        if not silent or opts.dry_run or _unfinished_run(store, cluster) is None:
             continue  # not a killed upgrade's peer: preflight refuses it, named
         waiter = Waiter(reporter, max_poll=env.settings.max_poll_interval)
 
@@ -612,6 +619,35 @@ def _settle_silent(
 
         with contextlib.suppress(TimeoutError_):  # preflight refuses, naming the peer
             waiter.until(f"{cluster}: every peer answers", back, timeout=opts.peer_timeout_s)
+
+
+def _unfinished_run(store: Any, cluster: str) -> dict[str, Any] | None:
+    """The journal's last upgrade run of ``cluster`` when it did not finish (killed,
+    interrupted or failed: a peer it asked may be upgrading now); None without one or
+    without a store."""
+    if store is None:
+        return None
+    last = store.journal.list_runs(limit=1, query=RunQuery(cluster=cluster, runbook=RUNBOOK))
+    return last[0] if last and last[0].get("status") in UNFINISHED_STATUSES else None
+
+
+def _stopped_runs_snapshot(store: Any, run: dict[str, Any] | None, *, begun: bool) -> str | None:
+    """The snapshot a stopped upgrade run took before its first peer, when the re-run
+    resumes it: the run was killed or interrupted, some peer already runs the target
+    (``begun``: the state before this upgrade is gone, and the next peer may be
+    rebooting now, so a new snapshot could not be whole) and that snapshot is still
+    stored. None (take a new one): no such run, a run that failed (it ended knowing
+    its state), nothing upgraded yet (a new snapshot is the state before), a run that
+    took none, or a snapshot no longer stored."""
+    if store is None or run is None or not begun:
+        return None
+    if run.get("status") not in ("interrupted", "running"):
+        return None
+    full = store.journal.get_run(run["run_id"])
+    sid = (full or {}).get("plan", {}).get("snapshot")
+    if not isinstance(sid, str) or store.snapshots.get(sid) is None:
+        return None
+    return sid
 
 
 def _params(opts: UpgradeOptions, target: str) -> dict[str, Any]:
@@ -720,18 +756,7 @@ def _run_cluster(ctx: _Ctx) -> None:
     if store is None:
         raise _Stop("failed", ExitCode.FAILED, "the state store could not be opened")
     if opts.snapshot:
-        from exops.tools import snapshot
-
-        taken = snapshot.take(env, cluster, lock_timeout=opts.lock_timeout)
-        if taken.exit_code != 0:
-            raise _Stop(
-                "refused",
-                ExitCode.REFUSED,
-                f"{cluster}: the snapshot before the upgrade is incomplete "
-                f"({', '.join(taken.incomplete)}): nothing was upgraded",
-            )
-        result.snapshots[cluster] = taken.snapshot_id
-        ctx.say(f"{cluster}: snapshot {taken.snapshot_id} stored (exops diff {taken.snapshot_id})")
+        _snapshot(ctx)
     steps = [s for s in result.steps if s.cluster == cluster]
     with (
         cluster_lock(store, env, cluster, RUNBOOK, opts.lock_timeout),
@@ -744,6 +769,7 @@ def _run_cluster(ctx: _Ctx) -> None:
                 "order": [s.host for s in steps],
                 "target_version": result.target,
                 "forms": [UPGRADE.sftpconfig, UPGRADE.upgrade, UPGRADE.status],
+                "snapshot": result.snapshots.get(cluster),  # what a resumed run keeps
             },
         ) as run,
     ):
@@ -757,6 +783,34 @@ def _run_cluster(ctx: _Ctx) -> None:
             run.finish("failed", stop.code)
             raise
         run.finish("ok", 0)
+
+
+def _snapshot(ctx: _Ctx) -> None:
+    """The snapshot before the upgrade: taken now, or, resuming a killed run, the one
+    that run took before its first peer (``_stopped_runs_snapshot``)."""
+    from exops.tools import snapshot
+
+    cluster, result = ctx.cluster, ctx.result
+    stopped = _unfinished_run(ctx.store, cluster)
+    begun = any(s.cluster == cluster and s.action == "skip" for s in result.steps)
+    kept = _stopped_runs_snapshot(ctx.store, stopped, begun=begun)
+    if kept is not None and stopped is not None:
+        result.snapshots[cluster] = kept
+        ctx.say(
+            f"{cluster}: resuming the stopped run {stopped['run_id']}: its snapshot {kept}, "
+            f"taken before its first peer, is the state before this upgrade (exops diff {kept})"
+        )
+        return
+    taken = snapshot.take(ctx.env, cluster, lock_timeout=ctx.opts.lock_timeout)
+    if taken.exit_code != 0:
+        raise _Stop(
+            "refused",
+            ExitCode.REFUSED,
+            f"{cluster}: the snapshot before the upgrade is incomplete "
+            f"({', '.join(taken.incomplete)}): nothing was upgraded",
+        )
+    result.snapshots[cluster] = taken.snapshot_id
+    ctx.say(f"{cluster}: snapshot {taken.snapshot_id} stored (exops diff {taken.snapshot_id})")
 
 
 class _PeerRun:

@@ -144,6 +144,10 @@ def test_a_kill_mid_upgrade_then_a_rerun_converges(
     seq = last_seq(lab)
     rerun = cli(*upgrade_args(lab, "--yes"))
     assert "every peer of c1 runs" in rerun.stdout
+    # c1-p1 was upgraded by the killed run: its snapshot, taken before c1-p1, stands
+    # (a new one could catch the next peer rebooting: incomplete, refused).
+    assert "resuming the stopped run" in rerun.stdout, rerun.stdout
+    assert len(json.loads(cli("snapshot", "--list", "-c", "c1", "--json").stdout)["snapshots"]) == 1
     posts = [w for w in writes_since(lab, seq) if w["method"] == "POST"]
     # The killed run's peer is followed, never asked again; only the peers after it are.
     assert [w["peer"] for w in posts] == ORDER[write // 2 :]

@@ -99,6 +99,57 @@ def test_preflight_resumes_a_mixed_cluster_with_only_the_known_alarms() -> None:
     assert "20101" in (preflight(other, TARGET, frozenset()) or "")
 
 
+def test_preflight_resuming_a_killed_run_whose_last_peer_is_back() -> None:
+    # A killed run asked the last peer; it rebooted onto the target before the re-run
+    # read the cluster: one version again, but the peers still raise the cluster
+    # alarms of its reboot (they clear "typically within 10 minutes of the complete
+    # upgrade"). Resuming the journal's unfinished run, they are known: the re-run's
+    # waits judge them (nothing is rebooted: every peer runs the target already).
+    known = tuple(UPGRADE.mixed_version_alarms)
+    done = cluster(*(peer(i, ALL, version="X15.3.0", alarms=known) for i in ALL))
+    assert "20004" in (preflight(done, TARGET, frozenset()) or "")  # no unfinished run
+    assert preflight(done, TARGET, frozenset(), resuming=True) is None
+    stray = cluster(
+        peer(0, ALL, version="X15.3.0", alarms=("20101",)),
+        *(peer(i, ALL, version="X15.3.0") for i in (1, 2)),
+    )
+    assert "20101" in (preflight(stray, TARGET, frozenset(), resuming=True) or "")
+    # Every peer still on the old version: the cluster's alarms are its own (an
+    # unfinished run may be days old), never excused by it.
+    old = cluster(*(peer(i, ALL, alarms=known) for i in ALL))
+    assert "20004" in (preflight(old, TARGET, frozenset(), resuming=True) or "")
+
+
+def test_a_resumed_run_keeps_the_snapshot_the_stopped_run_took_before_its_first_peer() -> None:
+    from types import SimpleNamespace
+
+    from exops.tools.upgrade import _stopped_runs_snapshot
+
+    def store(status: str, plan: dict[str, object], stored: set[str]) -> object:
+        run = {"run_id": "r1", "status": status, "started": "2026-12-07T01:00:00+00:00"}
+        journal = SimpleNamespace(get_run=lambda rid: {**run, "plan": plan})
+        snapshots = SimpleNamespace(get=lambda sid: {"snapshot_id": sid} if sid in stored else None)
+        return SimpleNamespace(journal=journal, snapshots=snapshots), run
+
+    # Killed (or Ctrl-C) after a peer was upgraded: the next may be rebooting now, so
+    # a new snapshot could not be whole; the one taken before that run's first peer
+    # is the state before this upgrade.
+    s, run = store("interrupted", {"snapshot": "s1"}, {"s1"})
+    assert _stopped_runs_snapshot(s, run, begun=True) == "s1"
+    # Nothing upgraded yet: a new snapshot is the state before (the stopped run may
+    # be days old).
+    assert _stopped_runs_snapshot(s, run, begun=False) is None
+    # A run that failed ended knowing its state: a new snapshot is taken.
+    s, run = store("failed", {"snapshot": "s1"}, {"s1"})
+    assert _stopped_runs_snapshot(s, run, begun=True) is None
+    # A run that took none, or whose snapshot is gone: a new one.
+    s, run = store("interrupted", {}, {"s1"})
+    assert _stopped_runs_snapshot(s, run, begun=True) is None
+    s, run = store("interrupted", {"snapshot": "s1"}, set())
+    assert _stopped_runs_snapshot(s, run, begun=True) is None
+    assert _stopped_runs_snapshot(s, None, begun=True) is None
+
+
 def test_a_drained_peer_passes_preflight_only_as_the_next_to_upgrade() -> None:
     # The maintenance alarm (class maintenance in knowledge.toml) says a peer was
     # drained on purpose, as the vendor's upgrade order asks: not a stray alarm. But
