@@ -874,12 +874,20 @@ class _PeerRun:
     def start(self, me: PeerFacts) -> None:
         """Ask for the upgrade, unless one is under way (a killed run's): never twice."""
         ctx, host = self.ctx, self.host
+        down = not me.reachable
         try:
-            self.before = _status(ctx.session, host) if me.reachable else None
+            self.before = None if down else _status(ctx.session, host)
         except ExopsError as exc:
-            raise self.fail(f"{host}: upgradestatus cannot be read ({exc}): not starting") from exc
+            # No answer at all since the read that found it up: it went down in between
+            # (a killed run's upgrade rebooting it) and is followed, never asked. A peer
+            # that answers other reads but not upgradestatus is not started.
+            down = isinstance(exc, TransportError) and not ctx.gather([host]).peer(host).reachable
+            if not down:
+                raise self.fail(
+                    f"{host}: upgradestatus cannot be read ({exc}): not starting"
+                ) from exc
         final = (*UPGRADE.failed_states, UPGRADE.success_state)
-        if not me.reachable or (self.before is not None and self.before.state not in final):
+        if down or (self.before is not None and self.before.state not in final):
             self.step.action = "follow"
             state = self.before.state if self.before else "no answer"
             ctx.say(f"{host}: an upgrade is under way ({state}): following it")

@@ -254,3 +254,45 @@ def test_the_dry_run_shows_the_drain_before_and_the_check_after_each_peer() -> N
     assert "drain" not in result.steps[1].to_json()
     with pytest.raises(UsageError, match="--accept bogus"):
         opts(drain=DrainOptions(accept=frozenset({"bogus"}))).check()
+
+
+@pytest.mark.parametrize("gone", [True, False], ids=["went-down", "answers-other-reads"])
+def test_a_peer_that_goes_down_before_its_status_read_is_followed_never_asked(
+    monkeypatch: pytest.MonkeyPatch, gone: bool
+) -> None:
+    """Found up by the read before, then no answer to upgradestatus: gone entirely (a
+    killed run's upgrade rebooting it), it is followed and never asked; still answering
+    other reads, it is not started (exit 1, as before)."""
+    from types import SimpleNamespace
+
+    from exops.core.errors import TransportError
+    from exops.tools import upgrade as up
+
+    def refused(session: object, host: str) -> None:
+        raise TransportError("cannot connect ([Errno 111] Connection refused)", host=host)
+
+    monkeypatch.setattr(up, "_status", refused)
+    later = cluster(peer(0, ALL), peer(1, ALL, reachable=not gone), peer(2, ALL))
+    journalled: list[tuple[object, ...]] = []
+    ctx = up._Ctx(
+        env=SimpleNamespace(),
+        session=SimpleNamespace(gather=lambda c, hosts=None, needs=None: later),
+        store=SimpleNamespace(check_lock=lambda c: None),
+        cluster="c1",
+        result=up.UpgradeResult(["c1"], "X15.3.0"),
+        opts=opts(),
+        say=lambda line: None,
+        reporter=None,
+        run=SimpleNamespace(step=lambda *a: journalled.append(a)),  # type: ignore[arg-type]
+    )
+    step = up.PeerStep("c1", "p2", False, "X15.2.1", "upgrade", 300.0, "documented")
+    run = up._PeerRun(ctx, 2, step)
+    me = cluster(peer(0, ALL), peer(1, ALL), peer(2, ALL)).peer("p2")
+    if gone:
+        run.start(me)  # no request: it follows (never asks a peer it cannot read)
+        assert step.action == "follow" and run.before is None and journalled == []
+    else:
+        with pytest.raises(up._Stop) as stop:
+            run.start(me)
+        assert "upgradestatus cannot be read" in stop.value.message
+        assert "not starting" in stop.value.message and step.action == "upgrade"
