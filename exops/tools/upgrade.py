@@ -22,9 +22,13 @@ peers Active as it sees them. While versions are mixed, the cluster communicatio
 and replication alarms (20004, 20006) are expected (CONFIRMED texts) and reported as
 known; after the last peer they must clear within ``--settle-timeout`` or the run
 fails naming them. The appliance's version is the truth: a re-run after a kill
-resumes where the peers are. Journalled as a run (runbook ``upgrade``) under each
-cluster's lock; each peer's reboot is a ``restart`` step, so the next dry run's
-expected time per peer is measured.
+resumes where the peers are. Resuming a killed run once some peer runs the target,
+that run's snapshot is kept (a new one could catch the next peer rebooting), its
+mixed-version alarms are known even when every peer runs the target already (its
+last reboot may have just ended), and a peer that stops answering between the read
+that found it up and its upgradestatus read is followed, never asked. Journalled
+as a run (runbook ``upgrade``) under each cluster's lock; each peer's reboot is a
+``restart`` step, so the next dry run's expected time per peer is measured.
 """
 
 from __future__ import annotations
