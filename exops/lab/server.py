@@ -268,6 +268,21 @@ def write_files(
     (state / "control.url").write_text(control_url + "\n")
 
 
+def announce_ready(lab: Lab, state: Path, seconds: float) -> None:
+    """The lab's first tick, then the ready file that ``up`` (and every test) waits for.
+    Before its first tick no peer has looked at its cluster: a formed cluster's peers
+    answer "Unknown" for one another, and a restart asked right after ``up`` was
+    refused as unhealthy. Atomic: ``up`` must never read the file half-written."""
+    from exops.lab.traffic import traffic_of
+
+    now = time.time()
+    lab.tick(now)
+    traffic_of(lab).tick(now)
+    ready = state / "ready.tmp"
+    ready.write_text(json.dumps({"pid": os.getpid(), "seconds": seconds}))
+    ready.replace(state / "ready")
+
+
 async def serve(cfg: dict[str, Any], state: Path) -> None:
     from exops.lab.control import make_control_app
 
@@ -303,10 +318,7 @@ async def serve(cfg: dict[str, Any], state: Path) -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     write_files(state, cfg, lab, password, f"http://127.0.0.1:{port}", listeners.host_keys)
     lab.listeners_up_s = time.monotonic() - started  # type: ignore[attr-defined]
-    # Atomic: `up` polls for this file and must never read it half-written.
-    ready = state / "ready.tmp"
-    ready.write_text(json.dumps({"pid": os.getpid(), "seconds": lab.listeners_up_s}))
-    ready.replace(state / "ready")
+    announce_ready(lab, state, lab.listeners_up_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -24,8 +24,16 @@ pytestmark = pytest.mark.integration
 def _wait_for(path: Path, text: str, proc: subprocess.Popen[Any], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not (path.exists() and text in path.read_text()):
-        assert proc.poll() is None, f"exops ended ({proc.returncode}) before {text!r}"
-        assert time.monotonic() < deadline, f"never saw {text!r} in {path}"
+        if proc.poll() is not None:
+            out, err = proc.communicate()  # its pipes closed, its words in the failure
+            raise AssertionError(
+                f"exops ended ({proc.returncode}) before {text!r}\n--- stdout\n{out[-3000:]}"
+                f"\n--- stderr\n{err[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError(f"never saw {text!r} in {path}")
         time.sleep(0.05)
 
 

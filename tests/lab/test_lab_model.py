@@ -34,6 +34,25 @@ def model(ca: LabCA) -> Lab:
     return lab
 
 
+def test_the_lab_is_ready_only_once_every_peer_has_looked_at_its_cluster(
+    ca: LabCA, tmp_path: Any
+) -> None:
+    """Before its first tick a formed cluster's peers read one another "Unknown" (a
+    restart asked right after ``up`` was refused, exit 3, in CI): the ready file comes
+    after the first tick."""
+    from exops.lab.server import announce_ready
+
+    cfg = {"time_scale": 0.05, "subnet": "127.251", "clusters": 1, "peers": 2, "spec": {}}
+    lab = build_lab({**cfg, "preset": "formed"}, "model-Pw-1", ca)
+    assert all(not p.states for p in lab.peers.values())  # nobody has looked yet
+    announce_ready(lab, tmp_path, 0.1)
+    assert json.loads((tmp_path / "ready").read_text())["seconds"] == 0.1
+    assert not (tmp_path / "ready.tmp").exists()
+    for p in lab.peers.values():
+        assert set(p.states.values()) == {"Active"} and len(p.states) == 2, p.states
+        assert not [a for a in p.alarms.values() if a.status == "raised"], p.name
+
+
 # -- typed settings -------------------------------------------------------------------
 
 
