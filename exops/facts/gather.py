@@ -649,7 +649,11 @@ class _Gather:
                 settled = self._admit(self.window)
             for run in settled:
                 self._finish(run)
-            self.done.wait()
+            # Woken every 0.25 s: a Ctrl-C that lands just before a blocking wait
+            # begins does not interrupt it (CPython runs the handler only when the
+            # wait returns), and the reads in flight may take their whole deadline.
+            while not self.done.wait(0.25):
+                pass
         except BaseException:
             self._stop()
             raise
