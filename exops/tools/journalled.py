@@ -169,6 +169,15 @@ def ended(result: R, status: str, code: int, message: str) -> R:
     return result
 
 
+def unfinished_run(store: Any, cluster: str, runbook: str) -> dict[str, Any] | None:
+    """The journal's last ``runbook`` run of ``cluster`` when it did not finish (killed,
+    interrupted or failed); None without one or without a store."""
+    if store is None:
+        return None
+    last = store.journal.list_runs(limit=1, query=RunQuery(cluster=cluster, runbook=runbook))
+    return last[0] if last and last[0].get("status") in UNFINISHED_STATUSES else None
+
+
 def close_unfinished(
     store: Any,
     env: Env,
@@ -183,14 +192,11 @@ def close_unfinished(
     run of ``cluster`` did not finish (killed after its last change): record a run that
     says the work is finished (one verify step with ``detail``), so the killed run is
     no longer the last one. The line that says so (None: nothing to close)."""
-    if store is None:
-        return None
-    query = RunQuery(cluster=cluster, runbook=runbook)
-    last = store.journal.list_runs(limit=1, query=query)
-    if not last or last[0].get("status") not in UNFINISHED_STATUSES:
+    stopped = unfinished_run(store, cluster, runbook)
+    if stopped is None:
         return None
     started = datetime.now(UTC)
-    killed = last[0].get("run_id")
+    killed = stopped.get("run_id")
     with (
         cluster_lock(store, env, cluster, runbook, lock_timeout),
         JournalledRun(store, cluster, runbook, params=params, plan={"closes": killed}) as run,

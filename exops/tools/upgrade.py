@@ -68,7 +68,6 @@ from exops.facts.health import (
 )
 from exops.facts.view import ClusterView
 from exops.run.env import Env
-from exops.state.base import UNFINISHED_STATUSES, RunQuery
 from exops.tools.drain import (
     DrainOptions,
     check_off,
@@ -85,6 +84,7 @@ from exops.tools.journalled import (
     cluster_lock,
     ended,
     state_store,
+    unfinished_run,
 )
 
 RUNBOOK = "upgrade"
@@ -533,7 +533,7 @@ def _plan(
     ordered = sorted(facts, key=lambda c: _role(facts[c], env, c) is not Role.EXPRESSWAY_E)
     result.clusters = ordered
     for cluster in ordered:
-        resuming = _unfinished_run(store, cluster) is not None
+        resuming = unfinished_run(store, cluster, RUNBOOK) is not None
         refused = preflight(facts[cluster], target, opts.allow_alarms, resuming=resuming)
         if refused:
             raise _Stop("refused", ExitCode.REFUSED, refused)
@@ -612,7 +612,7 @@ def _settle_silent(
     any other silent peer is left to preflight (refused)."""
     for cluster, f in list(facts.items()):
         silent = [p.host for p in f.peers if not p.reachable]
-        if not silent or opts.dry_run or _unfinished_run(store, cluster) is None:
+        if not silent or opts.dry_run or unfinished_run(store, cluster, RUNBOOK) is None:
             continue  # not a killed upgrade's peer: preflight refuses it, named
         waiter = Waiter(reporter, max_poll=env.settings.max_poll_interval)
 
@@ -623,16 +623,6 @@ def _settle_silent(
 
         with contextlib.suppress(TimeoutError_):  # preflight refuses, naming the peer
             waiter.until(f"{cluster}: every peer answers", back, timeout=opts.peer_timeout_s)
-
-
-def _unfinished_run(store: Any, cluster: str) -> dict[str, Any] | None:
-    """The journal's last upgrade run of ``cluster`` when it did not finish (killed,
-    interrupted or failed: a peer it asked may be upgrading now); None without one or
-    without a store."""
-    if store is None:
-        return None
-    last = store.journal.list_runs(limit=1, query=RunQuery(cluster=cluster, runbook=RUNBOOK))
-    return last[0] if last and last[0].get("status") in UNFINISHED_STATUSES else None
 
 
 def _stopped_runs_snapshot(store: Any, run: dict[str, Any] | None, *, begun: bool) -> str | None:
@@ -795,7 +785,7 @@ def _snapshot(ctx: _Ctx) -> None:
     from exops.tools import snapshot
 
     cluster, result = ctx.cluster, ctx.result
-    stopped = _unfinished_run(ctx.store, cluster)
+    stopped = unfinished_run(ctx.store, cluster, RUNBOOK)
     begun = any(s.cluster == cluster and s.action == "skip" for s in result.steps)
     kept = _stopped_runs_snapshot(ctx.store, stopped, begun=begun)
     if kept is not None and stopped is not None:
